@@ -1,0 +1,524 @@
+// The config file parser: a table of directives, each with its scope, one function that parses, validates and
+// assigns its value, and a line of documentation. parse_config() only splits lines and dispatches through the table.
+//
+// Value syntax follows mosquitto.conf: values are separated by spaces or tabs; integers are plain decimal digits;
+// booleans are `true` or `false`. Unlike mosquitto, Tern rejects what mosquitto silently ignores (trailing tokens,
+// out-of-range numbers, trailing garbage after a number), because a setting that did not take effect is worse than a
+// broker that refuses to start.
+#include "broker/config.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+namespace tern {
+namespace {
+
+using platform::LogLevel;
+using platform::LogSettings;
+
+enum class Scope { global, listener };
+
+constexpr std::string_view kBlank = " \t\r\n\f\v";
+
+std::string_view trim(std::string_view s) {
+  const auto first = s.find_first_not_of(kBlank);
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(kBlank) - first + 1);
+}
+
+// Splits off the first whitespace-separated token; `rest` keeps what follows, trimmed.
+std::string_view next_token(std::string_view& rest) {
+  rest = trim(rest);
+  const auto end = std::min(rest.find_first_of(kBlank), rest.size());
+  const auto token = rest.substr(0, end);
+  rest = trim(rest.substr(end));
+  return token;
+}
+
+// State of one parse: the config being filled, where we are, and what the file has set so far (needed where a
+// default depends on whether the file set something, as with allow_anonymous and the first log_type line).
+class Context {
+ public:
+  Context(Config& config, std::string_view file) : config_(config), file_(file) {}
+
+  Config& config() { return config_; }
+  int line() const { return line_; }
+  void at(int line, std::string_view directive) {
+    line_ = line;
+    directive_ = directive;
+  }
+
+  ListenerConfig& listener() { return config_.listeners.back(); }  // the table checks scope before calling
+
+  bool allow_anonymous_set = false;
+  bool log_type_set = false;
+  int log_dest_line = 0;  // the line of the log_dest that chose the current destination; 0: the default
+
+  // "FILE:LINE: what"
+  [[noreturn]] void fail(std::string_view what) const {
+    throw ConfigError(std::string(file_) + ':' + std::to_string(line_) + ": " + std::string(what));
+  }
+
+  // "FILE:LINE: DIRECTIVE: expected EXPECTED, got 'VALUE'"
+  [[noreturn]] void bad_value(std::string_view expected, std::string_view value) const {
+    fail(std::string(directive_) + ": expected " + std::string(expected) + ", got '" + std::string(value) + "'");
+  }
+
+  // The value must be one token; mosquitto would ignore the rest, which hides typos and inline comments.
+  std::string_view single(std::string_view value) const {
+    auto rest = value;
+    const auto token = next_token(rest);
+    if (!rest.empty()) {
+      std::string what = std::string(directive_) + ": unexpected '" + std::string(rest) + "' after the value";
+      if (rest.front() == '#') what += " (comments must be on a line of their own)";
+      fail(what);
+    }
+    return token;
+  }
+
+  bool boolean(std::string_view value) const {
+    const auto token = single(value);
+    if (token == "true") return true;
+    if (token == "false") return false;
+    bad_value("true or false", token);
+  }
+
+  // A decimal integer in [lo, hi]: digits only, no sign, no trailing garbage. `expected` describes the accepted
+  // values in the error message; by default "an integer from LO to HI".
+  std::uint64_t integer(std::string_view value, std::uint64_t lo, std::uint64_t hi,
+                        std::string_view expected = {}) const {
+    const auto token = single(value);
+    std::uint64_t n = 0;
+    const auto* end = token.data() + token.size();
+    const bool digits =
+        !token.empty() && std::all_of(token.begin(), token.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const auto [ptr, ec] = std::from_chars(token.data(), end, n);
+    if (!digits || ec != std::errc() || ptr != end || n < lo || n > hi) {
+      if (!expected.empty()) bad_value(expected, token);
+      bad_value("an integer from " + std::to_string(lo) + " to " + std::to_string(hi), token);
+    }
+    return n;
+  }
+
+ private:
+  Config& config_;
+  std::string_view file_;
+  int line_ = 0;
+  std::string_view directive_;
+};
+
+using Apply = void (*)(Context&, std::string_view value);
+
+struct Directive {
+  std::string_view name;
+  Scope scope;
+  Apply apply;
+  std::string_view doc;
+};
+
+constexpr unsigned kAllLevels = 1 | 2 | 4 | 8 | 16;
+
+void apply_log_type(Context& c, std::string_view value) {
+  const auto token = c.single(value);
+  struct Name {
+    std::string_view name;
+    unsigned levels;
+  };
+  // subscribe, unsubscribe and websockets are separate types in mosquitto; Tern logs those events at information.
+  static constexpr std::array<Name, 10> kNames{{{"error", unsigned(LogLevel::error)},
+                                                {"warning", unsigned(LogLevel::warning)},
+                                                {"notice", unsigned(LogLevel::notice)},
+                                                {"information", unsigned(LogLevel::information)},
+                                                {"debug", unsigned(LogLevel::debug)},
+                                                {"subscribe", unsigned(LogLevel::information)},
+                                                {"unsubscribe", unsigned(LogLevel::information)},
+                                                {"websockets", unsigned(LogLevel::information)},
+                                                {"all", kAllLevels},
+                                                {"none", 0}}};
+  const auto it = std::find_if(kNames.begin(), kNames.end(), [&](const Name& n) { return n.name == token; });
+  if (it == kNames.end()) {
+    c.bad_value("error, warning, notice, information, debug, subscribe, unsubscribe, websockets, all or none", token);
+  }
+  auto& levels = c.config().log.levels;
+  // As mosquitto: the first log_type line replaces the default set, later lines add to it, and none clears it.
+  if (!c.log_type_set || it->levels == 0) levels = 0;
+  c.log_type_set = true;
+  levels |= it->levels;
+}
+
+void apply_log_dest(Context& c, std::string_view value) {
+  auto rest = value;
+  const auto kind = next_token(rest);
+  using Dest = LogSettings::Dest;
+  Dest dest{};
+  std::string file;
+  if (kind == "file") {
+    // As mosquitto, the path is the rest of the line, so it may contain spaces.
+    if (rest.empty()) c.fail("log_dest: missing the path after 'file'");
+    dest = Dest::file;
+    file = std::string(rest);
+  } else {
+    if (!rest.empty()) c.single(value);  // reports the extra text
+    if (kind == "stderr") {
+      dest = Dest::stderr_;
+    } else if (kind == "stdout") {
+      dest = Dest::stdout_;
+    } else if (kind == "syslog") {
+      dest = Dest::syslog;
+    } else if (kind == "none") {
+      dest = Dest::none;
+    } else if (kind == "topic" || kind == "dlt") {
+      c.fail("log_dest " + std::string(kind) + " is not supported yet");
+    } else {
+      c.bad_value("stderr, stdout, syslog, none or file PATH", kind);
+    }
+  }
+  auto& log = c.config().log;
+  // mosquitto writes to every log_dest given; Tern has one destination, so a second, different one is an error
+  // rather than a destination silently dropped. none clears the choice, as in mosquitto.
+  const bool chosen = c.log_dest_line != 0 && log.dest != Dest::none;
+  if (chosen && dest != Dest::none && (dest != log.dest || file != log.file)) {
+    c.fail("log_dest: only one destination is supported yet, and line " + std::to_string(c.log_dest_line) +
+           " already chose one");
+  }
+  log.dest = dest;
+  log.file = std::move(file);
+  c.log_dest_line = c.line();
+}
+
+void apply_persistent_client_expiration(Context& c, std::string_view value) {
+  const auto token = c.single(value);
+  constexpr std::string_view kExpected =
+      "a positive integer followed by h, d, w, m (30 days) or y (365 days), such as '14d'";
+  std::int64_t unit = 0;
+  switch (token.empty() ? '\0' : token.back()) {
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = 86400;
+      break;
+    case 'w':
+      unit = 7 * 86400;
+      break;
+    case 'm':
+      unit = 30 * 86400;
+      break;
+    case 'y':
+      unit = 365 * 86400;
+      break;
+    default:
+      c.bad_value(kExpected, token);
+  }
+  const auto number = token.substr(0, token.size() - 1);
+  const auto max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() / unit);
+  std::uint64_t n = 0;
+  const auto* end = number.data() + number.size();
+  const auto [ptr, ec] = std::from_chars(number.data(), end, n);
+  const bool digits = !number.empty() && number.find_first_not_of("0123456789") == std::string_view::npos;
+  if (!digits || ec != std::errc() || ptr != end || n == 0 || n > max) c.bad_value(kExpected, token);
+  c.config().broker.persistent_client_expiration = std::chrono::seconds(static_cast<std::int64_t>(n) * unit);
+}
+
+void apply_listener(Context& c, std::string_view value) {
+  auto rest = value;
+  const auto port_token = next_token(rest);
+  const auto address = next_token(rest);
+  if (!rest.empty()) {
+    c.fail("listener: expected a port and an optional bind address, got unexpected '" + std::string(rest) + "'");
+  }
+  ListenerConfig listener;
+  listener.port = static_cast<std::uint16_t>(c.integer(port_token, 0, 65535));
+  if (!address.empty() && address.front() == '/') c.fail("listener: unix sockets are not supported yet");
+  listener.bind_address = std::string(address);
+  // Two sections for one port and address could never both bind; say so here, with the line, rather than at start-up.
+  // Port 0 listeners each get their own kernel-chosen port, so they may repeat.
+  for (const auto& other : c.config().listeners) {
+    if (listener.port != 0 && other.port == listener.port && other.bind_address == listener.bind_address) {
+      c.fail("listener: a listener on port " + std::to_string(listener.port) +
+             (address.empty() ? std::string() : " at " + std::string(address)) + " is already defined");
+    }
+  }
+  c.config().listeners.push_back(std::move(listener));
+}
+
+// clang-format off
+constexpr Directive kDirectives[] = {
+  {"allow_anonymous", Scope::global,
+   [](Context& c, std::string_view v) {
+     c.config().broker.allow_anonymous = c.boolean(v);
+     c.allow_anonymous_set = true;
+   },
+   "true|false: let clients connect without a username (default false; true when no listener is configured)"},
+  {"max_keepalive", Scope::global,
+   [](Context& c, std::string_view v) {
+     c.config().broker.max_keepalive = static_cast<std::uint16_t>(c.integer(v, 0, 65535));
+   },
+   "0..65535 seconds: the largest keepalive a client may use (default 65535)"},
+  {"max_packet_size", Scope::global,
+   [](Context& c, std::string_view v) {
+     constexpr std::string_view kExpected = "0 (no limit) or a number of bytes from 20 to 4294967295";
+     const auto n = c.integer(v, 0, std::numeric_limits<std::uint32_t>::max(), kExpected);
+     if (n != 0 && n < 20) c.bad_value(kExpected, v);
+     c.config().broker.max_packet_size = static_cast<std::uint32_t>(n);
+   },
+   "bytes: the largest packet a client may send; 0 = no limit (default 0)"},
+  {"max_inflight_messages", Scope::global,
+   [](Context& c, std::string_view v) {
+     const auto n = c.integer(v, 0, 65535);
+     // mosquitto's 0 means unlimited; 65535 is the most MQTT can express (Receive Maximum).
+     c.config().broker.max_inflight_messages = static_cast<std::uint16_t>(n == 0 ? 65535 : n);
+   },
+   "0..65535: QoS 1 and 2 messages in flight per client; 0 = no limit (default 20)"},
+  {"max_queued_messages", Scope::global,
+   [](Context& c, std::string_view v) {
+     c.config().broker.max_queued_messages =
+         static_cast<std::size_t>(c.integer(v, 0, std::numeric_limits<std::size_t>::max()));
+   },
+   "messages queued per client beyond those in flight; 0 = no limit (default 1000)"},
+  {"max_queued_bytes", Scope::global,
+   [](Context& c, std::string_view v) {
+     c.config().broker.max_queued_bytes =
+         static_cast<std::size_t>(c.integer(v, 0, std::numeric_limits<std::size_t>::max()));
+   },
+   "payload bytes queued per client beyond those in flight; 0 = no limit (default 0)"},
+  {"queue_qos0_messages", Scope::global,
+   [](Context& c, std::string_view v) { c.config().broker.queue_qos0_messages = c.boolean(v); },
+   "true|false: queue QoS 0 messages for offline persistent clients (default false)"},
+  {"retain_available", Scope::global,
+   [](Context& c, std::string_view v) { c.config().broker.retain_available = c.boolean(v); },
+   "true|false: support retained messages (default true)"},
+  {"max_qos", Scope::global,
+   [](Context& c, std::string_view v) {
+     c.config().broker.max_qos = static_cast<protocol::QoS>(c.integer(v, 0, 2));
+   },
+   "0..2: the highest QoS clients may use, on every listener (default 2)"},
+  {"max_topic_alias", Scope::global,
+   [](Context& c, std::string_view v) {
+     c.config().broker.max_topic_alias = static_cast<std::uint16_t>(c.integer(v, 0, 65535));
+   },
+   "0..65535: topic aliases an MQTT 5 client may use per connection, on every listener (default 10)"},
+  {"persistent_client_expiration", Scope::global, apply_persistent_client_expiration,
+   "DURATION (e.g. 14d; h, d, w, m = 30 days, y = 365 days): drop persistent sessions unused that long "
+   "(default: never)"},
+  {"log_type", Scope::global, apply_log_type,
+   "error|warning|notice|information|debug|all|none, repeatable (default error, warning, notice, information)"},
+  {"log_dest", Scope::global, apply_log_dest, "stderr|stdout|syslog|none|file PATH: where to log (default stderr)"},
+  {"log_timestamp", Scope::global,
+   [](Context& c, std::string_view v) { c.config().log.timestamp = c.boolean(v); },
+   "true|false: prefix each log line with the unix time (default true)"},
+  {"threads", Scope::global,
+   [](Context& c, std::string_view v) { c.config().threads = static_cast<unsigned>(c.integer(v, 0, 256)); },
+   "0..256: network threads; 0 = one per core (default 0) (Tern)"},
+  {"max_outgoing_buffer", Scope::global,
+   [](Context& c, std::string_view v) {
+     c.config().broker.max_outgoing_buffer =
+         static_cast<std::size_t>(c.integer(v, 1024, std::numeric_limits<std::size_t>::max()));
+   },
+   "bytes (>= 1024) waiting to be written to a client before QoS 0 messages to it are dropped (default 4194304) "
+   "(Tern)"},
+  {"listener", Scope::global, apply_listener,
+   "PORT [BIND-ADDRESS]: start a listener section; port 0 = the kernel picks (default: 1883 on 127.0.0.1 only)"},
+  {"protocol", Scope::listener,
+   [](Context& c, std::string_view v) {
+     const auto token = c.single(v);
+     if (token == "websockets") c.fail("protocol websockets is not supported yet");
+     if (token != "mqtt") c.bad_value("mqtt or websockets", token);
+     c.listener().protocol = ListenerConfig::Protocol::mqtt;
+   },
+   "mqtt|websockets: the listener's protocol (default mqtt)"},
+  {"max_connections", Scope::listener,
+   [](Context& c, std::string_view v) {
+     constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<int>::max());
+     c.listener().max_connections =
+         c.single(v) == "-1"
+             ? -1
+             : static_cast<int>(c.integer(v, 0, kMax, "-1 (no limit) or an integer from 0 to 2147483647"));
+   },
+   "clients connected to this listener at once; -1 = no limit (default -1)"},
+  {"socket_domain", Scope::listener,
+   [](Context& c, std::string_view v) {
+     const auto token = c.single(v);
+     if (token == "ipv4") {
+       c.listener().domain = ListenerConfig::Domain::ipv4;
+     } else if (token == "ipv6") {
+       c.listener().domain = ListenerConfig::Domain::ipv6;
+     } else {
+       c.bad_value("ipv4 or ipv6", token);
+     }
+   },
+   "ipv4|ipv6: listen on one address family only (default: both)"},
+};
+// clang-format on
+
+// mosquitto directives Tern will support but does not yet: an error that says so, rather than "unknown".
+constexpr std::string_view kNotYetSupported[] = {
+    "certfile",
+    "keyfile",
+    "cafile",
+    "capath",
+    "require_certificate",
+    "use_identity_as_username",
+    "tls_version",
+    "ciphers",
+    "psk_hint",
+    "psk_file",
+    "crlfile",
+    "persistence",
+    "persistence_location",
+    "persistence_file",
+    "autosave_interval",
+    "password_file",
+    "acl_file",
+    "connection",
+    "address",
+    "topic",
+    "bridge_protocol_version",
+    "per_listener_settings",
+    "http_dir",
+    // Also in mosquitto 2.0's mosquitto.conf; listed so that users switching see "not supported yet".
+    "port",
+    "bind_address",
+    "bind_interface",
+    "mount_point",
+    "pid_file",
+    "user",
+    "sys_interval",
+    "include_dir",
+    "log_timestamp_format",
+    "connection_messages",
+    "allow_zero_length_clientid",
+    "auto_id_prefix",
+    "use_username_as_clientid",
+    "plugin",
+    "auth_plugin",
+    "dhparamfile",
+    "websockets_log_level",
+    "websockets_headers_size",
+    "ciphers_tls1.3",
+    "use_subject_as_username",
+    "upgrade_outgoing_qos",
+    "check_retain_source",
+    "allow_duplicate_messages",
+    "set_tcp_nodelay",
+    "memory_limit",
+    "clientid_prefixes",
+    "message_size_limit",
+    "max_inflight_bytes",
+    "autosave_on_changes",
+};
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+[[noreturn]] void unknown_directive(const Context& c, std::string_view name) {
+  std::string what = "unknown directive '" + std::string(name) + "'";
+  std::string_view best;
+  std::size_t best_distance = 3;  // suggest only near misses: typos, not different words
+  for (const auto& d : kDirectives) {
+    const auto distance = edit_distance(name, d.name);
+    if (distance < best_distance) {
+      best = d.name;
+      best_distance = distance;
+    }
+  }
+  if (!best.empty() && name.size() > 3) what += " (did you mean '" + std::string(best) + "'?)";
+  c.fail(what);
+}
+
+void parse_line(Context& c, std::string_view line) {
+  auto rest = line;
+  const auto name = next_token(rest);
+  c.at(c.line(), name);
+  const auto* directive =
+      std::find_if(std::begin(kDirectives), std::end(kDirectives), [&](const Directive& d) { return d.name == name; });
+  if (directive == std::end(kDirectives)) {
+    if (std::find(std::begin(kNotYetSupported), std::end(kNotYetSupported), name) != std::end(kNotYetSupported)) {
+      c.fail("'" + std::string(name) + "' is not supported yet");
+    }
+    unknown_directive(c, name);
+  }
+  if (rest.empty()) c.fail("missing value for " + std::string(name));
+  if (directive->scope == Scope::listener && c.config().listeners.empty()) {
+    c.fail(std::string(name) + " applies to a listener and must follow a 'listener' line");
+  }
+  directive->apply(c, rest);
+}
+
+}  // namespace
+
+std::vector<DirectiveInfo> config_directives() {
+  std::vector<DirectiveInfo> out;
+  for (const auto& d : kDirectives) out.push_back({d.name, d.scope == Scope::listener, d.doc});
+  return out;
+}
+
+Config parse_config(const std::string& text, const std::string& name) {
+  Config config;
+  Context c(config, name);
+  std::string_view rest = text;
+  if (rest.starts_with("\xEF\xBB\xBF")) rest.remove_prefix(3);  // a UTF-8 byte order mark, as some editors write
+  int number = 0;
+  while (!rest.empty()) {
+    const auto end = std::min(rest.find('\n'), rest.size());
+    const auto line = trim(rest.substr(0, end));
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+    c.at(++number, {});
+    if (line.empty() || line.front() == '#') continue;
+    parse_line(c, line);
+  }
+  if (config.listeners.empty()) {
+    // mosquitto 2.0's local only mode: with no listener configured, only this machine can connect, and it may
+    // connect without credentials unless the file says otherwise.
+    ListenerConfig local;
+    local.port = 1883;
+    local.bind_address = "127.0.0.1";
+    config.listeners.push_back(std::move(local));
+    if (!c.allow_anonymous_set) config.broker.allow_anonymous = true;
+  } else if (!c.allow_anonymous_set) {
+    config.broker.allow_anonymous = false;
+  }
+  return config;
+}
+
+Config load_config_file(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) throw ConfigError("cannot read " + path + ": " + std::strerror(errno));
+  std::string text;
+  std::array<char, 4096> buffer;
+  std::size_t n = 0;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), file)) > 0) text.append(buffer.data(), n);
+  const int error = std::ferror(file) ? errno : 0;
+  std::fclose(file);
+  if (error != 0) throw ConfigError("cannot read " + path + ": " + std::strerror(error));
+  return parse_config(text, path);
+}
+
+Config quick_start_config(std::uint16_t port) {
+  Config config;
+  ListenerConfig listener;
+  listener.port = port;
+  config.listeners.push_back(std::move(listener));
+  config.broker.allow_anonymous = true;
+  return config;
+}
+
+}  // namespace tern

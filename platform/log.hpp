@@ -1,0 +1,46 @@
+// The process log: levels as mosquitto's log_type, one destination (stderr, stdout, a file, syslog or none).
+//
+//   TERN_LOG(notice, "listening on ", address, ':', port);
+//
+// The macro checks the level before formatting, so a disabled debug line costs one load and a branch.
+//
+// Thread safety: log() may be called from any thread; each line is written with a single write() call.
+// configure() is called once at start-up, before threads start.
+#pragma once
+
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace tern::platform {
+
+enum class LogLevel : unsigned { error = 1, warning = 2, notice = 4, information = 8, debug = 16 };
+
+struct LogSettings {
+  unsigned levels = 1 | 2 | 4 | 8;  // bit set of LogLevel
+  enum class Dest { stderr_, stdout_, file, syslog, none } dest = Dest::stderr_;
+  std::string file;  // Dest::file
+  bool timestamp = true;
+};
+
+// Applies the settings; false (with `error` set) when the log file cannot be opened.
+bool configure_log(const LogSettings& settings, std::string& error);
+
+bool log_enabled(LogLevel level) noexcept;
+void log_line(LogLevel level, std::string_view text);
+
+template <class... Args>
+void log(LogLevel level, const Args&... args) {
+  if (!log_enabled(level)) return;
+  std::ostringstream os;
+  (os << ... << args);
+  log_line(level, os.str());
+}
+
+}  // namespace tern::platform
+
+#define TERN_LOG(level, ...)                                                      \
+  do {                                                                            \
+    if (::tern::platform::log_enabled(::tern::platform::LogLevel::level))         \
+      ::tern::platform::log(::tern::platform::LogLevel::level, __VA_ARGS__);      \
+  } while (0)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what Tern needs from Debian 12's packages, only where missing.
+#   scripts/install-deps.sh build   compiler, CMake, Boost, mbedTLS, SQLite (enough to build and run tern)
+#   scripts/install-deps.sh test    the above plus GoogleTest, Paho MQTT C/C++ and mosquitto's clients
+set -euo pipefail
+
+what=${1:-build}
+packages=(g++ cmake ninja-build ccache libboost1.74-dev libmbedtls-dev libsqlite3-dev)
+if [[ $what == test ]]; then
+  packages+=(libgtest-dev libgmock-dev libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto-clients)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+sudo=()
+[[ $(id -u) -ne 0 ]] && sudo=(sudo)
+echo "Installing: ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

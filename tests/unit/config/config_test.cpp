@@ -1,0 +1,647 @@
+#include "broker/config.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+namespace tern {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using Dest = platform::LogSettings::Dest;
+using protocol::QoS;
+
+constexpr const char* kName = "tern.conf";
+
+Config parse(const std::string& text) { return parse_config(text, kName); }
+
+// The message of the ConfigError parsing `text` throws; fails the test if it parses.
+std::string error_of(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "parsed without error:\n" << text;
+  return {};
+}
+
+// Asserts the error is "tern.conf:LINE: ..." and contains `what`.
+void expect_error(const std::string& text, int line, const std::string& what) {
+  SCOPED_TRACE(text);
+  const auto message = error_of(text);
+  EXPECT_THAT(message, StartsWith(std::string(kName) + ':' + std::to_string(line) + ": "));
+  EXPECT_THAT(message, HasSubstr(what));
+}
+
+void expect_default_broker_options(const core::BrokerOptions& o) {
+  const core::BrokerOptions d;
+  EXPECT_EQ(o.max_keepalive, d.max_keepalive);
+  EXPECT_EQ(o.max_packet_size, d.max_packet_size);
+  EXPECT_EQ(o.max_inflight_messages, d.max_inflight_messages);
+  EXPECT_EQ(o.max_queued_messages, d.max_queued_messages);
+  EXPECT_EQ(o.max_queued_bytes, d.max_queued_bytes);
+  EXPECT_EQ(o.queue_qos0_messages, d.queue_qos0_messages);
+  EXPECT_EQ(o.retain_available, d.retain_available);
+  EXPECT_EQ(o.max_qos, d.max_qos);
+  EXPECT_EQ(o.max_topic_alias, d.max_topic_alias);
+  EXPECT_EQ(o.max_outgoing_topic_alias, d.max_outgoing_topic_alias);
+  EXPECT_EQ(o.persistent_client_expiration, d.persistent_client_expiration);
+  EXPECT_EQ(o.max_outgoing_buffer, d.max_outgoing_buffer);
+}
+
+void expect_default_log(const platform::LogSettings& log) {
+  EXPECT_EQ(log.levels, 1u | 2u | 4u | 8u);
+  EXPECT_EQ(log.dest, Dest::stderr_);
+  EXPECT_EQ(log.file, "");
+  EXPECT_TRUE(log.timestamp);
+}
+
+// The documented defaults, as mosquitto 2.0's where the directive is mosquitto's.
+TEST(ConfigDefaults, BrokerOptionsMatchMosquitto) {
+  const core::BrokerOptions d;
+  EXPECT_EQ(d.max_keepalive, 65535);
+  EXPECT_EQ(d.max_packet_size, 0u);
+  EXPECT_EQ(d.max_inflight_messages, 20);
+  EXPECT_EQ(d.max_queued_messages, 1000u);
+  EXPECT_EQ(d.max_queued_bytes, 0u);
+  EXPECT_FALSE(d.queue_qos0_messages);
+  EXPECT_TRUE(d.retain_available);
+  EXPECT_EQ(d.max_qos, QoS::exactly_once);
+  EXPECT_EQ(d.max_topic_alias, 10);
+  EXPECT_FALSE(d.persistent_client_expiration.has_value());
+  EXPECT_EQ(d.max_outgoing_buffer, 4u * 1024 * 1024);
+}
+
+TEST(ConfigDefaults, EmptyFileIsLocalOnlyMode) {
+  const auto c = parse("");
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].port, 1883);
+  EXPECT_EQ(c.listeners[0].bind_address, "127.0.0.1");
+  EXPECT_EQ(c.listeners[0].protocol, ListenerConfig::Protocol::mqtt);
+  EXPECT_EQ(c.listeners[0].max_connections, -1);
+  EXPECT_FALSE(c.listeners[0].domain.has_value());
+  EXPECT_TRUE(c.broker.allow_anonymous);
+  EXPECT_EQ(c.threads, 0u);
+  expect_default_broker_options(c.broker);
+  expect_default_log(c.log);
+}
+
+TEST(ConfigDefaults, LocalOnlyModeKeepsAnExplicitAllowAnonymous) {
+  const auto c = parse("allow_anonymous false\n");
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].bind_address, "127.0.0.1");
+  EXPECT_FALSE(c.broker.allow_anonymous);
+}
+
+TEST(ConfigDefaults, WithAListenerAnonymousIsRefusedByDefault) {
+  const auto c = parse("listener 1883\n");
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].bind_address, "");
+  EXPECT_FALSE(c.broker.allow_anonymous);
+  EXPECT_TRUE(parse("listener 1883\nallow_anonymous true\n").broker.allow_anonymous);
+  EXPECT_TRUE(parse("allow_anonymous true\nlistener 1883\n").broker.allow_anonymous);
+}
+
+TEST(ConfigDefaults, QuickStart) {
+  const auto c = quick_start_config(1884);
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].port, 1884);
+  EXPECT_EQ(c.listeners[0].bind_address, "");
+  EXPECT_TRUE(c.broker.allow_anonymous);
+  expect_default_broker_options(c.broker);
+  expect_default_log(c.log);
+}
+
+TEST(ConfigSyntax, CommentsBlankLinesAndWhitespace) {
+  const auto c = parse(
+      "# a comment\n"
+      "\n"
+      "   # an indented comment\n"
+      "\t\n"
+      "  max_keepalive   60  \n"
+      "\tmax_qos\t1\t\r\n"
+      "#max_qos 0\n"
+      "retain_available false");  // no final newline
+  EXPECT_EQ(c.broker.max_keepalive, 60);
+  EXPECT_EQ(c.broker.max_qos, QoS::at_least_once);
+  EXPECT_FALSE(c.broker.retain_available);
+}
+
+TEST(ConfigSyntax, ByteOrderMarkIsSkipped) {
+  EXPECT_EQ(parse("\xEF\xBB\xBFmax_keepalive 5\n").broker.max_keepalive, 5);
+}
+
+TEST(ConfigSyntax, LineNumbersCountCommentsAndBlankLines) {
+  expect_error("# one\n\n  \nmax_keepalive abc\n", 4, "max_keepalive: expected an integer from 0 to 65535, got 'abc'");
+  EXPECT_EQ(error_of("max_qos 1\r\nmax_qos 3\r\n"), "tern.conf:2: max_qos: expected an integer from 0 to 2, got '3'");
+}
+
+TEST(ConfigSyntax, ExactMessages) {
+  EXPECT_EQ(error_of("\n\n\n\n\n\n\n\n\n\n\nmax_keepalive abc\n"),
+            "tern.conf:12: max_keepalive: expected an integer from 0 to 65535, got 'abc'");
+  EXPECT_EQ(error_of("\n\nmax_keepalve 10\n"),
+            "tern.conf:3: unknown directive 'max_keepalve' (did you mean 'max_keepalive'?)");
+  EXPECT_EQ(error_of("\n\n\n\n\n\nallow_anonymous\n"), "tern.conf:7: missing value for allow_anonymous");
+  EXPECT_EQ(error_of("certfile /etc/tern/cert.pem\n"), "tern.conf:1: 'certfile' is not supported yet");
+  EXPECT_EQ(error_of("listener 1883\nprotocol websockets\n"), "tern.conf:2: protocol websockets is not supported yet");
+}
+
+TEST(ConfigSyntax, ErrorsUseTheGivenName) {
+  try {
+    parse_config("bogus 1\n", "/etc/tern/tern.conf");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "/etc/tern/tern.conf:1: unknown directive 'bogus'");
+  }
+}
+
+TEST(ConfigSyntax, UnknownDirectives) {
+  expect_error("frobnicate 1\n", 1, "unknown directive 'frobnicate'");
+  EXPECT_EQ(error_of("frobnicate 1\n"), "tern.conf:1: unknown directive 'frobnicate'");  // no far-fetched guess
+  expect_error("Max_Keepalive 10\n", 1, "unknown directive 'Max_Keepalive'");            // names are case-sensitive
+  expect_error("frobnicate\n", 1, "unknown directive 'frobnicate'");                     // even without a value
+  expect_error("listener 1883\nmax_conections 5\n", 2, "did you mean 'max_connections'?");
+}
+
+TEST(ConfigSyntax, TrailingTextIsAnError) {
+  expect_error("max_keepalive 60 90\n", 1, "max_keepalive: unexpected '90' after the value");
+  expect_error("allow_anonymous true # for testing\n", 1, "comments must be on a line of their own");
+  expect_error("log_dest stderr extra\n", 1, "log_dest: unexpected 'extra' after the value");
+  expect_error("listener 1883 0.0.0.0 extra\n", 1, "listener: expected a port and an optional bind address");
+}
+
+TEST(ConfigSyntax, DuplicateScalarsLastWins) {
+  const auto c = parse(
+      "max_keepalive 10\n"
+      "max_keepalive 20\n"
+      "allow_anonymous true\n"
+      "allow_anonymous false\n"
+      "persistent_client_expiration 1d\n"
+      "persistent_client_expiration 2h\n"
+      "log_timestamp false\n"
+      "log_timestamp true\n"
+      "listener 1883\n"
+      "max_connections 5\n"
+      "max_connections 7\n");
+  EXPECT_EQ(c.broker.max_keepalive, 20);
+  EXPECT_FALSE(c.broker.allow_anonymous);
+  EXPECT_EQ(c.broker.persistent_client_expiration, std::chrono::hours(2));
+  EXPECT_TRUE(c.log.timestamp);
+  EXPECT_EQ(c.listeners[0].max_connections, 7);
+}
+
+TEST(ConfigSyntax, NotSupportedYet) {
+  for (const char* name : {"certfile",
+                           "keyfile",
+                           "cafile",
+                           "capath",
+                           "require_certificate",
+                           "use_identity_as_username",
+                           "tls_version",
+                           "ciphers",
+                           "psk_hint",
+                           "psk_file",
+                           "crlfile",
+                           "persistence",
+                           "persistence_location",
+                           "persistence_file",
+                           "autosave_interval",
+                           "password_file",
+                           "acl_file",
+                           "connection",
+                           "address",
+                           "topic",
+                           "bridge_protocol_version",
+                           "per_listener_settings",
+                           "http_dir"}) {
+    const std::string n = name;
+    EXPECT_EQ(error_of("listener 1883\n" + n + " x\n"), "tern.conf:2: '" + n + "' is not supported yet");
+    EXPECT_EQ(error_of(n + " x\n"), "tern.conf:1: '" + n + "' is not supported yet");  // also in global scope
+    EXPECT_EQ(error_of(n + "\n"), "tern.conf:1: '" + n + "' is not supported yet");    // and without a value
+  }
+}
+
+TEST(ConfigSyntax, MissingValueForEveryDirective) {
+  for (const auto& d : config_directives()) {
+    const std::string prefix = d.per_listener ? "listener 1883\n" : "";
+    const int line = d.per_listener ? 2 : 1;
+    EXPECT_EQ(error_of(prefix + std::string(d.name) + "\n"),
+              "tern.conf:" + std::to_string(line) + ": missing value for " + std::string(d.name));
+    EXPECT_EQ(error_of(prefix + std::string(d.name) + "   \t\n"),
+              "tern.conf:" + std::to_string(line) + ": missing value for " + std::string(d.name));
+  }
+}
+
+TEST(ConfigSyntax, DirectiveTableIsComplete) {
+  std::set<std::string> names;
+  for (const auto& d : config_directives()) {
+    EXPECT_TRUE(names.insert(std::string(d.name)).second) << "duplicate " << d.name;
+    EXPECT_FALSE(d.doc.empty()) << d.name;
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"allow_anonymous",
+                                          "max_keepalive",
+                                          "max_packet_size",
+                                          "max_inflight_messages",
+                                          "max_queued_messages",
+                                          "max_queued_bytes",
+                                          "queue_qos0_messages",
+                                          "retain_available",
+                                          "max_qos",
+                                          "max_topic_alias",
+                                          "persistent_client_expiration",
+                                          "log_type",
+                                          "log_dest",
+                                          "log_timestamp",
+                                          "threads",
+                                          "max_outgoing_buffer",
+                                          "listener",
+                                          "protocol",
+                                          "max_connections",
+                                          "socket_domain"}));
+}
+
+// ---- Booleans -------------------------------------------------------------------------------------------------
+
+TEST(ConfigBooleans, TrueAndFalseOnly) {
+  struct Case {
+    const char* name;
+    bool (*get)(const Config&);
+  };
+  const Case cases[] = {
+      {"allow_anonymous", [](const Config& c) { return c.broker.allow_anonymous; }},
+      {"queue_qos0_messages", [](const Config& c) { return c.broker.queue_qos0_messages; }},
+      {"retain_available", [](const Config& c) { return c.broker.retain_available; }},
+      {"log_timestamp", [](const Config& c) { return c.log.timestamp; }},
+  };
+  for (const auto& k : cases) {
+    const std::string n = k.name;
+    EXPECT_TRUE(k.get(parse(n + " true\n"))) << n;
+    EXPECT_FALSE(k.get(parse(n + " false\n"))) << n;
+    for (const char* bad : {"yes", "1", "TRUE", "False", "truex", "on"}) {
+      EXPECT_EQ(error_of("\n" + n + " " + bad + "\n"),
+                "tern.conf:2: " + n + ": expected true or false, got '" + bad + "'");
+    }
+  }
+}
+
+// ---- Integers -------------------------------------------------------------------------------------------------
+
+struct IntegerCase {
+  const char* name;
+  std::uint64_t lo, hi;
+  std::uint64_t (*get)(const Config&);
+};
+
+const IntegerCase kIntegerCases[] = {
+    {"max_keepalive", 0, 65535, [](const Config& c) -> std::uint64_t { return c.broker.max_keepalive; }},
+    {"max_qos", 0, 2, [](const Config& c) -> std::uint64_t { return std::uint64_t(c.broker.max_qos); }},
+    {"max_topic_alias", 0, 65535, [](const Config& c) -> std::uint64_t { return c.broker.max_topic_alias; }},
+    {"threads", 0, 256, [](const Config& c) -> std::uint64_t { return c.threads; }},
+};
+
+TEST(ConfigIntegers, RangeEndsAndBadValues) {
+  for (const auto& k : kIntegerCases) {
+    const std::string n = k.name;
+    SCOPED_TRACE(n);
+    EXPECT_EQ(k.get(parse(n + " " + std::to_string(k.lo) + "\n")), k.lo);
+    EXPECT_EQ(k.get(parse(n + " " + std::to_string(k.hi) + "\n")), k.hi);
+    EXPECT_EQ(k.get(parse(n + " 1\n")), 1u);
+    const std::string expected =
+        ": expected an integer from " + std::to_string(k.lo) + " to " + std::to_string(k.hi) + ", got '";
+    for (const std::string& bad :
+         {std::to_string(k.hi + 1), std::string("-1"), std::string("abc"), std::string("1x"), std::string("+1"),
+          std::string("0x10"), std::string("1.5"), std::string("99999999999999999999999")}) {
+      EXPECT_EQ(error_of("# c\n" + n + " " + bad + "\n"), "tern.conf:2: " + n + expected + bad + "'");
+    }
+  }
+}
+
+TEST(ConfigIntegers, MaxPacketSize) {
+  EXPECT_EQ(parse("max_packet_size 0\n").broker.max_packet_size, 0u);
+  EXPECT_EQ(parse("max_packet_size 20\n").broker.max_packet_size, 20u);
+  EXPECT_EQ(parse("max_packet_size 268435460\n").broker.max_packet_size, 268435460u);
+  EXPECT_EQ(parse("max_packet_size 4294967295\n").broker.max_packet_size, 4294967295u);
+  for (const std::string bad : {"1", "19", "4294967296", "-1", "10k", "abc"}) {
+    EXPECT_EQ(error_of("max_packet_size " + bad + "\n"),
+              "tern.conf:1: max_packet_size: expected 0 (no limit) or a number of bytes from 20 to 4294967295, got '" +
+                  bad + "'");
+  }
+}
+
+TEST(ConfigIntegers, MaxInflightMessagesZeroMeansNoLimit) {
+  EXPECT_EQ(parse("max_inflight_messages 0\n").broker.max_inflight_messages, 65535);
+  EXPECT_EQ(parse("max_inflight_messages 1\n").broker.max_inflight_messages, 1);
+  EXPECT_EQ(parse("max_inflight_messages 65535\n").broker.max_inflight_messages, 65535);
+  expect_error("max_inflight_messages 65536\n", 1,
+               "max_inflight_messages: expected an integer from 0 to 65535, got '65536'");
+  expect_error("max_inflight_messages -1\n", 1, "got '-1'");
+}
+
+TEST(ConfigIntegers, QueueLimits) {
+  EXPECT_EQ(parse("max_queued_messages 0\n").broker.max_queued_messages, 0u);
+  EXPECT_EQ(parse("max_queued_messages 5000000\n").broker.max_queued_messages, 5000000u);
+  EXPECT_EQ(parse("max_queued_bytes 0\n").broker.max_queued_bytes, 0u);
+  EXPECT_EQ(parse("max_queued_bytes 1048576\n").broker.max_queued_bytes, 1048576u);
+  expect_error("max_queued_messages -5\n", 1, "max_queued_messages: expected an integer from 0 to ");
+  expect_error("max_queued_messages 10 # ten\n", 1, "max_queued_messages: unexpected '# ten'");
+  expect_error("max_queued_bytes 1MB\n", 1, "max_queued_bytes: expected an integer from 0 to ");
+  expect_error("max_queued_bytes 1MB\n", 1, "got '1MB'");
+}
+
+TEST(ConfigIntegers, MaxOutgoingBuffer) {
+  EXPECT_EQ(parse("max_outgoing_buffer 1024\n").broker.max_outgoing_buffer, 1024u);
+  EXPECT_EQ(parse("max_outgoing_buffer 67108864\n").broker.max_outgoing_buffer, 67108864u);
+  expect_error("max_outgoing_buffer 1023\n", 1, "max_outgoing_buffer: expected an integer from 1024 to ");
+  expect_error("max_outgoing_buffer 0\n", 1, "got '0'");
+  expect_error("max_outgoing_buffer 4M\n", 1, "got '4M'");
+}
+
+TEST(ConfigIntegers, MaxQosMapsToQoS) {
+  EXPECT_EQ(parse("max_qos 0\n").broker.max_qos, QoS::at_most_once);
+  EXPECT_EQ(parse("max_qos 1\n").broker.max_qos, QoS::at_least_once);
+  EXPECT_EQ(parse("max_qos 2\n").broker.max_qos, QoS::exactly_once);
+}
+
+// ---- persistent_client_expiration ------------------------------------------------------------------------------
+
+TEST(ConfigDuration, Units) {
+  const auto expiry = [](const std::string& v) {
+    return parse("persistent_client_expiration " + v + "\n").broker.persistent_client_expiration;
+  };
+  EXPECT_EQ(expiry("1h"), std::chrono::seconds(3600));
+  EXPECT_EQ(expiry("14d"), std::chrono::seconds(14 * 86400));
+  EXPECT_EQ(expiry("2w"), std::chrono::seconds(14 * 86400));
+  EXPECT_EQ(expiry("1m"), std::chrono::seconds(30 * 86400));  // m is a 30-day month, as mosquitto, not a minute
+  EXPECT_EQ(expiry("1y"), std::chrono::seconds(365 * 86400));
+}
+
+TEST(ConfigDuration, BadValues) {
+  for (const std::string bad :
+       {"14", "d", "0d", "-1d", "14s", "1.5d", "14D", "x1d", "99999999999999999999y", "999999999999999999y"}) {
+    const auto message = error_of("persistent_client_expiration " + bad + "\n");
+    EXPECT_THAT(message, StartsWith("tern.conf:1: persistent_client_expiration: ")) << bad;
+    EXPECT_THAT(message, HasSubstr("h, d, w, m (30 days) or y (365 days)")) << bad;
+  }
+  expect_error("persistent_client_expiration 14 d\n", 1,
+               "persistent_client_expiration: unexpected 'd' after the value");
+  EXPECT_EQ(error_of("persistent_client_expiration 14x\n"),
+            "tern.conf:1: persistent_client_expiration: expected a positive integer followed by h, d, w, m (30 days) "
+            "or y (365 days), such as '14d', got '14x'");
+}
+
+// ---- Logging ---------------------------------------------------------------------------------------------------
+
+constexpr unsigned kError = 1, kWarning = 2, kNotice = 4, kInformation = 8, kDebug = 16;
+
+TEST(ConfigLog, FirstLogTypeReplacesDefaultsLaterOnesAdd) {
+  EXPECT_EQ(parse("log_type error\n").log.levels, kError);
+  EXPECT_EQ(parse("log_type debug\nlog_type warning\n").log.levels, kDebug | kWarning);
+  EXPECT_EQ(parse("log_type all\n").log.levels, kError | kWarning | kNotice | kInformation | kDebug);
+  EXPECT_EQ(parse("log_type none\n").log.levels, 0u);
+  EXPECT_EQ(parse("log_type all\nlog_type none\nlog_type notice\n").log.levels, kNotice);
+  EXPECT_EQ(parse("log_type information\nlog_type information\n").log.levels, kInformation);
+  EXPECT_EQ(parse("log_type notice\nlog_type error\nlog_type warning\nlog_type information\n").log.levels,
+            kError | kWarning | kNotice | kInformation);
+}
+
+TEST(ConfigLog, MosquittoOnlyTypesEnableInformation) {
+  EXPECT_EQ(parse("log_type subscribe\n").log.levels, kInformation);
+  EXPECT_EQ(parse("log_type unsubscribe\n").log.levels, kInformation);
+  EXPECT_EQ(parse("log_type websockets\n").log.levels, kInformation);
+  EXPECT_EQ(parse("log_type error\nlog_type subscribe\n").log.levels, kError | kInformation);
+}
+
+TEST(ConfigLog, BadLogType) {
+  expect_error("log_type verbose\n", 1, "log_type: expected error, warning, notice, information, debug");
+  expect_error("log_type verbose\n", 1, "got 'verbose'");
+  expect_error("log_type error warning\n", 1, "log_type: unexpected 'warning' after the value");
+  expect_error("log_type Error\n", 1, "got 'Error'");
+}
+
+TEST(ConfigLog, LogDest) {
+  EXPECT_EQ(parse("log_dest stderr\n").log.dest, Dest::stderr_);
+  EXPECT_EQ(parse("log_dest stdout\n").log.dest, Dest::stdout_);
+  EXPECT_EQ(parse("log_dest syslog\n").log.dest, Dest::syslog);
+  EXPECT_EQ(parse("log_dest none\n").log.dest, Dest::none);
+  const auto c = parse("log_dest file /var/log/tern/tern.log\n");
+  EXPECT_EQ(c.log.dest, Dest::file);
+  EXPECT_EQ(c.log.file, "/var/log/tern/tern.log");
+  // As mosquitto, the path is the rest of the line.
+  EXPECT_EQ(parse("log_dest file  /tmp/my logs/tern.log  \n").log.file, "/tmp/my logs/tern.log");
+}
+
+TEST(ConfigLog, LogDestOneDestination) {
+  // The same destination again is fine; none clears the choice, after which another may be chosen.
+  EXPECT_EQ(parse("log_dest stdout\nlog_dest stdout\n").log.dest, Dest::stdout_);
+  EXPECT_EQ(parse("log_dest stdout\nlog_dest none\nlog_dest syslog\n").log.dest, Dest::syslog);
+  EXPECT_EQ(parse("log_dest file /a\nlog_dest none\n").log.file, "");
+  // The first log_dest replaces the default stderr.
+  EXPECT_EQ(parse("log_dest stdout\n").log.dest, Dest::stdout_);
+  // mosquitto logs to both; Tern cannot, and says so.
+  expect_error("log_dest stdout\n# x\nlog_dest syslog\n", 3,
+               "log_dest: only one destination is supported yet, and line 1 already chose one");
+  expect_error("log_dest file /a\nlog_dest file /b\n", 2, "only one destination is supported yet");
+}
+
+TEST(ConfigLog, BadLogDest) {
+  expect_error("log_dest file\n", 1, "log_dest: missing the path after 'file'");
+  expect_error("log_dest file   \n", 1, "log_dest: missing the path after 'file'");
+  expect_error("log_dest console\n", 1, "log_dest: expected stderr, stdout, syslog, none or file PATH, got 'console'");
+  EXPECT_EQ(error_of("log_dest topic\n"), "tern.conf:1: log_dest topic is not supported yet");
+  EXPECT_EQ(error_of("log_dest dlt\n"), "tern.conf:1: log_dest dlt is not supported yet");
+}
+
+// ---- Listeners -------------------------------------------------------------------------------------------------
+
+TEST(ConfigListener, PortAndAddress) {
+  const auto c = parse(
+      "listener 1883\n"
+      "listener 8883 192.168.1.10\n"
+      "listener 0 ::1\n"
+      "listener 0\n"
+      "listener 65535 broker.local\n");
+  ASSERT_EQ(c.listeners.size(), 5u);
+  EXPECT_EQ(c.listeners[0].port, 1883);
+  EXPECT_EQ(c.listeners[0].bind_address, "");
+  EXPECT_EQ(c.listeners[1].port, 8883);
+  EXPECT_EQ(c.listeners[1].bind_address, "192.168.1.10");
+  EXPECT_EQ(c.listeners[2].port, 0);
+  EXPECT_EQ(c.listeners[2].bind_address, "::1");
+  EXPECT_EQ(c.listeners[3].port, 0);
+  EXPECT_EQ(c.listeners[4].port, 65535);
+  EXPECT_EQ(c.listeners[4].bind_address, "broker.local");
+}
+
+TEST(ConfigListener, BadListener) {
+  expect_error("listener 65536\n", 1, "listener: expected an integer from 0 to 65535, got '65536'");
+  expect_error("listener -1\n", 1, "got '-1'");
+  expect_error("listener mqtt\n", 1, "got 'mqtt'");
+  expect_error("listener 1883\nlistener 1883\n", 2, "listener: a listener on port 1883 is already defined");
+  expect_error("listener 1883 10.0.0.1\nlistener 1883 10.0.0.1\n", 2, "port 1883 at 10.0.0.1 is already defined");
+  expect_error("listener 1883 /run/tern.sock\n", 1, "listener: unix sockets are not supported yet");
+  EXPECT_EQ(parse("listener 1883 10.0.0.1\nlistener 1883 10.0.0.2\n").listeners.size(), 2u);
+}
+
+TEST(ConfigListener, SectionsApplyToTheLatestListener) {
+  const auto c = parse(
+      "listener 1883\n"
+      "max_connections 100\n"
+      "socket_domain ipv4\n"
+      "max_keepalive 30\n"  // a global directive inside a section is still global
+      "listener 1884 127.0.0.1\n"
+      "protocol mqtt\n"
+      "socket_domain ipv6\n"
+      "listener 1885\n");
+  ASSERT_EQ(c.listeners.size(), 3u);
+  EXPECT_EQ(c.listeners[0].max_connections, 100);
+  EXPECT_EQ(c.listeners[0].domain, ListenerConfig::Domain::ipv4);
+  EXPECT_EQ(c.listeners[1].max_connections, -1);
+  EXPECT_EQ(c.listeners[1].protocol, ListenerConfig::Protocol::mqtt);
+  EXPECT_EQ(c.listeners[1].domain, ListenerConfig::Domain::ipv6);
+  EXPECT_EQ(c.listeners[2].max_connections, -1);
+  EXPECT_FALSE(c.listeners[2].domain.has_value());
+  EXPECT_EQ(c.broker.max_keepalive, 30);
+}
+
+TEST(ConfigListener, PerListenerDirectiveBeforeAnyListener) {
+  for (const std::string line : {"protocol mqtt", "max_connections 10", "socket_domain ipv4"}) {
+    const auto name = line.substr(0, line.find(' '));
+    EXPECT_EQ(error_of("max_qos 1\n" + line + "\nlistener 1883\n"),
+              "tern.conf:2: " + name + " applies to a listener and must follow a 'listener' line");
+  }
+}
+
+TEST(ConfigListener, Protocol) {
+  EXPECT_EQ(parse("listener 1883\nprotocol mqtt\n").listeners[0].protocol, ListenerConfig::Protocol::mqtt);
+  EXPECT_EQ(error_of("listener 1883\nprotocol websockets\n"), "tern.conf:2: protocol websockets is not supported yet");
+  expect_error("listener 1883\nprotocol http\n", 2, "protocol: expected mqtt or websockets, got 'http'");
+  expect_error("listener 1883\nprotocol MQTT\n", 2, "got 'MQTT'");
+}
+
+TEST(ConfigListener, MaxConnections) {
+  const auto get = [](const std::string& v) {
+    return parse("listener 1883\nmax_connections " + v + "\n").listeners[0].max_connections;
+  };
+  EXPECT_EQ(get("-1"), -1);
+  EXPECT_EQ(get("0"), 0);
+  EXPECT_EQ(get("1"), 1);
+  EXPECT_EQ(get("2147483647"), 2147483647);
+  for (const std::string bad : {"-2", "2147483648", "many", "10x", "--1"}) {
+    EXPECT_EQ(
+        error_of("listener 1883\nmax_connections " + bad + "\n"),
+        "tern.conf:2: max_connections: expected -1 (no limit) or an integer from 0 to 2147483647, got '" + bad + "'");
+  }
+  expect_error("listener 1883\nmax_connections -1 5\n", 2, "max_connections: unexpected '5' after the value");
+}
+
+TEST(ConfigListener, SocketDomain) {
+  EXPECT_EQ(parse("listener 1883\nsocket_domain ipv4\n").listeners[0].domain, ListenerConfig::Domain::ipv4);
+  EXPECT_EQ(parse("listener 1883\nsocket_domain ipv6\n").listeners[0].domain, ListenerConfig::Domain::ipv6);
+  expect_error("listener 1883\nsocket_domain inet\n", 2, "socket_domain: expected ipv4 or ipv6, got 'inet'");
+}
+
+// ---- load_config_file ------------------------------------------------------------------------------------------
+
+TEST(ConfigFile, UnreadableFile) {
+  try {
+    load_config_file("/nonexistent/dir/tern.conf");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "cannot read /nonexistent/dir/tern.conf: No such file or directory");
+  }
+  try {
+    load_config_file("/");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), StartsWith("cannot read /: "));
+  }
+}
+
+TEST(ConfigFile, ErrorsNameThePathAsGiven) {
+  const std::string path = ::testing::TempDir() + "tern_config_test_bad.conf";
+  std::ofstream(path) << "listener 1883\nmax_qos 3\n";
+  try {
+    load_config_file(path);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), path + ":2: max_qos: expected an integer from 0 to 2, got '3'");
+  }
+  std::remove(path.c_str());
+}
+
+// ---- config/tern.conf ------------------------------------------------------------------------------------------
+
+const std::string kTernConf = std::string(TERN_SOURCE_DIR) + "/config/tern.conf";
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST(TernConf, ParsesAndMatchesTheDocumentedDefaults) {
+  const auto c = load_config_file(kTernConf);
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].port, 1883);
+  EXPECT_EQ(c.listeners[0].bind_address, "");
+  EXPECT_EQ(c.listeners[0].protocol, ListenerConfig::Protocol::mqtt);
+  EXPECT_EQ(c.listeners[0].max_connections, -1);
+  EXPECT_FALSE(c.listeners[0].domain.has_value());
+  EXPECT_TRUE(c.broker.allow_anonymous);
+  EXPECT_EQ(c.threads, 0u);
+  expect_default_broker_options(c.broker);
+  expect_default_log(c.log);
+}
+
+// Every directive appears as a commented-out line "#name" or "#name DEFAULT".
+TEST(TernConf, DocumentsEveryDirective) {
+  const auto text = read_file(kTernConf);
+  for (const auto& d : config_directives()) {
+    if (d.name == "listener") {
+      EXPECT_THAT(text, HasSubstr("\nlistener 1883\n"));
+      continue;
+    }
+    const std::regex line("(^|\n)#" + std::string(d.name) + "( [^\n]*)?\n");
+    EXPECT_TRUE(std::regex_search(text, line)) << d.name << " is not documented in config/tern.conf";
+  }
+}
+
+// Uncommenting every "#name VALUE" line must not change anything: the values shown are the real defaults.
+TEST(TernConf, UncommentedDefaultsAreTheDefaults) {
+  std::set<std::string> names;
+  for (const auto& d : config_directives()) names.insert(std::string(d.name));
+  std::istringstream in(read_file(kTernConf));
+  std::string text, line;
+  int uncommented = 0;
+  const std::regex directive("#([a-z_0-9]+) .+");
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (std::regex_match(line, m, directive) && names.count(m[1])) {
+      line = line.substr(1);
+      ++uncommented;
+    }
+    text += line + '\n';
+  }
+  EXPECT_GE(uncommented, 18);
+  const auto c = parse_config(text, "tern.conf (uncommented)");
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].port, 1883);
+  EXPECT_EQ(c.listeners[0].max_connections, -1);
+  EXPECT_TRUE(c.broker.allow_anonymous);  // the active line comes after the commented default
+  EXPECT_EQ(c.threads, 0u);
+  expect_default_broker_options(c.broker);
+  expect_default_log(c.log);
+}
+
+}  // namespace
+}  // namespace tern
