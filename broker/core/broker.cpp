@@ -1,0 +1,307 @@
+#include "broker/core/broker.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "broker/core/broker_impl.hpp"
+#include "broker/protocol/codec.hpp"
+#include "platform/log.hpp"
+
+namespace tern::core {
+
+namespace {
+
+using protocol::ReasonCode;
+using protocol::Version;
+
+// A socket that has not sent CONNECT within this time is closed: a device that connects and says nothing must not
+// hold a connection slot for ever.
+constexpr auto connect_timeout = std::chrono::seconds(10);
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------------
+// Broker: forwards to Impl.
+
+Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Broker::~Broker() = default;
+
+ConnectionId Broker::attach(ConnectionSink& sink, std::string remote, TimePoint now) {
+  return impl_->attach(sink, std::move(remote), now);
+}
+void Broker::on_packet(ConnectionId connection, protocol::Packet&& packet, TimePoint now) {
+  impl_->on_packet(connection, std::move(packet), now);
+}
+void Broker::on_decode_error(ConnectionId connection, protocol::ReasonCode error, TimePoint now) {
+  impl_->on_decode_error(connection, error, now);
+}
+void Broker::detach(ConnectionId connection, TimePoint now) { impl_->detach(connection, now); }
+TimePoint Broker::tick(TimePoint now) { return impl_->tick(now); }
+void Broker::shutdown(TimePoint now) { impl_->shutdown(now); }
+protocol::Version Broker::version(ConnectionId connection) const noexcept { return impl_->version(connection); }
+BrokerStats Broker::stats() const noexcept { return impl_->stats_; }
+const BrokerOptions& Broker::options() const noexcept { return impl_->options_; }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Impl: connections.
+
+Broker::Impl::Impl(BrokerOptions options) : options_(std::move(options)), random_(std::random_device{}()) {}
+
+ConnectionId Broker::Impl::attach(ConnectionSink& sink, std::string remote, TimePoint now) {
+  auto c = std::make_unique<Connection>();
+  c->id = next_connection_id_++;
+  c->sink = &sink;
+  c->remote = std::move(remote);
+  c->attached_at = now;
+  c->last_packet_at = now;
+  const ConnectionId id = c->id;
+  connections_.emplace(id, std::move(c));
+  ++stats_.connections;
+  return id;
+}
+
+protocol::Version Broker::Impl::version(ConnectionId id) const noexcept {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? Version::v311 : it->second->version;
+}
+
+void Broker::Impl::on_packet(ConnectionId id, protocol::Packet&& packet, TimePoint now) {
+  auto it = connections_.find(id);
+  if (it == connections_.end() || it->second->closed) return;  // packets decoded after we closed it
+  Connection& c = *it->second;
+  c.last_packet_at = now;
+  dispatch(c, std::move(packet), now);
+}
+
+void Broker::Impl::dispatch(Connection& c, protocol::Packet&& packet, TimePoint now) {
+  if (!c.connected) {
+    // The first packet from a client must be CONNECT [MQTT-3.1.0-1].
+    if (auto* connect = std::get_if<protocol::Connect>(&packet)) {
+      on_connect(c, std::move(*connect), now);
+    } else {
+      close_connection(c, std::nullopt, false, now, "first packet was not CONNECT");
+    }
+    return;
+  }
+  std::visit(
+      [&](auto& p) {
+        using T = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, protocol::Publish>) {
+          on_publish(c, std::move(p), now);
+        } else if constexpr (std::is_same_v<T, protocol::Puback>) {
+          on_puback(c, p, now);
+        } else if constexpr (std::is_same_v<T, protocol::Pubrec>) {
+          on_pubrec(c, p, now);
+        } else if constexpr (std::is_same_v<T, protocol::Pubrel>) {
+          on_pubrel(c, p, now);
+        } else if constexpr (std::is_same_v<T, protocol::Pubcomp>) {
+          on_pubcomp(c, p, now);
+        } else if constexpr (std::is_same_v<T, protocol::Subscribe>) {
+          on_subscribe(c, std::move(p), now);
+        } else if constexpr (std::is_same_v<T, protocol::Unsubscribe>) {
+          on_unsubscribe(c, std::move(p), now);
+        } else if constexpr (std::is_same_v<T, protocol::Pingreq>) {
+          send(c, protocol::Pingresp{});
+        } else if constexpr (std::is_same_v<T, protocol::Disconnect>) {
+          Session& s = *c.session;
+          if (c.version == Version::v5) {
+            if (auto expiry = p.properties.session_expiry_interval) {
+              // Setting a non-zero expiry on DISCONNECT when CONNECT had 0 is a protocol error [MQTT-3.14.2-2].
+              if (c.disconnect_expiry_base == 0 && *expiry != 0) {
+                protocol_violation(c, ReasonCode::protocol_error, now, "session expiry set on DISCONNECT");
+                return;
+              }
+              s.expiry_interval = *expiry == 0xFFFFFFFF ? std::nullopt : std::optional<std::uint32_t>(*expiry);
+              if (s.expiry_interval && options_.persistent_client_expiration)
+                s.expiry_interval = std::min<std::uint64_t>(*s.expiry_interval,
+                                                            options_.persistent_client_expiration->count());
+            }
+          }
+          // 5.0 "Disconnect with Will Message" keeps the will; any other DISCONNECT discards it [MQTT-3.1.2-10].
+          const bool keep_will = c.version == Version::v5 && p.reason_code == ReasonCode::disconnect_with_will;
+          close_connection(c, std::nullopt, keep_will, now, "disconnected");
+        } else if constexpr (std::is_same_v<T, protocol::Connect>) {
+          // A second CONNECT is a protocol error [MQTT-3.1.0-2].
+          protocol_violation(c, ReasonCode::protocol_error, now, "second CONNECT");
+        } else if constexpr (std::is_same_v<T, protocol::Auth>) {
+          // Tern offers no enhanced authentication, so no AUTH exchange can be in progress [MQTT-4.12.0-1].
+          protocol_violation(c, ReasonCode::protocol_error, now, "AUTH without an authentication method");
+        } else {
+          // CONNACK, SUBACK, UNSUBACK, PINGRESP are sent by servers only.
+          protocol_violation(c, ReasonCode::protocol_error, now, "packet type not allowed from a client");
+        }
+      },
+      packet);
+}
+
+void Broker::Impl::on_decode_error(ConnectionId id, ReasonCode error, TimePoint now) {
+  auto it = connections_.find(id);
+  if (it == connections_.end() || it->second->closed) return;
+  Connection& c = *it->second;
+  if (!c.connected) {
+    if (error == ReasonCode::unsupported_protocol_version) {
+      // Unknown protocol level: CONNACK 0x01 in the 3.1.1 form, then close [MQTT-3.1.2-2].
+      refuse_connect(c, Version::v311, error, now, "unsupported protocol version");
+    } else {
+      close_connection(c, std::nullopt, false, now, protocol::reason_code_name(error));
+    }
+    return;
+  }
+  protocol_violation(c, error, now, protocol::reason_code_name(error));
+}
+
+void Broker::Impl::detach(ConnectionId id, TimePoint now) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  Connection& c = *it->second;
+  if (!c.closed) {
+    // The socket went without DISCONNECT: an abnormal end, the will is published [MQTT-3.1.2-8].
+    c.sink = nullptr;  // gone: nothing may be sent any more
+    close_connection(c, std::nullopt, true, now, "connection lost");
+  }
+  connections_.erase(it);
+  --stats_.connections;
+}
+
+void Broker::Impl::protocol_violation(Connection& c, ReasonCode reason, TimePoint now, std::string_view why) {
+  close_connection(c, reason, true, now, why);
+}
+
+void Broker::Impl::close_connection(Connection& c, std::optional<ReasonCode> reason, bool will, TimePoint now,
+                                    std::string_view why) {
+  if (c.closed) return;
+  if (c.connected) {
+    TERN_LOG(notice, "Client ", c.session->client_id, " disconnected: ", why, '.');
+  } else {
+    TERN_LOG(information, "Connection from ", c.remote, " closed: ", why, '.');
+  }
+  if (c.sink) {
+    if (reason && c.connected && c.version == Version::v5) {
+      protocol::Disconnect d;
+      d.reason_code = *reason;
+      d.properties.reason_string = std::string(why);
+      send(c, d);
+    }
+    c.sink->close();
+  }
+  c.closed = true;
+  if (c.connected) {
+    c.connected = false;
+    --stats_.clients;
+    Session* s = std::exchange(c.session, nullptr);
+    s->connection = nullptr;
+    session_offline(*s, will, now);
+  }
+}
+
+void Broker::Impl::send(Connection& c, const protocol::Packet& packet) {
+  if (!c.sink || c.closed) return;
+  scratch_.clear();
+  protocol::encode(packet, c.version, scratch_);
+  c.sink->send(scratch_);
+}
+
+std::optional<std::string> Broker::Impl::reason_string(const Connection& c, std::string_view text) const {
+  // Request Problem Information 0: no reason string on anything but PUBLISH, CONNACK and DISCONNECT
+  // [MQTT-3.1.2-29]. Callers building those three use the text directly.
+  if (!c.request_problem_information || text.empty()) return std::nullopt;
+  return std::string(text);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sessions.
+
+void Broker::Impl::session_offline(Session& s, bool publish, TimePoint now) {
+  if (!publish) s.will.reset();
+  if (s.expiry_interval && *s.expiry_interval == 0) {
+    end_session(s, now);
+    return;
+  }
+  s.expires_at = s.expiry_interval ? now + std::chrono::seconds(*s.expiry_interval) : TimePoint::max();
+  if (s.will) {
+    if (s.will_delay == 0) {
+      publish_will(s, now);
+    } else {
+      s.will_at = std::min(now + std::chrono::seconds(s.will_delay), s.expires_at);
+    }
+  }
+}
+
+void Broker::Impl::publish_will(Session& s, TimePoint now) {
+  MessagePtr will = std::move(s.will);
+  s.will.reset();
+  s.will_at = TimePoint::max();
+  if (!will) return;
+  TERN_LOG(debug, "Publishing will of ", s.client_id, " on ", will->topic);
+  route(will, now);
+}
+
+void Broker::Impl::end_session(Session& s, TimePoint now) {
+  if (s.will) publish_will(s, now);
+  for (const auto& [filter, options] : s.subscriptions) subscriptions_.unsubscribe(filter, s.id);
+  stats_.subscriptions = subscriptions_.size();
+  sessions_.erase(s.id);
+  sessions_by_client_.erase(s.client_id);  // destroys s
+  stats_.sessions = sessions_.size();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Timers.
+
+TimePoint Broker::Impl::tick(TimePoint now) {
+  TimePoint next = TimePoint::max();
+
+  std::vector<Connection*> expired;
+  for (auto& [id, c] : connections_) {
+    if (c->closed) continue;
+    TimePoint deadline = TimePoint::max();
+    if (!c->connected) {
+      deadline = c->attached_at + connect_timeout;
+    } else if (c->keep_alive > 0) {
+      // One and a half times the keep alive [MQTT-3.1.2-24].
+      deadline = c->last_packet_at + std::chrono::milliseconds(c->keep_alive * 1500);
+    }
+    if (deadline <= now) {
+      expired.push_back(c.get());
+    } else {
+      next = std::min(next, deadline);
+    }
+  }
+  for (Connection* c : expired) {
+    if (c->connected) {
+      close_connection(*c, ReasonCode::keep_alive_timeout, true, now, "keep alive timeout");
+    } else {
+      close_connection(*c, std::nullopt, false, now, "no CONNECT in time");
+    }
+  }
+
+  std::vector<Session*> ending;
+  for (auto& [id, s] : sessions_) {
+    if (s->connection) continue;
+    if (s->will && s->will_at <= now) publish_will(*s, now);
+    if (s->expires_at <= now) {
+      ending.push_back(s);
+      continue;
+    }
+    if (s->will) next = std::min(next, s->will_at);
+    next = std::min(next, s->expires_at);
+  }
+  for (Session* s : ending) {
+    TERN_LOG(information, "Session of ", s->client_id, " expired.");
+    end_session(*s, now);
+  }
+  return next;
+}
+
+void Broker::Impl::shutdown(TimePoint now) {
+  std::vector<Connection*> all;
+  for (auto& [id, c] : connections_) all.push_back(c.get());
+  for (Connection* c : all) {
+    // The server closing a connection is an abnormal end for the client, so its will is published
+    // [MQTT-3.1.2-8]; persistent subscribers find it queued when they come back.
+    close_connection(*c, ReasonCode::server_shutting_down, true, now, "server shutting down");
+  }
+}
+
+}  // namespace tern::core

@@ -1,0 +1,91 @@
+// The broker's semantics: sessions, subscriptions, routing, retained messages, wills and every timer, with no
+// sockets and no clock of its own (time comes in as an argument).
+//
+// The network layer owns sockets and the decoder. For each connection it calls
+//   attach()                 once, when the socket is accepted;
+//   on_packet()              for each decoded packet, in order;
+//   on_decode_error()        when the decoder reports a malformed or oversized packet;
+//   detach()                 once, when the socket is gone (read error, EOF, or after the broker asked to close).
+// and it calls tick() when the deadline tick() last returned is reached.
+//
+// The broker answers through the connection's ConnectionSink: send() queues encoded bytes, close() asks for the
+// socket to be flushed and closed. After close() the broker treats the connection as gone and will not call its
+// sink again; the later detach() is then a no-op. Bytes for one connection are sent in the order the broker
+// produced them (topic aliases and packet ids depend on it).
+//
+// Thread safety: none. One Broker is shared by all shards; the network layer serializes every call with one mutex,
+// taken once per read batch rather than once per packet. Sinks are called with that mutex held, from whichever
+// shard's thread is in the broker, so a sink must be thread-safe and must not call back into the Broker.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "broker/core/broker_options.hpp"
+#include "broker/core/message.hpp"
+#include "broker/protocol/packets.hpp"
+
+namespace tern::core {
+
+using ConnectionId = std::uint64_t;
+
+class ConnectionSink {
+ public:
+  // Appends already-encoded packet bytes to the connection's write queue.
+  virtual void send(std::string_view bytes) = 0;
+  // Flush what was sent, then close the socket.
+  virtual void close() = 0;
+  // Bytes queued and not yet written; QoS 0 messages are dropped for a connection above max_outgoing_buffer.
+  virtual std::size_t pending_bytes() const noexcept = 0;
+
+ protected:
+  ~ConnectionSink() = default;
+};
+
+struct BrokerStats {
+  std::size_t connections = 0;       // attached sockets
+  std::size_t clients = 0;           // connected (CONNECT accepted) clients
+  std::size_t sessions = 0;          // sessions, connected or not
+  std::size_t subscriptions = 0;
+  std::size_t retained = 0;
+  std::uint64_t messages_received = 0;
+  std::uint64_t messages_sent = 0;
+  std::uint64_t messages_dropped = 0;  // queue limits, oversized for the client, expired
+};
+
+class Broker {
+ public:
+  explicit Broker(BrokerOptions options);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // `remote` is "address:port", for the log.
+  ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now);
+
+  void on_packet(ConnectionId connection, protocol::Packet&& packet, TimePoint now);
+  void on_decode_error(ConnectionId connection, protocol::ReasonCode error, TimePoint now);
+  void detach(ConnectionId connection, TimePoint now);
+
+  // Runs what is due at `now` (keepalive timeouts, will delays, session and message expiry) and returns when it
+  // next needs to run (TimePoint::max() when nothing is pending).
+  TimePoint tick(TimePoint now);
+
+  // Graceful shutdown: every connected client gets DISCONNECT "Server shutting down" (5.0) and is closed.
+  void shutdown(TimePoint now);
+
+  // Version of the connection's accepted CONNECT (the decoder's version); v311 before CONNECT.
+  protocol::Version version(ConnectionId connection) const noexcept;
+
+  BrokerStats stats() const noexcept;
+  const BrokerOptions& options() const noexcept;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tern::core

@@ -1,0 +1,108 @@
+// Broker::Impl: the state behind Broker and the handlers, split over several files by concern:
+//   broker.cpp          public API, attach/detach, closing connections, session lifetime, timers
+//   broker_connect.cpp  CONNECT: validation, authentication, session takeover/resume, CONNACK
+//   broker_publish.cpp  incoming PUBLISH and its acknowledgements, routing, delivery, queues, in-flight window
+//   broker_subscribe.cpp SUBSCRIBE / UNSUBSCRIBE and retained messages on subscribe
+//
+// Thread safety: none (see broker.hpp).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/core/broker.hpp"
+#include "broker/core/retained_index.hpp"
+#include "broker/core/session.hpp"
+#include "broker/core/subscription_index.hpp"
+#include "broker/protocol/packets.hpp"
+
+namespace tern::core {
+
+class Broker::Impl {
+ public:
+  explicit Impl(BrokerOptions options);
+
+  // broker.cpp
+  ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now);
+  void on_packet(ConnectionId id, protocol::Packet&& packet, TimePoint now);
+  void on_decode_error(ConnectionId id, protocol::ReasonCode error, TimePoint now);
+  void detach(ConnectionId id, TimePoint now);
+  TimePoint tick(TimePoint now);
+  void shutdown(TimePoint now);
+  protocol::Version version(ConnectionId id) const noexcept;
+
+  BrokerOptions options_;
+  BrokerStats stats_;
+
+ private:
+  // --- broker.cpp: connection and session lifetime
+  void dispatch(Connection& c, protocol::Packet&& packet, TimePoint now);
+  // Ends the connection. With `reason` set and a 5.0 client, a DISCONNECT with that reason goes first.
+  // `will`: whether the session's will is published (abnormal end) or discarded (normal DISCONNECT).
+  void close_connection(Connection& c, std::optional<protocol::ReasonCode> reason, bool will, TimePoint now,
+                        std::string_view why);
+  void protocol_violation(Connection& c, protocol::ReasonCode reason, TimePoint now, std::string_view why);
+  // The connection of `s` went away: start the will delay and the expiry clock, or end the session now.
+  void session_offline(Session& s, bool publish_will, TimePoint now);
+  void end_session(Session& s, TimePoint now);  // publishes a pending will, drops subscriptions, frees it
+  void publish_will(Session& s, TimePoint now);
+  void send(Connection& c, const protocol::Packet& packet);
+  std::optional<std::string> reason_string(const Connection& c, std::string_view text) const;
+
+  // --- broker_connect.cpp
+  void on_connect(Connection& c, protocol::Connect&& connect, TimePoint now);
+  void refuse_connect(Connection& c, protocol::Version version, protocol::ReasonCode reason, TimePoint now,
+                      std::string_view why);
+  std::string assign_client_id();
+
+  // --- broker_publish.cpp
+  void on_publish(Connection& c, protocol::Publish&& publish, TimePoint now);
+  void on_puback(Connection& c, const protocol::Puback& ack, TimePoint now);
+  void on_pubrec(Connection& c, const protocol::Pubrec& ack, TimePoint now);
+  void on_pubrel(Connection& c, const protocol::Pubrel& ack, TimePoint now);
+  void on_pubcomp(Connection& c, const protocol::Pubcomp& ack, TimePoint now);
+  // Routes to every matching subscription and stores it if retained. Returns the number of sessions it went to.
+  std::size_t route(const MessagePtr& message, TimePoint now);
+  void deliver(Session& s, Delivery&& d, TimePoint now);
+  void enqueue(Session& s, Delivery&& d);
+  // Sends queued messages while the in-flight window has room.
+  void pump(Session& s, TimePoint now);
+  // Writes one PUBLISH to the connection; false if it could not be sent (too large for the client, expired).
+  bool write_publish(Connection& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now);
+  void resend_inflight(Session& s, TimePoint now);
+  std::uint16_t inflight_window(const Connection& c) const noexcept;
+  std::uint16_t allocate_packet_id(Session& s);
+  InflightOut* find_inflight(Session& s, std::uint16_t packet_id);
+  void erase_inflight(Session& s, std::uint16_t packet_id);
+
+  // --- broker_subscribe.cpp
+  void on_subscribe(Connection& c, protocol::Subscribe&& subscribe, TimePoint now);
+  void on_unsubscribe(Connection& c, protocol::Unsubscribe&& unsubscribe, TimePoint now);
+  void send_retained(Session& s, std::string_view filter, const SubscriptionOptions& options, TimePoint now);
+
+  std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;
+  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_by_client_;
+  std::unordered_map<SessionId, Session*> sessions_;
+  SubscriptionIndex subscriptions_;
+  RetainedIndex retained_;
+  ConnectionId next_connection_id_ = 1;
+  SessionId next_session_id_ = 1;
+  std::mt19937_64 random_;
+  std::string scratch_;  // encode buffer reused for every packet sent
+
+  // Routing scratch: one entry per session a message goes to (reused across messages).
+  struct Target {
+    Session* session;
+    Delivery delivery;
+  };
+  std::vector<Target> targets_;
+  std::unordered_map<SessionId, std::size_t> target_index_;
+};
+
+}  // namespace tern::core

@@ -1,0 +1,34 @@
+// The settings the broker core obeys. Filled from the config file (broker/config.cpp); each field names the
+// mosquitto.conf directive it comes from.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "broker/protocol/packets.hpp"
+
+namespace tern::core {
+
+struct BrokerOptions {
+  bool allow_anonymous = false;                    // allow_anonymous
+  std::uint16_t max_keepalive = 65535;             // max_keepalive (seconds); 5.0 clients get Server Keep Alive
+  std::uint32_t max_packet_size = 0;               // max_packet_size; 0: protocol maximum
+  std::uint16_t max_inflight_messages = 20;        // max_inflight_messages: Receive Maximum Tern advertises, and
+                                                   // the outgoing in-flight window for 3.1.1 clients
+  std::size_t max_queued_messages = 1000;          // max_queued_messages; 0: no limit
+  std::size_t max_queued_bytes = 0;                // max_queued_bytes; 0: no limit
+  bool queue_qos0_messages = false;                // queue_qos0_messages
+  bool retain_available = true;                    // retain_available
+  protocol::QoS max_qos = protocol::QoS::exactly_once;  // max_qos
+  std::uint16_t max_topic_alias = 10;              // max_topic_alias: Topic Alias Maximum Tern advertises
+  std::uint16_t max_outgoing_topic_alias = 10;     // aliases Tern assigns on its own PUBLISHes (tern)
+  // persistent_client_expiration: how long a 3.1.1 persistent session (or a 5.0 one with an expiry of "never")
+  // is kept after its client goes. nullopt: forever.
+  std::optional<std::chrono::seconds> persistent_client_expiration;
+  // Bytes a connection may have waiting to be written before QoS 0 messages to it are dropped (tern).
+  std::size_t max_outgoing_buffer = 4 * 1024 * 1024;
+};
+
+}  // namespace tern::core

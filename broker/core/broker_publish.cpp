@@ -1,0 +1,359 @@
+// Incoming PUBLISH and its acknowledgements, routing, delivery, queues and the outgoing in-flight window.
+#include <algorithm>
+
+#include "broker/core/broker_impl.hpp"
+#include "broker/protocol/codec.hpp"
+#include "broker/protocol/topic.hpp"
+#include "platform/log.hpp"
+
+namespace tern::core {
+
+using protocol::QoS;
+using protocol::ReasonCode;
+using protocol::Version;
+
+// ---------------------------------------------------------------------------------------------------------------
+// From the client.
+
+void Broker::Impl::on_publish(Connection& c, protocol::Publish&& publish, TimePoint now) {
+  Session& s = *c.session;
+  const bool v5 = c.version == Version::v5;
+  protocol::Properties& props = publish.properties;
+
+  if (v5) {
+    if (auto alias = props.topic_alias) {
+      // [MQTT-3.3.2-8], [MQTT-3.3.2-9]
+      if (*alias == 0 || *alias > options_.max_topic_alias) {
+        protocol_violation(c, ReasonCode::topic_alias_invalid, now, "topic alias out of range");
+        return;
+      }
+      if (!publish.topic.empty()) {
+        c.incoming_aliases[*alias] = publish.topic;
+      } else if (auto it = c.incoming_aliases.find(*alias); it != c.incoming_aliases.end()) {
+        publish.topic = it->second;
+      } else {
+        protocol_violation(c, ReasonCode::protocol_error, now, "unknown topic alias");
+        return;
+      }
+      props.topic_alias.reset();
+    }
+    if (!props.subscription_identifiers.empty()) {  // [MQTT-3.3.4-6]
+      protocol_violation(c, ReasonCode::protocol_error, now, "subscription identifier in PUBLISH");
+      return;
+    }
+  }
+  if (publish.topic.empty()) {
+    protocol_violation(c, ReasonCode::protocol_error, now, "empty topic name");
+    return;
+  }
+  if (!protocol::valid_topic_name(publish.topic)) {  // [MQTT-3.3.2-2]
+    protocol_violation(c, ReasonCode::topic_name_invalid, now, "invalid topic name");
+    return;
+  }
+  if (publish.qos > options_.max_qos) {  // [MQTT-3.2.2-11]
+    protocol_violation(c, ReasonCode::qos_not_supported, now, "QoS above max_qos");
+    return;
+  }
+  if (publish.retain && !options_.retain_available) {  // [MQTT-3.2.2-14]
+    protocol_violation(c, ReasonCode::retain_not_supported, now, "retain not available");
+    return;
+  }
+  const bool bad_payload =
+      v5 && props.payload_format_indicator.value_or(0) == 1 && !protocol::valid_utf8(publish.payload);
+
+  const std::uint16_t id = publish.packet_id;
+  switch (publish.qos) {
+    case QoS::at_most_once: {
+      if (bad_payload) {
+        protocol_violation(c, ReasonCode::payload_format_invalid, now, "payload is not UTF-8");
+        return;
+      }
+      ++stats_.messages_received;
+      route(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos, publish.retain, props,
+                         s.id, now),
+            now);
+      return;
+    }
+    case QoS::at_least_once: {
+      protocol::Puback ack{.packet_id = id};
+      if (bad_payload) {
+        ack.reason_code = ReasonCode::payload_format_invalid;
+      } else {
+        ++stats_.messages_received;
+        const std::size_t n = route(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos,
+                                                 publish.retain, props, s.id, now),
+                                    now);
+        if (n == 0 && v5) ack.reason_code = ReasonCode::no_matching_subscribers;
+      }
+      send(c, ack);
+      return;
+    }
+    case QoS::exactly_once: {
+      protocol::Pubrec ack{.packet_id = id};
+      if (s.incoming_qos2.contains(id)) {
+        // A resent PUBLISH before PUBREL: acknowledge again, deliver nothing twice [MQTT-4.3.3-9].
+        send(c, ack);
+        return;
+      }
+      if (v5 && s.incoming_qos2.size() >= options_.max_inflight_messages) {  // [MQTT-3.3.4-9]
+        protocol_violation(c, ReasonCode::receive_maximum_exceeded, now, "receive maximum exceeded");
+        return;
+      }
+      if (bad_payload) {
+        ack.reason_code = ReasonCode::payload_format_invalid;
+        send(c, ack);
+        return;
+      }
+      ++stats_.messages_received;
+      const std::size_t n = route(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos,
+                                               publish.retain, props, s.id, now),
+                                  now);
+      if (n == 0 && v5) ack.reason_code = ReasonCode::no_matching_subscribers;
+      s.incoming_qos2.insert(id);
+      send(c, ack);
+      return;
+    }
+  }
+}
+
+void Broker::Impl::on_pubrel(Connection& c, const protocol::Pubrel& rel, TimePoint) {
+  protocol::Pubcomp comp{.packet_id = rel.packet_id};
+  if (c.session->incoming_qos2.erase(rel.packet_id) == 0 && c.version == Version::v5)
+    comp.reason_code = ReasonCode::packet_identifier_not_found;
+  send(c, comp);
+}
+
+void Broker::Impl::on_puback(Connection& c, const protocol::Puback& ack, TimePoint now) {
+  Session& s = *c.session;
+  InflightOut* f = find_inflight(s, ack.packet_id);
+  if (!f || f->delivery.qos != QoS::at_least_once) return;  // unknown ids are ignored
+  erase_inflight(s, ack.packet_id);
+  pump(s, now);
+}
+
+void Broker::Impl::on_pubrec(Connection& c, const protocol::Pubrec& rec, TimePoint now) {
+  Session& s = *c.session;
+  InflightOut* f = find_inflight(s, rec.packet_id);
+  if (!f || f->delivery.qos != QoS::exactly_once) {
+    protocol::Pubrel rel{.packet_id = rec.packet_id};
+    if (c.version == Version::v5) rel.reason_code = ReasonCode::packet_identifier_not_found;
+    send(c, rel);
+    return;
+  }
+  if (c.version == Version::v5 && protocol::is_error(rec.reason_code)) {
+    // The client refused the message: the exchange ends here (5.0 section 4.3.3).
+    erase_inflight(s, rec.packet_id);
+    pump(s, now);
+    return;
+  }
+  f->released = true;
+  f->delivery.message.reset();  // the payload is no longer needed once the client holds the message
+  send(c, protocol::Pubrel{.packet_id = rec.packet_id});
+}
+
+void Broker::Impl::on_pubcomp(Connection& c, const protocol::Pubcomp& comp, TimePoint now) {
+  Session& s = *c.session;
+  InflightOut* f = find_inflight(s, comp.packet_id);
+  if (!f || !f->released) return;
+  erase_inflight(s, comp.packet_id);
+  pump(s, now);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Routing.
+
+std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
+  if (message->retain) {
+    retained_.set(message);  // an empty payload clears [MQTT-3.3.1-6], [MQTT-3.3.1-7]
+    stats_.retained = retained_.size();
+  }
+
+  targets_.clear();
+  target_index_.clear();
+  // One copy per session: the highest QoS of its matching subscriptions, and every subscription identifier
+  // [MQTT-3.3.4-2..5].
+  auto add_target = [&](const Subscriber& sub) {
+    if (sub.options.no_local && sub.session == message->origin_session) return;  // [MQTT-3.8.3-3]
+    auto sit = sessions_.find(sub.session);
+    if (sit == sessions_.end()) return;
+    const QoS qos = std::min(message->qos, sub.options.qos);
+    const bool retain = sub.options.retain_as_published && message->retain;  // [MQTT-3.3.1-12], [MQTT-3.3.1-13]
+    auto [it, inserted] = target_index_.emplace(sub.session, targets_.size());
+    if (inserted) targets_.push_back(Target{sit->second, Delivery{message, qos, retain, {}}});
+    Delivery& d = targets_[it->second].delivery;
+    d.qos = std::max(d.qos, qos);
+    d.retain = d.retain || retain;
+    if (sub.options.subscription_id != 0) d.subscription_ids.push_back(sub.options.subscription_id);
+  };
+  subscriptions_.match(message->topic, add_target, [&](SharedGroup& group) {
+    // One member per group and message, round robin over members that are online; if none is, the next member's
+    // session queues it.
+    const std::size_t n = group.members.size();
+    if (n == 0) return;
+    std::size_t pick = group.next % n;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t idx = (group.next + i) % n;
+      auto sit = sessions_.find(group.members[idx].session);
+      if (sit != sessions_.end() && sit->second->connection) {
+        pick = idx;
+        break;
+      }
+    }
+    group.next = pick + 1;
+    add_target(group.members[pick]);
+  });
+
+  for (Target& t : targets_) deliver(*t.session, std::move(t.delivery), now);
+  return targets_.size();
+}
+
+void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
+  Connection* c = s.connection;
+  if (!c) {
+    if (d.qos == QoS::at_most_once && !options_.queue_qos0_messages) {
+      ++stats_.messages_dropped;
+      return;
+    }
+    enqueue(s, std::move(d));
+    return;
+  }
+  if (d.qos == QoS::at_most_once) {
+    // QoS 0 to a client that cannot keep up is dropped rather than buffered without bound.
+    if (c->sink && c->sink->pending_bytes() > options_.max_outgoing_buffer) {
+      ++stats_.messages_dropped;
+      return;
+    }
+    write_publish(*c, d, 0, false, now);
+    return;
+  }
+  if (!s.queue.empty() || s.inflight.size() >= inflight_window(*c)) {
+    enqueue(s, std::move(d));
+    return;
+  }
+  const std::uint16_t id = allocate_packet_id(s);
+  if (!write_publish(*c, d, id, false, now)) return;
+  const std::uint64_t seq = ++s.inflight_seq;
+  s.inflight.emplace(seq, InflightOut{id, std::move(d), false});
+  s.inflight_index.emplace(id, seq);
+}
+
+void Broker::Impl::enqueue(Session& s, Delivery&& d) {
+  const std::size_t bytes = d.message->payload.size() + d.message->topic.size();
+  if ((options_.max_queued_messages != 0 && s.queue.size() >= options_.max_queued_messages) ||
+      (options_.max_queued_bytes != 0 && s.queued_bytes + bytes > options_.max_queued_bytes)) {
+    // The queue is full: the new message is dropped for this client, as mosquitto does.
+    ++stats_.messages_dropped;
+    TERN_LOG(debug, "Queue of ", s.client_id, " full: message on ", d.message->topic, " dropped.");
+    return;
+  }
+  s.queued_bytes += bytes;
+  s.queue.push_back(std::move(d));
+}
+
+void Broker::Impl::pump(Session& s, TimePoint now) {
+  Connection* c = s.connection;
+  if (!c) return;
+  const std::uint16_t window = inflight_window(*c);
+  while (!s.queue.empty()) {
+    Delivery& d = s.queue.front();
+    if (d.qos != QoS::at_most_once && s.inflight.size() >= window) break;
+    Delivery taken = std::move(d);
+    s.queue.pop_front();
+    s.queued_bytes -= taken.message->payload.size() + taken.message->topic.size();
+    if (taken.message->expired(now)) {  // [MQTT-3.3.2-5]
+      ++stats_.messages_dropped;
+      continue;
+    }
+    if (taken.qos == QoS::at_most_once) {
+      write_publish(*c, taken, 0, false, now);
+      continue;
+    }
+    const std::uint16_t id = allocate_packet_id(s);
+    if (!write_publish(*c, taken, id, false, now)) continue;
+    const std::uint64_t seq = ++s.inflight_seq;
+    s.inflight.emplace(seq, InflightOut{id, std::move(taken), false});
+    s.inflight_index.emplace(id, seq);
+  }
+}
+
+void Broker::Impl::resend_inflight(Session& s, TimePoint now) {
+  // Unacknowledged PUBLISHes go again with DUP set, PUBRELs again as PUBRELs, in their original order
+  // [MQTT-4.4.0-1].
+  Connection& c = *s.connection;
+  for (auto& [seq, f] : s.inflight) {
+    if (f.released) {
+      send(c, protocol::Pubrel{.packet_id = f.packet_id});
+    } else {
+      write_publish(c, f.delivery, f.packet_id, true, now);
+    }
+  }
+}
+
+bool Broker::Impl::write_publish(Connection& c, const Delivery& d, std::uint16_t packet_id, bool dup,
+                                 TimePoint now) {
+  if (!c.sink || c.closed) return false;
+  const Message& m = *d.message;
+  protocol::PublishView v;
+  v.topic = m.topic;
+  v.payload = m.payload;
+  v.qos = d.qos;
+  v.retain = d.retain;
+  v.dup = dup;
+  v.packet_id = packet_id;
+  std::uint16_t new_alias = 0;
+  if (c.version == Version::v5) {
+    v.encoded_properties = m.forward_properties;
+    v.message_expiry_interval = m.remaining_expiry(now);  // [MQTT-3.3.2-6]
+    v.subscription_identifiers = d.subscription_ids;
+    if (c.client_topic_alias_maximum != 0) {
+      if (auto it = c.outgoing_aliases.find(m.topic); it != c.outgoing_aliases.end()) {
+        v.topic = {};
+        v.topic_alias = it->second;
+      } else if (c.outgoing_aliases.size() < c.client_topic_alias_maximum) {
+        new_alias = static_cast<std::uint16_t>(c.outgoing_aliases.size() + 1);
+        v.topic_alias = new_alias;
+      }
+    }
+    // Never send a packet larger than the client's Maximum Packet Size: it is dropped for this client
+    // [MQTT-3.1.2-25].
+    if (c.client_maximum_packet_size != 0 && protocol::publish_size(v, c.version) > c.client_maximum_packet_size) {
+      ++stats_.messages_dropped;
+      return false;
+    }
+    if (new_alias != 0) c.outgoing_aliases.emplace(m.topic, new_alias);
+  }
+  scratch_.clear();
+  protocol::encode_publish(v, c.version, scratch_);
+  c.sink->send(scratch_);
+  ++stats_.messages_sent;
+  return true;
+}
+
+std::uint16_t Broker::Impl::inflight_window(const Connection& c) const noexcept {
+  // 5.0: never more than the client's Receive Maximum [MQTT-3.3.4-7]; 3.1.1: max_inflight_messages.
+  return c.version == Version::v5 ? c.client_receive_maximum : options_.max_inflight_messages;
+}
+
+std::uint16_t Broker::Impl::allocate_packet_id(Session& s) {
+  // The window is at most 65535 entries and we only allocate below it, so a free id always exists.
+  for (;;) {
+    const std::uint16_t id = s.next_packet_id;
+    s.next_packet_id = s.next_packet_id == 65535 ? 1 : s.next_packet_id + 1;
+    if (!s.inflight_index.contains(id)) return id;
+  }
+}
+
+InflightOut* Broker::Impl::find_inflight(Session& s, std::uint16_t packet_id) {
+  auto it = s.inflight_index.find(packet_id);
+  if (it == s.inflight_index.end()) return nullptr;
+  return &s.inflight.at(it->second);
+}
+
+void Broker::Impl::erase_inflight(Session& s, std::uint16_t packet_id) {
+  auto it = s.inflight_index.find(packet_id);
+  if (it == s.inflight_index.end()) return;
+  s.inflight.erase(it->second);
+  s.inflight_index.erase(it);
+}
+
+}  // namespace tern::core

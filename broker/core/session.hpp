@@ -1,0 +1,99 @@
+// Per-client state: the part that outlives a network connection (Session) and the part that does not
+// (Connection).
+//
+// A Session is keyed by client id and holds what MQTT says survives a reconnect: subscriptions, messages queued for
+// the client, the outgoing in-flight window (QoS 1/2 PUBLISHes and PUBRELs awaiting acknowledgement), incoming QoS 2
+// packet ids awaiting PUBREL, the expiry interval and a will waiting for its delay. A Connection is one socket: its
+// sink, protocol version, keepalive, negotiated limits and topic-alias maps.
+//
+//   CONNECT(id=x, clean=0) -> Session x found, Connection c1 attached; in-flight messages resent with DUP
+//   socket drops           -> c1 detached; Session x keeps queueing QoS 1/2 until its expiry
+//
+// Thread safety: none; owned by Broker::Impl, which is serialized by the network layer.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "broker/core/broker.hpp"
+#include "broker/core/message.hpp"
+#include "broker/core/subscription_index.hpp"
+
+namespace tern::core {
+
+// One message on its way to one session: what is sent is the shared message plus these per-subscriber fields.
+struct Delivery {
+  MessagePtr message;
+  protocol::QoS qos = protocol::QoS::at_most_once;  // min(message QoS, granted QoS)
+  bool retain = false;                             // the RETAIN flag as sent
+  std::vector<std::uint32_t> subscription_ids;     // 5.0
+};
+
+// A PUBLISH sent at QoS 1/2 (or a PUBREL) that awaits its acknowledgement.
+struct InflightOut {
+  std::uint16_t packet_id = 0;
+  Delivery delivery;
+  bool released = false;  // QoS 2: PUBREC received, PUBREL sent, awaiting PUBCOMP
+};
+
+struct Connection;
+
+struct Session {
+  SessionId id = 0;
+  std::string client_id;
+  Connection* connection = nullptr;  // null while the client is offline
+
+  std::map<std::string, SubscriptionOptions, std::less<>> subscriptions;  // filter -> options
+
+  std::deque<Delivery> queue;  // waiting for the client or for room in its in-flight window
+  std::size_t queued_bytes = 0;
+
+  // In send order (redelivery keeps it); `inflight_index` finds an entry by packet id.
+  std::map<std::uint64_t, InflightOut> inflight;
+  std::unordered_map<std::uint16_t, std::uint64_t> inflight_index;
+  std::uint64_t inflight_seq = 0;
+  std::uint16_t next_packet_id = 1;
+
+  std::unordered_set<std::uint16_t> incoming_qos2;  // PUBREC sent, awaiting PUBREL
+
+  // Seconds the session outlives its connection; nullopt: forever. 0: ends with the connection.
+  std::optional<std::uint32_t> expiry_interval = 0;
+  TimePoint expires_at = TimePoint::max();  // while offline
+
+  MessagePtr will;                         // the will of the current (or last) connection
+  std::uint32_t will_delay = 0;            // seconds
+  TimePoint will_at = TimePoint::max();    // a will waiting for its delay after the connection went
+
+  protocol::Version version = protocol::Version::v311;  // of the last connection
+};
+
+struct Connection {
+  ConnectionId id = 0;
+  ConnectionSink* sink = nullptr;
+  std::string remote;
+  TimePoint attached_at;
+  TimePoint last_packet_at;
+
+  bool connected = false;  // CONNECT accepted
+  bool closed = false;     // the broker asked the sink to close; waiting for detach()
+  protocol::Version version = protocol::Version::v311;
+  Session* session = nullptr;
+
+  std::uint16_t keep_alive = 0;  // effective, seconds
+  bool request_problem_information = true;
+  std::uint16_t client_receive_maximum = 65535;
+  std::uint32_t client_maximum_packet_size = 0;  // 0: none
+  std::uint16_t client_topic_alias_maximum = 0;
+  std::uint32_t disconnect_expiry_base = 0;  // session expiry as given in CONNECT (5.0 DISCONNECT rules)
+
+  std::unordered_map<std::uint16_t, std::string> incoming_aliases;
+  std::unordered_map<std::string, std::uint16_t> outgoing_aliases;
+};
+
+}  // namespace tern::core

@@ -1,0 +1,106 @@
+// Topic trie from filter levels to subscribers.
+//
+// Each node is one filter level; a node's children are kept by exact level text, with the '+' and '#' children held
+// apart so matching a topic never scans siblings:
+//
+//   subscribe("a/+/c", S1), subscribe("a/#", S2), subscribe("#", S3), subscribe("$share/g/a/b/c", S4)
+//
+//   root ─ "a" ─ "+" ─ "c"  {S1}
+//        │     └ "#"       {S2}
+//        │     └ "b" ─ "c"  shared {g: [S4]}
+//        └ "#" {S3}
+//
+//   match("a/b/c") visits S1, S2, S3 and the shared group g once.
+//   match("$SYS/x") visits nobody above: a leading '+' or '#' never matches a topic starting with '$'.
+//
+// A subscriber appears at most once per filter (subscribing again replaces the options). Empty nodes are pruned on
+// unsubscribe, so memory follows the live subscriptions.
+//
+// Thread safety: none; the broker serializes all access.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "broker/protocol/packets.hpp"
+
+namespace tern::core {
+
+using SessionId = std::uint64_t;
+
+struct SubscriptionOptions {
+  protocol::QoS qos = protocol::QoS::at_most_once;
+  bool no_local = false;
+  bool retain_as_published = false;
+  std::uint8_t retain_handling = 0;
+  std::uint32_t subscription_id = 0;  // 0: none
+
+  bool operator==(const SubscriptionOptions&) const = default;
+};
+
+struct Subscriber {
+  SessionId session;
+  SubscriptionOptions options;
+};
+
+// The members of one "$share/GROUP/filter" subscription. The broker picks one member per message; `next` is its
+// round-robin cursor.
+struct SharedGroup {
+  std::string name;
+  std::vector<Subscriber> members;
+  std::size_t next = 0;
+};
+
+class SubscriptionIndex {
+ public:
+  SubscriptionIndex();
+  ~SubscriptionIndex();
+  SubscriptionIndex(const SubscriptionIndex&) = delete;
+  SubscriptionIndex& operator=(const SubscriptionIndex&) = delete;
+
+  // Adds `session` to `filter` (plain or "$share/..."), or replaces its options. Returns true if the session was
+  // already subscribed to exactly this filter.
+  bool subscribe(std::string_view filter, SessionId session, const SubscriptionOptions& options);
+
+  // Returns true if the subscription existed.
+  bool unsubscribe(std::string_view filter, SessionId session);
+
+  // Calls on_subscriber(const Subscriber&) for each plain subscription matching `topic` (a session with several
+  // matching filters is visited once per filter), and on_shared(SharedGroup&) once per matching shared group.
+  template <class OnSubscriber, class OnShared>
+  void match(std::string_view topic, OnSubscriber&& on_subscriber, OnShared&& on_shared);
+
+  std::size_t size() const noexcept { return count_; }  // number of (filter, session) pairs
+
+ private:
+  struct Node;
+  struct Visitor {
+    virtual void subscriber(const Subscriber&) = 0;
+    virtual void shared(SharedGroup&) = 0;
+
+   protected:
+    ~Visitor() = default;
+  };
+  void match_impl(std::string_view topic, Visitor& visitor);
+
+  std::unique_ptr<Node> root_;
+  std::size_t count_ = 0;
+};
+
+template <class OnSubscriber, class OnShared>
+void SubscriptionIndex::match(std::string_view topic, OnSubscriber&& on_subscriber, OnShared&& on_shared) {
+  struct V final : Visitor {
+    OnSubscriber& a;
+    OnShared& b;
+    V(OnSubscriber& a_, OnShared& b_) : a(a_), b(b_) {}
+    void subscriber(const Subscriber& s) override { a(s); }
+    void shared(SharedGroup& g) override { b(g); }
+  } v(on_subscriber, on_shared);
+  match_impl(topic, v);
+}
+
+}  // namespace tern::core

@@ -1,0 +1,355 @@
+// The broker state machine, driven without sockets: QoS flows, routing, retained messages, flow control and the
+// 5.0 delivery properties.
+#include "broker/core/broker.hpp"
+
+#include "tests/unit/core/broker_test_support.hpp"
+
+namespace tern::core::testing {
+namespace {
+
+const TimePoint t0 = TimePoint{} + 1000s;
+
+BrokerOptions anonymous() {
+  BrokerOptions o;
+  o.allow_anonymous = true;
+  return o;
+}
+
+struct Pair {
+  explicit Pair(Broker& b, p::Version v = p::Version::v311, p::Properties sub_props = {})
+      : pub(b, v, t0), sub(b, v, t0) {
+    pub.connect("pub", true, t0);
+    sub.connect("sub", true, t0, std::move(sub_props));
+  }
+  TestClient pub;
+  TestClient sub;
+};
+
+TEST(BrokerQos, Qos1IsAcknowledgedAndDelivered) {
+  Broker b(anonymous());
+  Pair x(b);
+  x.sub.subscribe("a/+", p::QoS::at_least_once, t0);
+  EXPECT_EQ(x.sub.received_of<p::Suback>().at(0).reason_codes.at(0), p::ReasonCode::granted_qos1);
+  x.pub.publish("a/b", "hello", p::QoS::at_least_once, t0);
+  auto acks = x.pub.received_of<p::Puback>();
+  ASSERT_EQ(acks.size(), 1u);
+  auto msgs = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].payload, "hello");
+  EXPECT_EQ(msgs[0].qos, p::QoS::at_least_once);
+  EXPECT_NE(msgs[0].packet_id, 0);
+}
+
+TEST(BrokerQos, DowngradedToGrantedQos) {
+  Broker b(anonymous());
+  Pair x(b);
+  x.sub.subscribe("t", p::QoS::at_most_once, t0);
+  x.pub.publish("t", "m", p::QoS::exactly_once, t0);
+  auto msgs = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].qos, p::QoS::at_most_once);
+}
+
+TEST(BrokerQos, IncomingQos2DeliversOnceAcrossResends) {  // [MQTT-4.3.3-9]
+  Broker b(anonymous());
+  Pair x(b);
+  x.sub.subscribe("t", p::QoS::exactly_once, t0);
+  x.sub.received();
+  p::Publish pub{.topic = "t", .payload = "once", .qos = p::QoS::exactly_once, .packet_id = 7};
+  x.pub.send(pub, t0);
+  pub.dup = true;
+  x.pub.send(pub, t0);
+  auto recs = x.pub.received_of<p::Pubrec>();
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[1].packet_id, 7);
+  x.pub.send(p::Pubrel{.packet_id = 7}, t0);
+  auto comps = x.pub.received_of<p::Pubcomp>();
+  ASSERT_EQ(comps.size(), 1u);
+  EXPECT_EQ(comps[0].packet_id, 7);
+  EXPECT_EQ(x.sub.received_of<p::Publish>().size(), 1u);
+  // After PUBREL the id is free: the same id is a new message.
+  pub.dup = false;
+  x.pub.send(pub, t0);
+  EXPECT_EQ(x.sub.received_of<p::Publish>().size(), 1u);
+}
+
+TEST(BrokerQos, OutgoingQos2Handshake) {
+  Broker b(anonymous());
+  Pair x(b);
+  x.sub.subscribe("t", p::QoS::exactly_once, t0);
+  x.sub.received();
+  x.pub.publish("t", "m", p::QoS::exactly_once, t0);
+  auto msgs = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 1u);
+  x.sub.send(p::Pubrec{.packet_id = msgs[0].packet_id}, t0);
+  auto rels = x.sub.received_of<p::Pubrel>();
+  ASSERT_EQ(rels.size(), 1u);
+  EXPECT_EQ(rels[0].packet_id, msgs[0].packet_id);
+  x.sub.send(p::Pubcomp{.packet_id = msgs[0].packet_id}, t0);
+  EXPECT_TRUE(x.sub.received().empty());
+}
+
+TEST(BrokerRouting, DollarTopicsNotMatchedByLeadingWildcards) {  // [MQTT-4.7.2-1]
+  Broker b(anonymous());
+  Pair x(b);
+  x.sub.subscribe("#", p::QoS::at_most_once, t0);
+  x.sub.subscribe("+/x", p::QoS::at_most_once, t0);
+  x.sub.received();
+  x.pub.publish("$SYS/x", "m", p::QoS::at_most_once, t0);
+  EXPECT_TRUE(x.sub.received_of<p::Publish>().empty());
+  x.pub.publish("a/x", "m", p::QoS::at_most_once, t0);
+  EXPECT_EQ(x.sub.received_of<p::Publish>().size(), 1u);  // one copy for two matching filters
+}
+
+TEST(BrokerRouting, Overlapping311OneCopyAtHighestQos) {
+  Broker b(anonymous());
+  Pair x(b);
+  x.sub.subscribe("a/#", p::QoS::at_most_once, t0);
+  x.sub.subscribe("a/+", p::QoS::exactly_once, t0);
+  x.sub.received();
+  x.pub.publish("a/b", "m", p::QoS::exactly_once, t0);
+  auto msgs = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].qos, p::QoS::exactly_once);
+}
+
+TEST(BrokerRouting, Overlapping5CarriesEverySubscriptionId) {  // [MQTT-3.3.4-3], [MQTT-3.3.4-5]
+  Broker b(anonymous());
+  Pair x(b, p::Version::v5);
+  x.sub.subscribe("a/#", p::QoS::at_least_once, t0, 11);
+  x.sub.subscribe("a/+", p::QoS::at_most_once, t0, 22);
+  x.sub.received();
+  x.pub.publish("a/b", "m", p::QoS::at_least_once, t0);
+  auto msgs = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].qos, p::QoS::at_least_once);
+  auto ids = msgs[0].properties.subscription_identifiers;
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::uint32_t>{11, 22}));
+}
+
+TEST(BrokerRouting, NoLocal) {  // [MQTT-3.8.3-3]
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v5, t0);
+  c.connect("c", true, t0);
+  c.subscribe("t", p::QoS::at_most_once, t0, 0, p::Subscription{.no_local = true});
+  c.subscribe("u", p::QoS::at_most_once, t0);
+  c.received();
+  c.publish("t", "m", p::QoS::at_most_once, t0);
+  c.publish("u", "m", p::QoS::at_most_once, t0);
+  auto msgs = c.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].topic, "u");
+}
+
+TEST(BrokerRouting, SharedSubscriptionGoesToOneMember) {
+  Broker b(anonymous());
+  TestClient pub(b, p::Version::v5, t0), m1(b, p::Version::v5, t0), m2(b, p::Version::v5, t0),
+      plain(b, p::Version::v5, t0);
+  pub.connect("pub", true, t0);
+  m1.connect("m1", true, t0);
+  m2.connect("m2", true, t0);
+  plain.connect("plain", true, t0);
+  m1.subscribe("$share/g/s/#", p::QoS::at_most_once, t0);
+  m2.subscribe("$share/g/s/#", p::QoS::at_most_once, t0);
+  plain.subscribe("s/#", p::QoS::at_most_once, t0);
+  for (int i = 0; i < 10; ++i) pub.publish("s/x", std::to_string(i), p::QoS::at_most_once, t0);
+  const auto n1 = m1.received_of<p::Publish>().size(), n2 = m2.received_of<p::Publish>().size();
+  EXPECT_EQ(n1 + n2, 10u);
+  EXPECT_EQ(n1, 5u);  // round robin
+  EXPECT_EQ(plain.received_of<p::Publish>().size(), 10u);
+}
+
+TEST(BrokerRetained, SetReplaceClearAndDeliverOnSubscribe) {  // [MQTT-3.3.1-5..8]
+  Broker b(anonymous());
+  TestClient pub(b, p::Version::v311, t0);
+  pub.connect("pub", true, t0);
+  pub.publish("r/1", "old", p::QoS::at_most_once, t0, true);
+  pub.publish("r/1", "new", p::QoS::at_most_once, t0, true);
+  pub.publish("r/2", "gone", p::QoS::at_most_once, t0, true);
+  pub.publish("r/2", "", p::QoS::at_most_once, t0, true);
+  TestClient sub(b, p::Version::v311, t0);
+  sub.connect("sub", true, t0);
+  sub.subscribe("r/#", p::QoS::at_least_once, t0);
+  auto packets = sub.received();
+  ASSERT_EQ(packets.size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<p::Suback>(packets[0]));  // SUBACK before the retained messages
+  auto& m = std::get<p::Publish>(packets[1]);
+  EXPECT_EQ(m.payload, "new");
+  EXPECT_TRUE(m.retain);
+  EXPECT_EQ(m.qos, p::QoS::at_most_once);
+  // A live message is sent without RETAIN to an existing subscription (3.1.1) [MQTT-3.3.1-9].
+  pub.publish("r/1", "live", p::QoS::at_most_once, t0, true);
+  auto live = sub.received_of<p::Publish>();
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_FALSE(live[0].retain);
+}
+
+TEST(BrokerRetained, RetainHandlingAndRetainAsPublished) {
+  Broker b(anonymous());
+  TestClient pub(b, p::Version::v5, t0);
+  pub.connect("pub", true, t0);
+  pub.publish("r", "x", p::QoS::at_most_once, t0, true);
+  TestClient sub(b, p::Version::v5, t0);
+  sub.connect("sub", true, t0);
+  sub.subscribe("r", p::QoS::at_most_once, t0, 0, p::Subscription{.retain_handling = 1});
+  EXPECT_EQ(sub.received_of<p::Publish>().size(), 1u);
+  sub.subscribe("r", p::QoS::at_most_once, t0, 0, p::Subscription{.retain_handling = 1});
+  EXPECT_TRUE(sub.received_of<p::Publish>().empty());  // not new: nothing sent
+  sub.subscribe("r", p::QoS::at_most_once, t0, 0, p::Subscription{.retain_handling = 2});
+  EXPECT_TRUE(sub.received_of<p::Publish>().empty());
+  sub.subscribe("r", p::QoS::at_most_once, t0, 0, p::Subscription{.retain_as_published = true, .retain_handling = 2});
+  sub.received();
+  pub.publish("r", "y", p::QoS::at_most_once, t0, true);
+  auto live = sub.received_of<p::Publish>();
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_TRUE(live[0].retain);
+}
+
+TEST(BrokerFlow, NeverMoreInFlightThanTheClientsReceiveMaximum) {  // [MQTT-3.3.4-7]
+  Broker b(anonymous());
+  Pair x(b, p::Version::v5, p::Properties{.receive_maximum = 2});
+  x.sub.subscribe("t", p::QoS::at_least_once, t0);
+  x.sub.received();
+  for (int i = 0; i < 5; ++i) x.pub.publish("t", std::to_string(i), p::QoS::at_least_once, t0);
+  auto first = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(first.size(), 2u);
+  x.sub.send(p::Puback{.packet_id = first[0].packet_id}, t0);
+  auto next = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].payload, "2");  // in order
+}
+
+TEST(BrokerFlow, ClientExceedingTernsReceiveMaximumIsDisconnected) {  // [MQTT-3.3.4-9]
+  BrokerOptions o = anonymous();
+  o.max_inflight_messages = 2;
+  Broker b(o);
+  TestClient c(b, p::Version::v5, t0);
+  EXPECT_EQ(c.connect("c", true, t0).properties.receive_maximum, 2);
+  for (int i = 0; i < 3; ++i) c.publish("t", "m", p::QoS::exactly_once, t0);
+  auto d = c.received_of<p::Disconnect>();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, p::ReasonCode::receive_maximum_exceeded);
+}
+
+TEST(BrokerFlow, QueueLimitDropsTheNewest) {
+  BrokerOptions o = anonymous();
+  o.max_queued_messages = 3;
+  Broker b(o);
+  {
+    TestClient sub(b, p::Version::v311, t0);
+    sub.connect("sub", false, t0);
+    sub.subscribe("t", p::QoS::at_least_once, t0);
+    sub.drop(t0);
+  }
+  TestClient pub(b, p::Version::v311, t0);
+  pub.connect("pub", true, t0);
+  for (int i = 0; i < 10; ++i) pub.publish("t", std::to_string(i), p::QoS::at_least_once, t0);
+  TestClient sub(b, p::Version::v311, t0);
+  sub.connect("sub", false, t0);
+  auto msgs = sub.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 3u);
+  EXPECT_EQ(msgs[2].payload, "2");
+  EXPECT_EQ(b.stats().messages_dropped, 7u);
+}
+
+TEST(BrokerFlow, MessagesTooLargeForTheClientAreDroppedForIt) {  // [MQTT-3.1.2-25]
+  Broker b(anonymous());
+  Pair x(b, p::Version::v5, p::Properties{.maximum_packet_size = 64});
+  x.sub.subscribe("t", p::QoS::at_least_once, t0);
+  x.sub.received();
+  x.pub.publish("t", std::string(100, 'x'), p::QoS::at_least_once, t0);
+  x.pub.publish("t", "small", p::QoS::at_least_once, t0);
+  auto msgs = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].payload, "small");
+}
+
+TEST(BrokerExpiry, CountsDownWhileQueued) {  // [MQTT-3.3.2-5], [MQTT-3.3.2-6]
+  Broker b(anonymous());
+  {
+    TestClient sub(b, p::Version::v5, t0);
+    sub.connect("sub", false, t0, p::Properties{.session_expiry_interval = 100});
+    sub.subscribe("t", p::QoS::at_least_once, t0);
+    sub.drop(t0);
+  }
+  TestClient pub(b, p::Version::v5, t0);
+  pub.connect("pub", true, t0);
+  pub.publish("t", "long", p::QoS::at_least_once, t0, false, p::Properties{.message_expiry_interval = 10});
+  pub.publish("t", "short", p::QoS::at_least_once, t0, false, p::Properties{.message_expiry_interval = 2});
+  TestClient sub(b, p::Version::v5, t0 + 4s);
+  sub.connect("sub", false, t0 + 4s, p::Properties{.session_expiry_interval = 100});
+  auto msgs = sub.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].payload, "long");
+  EXPECT_EQ(msgs[0].properties.message_expiry_interval, 6u);
+}
+
+TEST(BrokerAlias, OutgoingAliasesReplaceTheTopic) {
+  Broker b(anonymous());
+  Pair x(b, p::Version::v5, p::Properties{.topic_alias_maximum = 5});
+  x.sub.subscribe("t/#", p::QoS::at_most_once, t0);
+  x.sub.received();
+  x.pub.publish("t/long/topic", "1", p::QoS::at_most_once, t0);
+  x.pub.publish("t/long/topic", "2", p::QoS::at_most_once, t0);
+  auto msgs = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].topic, "t/long/topic");
+  ASSERT_TRUE(msgs[0].properties.topic_alias);
+  EXPECT_TRUE(msgs[1].topic.empty());
+  EXPECT_EQ(msgs[1].properties.topic_alias, msgs[0].properties.topic_alias);
+}
+
+TEST(BrokerAlias, IncomingAliasesAndInvalidOnes) {  // [MQTT-3.3.2-8]
+  Broker b(anonymous());
+  Pair x(b, p::Version::v5);
+  x.sub.subscribe("t", p::QoS::at_most_once, t0);
+  x.sub.received();
+  x.pub.publish("t", "1", p::QoS::at_most_once, t0, false, p::Properties{.topic_alias = 1});
+  x.pub.publish("", "2", p::QoS::at_most_once, t0, false, p::Properties{.topic_alias = 1});
+  EXPECT_EQ(x.sub.received_of<p::Publish>().size(), 2u);
+  x.pub.publish("t", "3", p::QoS::at_most_once, t0, false, p::Properties{.topic_alias = 0});
+  auto d = x.pub.received_of<p::Disconnect>();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, p::ReasonCode::topic_alias_invalid);
+}
+
+TEST(BrokerProperties, ForwardedUnchanged) {  // [MQTT-3.3.2-15..20]
+  Broker b(anonymous());
+  Pair x(b, p::Version::v5);
+  x.sub.subscribe("t", p::QoS::at_most_once, t0);
+  x.sub.received();
+  p::Properties props{.payload_format_indicator = 1,
+                      .content_type = "text/plain",
+                      .response_topic = "reply",
+                      .correlation_data = std::string("\x00\x01", 2),
+                      .user_properties = {{"k", "v"}, {"k", "w"}}};
+  x.pub.publish("t", "m", p::QoS::at_most_once, t0, false, props);
+  auto msgs = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].properties, props);
+}
+
+TEST(BrokerMalformed, WildcardInPublishTopic) {  // [MQTT-3.3.2-2]
+  Broker b(anonymous());
+  Pair x(b, p::Version::v5);
+  x.pub.publish("a/+", "m", p::QoS::at_most_once, t0);
+  auto d = x.pub.received_of<p::Disconnect>();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, p::ReasonCode::topic_name_invalid);
+  EXPECT_FALSE(x.sub.closed());
+}
+
+TEST(BrokerMalformed, DecodeErrorDisconnectsWithItsReason) {
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v5, t0);
+  c.connect("c", true, t0);
+  b.on_decode_error(c.id(), p::ReasonCode::packet_too_large, t0);
+  auto d = c.received_of<p::Disconnect>();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, p::ReasonCode::packet_too_large);
+  EXPECT_TRUE(c.closed());
+}
+
+}  // namespace
+}  // namespace tern::core::testing

@@ -1,0 +1,299 @@
+// The broker state machine, driven without sockets: CONNECT rules, sessions, wills and timers.
+#include "broker/core/broker.hpp"
+
+#include "tests/unit/core/broker_test_support.hpp"
+
+namespace tern::core::testing {
+namespace {
+
+const TimePoint t0 = TimePoint{} + 1000s;
+
+BrokerOptions anonymous() {
+  BrokerOptions o;
+  o.allow_anonymous = true;
+  return o;
+}
+
+TEST(BrokerConnect, AcceptsAndReportsNoSessionOnCleanStart) {  // [MQTT-3.2.2-1]
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v311, t0);
+  auto ack = c.connect("a", true, t0);
+  EXPECT_EQ(ack.reason_code, p::ReasonCode::success);
+  EXPECT_FALSE(ack.session_present);
+  EXPECT_FALSE(c.closed());
+}
+
+TEST(BrokerConnect, EmptyClientIdWithPersistentSessionRefusedIn311) {  // [MQTT-3.1.3-8]
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v311, t0);
+  auto ack = c.connect("", false, t0);
+  EXPECT_EQ(static_cast<int>(ack.reason_code), 2);  // 3.1.1 "identifier rejected"
+  EXPECT_TRUE(c.closed());
+}
+
+TEST(BrokerConnect, EmptyClientIdAssignedIn5) {
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v5, t0);
+  auto ack = c.connect("", true, t0);
+  EXPECT_EQ(ack.reason_code, p::ReasonCode::success);
+  ASSERT_TRUE(ack.properties.assigned_client_identifier);
+  EXPECT_FALSE(ack.properties.assigned_client_identifier->empty());
+}
+
+TEST(BrokerConnect, AnonymousRefusedWhenNotAllowed) {
+  Broker b(BrokerOptions{});
+  TestClient c5(b, p::Version::v5, t0);
+  EXPECT_EQ(c5.connect("a", true, t0).reason_code, p::ReasonCode::not_authorized);
+  EXPECT_TRUE(c5.closed());
+  TestClient c3(b, p::Version::v311, t0);
+  EXPECT_EQ(static_cast<int>(c3.connect("b", true, t0).reason_code), 5);
+  EXPECT_TRUE(c3.closed());
+}
+
+TEST(BrokerConnect, FirstPacketMustBeConnect) {  // [MQTT-3.1.0-1]
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v311, t0);
+  c.send(p::Pingreq{}, t0);
+  EXPECT_TRUE(c.closed());
+  EXPECT_TRUE(c.received().empty());
+}
+
+TEST(BrokerConnect, SecondConnectIsProtocolError) {  // [MQTT-3.1.0-2]
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v5, t0);
+  c.connect("a", true, t0);
+  c.send(p::Connect{.version = p::Version::v5, .client_id = "a"}, t0);
+  auto d = c.received_of<p::Disconnect>();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, p::ReasonCode::protocol_error);
+  EXPECT_TRUE(c.closed());
+}
+
+TEST(BrokerConnect, MaxKeepaliveAnnouncedTo5AndRefusedFor311) {
+  BrokerOptions o = anonymous();
+  o.max_keepalive = 10;
+  Broker b(o);
+  TestClient c5(b, p::Version::v5, t0);
+  auto ack = c5.connect("a", true, t0, {}, std::nullopt, 60);
+  EXPECT_EQ(ack.reason_code, p::ReasonCode::success);
+  EXPECT_EQ(ack.properties.server_keep_alive, 10);
+  TestClient c3(b, p::Version::v311, t0);
+  EXPECT_EQ(static_cast<int>(c3.connect("b", true, t0, {}, std::nullopt, 60).reason_code), 2);
+}
+
+TEST(BrokerSession, TakeoverClosesTheOldConnection) {  // [MQTT-3.1.4-3]
+  Broker b(anonymous());
+  TestClient first(b, p::Version::v5, t0);
+  first.connect("same", true, t0);
+  TestClient second(b, p::Version::v5, t0);
+  EXPECT_EQ(second.connect("same", true, t0).reason_code, p::ReasonCode::success);
+  auto d = first.received_of<p::Disconnect>();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, p::ReasonCode::session_taken_over);
+  EXPECT_TRUE(first.closed());
+  EXPECT_FALSE(second.closed());
+}
+
+TEST(BrokerSession, PersistentSessionKeepsSubscriptionsAndQueuesQos1) {
+  Broker b(anonymous());
+  {
+    TestClient sub(b, p::Version::v311, t0);
+    sub.connect("sub", false, t0);
+    sub.subscribe("a/#", p::QoS::at_least_once, t0);
+    sub.drop(t0);
+  }
+  TestClient pub(b, p::Version::v311, t0);
+  pub.connect("pub", true, t0);
+  pub.publish("a/1", "x", p::QoS::at_least_once, t0);
+  pub.publish("a/2", "y", p::QoS::at_most_once, t0);  // not queued: queue_qos0_messages is off
+  pub.publish("a/3", "z", p::QoS::exactly_once, t0);
+
+  TestClient again(b, p::Version::v311, t0 + 1s);
+  EXPECT_TRUE(again.connect("sub", false, t0 + 1s).session_present);
+  auto msgs = again.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].topic, "a/1");
+  EXPECT_EQ(msgs[1].topic, "a/3");
+  EXPECT_EQ(msgs[1].qos, p::QoS::at_least_once);  // downgraded to the granted QoS
+}
+
+TEST(BrokerSession, UnacknowledgedMessagesAreResentWithDup) {  // [MQTT-4.4.0-1]
+  Broker b(anonymous());
+  TestClient pub(b, p::Version::v311, t0);
+  pub.connect("pub", true, t0);
+  std::uint16_t id = 0;
+  {
+    TestClient sub(b, p::Version::v311, t0);
+    sub.connect("sub", false, t0);
+    sub.subscribe("t", p::QoS::at_least_once, t0);
+    sub.received();
+    pub.publish("t", "m", p::QoS::at_least_once, t0);
+    auto msgs = sub.received_of<p::Publish>();
+    ASSERT_EQ(msgs.size(), 1u);
+    EXPECT_FALSE(msgs[0].dup);
+    id = msgs[0].packet_id;
+    sub.drop(t0);
+  }
+  TestClient sub(b, p::Version::v311, t0);
+  sub.connect("sub", false, t0);
+  auto msgs = sub.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_TRUE(msgs[0].dup);
+  EXPECT_EQ(msgs[0].packet_id, id);
+}
+
+TEST(BrokerSession, CleanStartDiscardsTheOldSession) {  // [MQTT-3.1.2-4]
+  Broker b(anonymous());
+  {
+    TestClient c(b, p::Version::v311, t0);
+    c.connect("c", false, t0);
+    c.subscribe("t", p::QoS::at_least_once, t0);
+    c.drop(t0);
+  }
+  TestClient c(b, p::Version::v311, t0);
+  EXPECT_FALSE(c.connect("c", true, t0).session_present);
+  EXPECT_EQ(b.stats().subscriptions, 0u);
+}
+
+TEST(BrokerSession, SessionExpiresAfterItsInterval) {
+  Broker b(anonymous());
+  {
+    TestClient c(b, p::Version::v5, t0);
+    c.connect("c", false, t0, p::Properties{.session_expiry_interval = 10});
+    c.subscribe("t", p::QoS::at_least_once, t0);
+    c.drop(t0);
+  }
+  EXPECT_EQ(b.tick(t0 + 5s), t0 + 10s);
+  EXPECT_EQ(b.stats().sessions, 1u);
+  b.tick(t0 + 10s);
+  EXPECT_EQ(b.stats().sessions, 0u);
+  TestClient c(b, p::Version::v5, t0 + 11s);
+  EXPECT_FALSE(c.connect("c", false, t0 + 11s).session_present);
+}
+
+TEST(BrokerSession, DisconnectCannotSetExpiryWhenConnectHadZero) {  // [MQTT-3.14.2-2]
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v5, t0);
+  c.connect("c", true, t0);
+  c.send(p::Disconnect{.properties = p::Properties{.session_expiry_interval = 30}}, t0);
+  auto d = c.received_of<p::Disconnect>();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, p::ReasonCode::protocol_error);
+}
+
+TEST(BrokerSession, DisconnectChangesExpiry) {
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v5, t0);
+  c.connect("c", true, t0, p::Properties{.session_expiry_interval = 100});
+  c.send(p::Disconnect{.properties = p::Properties{.session_expiry_interval = 0}}, t0);
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(b.stats().sessions, 0u);
+}
+
+TEST(BrokerKeepAlive, ClosesAfterOneAndAHalfIntervals) {  // [MQTT-3.1.2-24]
+  Broker b(anonymous());
+  TestClient watcher(b, p::Version::v311, t0);
+  watcher.connect("w", true, t0, {}, std::nullopt, 0);
+  watcher.subscribe("will", p::QoS::at_most_once, t0);
+  watcher.received();
+
+  TestClient c(b, p::Version::v5, t0);
+  c.connect("c", true, t0, {}, p::Will{.topic = "will", .payload = "gone"}, 10);
+  EXPECT_EQ(b.tick(t0 + 14s), t0 + 15s);
+  EXPECT_FALSE(c.closed());
+  c.send(p::Pingreq{}, t0 + 14s);  // activity moves the deadline
+  EXPECT_EQ(c.received_of<p::Pingresp>().size(), 1u);
+  b.tick(t0 + 28s);
+  EXPECT_FALSE(c.closed());
+  b.tick(t0 + 29s);
+  EXPECT_TRUE(c.closed());
+  auto d = c.received_of<p::Disconnect>();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, p::ReasonCode::keep_alive_timeout);
+  auto wills = watcher.received_of<p::Publish>();
+  ASSERT_EQ(wills.size(), 1u);
+  EXPECT_EQ(wills[0].payload, "gone");
+}
+
+TEST(BrokerWill, NotPublishedOnNormalDisconnect) {  // [MQTT-3.1.2-10]
+  Broker b(anonymous());
+  TestClient watcher(b, p::Version::v311, t0);
+  watcher.connect("w", true, t0);
+  watcher.subscribe("will", p::QoS::at_most_once, t0);
+  watcher.received();
+  TestClient c(b, p::Version::v311, t0);
+  c.connect("c", true, t0, {}, p::Will{.topic = "will", .payload = "x"});
+  c.send(p::Disconnect{}, t0);
+  c.drop(t0);
+  EXPECT_TRUE(watcher.received_of<p::Publish>().empty());
+}
+
+TEST(BrokerWill, DisconnectWithWillPublishesIt) {
+  Broker b(anonymous());
+  TestClient watcher(b, p::Version::v5, t0);
+  watcher.connect("w", true, t0);
+  watcher.subscribe("will", p::QoS::at_most_once, t0);
+  watcher.received();
+  TestClient c(b, p::Version::v5, t0);
+  c.connect("c", true, t0, {}, p::Will{.topic = "will", .payload = "x"});
+  c.send(p::Disconnect{.reason_code = p::ReasonCode::disconnect_with_will}, t0);
+  EXPECT_EQ(watcher.received_of<p::Publish>().size(), 1u);
+}
+
+TEST(BrokerWill, DelayedUntilTheEarlierOfDelayAndSessionExpiry) {
+  Broker b(anonymous());
+  TestClient watcher(b, p::Version::v5, t0);
+  watcher.connect("w", true, t0);
+  watcher.subscribe("will/#", p::QoS::at_most_once, t0);
+  watcher.received();
+
+  TestClient slow(b, p::Version::v5, t0);  // will delay 5 s, session lives 100 s: the will goes at 5 s
+  slow.connect("slow", true, t0, p::Properties{.session_expiry_interval = 100},
+               p::Will{.topic = "will/slow", .properties = p::Properties{.will_delay_interval = 5}});
+  TestClient quick(b, p::Version::v5, t0);  // will delay 50 s, session lives 3 s: the will goes at 3 s
+  quick.connect("quick", true, t0, p::Properties{.session_expiry_interval = 3},
+                p::Will{.topic = "will/quick", .properties = p::Properties{.will_delay_interval = 50}});
+  slow.drop(t0);
+  quick.drop(t0);
+
+  b.tick(t0 + 2s);
+  EXPECT_TRUE(watcher.received_of<p::Publish>().empty());
+  b.tick(t0 + 3s);
+  auto w = watcher.received_of<p::Publish>();
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].topic, "will/quick");
+  b.tick(t0 + 5s);
+  w = watcher.received_of<p::Publish>();
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].topic, "will/slow");
+}
+
+TEST(BrokerWill, ReconnectWithinTheDelayCancelsIt) {  // [MQTT-3.1.3-9]
+  Broker b(anonymous());
+  TestClient watcher(b, p::Version::v5, t0);
+  watcher.connect("w", true, t0);
+  watcher.subscribe("will", p::QoS::at_most_once, t0);
+  watcher.received();
+  {
+    TestClient c(b, p::Version::v5, t0);
+    c.connect("c", true, t0, p::Properties{.session_expiry_interval = 100},
+              p::Will{.topic = "will", .properties = p::Properties{.will_delay_interval = 5}});
+    c.drop(t0);
+  }
+  TestClient c(b, p::Version::v5, t0 + 2s);
+  EXPECT_TRUE(c.connect("c", false, t0 + 2s, p::Properties{.session_expiry_interval = 100}).session_present);
+  b.tick(t0 + 10s);
+  EXPECT_TRUE(watcher.received_of<p::Publish>().empty());
+}
+
+TEST(BrokerConnect, NoConnectWithinTheTimeoutCloses) {
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v311, t0);
+  b.tick(t0 + 5s);
+  EXPECT_FALSE(c.closed());
+  b.tick(t0 + 11s);
+  EXPECT_TRUE(c.closed());
+}
+
+}  // namespace
+}  // namespace tern::core::testing
