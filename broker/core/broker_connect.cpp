@@ -85,6 +85,10 @@ void Broker::Impl::on_connect(Connection& c, protocol::Connect&& connect, TimePo
       }
       return;
     }
+    if (will.properties.response_topic && !protocol::valid_topic_name(*will.properties.response_topic)) {
+      refuse_connect(c, version, ReasonCode::protocol_error, now, "invalid will response topic");  // [MQTT-3.1.3-11]
+      return;
+    }
     if (will.qos > options_.max_qos) {
       refuse_connect(c, version, ReasonCode::qos_not_supported, now, "will QoS above max_qos");
       return;

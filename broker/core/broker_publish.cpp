@@ -41,6 +41,10 @@ void Broker::Impl::on_publish(Connection& c, protocol::Publish&& publish, TimePo
       protocol_violation(c, ReasonCode::protocol_error, now, "subscription identifier in PUBLISH");
       return;
     }
+    if (props.response_topic && !protocol::valid_topic_name(*props.response_topic)) {  // [MQTT-3.3.2-14]
+      protocol_violation(c, ReasonCode::protocol_error, now, "invalid response topic");
+      return;
+    }
   }
   if (publish.topic.empty()) {
     protocol_violation(c, ReasonCode::protocol_error, now, "empty topic name");

@@ -1,0 +1,216 @@
+// Sessions: takeover, persistent subscriptions, queued messages while offline, redelivery with DUP, queue limits.
+#include <gtest/gtest.h>
+
+#include "tests/integration/harness.hpp"
+
+namespace tern::itest {
+namespace {
+
+using protocol::Connack;
+using protocol::Publish;
+
+class SessionTest : public VersionedTest {
+ protected:
+  // A persistent session: clean session 0 (3.1.1) / clean start 0 and a session expiry (5.0).
+  Connack connect_persistent(RawClient& c, const std::string& id) {
+    Properties p;
+    if (v5()) p.session_expiry_interval = 300;
+    return c.connect(id, false, 60, p);
+  }
+};
+
+// A second connection with the same client id takes over: the old one is closed, 5.0 with DISCONNECT 0x8E.
+// [MQTT-3.1.4-2] (3.1.1) [MQTT-3.1.4-3] (5.0)
+TEST_P(SessionTest, TakeoverClosesOldConnection) {
+  BrokerProcess broker;
+  RawClient old(broker.port(), version());
+  old.connect("same");
+  RawClient fresh(broker.port(), version());
+  EXPECT_EQ(static_cast<int>(fresh.connect("same").reason_code), 0);
+  if (v5()) {
+    old.expect_disconnect(ReasonCode::session_taken_over);
+  } else {
+    old.expect_closed();
+  }
+  fresh.ping();
+}
+
+// Takeover keeps the session (clean 0): subscriptions carry over to the new connection. [MQTT-3.1.2-4]
+TEST_P(SessionTest, TakeoverKeepsPersistentSession) {
+  BrokerProcess broker;
+  RawClient old(broker.port(), version());
+  connect_persistent(old, "same");
+  old.subscribe("to/#", QoS::at_least_once);
+  RawClient fresh(broker.port(), version());
+  EXPECT_TRUE(connect_persistent(fresh, "same").session_present);
+  old.expect_closed();
+  RawClient pub(broker.port(), version());
+  pub.connect("pub");
+  pub.publish("to/x", "still subscribed", QoS::at_least_once);
+  EXPECT_EQ(fresh.receive().payload, "still subscribed");
+}
+
+// Offline persistent session: subscriptions kept, QoS 1 and 2 queued, QoS 0 not (queue_qos0_messages false), and
+// delivered in order on reconnect. [MQTT-3.1.2-4] [MQTT-3.1.2-5] [MQTT-3.2.2-2] [MQTT-4.6.0-6] (3.1.1)
+// [MQTT-3.1.2-5] [MQTT-4.6.0-6] (5.0)
+TEST_P(SessionTest, QueuesQos1And2WhileOffline) {
+  BrokerProcess broker;
+  {
+    RawClient s(broker.port(), version());
+    connect_persistent(s, "offline");
+    s.subscribe("off/#", QoS::exactly_once);
+    s.disconnect();
+    s.expect_closed();
+  }
+  RawClient pub(broker.port(), version());
+  pub.connect("pub");
+  pub.publish("off/0", "q0", QoS::at_most_once);
+  pub.publish("off/1", "q1", QoS::at_least_once);
+  pub.publish("off/2", "q2", QoS::exactly_once);
+  pub.publish("off/1", "q1b", QoS::at_least_once);
+
+  RawClient s(broker.port(), version());
+  EXPECT_TRUE(connect_persistent(s, "offline").session_present);
+  EXPECT_EQ(s.receive().payload, "q1");
+  EXPECT_EQ(s.receive().payload, "q2");
+  EXPECT_EQ(s.receive().payload, "q1b");
+  s.expect_silence();
+}
+
+// queue_qos0_messages true: QoS 0 messages are queued for offline persistent sessions too.
+TEST_P(SessionTest, QueuesQos0WhenConfigured) {
+  BrokerProcess broker({"queue_qos0_messages true"});
+  {
+    RawClient s(broker.port(), version());
+    connect_persistent(s, "offline");
+    s.subscribe("off/#", QoS::at_least_once);
+    s.disconnect();
+    s.expect_closed();
+  }
+  RawClient pub(broker.port(), version());
+  pub.connect("pub");
+  pub.publish("off/0", "q0", QoS::at_most_once);
+  pub.publish("off/1", "q1", QoS::at_least_once);
+  RawClient s(broker.port(), version());
+  connect_persistent(s, "offline");
+  const Publish first = s.receive();
+  EXPECT_EQ(first.payload, "q0");
+  EXPECT_EQ(first.qos, QoS::at_most_once);
+  EXPECT_EQ(s.receive().payload, "q1");
+  s.expect_silence();
+}
+
+// Clean session 1 discards the stored session: no session present, no subscriptions, nothing queued.
+// [MQTT-3.1.2-6] (3.1.1) [MQTT-3.1.2-4] (5.0)
+TEST_P(SessionTest, CleanStartDiscardsSession) {
+  BrokerProcess broker;
+  {
+    RawClient s(broker.port(), version());
+    connect_persistent(s, "cleaned");
+    s.subscribe("cl/#", QoS::at_least_once);
+    s.disconnect();
+    s.expect_closed();
+  }
+  RawClient pub(broker.port(), version());
+  pub.connect("pub");
+  pub.publish("cl/x", "queued", QoS::at_least_once);
+  RawClient s(broker.port(), version());
+  EXPECT_FALSE(s.connect("cleaned", true).session_present);
+  s.expect_silence();
+  pub.publish("cl/x", "live", QoS::at_least_once);
+  s.expect_silence();  // the subscription went with the session
+}
+
+// Unacknowledged QoS 1 and QoS 2 PUBLISHes are resent on reconnect with DUP 1 and the same packet id; a QoS 2
+// message already PUBRECed is continued with PUBREL. [MQTT-3.3.1-1] [MQTT-4.4.0-1] [MQTT-2.3.1-3] (3.1.1)
+// [MQTT-3.3.1-1] [MQTT-4.4.0-1] (5.0)
+TEST_P(SessionTest, UnacknowledgedRedeliveredWithDup) {
+  BrokerProcess broker;
+  RawClient pub(broker.port(), version());
+  pub.connect("pub");
+  std::uint16_t id1 = 0;
+  std::uint16_t id2 = 0;
+  std::uint16_t id3 = 0;
+  {
+    RawClient s(broker.port(), version());
+    connect_persistent(s, "redeliver");
+    s.subscribe("rd/#", QoS::exactly_once);
+    pub.publish("rd/1", "qos1", QoS::at_least_once);
+    pub.publish("rd/2", "qos2", QoS::exactly_once);
+    pub.publish("rd/3", "qos2 pubrec'd", QoS::exactly_once);
+    const Publish p1 = s.receive(answer_timeout, false);
+    const Publish p2 = s.receive(answer_timeout, false);
+    const Publish p3 = s.receive(answer_timeout, false);
+    EXPECT_FALSE(p1.dup);
+    EXPECT_FALSE(p2.dup);
+    id1 = p1.packet_id;
+    id2 = p2.packet_id;
+    id3 = p3.packet_id;
+    s.send(protocol::Pubrec{id3, ReasonCode::success, {}});
+    EXPECT_EQ(s.expect<protocol::Pubrel>().packet_id, id3);
+    s.close();  // no PUBACK, no PUBREC for 2, no PUBCOMP for 3
+  }
+  RawClient s(broker.port(), version());
+  EXPECT_TRUE(connect_persistent(s, "redeliver").session_present);
+  bool saw1 = false;
+  bool saw2 = false;
+  bool saw_rel3 = false;
+  for (int i = 0; i < 3; ++i) {
+    auto r = s.read();
+    ASSERT_EQ(r.status, RawClient::ReadResult::Status::packet) << describe(r);
+    if (auto* p = std::get_if<Publish>(&r.packet)) {
+      EXPECT_TRUE(p->dup) << describe(*p);
+      if (p->payload == "qos1") {
+        EXPECT_EQ(p->packet_id, id1);
+        saw1 = true;
+      } else {
+        EXPECT_EQ(p->payload, "qos2");
+        EXPECT_EQ(p->packet_id, id2);
+        saw2 = true;
+      }
+      s.acknowledge(*p);
+    } else if (auto* rel = std::get_if<protocol::Pubrel>(&r.packet)) {
+      EXPECT_EQ(rel->packet_id, id3);
+      s.send(protocol::Pubcomp{id3, ReasonCode::success, {}});
+      saw_rel3 = true;
+    } else {
+      ADD_FAILURE() << "unexpected " << describe(r.packet);
+    }
+  }
+  EXPECT_TRUE(saw1 && saw2 && saw_rel3);
+  s.expect_silence();
+}
+
+// max_queued_messages 3: an offline session keeps at most 3 messages; the newest beyond the limit are dropped.
+TEST_P(SessionTest, MaxQueuedMessagesBoundsOfflineQueue) {
+  BrokerProcess broker({"max_queued_messages 3"});
+  {
+    RawClient s(broker.port(), version());
+    connect_persistent(s, "bounded");
+    s.subscribe("mq/#", QoS::at_least_once);
+    s.disconnect();
+    s.expect_closed();
+  }
+  RawClient pub(broker.port(), version());
+  pub.connect("pub");
+  for (int i = 1; i <= 8; ++i) pub.publish("mq/x", "m" + std::to_string(i), QoS::at_least_once);
+  RawClient s(broker.port(), version());
+  connect_persistent(s, "bounded");
+  std::vector<std::string> got;
+  while (true) {
+    auto r = s.read(quiet_period);
+    if (r.status != RawClient::ReadResult::Status::packet) break;
+    auto* p = std::get_if<Publish>(&r.packet);
+    ASSERT_NE(p, nullptr) << describe(r.packet);
+    got.push_back(p->payload);
+    s.acknowledge(*p);
+    ASSERT_LE(got.size(), 8u);
+  }
+  s.ping();
+  EXPECT_EQ(got, (std::vector<std::string>{"m1", "m2", "m3"}));
+}
+
+TERN_INSTANTIATE_VERSIONS(SessionTest);
+
+}  // namespace
+}  // namespace tern::itest
