@@ -199,6 +199,23 @@ void Broker::Impl::send(Connection& c, const protocol::Packet& packet) {
   if (!c.sink || c.closed) return;
   scratch_.clear();
   protocol::encode(packet, c.version, scratch_);
+  const std::uint32_t limit = c.client_maximum_packet_size;
+  if (limit != 0 && scratch_.size() > limit) {
+    // Never more than the client's Maximum Packet Size [MQTT-3.1.2-24]: the Reason String and User Properties go
+    // first [MQTT-3.1.2-25], [MQTT-3.14.2-3]; a packet still too large is not sent.
+    protocol::Packet trimmed = packet;
+    std::visit(
+        [](auto& p) {
+          if constexpr (requires { p.properties; }) {
+            p.properties.reason_string.reset();
+            p.properties.user_properties.clear();
+          }
+        },
+        trimmed);
+    scratch_.clear();
+    protocol::encode(trimmed, c.version, scratch_);
+    if (scratch_.size() > limit) return;
+  }
   c.sink->send(scratch_);
 }
 

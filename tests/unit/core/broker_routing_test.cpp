@@ -340,6 +340,18 @@ TEST(BrokerMalformed, WildcardInPublishTopic) {  // [MQTT-3.3.2-2]
   EXPECT_FALSE(x.sub.closed());
 }
 
+TEST(BrokerMalformed, ReasonStringDroppedToFitTheClientsMaximumPacketSize) {  // [MQTT-3.1.2-24], [MQTT-3.14.2-3]
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v5, t0);
+  c.connect("c", true, t0, p::Properties{.maximum_packet_size = 16});
+  c.publish("", "m", p::QoS::at_most_once, t0);  // empty topic without an alias: protocol error
+  EXPECT_LE(c.sink().bytes_.size(), 16u);
+  auto d = c.received_of<p::Disconnect>();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, p::ReasonCode::protocol_error);
+  EXPECT_FALSE(d[0].properties.reason_string);
+}
+
 TEST(BrokerMalformed, DecodeErrorDisconnectsWithItsReason) {
   Broker b(anonymous());
   TestClient c(b, p::Version::v5, t0);
