@@ -1,0 +1,37 @@
+// Opening the SQLite store's file: the checks, and what happens when they fail.
+//
+//   DIR/tern.db missing              -> created (schema migrated 0 -> current), DIR fsynced
+//   DIR/tern.db usable               -> opened, migrated to the current schema if older
+//   not SQLite / corrupt / truncated / quick_check fails / foreign tables / newer schema / cannot be opened
+//                                    -> moved aside (store_files.hpp), logged at error level, a new empty store
+//   locked by another process, disk full, out of memory
+//                                    -> StoreError: moving the file would not help and might hurt
+//
+// Every connection: WAL journal, synchronous FULL or NORMAL (SqliteOptions::sync), optionally locking_mode
+// EXCLUSIVE, a 1 s busy timeout (a broker restarting while its predecessor still closes), the WAL truncated to
+// 8 MiB after checkpoints, and
+// max_page_count from SqliteOptions::max_database_bytes.
+//
+// Thread safety: call from one thread; the result is owned by the caller.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "persistence/sqlite_db.hpp"
+#include "persistence/sqlite_options.hpp"
+
+namespace tern::persistence {
+
+inline constexpr const char* kDatabaseFileName = "tern.db";  // mosquitto's name; not configurable
+
+struct OpenedDatabase {
+  std::unique_ptr<Connection> db;
+  std::optional<std::filesystem::path> moved_aside;  // where an unusable file went
+};
+
+// Throws StoreError when no usable database can be had.
+OpenedDatabase open_database(const SqliteOptions& options);
+
+}  // namespace tern::persistence

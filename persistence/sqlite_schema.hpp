@@ -1,0 +1,49 @@
+// The SQLite store's schema, its version and the migrations between versions (STYLE.md rule 12).
+//
+// The version lives in a one-row table `schema_version`. Each migration takes the database from version N to N+1
+// inside one transaction, which also writes N+1; a fresh (empty) database is version 0, so creating the tables is
+// simply the migration 0 -> 1. To change the schema, append a function to kMigrations in sqlite_schema.cpp, add a
+// golden file of the new version (tests/unit/persistence/golden/) and keep the old ones: they test the migration.
+//
+//   empty file        version 0  -> migrate_0_to_1 -> version 1 (current)
+//   v1 database       version 1  -> nothing to do
+//   (later) v1 file   version 1  -> migrate_1_to_2 -> version 2
+//   version 99        newer than this build knows: SchemaError (the store moves the file aside)
+//   tables, but no schema_version: not a Tern database: SchemaError
+//
+// Version 1 tables (all keys are the StoreOp keys; text is compared bytewise, as std::string does):
+//   meta(key, value)                       "next_message_id" -> larger than any message id ever stored
+//   sessions(client_id, ..., will_*)        the will inline; will_topic NULL: no will
+//   subscriptions(client_id, filter, options...)
+//   messages(id, topic, payload, ...)       stored once; deleted when no queue entry and no retained topic names it
+//   queue(client_id, seq, message_id, ...)  indexed by message_id for that check
+//   incoming(client_id, packet_id)
+//   retained(topic, message_id)             indexed by message_id for that check
+//
+// Thread safety: functions over a Connection the caller owns.
+#pragma once
+
+#include <stdexcept>
+
+#include "persistence/sqlite_db.hpp"
+
+namespace tern::persistence {
+
+// The database is not one this build can use (foreign tables, or a newer schema version).
+class SchemaError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The version this build writes.
+int latest_schema_version() noexcept;
+
+// The version stored in `db`: 0 for an empty database. Throws SchemaError if `db` holds tables but is not a Tern
+// store, SqliteError if it cannot be read.
+int schema_version(Connection& db);
+
+// Brings `db` to latest_schema_version(), one transaction per step; returns the version it found. Throws
+// SchemaError for a version newer than this build.
+int migrate(Connection& db);
+
+}  // namespace tern::persistence

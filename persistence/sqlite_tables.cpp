@@ -1,0 +1,348 @@
+#include "persistence/sqlite_tables.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <variant>
+
+#include "platform/log.hpp"
+
+namespace tern::persistence {
+namespace {
+
+namespace op = core::store_op;
+using protocol::QoS;
+using protocol::Version;
+
+std::int64_t as_int(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+
+std::string encode_ids(const std::vector<std::uint32_t>& ids) {
+  std::string out;
+  out.reserve(ids.size() * 4);
+  for (auto id : ids) {
+    for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<char>((id >> shift) & 0xff));
+  }
+  return out;
+}
+
+std::optional<std::vector<std::uint32_t>> decode_ids(const std::string& bytes) {
+  if (bytes.size() % 4 != 0) return std::nullopt;
+  std::vector<std::uint32_t> ids(bytes.size() / 4);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    for (int b = 0; b < 4; ++b) {
+      ids[i] |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i * 4 + b])) << (8 * b);
+    }
+  }
+  return ids;
+}
+
+std::optional<QoS> to_qos(std::int64_t v) {
+  if (v < 0 || v > 2) return std::nullopt;
+  return static_cast<QoS>(v);
+}
+
+std::optional<Version> to_version(std::int64_t v) {
+  if (v != 3 && v != 4 && v != 5) return std::nullopt;
+  return static_cast<Version>(v);
+}
+
+// Rows whose values this build cannot represent are skipped, counted and reported once per load.
+struct Skipped {
+  std::size_t rows = 0;
+  const char* first_table = nullptr;
+  void add(const char* table) {
+    if (rows++ == 0) first_table = table;
+  }
+};
+
+}  // namespace
+
+SqliteTables::SqliteTables(Connection& db)
+    : db_(db),
+      begin_(db, "BEGIN IMMEDIATE"),
+      commit_(db, "COMMIT"),
+      put_session_(db,
+                   "INSERT OR REPLACE INTO sessions(client_id, expiry_interval, disconnected_at, version, "
+                   "will_delay, will_id, will_topic, will_payload, will_qos, will_retain, will_properties, "
+                   "will_expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+      delete_session_(db, "DELETE FROM sessions WHERE client_id = ?1"),
+      put_subscription_(db,
+                        "INSERT OR REPLACE INTO subscriptions(client_id, filter, qos, no_local, retain_as_published, "
+                        "retain_handling, subscription_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+      delete_subscription_(db, "DELETE FROM subscriptions WHERE client_id = ?1 AND filter = ?2"),
+      delete_session_subscriptions_(db, "DELETE FROM subscriptions WHERE client_id = ?1"),
+      put_message_(db,
+                   "INSERT OR REPLACE INTO messages(id, topic, payload, qos, retain, properties, expires_at) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+      delete_unreferenced_message_(db,
+                                   "DELETE FROM messages WHERE id = ?1 "
+                                   "AND NOT EXISTS (SELECT 1 FROM queue WHERE message_id = ?1) "
+                                   "AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = ?1)"),
+      queue_message_of_(db, "SELECT message_id FROM queue WHERE client_id = ?1 AND seq = ?2"),
+      put_queue_(db,
+                 "INSERT OR REPLACE INTO queue(client_id, seq, message_id, qos, retain, subscription_ids, "
+                 "packet_id, released) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+      delete_queue_(db, "DELETE FROM queue WHERE client_id = ?1 AND seq = ?2 RETURNING message_id"),
+      delete_session_queue_(db, "DELETE FROM queue WHERE client_id = ?1 RETURNING message_id"),
+      put_incoming_(db, "INSERT OR IGNORE INTO incoming(client_id, packet_id) VALUES (?1, ?2)"),
+      delete_incoming_(db, "DELETE FROM incoming WHERE client_id = ?1 AND packet_id = ?2"),
+      delete_session_incoming_(db, "DELETE FROM incoming WHERE client_id = ?1"),
+      retained_message_of_(db, "SELECT message_id FROM retained WHERE topic = ?1"),
+      set_retained_(db, "INSERT OR REPLACE INTO retained(topic, message_id) VALUES (?1, ?2)"),
+      clear_retained_(db, "DELETE FROM retained WHERE topic = ?1 RETURNING message_id"),
+      raise_next_message_id_(db, "UPDATE meta SET value = ?1 WHERE key = 'next_message_id' AND value < ?1") {}
+
+void SqliteTables::begin() {
+  candidates_.clear();
+  next_message_id_ = 0;
+  begin_.start().run();
+}
+
+void SqliteTables::apply(core::StoreOp& o) {
+  std::visit([this](auto& alternative) { apply(alternative); }, o);
+}
+
+void SqliteTables::apply(op::PutSession& o) {
+  const auto& s = o.session;
+  auto& st = put_session_.start();
+  st.bind(1, s.client_id).bind(3, s.disconnected_at).bind(4, static_cast<std::int64_t>(s.version));
+  st.bind(5, static_cast<std::int64_t>(s.will_delay));
+  if (s.expiry_interval) st.bind(2, static_cast<std::int64_t>(*s.expiry_interval));
+  if (s.will) {  // unbound parameters are NULL
+    const auto& w = *s.will;
+    st.bind(6, as_int(w.id)).bind(7, w.topic).bind_blob(8, w.payload).bind(9, static_cast<std::int64_t>(w.qos));
+    st.bind(10, std::int64_t{w.retain}).bind_blob(11, w.forward_properties);
+    if (w.expires_at) st.bind(12, *w.expires_at);
+  }
+  st.run();
+}
+
+void SqliteTables::apply(op::DeleteSession& o) {
+  delete_session_.start().bind(1, o.client_id).run();
+  delete_session_subscriptions_.start().bind(1, o.client_id).run();
+  collect_candidates(delete_session_queue_.start().bind(1, o.client_id));
+  delete_session_incoming_.start().bind(1, o.client_id).run();
+}
+
+void SqliteTables::apply(op::PutSubscription& o) {
+  const auto& s = o.subscription;
+  const auto& opt = s.options;
+  put_subscription_.start()
+      .bind(1, s.client_id)
+      .bind(2, s.filter)
+      .bind(3, static_cast<std::int64_t>(opt.qos))
+      .bind(4, std::int64_t{opt.no_local})
+      .bind(5, std::int64_t{opt.retain_as_published})
+      .bind(6, std::int64_t{opt.retain_handling})
+      .bind(7, std::int64_t{opt.subscription_id})
+      .run();
+}
+
+void SqliteTables::apply(op::DeleteSubscription& o) {
+  delete_subscription_.start().bind(1, o.client_id).bind(2, o.filter).run();
+}
+
+void SqliteTables::apply(op::PutMessage& o) {
+  const auto& m = o.message;
+  auto& st = put_message_.start();
+  st.bind(1, as_int(m.id)).bind(2, m.topic).bind_blob(3, m.payload).bind(4, static_cast<std::int64_t>(m.qos));
+  st.bind(5, std::int64_t{m.retain}).bind_blob(6, m.forward_properties);
+  if (m.expires_at) st.bind(7, *m.expires_at);
+  st.run();
+  candidates_.push_back(m.id);  // unreferenced at the end of the batch: dropped
+  next_message_id_ = std::max(next_message_id_, m.id + 1);
+}
+
+void SqliteTables::apply(op::PutQueueEntry& o) {
+  const auto& e = o.entry;
+  auto& old = queue_message_of_.start().bind(1, e.client_id).bind(2, as_int(e.seq));
+  if (old.step()) {
+    const auto old_id = static_cast<std::uint64_t>(old.column_int(0));
+    old.reset();
+    if (old_id != e.message_id) candidates_.push_back(old_id);
+  }
+  const auto ids = encode_ids(e.subscription_ids);
+  put_queue_.start()
+      .bind(1, e.client_id)
+      .bind(2, as_int(e.seq))
+      .bind(3, as_int(e.message_id))
+      .bind(4, static_cast<std::int64_t>(e.qos))
+      .bind(5, std::int64_t{e.retain})
+      .bind_blob(6, ids)
+      .bind(7, std::int64_t{e.packet_id})
+      .bind(8, std::int64_t{e.released})
+      .run();
+}
+
+void SqliteTables::apply(op::DeleteQueueEntry& o) {
+  collect_candidates(delete_queue_.start().bind(1, o.client_id).bind(2, as_int(o.seq)));
+}
+
+void SqliteTables::apply(op::PutIncoming& o) {
+  put_incoming_.start().bind(1, o.incoming.client_id).bind(2, std::int64_t{o.incoming.packet_id}).run();
+}
+
+void SqliteTables::apply(op::DeleteIncoming& o) {
+  delete_incoming_.start().bind(1, o.client_id).bind(2, std::int64_t{o.packet_id}).run();
+}
+
+void SqliteTables::apply(op::SetRetained& o) {
+  const auto& r = o.retained;
+  auto& old = retained_message_of_.start().bind(1, r.topic);
+  if (old.step()) {
+    const auto old_id = static_cast<std::uint64_t>(old.column_int(0));
+    old.reset();
+    if (old_id != r.message_id) candidates_.push_back(old_id);
+  }
+  set_retained_.start().bind(1, r.topic).bind(2, as_int(r.message_id)).run();
+}
+
+void SqliteTables::apply(op::ClearRetained& o) { collect_candidates(clear_retained_.start().bind(1, o.topic)); }
+
+void SqliteTables::collect_candidates(Statement& st) {
+  while (st.step()) candidates_.push_back(static_cast<std::uint64_t>(st.column_int(0)));
+}
+
+void SqliteTables::end_batch() {
+  std::sort(candidates_.begin(), candidates_.end());
+  candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
+  for (auto id : candidates_) delete_unreferenced_message_.start().bind(1, as_int(id)).run();
+  candidates_.clear();
+}
+
+void SqliteTables::commit() {
+  if (next_message_id_ != 0) raise_next_message_id_.start().bind(1, as_int(next_message_id_)).run();
+  commit_.start().run();
+}
+
+void SqliteTables::rollback() noexcept {
+  candidates_.clear();
+  // After some errors (SQLITE_FULL, SQLITE_IOERR, ...) SQLite has already rolled back; then there is nothing to do.
+  db_.try_exec("ROLLBACK");
+}
+
+core::StoreSnapshot SqliteTables::load() {
+  core::StoreSnapshot snap;
+  Skipped skipped;
+
+  Statement sessions(db_,
+                     "SELECT client_id, expiry_interval, disconnected_at, version, will_delay, will_id, will_topic, "
+                     "will_payload, will_qos, will_retain, will_properties, will_expires_at "
+                     "FROM sessions ORDER BY client_id");
+  for (sessions.start(); sessions.step();) {
+    core::StoredSession s;
+    s.client_id = sessions.column_text(0);
+    if (!sessions.column_null(1)) s.expiry_interval = static_cast<std::uint32_t>(sessions.column_int(1));
+    s.disconnected_at = sessions.column_int(2);
+    const auto version = to_version(sessions.column_int(3));
+    s.will_delay = static_cast<std::uint32_t>(sessions.column_int(4));
+    std::optional<QoS> will_qos = QoS::at_most_once;
+    if (!sessions.column_null(6)) {
+      core::StoredMessage w;
+      w.id = static_cast<std::uint64_t>(sessions.column_int(5));
+      w.topic = sessions.column_text(6);
+      w.payload = sessions.column_blob(7);
+      will_qos = to_qos(sessions.column_int(8));
+      w.qos = will_qos.value_or(QoS::at_most_once);
+      w.retain = sessions.column_int(9) != 0;
+      w.forward_properties = sessions.column_blob(10);
+      if (!sessions.column_null(11)) w.expires_at = sessions.column_int(11);
+      s.will = std::move(w);
+    }
+    if (!version || !will_qos) {
+      skipped.add("sessions");
+      continue;
+    }
+    s.version = *version;
+    snap.sessions.push_back(std::move(s));
+  }
+
+  Statement subscriptions(db_,
+                          "SELECT client_id, filter, qos, no_local, retain_as_published, retain_handling, "
+                          "subscription_id FROM subscriptions ORDER BY client_id, filter");
+  for (subscriptions.start(); subscriptions.step();) {
+    const auto qos = to_qos(subscriptions.column_int(2));
+    const auto handling = subscriptions.column_int(5);
+    if (!qos || handling < 0 || handling > 2) {
+      skipped.add("subscriptions");
+      continue;
+    }
+    core::StoredSubscription s;
+    s.client_id = subscriptions.column_text(0);
+    s.filter = subscriptions.column_text(1);
+    s.options.qos = *qos;
+    s.options.no_local = subscriptions.column_int(3) != 0;
+    s.options.retain_as_published = subscriptions.column_int(4) != 0;
+    s.options.retain_handling = static_cast<std::uint8_t>(handling);
+    s.options.subscription_id = static_cast<std::uint32_t>(subscriptions.column_int(6));
+    snap.subscriptions.push_back(std::move(s));
+  }
+
+  Statement messages(db_, "SELECT id, topic, payload, qos, retain, properties, expires_at FROM messages ORDER BY id");
+  for (messages.start(); messages.step();) {
+    const auto qos = to_qos(messages.column_int(3));
+    if (!qos) {
+      skipped.add("messages");
+      continue;
+    }
+    core::StoredMessage m;
+    m.id = static_cast<std::uint64_t>(messages.column_int(0));
+    m.topic = messages.column_text(1);
+    m.payload = messages.column_blob(2);
+    m.qos = *qos;
+    m.retain = messages.column_int(4) != 0;
+    m.forward_properties = messages.column_blob(5);
+    if (!messages.column_null(6)) m.expires_at = messages.column_int(6);
+    snap.messages.push_back(std::move(m));
+  }
+
+  Statement queue(db_,
+                  "SELECT client_id, seq, message_id, qos, retain, subscription_ids, packet_id, released "
+                  "FROM queue ORDER BY client_id, seq");
+  for (queue.start(); queue.step();) {
+    const auto qos = to_qos(queue.column_int(3));
+    auto ids = decode_ids(queue.column_blob(5));
+    const auto packet_id = queue.column_int(6);
+    if (!qos || !ids || packet_id < 0 || packet_id > 0xffff) {
+      skipped.add("queue");
+      continue;
+    }
+    core::StoredQueueEntry e;
+    e.client_id = queue.column_text(0);
+    e.seq = static_cast<std::uint64_t>(queue.column_int(1));
+    e.message_id = static_cast<std::uint64_t>(queue.column_int(2));
+    e.qos = *qos;
+    e.retain = queue.column_int(4) != 0;
+    e.subscription_ids = std::move(*ids);
+    e.packet_id = static_cast<std::uint16_t>(packet_id);
+    e.released = queue.column_int(7) != 0;
+    snap.queue.push_back(std::move(e));
+  }
+
+  Statement incoming(db_, "SELECT client_id, packet_id FROM incoming ORDER BY client_id, packet_id");
+  for (incoming.start(); incoming.step();) {
+    const auto packet_id = incoming.column_int(1);
+    if (packet_id < 0 || packet_id > 0xffff) {
+      skipped.add("incoming");
+      continue;
+    }
+    snap.incoming.push_back({incoming.column_text(0), static_cast<std::uint16_t>(packet_id)});
+  }
+
+  Statement retained(db_, "SELECT topic, message_id FROM retained ORDER BY topic");
+  for (retained.start(); retained.step();) {
+    snap.retained.push_back({retained.column_text(0), static_cast<std::uint64_t>(retained.column_int(1))});
+  }
+
+  const auto stored_next = static_cast<std::uint64_t>(
+      db_.query_int("SELECT max(coalesce((SELECT value FROM meta WHERE key = 'next_message_id'), 1), "
+                    "coalesce((SELECT max(id) FROM messages), 0) + 1)"));
+  snap.next_message_id = std::max<std::uint64_t>(stored_next, 1);
+
+  if (skipped.rows > 0) {
+    TERN_LOG(warning, "persistence: skipped ", skipped.rows, " rows with values this build cannot read (first in ",
+             skipped.first_table, ")");
+  }
+  return snap;
+}
+
+}  // namespace tern::persistence

@@ -1,0 +1,75 @@
+// The Store: where the broker keeps what must survive a restart (DESIGN.md, "Durability contract").
+//
+// The core describes every durable change as a core::StoreOp (broker/core/store_ops.hpp). The server hands the ops
+// to a Store in batches; the store applies each batch atomically, in submission order, and calls the batch's
+// callback once the batch is durable. The broker holds a PUBACK / PUBREC until the callback of the batch that
+// carries the message and its queue entries has run with `durable == true`.
+//
+//   start-up (one thread, before any submit):
+//     core::StoreSnapshot snap = store.load();      // sessions, subscriptions, messages, queue, incoming, retained
+//     broker.restore(snap);                          // next_message_id: first id the broker may hand out
+//
+//   "p" publishes QoS 1 "a/b" (packet id 12); persistent session "s" subscribes to "a/#" and is offline:
+//     store.submit({PutMessage{{.id = 41, .topic = "a/b", ...}},
+//                   PutQueueEntry{{.client_id = "s", .seq = 9, .message_id = 41, .qos = at_least_once}}},
+//                  [=](bool durable) { shard.post([=] { session_p.on_stored(12, durable); }); });
+//     ... the writer thread commits this batch together with whatever else was queued (group commit), then calls
+//     the callback: the shard sends PUBACK 12 (durable) or refuses / disconnects (not durable, see below).
+//
+//   "s" reconnects, receives it with packet id 3 and acknowledges it:
+//     store.submit({PutQueueEntry{{.client_id = "s", .seq = 9, .message_id = 41, .qos = at_least_once,
+//                                  .packet_id = 3}}}, {});                      // no one waits: empty callback
+//     store.submit({DeleteQueueEntry{"s", 9}}, {});     // message 41 is now unreferenced: the store drops it
+//
+// Rules every backend follows (tests/unit/persistence/store_contract_test.cpp checks them for each):
+//   - Batches are applied in the order submit() was called (for calls from several threads: the order in which
+//     they entered submit), each atomically: after a crash a batch is either entirely there or not at all, and
+//     never a later batch without an earlier one.
+//   - Callbacks run in submission order, each only after its batch is committed (for the SQLite store with
+//     persistence_sync full: after fsync). An empty std::function is allowed: nothing is called.
+//   - A message (PutMessage) that no queue entry and no retained topic references at the end of a batch is deleted
+//     by that batch. So put a message in the same batch as its first reference.
+//   - Message ids are never reused: load() returns a next_message_id greater than every id ever stored, even ids
+//     of messages since deleted.
+//   - load() returns everything sorted by key (see StoreSnapshot), drops queue entries and retained topics whose
+//     message is missing (with a warning; it means a failed batch, see below), and flushes pending batches first.
+//
+// Failure: if a batch cannot be committed (disk full, I/O error), its callback runs with durable == false and the
+// error is logged. Later batches are still tried (the disk may have room again). The broker must then not
+// acknowledge: a 5.0 client gets PUBACK / PUBREC with reason "unspecified error" (0x80), a 3.1.1 client is
+// disconnected without PUBACK, so that it sends the message again. The state the core holds in memory is ahead of
+// the store; a load() after such a failure may lack the failed batches.
+//
+// Thread safety: submit() may be called from any thread. Callbacks run on the store's writer thread (the memory
+// store: inside submit()); they must be cheap (post work to the broker's own threads) and must not call flush() or
+// destroy the store; they may call submit(). load() and flush() block; call them from a thread that is not the
+// writer. The destructor flushes and stops the writer.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "broker/core/store_ops.hpp"
+
+namespace tern::persistence {
+
+// Called once the batch is committed (durable == true) or could not be (durable == false).
+using CommitCallback = std::function<void(bool durable)>;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Everything stored, after applying every batch submitted so far. Called once at start-up; tests call it again.
+  virtual core::StoreSnapshot load() = 0;
+
+  // Queues one batch. Never blocks on I/O (the queue is unbounded: the broker's held acknowledgements, with each
+  // client's receive maximum / in-flight window, are what limits it).
+  virtual void submit(std::vector<core::StoreOp> ops, CommitCallback on_committed) = 0;
+
+  // Blocks until every batch submitted before the call is committed and its callback has returned. For shutdown
+  // and tests.
+  virtual void flush() = 0;
+};
+
+}  // namespace tern::persistence

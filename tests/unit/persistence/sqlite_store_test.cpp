@@ -1,0 +1,195 @@
+// What the SQLite store adds to the Store contract: it survives closing and reopening, group-commits, runs
+// callbacks only once a batch is visible to other readers, reports failed commits, and keeps a second broker out.
+#include "persistence/sqlite_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "known_content.hpp"
+#include "store_test_support.hpp"
+
+namespace tern::persistence::test {
+namespace {
+
+// Blocks the writer thread (inside a callback) until open() is called: batches submitted meanwhile queue up.
+class Gate {
+ public:
+  void wait() {
+    std::unique_lock lock(mutex_);
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+  }
+  void wait_until_entered() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return entered_; });
+  }
+  void open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool open_ = false;
+};
+
+class SqliteStoreTest : public ::testing::TestWithParam<SyncMode> {
+ protected:
+  SqliteOptions options() const { return {.directory = dir_.path(), .sync = GetParam()}; }
+  TempDir dir_;
+};
+
+TEST_P(SqliteStoreTest, ReopeningKeepsEverything) {
+  {
+    SqliteStore store(options());
+    for (auto& b : known_batches()) store.submit(std::move(b), {});
+  }  // the destructor flushes
+  {
+    SqliteStore store(options());
+    EXPECT_FALSE(store.moved_aside());
+    expect_snapshot_eq(store.load(), known_snapshot());
+    store.submit(batch(op::DeleteSession{"alpha"}, op::DeleteSession{"beta"}, op::ClearRetained{"status/gateway"}), {});
+  }
+  SqliteStore store(options());
+  const auto snap = store.load();
+  EXPECT_TRUE(snap.sessions.empty());
+  EXPECT_TRUE(snap.messages.empty());
+  EXPECT_TRUE(snap.queue.empty());
+  EXPECT_EQ(snap.next_message_id, known_snapshot().next_message_id);  // ids are not reused after a restart
+}
+
+TEST_P(SqliteStoreTest, CreatesItsDirectoryAndTernDb) {
+  auto opts = options();
+  opts.directory = dir_ / "a" / "b";
+  SqliteStore store(opts);
+  EXPECT_EQ(store.path(), dir_ / "a" / "b" / "tern.db");
+  EXPECT_TRUE(fs::exists(store.path()));
+}
+
+TEST_P(SqliteStoreTest, BatchesQueuedDuringACommitShareTheNextTransaction) {
+  SqliteStore store(options());
+  Gate gate;
+  store.submit(batch(op::PutIncoming{{"c", 0}}), [&](bool) { gate.wait(); });
+  gate.wait_until_entered();  // the writer is inside the first batch's callback: everything below queues up
+  constexpr int kBatches = 1000;
+  for (int i = 1; i <= kBatches; ++i) {
+    store.submit(batch(op::PutMessage{message(static_cast<std::uint64_t>(i), "t")},
+                       op::PutQueueEntry{entry("c", static_cast<std::uint64_t>(i), static_cast<std::uint64_t>(i))}),
+                 {});
+  }
+  gate.open();
+  store.flush();
+  EXPECT_EQ(store.transactions(), 2u);  // 2000 ops < max_group_ops (4096): one group
+  EXPECT_EQ(store.load().queue.size(), static_cast<std::size_t>(kBatches));
+}
+
+TEST_P(SqliteStoreTest, GroupsAreBoundedByMaxGroupOps) {
+  auto opts = options();
+  opts.max_group_ops = 10;
+  SqliteStore store(opts);
+  Gate gate;
+  store.submit(batch(op::PutIncoming{{"c", 0}}), [&](bool) { gate.wait(); });
+  gate.wait_until_entered();
+  constexpr int kBatches = 100;  // 3 ops each: 3 batches per transaction
+  for (int i = 1; i <= kBatches; ++i) {
+    store.submit(batch(op::PutIncoming{{"c", static_cast<std::uint16_t>(i)}},
+                       op::PutSubscription{subscription("c", std::to_string(i))}, op::DeleteIncoming{"c", 9999}),
+                 {});
+  }
+  gate.open();
+  store.flush();
+  EXPECT_EQ(store.transactions(), 1u + (kBatches + 2) / 3);
+}
+
+TEST_P(SqliteStoreTest, UnderLoadFromSeveralThreadsThereAreFewerTransactionsThanBatches) {
+  SqliteStore store(options());
+  constexpr int kThreads = 4;
+  constexpr int kBatches = 500;
+  std::atomic<int> durable{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string client = "t" + std::to_string(t);
+      for (int i = 0; i < kBatches; ++i) {
+        const auto id = static_cast<std::uint64_t>(t * kBatches + i + 1);
+        store.submit(batch(op::PutMessage{message(id, "t")},
+                           op::PutQueueEntry{entry(client, static_cast<std::uint64_t>(i), id)}),
+                     [&](bool ok) { durable += ok ? 1 : 0; });
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  store.flush();
+  EXPECT_EQ(durable.load(), kThreads * kBatches);
+  EXPECT_LT(store.transactions(), static_cast<std::uint64_t>(kThreads * kBatches));
+  RecordProperty("transactions", static_cast<int>(store.transactions()));
+  EXPECT_EQ(store.load().queue.size(), static_cast<std::size_t>(kThreads * kBatches));
+}
+
+TEST_P(SqliteStoreTest, ACallbackRunsOnlyOnceItsBatchIsVisibleToAnotherConnection) {
+  auto opts = options();
+  opts.exclusive_lock = false;  // so the callback can look from outside
+  SqliteStore store(opts);
+  constexpr int kBatches = 20;
+  std::vector<std::string> seen(kBatches);
+  for (int i = 0; i < kBatches; ++i) {
+    store.submit(batch(op::PutIncoming{{"c", static_cast<std::uint16_t>(i)}}), [&, i](bool) {
+      seen[i] = sql(store.path(), "SELECT count(*) FROM incoming WHERE packet_id = " + std::to_string(i));
+    });
+  }
+  store.flush();
+  for (int i = 0; i < kBatches; ++i) EXPECT_EQ(seen[i], "1") << "batch " << i;
+}
+
+TEST_P(SqliteStoreTest, AFailedCommitIsReportedAndLaterBatchesStillCommit) {
+  auto opts = options();
+  opts.max_database_bytes = 256 * 1024;
+  SqliteStore store(opts);
+  std::vector<int> results;  // written by the writer thread only
+  const auto record = [&](bool durable) { results.push_back(durable ? 1 : 0); };
+  store.submit(batch(op::PutMessage{message(1, "small")}, op::PutQueueEntry{entry("c", 1, 1)}), record);
+  store.flush();
+  store.submit(
+      batch(op::PutMessage{message(2, "big", std::string(1024 * 1024, 'x'))}, op::PutQueueEntry{entry("c", 2, 2)}),
+      record);
+  store.flush();
+  store.submit(batch(op::PutMessage{message(3, "small")}, op::PutQueueEntry{entry("c", 3, 3)}), record);
+  store.flush();
+  EXPECT_EQ(results, (std::vector<int>{1, 0, 1}));
+  const auto snap = store.load();
+  EXPECT_EQ(snap.queue, (std::vector{entry("c", 1, 1), entry("c", 3, 3)}));
+  EXPECT_EQ(message_ids(snap), (std::vector<std::uint64_t>{1, 3}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Sync, SqliteStoreTest, ::testing::Values(SyncMode::full, SyncMode::normal),
+                         [](const auto& info) { return info.param == SyncMode::full ? "full" : "normal"; });
+
+TEST(SqliteStoreOpen, ASecondStoreOnTheSameDirectoryFailsAndLeavesTheFirstAlone) {
+  TempDir dir;
+  { SqliteStore first({.directory = dir.path()}); }  // exists and is current: reopening writes nothing
+  SqliteStore first({.directory = dir.path()});
+  first.submit(batch(op::PutSession{session("kept")}), {});
+  first.flush();
+  EXPECT_THROW(SqliteStore second({.directory = dir.path()}), StoreError);  // after the 1 s busy timeout
+  EXPECT_EQ(first.load().sessions, std::vector{session("kept")});
+  for (const auto& f : fs::directory_iterator(dir.path())) {
+    EXPECT_EQ(f.path().filename().string().find("corrupt"), std::string::npos) << f.path();
+  }
+}
+
+TEST(SqliteStoreOpen, ADirectoryThatCannotBeCreatedIsAStoreError) {
+  TempDir dir;
+  write_file(dir / "file", "not a directory");
+  EXPECT_THROW(SqliteStore store({.directory = dir / "file" / "sub"}), StoreError);
+}
+
+}  // namespace
+}  // namespace tern::persistence::test
