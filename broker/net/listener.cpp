@@ -1,0 +1,166 @@
+#include "broker/net/listener.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "broker/net/connection.hpp"
+#include "broker/net/endpoint.hpp"
+#include "platform/log.hpp"
+
+namespace tern::net {
+
+namespace {
+
+constexpr std::chrono::milliseconds accept_backoff{100};
+
+std::string describe(const std::string& address, std::uint16_t port) {
+  std::string text = address.find(':') != std::string::npos ? '[' + address + ']' : address;
+  return text + ':' + std::to_string(port);
+}
+
+// Errors that say nothing about the listening socket: a client gave up while queued, or a signal.
+bool transient(const error_code& error) {
+  return error == asio::error::connection_aborted || error == asio::error::would_block ||
+         error == asio::error::try_again || error == asio::error::interrupted || error == asio::error::connection_reset;
+}
+
+}  // namespace
+
+Listener::Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicker pick_shard, SharedBroker& shared)
+    : config_(config), accept_shard_(accept_shard), pick_shard_(std::move(pick_shard)), shared_(shared) {
+  if (config_.protocol != ListenerConfig::Protocol::mqtt) {
+    throw ListenError("cannot listen on " +
+                      describe(config_.bind_address.empty() ? "*" : config_.bind_address, config_.port) +
+                      ": websockets listeners are not supported yet");
+  }
+  if (config_.bind_address.empty()) {
+    try {
+      bind(tcp::endpoint(tcp::v6(), config_.port), true);
+    } catch (const boost::system::system_error& e) {
+      // No IPv6 on this machine (module not loaded, or disabled): IPv4 alone.
+      if (e.code() != asio::error::address_family_not_supported &&
+          e.code() != boost::system::errc::address_not_available) {
+        throw ListenError("cannot listen on " + describe("::", config_.port) + ": " + e.code().message());
+      }
+      endpoints_.clear();
+      try {
+        bind(tcp::endpoint(tcp::v4(), config_.port), false);
+      } catch (const boost::system::system_error& e4) {
+        throw ListenError("cannot listen on " + describe("0.0.0.0", config_.port) + ": " + e4.code().message());
+      }
+    }
+  } else {
+    std::vector<tcp::endpoint> targets;
+    bool resolved = false;  // a host name rather than an address: the error names the address it resolved to
+    error_code error;
+    const asio::ip::address literal = asio::ip::make_address(config_.bind_address, error);
+    if (!error) {
+      targets.emplace_back(literal, config_.port);
+    } else {
+      resolved = true;
+      tcp::resolver resolver(accept_shard_.context());
+      const auto results = resolver.resolve(config_.bind_address, std::to_string(config_.port),
+                                            tcp::resolver::passive | tcp::resolver::numeric_service, error);
+      if (error) {
+        throw ListenError("cannot listen on " + describe(config_.bind_address, config_.port) + ": " + error.message());
+      }
+      for (const auto& entry : results) {
+        if (std::find(targets.begin(), targets.end(), entry.endpoint()) == targets.end()) {
+          targets.push_back(entry.endpoint());
+        }
+      }
+    }
+    std::uint16_t port = config_.port;
+    for (tcp::endpoint target : targets) {
+      if (port != 0) target.port(port);  // with port 0, every address gets the port the first one was given
+      try {
+        bind(target, false);
+      } catch (const boost::system::system_error& e) {
+        throw ListenError("cannot listen on " + describe(config_.bind_address, target.port()) +
+                          (resolved ? " (" + to_string(target) + ")" : std::string()) + ": " + e.code().message());
+      }
+      port = endpoints_.back()->acceptor.local_endpoint().port();
+    }
+  }
+}
+
+Listener::~Listener() = default;
+
+void Listener::bind(const tcp::endpoint& endpoint, bool dual_stack) {
+  auto entry = std::make_unique<Endpoint>(accept_shard_.executor());
+  Acceptor& acceptor = entry->acceptor;
+  acceptor.open(endpoint.protocol());
+  if (dual_stack) acceptor.set_option(asio::ip::v6_only(false));
+  acceptor.set_option(Acceptor::reuse_address(true));
+  acceptor.bind(endpoint);
+  acceptor.listen(Acceptor::max_listen_connections);
+  entry->name = to_string(acceptor.local_endpoint());
+  TERN_LOG(notice, "listening on ", entry->name);
+  endpoints_.push_back(std::move(entry));
+}
+
+void Listener::start() {
+  for (auto& endpoint : endpoints_) accept(*endpoint);
+}
+
+void Listener::stop() {
+  asio::dispatch(accept_shard_.executor(), [this] {
+    for (auto& endpoint : endpoints_) {
+      error_code ignored;
+      endpoint->acceptor.close(ignored);
+      endpoint->backoff.cancel();
+    }
+  });
+}
+
+std::vector<tcp::endpoint> Listener::local_endpoints() const {
+  std::vector<tcp::endpoint> result;
+  for (const auto& endpoint : endpoints_) {
+    error_code ignored;
+    result.push_back(endpoint->acceptor.local_endpoint(ignored));
+  }
+  return result;
+}
+
+void Listener::accept(Endpoint& endpoint) {
+  Shard& target = pick_shard_();
+  // The socket is created on the target shard's io_context: it is registered with that shard's reactor from birth.
+  endpoint.acceptor.async_accept(target.executor(), [this, &endpoint, &target](const error_code& error, Socket socket) {
+    on_accept(endpoint, target, error, std::move(socket));
+  });
+}
+
+void Listener::on_accept(Endpoint& endpoint, Shard& target, const error_code& error, Socket socket) {
+  if (error == asio::error::operation_aborted || !endpoint.acceptor.is_open()) return;
+  if (error) {
+    if (transient(error)) {
+      accept(endpoint);
+      return;
+    }
+    // EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending connection stays queued, so retrying now would spin.
+    TERN_LOG(warning, "accepting on ", endpoint.name, ": ", error.message(), "; retrying in ", accept_backoff.count(),
+             " ms");
+    endpoint.backoff.expires_after(accept_backoff);
+    endpoint.backoff.async_wait([this, &endpoint](const error_code& wait_error) {
+      if (!wait_error && endpoint.acceptor.is_open()) accept(endpoint);
+    });
+    return;
+  }
+
+  if (shared_.shutting_down.load(std::memory_order_relaxed)) return;  // the socket closes as it goes out of scope
+  if (config_.max_connections >= 0 && connections_.load(std::memory_order_relaxed) >= config_.max_connections) {
+    TERN_LOG(notice, "refusing a connection on ", endpoint.name, ": max_connections (", config_.max_connections,
+             ") reached");
+    error_code ignored;
+    socket.close(ignored);
+    accept(endpoint);
+    return;
+  }
+  connections_.fetch_add(1, std::memory_order_relaxed);
+  auto connection = std::make_shared<Connection>(std::move(socket), target, shared_, &connections_);
+  asio::post(target.executor(), [connection = std::move(connection)] { connection->start(); });
+  accept(endpoint);
+}
+
+}  // namespace tern::net

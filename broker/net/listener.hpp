@@ -1,0 +1,72 @@
+// An accepting socket per configured listener (more than one when its bind address resolves to several addresses).
+//
+// An empty bind address listens on [::] with IPV6_V6ONLY off, so IPv4 clients arrive as v4-mapped addresses (one
+// socket, both families); where IPv6 is unavailable it falls back to 0.0.0.0. Each bound socket is logged as
+// "listening on ADDRESS:PORT" at notice level; with port 0 the kernel picks the port and that line says which
+// (the integration tests read it).
+//
+// Accepting runs on one shard; each accepted socket is created directly on the shard that will serve it (the next
+// one round-robin) and its Connection is started there. Beyond max_connections a socket is accepted and closed at
+// once. Accept errors such as EMFILE are retried after 100 ms instead of spinning.
+//
+// Thread safety: construct and start() before the shards run; stop() from any thread; the rest runs on the
+// accepting shard's thread. Destroy only after the shards have stopped.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "broker/config.hpp"
+#include "broker/net/asio.hpp"
+#include "broker/net/shard.hpp"
+#include "broker/net/shared_broker.hpp"
+
+namespace tern::net {
+
+// A listener could not be set up: what() is "cannot listen on ADDRESS:PORT: reason".
+class ListenError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Listener {
+ public:
+  using ShardPicker = std::function<Shard&()>;
+
+  // Binds and listens; throws ListenError.
+  Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicker pick_shard, SharedBroker& shared);
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  ~Listener();
+
+  void start();
+  // Stops accepting: the sockets are closed on the accepting shard's thread.
+  void stop();
+
+  std::vector<tcp::endpoint> local_endpoints() const;
+
+ private:
+  struct Endpoint {
+    explicit Endpoint(Executor executor) : acceptor(executor), backoff(executor) {}
+    Acceptor acceptor;
+    Timer backoff;
+    std::string name;  // for the log
+  };
+
+  void bind(const tcp::endpoint& endpoint, bool dual_stack);
+  void accept(Endpoint& endpoint);
+  void on_accept(Endpoint& endpoint, Shard& target, const error_code& error, Socket socket);
+
+  ListenerConfig config_;
+  Shard& accept_shard_;
+  ShardPicker pick_shard_;
+  SharedBroker& shared_;
+  std::vector<std::unique_ptr<Endpoint>> endpoints_;
+  std::atomic<int> connections_{0};  // open sockets accepted here, for max_connections
+};
+
+}  // namespace tern::net

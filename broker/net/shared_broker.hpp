@@ -1,0 +1,41 @@
+// The one Broker all shards share, the mutex that serializes it, and the numbers the network layer derives from its
+// options.
+//
+// Every call into the Broker is made with `mutex` held, taken once per read batch (not per packet) and once per
+// tick. The Broker calls ConnectionSinks with that mutex held, so a sink must never take it.
+//
+// Thread safety: `broker` only under `mutex`; the other members are constants or atomics.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include "broker/core/broker.hpp"
+#include "broker/protocol/codec.hpp"
+
+namespace tern::net {
+
+struct SharedBroker {
+  explicit SharedBroker(core::Broker& b)
+      : broker(b),
+        max_packet_size(b.options().max_packet_size),
+        pause_reading_above(b.options().max_outgoing_buffer),
+        hard_outgoing_cap(2 * b.options().max_outgoing_buffer +
+                          (max_packet_size != 0 ? max_packet_size : protocol::max_remaining_length + 5)) {}
+
+  core::Broker& broker;
+  std::mutex mutex;
+
+  const std::uint32_t max_packet_size;  // for decode(); 0: the protocol maximum
+  // A connection with more than this waiting to be written stops reading until its writes catch up (0: never).
+  const std::size_t pause_reading_above;
+  // A connection with more than this waiting is hopelessly slow and is closed.
+  const std::size_t hard_outgoing_cap;
+
+  std::atomic<std::size_t> open_sockets{0};  // accepted and not yet closed: shutdown waits for it to reach 0
+  std::atomic<bool> shutting_down{false};    // set at shutdown: sockets accepted after it are closed unattached
+};
+
+}  // namespace tern::net

@@ -1,0 +1,162 @@
+#include "broker/server.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "broker/core/broker.hpp"
+#include "broker/net/asio.hpp"
+#include "broker/net/listener.hpp"
+#include "broker/net/shard.hpp"
+#include "broker/net/shared_broker.hpp"
+#include "broker/net/ticker.hpp"
+#include "platform/log.hpp"
+
+#ifndef TERN_VERSION
+#define TERN_VERSION "0.1.0"
+#endif
+
+namespace tern {
+
+namespace {
+
+namespace asio = net::asio;
+using net::error_code;
+
+constexpr std::chrono::seconds shutdown_grace{1};
+constexpr std::chrono::milliseconds shutdown_poll{20};
+
+unsigned shard_count(unsigned configured) {
+  if (configured != 0) return configured;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// Everything that runs, in construction order; destroyed in reverse, so the listeners, the timers and the signal
+// set go before the shards whose io_contexts they use, and the shards (with any connection still in them) before
+// the Broker.
+class Running {
+ public:
+  explicit Running(const Config& config) : broker_(config.broker), shared_(broker_) {
+    const unsigned count = shard_count(config.threads);
+    for (unsigned i = 0; i < count; ++i) shards_.push_back(std::make_unique<net::Shard>(i));
+    for (const ListenerConfig& listener : config.listeners) {
+      listeners_.push_back(std::make_unique<net::Listener>(
+          listener, *shards_[0], [this]() -> net::Shard& { return next_shard(); }, shared_));
+    }
+    ticker_ = std::make_unique<net::Ticker>(shards_[0]->executor(), shared_);
+    grace_timer_ = std::make_unique<net::Timer>(shards_[0]->executor());
+    signals_ = std::make_unique<asio::signal_set>(shards_[0]->context(), SIGINT, SIGTERM, SIGHUP);
+    TERN_LOG(information, "running ", count, count == 1 ? " network thread" : " network threads");
+  }
+
+  void run() {
+    for (auto& listener : listeners_) listener->start();
+    ticker_->start();
+    wait_for_signal();
+    for (std::size_t i = 1; i < shards_.size(); ++i) shards_[i]->start_thread();
+    shards_[0]->run();  // the main thread is shard 0's
+    for (auto& shard : shards_) shard->stop();
+    for (auto& shard : shards_) shard->join();
+  }
+
+ private:
+  net::Shard& next_shard() { return *shards_[next_shard_.fetch_add(1, std::memory_order_relaxed) % shards_.size()]; }
+
+  void wait_for_signal() {
+    signals_->async_wait([this](const error_code& error, int number) {
+      if (error) return;
+      if (number == SIGHUP) {
+        TERN_LOG(notice, "SIGHUP: nothing to reload yet");
+      } else if (shutting_down_) {
+        TERN_LOG(notice, "received ", number == SIGINT ? "SIGINT" : "SIGTERM", " again: stopping now");
+        stop_shards();
+        return;
+      } else {
+        TERN_LOG(notice, "received ", number == SIGINT ? "SIGINT" : "SIGTERM", ": shutting down");
+        begin_shutdown();
+      }
+      wait_for_signal();
+    });
+  }
+
+  void begin_shutdown() {
+    shutting_down_ = true;
+    shared_.shutting_down.store(true, std::memory_order_relaxed);
+    for (auto& listener : listeners_) listener->stop();
+    ticker_->stop();
+    const core::TimePoint now = core::Clock::now();
+    {
+      std::lock_guard lock(shared_.mutex);
+      broker_.shutdown(now);
+    }
+    wait_for_flush(now + shutdown_grace);
+  }
+
+  // The sockets close as their last bytes are written; stop when all are gone or the grace period is over.
+  void wait_for_flush(core::TimePoint deadline) {
+    const core::TimePoint now = core::Clock::now();
+    const std::size_t open = shared_.open_sockets.load(std::memory_order_relaxed);
+    if (open == 0 || now >= deadline) {
+      if (open != 0) TERN_LOG(information, "closing ", open, " connection(s) that did not flush in time");
+      stop_shards();
+      return;
+    }
+    grace_timer_->expires_after(shutdown_poll);
+    grace_timer_->async_wait([this, deadline](const error_code& error) {
+      if (!error) wait_for_flush(deadline);
+    });
+  }
+
+  void stop_shards() {
+    signals_->cancel();
+    for (auto& shard : shards_) shard->stop();
+  }
+
+  core::Broker broker_;
+  net::SharedBroker shared_;
+  std::vector<std::unique_ptr<net::Shard>> shards_;
+  std::vector<std::unique_ptr<net::Listener>> listeners_;
+  std::unique_ptr<net::Ticker> ticker_;
+  std::unique_ptr<net::Timer> grace_timer_;
+  std::unique_ptr<asio::signal_set> signals_;
+  std::atomic<std::size_t> next_shard_{0};
+  bool shutting_down_ = false;
+};
+
+}  // namespace
+
+Server::Server(Config config) : config_(std::move(config)) {}
+
+int Server::run() {
+  std::string log_error;
+  if (!platform::configure_log(config_.log, log_error)) {
+    std::fprintf(stderr, "tern: %s\n", log_error.c_str());
+    return 1;
+  }
+  TERN_LOG(notice, "tern " TERN_VERSION " starting");
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<Running> running;
+  try {
+    running = std::make_unique<Running>(config_);
+  } catch (const net::ListenError& e) {
+    TERN_LOG(error, e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    TERN_LOG(error, "cannot start: ", e.what());
+    return 1;
+  }
+  running->run();
+  running.reset();
+  TERN_LOG(notice, "tern " TERN_VERSION " stopped");
+  return 0;
+}
+
+}  // namespace tern
