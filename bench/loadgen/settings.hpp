@@ -1,0 +1,94 @@
+// What one load generator run does (Settings, fixed before the workers start) and how the main thread steers the
+// workers through its phases (Control, shared, all atomics).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <string>
+
+#include "bench/loadgen/mqtt.hpp"
+
+namespace loadgen {
+
+enum class Scenario { fanin, fanout, pairs, latency, wildcard, idle, storm, retained };
+
+struct Settings {
+  Scenario scenario = Scenario::fanin;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 1883;
+  mqtt::Version version = mqtt::Version::v311;
+  int threads = 1;
+
+  // Publish/subscribe scenarios.
+  int pubs = 10;
+  int subs = 1;
+  bool pairs = false;          // publisher i -> subscriber i; otherwise every subscriber gets every publisher
+  int qos = 0;
+  std::size_t payload = 16;
+  double rate = 0;             // total msgs/s over all publishers; 0: as fast as flow control allows
+  unsigned window = 64;        // QoS 1/2 messages in flight per publisher (capped by the broker's Receive Maximum)
+  std::size_t batch = 65536;   // bytes of PUBLISH packets a publisher builds per write
+  // QoS 0 end-to-end window: a publisher runs at most this many messages ahead of the slowest subscriber it feeds
+  // (by the highest sequence number each has received, so a dropped message does not stall it). 0: no window, only
+  // the socket's back pressure (a broker that reads faster than it delivers then queues without bound).
+  unsigned qos0_window = 1000;
+  double warmup_s = 1;
+  double duration_s = 5;
+  double drain_s = 5;          // after publishing stops, how long to wait for the last deliveries
+
+  // Wildcard scenario: this many extra subscriptions that never match, spread over noise_subs connections.
+  int noise_subs = 100;
+  int noise_filters = 10000;
+
+  // Idle and storm.
+  int connections = 10000;
+  int max_pending_connects = 64;  // per worker
+  int slots = 32;                 // storm: concurrent connect/disconnect loops
+  bool persistent = false;        // storm: clean session false / clean start false + session expiry
+  bool spread_sources = false;    // bind client sockets to 127.0.0.x, x cycling 1..250
+  double hold_s = 60;             // idle: the longest wait for a line on stdin before closing
+
+  // Retained.
+  int topics = 100000;
+  int retain_pubs = 4;
+  double retained_timeout_s = 120;  // how long the # subscriber may take
+
+  double setup_timeout_s = 60;
+};
+
+enum class Phase : int { setup, publish, drain, retained_subscribe, stop };
+
+struct Control {
+  static constexpr std::uint64_t never = std::numeric_limits<std::uint64_t>::max();
+
+  std::atomic<Phase> phase{Phase::setup};
+  std::atomic<std::uint64_t> measure_start_ns{never};
+  std::atomic<std::uint64_t> measure_end_ns{never};
+
+  std::atomic<int> ready{0};   // clients connected and, where they subscribe, subscribed
+  std::atomic<int> failed{0};  // fatal client errors
+  std::atomic<std::uint64_t> expected{0};  // deliveries owed to subscribers by what was published so far
+  std::atomic<std::uint64_t> received{0};  // unique deliveries received
+  std::atomic<std::int64_t> inflight{0};   // QoS 1/2 publishes not yet completed
+
+  std::atomic<int> retain_pubs_done{0};
+  std::atomic<std::uint64_t> retain_sub_start_ns{0};
+  std::atomic<std::uint64_t> retain_sub_done_ns{0};
+
+  std::mutex error_mutex;
+  std::string first_error;
+
+  void fail(const std::string& what) {
+    {
+      std::lock_guard lock(error_mutex);
+      if (first_error.empty()) first_error = what;
+    }
+    failed.fetch_add(1);
+  }
+};
+
+std::uint64_t mono_ns() noexcept;
+
+}  // namespace loadgen

@@ -1,0 +1,622 @@
+#!/usr/bin/env python3
+"""Runs Tern's benchmark scenarios side by side against peer brokers (see bench/README.md).
+
+    bench/run.py                      # every scenario, tern + mosquitto + flashmq + nanomq, 3 repeats
+    bench/run.py --quick              # 1 repeat, short runs, fewer connections: a smoke check
+    bench/run.py --scenarios fanin-16-v3,pairs-q1-v3 --brokers tern,flashmq
+    bench/run.py --broker 'emqx=/opt/emqx/bin/emqx foreground:1883'   # any other broker: NAME=CMD:PORT
+
+Every run gets a fresh broker process on a fresh port (CMD may say {port}; otherwise its fixed PORT is used).
+Runs are interleaved broker by broker (A B C D A B C D) so machine drift hits all alike; the table shows medians.
+The broker's CPU time is read from /proc/PID/stat (utime + stime, its whole process tree) at the start and end of
+the load generator's measured window, which the generator announces on stderr ("EVENT measure_start"); memory
+from /proc/PID/status (VmHWM, VmRSS). A run that loses a QoS 1/2 message is FAILED, not a number.
+
+Python 3 standard library only.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PEERS = ("mosquitto", "flashmq", "nanomq")
+START_PEER = os.environ.get("TERN_START_PEER", os.path.join(ROOT, "..", "shared", "peers", "start-peer"))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+README = os.path.join(HERE, "README.md")
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+# id, description, loadgen arguments. Scenario numbers follow issue 8.
+SCENARIOS = [
+    ("fanin-16-v3", "1. fan-in 10->1, QoS 0, 16 B, 3.1.1", ["--scenario", "fanin", "--mqtt", "3"]),
+    ("fanin-16-v5", "1. fan-in 10->1, QoS 0, 16 B, 5.0", ["--scenario", "fanin", "--mqtt", "5"]),
+    ("fanin-1k-v3", "1. fan-in 10->1, QoS 0, 1 KiB, 3.1.1", ["--scenario", "fanin", "--mqtt", "3", "--payload", "1024"]),
+    ("fanout-v3", "2. fan-out 1->100, QoS 0, 16 B, 3.1.1", ["--scenario", "fanout", "--mqtt", "3"]),
+    ("fanout-v5", "2. fan-out 1->100, QoS 0, 16 B, 5.0", ["--scenario", "fanout", "--mqtt", "5"]),
+    ("pairs-q1-v3", "3. 50 pairs, QoS 1, 64 B, 3.1.1", ["--scenario", "pairs", "--qos", "1", "--mqtt", "3"]),
+    ("pairs-q1-v5", "3. 50 pairs, QoS 1, 64 B, 5.0", ["--scenario", "pairs", "--qos", "1", "--mqtt", "5"]),
+    ("pairs-q2-v3", "3. 50 pairs, QoS 2, 64 B, 3.1.1", ["--scenario", "pairs", "--qos", "2", "--mqtt", "3"]),
+    ("pairs-q2-v5", "3. 50 pairs, QoS 2, 64 B, 5.0", ["--scenario", "pairs", "--qos", "2", "--mqtt", "5"]),
+    ("latency-q0-v3", "4. latency 10 pairs @10k/s, QoS 0, 3.1.1", ["--scenario", "latency", "--qos", "0", "--mqtt", "3"]),
+    ("latency-q1-v3", "4. latency 10 pairs @10k/s, QoS 1, 3.1.1", ["--scenario", "latency", "--qos", "1", "--mqtt", "3"]),
+    ("latency-q1-v5", "4. latency 10 pairs @10k/s, QoS 1, 5.0", ["--scenario", "latency", "--qos", "1", "--mqtt", "5"]),
+    ("idle-v3", "5. idle connections, 3.1.1", ["--scenario", "idle", "--mqtt", "3"]),
+    ("storm-clean-v3", "6. connect storm, clean session, 3.1.1", ["--scenario", "storm", "--mqtt", "3"]),
+    ("storm-persist-v3", "6. connect storm, persistent session, 3.1.1",
+     ["--scenario", "storm", "--mqtt", "3", "--persistent"]),
+    ("storm-persist-v5", "6. connect storm, persistent session, 5.0",
+     ["--scenario", "storm", "--mqtt", "5", "--persistent"]),
+    ("retained-v3", "7. retained topics, then a # subscriber, 3.1.1", ["--scenario", "retained", "--mqtt", "3"]),
+    ("wildcard-v3", "8. wildcard routing, 10,000 filters, QoS 0, 3.1.1", ["--scenario", "wildcard", "--mqtt", "3"]),
+    ("startup", "startup and idle memory (Tern with threads 1)", None),
+]
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# /proc sampling over a process tree (a broker started through a wrapper may fork).
+
+def process_tree(pid):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+        except (OSError, IndexError):
+            pass
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def cpu_seconds(pid):
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError):
+            pass
+    return total / CLK_TCK
+
+
+def memory_kib(pid):
+    """(VmRSS, VmHWM) in KiB, summed over the process tree."""
+    rss = hwm = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("VmHWM:"):
+                        hwm += int(line.split()[1])
+        except OSError:
+            pass
+    return rss, hwm
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Brokers.
+
+class Ports:
+    def __init__(self, start):
+        self.next = start
+
+    def take(self):
+        while True:
+            port = self.next
+            self.next = 20000 + (self.next - 20000 + 1) % 20000
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))  # no SO_REUSEADDR: TIME_WAIT sockets on it count as busy
+                return port
+            except OSError:
+                continue
+            finally:
+                s.close()
+
+
+def wait_listening(port, proc, timeout=10.0):
+    """Seconds until a TCP connect to the port succeeds, or None."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if proc.poll() is not None:
+            return None
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return time.monotonic() - start
+        except OSError:
+            time.sleep(0.0005)
+    return None
+
+
+class Broker:
+    def __init__(self, name, args, fixed_port=None, command=None):
+        self.name, self.args, self.fixed_port, self.command = name, args, fixed_port, command
+
+    def start(self, port, workdir, threads=None):
+        log_path = os.path.join(workdir, f"{self.name}.out")
+        out = open(log_path, "wb")
+        env = dict(os.environ, PEER_LOG_DIR=workdir)
+        if self.name == "tern":
+            conf = os.path.join(workdir, "tern.conf")
+            with open(conf, "w") as f:
+                f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+                        f"threads {threads if threads is not None else self.args.tern_threads}\n"
+                        f"max_queued_messages 100000\nmax_inflight_messages 65535\n")
+            argv = [self.args.tern, "-c", conf]
+        elif self.name in PEERS and self.command is None:
+            argv = [START_PEER, self.name, str(port)]
+        else:
+            argv = ["bash", "-c", "exec " + self.command.replace("{port}", str(port))]
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+        out.close()
+        startup = wait_listening(port, proc)
+        return proc, startup, log_path
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # anything it left behind
+    except OSError:
+        pass
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One run.
+
+def scenario_args(sid, args):
+    extra = ["--warmup", str(args.warmup), "--duration", str(args.duration), "--threads", str(args.loadgen_threads)]
+    if sid.startswith("idle"):
+        extra = ["--connections", str(args.connections), "--hold", "60"]
+    elif sid.startswith("retained"):
+        extra = ["--topics", str(args.topics), "--retained-timeout", "30"]
+    return extra
+
+
+def run_once(broker, sid, loadgen_args, args, ports):
+    port = broker.fixed_port or ports.take()
+    workdir = tempfile.mkdtemp(prefix=f"tern-bench-{broker.name}-")
+    threads = 1 if sid == "startup" and broker.name == "tern" else None
+    proc, startup, log_path = broker.start(port, workdir, threads)
+    result = {"broker": broker.name, "scenario": sid, "port": port, "ok": False}
+    try:
+        if startup is None:
+            result["error"] = "broker did not start listening: " + tail(log_path)
+            return result
+        result["startup_ms"] = round(startup * 1000, 2)
+        time.sleep(0.3 if sid != "startup" else 0.5)
+        result["rss_start_kib"], _ = memory_kib(proc.pid)
+        if sid == "startup":
+            result["ok"] = True
+            return result
+
+        cmd = [args.loadgen, "--port", str(port)] + loadgen_args + scenario_args(sid, args)
+        lg = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        samples, errors = {}, []
+
+        def on_stderr():
+            for line in lg.stderr:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "EVENT":
+                    event = parts[1]
+                    samples[event] = (time.monotonic(), cpu_seconds(proc.pid), memory_kib(proc.pid))
+                    if event == "ready" and sid.startswith("idle"):
+                        time.sleep(1.0)  # let the broker settle before reading its memory
+                        samples["settled"] = (time.monotonic(), cpu_seconds(proc.pid), memory_kib(proc.pid))
+                        try:
+                            lg.stdin.write("\n")
+                            lg.stdin.flush()
+                        except OSError:
+                            pass
+                else:
+                    errors.append(line.rstrip())
+
+        stdout_lines = []
+
+        def on_stdout():
+            for line in lg.stdout:
+                stdout_lines.append(line)
+
+        readers = [threading.Thread(target=on_stderr, daemon=True), threading.Thread(target=on_stdout, daemon=True)]
+        for t in readers:
+            t.start()
+        try:
+            lg.wait(timeout=args.run_timeout)  # not communicate(): it would close stdin, which idle waits on
+        except subprocess.TimeoutExpired:
+            lg.kill()
+            lg.wait()
+            result["error"] = "load generator timed out"
+        for t in readers:
+            t.join(timeout=5)
+        try:
+            lg.stdin.close()
+        except OSError:
+            pass
+        out = "".join(stdout_lines)
+        rss_end, hwm = memory_kib(proc.pid)
+        result["rss_end_kib"], result["rss_peak_kib"] = rss_end, hwm
+        lines = [l for l in out.splitlines() if l.startswith("{")]
+        if not lines:
+            result.setdefault("error", "no result from the load generator: " + " ".join(errors)[-300:])
+            return result
+        lgres = json.loads(lines[-1])
+        result["loadgen"] = lgres
+        if proc.poll() is not None:
+            result["error"] = f"broker exited with {proc.returncode}: " + tail(log_path)
+            return result
+        if "measure_start" in samples and "measure_end" in samples:
+            t0, c0, _ = samples["measure_start"]
+            t1, c1, _ = samples["measure_end"]
+            result["cpu_s"] = round(c1 - c0, 3)
+            result["window_s"] = round(t1 - t0, 3)
+        if sid.startswith("idle") and "settled" in samples:
+            rss_idle = samples["settled"][2][0]
+            n = lgres.get("connections", 0)
+            if n:
+                result["kib_per_connection"] = round((rss_idle - result["rss_start_kib"]) / n, 3)
+            result["rss_connected_kib"] = rss_idle
+        if sid.startswith("retained") and "stored" in samples:
+            result["rss_stored_kib"] = samples["stored"][2][0]
+        if not lgres.get("ok"):
+            result["error"] = lgres.get("error", "load generator failed")
+            if "lost" in result["error"]:
+                result["failed_loss"] = True
+            return result
+        result["ok"] = "error" not in result
+        return result
+    finally:
+        stop(proc)
+        try:
+            for f in os.listdir(workdir):
+                os.unlink(os.path.join(workdir, f))
+            os.rmdir(workdir)
+        except OSError:
+            pass
+
+
+def tail(path, n=300):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")[-n:].replace("\n", " | ")
+    except OSError:
+        return ""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Metrics and the table.
+
+def metrics(r):
+    """Flat dict of the numbers a run contributes to the tables."""
+    m = {}
+    lg = r.get("loadgen", {})
+    if "startup_ms" in r:
+        m["startup_ms"] = r["startup_ms"]
+    if "rss_start_kib" in r:
+        m["rss_start_mib"] = r["rss_start_kib"] / 1024
+    if "rss_peak_kib" in r:
+        m["rss_peak_mib"] = r["rss_peak_kib"] / 1024
+    if "delivered_per_s" in lg:
+        m["delivered_per_s"] = lg["delivered_per_s"]
+        m["published_per_s"] = lg["published_per_s"]
+        lat = lg.get("latency_us", {})
+        for k in ("p50", "p99", "p999"):
+            if lat.get("count"):
+                m["lat_" + k] = lat[k]
+        for k in ("lost", "duplicates", "out_of_order"):
+            m[k] = lg.get(k, 0)
+        if r.get("cpu_s"):
+            m["cpu_s"] = r["cpu_s"]
+            m["msgs_per_cpu_s"] = lg["delivered"] / r["cpu_s"]
+    if "connacks_per_s" in lg:
+        m["connacks_per_s"] = lg["connacks_per_s"]
+        lat = lg.get("connect_latency_us", {})
+        if lat.get("count"):
+            m["connect_p99"] = lat["p99"]
+        if r.get("cpu_s"):
+            m["cpu_s"] = r["cpu_s"]
+            m["connacks_per_cpu_s"] = lg["connacks"] / r["cpu_s"]
+    if "kib_per_connection" in r:
+        m["kib_per_connection"] = r["kib_per_connection"]
+        m["connections"] = lg.get("connections", 0)
+    if "time_s" in lg:
+        m["retained_time_s"] = lg["time_s"]
+        m["retained_per_s"] = lg["per_s"]
+        if "rss_stored_kib" in r:
+            m["retained_rss_mib"] = r["rss_stored_kib"] / 1024
+        if r.get("cpu_s"):
+            m["cpu_s"] = r["cpu_s"]
+    return m
+
+
+def summarize(results, brokers):
+    """{(scenario, broker): {"status": ok|FAILED|error, "metrics": medians, "runs": n}}"""
+    out = {}
+    for sid, _, _ in SCENARIOS:
+        for b in brokers:
+            runs = [r for r in results if r["scenario"] == sid and r["broker"] == b]
+            if not runs:
+                continue
+            cell = {"runs": len(runs)}
+            if any(r.get("failed_loss") for r in runs):
+                cell["status"] = "FAILED"
+                cell["error"] = next(r["error"] for r in runs if r.get("failed_loss"))
+            elif not any(r["ok"] for r in runs):
+                cell["status"] = "error"
+                cell["error"] = runs[0].get("error", "?")
+            else:
+                cell["status"] = "ok" if all(r["ok"] for r in runs) else "partial"
+                good = [metrics(r) for r in runs if r["ok"]]
+                keys = set().union(*good)
+                cell["metrics"] = {k: statistics.median([g[k] for g in good if k in g]) for k in keys}
+                bad = [r.get("error") for r in runs if not r["ok"]]
+                if bad:
+                    cell["error"] = bad[0]
+            out[(sid, b)] = cell
+    return out
+
+
+# (scenario prefix, metric key, label, higher is better, format)
+TABLE_ROWS = [
+    ("fanin-16-v3", "delivered_per_s", "delivered msgs/s", True, "int"),
+    ("fanin-16-v3", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
+    ("fanin-16-v5", "delivered_per_s", "delivered msgs/s", True, "int"),
+    ("fanin-16-v5", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
+    ("fanin-1k-v3", "delivered_per_s", "delivered msgs/s", True, "int"),
+    ("fanin-1k-v3", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
+    ("fanout-v3", "delivered_per_s", "deliveries/s", True, "int"),
+    ("fanout-v3", "msgs_per_cpu_s", "deliveries per broker CPU-s", True, "int"),
+    ("fanout-v5", "delivered_per_s", "deliveries/s", True, "int"),
+    ("fanout-v5", "msgs_per_cpu_s", "deliveries per broker CPU-s", True, "int"),
+    ("pairs-q1-v3", "delivered_per_s", "msgs/s", True, "int"),
+    ("pairs-q1-v3", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
+    ("pairs-q1-v5", "delivered_per_s", "msgs/s", True, "int"),
+    ("pairs-q2-v3", "delivered_per_s", "msgs/s", True, "int"),
+    ("pairs-q2-v5", "delivered_per_s", "msgs/s", True, "int"),
+    ("pairs-q2-v5", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
+    ("latency-q0-v3", "lat_p50", "p50 µs", False, "us"),
+    ("latency-q0-v3", "lat_p99", "p99 µs", False, "us"),
+    ("latency-q0-v3", "lat_p999", "p99.9 µs", False, "us"),
+    ("latency-q1-v3", "lat_p50", "p50 µs", False, "us"),
+    ("latency-q1-v3", "lat_p99", "p99 µs", False, "us"),
+    ("latency-q1-v3", "lat_p999", "p99.9 µs", False, "us"),
+    ("latency-q1-v5", "lat_p99", "p99 µs", False, "us"),
+    ("latency-q1-v5", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
+    ("idle-v3", "kib_per_connection", "KiB RSS per idle connection", False, "f2"),
+    ("storm-clean-v3", "connacks_per_s", "CONNACKs/s", True, "int"),
+    ("storm-persist-v3", "connacks_per_s", "CONNACKs/s", True, "int"),
+    ("storm-persist-v5", "connacks_per_s", "CONNACKs/s", True, "int"),
+    ("retained-v3", "retained_time_s", "s until the # subscriber has all", False, "f3"),
+    ("retained-v3", "retained_rss_mib", "RSS with all stored, MiB", False, "f1"),
+    ("wildcard-v3", "delivered_per_s", "delivered msgs/s", True, "int"),
+    ("wildcard-v3", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
+    ("startup", "startup_ms", "start to first accepted connection, ms", False, "f1"),
+    ("startup", "rss_start_mib", "RSS after start, MiB", False, "f1"),
+]
+
+
+def fmt(v, kind):
+    if v is None:
+        return "—"
+    if kind == "int":
+        return f"{v:,.0f}"
+    if kind == "us":
+        return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+    return {"f1": f"{v:.1f}", "f2": f"{v:.2f}", "f3": f"{v:.3f}"}[kind]
+
+
+def render(summary, brokers, meta):
+    peers = [b for b in brokers if b != "tern"]
+    lines = [
+        f"Generated by `bench/run.py` on {meta['date']}: {meta['mode']}, {meta['repeats']} repeat(s), medians; "
+        f"measured window {meta['duration']} s after {meta['warmup']} s warm-up; Tern threads {meta['tern_threads']}, "
+        f"load generator threads {meta['loadgen_threads']}.",
+        f"Machine: {meta['cpu']}, {meta['cores']} cores, {meta['mem']}, Linux {meta['kernel']} (shared with other "
+        f"engineers' builds while it ran). Commit {meta['commit']}.",
+        "",
+        "Ratio: Tern ÷ the best peer in that row (↑ higher is better: > 1 means Tern leads; ↓ lower is better: "
+        "< 1 means Tern leads). FAILED: a QoS 1/2 message was lost. error: the run did not complete (see "
+        "bench/results/latest.json).",
+        "",
+        "| scenario | metric | " + " | ".join(brokers) + " | Tern ÷ best peer |",
+        "|---|---|" + "---:|" * len(brokers) + "---:|",
+    ]
+    titles = {sid: title for sid, title, _ in SCENARIOS}
+    for sid, key, label, higher, kind in TABLE_ROWS:
+        if not any((sid, b) in summary for b in brokers):
+            continue
+        cells, values = [], {}
+        for b in brokers:
+            cell = summary.get((sid, b))
+            if cell is None:
+                cells.append("")
+            elif cell["status"] in ("FAILED", "error"):
+                cells.append(cell["status"])
+            else:
+                v = cell["metrics"].get(key)
+                values[b] = v
+                cells.append(fmt(v, kind) + ("*" if cell["status"] == "partial" else ""))
+        ratio = ""
+        peer_values = [values[p] for p in peers if values.get(p) is not None]
+        if values.get("tern") is not None and peer_values:
+            best = max(peer_values) if higher else min(peer_values)
+            if best:
+                ratio = f"{values['tern'] / best:.2f}"
+        arrow = "↑" if higher else "↓"
+        lines.append(f"| {titles[sid]} | {label} {arrow} | " + " | ".join(cells) + f" | {ratio} |")
+    lines += ["", "Per run detail (medians): broker CPU seconds in the measured window, latency p50 / p99 / p99.9 "
+              "µs, lost / duplicated / out-of-order, broker peak RSS (VmHWM).", "",
+              "| scenario | broker | msgs/s | CPU s | p50 / p99 / p99.9 µs | lost / dup / ooo | peak RSS MiB |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    for sid, title, _ in SCENARIOS:
+        for b in brokers:
+            cell = summary.get((sid, b))
+            if cell is None or sid == "startup" or sid.startswith("idle"):
+                continue
+            if "metrics" not in cell:
+                lines.append(f"| {sid} | {b} | {cell['status']}: {cell.get('error', '')[:80]} | | | | |")
+                continue
+            m = cell["metrics"]
+            rate = m.get("delivered_per_s", m.get("connacks_per_s", m.get("retained_per_s")))
+            lat = " / ".join(fmt(m.get("lat_" + k), "us") for k in ("p50", "p99", "p999")) if "lat_p50" in m else \
+                (f"connect p99 {fmt(m['connect_p99'], 'us')}" if "connect_p99" in m else "")
+            loss = f"{m.get('lost', 0):.0f} / {m.get('duplicates', 0):.0f} / {m.get('out_of_order', 0):.0f}" \
+                if "lost" in m else ""
+            note = "" if cell["status"] == "ok" else f" ({cell['status']}: {cell.get('error', '')[:60]})"
+            lines.append(f"| {sid} | {b}{note} | {fmt(rate, 'int')} | {fmt(m.get('cpu_s'), 'f2')} | {lat} | {loss} "
+                         f"| {fmt(m.get('rss_peak_mib'), 'f1')} |")
+    return "\n".join(lines)
+
+
+def machine_meta(args, mode):
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) / 1048576:.0f} GiB RAM"
+    except OSError:
+        mem = "? RAM"
+    try:
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip() or "?"
+    except OSError:
+        commit = "?"
+    return {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "mode": mode, "repeats": args.repeats,
+            "duration": args.duration, "warmup": args.warmup, "tern_threads": args.tern_threads,
+            "loadgen_threads": args.loadgen_threads, "cpu": cpu, "cores": os.cpu_count(), "mem": mem,
+            "kernel": platform.release(), "commit": commit + " (plus uncommitted work in the tree)"}
+
+
+def update_readme(table):
+    with open(README) as f:
+        text = f.read()
+    if BEGIN not in text or END not in text:
+        log(f"run.py: {README} has no {BEGIN} / {END} markers; table not written")
+        return
+    head, rest = text.split(BEGIN, 1)
+    _, tail_text = rest.split(END, 1)
+    with open(README, "w") as f:
+        f.write(head + BEGIN + "\n" + table + "\n" + END + tail_text)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="1 repeat, short runs, fewer connections and topics")
+    p.add_argument("--repeats", type=int)
+    p.add_argument("--brokers", default="tern," + ",".join(PEERS), help="comma list among tern and the peers")
+    p.add_argument("--broker", action="append", default=[], metavar="NAME=CMD:PORT",
+                   help="another broker: a start command ({port} is replaced by a fresh port) and its port")
+    p.add_argument("--scenarios", help="comma list of scenario ids (default: all); prefixes match")
+    p.add_argument("--tern", default=os.path.join(ROOT, "build-bench", "tern"))
+    p.add_argument("--loadgen", default=os.path.join(ROOT, "build-bench", "bench", "tern_loadgen"))
+    p.add_argument("--tern-threads", type=int, default=os.cpu_count())
+    p.add_argument("--loadgen-threads", type=int, default=1)
+    p.add_argument("--duration", type=float)
+    p.add_argument("--warmup", type=float)
+    p.add_argument("--connections", type=int, help="idle connections (default 10000, quick 1000)")
+    p.add_argument("--topics", type=int, help="retained topics (default 100000, quick 10000)")
+    p.add_argument("--run-timeout", type=float, default=180)
+    p.add_argument("--port-base", type=int, default=21000)
+    p.add_argument("--output", default=os.path.join(HERE, "results", "latest.json"))
+    p.add_argument("--no-readme", action="store_true", help="do not rewrite the table in bench/README.md")
+    args = p.parse_args()
+    q = args.quick
+    args.repeats = args.repeats or (1 if q else 3)
+    args.duration = args.duration or (1.0 if q else 3.0)
+    args.warmup = args.warmup if args.warmup is not None else (0.3 if q else 1.0)
+    args.connections = args.connections or (1000 if q else 10000)
+    args.topics = args.topics or (10000 if q else 100000)
+
+    for path, what in ((args.tern, "tern"), (args.loadgen, "tern_loadgen")):
+        if not os.access(path, os.X_OK):
+            sys.exit(f"run.py: no {what} at {path}; build with: cmake -S . -B build-bench -G Ninja "
+                     f"-DCMAKE_BUILD_TYPE=Release -DTERN_BUILD_BENCH=ON && cmake --build build-bench -j2 "
+                     f"--target tern tern_loadgen")
+
+    brokers = {}
+    for name in [b for b in args.brokers.split(",") if b]:
+        brokers[name] = Broker(name, args)
+    for spec in args.broker:
+        name, _, rest = spec.partition("=")
+        cmd, _, port = rest.rpartition(":")
+        if not name or not cmd or not port.isdigit():
+            sys.exit(f"run.py: --broker wants NAME=CMD:PORT, got {spec!r}")
+        brokers[name] = Broker(name, args, None if "{port}" in cmd else int(port), cmd)
+
+    scenarios = SCENARIOS
+    if args.scenarios:
+        wanted = args.scenarios.split(",")
+        scenarios = [s for s in SCENARIOS if any(s[0].startswith(w) for w in wanted)]
+
+    runs = [(r, sid, largs) for r in range(args.repeats) for sid, _, largs in scenarios]
+    total = len(runs) * len(brokers)
+    log(f"run.py: {total} runs ({len(scenarios)} scenarios x {len(brokers)} brokers x {args.repeats} repeats)")
+    ports = Ports(args.port_base)
+    results, done, started = [], 0, time.monotonic()
+    for repeat, sid, largs in runs:
+        for broker in brokers.values():  # interleaved: A B C D, A B C D
+            r = run_once(broker, sid, largs or [], args, ports)
+            r["repeat"] = repeat
+            results.append(r)
+            done += 1
+            m = metrics(r)
+            brief = ", ".join(f"{k}={v:,.1f}" for k, v in sorted(m.items()) if k in (
+                "delivered_per_s", "msgs_per_cpu_s", "lat_p99", "connacks_per_s", "kib_per_connection",
+                "retained_time_s", "startup_ms", "rss_start_mib"))
+            status = "ok" if r["ok"] else ("FAILED" if r.get("failed_loss") else "error")
+            elapsed = time.monotonic() - started
+            log(f"[{done}/{total} {elapsed:5.0f}s] {sid} {broker.name}: {status} {brief} {r.get('error', '')[:200]}")
+
+    names = list(brokers)
+    summary = summarize(results, names)
+    meta = machine_meta(args, "quick" if q else "full")
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump({"meta": meta, "brokers": names,
+                   "summary": [{"scenario": s, "broker": b, **c} for (s, b), c in summary.items()],
+                   "runs": results}, f, indent=1)
+    table = render(summary, names, meta)
+    print(table)
+    if not args.no_readme:
+        update_readme(table)
+    log(f"run.py: wrote {args.output}" + ("" if args.no_readme else f" and the table in {README}"))
+
+
+if __name__ == "__main__":
+    main()
