@@ -21,9 +21,6 @@ namespace {
 
 using Dest = LogSettings::Dest;
 
-constexpr unsigned kDefaultLevels = LogSettings{}.levels;
-
-std::atomic<unsigned> g_levels{kDefaultLevels};  // 0 when the destination is none
 std::atomic<Dest> g_dest{Dest::stderr_};
 std::atomic<int> g_fd{STDERR_FILENO};
 std::atomic<bool> g_timestamp{true};
@@ -60,6 +57,26 @@ void write_all(int fd, const std::string& line) {
   }
 }
 
+void write_line(LogLevel level, std::string_view text) {
+  const Dest dest = g_dest.load(std::memory_order_relaxed);
+  if (dest == Dest::syslog) {
+    // syslog stamps its own time.
+    ::syslog(syslog_priority(level), "%.*s", static_cast<int>(text.size()), text.data());
+    return;
+  }
+  std::string line;
+  line.reserve(text.size() + 24);
+  if (g_timestamp.load(std::memory_order_relaxed)) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, static_cast<long long>(std::time(nullptr))).ptr;
+    line.append(digits, end);
+    line += ": ";
+  }
+  line += text;
+  line += '\n';
+  write_all(g_fd.load(std::memory_order_relaxed), line);
+}
+
 }  // namespace
 
 bool configure_log(const LogSettings& settings, std::string& error) {
@@ -88,36 +105,11 @@ bool configure_log(const LogSettings& settings, std::string& error) {
   g_fd.store(fd, std::memory_order_relaxed);
   g_dest.store(settings.dest, std::memory_order_relaxed);
   g_timestamp.store(settings.timestamp, std::memory_order_relaxed);
-  g_levels.store(settings.dest == Dest::none ? 0 : settings.levels, std::memory_order_relaxed);
+  set_log_backend(settings.dest == Dest::none ? 0 : settings.levels, &write_line);
   if (g_file_fd >= 0) ::close(g_file_fd);
   g_file_fd = settings.dest == Dest::file ? fd : -1;
   if (old_dest == Dest::syslog && settings.dest != Dest::syslog) ::closelog();
   return true;
-}
-
-bool log_enabled(LogLevel level) noexcept {
-  return (g_levels.load(std::memory_order_relaxed) & static_cast<unsigned>(level)) != 0;
-}
-
-void log_line(LogLevel level, std::string_view text) {
-  if (!log_enabled(level)) return;
-  const Dest dest = g_dest.load(std::memory_order_relaxed);
-  if (dest == Dest::syslog) {
-    // syslog stamps its own time.
-    ::syslog(syslog_priority(level), "%.*s", static_cast<int>(text.size()), text.data());
-    return;
-  }
-  std::string line;
-  line.reserve(text.size() + 24);
-  if (g_timestamp.load(std::memory_order_relaxed)) {
-    char digits[24];
-    const auto end = std::to_chars(digits, digits + sizeof digits, static_cast<long long>(std::time(nullptr))).ptr;
-    line.append(digits, end);
-    line += ": ";
-  }
-  line += text;
-  line += '\n';
-  write_all(g_fd.load(std::memory_order_relaxed), line);
 }
 
 }  // namespace tern::platform

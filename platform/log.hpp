@@ -26,8 +26,13 @@ struct LogSettings {
 // Applies the settings; false (with `error` set) when the log file cannot be opened.
 bool configure_log(const LogSettings& settings, std::string& error);
 
+// The front end below (log_api.cpp) is standard C++ only, so broker/core can log without linking the OS layer;
+// configure_log() (log.cpp, the OS back end) installs the levels and the function that writes a line. Until then
+// lines at the default levels go to stderr.
 bool log_enabled(LogLevel level) noexcept;
 void log_line(LogLevel level, std::string_view text);
+using LogWriter = void (*)(LogLevel level, std::string_view text);
+void set_log_backend(unsigned levels, LogWriter writer) noexcept;
 
 template <class... Args>
 void log(LogLevel level, const Args&... args) {
