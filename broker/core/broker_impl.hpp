@@ -71,6 +71,8 @@ class Broker::Impl {
   std::size_t route(const MessagePtr& message, TimePoint now);
   void deliver(Session& s, Delivery&& d, TimePoint now);
   void enqueue(Session& s, Delivery&& d);
+  // Sends `d` at QoS 1/2 with a new packet id and records it in the in-flight window.
+  void send_inflight(Session& s, Connection& c, Delivery&& d, TimePoint now);
   // Sends queued messages while the in-flight window has room.
   void pump(Session& s, TimePoint now);
   // Writes one PUBLISH to the connection; false if it could not be sent (too large for the client, expired).

@@ -28,8 +28,8 @@ void Broker::Impl::on_publish(Connection& c, protocol::Publish&& publish, TimePo
         return;
       }
       if (!publish.topic.empty()) {
-        c.incoming_aliases[*alias] = publish.topic;
-      } else if (auto it = c.incoming_aliases.find(*alias); it != c.incoming_aliases.end()) {
+        c.topic_aliases().incoming[*alias] = publish.topic;
+      } else if (auto it = c.topic_aliases().incoming.find(*alias); it != c.topic_aliases().incoming.end()) {
         publish.topic = it->second;
       } else {
         protocol_violation(c, ReasonCode::protocol_error, now, "unknown topic alias");
@@ -94,12 +94,12 @@ void Broker::Impl::on_publish(Connection& c, protocol::Publish&& publish, TimePo
     }
     case QoS::exactly_once: {
       protocol::Pubrec ack{.packet_id = id};
-      if (s.incoming_qos2.contains(id)) {
+      if (s.awaiting_pubrel(id)) {
         // A resent PUBLISH before PUBREL: acknowledge again, deliver nothing twice [MQTT-4.3.3-9].
         send(c, ack);
         return;
       }
-      if (v5 && s.incoming_qos2.size() >= options_.max_inflight_messages) {  // [MQTT-3.3.4-9]
+      if (v5 && s.qos().incoming_qos2.size() >= options_.max_inflight_messages) {  // [MQTT-3.3.4-9]
         protocol_violation(c, ReasonCode::receive_maximum_exceeded, now, "receive maximum exceeded");
         return;
       }
@@ -113,7 +113,7 @@ void Broker::Impl::on_publish(Connection& c, protocol::Publish&& publish, TimePo
                                                publish.retain, props, s.id, now),
                                   now);
       if (n == 0 && v5) ack.reason_code = ReasonCode::no_matching_subscribers;
-      s.incoming_qos2.insert(id);
+      s.qos().incoming_qos2.insert(id);
       send(c, ack);
       return;
     }
@@ -122,7 +122,10 @@ void Broker::Impl::on_publish(Connection& c, protocol::Publish&& publish, TimePo
 
 void Broker::Impl::on_pubrel(Connection& c, const protocol::Pubrel& rel, TimePoint) {
   protocol::Pubcomp comp{.packet_id = rel.packet_id};
-  if (c.session->incoming_qos2.erase(rel.packet_id) == 0 && c.version == Version::v5)
+  Session& s = *c.session;
+  const bool known = s.awaiting_pubrel(rel.packet_id);
+  if (known) s.qos().incoming_qos2.erase(rel.packet_id);
+  if (!known && c.version == Version::v5)
     comp.reason_code = ReasonCode::packet_identifier_not_found;
   send(c, comp);
 }
@@ -230,15 +233,20 @@ void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
     write_publish(*c, d, 0, false, now);
     return;
   }
-  if (!s.queue.empty() || s.inflight.size() >= inflight_window(*c)) {
+  if (!s.queue.empty() || s.inflight_count() >= inflight_window(*c)) {
     enqueue(s, std::move(d));
     return;
   }
+  send_inflight(s, *c, std::move(d), now);
+}
+
+void Broker::Impl::send_inflight(Session& s, Connection& c, Delivery&& d, TimePoint now) {
   const std::uint16_t id = allocate_packet_id(s);
-  if (!write_publish(*c, d, id, false, now)) return;
-  const std::uint64_t seq = ++s.inflight_seq;
-  s.inflight.emplace(seq, InflightOut{id, std::move(d), false});
-  s.inflight_index.emplace(id, seq);
+  if (!write_publish(c, d, id, false, now)) return;
+  Session::Exchanges& x = s.qos();
+  const std::uint64_t seq = ++x.inflight_seq;
+  x.inflight.emplace(seq, InflightOut{id, std::move(d), false});
+  x.inflight_index.emplace(id, seq);
 }
 
 void Broker::Impl::enqueue(Session& s, Delivery&& d) {
@@ -260,7 +268,7 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
   const std::uint16_t window = inflight_window(*c);
   while (!s.queue.empty()) {
     Delivery& d = s.queue.front();
-    if (d.qos != QoS::at_most_once && s.inflight.size() >= window) break;
+    if (d.qos != QoS::at_most_once && s.inflight_count() >= window) break;
     Delivery taken = std::move(d);
     s.queue.pop_front();
     s.queued_bytes -= taken.message->payload.size() + taken.message->topic.size();
@@ -272,11 +280,7 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
       write_publish(*c, taken, 0, false, now);
       continue;
     }
-    const std::uint16_t id = allocate_packet_id(s);
-    if (!write_publish(*c, taken, id, false, now)) continue;
-    const std::uint64_t seq = ++s.inflight_seq;
-    s.inflight.emplace(seq, InflightOut{id, std::move(taken), false});
-    s.inflight_index.emplace(id, seq);
+    send_inflight(s, *c, std::move(taken), now);
   }
 }
 
@@ -284,7 +288,8 @@ void Broker::Impl::resend_inflight(Session& s, TimePoint now) {
   // Unacknowledged PUBLISHes go again with DUP set, PUBRELs again as PUBRELs, in their original order
   // [MQTT-4.4.0-1].
   Connection& c = *s.connection;
-  for (auto& [seq, f] : s.inflight) {
+  if (!s.exchanges) return;
+  for (auto& [seq, f] : s.exchanges->inflight) {
     if (f.released) {
       send(c, protocol::Pubrel{.packet_id = f.packet_id});
     } else {
@@ -310,11 +315,12 @@ bool Broker::Impl::write_publish(Connection& c, const Delivery& d, std::uint16_t
     v.message_expiry_interval = m.remaining_expiry(now);  // [MQTT-3.3.2-6]
     v.subscription_identifiers = d.subscription_ids;
     if (c.client_topic_alias_maximum != 0) {
-      if (auto it = c.outgoing_aliases.find(m.topic); it != c.outgoing_aliases.end()) {
+      auto& outgoing = c.topic_aliases().outgoing;
+      if (auto it = outgoing.find(m.topic); it != outgoing.end()) {
         v.topic = {};
         v.topic_alias = it->second;
-      } else if (c.outgoing_aliases.size() < c.client_topic_alias_maximum) {
-        new_alias = static_cast<std::uint16_t>(c.outgoing_aliases.size() + 1);
+      } else if (outgoing.size() < c.client_topic_alias_maximum) {
+        new_alias = static_cast<std::uint16_t>(outgoing.size() + 1);
         v.topic_alias = new_alias;
       }
     }
@@ -324,7 +330,7 @@ bool Broker::Impl::write_publish(Connection& c, const Delivery& d, std::uint16_t
       ++stats_.messages_dropped;
       return false;
     }
-    if (new_alias != 0) c.outgoing_aliases.emplace(m.topic, new_alias);
+    if (new_alias != 0) c.topic_aliases().outgoing.emplace(m.topic, new_alias);
   }
   scratch_.clear();
   protocol::encode_publish(v, c.version, scratch_);
@@ -340,24 +346,27 @@ std::uint16_t Broker::Impl::inflight_window(const Connection& c) const noexcept 
 
 std::uint16_t Broker::Impl::allocate_packet_id(Session& s) {
   // The window is at most 65535 entries and we only allocate below it, so a free id always exists.
+  Session::Exchanges& x = s.qos();
   for (;;) {
-    const std::uint16_t id = s.next_packet_id;
-    s.next_packet_id = s.next_packet_id == 65535 ? 1 : s.next_packet_id + 1;
-    if (!s.inflight_index.contains(id)) return id;
+    const std::uint16_t id = x.next_packet_id;
+    x.next_packet_id = x.next_packet_id == 65535 ? 1 : x.next_packet_id + 1;
+    if (!x.inflight_index.contains(id)) return id;
   }
 }
 
 InflightOut* Broker::Impl::find_inflight(Session& s, std::uint16_t packet_id) {
-  auto it = s.inflight_index.find(packet_id);
-  if (it == s.inflight_index.end()) return nullptr;
-  return &s.inflight.at(it->second);
+  if (!s.exchanges) return nullptr;
+  auto it = s.exchanges->inflight_index.find(packet_id);
+  if (it == s.exchanges->inflight_index.end()) return nullptr;
+  return &s.exchanges->inflight.at(it->second);
 }
 
 void Broker::Impl::erase_inflight(Session& s, std::uint16_t packet_id) {
-  auto it = s.inflight_index.find(packet_id);
-  if (it == s.inflight_index.end()) return;
-  s.inflight.erase(it->second);
-  s.inflight_index.erase(it);
+  if (!s.exchanges) return;
+  auto it = s.exchanges->inflight_index.find(packet_id);
+  if (it == s.exchanges->inflight_index.end()) return;
+  s.exchanges->inflight.erase(it->second);
+  s.exchanges->inflight_index.erase(it);
 }
 
 }  // namespace tern::core

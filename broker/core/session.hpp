@@ -13,8 +13,8 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "broker/core/broker.hpp"
+#include "broker/core/fifo.hpp"
 #include "broker/core/message.hpp"
 #include "broker/core/subscription_index.hpp"
 
@@ -51,16 +52,25 @@ struct Session {
 
   std::map<std::string, SubscriptionOptions, std::less<>> subscriptions;  // filter -> options
 
-  std::deque<Delivery> queue;  // waiting for the client or for room in its in-flight window
+  Fifo<Delivery> queue;  // waiting for the client or for room in its in-flight window
   std::size_t queued_bytes = 0;
 
-  // In send order (redelivery keeps it); `inflight_index` finds an entry by packet id.
-  std::map<std::uint64_t, InflightOut> inflight;
-  std::unordered_map<std::uint16_t, std::uint64_t> inflight_index;
-  std::uint64_t inflight_seq = 0;
-  std::uint16_t next_packet_id = 1;
-
-  std::unordered_set<std::uint16_t> incoming_qos2;  // PUBREC sent, awaiting PUBREL
+  // QoS 1/2 exchanges, created with the first one: an idle or QoS 0 client carries none of it.
+  struct Exchanges {
+    // Outgoing, in send order (redelivery keeps it); `inflight_index` finds an entry by packet id.
+    std::map<std::uint64_t, InflightOut> inflight;
+    std::unordered_map<std::uint16_t, std::uint64_t> inflight_index;
+    std::uint64_t inflight_seq = 0;
+    std::uint16_t next_packet_id = 1;
+    std::unordered_set<std::uint16_t> incoming_qos2;  // PUBREC sent, awaiting PUBREL
+  };
+  std::unique_ptr<Exchanges> exchanges;
+  Exchanges& qos() {
+    if (!exchanges) exchanges = std::make_unique<Exchanges>();
+    return *exchanges;
+  }
+  std::size_t inflight_count() const noexcept { return exchanges ? exchanges->inflight.size() : 0; }
+  bool awaiting_pubrel(std::uint16_t id) const { return exchanges && exchanges->incoming_qos2.contains(id); }
 
   // Seconds the session outlives its connection; nullopt: forever. 0: ends with the connection.
   std::optional<std::uint32_t> expiry_interval = 0;
@@ -92,8 +102,16 @@ struct Connection {
   std::uint16_t client_topic_alias_maximum = 0;
   std::uint32_t disconnect_expiry_base = 0;  // session expiry as given in CONNECT (5.0 DISCONNECT rules)
 
-  std::unordered_map<std::uint16_t, std::string> incoming_aliases;
-  std::unordered_map<std::string, std::uint16_t> outgoing_aliases;
+  // Topic aliases (5.0), created on first use: most connections never use them.
+  struct Aliases {
+    std::unordered_map<std::uint16_t, std::string> incoming;
+    std::unordered_map<std::string, std::uint16_t> outgoing;
+  };
+  std::unique_ptr<Aliases> aliases;
+  Aliases& topic_aliases() {
+    if (!aliases) aliases = std::make_unique<Aliases>();
+    return *aliases;
+  }
 };
 
 }  // namespace tern::core
