@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "broker/core/level_map.hpp"
 #include "broker/protocol/topic.hpp"
 
 namespace tern::core {
@@ -12,18 +13,12 @@ namespace {
 
 constexpr auto npos = std::string_view::npos;
 
-struct LevelHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view level) const noexcept { return std::hash<std::string_view>{}(level); }
-};
-
 }  // namespace
 
-// Children by level text in a hash map, for the same reason as in SubscriptionIndex: leaves allocate nothing, and
-// wide levels (one child per device) stay O(1) to insert and to look up. A node may hold a message and children at
+// Children by level text (level_map.hpp says why a hash map). A node may hold a message and children at
 // once: "a" and "a/b" can both be retained.
 struct RetainedIndex::Node {
-  std::unordered_map<std::string, std::unique_ptr<Node>, LevelHash, std::equal_to<>> children;
+  LevelMap<Node> children;
   MessagePtr message;
 
   // Follows exact levels in a loop; each '+' defers its children to an explicit stack (not recursion, as a filter

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "broker/core/level_map.hpp"
 #include "broker/protocol/topic.hpp"
 
 namespace tern::core {
@@ -12,22 +13,13 @@ namespace {
 
 constexpr auto npos = std::string_view::npos;
 
-// Lets the children map be searched with the std::string_view levels cut out of a topic, without building a string.
-struct LevelHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view level) const noexcept { return std::hash<std::string_view>{}(level); }
-};
-
 }  // namespace
 
-// Children by exact level text in a hash map rather than a sorted vector: most nodes are leaves or have a handful of
-// children, and an empty std::unordered_map allocates nothing, so a leaf costs only its struct; but some levels are
-// very wide (one child per device or client id under "devices/"), where a hash map keeps both lookup on the
-// per-message path and insertion O(1) while a sorted vector would make every subscribe O(n) and every match
-// O(log n) string compares. '+' and '#' are held apart so a match never scans siblings; '#' is a full Node (always a
-// leaf) to keep the emit code uniform, at the cost of one pointer per node.
+// Children by exact level text (level_map.hpp says why a hash map). '+' and '#' are held apart so a match never
+// scans siblings; '#' is a full Node (always a leaf) to keep the emit code uniform, at the cost of one pointer per
+// node.
 struct SubscriptionIndex::Node {
-  std::unordered_map<std::string, std::unique_ptr<Node>, LevelHash, std::equal_to<>> children;
+  LevelMap<Node> children;
   std::unique_ptr<Node> plus;
   std::unique_ptr<Node> hash;
   // Plain subscribers and shared groups whose filter ends here. Usually zero or one entries, so a vector searched
