@@ -33,6 +33,9 @@ ConnectionId Broker::attach(ConnectionSink& sink, std::string remote, TimePoint 
 void Broker::on_packet(ConnectionId connection, protocol::Packet&& packet, TimePoint now) {
   impl_->on_packet(connection, std::move(packet), now);
 }
+void Broker::on_packets(ConnectionId connection, std::span<protocol::Packet> packets, TimePoint now) {
+  impl_->on_packets(connection, packets, now);
+}
 void Broker::on_decode_error(ConnectionId connection, protocol::ReasonCode error, TimePoint now) {
   impl_->on_decode_error(connection, error, now);
 }
@@ -67,11 +70,19 @@ protocol::Version Broker::Impl::version(ConnectionId id) const noexcept {
 }
 
 void Broker::Impl::on_packet(ConnectionId id, protocol::Packet&& packet, TimePoint now) {
+  on_packets(id, std::span<protocol::Packet>(&packet, 1), now);
+}
+
+void Broker::Impl::on_packets(ConnectionId id, std::span<protocol::Packet> packets, TimePoint now) {
+  const FlushAtExit flush{*this};
   auto it = connections_.find(id);
-  if (it == connections_.end() || it->second->closed) return;  // packets decoded after we closed it
+  if (it == connections_.end()) return;
   Connection& c = *it->second;
-  c.last_packet_at = now;
-  dispatch(c, std::move(packet), now);
+  for (protocol::Packet& packet : packets) {
+    if (c.closed) return;  // packets decoded after the broker closed the connection
+    c.last_packet_at = now;
+    dispatch(c, std::move(packet), now);
+  }
 }
 
 void Broker::Impl::dispatch(Connection& c, protocol::Packet&& packet, TimePoint now) {
@@ -136,6 +147,7 @@ void Broker::Impl::dispatch(Connection& c, protocol::Packet&& packet, TimePoint 
 }
 
 void Broker::Impl::on_decode_error(ConnectionId id, ReasonCode error, TimePoint now) {
+  const FlushAtExit flush{*this};
   auto it = connections_.find(id);
   if (it == connections_.end() || it->second->closed) return;
   Connection& c = *it->second;
@@ -160,6 +172,7 @@ void Broker::Impl::detach(ConnectionId id, TimePoint now) {
     c.sink = nullptr;  // gone: nothing may be sent any more
     close_connection(c, std::nullopt, true, now, "connection lost");
   }
+  flush_output();  // before the erase: the list of staged connections may name this one
   connections_.erase(it);
   --stats_.connections;
 }
@@ -183,7 +196,8 @@ void Broker::Impl::close_connection(Connection& c, std::optional<ReasonCode> rea
       d.properties.reason_string = std::string(why);
       send(c, d);
     }
-    c.sink->close();
+    stage(c);
+    c.close_requested = true;
   }
   c.closed = true;
   if (c.connected) {
@@ -216,7 +230,28 @@ void Broker::Impl::send(Connection& c, const protocol::Packet& packet) {
     protocol::encode(trimmed, c.version, scratch_);
     if (scratch_.size() > limit) return;
   }
-  c.sink->send(scratch_);
+  stage(c).append(scratch_);
+}
+
+std::string& Broker::Impl::stage(Connection& c) {
+  if (!c.staged_listed) {
+    c.staged_listed = true;
+    staged_.push_back(&c);
+  }
+  return c.staged;
+}
+
+void Broker::Impl::flush_output() {
+  for (Connection* c : staged_) {
+    if (c->sink) {
+      if (!c->staged.empty()) c->sink->send(c->staged);
+      if (c->close_requested) c->sink->close();
+    }
+    std::string().swap(c->staged);  // an idle connection keeps no buffer
+    c->staged_listed = false;
+    c->close_requested = false;
+  }
+  staged_.clear();
 }
 
 std::optional<std::string> Broker::Impl::reason_string(const Connection& c, std::string_view text) const {
@@ -267,6 +302,7 @@ void Broker::Impl::end_session(Session& s, TimePoint now) {
 // Timers.
 
 TimePoint Broker::Impl::tick(TimePoint now) {
+  const FlushAtExit flush{*this};
   TimePoint next = TimePoint::max();
 
   std::vector<Connection*> expired;
@@ -312,6 +348,7 @@ TimePoint Broker::Impl::tick(TimePoint now) {
 }
 
 void Broker::Impl::shutdown(TimePoint now) {
+  const FlushAtExit flush{*this};
   std::vector<Connection*> all;
   for (auto& [id, c] : connections_) all.push_back(c.get());
   for (Connection* c : all) {

@@ -3,7 +3,7 @@
 //
 // The network layer owns sockets and the decoder. For each connection it calls
 //   attach()                 once, when the socket is accepted;
-//   on_packet()              for each decoded packet, in order;
+//   on_packets()             for the packets decoded from each read, in order (on_packet() for a single one);
 //   on_decode_error()        when the decoder reports a malformed or oversized packet;
 //   detach()                 once, when the socket is gone (read error, EOF, or after the broker asked to close).
 // and it calls tick() when the deadline tick() last returned is reached.
@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -67,6 +68,9 @@ class Broker {
   ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now);
 
   void on_packet(ConnectionId connection, protocol::Packet&& packet, TimePoint now);
+  // The packets of one read, in order. Output is handed to the sinks once, at the end: a subscriber that gets 100
+  // of these messages gets one send() (and so one write), not 100.
+  void on_packets(ConnectionId connection, std::span<protocol::Packet> packets, TimePoint now);
   void on_decode_error(ConnectionId connection, protocol::ReasonCode error, TimePoint now);
   void detach(ConnectionId connection, TimePoint now);
 

@@ -31,11 +31,20 @@ class Broker::Impl {
   // broker.cpp
   ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now);
   void on_packet(ConnectionId id, protocol::Packet&& packet, TimePoint now);
+  void on_packets(ConnectionId id, std::span<protocol::Packet> packets, TimePoint now);
   void on_decode_error(ConnectionId id, protocol::ReasonCode error, TimePoint now);
   void detach(ConnectionId id, TimePoint now);
   TimePoint tick(TimePoint now);
   void shutdown(TimePoint now);
   protocol::Version version(ConnectionId id) const noexcept;
+
+  // Hands every staged buffer to its sink (and closes those asked to close). Each public entry point ends with it.
+  void flush_output();
+  // Each public entry point hands what it staged to the sinks when it returns, however it returns.
+  struct FlushAtExit {
+    Impl& impl;
+    ~FlushAtExit() { impl.flush_output(); }
+  };
 
   BrokerOptions options_;
   BrokerStats stats_;
@@ -53,6 +62,9 @@ class Broker::Impl {
   void end_session(Session& s, TimePoint now);  // publishes a pending will, drops subscriptions, frees it
   void publish_will(Session& s, TimePoint now);
   void send(Connection& c, const protocol::Packet& packet);
+  // The buffer the current call writes `c`'s packets into.
+  std::string& stage(Connection& c);
+
   std::optional<std::string> reason_string(const Connection& c, std::string_view text) const;
 
   // --- broker_connect.cpp
@@ -96,7 +108,8 @@ class Broker::Impl {
   ConnectionId next_connection_id_ = 1;
   SessionId next_session_id_ = 1;
   std::mt19937_64 random_;
-  std::string scratch_;  // encode buffer reused for every packet sent
+  std::string scratch_;               // encode buffer for packets that may need trimming (send())
+  std::vector<Connection*> staged_;   // connections with output staged in the current call
 
   // Routing scratch: one entry per session a message goes to (reused across messages).
   struct Target {

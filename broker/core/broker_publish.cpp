@@ -226,7 +226,7 @@ void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
   }
   if (d.qos == QoS::at_most_once) {
     // QoS 0 to a client that cannot keep up is dropped rather than buffered without bound.
-    if (c->sink && c->sink->pending_bytes() > options_.max_outgoing_buffer) {
+    if (c->sink && c->sink->pending_bytes() + c->staged.size() > options_.max_outgoing_buffer) {
       ++stats_.messages_dropped;
       return;
     }
@@ -332,9 +332,7 @@ bool Broker::Impl::write_publish(Connection& c, const Delivery& d, std::uint16_t
     }
     if (new_alias != 0) c.topic_aliases().outgoing.emplace(m.topic, new_alias);
   }
-  scratch_.clear();
-  protocol::encode_publish(v, c.version, scratch_);
-  c.sink->send(scratch_);
+  protocol::encode_publish(v, c.version, stage(c));
   ++stats_.messages_sent;
   return true;
 }

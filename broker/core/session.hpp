@@ -102,6 +102,12 @@ struct Connection {
   std::uint16_t client_topic_alias_maximum = 0;
   std::uint32_t disconnect_expiry_base = 0;  // session expiry as given in CONNECT (5.0 DISCONNECT rules)
 
+  // Output of the current broker call, handed to the sink in one send() when the call ends (then released), so a
+  // connection is written to once per call however many packets it gets. `close_requested`: close() follows it.
+  std::string staged;
+  bool staged_listed = false;
+  bool close_requested = false;
+
   // Topic aliases (5.0), created on first use: most connections never use them.
   struct Aliases {
     std::unordered_map<std::uint16_t, std::string> incoming;

@@ -89,6 +89,34 @@ TEST(BrokerQos, OutgoingQos2Handshake) {
   EXPECT_TRUE(x.sub.received().empty());
 }
 
+TEST(BrokerOutput, OneSendPerConnectionPerBatch) {
+  // Cost model (DESIGN.md): a read of many PUBLISHes must not become one write per message per subscriber.
+  Broker b(anonymous());
+  Pair x(b);
+  TestClient other(b, p::Version::v5, t0);
+  other.connect("other", true, t0);
+  x.sub.subscribe("t/#", p::QoS::at_least_once, t0);
+  other.subscribe("t/#", p::QoS::at_most_once, t0);
+  x.sub.received();
+  other.received();
+  x.sub.sink().sends = other.sink().sends = x.pub.sink().sends = 0;
+
+  std::vector<p::Packet> batch;
+  for (std::uint16_t i = 1; i <= 50; ++i)
+    batch.push_back(p::Publish{.topic = "t/x", .payload = std::to_string(i), .qos = p::QoS::at_least_once,
+                               .packet_id = i});
+  b.on_packets(x.pub.id(), batch, t0);
+
+  EXPECT_EQ(x.sub.sink().sends, 1);
+  EXPECT_EQ(other.sink().sends, 1);
+  EXPECT_EQ(x.pub.sink().sends, 1);  // the 50 PUBACKs
+  auto msgs = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 20u);  // the in-flight window (max_inflight_messages 20); the rest is queued
+  EXPECT_EQ(msgs.front().payload, "1");
+  EXPECT_EQ(other.received_of<p::Publish>().size(), 50u);
+  EXPECT_EQ(x.pub.received_of<p::Puback>().size(), 50u);
+}
+
 TEST(BrokerRouting, DollarTopicsNotMatchedByLeadingWildcards) {  // [MQTT-4.7.2-1]
   Broker b(anonymous());
   Pair x(b);

@@ -21,6 +21,7 @@ class FakeSink final : public ConnectionSink {
   void send(std::string_view bytes) override {
     EXPECT_FALSE(closed) << "bytes sent after close()";
     bytes_.append(bytes);
+    ++sends;
   }
   void close() override { closed = true; }
   std::size_t pending_bytes() const noexcept override { return pending; }
@@ -28,6 +29,7 @@ class FakeSink final : public ConnectionSink {
   std::string bytes_;
   bool closed = false;
   std::size_t pending = 0;
+  int sends = 0;  // send() calls: the broker hands a connection its output once per call
 };
 
 class TestClient {
