@@ -56,6 +56,8 @@ class Context {
 
   ListenerConfig& listener() { return config_.listeners.back(); }  // the table checks scope before calling
 
+  std::vector<int> listener_lines;  // the line of each `listener`, for errors found once its section is complete
+  std::string psk_file;             // global, as in mosquitto; copied into every listener with psk_hint
   bool allow_anonymous_set = false;
   bool log_type_set = false;
   int log_dest_line = 0;  // the line of the log_dest that chose the current destination; 0: the default
@@ -246,6 +248,59 @@ void apply_listener(Context& c, std::string_view value) {
     }
   }
   c.config().listeners.push_back(std::move(listener));
+  c.listener_lines.push_back(c.line());
+}
+
+// A file name: the rest of the line, so it may contain spaces (as mosquitto reads paths).
+std::string path_value(std::string_view value) { return std::string(trim(value)); }
+
+void apply_tls_version(Context& c, std::string_view value) {
+  const auto token = c.single(value);
+  if (token == "tlsv1.2") {
+    c.listener().tls.tls_version = std::string(token);
+  } else if (token == "tlsv1.3") {
+    c.fail(
+        "tls_version tlsv1.3 is not supported: the mbedTLS 2.28 this tern is built with implements TLS 1.3 "
+        "only experimentally; use tlsv1.2");
+  } else if (token == "tlsv1.1" || token == "tlsv1") {
+    c.fail("tls_version " + std::string(token) + " is refused as insecure; use tlsv1.2");
+  } else {
+    c.bad_value("tlsv1.2", token);
+  }
+}
+
+// Checks that need a whole listener section (run after the last line): what a TLS listener needs, and TLS settings
+// on a listener that is not TLS. Errors point at the `listener` line.
+void check_tls(Context& c) {
+  auto& listeners = c.config().listeners;
+  for (std::size_t i = 0; i < listeners.size(); ++i) {
+    TlsSettings& tls = listeners[i].tls;
+    c.at(c.listener_lines[i], "listener");
+    const std::string where = "listener " + std::to_string(listeners[i].port) + ": ";
+    if (!tls.certfile.empty() && tls.keyfile.empty()) c.fail(where + "certfile is set but keyfile is not");
+    if (tls.certfile.empty() && !tls.keyfile.empty()) c.fail(where + "keyfile is set but certfile is not");
+    if (!tls.enabled()) {
+      const bool tls_only = !tls.cafile.empty() || !tls.capath.empty() || !tls.crlfile.empty() ||
+                            tls.require_certificate || tls.use_identity_as_username || !tls.tls_version.empty() ||
+                            !tls.ciphers.empty();
+      if (tls_only) {
+        c.fail(where +
+               "cafile, capath, crlfile, require_certificate, use_identity_as_username, tls_version and "
+               "ciphers apply only to a TLS listener (one with certfile or psk_hint)");
+      }
+      continue;
+    }
+    if (tls.require_certificate && tls.cafile.empty() && tls.capath.empty()) {
+      c.fail(where + "require_certificate needs cafile or capath to verify client certificates against");
+    }
+    if (tls.use_identity_as_username && !tls.require_certificate && tls.psk_hint.empty()) {
+      c.fail(where + "use_identity_as_username needs require_certificate true (or TLS-PSK with psk_hint)");
+    }
+    if (!tls.psk_hint.empty()) {
+      if (c.psk_file.empty()) c.fail(where + "psk_hint is set but no psk_file is configured");
+      tls.psk_file = c.psk_file;
+    }
+  }
 }
 
 // clang-format off
@@ -354,22 +409,44 @@ constexpr Directive kDirectives[] = {
      }
    },
    "ipv4|ipv6: listen on one address family only (default: both)"},
+  {"certfile", Scope::listener,
+   [](Context& c, std::string_view v) { c.listener().tls.certfile = path_value(v); },
+   "PATH: PEM server certificate (chain); makes the listener TLS (needs keyfile)"},
+  {"keyfile", Scope::listener,
+   [](Context& c, std::string_view v) { c.listener().tls.keyfile = path_value(v); },
+   "PATH: PEM private key of certfile"},
+  {"cafile", Scope::listener,
+   [](Context& c, std::string_view v) { c.listener().tls.cafile = path_value(v); },
+   "PATH: PEM CA certificates that client certificates are verified against"},
+  {"capath", Scope::listener,
+   [](Context& c, std::string_view v) { c.listener().tls.capath = path_value(v); },
+   "DIRECTORY: PEM CA certificates, one or more per file, same use as cafile"},
+  {"crlfile", Scope::listener,
+   [](Context& c, std::string_view v) { c.listener().tls.crlfile = path_value(v); },
+   "PATH: PEM certificate revocation list checked with cafile/capath"},
+  {"require_certificate", Scope::listener,
+   [](Context& c, std::string_view v) { c.listener().tls.require_certificate = c.boolean(v); },
+   "true|false: clients must present a certificate signed by cafile/capath (default false)"},
+  {"use_identity_as_username", Scope::listener,
+   [](Context& c, std::string_view v) { c.listener().tls.use_identity_as_username = c.boolean(v); },
+   "true|false: the client certificate's CN, or the PSK identity, is the username (default false)"},
+  {"tls_version", Scope::listener, apply_tls_version,
+   "tlsv1.2: the TLS version (default tlsv1.2; tlsv1.3 needs a newer mbedTLS, tlsv1.1 is refused)"},
+  {"ciphers", Scope::listener,
+   [](Context& c, std::string_view v) { c.listener().tls.ciphers = std::string(c.single(v)); },
+   "SUITE:SUITE...: TLS 1.2 cipher suites by mbedTLS name, e.g. TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256 "
+   "(default: mbedTLS's)"},
+  {"psk_hint", Scope::listener,
+   [](Context& c, std::string_view v) { c.listener().tls.psk_hint = std::string(trim(v)); },
+   "TEXT: enable TLS-PSK on this listener with the keys of psk_file (the hint is not sent by mbedTLS 2.28)"},
+  {"psk_file", Scope::global,
+   [](Context& c, std::string_view v) { c.psk_file = path_value(v); },
+   "PATH: TLS-PSK keys, one IDENTITY:HEX-KEY per line, for listeners with psk_hint; re-read on SIGHUP"},
 };
 // clang-format on
 
 // mosquitto directives Tern will support but does not yet: an error that says so, rather than "unknown".
 constexpr std::string_view kNotYetSupported[] = {
-    "certfile",
-    "keyfile",
-    "cafile",
-    "capath",
-    "require_certificate",
-    "use_identity_as_username",
-    "tls_version",
-    "ciphers",
-    "psk_hint",
-    "psk_file",
-    "crlfile",
     "persistence",
     "persistence_location",
     "persistence_file",
@@ -488,6 +565,7 @@ Config parse_config(const std::string& text, const std::string& name) {
     if (line.empty() || line.front() == '#') continue;
     parse_line(c, line);
   }
+  check_tls(c);
   if (config.listeners.empty()) {
     // mosquitto 2.0's local only mode: with no listener configured, only this machine can connect, and it may
     // connect without credentials unless the file says otherwise.

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -17,7 +17,10 @@
 #include "broker/net/shard.hpp"
 #include "broker/net/shared_broker.hpp"
 #include "broker/net/ticker.hpp"
+#include "platform/cpu.hpp"
 #include "platform/log.hpp"
+#include "platform/signals.hpp"
+#include "platform/systemd.hpp"
 
 #ifndef TERN_VERSION
 #define TERN_VERSION "0.1.0"
@@ -34,8 +37,7 @@ constexpr std::chrono::seconds shutdown_grace{1};
 constexpr std::chrono::milliseconds shutdown_poll{20};
 
 unsigned shard_count(unsigned configured) {
-  if (configured != 0) return configured;
-  return std::max(1u, std::thread::hardware_concurrency());
+  return configured != 0 ? configured : platform::cpu_count();
 }
 
 // Everything that runs, in construction order; destroyed in reverse, so the listeners, the timers and the signal
@@ -60,6 +62,8 @@ class Running {
     for (auto& listener : listeners_) listener->start();
     ticker_->start();
     wait_for_signal();
+    platform::notify_ready();  // the listeners are bound: clients can connect
+    start_watchdog();
     for (std::size_t i = 1; i < shards_.size(); ++i) shards_[i]->start_thread();
     shards_[0]->run();  // the main thread is shard 0's
     for (auto& shard : shards_) shard->stop();
@@ -73,7 +77,8 @@ class Running {
     signals_->async_wait([this](const error_code& error, int number) {
       if (error) return;
       if (number == SIGHUP) {
-        TERN_LOG(notice, "SIGHUP: nothing to reload yet");
+        TERN_LOG(notice, "SIGHUP: reloading TLS certificates and keys");
+        for (auto& listener : listeners_) listener->reload_tls();
       } else if (shutting_down_) {
         TERN_LOG(notice, "received ", number == SIGINT ? "SIGINT" : "SIGTERM", " again: stopping now");
         stop_shards();
@@ -86,7 +91,26 @@ class Running {
     });
   }
 
+  // systemd's watchdog (WatchdogSec=): a ping at half the period from shard 0's event loop, after taking the
+  // broker's lock, so a stuck loop or a lock never released stops the pings and systemd restarts the broker.
+  void start_watchdog() {
+    const auto period = platform::watchdog_interval();
+    if (!period) return;
+    watchdog_timer_ = std::make_unique<net::Timer>(shards_[0]->executor());
+    ping_watchdog(std::max<std::chrono::microseconds>(*period / 2, std::chrono::milliseconds(10)));
+  }
+
+  void ping_watchdog(std::chrono::microseconds every) {
+    { std::lock_guard lock(shared_.mutex); }
+    platform::notify_watchdog();
+    watchdog_timer_->expires_after(every);
+    watchdog_timer_->async_wait([this, every](const error_code& error) {
+      if (!error) ping_watchdog(every);
+    });
+  }
+
   void begin_shutdown() {
+    platform::notify_stopping();
     shutting_down_ = true;
     shared_.shutting_down.store(true, std::memory_order_relaxed);
     for (auto& listener : listeners_) listener->stop();
@@ -116,6 +140,7 @@ class Running {
 
   void stop_shards() {
     signals_->cancel();
+    if (watchdog_timer_) watchdog_timer_->cancel();
     for (auto& shard : shards_) shard->stop();
   }
 
@@ -125,6 +150,7 @@ class Running {
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   std::unique_ptr<net::Ticker> ticker_;
   std::unique_ptr<net::Timer> grace_timer_;
+  std::unique_ptr<net::Timer> watchdog_timer_;
   std::unique_ptr<asio::signal_set> signals_;
   std::atomic<std::size_t> next_shard_{0};
   bool shutting_down_ = false;
@@ -141,7 +167,7 @@ int Server::run() {
     return 1;
   }
   TERN_LOG(notice, "tern " TERN_VERSION " starting");
-  std::signal(SIGPIPE, SIG_IGN);
+  platform::ignore_sigpipe();
 
   std::unique_ptr<Running> running;
   try {

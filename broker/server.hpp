@@ -3,7 +3,8 @@
 //
 //   SIGINT, SIGTERM  graceful shutdown: stop accepting, Broker::shutdown() (DISCONNECT to every client), let the
 //                    writes flush for at most a second, stop. A second signal stops at once.
-//   SIGHUP           logged; nothing is reloadable yet.
+//   SIGHUP           TLS listeners re-read their certificates, keys, CRL and PSK file for new connections (open
+//                    ones keep theirs); the config file itself is not re-read.
 //   SIGPIPE          ignored (a write to a closed socket is an error code, not a signal).
 //
 // Thread safety: run() once, from the main thread, which serves as shard 0.
@@ -18,7 +19,7 @@ class Server {
   explicit Server(Config config);
 
   // Runs until a signal ends it. Returns the process exit code: 0 after a graceful shutdown, 1 when start-up fails
-  // (log file, a listener that cannot bind).
+  // (log file, a listener that cannot bind, an unusable certificate or key).
   int run();
 
  private:

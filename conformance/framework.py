@@ -35,11 +35,12 @@ class Target:
     """What the suite runs against: kind is 'external' (host, port given), 'tern' (path to the binary) or
     'mosquitto' (path to the mosquitto binary)."""
 
-    def __init__(self, kind, host="127.0.0.1", port=None, path=None):
+    def __init__(self, kind, host="127.0.0.1", port=None, path=None, wrapper=None):
         self.kind = kind
         self.host = host
         self.port = port
         self.path = path
+        self.wrapper = list(wrapper or [])  # a command put in front of path, e.g. qemu-aarch64 -L /usr/aarch64-linux-gnu
         self.default = None  # the Broker shared by the classes of one test module
 
     def can_configure(self):
@@ -90,7 +91,7 @@ class Broker:
                 f.write(line + "\n")
         self.log_path = os.path.join(self.dir, "broker.log")
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([self.target.path, "-c", conf], stdout=self.log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(self.target.wrapper + [self.target.path, "-c", conf], stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -99,7 +99,7 @@ def iterate(suite):
 def target_from(args):
     import framework
     if args.tern:
-        return framework.Target("tern", path=os.path.abspath(args.tern))
+        return framework.Target("tern", path=os.path.abspath(args.tern), wrapper=(args.wrapper or "").split())
     if args.mosquitto:
         return framework.Target("mosquitto", path=args.mosquitto_path)
     return framework.Target("external", host=args.host, port=args.port)
@@ -109,6 +109,8 @@ def run_module(path, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", path]
     if args.tern:
         cmd += ["--tern", os.path.abspath(args.tern)]
+        if args.wrapper:
+            cmd += ["--wrapper", args.wrapper]
     elif args.mosquitto:
         cmd += ["--mosquitto", "--mosquitto-path", args.mosquitto_path]
     else:
@@ -141,6 +143,8 @@ def main():
     parser.add_argument("--mosquitto-path", default="/usr/sbin/mosquitto", help=argparse.SUPPRESS)
     where.add_argument("--host", help="an already running broker (with --port)")
     parser.add_argument("--port", type=int, default=1883)
+    parser.add_argument("--wrapper", metavar="CMD", help="with --tern: run it under this command, split at spaces "
+                        "(e.g. 'qemu-aarch64 -L /usr/aarch64-linux-gnu' for a cross-built tern)")
     parser.add_argument("-j", type=int, default=4, help="test modules run at once")
     parser.add_argument("-k", help="only tests whose id contains this text")
     parser.add_argument("-v", action="store_true", help="print every test")

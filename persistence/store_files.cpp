@@ -1,13 +1,13 @@
 #include "persistence/store_files.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <string>
 #include <system_error>
+
+#include "platform/fs.hpp"
 
 namespace tern::persistence {
 namespace {
@@ -41,13 +41,9 @@ void ensure_directory(const fs::path& dir) {
 }
 
 void fsync_directory(const fs::path& dir) {
-  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw FileError("cannot open directory " + dir.string() + ": " + errno_text(errno));
-  const int rc = ::fsync(fd);
-  const int error = errno;
-  ::close(fd);
-  // Some file systems cannot fsync a directory (EINVAL); their directory updates are then not ours to order.
-  if (rc != 0 && error != EINVAL) throw FileError("cannot fsync directory " + dir.string() + ": " + errno_text(error));
+  if (const std::error_code ec = platform::fsync_dir(dir)) {
+    throw FileError("cannot fsync directory " + dir.string() + ": " + ec.message());
+  }
 }
 
 fs::path move_aside(const fs::path& db, std::chrono::system_clock::time_point now) {
@@ -63,7 +59,7 @@ fs::path move_aside(const fs::path& db, std::chrono::system_clock::time_point no
     const fs::path from = db.string() + suffix;
     if (!path_exists(from)) continue;
     const fs::path to = target + suffix;
-    if (::rename(from.c_str(), to.c_str()) != 0) {
+    if (std::rename(from.c_str(), to.c_str()) != 0) {
       throw FileError("cannot rename " + from.string() + " to " + to.string() + ": " + errno_text(errno));
     }
     if (first.empty()) first = to;

@@ -2,12 +2,13 @@
 # Installs what Tern needs from Debian 12's packages, only where missing.
 #   scripts/install-deps.sh build   compiler, CMake, Boost, mbedTLS, SQLite (enough to build and run tern)
 #   scripts/install-deps.sh test    the above plus GoogleTest, Paho MQTT C/C++ and mosquitto's clients
+#                                   (and openssl, which makes the TLS test certificates)
 set -euo pipefail
 
 what=${1:-build}
 packages=(g++ cmake ninja-build ccache libboost1.74-dev libmbedtls-dev libsqlite3-dev)
 if [[ $what == test ]]; then
-  packages+=(libgtest-dev libgmock-dev libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto-clients python3)
+  packages+=(libgtest-dev libgmock-dev libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto-clients python3 openssl)
 fi
 
 missing=()

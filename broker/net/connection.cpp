@@ -8,6 +8,7 @@
 #include "broker/net/endpoint.hpp"
 #include "broker/protocol/codec.hpp"
 #include "platform/log.hpp"
+#include "tls/engine.hpp"
 
 namespace tern::net {
 
@@ -19,10 +20,40 @@ constexpr int max_reads_per_turn = 4;
 // Packets handed to the broker per lock (see deliver()).
 constexpr std::size_t max_batch_packets = 128;
 
+std::string hex_byte(char c) {
+  static constexpr char digits[] = "0123456789abcdef";
+  const auto b = static_cast<unsigned char>(c);
+  return {digits[b >> 4], digits[b & 15]};
+}
+
+// mbedTLS's reason, with the certificate verification details when there are some.
+std::string handshake_reason(const tls::Engine& engine, const error_code& error) {
+  std::string reason = error.message();
+  const std::string verify = engine.verify_failure();
+  if (!verify.empty()) reason += " (" + verify + ")";
+  return reason;
+}
+
 }  // namespace
 
-Connection::Connection(Socket socket, Shard& shard, SharedBroker& shared, std::atomic<int>* listener_connections)
+struct Connection::TlsState {
+  explicit TlsState(std::shared_ptr<const tls::Context> context)
+      : use_identity_as_username(context->use_identity_as_username()), engine(std::move(context)) {}
+
+  bool use_identity_as_username;
+  tls::Engine engine;
+  std::unique_ptr<Timer> handshake_timer;  // only during the handshake
+  std::string remote;                      // for the handshake's log lines
+  std::optional<std::string> identity;     // use_identity_as_username: the username every CONNECT gets
+  std::string ciphertext;                  // the encrypted batch async_write is writing
+  bool first_read = true;                  // the handshake has not read anything yet
+  bool socket_drained = true;              // the last read of ciphertext was short (edge-triggered readiness)
+};
+
+Connection::Connection(Socket socket, Shard& shard, SharedBroker& shared, std::atomic<int>* listener_connections,
+                       std::shared_ptr<const tls::Context> tls)
     : socket_(std::move(socket)), shard_(shard), shared_(shared), listener_connections_(listener_connections) {
+  if (tls) tls_ = std::make_unique<TlsState>(std::move(tls));
   shared_.open_sockets.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -40,12 +71,136 @@ void Connection::start() {
     close_socket(CloseMode::quiet);  // the peer already left, or we are shutting down
     return;
   }
+  if (tls_) {
+    tls_->remote = to_string(remote);
+    start_handshake();
+    return;
+  }
+  attach(to_string(remote));
+  wait_readable();
+}
+
+void Connection::attach(const std::string& remote) {
   {
     std::lock_guard lock(shared_.mutex);
-    id_ = shared_.broker.attach(*this, to_string(remote), core::Clock::now());
+    id_ = shared_.broker.attach(*this, remote, core::Clock::now());
   }
   attached_ = true;
-  wait_readable();
+}
+
+// --- TLS handshake -----------------------------------------------------------------------------------------------
+
+void Connection::start_handshake() {
+  tls_->handshake_timer = std::make_unique<Timer>(socket_.get_executor());
+  tls_->handshake_timer->expires_after(tls_handshake_timeout);
+  tls_->handshake_timer->async_wait([self = shared_from_this()](const error_code& error) {
+    if (error || self->socket_closed_ || self->attached_) return;
+    self->handshake_failed("timed out after " + std::to_string(tls_handshake_timeout.count()) + " s");
+  });
+  handshake_step();
+}
+
+void Connection::handshake_step() {
+  const error_code result = tls_->engine.handshake();
+  if (tls_->engine.output().empty()) {
+    handshake_continue(result);
+    return;
+  }
+  // Our flight (or the alert that explains a failure) goes out before anything else.
+  writing_.swap(tls_->engine.output());  // writing_ is free until the connection is attached
+  asio::async_write(socket_, asio::buffer(writing_),
+                    [self = shared_from_this(), result](const error_code& error, std::size_t) {
+                      std::string().swap(self->writing_);
+                      if (self->socket_closed_) return;
+                      if (error) {
+                        self->handshake_failed(error.message());
+                        return;
+                      }
+                      self->handshake_continue(result);
+                    });
+}
+
+void Connection::handshake_continue(error_code result) {
+  if (!result) {
+    handshake_done();
+    return;
+  }
+  if (result != tls::error::want_read) {
+    handshake_failed(handshake_reason(tls_->engine, result));
+    return;
+  }
+  if (!tls_->socket_drained) {  // the last read filled the buffer: readiness will not be signalled for the rest
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      if (!self->socket_closed_) self->handshake_read();
+    });
+    return;
+  }
+  read_pending_ = true;
+  socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const error_code& error) {
+    self->read_pending_ = false;
+    if (error || self->socket_closed_) {
+      self->close_socket(CloseMode::quiet);
+      return;
+    }
+    self->handshake_read();
+  });
+}
+
+void Connection::handshake_read() {
+  const std::span<char> buffer = shard_.tls_buffer();
+  error_code error;
+  const std::size_t n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), error);
+  if (error == asio::error::would_block || error == asio::error::try_again) {
+    tls_->socket_drained = true;
+    handshake_continue(tls::error::want_read);
+    return;
+  }
+  if (error) {
+    handshake_failed(error == asio::error::eof ? "the client closed the connection" : error.message());
+    return;
+  }
+  tls_->socket_drained = n < buffer.size();
+  // A TLS connection starts with a handshake record (content type 22); anything else is not TLS at all, most often
+  // a plain MQTT client on a TLS port, and mbedTLS's own reason for that would only confuse.
+  const bool first = std::exchange(tls_->first_read, false);
+  if (first && n != 0 && buffer[0] != 0x16) {
+    handshake_failed("not TLS (first byte 0x" + hex_byte(buffer[0]) + (buffer[0] == 0x10 ? ", an MQTT CONNECT" : "") +
+                     "): a plain client on a TLS port?");
+    return;
+  }
+  tls_->engine.feed({buffer.data(), n});
+  handshake_step();
+}
+
+void Connection::handshake_failed(const std::string& reason) {
+  TERN_LOG(notice, "TLS handshake with ", tls_->remote, " failed: ", reason);
+  close_socket(CloseMode::quiet);
+}
+
+void Connection::handshake_done() {
+  tls_->handshake_timer->cancel();
+  tls_->handshake_timer.reset();
+  if (tls_->use_identity_as_username) {
+    std::string identity = tls_->engine.peer_identity();
+    if (identity.empty()) {
+      handshake_failed("use_identity_as_username is set and the client's certificate has no Common Name");
+      return;
+    }
+    tls_->identity = std::move(identity);
+  }
+  if (shared_.shutting_down.load(std::memory_order_relaxed)) {
+    close_socket(CloseMode::quiet);
+    return;
+  }
+  attach(tls_->remote);
+  std::string().swap(tls_->remote);
+  // Bytes that came with the handshake's last flight (the CONNECT, usually) are already in the engine, or still in
+  // the socket after a full read: readiness will not be signalled for them again.
+  if (tls_->engine.pending() || !tls_->socket_drained) {
+    read_available();
+  } else {
+    wait_readable();
+  }
 }
 
 // --- Reading -----------------------------------------------------------------------------------------------------
@@ -70,8 +225,9 @@ void Connection::read_available() {
   }
   const std::span<char> buffer = shard_.read_buffer();
   for (int reads = 1;; ++reads) {
-    error_code error;
-    const std::size_t n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), error);
+    const ReadResult result = tls_ ? read_tls(buffer) : read_plain(buffer);
+    const error_code& error = result.error;
+    const std::size_t n = result.size;
     if (error == asio::error::would_block || error == asio::error::try_again) {
       wait_readable();
       return;
@@ -101,13 +257,54 @@ void Connection::read_available() {
       read_paused_ = true;  // on_written() resumes
       return;
     }
-    if (n < buffer.size()) {  // a short read drained the socket: now readiness can be waited for
+    if (result.drained) {  // a short read drained the socket: now readiness can be waited for
       wait_readable();
       return;
     }
     if (reads == max_reads_per_turn) {
       asio::post(socket_.get_executor(), [self = shared_from_this()] { self->read_available(); });
       return;
+    }
+  }
+}
+
+Connection::ReadResult Connection::read_plain(std::span<char> buffer) {
+  ReadResult result;
+  result.size = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), result.error);
+  result.drained = result.size < buffer.size();
+  return result;
+}
+
+// Ciphertext into the shard's TLS buffer, plaintext into `buffer`. A partial record yields no plaintext: then the
+// socket is read again, until it has nothing more (would_block).
+Connection::ReadResult Connection::read_tls(std::span<char> buffer) {
+  tls::Engine& engine = tls_->engine;
+  ReadResult result;
+  for (;;) {
+    if (!engine.pending()) {
+      const std::span<char> ciphertext = shard_.tls_buffer();
+      const std::size_t n = socket_.read_some(asio::buffer(ciphertext.data(), ciphertext.size()), result.error);
+      if (result.error) {
+        if (result.error == asio::error::would_block || result.error == asio::error::try_again) {
+          tls_->socket_drained = true;
+        } else if (result.error == asio::error::eof) {
+          TERN_LOG(information, "connection ", id_, ": closed without a TLS close_notify (truncated)");
+        }
+        return result;
+      }
+      tls_->socket_drained = n < ciphertext.size();
+      engine.feed({ciphertext.data(), n});
+    }
+    tls::error_code error;
+    result.size = engine.read(buffer, error);
+    if (result.size != 0) {
+      result.drained = tls_->socket_drained && !engine.pending();
+      return result;
+    }
+    if (error != tls::error::want_read) {
+      if (error != tls::error::closed) TERN_LOG(notice, "connection ", id_, ": TLS error: ", error.message());
+      result.error = error;
+      return result;
     }
   }
 }
@@ -143,7 +340,10 @@ void Connection::deliver(std::string_view data) {
         break;
       }
       // The packets after a CONNECT are decoded by the version it announced.
-      if (const auto* connect = std::get_if<protocol::Connect>(&result.packet)) version_ = connect->version;
+      if (auto* connect = std::get_if<protocol::Connect>(&result.packet)) {
+        version_ = connect->version;
+        if (tls_ && tls_->identity) connect->username = *tls_->identity;  // use_identity_as_username
+      }
       used += result.consumed;
       batch.push_back(std::move(result.packet));
     }
@@ -152,7 +352,7 @@ void Connection::deliver(std::string_view data) {
     const core::TimePoint now = core::Clock::now();
     {
       std::lock_guard lock(shared_.mutex);
-      for (protocol::Packet& packet : batch) shared_.broker.on_packet(id_, std::move(packet), now);
+      shared_.broker.on_packets(id_, batch, now);  // one send() per receiving connection for the whole batch
       if (decode_error) {
         // The broker answers (CONNACK or DISCONNECT with the reason) and closes; the detach right after makes any
         // later socket event a no-op, and ends the session as a lost connection if the broker did not close it.
@@ -243,6 +443,24 @@ void Connection::flush() {
   writing_active_ = true;
   lock.unlock();
 
+  if (tls_) {
+    // The whole batch becomes TLS records in one call and leaves in one write.
+    tls::error_code error;
+    tls_->engine.write(writing_, tls_->ciphertext, error);
+    writing_.clear();
+    if (error) {
+      TERN_LOG(error, "connection ", id_, ": TLS encryption failed: ", error.message());
+      {
+        std::lock_guard relock(write_mutex_);
+        writing_active_ = false;
+      }
+      close_socket(CloseMode::reset);
+      return;
+    }
+    asio::async_write(socket_, asio::buffer(tls_->ciphertext),
+                      [self = shared_from_this()](const error_code& error, std::size_t) { self->on_written(error); });
+    return;
+  }
   asio::async_write(socket_, asio::buffer(writing_),
                     [self = shared_from_this()](const error_code& error, std::size_t) { self->on_written(error); });
 }
@@ -259,8 +477,10 @@ void Connection::on_written(const error_code& error) {
   }
   if (idle) {
     std::string().swap(writing_);
+    if (tls_) std::string().swap(tls_->ciphertext);
   } else {
     writing_.clear();
+    if (tls_) tls_->ciphertext.clear();
   }
   if (error) {  // the peer is gone (or the socket was closed under the write)
     close_socket(CloseMode::quiet);
@@ -297,6 +517,13 @@ void Connection::close_socket(CloseMode mode) {
     pending_.store(0, std::memory_order_relaxed);
   }
   error_code ignored;
+  if (mode == CloseMode::graceful && tls_ && tls_->engine.handshake_done()) {
+    // Best effort, without waiting: the socket is non-blocking and our last records were written already.
+    tls_->engine.close_notify();
+    socket_.write_some(asio::buffer(tls_->engine.output()), ignored);
+    std::string().swap(tls_->engine.output());
+  }
+  if (tls_ && tls_->handshake_timer) tls_->handshake_timer->cancel();
   if (mode == CloseMode::graceful) socket_.shutdown(Socket::shutdown_both, ignored);
   if (mode == CloseMode::reset) socket_.set_option(Socket::linger(true, 0), ignored);
   socket_.close(ignored);  // cancels the pending wait and write: their handlers finish the job

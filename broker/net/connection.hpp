@@ -21,6 +21,17 @@
 // incoming bytes are read and discarded meanwhile. A close that cannot finish within close_linger, and a client over
 // the hard cap, are reset instead: the kernel drops what it still holds for them.
 //
+// TLS. A connection accepted on a TLS listener owns a TlsState (an engine over the listener's shared tls::Context);
+// a plain one has a null pointer there, tested once per read system call and once per write batch: no virtual
+// call, nothing per byte, so plain TCP costs what it did. The handshake comes first, with a deadline
+// (tls_handshake_timeout), before the connection is attached to the Broker: a failed handshake is one log line with
+// its reason and costs nothing else. Then each readiness event reads ciphertext into the shard's TLS buffer and
+// decrypts it into the shard's read buffer, and each flush encrypts the whole gathered batch with one engine call
+// and writes it with one system call. A peer's close_notify and a TCP end without one (truncation) both end the
+// connection as a lost one; a graceful close sends our close_notify before the TCP shutdown. With
+// use_identity_as_username the certificate's CN or the PSK identity replaces the CONNECT's username before the
+// Broker sees it.
+//
 // Lifetime and detach. The connection is owned by shared_ptrs held by its pending handlers. attach() happens in
 // start(); detach() exactly once, when the connection ends for any reason (EOF, read or write error, decode error,
 // the socket closed after close()), always under the Broker mutex, so the Broker never calls a sink it has been told
@@ -36,6 +47,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -43,16 +55,19 @@
 #include "broker/net/asio.hpp"
 #include "broker/net/shard.hpp"
 #include "broker/net/shared_broker.hpp"
+#include "tls/context.hpp"
 
 namespace tern::net {
 
 class Connection final : public core::ConnectionSink, public std::enable_shared_from_this<Connection> {
  public:
   static constexpr std::chrono::seconds close_linger{5};
+  static constexpr std::chrono::seconds tls_handshake_timeout{10};
 
   // `socket` must belong to `shard`'s io_context. `listener_connections`, when given, counts the listener's open
-  // sockets; the connection decrements it when its socket closes.
-  Connection(Socket socket, Shard& shard, SharedBroker& shared, std::atomic<int>* listener_connections);
+  // sockets; the connection decrements it when its socket closes. `tls`, when given, makes it a TLS connection.
+  Connection(Socket socket, Shard& shard, SharedBroker& shared, std::atomic<int>* listener_connections,
+             std::shared_ptr<const tls::Context> tls = nullptr);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection();
@@ -66,8 +81,23 @@ class Connection final : public core::ConnectionSink, public std::enable_shared_
   std::size_t pending_bytes() const noexcept override;
 
  private:
+  void attach(const std::string& remote);
   void wait_readable();
   void read_available();
+  struct ReadResult {
+    std::size_t size = 0;
+    error_code error;
+    bool drained = false;  // the socket has nothing more until readiness is signalled again
+  };
+  ReadResult read_plain(std::span<char> buffer);
+  ReadResult read_tls(std::span<char> buffer);
+
+  void start_handshake();
+  void handshake_step();
+  void handshake_continue(error_code result);
+  void handshake_read();
+  void handshake_failed(const std::string& reason);
+  void handshake_done();
   void deliver(std::string_view data);
   bool over_read_limit() const noexcept;
 
@@ -82,7 +112,10 @@ class Connection final : public core::ConnectionSink, public std::enable_shared_
   void close_socket(CloseMode mode);
   void detach_once();
 
+  struct TlsState;
+
   Socket socket_;
+  std::unique_ptr<TlsState> tls_;  // null: plain TCP
   Shard& shard_;
   SharedBroker& shared_;
   std::atomic<int>* listener_connections_;

@@ -34,6 +34,13 @@ Listener::Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicke
                       describe(config_.bind_address.empty() ? "*" : config_.bind_address, config_.port) +
                       ": websockets listeners are not supported yet");
   }
+  if (config_.tls.enabled()) {
+    try {
+      tls_ = tls::Context::server(config_.tls);
+    } catch (const tls::ContextError& e) {
+      throw ListenError("TLS listener on port " + std::to_string(config_.port) + ": " + e.what());
+    }
+  }
   if (config_.bind_address.empty()) {
     try {
       bind(tcp::endpoint(tcp::v6(), config_.port), true);
@@ -96,7 +103,7 @@ void Listener::bind(const tcp::endpoint& endpoint, bool dual_stack) {
   acceptor.bind(endpoint);
   acceptor.listen(Acceptor::max_listen_connections);
   entry->name = to_string(acceptor.local_endpoint());
-  TERN_LOG(notice, "listening on ", entry->name);
+  TERN_LOG(notice, "listening on ", entry->name, tls_ ? " (TLS)" : "");
   endpoints_.push_back(std::move(entry));
 }
 
@@ -112,6 +119,17 @@ void Listener::stop() {
       endpoint->backoff.cancel();
     }
   });
+}
+
+void Listener::reload_tls() {
+  if (!tls_) return;
+  try {
+    tls_ = tls::Context::server(config_.tls);
+    TERN_LOG(notice, "TLS listener on port ", config_.port, ": certificates and keys reloaded for new connections");
+  } catch (const tls::ContextError& e) {
+    TERN_LOG(error, "TLS listener on port ", config_.port,
+             ": reload failed, keeping the previous settings: ", e.what());
+  }
 }
 
 std::vector<tcp::endpoint> Listener::local_endpoints() const {
@@ -158,7 +176,7 @@ void Listener::on_accept(Endpoint& endpoint, Shard& target, const error_code& er
     return;
   }
   connections_.fetch_add(1, std::memory_order_relaxed);
-  auto connection = std::make_shared<Connection>(std::move(socket), target, shared_, &connections_);
+  auto connection = std::make_shared<Connection>(std::move(socket), target, shared_, &connections_, tls_);
   asio::post(target.executor(), [connection = std::move(connection)] { connection->start(); });
   accept(endpoint);
 }

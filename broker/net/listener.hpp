@@ -5,6 +5,9 @@
 // "listening on ADDRESS:PORT" at notice level; with port 0 the kernel picks the port and that line says which
 // (the integration tests read it).
 //
+// A TLS listener (certfile or psk_hint) builds its tls::Context in the constructor, so a bad certificate or key
+// stops the start-up with a ListenError naming the file; every accepted connection shares that Context.
+//
 // Accepting runs on one shard; each accepted socket is created directly on the shard that will serve it (the next
 // one round-robin) and its Connection is started there. Beyond max_connections a socket is accepted and closed at
 // once. Accept errors such as EMFILE are retried after 100 ms instead of spinning.
@@ -24,6 +27,7 @@
 #include "broker/net/asio.hpp"
 #include "broker/net/shard.hpp"
 #include "broker/net/shared_broker.hpp"
+#include "tls/context.hpp"
 
 namespace tern::net {
 
@@ -47,6 +51,11 @@ class Listener {
   // Stops accepting: the sockets are closed on the accepting shard's thread.
   void stop();
 
+  // TLS listeners: reads the certificates, keys and PSK file again and uses them for the connections accepted from
+  // now on; open connections keep the tls::Context they started with. On failure, logs why and keeps the old one.
+  // Call on the accepting shard's thread (the server's signal handler runs there).
+  void reload_tls();
+
   std::vector<tcp::endpoint> local_endpoints() const;
 
  private:
@@ -62,6 +71,7 @@ class Listener {
   void on_accept(Endpoint& endpoint, Shard& target, const error_code& error, Socket socket);
 
   ListenerConfig config_;
+  std::shared_ptr<const tls::Context> tls_;  // null: a plain listener
   Shard& accept_shard_;
   ShardPicker pick_shard_;
   SharedBroker& shared_;

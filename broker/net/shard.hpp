@@ -2,8 +2,8 @@
 // I/O, decoding and writing happens on that shard's thread.
 //
 // The shard also owns what its connections use only while they are being served, so that an idle connection owns
-// none of it: the 64 KiB read buffer every read goes into, and the vector a read's decoded packets are collected in
-// before they are handed to the broker in one locked batch.
+// none of it: the 64 KiB read buffer every read goes into (and, for TLS, the one ciphertext is read into), and the
+// vector a read's decoded packets are collected in before they are handed to the broker in one locked batch.
 //
 // Thread safety: context(), executor() and stop() from any thread; read_buffer() and packet_batch() only from the
 // shard's own thread (inside its handlers).
@@ -43,6 +43,12 @@ class Shard {
   void stop();
 
   std::span<char> read_buffer() noexcept { return {read_buffer_.get(), read_buffer_size}; }
+  // Where TLS connections read ciphertext before decrypting it into read_buffer(); allocated on first use, so a
+  // broker without TLS listeners never has it.
+  std::span<char> tls_buffer() {
+    if (!tls_buffer_) tls_buffer_ = std::make_unique<char[]>(read_buffer_size);
+    return {tls_buffer_.get(), read_buffer_size};
+  }
   std::vector<protocol::Packet>& packet_batch() noexcept { return batch_; }
 
  private:
@@ -50,6 +56,7 @@ class Shard {
   asio::io_context io_{1};
   asio::executor_work_guard<Executor> work_;
   std::unique_ptr<char[]> read_buffer_;
+  std::unique_ptr<char[]> tls_buffer_;
   std::vector<protocol::Packet> batch_;
   std::thread thread_;
 };

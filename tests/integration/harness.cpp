@@ -180,8 +180,16 @@ void BrokerProcess::start() {
   // Only what this start writes is searched for the "listening on" line (a restart appends to the same log).
   std::error_code ec;
   log_offset_ = std::filesystem::exists(log_path_) ? std::filesystem::file_size(log_path_, ec) : 0;
-  const std::string binary = mosquitto_ ? "/usr/sbin/mosquitto" : TERN_BINARY;
-  const std::vector<std::string> args = {binary, "-c", config_path_.string()};
+  std::string binary = mosquitto_ ? "/usr/sbin/mosquitto" : TERN_BINARY;
+  // A cross-built tern runs under an emulator (cross-toolchains/test-arm.sh): TERN_TEST_BINARY names the broker and
+  // TERN_TEST_BROKER_WRAPPER the command put in front of it, split at spaces ("qemu-aarch64 -L /usr/aarch64-linux-gnu").
+  if (const char* v = std::getenv("TERN_TEST_BINARY"); v != nullptr && *v != '\0' && !mosquitto_) binary = v;
+  std::vector<std::string> args;
+  if (const char* v = std::getenv("TERN_TEST_BROKER_WRAPPER"); v != nullptr) {
+    std::istringstream words(v);
+    for (std::string word; words >> word;) args.push_back(word);
+  }
+  args.insert(args.end(), {binary, "-c", config_path_.string()});
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -190,9 +198,9 @@ void BrokerProcess::start() {
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   auto argv = to_argv(args);
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  const int rc = ::posix_spawnp(&pid, args[0].c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw HarnessError("posix_spawn " + binary + ": " + std::strerror(rc));
+  if (rc != 0) throw HarnessError("posix_spawn " + args[0] + ": " + std::strerror(rc));
   pid_ = pid;
   port_ = wait_for_port(Clock::now() + 10s);
 }
@@ -246,6 +254,26 @@ void BrokerProcess::stop() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGTERM);
   reap(5s);
+}
+
+std::vector<std::uint16_t> BrokerProcess::ports() const {
+  static const std::regex listening(R"(listening on 127\.0\.0\.1:([0-9]+))");
+  std::string text;
+  // The listeners are all bound before the "running N network threads" line.
+  wait_until([&] {
+    const std::string all = log();
+    text = all.size() > log_offset_ ? all.substr(log_offset_) : std::string();
+    return text.find("running ") != std::string::npos;
+  });
+  std::vector<std::uint16_t> result;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), listening); it != std::sregex_iterator(); ++it) {
+    result.push_back(static_cast<std::uint16_t>(std::stoi((*it)[1].str())));
+  }
+  return result;
+}
+
+void BrokerProcess::signal(int number) const {
+  if (pid_ > 0) ::kill(pid_, number);
 }
 
 void BrokerProcess::kill() {
@@ -581,6 +609,14 @@ PahoClient::PahoClient(std::uint16_t port, const std::string& client_id, Version
   client_->set_message_callback([this](mqtt::const_message_ptr m) { received_.add(std::move(m)); });
 }
 
+PahoClient::PahoClient(std::uint16_t port, const std::string& client_id, Version version, mqtt::ssl_options ssl)
+    : version_(version), ssl_(std::move(ssl)) {
+  const std::string uri = "ssl://127.0.0.1:" + std::to_string(port);
+  const int mqtt_version = version == Version::v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+  client_ = std::make_unique<mqtt::async_client>(uri, client_id, mqtt::create_options(mqtt_version));
+  client_->set_message_callback([this](mqtt::const_message_ptr m) { received_.add(std::move(m)); });
+}
+
 PahoClient::~PahoClient() {
   try {
     if (client_->is_connected()) client_->disconnect()->wait_for(2s);
@@ -602,6 +638,7 @@ mqtt::connect_response PahoClient::connect(bool clean, int keep_alive, mqtt::pro
   opts.set_keep_alive_interval(keep_alive);
   opts.set_automatic_reconnect(false);
   if (will) opts.set_will(*will);
+  if (ssl_) opts.set_ssl(*ssl_);
   auto token = client_->connect(opts);
   wait_token(token, "connect");
   return token->get_connect_response();

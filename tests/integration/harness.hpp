@@ -76,6 +76,10 @@ class BrokerProcess {
   BrokerProcess& operator=(const BrokerProcess&) = delete;
 
   std::uint16_t port() const { return port_; }
+  // tern only: every listener's port, in the config's order (the default plain listener first), once all are bound.
+  std::vector<std::uint16_t> ports() const;
+  // Sends a signal (SIGHUP) to the broker.
+  void signal(int number) const;
   std::string log() const;  // everything the broker wrote to stdout and stderr so far
   const std::filesystem::path& dir() const { return dir_; }
   bool running() const { return pid_ > 0; }
@@ -224,6 +228,8 @@ class MessageCollector {
 class PahoClient {
  public:
   PahoClient(std::uint16_t port, const std::string& client_id, Version version);
+  // Over TLS: ssl://127.0.0.1:PORT with these options (trust store, client certificate, ...).
+  PahoClient(std::uint16_t port, const std::string& client_id, Version version, mqtt::ssl_options ssl);
   ~PahoClient();
 
   mqtt::connect_response connect(bool clean = true, int keep_alive = 60, mqtt::properties properties = {},
@@ -243,6 +249,7 @@ class PahoClient {
   std::unique_ptr<mqtt::async_client> client_;
   MessageCollector received_;
   Version version_;
+  std::optional<mqtt::ssl_options> ssl_;
 };
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,16 @@
+// CPUs: how many this process may run on (its affinity mask, which cgroups and taskset narrow, not the machine's
+// count) and pinning a thread to one of them.
+#pragma once
+
+#include <system_error>
+
+namespace tern::platform {
+
+// At least 1.
+unsigned cpu_count() noexcept;
+
+// Pins the calling thread to the index-th CPU of the process's affinity mask (index taken modulo cpu_count()), so a
+// shard stays on one core and keeps its caches. An error is reported, not thrown: pinning is an optimization.
+std::error_code pin_current_thread(unsigned index) noexcept;
+
+}  // namespace tern::platform

@@ -1,0 +1,105 @@
+// The rest of the platform layer: each call answers plausibly on the machine (or emulator) the tests run on.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "platform/clock.hpp"
+#include "platform/cpu.hpp"
+#include "platform/entropy.hpp"
+#include "platform/fs.hpp"
+#include "platform/signals.hpp"
+#include "platform/sysinfo.hpp"
+
+namespace tern::platform {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(Clock, MonotonicAndBootClocksMove) {
+  const auto a = monotonic_now();
+  const auto boot_a = since_boot();
+  std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  EXPECT_GE(monotonic_now() - a, std::chrono::milliseconds{20});
+  EXPECT_GT(boot_a, std::chrono::milliseconds{0});
+  EXPECT_GE(since_boot() - boot_a, std::chrono::milliseconds{19});
+  EXPECT_GT(wall_now().time_since_epoch(), std::chrono::hours{24 * 365 * 50});  // after 2020
+}
+
+TEST(Cpu, CountAndPinning) {
+  const unsigned n = cpu_count();
+  ASSERT_GE(n, 1u);
+  EXPECT_LE(n, std::max(1u, std::thread::hardware_concurrency()));
+  // Pinning another thread leaves this one (and the process mask, and so cpu_count) alone.
+  std::error_code ec = std::make_error_code(std::errc::io_error);
+  std::thread([&] { ec = pin_current_thread(n + 1); }).join();  // taken modulo the count
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(cpu_count(), n);
+}
+
+TEST(Entropy, FillsAndDiffers) {
+  std::array<std::byte, 64> a{}, b{};
+  fill_random(a);
+  fill_random(b);
+  EXPECT_NE(a, b);
+  std::set<std::uint64_t> seen;
+  for (int i = 0; i < 100; ++i) seen.insert(random_u64());
+  EXPECT_EQ(seen.size(), 100u);
+  fill_random({});  // nothing to do
+}
+
+TEST(Fs, SyncsFilesAndDirectories) {
+  const fs::path dir = fs::temp_directory_path() / ("tern-platform-fs-" + std::to_string(random_u64()));
+  fs::create_directories(dir);
+  const fs::path file = dir / "data";
+  std::ofstream(file) << "durable";
+  EXPECT_FALSE(fsync_file(file));
+  EXPECT_FALSE(fsync_dir(dir));
+  EXPECT_FALSE(fsync_dir(""));  // the current directory
+
+  EXPECT_EQ(fsync_file(dir / "missing"), std::errc::no_such_file_or_directory);
+  EXPECT_EQ(fsync_dir(dir / "missing"), std::errc::no_such_file_or_directory);
+  EXPECT_EQ(fsync_dir(file), std::errc::not_a_directory);
+  fs::remove_all(dir);
+}
+
+TEST(Signals, IgnoringSigpipeMakesAWriteToAClosedPipeAnError) {
+  ignore_sigpipe();
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ::close(fds[0]);
+  EXPECT_EQ(::write(fds[1], "x", 1), -1);
+  EXPECT_EQ(errno, EPIPE);
+  ::close(fds[1]);
+}
+
+TEST(SysInfo, SystemFiguresArePlausible) {
+  const auto info = system_info();
+  ASSERT_TRUE(info.has_value());
+  EXPECT_GT(info->uptime, std::chrono::seconds{0});
+  EXPECT_GT(info->memory_total, 16u << 20);
+  EXPECT_GT(info->memory_available, 0u);
+  EXPECT_LE(info->memory_available, info->memory_total);
+  for (double l : info->load) EXPECT_GE(l, 0.0);
+  EXPECT_EQ(info->cpus, cpu_count());
+}
+
+TEST(SysInfo, ProcessFiguresArePlausible) {
+  const auto before = process_info();
+  ASSERT_TRUE(before.has_value());
+  EXPECT_GT(before->resident_bytes, 100u << 10);
+  volatile std::uint64_t sink = 0;
+  const auto until = monotonic_now() + std::chrono::milliseconds{50};
+  while (monotonic_now() < until) sink = sink + 1;  // burn CPU time
+  const auto after = process_info();
+  ASSERT_TRUE(after.has_value());
+  EXPECT_GT(after->cpu_time, before->cpu_time);
+}
+
+}  // namespace
+}  // namespace tern::platform

@@ -1,0 +1,57 @@
+// One mbedTLS configuration: the ssl_config with its certificates, key, CA chain, CRL, PSK table and a seeded
+// random generator. A listener builds one at start-up (and a new one on SIGHUP) and every connection it accepts
+// shares it through a shared_ptr, so certificates are parsed and the generator seeded once per listener, not per
+// connection; a connection keeps the Context it started with after a reload.
+//
+//   auto context = tls::Context::server(listener.tls);   // throws ContextError naming the file and mbedTLS's reason
+//   tls::Engine engine(context);                          // one per connection
+//
+// Clients (for the tests and a later bridge) are made with Context::client().
+//
+// Thread safety: immutable after construction; shared by connections on every shard. mbedTLS's ctr_drbg locks its
+// own mutex (MBEDTLS_THREADING_C), and the PSK table is only read.
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "broker/config.hpp"
+
+namespace tern::tls {
+
+// A certificate, key or PSK file that cannot be used: what() is "certfile /etc/tern/server.pem: <mbedTLS reason>".
+class ContextError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ClientSettings {
+  std::string cafile;    // verify the server against these (empty: no verification)
+  std::string certfile;  // client certificate, optional
+  std::string keyfile;
+  std::string psk_identity;  // TLS-PSK instead of certificates when set
+  std::string psk_hex_key;
+};
+
+class Context {
+ public:
+  static std::shared_ptr<const Context> server(const TlsSettings& settings);
+  static std::shared_ptr<const Context> client(const ClientSettings& settings);
+
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+  ~Context();
+
+  bool use_identity_as_username() const noexcept { return identity_as_username_; }
+
+  struct Impl;
+  const Impl& impl() const noexcept { return *impl_; }
+
+ private:
+  explicit Context(std::unique_ptr<Impl> impl, bool identity_as_username);
+  std::unique_ptr<Impl> impl_;
+  bool identity_as_username_ = false;
+};
+
+}  // namespace tern::tls

@@ -1,0 +1,55 @@
+// The mbedTLS objects behind Context and Engine. Internal to tls/: nothing outside includes it, so nothing outside
+// tls/ sees an mbedTLS header.
+#pragma once
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crl.h>
+#include <mbedtls/x509_crt.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tls/context.hpp"
+#include "tls/engine.hpp"
+
+namespace tern::tls {
+
+struct Context::Impl {
+  Impl();
+  ~Impl();
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  mbedtls_ssl_config conf;
+  mbedtls_entropy_context entropy;
+  mbedtls_ctr_drbg_context drbg;
+  mbedtls_x509_crt cert;
+  mbedtls_pk_context key;
+  mbedtls_x509_crt ca;
+  mbedtls_x509_crl crl;
+  std::map<std::string, std::string, std::less<>> psks;  // identity -> key bytes
+  std::string client_psk_key;                            // client side
+  std::vector<int> ciphersuites;                         // zero-terminated; must outlive conf
+};
+
+// `ssl` is the first member so that mbedTLS callbacks, which receive the mbedtls_ssl_context*, can find the rest
+// (a standard-layout struct and its first member share an address).
+struct Engine::Impl {
+  mbedtls_ssl_context ssl;
+  std::shared_ptr<const Context> context;
+  std::string_view input;  // fed bytes not yet consumed: borrowed from the caller, or a view of `owned`
+  std::string owned;       // input that had to outlive the caller's buffer
+  std::string* output = nullptr;
+  std::string psk_identity;
+  bool done = false;
+
+  static Impl& of(mbedtls_ssl_context* ssl) { return *reinterpret_cast<Impl*>(ssl); }
+};
+
+}  // namespace tern::tls

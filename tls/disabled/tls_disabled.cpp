@@ -1,0 +1,62 @@
+// The tls target of a build with TERN_WITH_TLS=OFF: the same interface, no mbedTLS. A TLS listener is refused at
+// start-up with a clear error; nothing else is reachable (no Engine can exist without a Context).
+#include <string>
+
+#include "tls/context.hpp"
+#include "tls/engine.hpp"
+#include "tls/error.hpp"
+
+namespace tern::tls {
+namespace {
+
+class Category final : public boost::system::error_category {
+ public:
+  explicit Category(const char* name) : name_(name) {}
+  const char* name() const noexcept override { return name_; }
+  std::string message(int code) const override { return std::string(name_) + " error " + std::to_string(code); }
+
+ private:
+  const char* name_;
+};
+
+[[noreturn]] void unsupported() { throw ContextError("this tern was built without TLS (TERN_WITH_TLS=OFF)"); }
+
+}  // namespace
+
+struct Context::Impl {};
+struct Engine::Impl {};
+
+const boost::system::error_category& mbedtls_category() noexcept {
+  static const Category category("mbedtls");
+  return category;
+}
+error_code make_error_code(int mbedtls_code) noexcept { return {mbedtls_code, mbedtls_category()}; }
+const boost::system::error_category& tls_category() noexcept {
+  static const Category category("tls");
+  return category;
+}
+error_code make_error_code(error e) noexcept { return {static_cast<int>(e), tls_category()}; }
+
+Context::Context(std::unique_ptr<Impl> impl, bool identity_as_username)
+    : impl_(std::move(impl)), identity_as_username_(identity_as_username) {}
+Context::~Context() = default;
+std::shared_ptr<const Context> Context::server(const TlsSettings&) { unsupported(); }
+std::shared_ptr<const Context> Context::client(const ClientSettings&) { unsupported(); }
+
+Engine::Engine(std::shared_ptr<const Context>) { unsupported(); }
+Engine::~Engine() = default;
+void Engine::feed(std::string_view) {}
+bool Engine::pending() const noexcept { return false; }
+error_code Engine::handshake() { return error::not_supported; }
+bool Engine::handshake_done() const noexcept { return false; }
+std::size_t Engine::read(std::span<char>, error_code& ec) {
+  ec = error::not_supported;
+  return 0;
+}
+void Engine::write(std::string_view, error_code& ec) { ec = error::not_supported; }
+void Engine::write(std::string_view, std::string&, error_code& ec) { ec = error::not_supported; }
+void Engine::close_notify() {}
+std::string Engine::peer_identity() const { return {}; }
+std::string Engine::verify_failure() const { return {}; }
+
+}  // namespace tern::tls

@@ -1,0 +1,153 @@
+#include "tls/engine.hpp"
+
+#include <mbedtls/oid.h>
+#include <mbedtls/x509.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <stdexcept>
+
+#include "tls/detail.hpp"
+
+namespace tern::tls {
+namespace {
+
+int bio_send(void* p, const unsigned char* data, std::size_t length) {
+  auto& impl = *static_cast<Engine::Impl*>(p);
+  impl.output->append(reinterpret_cast<const char*>(data), length);
+  return static_cast<int>(length);
+}
+
+int bio_recv(void* p, unsigned char* data, std::size_t length) {
+  auto& impl = *static_cast<Engine::Impl*>(p);
+  if (impl.input.empty()) return MBEDTLS_ERR_SSL_WANT_READ;
+  const std::size_t n = std::min(length, impl.input.size());
+  std::memcpy(data, impl.input.data(), n);
+  impl.input.remove_prefix(n);
+  if (impl.input.empty() && !impl.owned.empty()) std::string().swap(impl.owned);  // idle: no buffer
+  return static_cast<int>(n);
+}
+
+// Borrowed input must not outlive the call that was given it: keep what is left.
+void own_rest(Engine::Impl& impl) {
+  if (impl.input.empty() || (!impl.owned.empty() && impl.input.data() >= impl.owned.data() &&
+                             impl.input.data() < impl.owned.data() + impl.owned.size())) {
+    return;
+  }
+  impl.owned.assign(impl.input);
+  impl.input = impl.owned;
+}
+
+}  // namespace
+
+Engine::Engine(std::shared_ptr<const Context> context) : impl_(std::make_unique<Impl>()) {
+  impl_->context = std::move(context);
+  impl_->output = &output_;
+  mbedtls_ssl_init(&impl_->ssl);
+  if (int rc = mbedtls_ssl_setup(&impl_->ssl, &impl_->context->impl().conf); rc != 0) {
+    mbedtls_ssl_free(&impl_->ssl);
+    throw std::runtime_error("TLS session set-up: " + make_error_code(rc).message());
+  }
+  mbedtls_ssl_set_bio(&impl_->ssl, impl_.get(), bio_send, bio_recv, nullptr);
+}
+
+Engine::~Engine() { mbedtls_ssl_free(&impl_->ssl); }
+
+void Engine::feed(std::string_view ciphertext) {
+  if (ciphertext.empty()) return;
+  if (impl_->input.empty()) {
+    impl_->input = ciphertext;  // borrowed: consumed before the caller's buffer is reused (see own_rest)
+    return;
+  }
+  std::string joined(impl_->input);
+  joined.append(ciphertext);
+  impl_->owned.swap(joined);
+  impl_->input = impl_->owned;
+}
+
+bool Engine::pending() const noexcept { return !impl_->input.empty() || mbedtls_ssl_get_bytes_avail(&impl_->ssl) != 0; }
+
+error_code Engine::handshake() {
+  if (impl_->done) return {};
+  const int rc = mbedtls_ssl_handshake(&impl_->ssl);
+  own_rest(*impl_);  // e.g. application data right behind the Finished message (a CONNECT, typically)
+  if (rc == 0) {
+    impl_->done = true;
+    return {};
+  }
+  if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return error::want_read;
+  return make_error_code(rc);
+}
+
+bool Engine::handshake_done() const noexcept { return impl_->done; }
+
+std::size_t Engine::read(std::span<char> out, error_code& ec) {
+  ec = {};
+  std::size_t used = 0;
+  while (used < out.size()) {
+    const int rc =
+        mbedtls_ssl_read(&impl_->ssl, reinterpret_cast<unsigned char*>(out.data() + used), out.size() - used);
+    if (rc > 0) {
+      used += static_cast<std::size_t>(rc);
+      continue;
+    }
+    if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+      if (used == 0) ec = error::want_read;
+      break;
+    }
+    if (used != 0) break;  // report the error on the next call, after the plaintext before it
+    ec = rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ? make_error_code(error::closed)
+         : rc == 0                               ? make_error_code(error::truncated)
+                                                 : make_error_code(rc);
+    break;
+  }
+  own_rest(*impl_);
+  return used;
+}
+
+void Engine::write(std::string_view plaintext, error_code& ec) {
+  ec = {};
+  while (!plaintext.empty()) {
+    const int rc =
+        mbedtls_ssl_write(&impl_->ssl, reinterpret_cast<const unsigned char*>(plaintext.data()), plaintext.size());
+    if (rc < 0) {
+      ec = make_error_code(rc);
+      return;
+    }
+    plaintext.remove_prefix(static_cast<std::size_t>(rc));
+  }
+}
+
+void Engine::write(std::string_view plaintext, std::string& out, error_code& ec) {
+  impl_->output = &out;
+  write(plaintext, ec);
+  impl_->output = &output_;
+}
+
+void Engine::close_notify() { mbedtls_ssl_close_notify(&impl_->ssl); }
+
+std::string Engine::peer_identity() const {
+  if (!impl_->psk_identity.empty()) return impl_->psk_identity;
+  const mbedtls_x509_crt* peer = mbedtls_ssl_get_peer_cert(&impl_->ssl);
+  if (peer == nullptr) return {};
+  for (const mbedtls_x509_name* name = &peer->subject; name != nullptr; name = name->next) {
+    if (name->oid.p != nullptr && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &name->oid) == 0) {
+      return std::string(reinterpret_cast<const char*>(name->val.p), name->val.len);
+    }
+  }
+  return {};
+}
+
+std::string Engine::verify_failure() const {
+  const std::uint32_t flags = mbedtls_ssl_get_verify_result(&impl_->ssl);
+  if (flags == 0 || flags == static_cast<std::uint32_t>(-1)) return {};
+  std::array<char, 512> text{};
+  mbedtls_x509_crt_verify_info(text.data(), text.size(), "", flags);
+  std::string result = text.data();
+  while (!result.empty() && result.back() == '\n') result.pop_back();
+  std::replace(result.begin(), result.end(), '\n', ';');
+  return result;
+}
+
+}  // namespace tern::tls

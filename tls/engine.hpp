@@ -1,0 +1,63 @@
+// One TLS session over memory buffers: ciphertext in with feed(), plaintext out with read(); plaintext in with
+// write(), ciphertext out in output(). It does no I/O, so the caller chooses how bytes travel: the broker's
+// Connection reads ciphertext with one non-blocking read into its shard's buffer and decrypts into the same shard's
+// read buffer; tls::Stream does the same with Asio's async operations.
+//
+//   engine.feed(bytes_from_socket);
+//   error_code ec = engine.handshake();          // {} once done; error::want_read: feed more; else the failure
+//   send(engine.output()); engine.output().clear();
+//   std::size_t n = engine.read(buffer, ec);     // 0 with want_read: feed more; error::closed: close_notify
+//   engine.write(batch, ec);                     // the whole gathered batch, as records, into output()
+//
+// Input that read() could not take (its buffer was full) stays inside the engine for the next read().
+//
+// Thread safety: one thread at a time (a connection's shard).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "tls/context.hpp"
+#include "tls/error.hpp"
+
+namespace tern::tls {
+
+class Engine {
+ public:
+  explicit Engine(std::shared_ptr<const Context> context);
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  ~Engine();
+
+  void feed(std::string_view ciphertext);
+  // read() has more to give without new input: fed bytes not yet consumed, or plaintext of a record that did not
+  // fit in the last read()'s buffer.
+  bool pending() const noexcept;
+
+  error_code handshake();
+  bool handshake_done() const noexcept;
+
+  std::size_t read(std::span<char> out, error_code& ec);
+  void write(std::string_view plaintext, error_code& ec);
+  // The same, appending the records to `out` instead of output() (the connection's write buffer).
+  void write(std::string_view plaintext, std::string& out, error_code& ec);
+  void close_notify();  // queues the alert in output()
+
+  std::string& output() noexcept { return output_; }
+
+  // After the handshake: the client certificate's CN, or the PSK identity; empty if there is none.
+  std::string peer_identity() const;
+  // After a failed handshake: why the peer's certificate did not verify ("expired, not trusted"), or empty.
+  std::string verify_failure() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+  std::string output_;
+};
+
+}  // namespace tern::tls
