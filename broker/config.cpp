@@ -378,6 +378,32 @@ constexpr Directive kDirectives[] = {
    },
    "bytes (>= 1024) waiting to be written to a client before QoS 0 messages to it are dropped (default 4194304) "
    "(Tern)"},
+  {"persistence", Scope::global,
+   [](Context& c, std::string_view v) { c.config().persistence.enabled = c.boolean(v); },
+   "true|false: keep sessions, subscriptions, queued and in-flight QoS 1/2 messages and retained messages in "
+   "SQLite, committed before they are acknowledged (default false)"},
+  {"persistence_location", Scope::global,
+   [](Context& c, std::string_view v) { c.config().persistence.location = path_value(v); },
+   "DIR: where the database is kept; created if missing (default: the working directory)"},
+  {"persistence_file", Scope::global,
+   [](Context& c, std::string_view v) {
+     const std::string name(c.single(v));
+     if (name.find('/') != std::string::npos) c.fail("persistence_file is a file name; the directory is persistence_location");
+     c.config().persistence.file = name;
+   },
+   "NAME: the database's file name in persistence_location (default tern.db)"},
+  {"persistence_sync", Scope::global,
+   [](Context& c, std::string_view v) {
+     const auto token = c.single(v);
+     if (token != "full" && token != "normal") c.bad_value("full or normal", token);
+     c.config().persistence.sync_full = token == "full";
+   },
+   "full|normal: full syncs every commit to disk before acknowledging (survives power loss); normal survives a "
+   "crash of Tern but not of the machine (default full) (Tern)"},
+  {"autosave_interval", Scope::global,
+   [](Context& c, std::string_view v) { c.integer(v, 0, std::numeric_limits<std::uint32_t>::max()); },
+   "SECONDS: accepted so that a mosquitto.conf carries over, and has no effect: Tern commits every change as it "
+   "happens instead of saving snapshots"},
   {"listener", Scope::global, apply_listener,
    "PORT [BIND-ADDRESS]: start a listener section; port 0 = the kernel picks (default: 1883 on 127.0.0.1 only)"},
   {"protocol", Scope::listener,
@@ -447,10 +473,6 @@ constexpr Directive kDirectives[] = {
 
 // mosquitto directives Tern will support but does not yet: an error that says so, rather than "unknown".
 constexpr std::string_view kNotYetSupported[] = {
-    "persistence",
-    "persistence_location",
-    "persistence_file",
-    "autosave_interval",
     "password_file",
     "acl_file",
     "connection",

@@ -58,6 +58,14 @@ struct Config {
   core::BrokerOptions broker;
   unsigned threads = 0;  // threads (tern): 0 = one per core
 
+  // persistence, persistence_location, persistence_file (mosquitto's names), persistence_sync (Tern).
+  struct Persistence {
+    bool enabled = false;
+    std::string location;             // a directory; empty: the working directory
+    std::string file = "tern.db";
+    bool sync_full = true;            // full: fsync before acknowledging; normal: survives a crash, not a power cut
+  } persistence;
+
   // log_type / log_dest / log_timestamp, with mosquitto's meanings. Default: error, warning, notice, information
   // to stderr.
   platform::LogSettings log;

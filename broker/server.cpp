@@ -16,7 +16,10 @@
 #include "broker/net/listener.hpp"
 #include "broker/net/shard.hpp"
 #include "broker/net/shared_broker.hpp"
+#include "broker/net/store_bridge.hpp"
 #include "broker/net/ticker.hpp"
+#include "persistence/sqlite_store.hpp"
+#include "platform/clock.hpp"
 #include "platform/cpu.hpp"
 #include "platform/log.hpp"
 #include "platform/signals.hpp"
@@ -43,9 +46,24 @@ unsigned shard_count(unsigned configured) {
 // Everything that runs, in construction order; destroyed in reverse, so the listeners, the timers and the signal
 // set go before the shards whose io_contexts they use, and the shards (with any connection still in them) before
 // the Broker.
+// persistence true: the SQLite store, opened (a corrupt database is moved aside by the store) before anything
+// listens. Throws persistence::StoreError when no database can be had at all.
+std::unique_ptr<persistence::SqliteStore> open_store(const Config::Persistence& config) {
+  if (!config.enabled) return nullptr;
+  persistence::SqliteOptions options;
+  options.directory = config.location.empty() ? std::filesystem::path(".") : std::filesystem::path(config.location);
+  options.file_name = config.file;
+  options.sync = config.sync_full ? persistence::SyncMode::full : persistence::SyncMode::normal;
+  auto store = std::make_unique<persistence::SqliteStore>(std::move(options));
+  TERN_LOG(notice, "persistence: ", store->path().string(), " (persistence_sync ",
+           config.sync_full ? "full" : "normal", ")");
+  return store;
+}
+
 class Running {
  public:
-  explicit Running(const Config& config) : broker_(config.broker), shared_(broker_) {
+  explicit Running(const Config& config)
+      : store_(open_store(config.persistence)), broker_(config.broker), shared_(broker_) {
     const unsigned count = shard_count(config.threads);
     for (unsigned i = 0; i < count; ++i) shards_.push_back(std::make_unique<net::Shard>(i));
     for (const ListenerConfig& listener : config.listeners) {
@@ -59,6 +77,14 @@ class Running {
   }
 
   void run() {
+    if (store_) {
+      // Before the first client: the state the store holds becomes the broker's, and every change from here on is
+      // committed before it is acknowledged.
+      const core::StoreSnapshot snapshot = store_->load();
+      bridge_ = std::make_unique<net::StoreBridge>(*store_, shared_, shards_[0]->executor());
+      std::lock_guard lock(shared_.mutex);
+      broker_.restore(snapshot, *bridge_, core::Clock::now(), platform::unix_millis());
+    }
     for (auto& listener : listeners_) listener->start();
     ticker_->start();
     wait_for_signal();
@@ -68,6 +94,9 @@ class Running {
     shards_[0]->run();  // the main thread is shard 0's
     for (auto& shard : shards_) shard->stop();
     for (auto& shard : shards_) shard->join();
+    // Every batch the broker submitted is committed before the process exits; their callbacks post to the stopped
+    // shards and are dropped (no client is left to answer).
+    if (store_) store_->flush();
   }
 
  private:
@@ -144,6 +173,7 @@ class Running {
     for (auto& shard : shards_) shard->stop();
   }
 
+  std::unique_ptr<persistence::SqliteStore> store_;  // first: flushed in run(), destroyed last
   core::Broker broker_;
   net::SharedBroker shared_;
   std::vector<std::unique_ptr<net::Shard>> shards_;
@@ -152,6 +182,7 @@ class Running {
   std::unique_ptr<net::Timer> grace_timer_;
   std::unique_ptr<net::Timer> watchdog_timer_;
   std::unique_ptr<asio::signal_set> signals_;
+  std::unique_ptr<net::StoreBridge> bridge_;
   std::atomic<std::size_t> next_shard_{0};
   bool shutting_down_ = false;
 };
@@ -174,6 +205,9 @@ int Server::run() {
     running = std::make_unique<Running>(config_);
   } catch (const net::ListenError& e) {
     TERN_LOG(error, e.what());
+    return 1;
+  } catch (const persistence::StoreError& e) {
+    TERN_LOG(error, "persistence: ", e.what());
     return 1;
   } catch (const std::exception& e) {
     TERN_LOG(error, "cannot start: ", e.what());

@@ -86,7 +86,7 @@ OpenedDatabase open_database(const SqliteOptions& options) {
   } catch (const FileError& e) {
     throw StoreError(e.what());
   }
-  const fs::path path = options.directory / kDatabaseFileName;
+  const fs::path path = options.directory / options.file_name;
 
   // A -wal or -shm without its database would be replayed into the new one: move strays away first.
   if (!path_exists(path) && (path_exists(path.string() + "-wal") || path_exists(path.string() + "-shm"))) {

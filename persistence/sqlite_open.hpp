@@ -24,7 +24,7 @@
 
 namespace tern::persistence {
 
-inline constexpr const char* kDatabaseFileName = "tern.db";  // mosquitto's name; not configurable
+inline constexpr const char* kDatabaseFileName = "tern.db";  // the default of SqliteOptions::file_name
 
 struct OpenedDatabase {
   std::unique_ptr<Connection> db;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <stdexcept>
+#include <string>
 
 namespace tern::persistence {
 
@@ -17,7 +18,8 @@ enum class SyncMode {
 };
 
 struct SqliteOptions {
-  std::filesystem::path directory;  // persistence_location; the database is directory / "tern.db"
+  std::filesystem::path directory;  // persistence_location; the database is directory / file_name
+  std::string file_name = "tern.db";  // persistence_file
   SyncMode sync = SyncMode::full;   // persistence_sync
   // Group commit: a commit waits until the oldest queued batch is this old, or until max_group_ops ops are queued
   // (or a flush() waits), to gather more batches into the transaction. 0: commit whatever is queued at once;

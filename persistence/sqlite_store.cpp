@@ -13,7 +13,7 @@ namespace tern::persistence {
 
 SqliteStore::SqliteStore(SqliteOptions options) : options_(std::move(options)) {
   auto opened = open_database(options_);
-  path_ = options_.directory / kDatabaseFileName;
+  path_ = options_.directory / options_.file_name;
   moved_aside_ = std::move(opened.moved_aside);
   db_ = std::move(opened.db);
   try {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 
 namespace tern::platform {
 
@@ -13,6 +14,8 @@ using WallClock = std::chrono::system_clock;
 
 MonotonicClock::time_point monotonic_now() noexcept;
 WallClock::time_point wall_now() noexcept;
+// wall_now() as milliseconds since the Unix epoch: how stored times are kept.
+std::int64_t unix_millis() noexcept;
 
 // Time since the machine booted, counting suspended time (CLOCK_BOOTTIME on Linux).
 std::chrono::milliseconds since_boot() noexcept;

@@ -42,6 +42,13 @@ void Broker::on_decode_error(ConnectionId connection, protocol::ReasonCode error
 void Broker::detach(ConnectionId connection, TimePoint now) { impl_->detach(connection, now); }
 TimePoint Broker::tick(TimePoint now) { return impl_->tick(now); }
 void Broker::shutdown(TimePoint now) { impl_->shutdown(now); }
+void Broker::restore(const StoreSnapshot& snapshot, StoreSubmitter& submitter, TimePoint now, UnixMillis wall_now) {
+  impl_->restore(snapshot, submitter, now, wall_now);
+}
+void Broker::on_committed(std::uint64_t batch, bool durable, TimePoint now) {
+  impl_->on_committed(batch, durable, now);
+}
+void Broker::set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept { impl_->set_wall_clock(now, wall_now); }
 protocol::Version Broker::version(ConnectionId connection) const noexcept { return impl_->version(connection); }
 BrokerStats Broker::stats() const noexcept { return impl_->stats_; }
 const BrokerOptions& Broker::options() const noexcept { return impl_->options_; }
@@ -242,10 +249,22 @@ std::string& Broker::Impl::stage(Connection& c) {
 }
 
 void Broker::Impl::flush_output() {
+  // The call's durable changes go to the store as one batch; what the call sent waits for it (see broker_store.cpp).
+  std::uint64_t batch = 0;
+  if (!ops_.empty()) {
+    batch = ++submitted_batches_;
+    std::vector<StoreOp> ops;
+    ops.swap(ops_);
+    store_->submit(std::move(ops), batch);
+  }
   for (Connection* c : staged_) {
     if (c->sink) {
-      if (!c->staged.empty()) c->sink->send(c->staged);
-      if (c->close_requested) c->sink->close();
+      if (batch != 0 || c->held_until_batch > committed_batches_) {
+        hold_output(*c, submitted_batches_);
+      } else {
+        if (!c->staged.empty()) c->sink->send(c->staged);
+        if (c->close_requested) c->sink->close();
+      }
     }
     std::string().swap(c->staged);  // an idle connection keeps no buffer
     c->staged_listed = false;
@@ -270,6 +289,7 @@ void Broker::Impl::session_offline(Session& s, bool publish, TimePoint now) {
     end_session(s, now);
     return;
   }
+  s.offline_since = now;
   s.expires_at = s.expiry_interval ? now + std::chrono::seconds(*s.expiry_interval) : TimePoint::max();
   if (s.will) {
     if (s.will_delay == 0) {
@@ -278,6 +298,7 @@ void Broker::Impl::session_offline(Session& s, bool publish, TimePoint now) {
       s.will_at = std::min(now + std::chrono::seconds(s.will_delay), s.expires_at);
     }
   }
+  store_session(s, now);
 }
 
 void Broker::Impl::publish_will(Session& s, TimePoint now) {
@@ -291,6 +312,7 @@ void Broker::Impl::publish_will(Session& s, TimePoint now) {
 
 void Broker::Impl::end_session(Session& s, TimePoint now) {
   if (s.will) publish_will(s, now);
+  unstore_session(s);
   for (const auto& [filter, options] : s.subscriptions) subscriptions_.unsubscribe(filter, s.id);
   stats_.subscriptions = subscriptions_.size();
   sessions_.erase(s.id);
@@ -332,7 +354,10 @@ TimePoint Broker::Impl::tick(TimePoint now) {
   std::vector<Session*> ending;
   for (auto& [id, s] : sessions_) {
     if (s->connection) continue;
-    if (s->will && s->will_at <= now) publish_will(*s, now);
+    if (s->will && s->will_at <= now) {
+      publish_will(*s, now);
+      store_session(*s, s->offline_since);  // without the will now
+    }
     if (s->expires_at <= now) {
       ending.push_back(s);
       continue;

@@ -24,9 +24,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "broker/core/broker_options.hpp"
 #include "broker/core/message.hpp"
+#include "broker/core/store_ops.hpp"
 #include "broker/protocol/packets.hpp"
 
 namespace tern::core {
@@ -44,6 +46,21 @@ class ConnectionSink {
 
  protected:
   ~ConnectionSink() = default;
+};
+
+// Persistence: where the broker hands its durable changes. At the end of every call that changed durable state
+// (a QoS 1/2 message queued or in flight for a persistent session, a retained message, a persistent session or
+// subscription), the broker calls submit() with that call's ops, in order, and a batch number (1, 2, 3, ...). The
+// caller commits them (persistence::Store) and then calls Broker::on_committed() with the same number, in order.
+// Until then the broker holds everything that call sent (its PUBACKs and PUBRECs above all, and deliveries that
+// must not be seen twice), and any later output for the same connections behind it.
+class StoreSubmitter {
+ public:
+  // Called with the network layer's broker mutex held: queue the batch, do not block on I/O.
+  virtual void submit(std::vector<StoreOp> ops, std::uint64_t batch) = 0;
+
+ protected:
+  ~StoreSubmitter() = default;
 };
 
 struct BrokerStats {
@@ -80,6 +97,18 @@ class Broker {
 
   // Graceful shutdown: every connected client gets DISCONNECT "Server shutting down" (5.0) and is closed.
   void shutdown(TimePoint now);
+
+  // Turns persistence on: rebuilds sessions (offline), subscriptions, queued and in-flight messages, incoming QoS 2
+  // ids and retained messages from `snapshot`, and from then on hands every durable change to `submitter`. Call
+  // once, before the first attach(). `wall_now` is the wall clock at `now`: stored times are wall-clock times, so
+  // expiry counts the time the broker was down.
+  void restore(const StoreSnapshot& snapshot, StoreSubmitter& submitter, TimePoint now, UnixMillis wall_now);
+  // Batch `batch` (and every one before it) is committed, or could not be (`durable` false: the connections whose
+  // output it held are closed without that output, so their clients send their messages again).
+  void on_committed(std::uint64_t batch, bool durable, TimePoint now);
+  // Keeps the conversion between the steady clock and the wall clock current (the wall clock may be stepped, e.g.
+  // by NTP on a device without a real-time clock). The network layer calls it on each tick.
+  void set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept;
 
   // Version of the connection's accepted CONNECT (the decoder's version); v311 before CONNECT.
   protocol::Version version(ConnectionId connection) const noexcept;

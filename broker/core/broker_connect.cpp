@@ -170,6 +170,7 @@ void Broker::Impl::on_connect(Connection& c, protocol::Connect&& connect, TimePo
                            s->id, now);
     if (v5) s->will_delay = will.properties.will_delay_interval.value_or(0);
   }
+  store_session(*s, std::nullopt);
 
   c.connected = true;
   c.session = s;

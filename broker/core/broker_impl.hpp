@@ -3,11 +3,13 @@
 //   broker_connect.cpp  CONNECT: validation, authentication, session takeover/resume, CONNACK
 //   broker_publish.cpp  incoming PUBLISH and its acknowledgements, routing, delivery, queues, in-flight window
 //   broker_subscribe.cpp SUBSCRIBE / UNSUBSCRIBE and retained messages on subscribe
+//   broker_store.cpp    persistence: the StoreOps of each call, output held until committed, restore at start-up
 //
 // Thread safety: none (see broker.hpp).
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <random>
@@ -37,6 +39,11 @@ class Broker::Impl {
   TimePoint tick(TimePoint now);
   void shutdown(TimePoint now);
   protocol::Version version(ConnectionId id) const noexcept;
+
+  // broker_store.cpp
+  void restore(const StoreSnapshot& snapshot, StoreSubmitter& submitter, TimePoint now, UnixMillis wall_now);
+  void on_committed(std::uint64_t batch, bool durable, TimePoint now);
+  void set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept;
 
   // Hands every staged buffer to its sink (and closes those asked to close). Each public entry point ends with it.
   void flush_output();
@@ -95,6 +102,30 @@ class Broker::Impl {
   InflightOut* find_inflight(Session& s, std::uint16_t packet_id);
   void erase_inflight(Session& s, std::uint16_t packet_id);
 
+  // --- broker_store.cpp: durable changes (each a no-op while persistence is off, or for a session that is not
+  // persistent). The ops of a call are submitted, as one batch, by flush_output().
+  bool persistent(const Session& s) const noexcept;
+  // PutSession for a persistent session (`offline_since`: when its connection went; nullopt while connected), or
+  // DeleteSession for a stored one that is no longer persistent.
+  void store_session(Session& s, std::optional<TimePoint> offline_since);
+  void unstore_session(Session& s);
+  void store_subscription(Session& s, const std::string& filter, const SubscriptionOptions& options);
+  void unstore_subscription(Session& s, const std::string& filter);
+  // PutQueueEntry for a QoS 1/2 delivery to a persistent session (and PutMessage first if the message is not
+  // stored yet): queued (packet_id 0), in flight, or released (QoS 2 PUBREC received).
+  void store_delivery(Session& s, Delivery& d, std::uint16_t packet_id, bool released);
+  void unstore_delivery(Session& s, const Delivery& d);
+  void store_incoming(Session& s, std::uint16_t packet_id, bool add);
+  void store_retained(const MessagePtr& message);  // SetRetained, or ClearRetained for an empty payload
+  void unstore_retained(const std::string& topic);
+  void store_message(const Message& m);  // PutMessage, once per message
+  StoredMessage to_stored(const Message& m) const;
+  MessagePtr from_stored(const StoredMessage& m) const;
+  UnixMillis to_wall(TimePoint t) const noexcept;
+  TimePoint from_wall(UnixMillis t) const noexcept;
+  // Holds `c`'s staged output until batch `batch` is committed.
+  void hold_output(Connection& c, std::uint64_t batch);
+
   // --- broker_subscribe.cpp
   void on_subscribe(Connection& c, protocol::Subscribe&& subscribe, TimePoint now);
   void on_unsubscribe(Connection& c, protocol::Unsubscribe&& unsubscribe, TimePoint now);
@@ -118,6 +149,22 @@ class Broker::Impl {
   };
   std::vector<Target> targets_;
   std::unordered_map<SessionId, std::size_t> target_index_;
+
+  // Persistence (broker_store.cpp); store_ is null while it is off.
+  StoreSubmitter* store_ = nullptr;
+  std::vector<StoreOp> ops_;              // the current call's durable changes
+  std::uint64_t next_message_id_ = 1;     // StoredMessage ids
+  std::uint64_t submitted_batches_ = 0;   // batches handed to store_
+  std::uint64_t committed_batches_ = 0;   // batches reported by on_committed()
+  struct HeldOutput {
+    std::uint64_t batch;
+    ConnectionId connection;
+    std::string bytes;
+    bool close;
+  };
+  std::deque<HeldOutput> held_;           // in batch order
+  TimePoint clock_anchor_{};              // steady time at which the wall clock read wall_anchor_
+  UnixMillis wall_anchor_ = 0;
 };
 
 }  // namespace tern::core

@@ -114,6 +114,7 @@ void Broker::Impl::on_publish(Connection& c, protocol::Publish&& publish, TimePo
                                   now);
       if (n == 0 && v5) ack.reason_code = ReasonCode::no_matching_subscribers;
       s.qos().incoming_qos2.insert(id);
+      store_incoming(s, id, true);
       send(c, ack);
       return;
     }
@@ -124,7 +125,10 @@ void Broker::Impl::on_pubrel(Connection& c, const protocol::Pubrel& rel, TimePoi
   protocol::Pubcomp comp{.packet_id = rel.packet_id};
   Session& s = *c.session;
   const bool known = s.awaiting_pubrel(rel.packet_id);
-  if (known) s.qos().incoming_qos2.erase(rel.packet_id);
+  if (known) {
+    s.qos().incoming_qos2.erase(rel.packet_id);
+    store_incoming(s, rel.packet_id, false);
+  }
   if (!known && c.version == Version::v5)
     comp.reason_code = ReasonCode::packet_identifier_not_found;
   send(c, comp);
@@ -134,6 +138,7 @@ void Broker::Impl::on_puback(Connection& c, const protocol::Puback& ack, TimePoi
   Session& s = *c.session;
   InflightOut* f = find_inflight(s, ack.packet_id);
   if (!f || f->delivery.qos != QoS::at_least_once) return;  // unknown ids are ignored
+  unstore_delivery(s, f->delivery);
   erase_inflight(s, ack.packet_id);
   pump(s, now);
 }
@@ -149,11 +154,13 @@ void Broker::Impl::on_pubrec(Connection& c, const protocol::Pubrec& rec, TimePoi
   }
   if (c.version == Version::v5 && protocol::is_error(rec.reason_code)) {
     // The client refused the message: the exchange ends here (5.0 section 4.3.3).
+    unstore_delivery(s, f->delivery);
     erase_inflight(s, rec.packet_id);
     pump(s, now);
     return;
   }
   f->released = true;
+  store_delivery(s, f->delivery, rec.packet_id, true);
   f->delivery.message.reset();  // the payload is no longer needed once the client holds the message
   send(c, protocol::Pubrel{.packet_id = rec.packet_id});
 }
@@ -162,6 +169,7 @@ void Broker::Impl::on_pubcomp(Connection& c, const protocol::Pubcomp& comp, Time
   Session& s = *c.session;
   InflightOut* f = find_inflight(s, comp.packet_id);
   if (!f || !f->released) return;
+  unstore_delivery(s, f->delivery);
   erase_inflight(s, comp.packet_id);
   pump(s, now);
 }
@@ -172,6 +180,7 @@ void Broker::Impl::on_pubcomp(Connection& c, const protocol::Pubcomp& comp, Time
 std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
   if (message->retain) {
     retained_.set(message);  // an empty payload clears [MQTT-3.3.1-6], [MQTT-3.3.1-7]
+    store_retained(message);
     stats_.retained = retained_.size();
   }
 
@@ -242,7 +251,11 @@ void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
 
 void Broker::Impl::send_inflight(Session& s, Connection& c, Delivery&& d, TimePoint now) {
   const std::uint16_t id = allocate_packet_id(s);
-  if (!write_publish(c, d, id, false, now)) return;
+  if (!write_publish(c, d, id, false, now)) {
+    unstore_delivery(s, d);  // dropped for this client
+    return;
+  }
+  store_delivery(s, d, id, false);
   Session::Exchanges& x = s.qos();
   const std::uint64_t seq = ++x.inflight_seq;
   x.inflight.emplace(seq, InflightOut{id, std::move(d), false});
@@ -259,6 +272,7 @@ void Broker::Impl::enqueue(Session& s, Delivery&& d) {
     return;
   }
   s.queued_bytes += bytes;
+  if (d.qos != QoS::at_most_once) store_delivery(s, d, 0, false);
   s.queue.push_back(std::move(d));
 }
 
@@ -273,6 +287,7 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
     s.queue.pop_front();
     s.queued_bytes -= taken.message->payload.size() + taken.message->topic.size();
     if (taken.message->expired(now)) {  // [MQTT-3.3.2-5]
+      unstore_delivery(s, taken);
       ++stats_.messages_dropped;
       continue;
     }

@@ -47,6 +47,7 @@ void Broker::Impl::on_subscribe(Connection& c, protocol::Subscribe&& subscribe, 
     }
     const bool existed = subscriptions_.subscribe(sub.filter, s.id, options);
     s.subscriptions[sub.filter] = options;
+    store_subscription(s, sub.filter, options);
     ack.reason_codes.push_back(static_cast<ReasonCode>(options.qos));
     TERN_LOG(debug, s.client_id, " subscribed to ", sub.filter, " (QoS ", static_cast<int>(options.qos), ')');
 
@@ -67,6 +68,7 @@ void Broker::Impl::send_retained(Session& s, std::string_view filter, const Subs
   for (const MessagePtr& m : matched) {
     if (m->expired(now)) {
       retained_.erase(m->topic);
+      unstore_retained(m->topic);
       continue;
     }
     Delivery d{m, std::min(m->qos, options.qos), true, {}};  // retained on subscribe: RETAIN set [MQTT-3.3.1-8]
@@ -86,6 +88,7 @@ void Broker::Impl::on_unsubscribe(Connection& c, protocol::Unsubscribe&& unsubsc
     }
     const bool existed = subscriptions_.unsubscribe(filter, s.id);
     s.subscriptions.erase(filter);
+    if (existed) unstore_subscription(s, filter);
     ack.reason_codes.push_back(existed ? ReasonCode::success : ReasonCode::no_subscription_existed);
   }
   stats_.subscriptions = subscriptions_.size();

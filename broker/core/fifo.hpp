@@ -41,6 +41,10 @@ class Fifo {
   void for_each(F&& f) const {
     for (std::size_t i = head_; i < items_.size(); ++i) f(items_[i]);
   }
+  template <class F>
+  void for_each(F&& f) {
+    for (std::size_t i = head_; i < items_.size(); ++i) f(items_[i]);
+  }
 
  private:
   std::vector<T> items_;

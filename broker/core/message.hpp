@@ -29,6 +29,9 @@ struct Message {
   std::string forward_properties;     // encoded 5.0 properties, minus expiry / alias / subscription ids
   std::optional<TimePoint> expires_at;  // from the Message Expiry Interval
   std::uint64_t origin_session = 0;   // the publishing session, for no-local; 0 for none (e.g. a will)
+  // Persistence: the id of the stored copy (StoredMessage::id), 0 while none exists. Set by the broker, under its
+  // lock, the first time something durable refers to the message; the only field that changes after routing.
+  mutable std::uint64_t store_id = 0;
 
   bool expired(TimePoint now) const noexcept { return expires_at && *expires_at <= now; }
   // Remaining expiry interval in whole seconds, rounded up, for the forwarded PUBLISH.

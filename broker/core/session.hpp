@@ -34,6 +34,7 @@ struct Delivery {
   protocol::QoS qos = protocol::QoS::at_most_once;  // min(message QoS, granted QoS)
   bool retain = false;                             // the RETAIN flag as sent
   std::vector<std::uint32_t> subscription_ids;     // 5.0
+  std::uint64_t seq = 0;                           // persistence: StoredQueueEntry::seq; 0 while not stored
 };
 
 // A PUBLISH sent at QoS 1/2 (or a PUBREL) that awaits its acknowledgement.
@@ -75,12 +76,18 @@ struct Session {
   // Seconds the session outlives its connection; nullopt: forever. 0: ends with the connection.
   std::optional<std::uint32_t> expiry_interval = 0;
   TimePoint expires_at = TimePoint::max();  // while offline
+  TimePoint offline_since{};                // when the last connection went (while offline)
 
   MessagePtr will;                         // the will of the current (or last) connection
   std::uint32_t will_delay = 0;            // seconds
   TimePoint will_at = TimePoint::max();    // a will waiting for its delay after the connection went
 
   protocol::Version version = protocol::Version::v311;  // of the last connection
+
+  // Persistence: whether the store holds this session (a PutSession not yet undone by a DeleteSession), and the
+  // last StoredQueueEntry::seq used for it.
+  bool stored = false;
+  std::uint64_t store_seq = 0;
 };
 
 struct Connection {
@@ -107,6 +114,9 @@ struct Connection {
   std::string staged;
   bool staged_listed = false;
   bool close_requested = false;
+  // Persistence: output is held until the store batch it depends on is committed; this is the newest batch holding
+  // output of this connection. While it is uncommitted, later output waits behind it (order is kept).
+  std::uint64_t held_until_batch = 0;
 
   // Topic aliases (5.0), created on first use: most connections never use them.
   struct Aliases {

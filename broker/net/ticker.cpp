@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include "platform/clock.hpp"
+
 namespace tern::net {
 
 Ticker::Ticker(Executor executor, SharedBroker& shared) : timer_(executor), shared_(shared) {}
@@ -25,6 +27,7 @@ void Ticker::arm(core::TimePoint at) {
     core::TimePoint deadline;
     {
       std::lock_guard lock(shared_.mutex);
+      shared_.broker.set_wall_clock(now, platform::unix_millis());
       deadline = shared_.broker.tick(now);
     }
     arm(std::clamp(deadline, now + min_interval, now + max_interval));

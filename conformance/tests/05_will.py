@@ -33,8 +33,11 @@ class Will(BrokerTest):
     def test_retained_will(self, v):
         """A will with Will Retain 1 is published as a retained message."""
         topic = self.topic("w")
+        watcher = self.subscribed(v, [(topic, 1)], self.cid("watch"))
         w = self.will_client(v, topic, retain=True)
         w.close()
+        # Once the will has been published (the watcher has it live) it must be there as a retained message.
+        self.receive(watcher, topic, b"gone", timeout=3)
         s = self.subscribed(v, [(topic, 1)])
         p = self.receive(s, topic, b"gone", timeout=3)
         self.assertTrue(p.retain)

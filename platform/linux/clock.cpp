@@ -15,4 +15,8 @@ std::chrono::milliseconds since_boot() noexcept {
                                                   std::chrono::nanoseconds{ts.tv_nsec});
 }
 
+std::int64_t unix_millis() noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(wall_now().time_since_epoch()).count();
+}
+
 }  // namespace tern::platform

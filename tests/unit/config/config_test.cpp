@@ -200,10 +200,33 @@ TEST(ConfigSyntax, DuplicateScalarsLastWins) {
   EXPECT_EQ(c.listeners[0].max_connections, 7);
 }
 
+TEST(ConfigValues, Persistence) {
+  const Config defaults = parse_config("", "tern.conf");
+  EXPECT_FALSE(defaults.persistence.enabled);
+  EXPECT_EQ(defaults.persistence.location, "");
+  EXPECT_EQ(defaults.persistence.file, "tern.db");
+  EXPECT_TRUE(defaults.persistence.sync_full);
+
+  const Config c = parse_config(
+      "persistence true\npersistence_location /var/lib/tern/\npersistence_file m.db\npersistence_sync normal\n"
+      "autosave_interval 1800\n",
+      "tern.conf");
+  EXPECT_TRUE(c.persistence.enabled);
+  EXPECT_EQ(c.persistence.location, "/var/lib/tern/");
+  EXPECT_EQ(c.persistence.file, "m.db");
+  EXPECT_FALSE(c.persistence.sync_full);
+
+  EXPECT_EQ(error_of("persistence yes\n"), "tern.conf:1: persistence: expected true or false, got 'yes'");
+  EXPECT_EQ(error_of("persistence_sync always\n"),
+            "tern.conf:1: persistence_sync: expected full or normal, got 'always'");
+  EXPECT_EQ(error_of("persistence_file a/b.db\n"),
+            "tern.conf:1: persistence_file is a file name; the directory is persistence_location");
+  EXPECT_NE(error_of("autosave_interval soon\n"), "");
+}
+
 TEST(ConfigSyntax, NotSupportedYet) {
   for (const char* name :
-       {"persistence", "persistence_location", "persistence_file", "autosave_interval", "password_file", "acl_file",
-        "connection", "address", "topic", "bridge_protocol_version", "per_listener_settings", "http_dir"}) {
+       {"password_file", "acl_file", "connection", "address", "topic", "bridge_protocol_version", "per_listener_settings", "http_dir"}) {
     const std::string n = name;
     EXPECT_EQ(error_of("listener 1883\n" + n + " x\n"), "tern.conf:2: '" + n + "' is not supported yet");
     EXPECT_EQ(error_of(n + " x\n"), "tern.conf:1: '" + n + "' is not supported yet");  // also in global scope
@@ -244,6 +267,11 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "log_timestamp",
                                           "threads",
                                           "max_outgoing_buffer",
+                                          "persistence",
+                                          "persistence_location",
+                                          "persistence_file",
+                                          "persistence_sync",
+                                          "autosave_interval",
                                           "listener",
                                           "protocol",
                                           "max_connections",

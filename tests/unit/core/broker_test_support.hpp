@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,12 @@ class TestClient {
     if (!detached_) broker_.detach(id_, TimePoint{});
   }
 
-  void send(p::Packet packet, TimePoint now) { broker_.on_packet(id_, std::move(packet), now); }
+  void send(p::Packet packet, TimePoint now) {
+    broker_.on_packet(id_, std::move(packet), now);
+    if (after_send) after_send();
+  }
+  // Run after every packet the client sends (the persistence tests commit the store there).
+  std::function<void()> after_send;
   void drop(TimePoint now) {  // the socket goes away
     broker_.detach(id_, now);
     detached_ = true;

@@ -1,0 +1,324 @@
+// Persistence in the core: what each call changes in durable state, as StoreOps; the output held until those are
+// committed; and the rebuild of the broker's state from a StoreSnapshot at start-up.
+//
+// What is stored (store_ops.hpp): persistent sessions (session expiry > 0, or 3.1.1 clean session 0) with their
+// will, their subscriptions, their QoS 1/2 deliveries (queued, in flight, released) and their incoming QoS 2 packet
+// ids; every retained message. A QoS 0 delivery and anything of a session that ends with its connection are not:
+// they could not survive a restart under MQTT's rules anyway.
+//
+// The durability contract. Every public call of the Broker collects its ops in ops_; flush_output(), which ends each
+// call, submits them as one batch and holds everything the call sent: a PUBACK or PUBREC leaves only once the
+// message and the queue entries it created are committed, and a QoS 2 delivery to a persistent session only once
+// its in-flight record is, so a crash can never make the subscriber see it twice. A connection with held output
+// keeps every later packet behind it (order per connection is MQTT's), until on_committed() releases the batch. A
+// call that changes nothing durable (QoS 0 traffic, QoS 1/2 between clean sessions, PINGREQ) waits for nothing,
+// unless its connection already has output waiting.
+//
+//   P publishes QoS 1 "a" (id 5); S, persistent and online, subscribes to "a" at QoS 1:
+//     ops: PutMessage{7, "a"}  PutQueueEntry{S, seq 3, message 7, packet_id 1}      -> batch 12, held: [P: PUBACK 5]
+//                                                                                            [S: PUBLISH 1]
+//     on_committed(12): P gets its PUBACK, S its PUBLISH.  S's PUBACK 1 -> DeleteQueueEntry{S, 3} (batch 13)
+//
+// Thread safety: none (see broker.hpp).
+#include <algorithm>
+#include <chrono>
+#include <unordered_map>
+#include <utility>
+
+#include "broker/core/broker_impl.hpp"
+#include "platform/log.hpp"
+
+namespace tern::core {
+
+using protocol::QoS;
+using protocol::ReasonCode;
+namespace op = store_op;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Clocks: the core runs on the steady clock; the store keeps wall-clock milliseconds.
+
+void Broker::Impl::set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept {
+  clock_anchor_ = now;
+  wall_anchor_ = wall_now;
+}
+
+UnixMillis Broker::Impl::to_wall(TimePoint t) const noexcept {
+  return wall_anchor_ + std::chrono::duration_cast<std::chrono::milliseconds>(t - clock_anchor_).count();
+}
+
+TimePoint Broker::Impl::from_wall(UnixMillis t) const noexcept {
+  // Clamped to 50 years either way (a broken clock), so that no TimePoint arithmetic overflows.
+  constexpr UnixMillis span = 50LL * 365 * 86'400'000;
+  return clock_anchor_ + std::chrono::milliseconds(std::clamp(t, wall_anchor_ - span, wall_anchor_ + span) - wall_anchor_);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ops.
+
+bool Broker::Impl::persistent(const Session& s) const noexcept {
+  return store_ != nullptr && s.expiry_interval != std::optional<std::uint32_t>(0);
+}
+
+void Broker::Impl::store_session(Session& s, std::optional<TimePoint> offline_since) {
+  if (!persistent(s)) {
+    unstore_session(s);
+    return;
+  }
+  StoredSession stored;
+  stored.client_id = s.client_id;
+  stored.expiry_interval = s.expiry_interval;
+  stored.disconnected_at = offline_since ? to_wall(*offline_since) : 0;
+  stored.version = s.version;
+  if (s.will) stored.will = to_stored(*s.will);
+  stored.will_delay = s.will_delay;
+  ops_.emplace_back(op::PutSession{std::move(stored)});
+  if (!s.stored) {
+    // The session becomes durable with everything it already has (a 5.0 client may raise a session expiry of 0
+    // only at CONNECT, so this is a new or a resumed session, whose subscriptions and queue follow).
+    s.stored = true;
+    for (const auto& [filter, options] : s.subscriptions) store_subscription(s, filter, options);
+    if (s.exchanges) {
+      for (auto& [seq, f] : s.exchanges->inflight) {
+        if (f.delivery.message) store_delivery(s, f.delivery, f.packet_id, f.released);
+      }
+      for (std::uint16_t id : s.exchanges->incoming_qos2) store_incoming(s, id, true);
+    }
+    s.queue.for_each([&](Delivery& d) { store_delivery(s, d, 0, false); });
+  }
+}
+
+void Broker::Impl::unstore_session(Session& s) {
+  if (!s.stored) return;
+  s.stored = false;
+  ops_.emplace_back(op::DeleteSession{s.client_id});
+  // The deliveries' seqs now name nothing; they are not reused (store_seq keeps counting).
+  if (s.exchanges) {
+    for (auto& [seq, f] : s.exchanges->inflight) f.delivery.seq = 0;
+  }
+  s.queue.for_each([](Delivery& d) { d.seq = 0; });
+}
+
+void Broker::Impl::store_subscription(Session& s, const std::string& filter, const SubscriptionOptions& options) {
+  if (!s.stored) return;
+  ops_.emplace_back(op::PutSubscription{StoredSubscription{s.client_id, filter, options}});
+}
+
+void Broker::Impl::unstore_subscription(Session& s, const std::string& filter) {
+  if (!s.stored) return;
+  ops_.emplace_back(op::DeleteSubscription{s.client_id, filter});
+}
+
+void Broker::Impl::store_message(const Message& m) {
+  if (m.store_id != 0) return;
+  m.store_id = next_message_id_++;
+  ops_.emplace_back(op::PutMessage{to_stored(m)});
+}
+
+void Broker::Impl::store_delivery(Session& s, Delivery& d, std::uint16_t packet_id, bool released) {
+  if (!s.stored || d.qos == QoS::at_most_once || !d.message) return;
+  store_message(*d.message);
+  if (d.seq == 0) d.seq = ++s.store_seq;
+  StoredQueueEntry entry;
+  entry.client_id = s.client_id;
+  entry.seq = d.seq;
+  entry.message_id = d.message->store_id;
+  entry.qos = d.qos;
+  entry.retain = d.retain;
+  entry.subscription_ids = d.subscription_ids;
+  entry.packet_id = packet_id;
+  entry.released = released;
+  ops_.emplace_back(op::PutQueueEntry{std::move(entry)});
+}
+
+void Broker::Impl::unstore_delivery(Session& s, const Delivery& d) {
+  if (!s.stored || d.seq == 0) return;
+  ops_.emplace_back(op::DeleteQueueEntry{s.client_id, d.seq});
+}
+
+void Broker::Impl::store_incoming(Session& s, std::uint16_t packet_id, bool add) {
+  if (!s.stored) return;
+  if (add) {
+    ops_.emplace_back(op::PutIncoming{StoredIncoming{s.client_id, packet_id}});
+  } else {
+    ops_.emplace_back(op::DeleteIncoming{s.client_id, packet_id});
+  }
+}
+
+void Broker::Impl::store_retained(const MessagePtr& message) {
+  if (!store_) return;
+  if (message->payload.empty()) {
+    unstore_retained(message->topic);
+    return;
+  }
+  store_message(*message);
+  ops_.emplace_back(op::SetRetained{StoredRetained{message->topic, message->store_id}});
+}
+
+void Broker::Impl::unstore_retained(const std::string& topic) {
+  if (!store_) return;
+  ops_.emplace_back(op::ClearRetained{topic});
+}
+
+StoredMessage Broker::Impl::to_stored(const Message& m) const {
+  StoredMessage stored;
+  stored.id = m.store_id;
+  stored.topic = m.topic;
+  stored.payload = m.payload;
+  stored.qos = m.qos;
+  stored.retain = m.retain;
+  stored.forward_properties = m.forward_properties;
+  if (m.expires_at) stored.expires_at = to_wall(*m.expires_at);
+  return stored;
+}
+
+MessagePtr Broker::Impl::from_stored(const StoredMessage& stored) const {
+  auto m = std::make_shared<Message>();
+  m->topic = stored.topic;
+  m->payload = stored.payload;
+  m->qos = stored.qos;
+  m->retain = stored.retain;
+  m->forward_properties = stored.forward_properties;
+  if (stored.expires_at) m->expires_at = from_wall(*stored.expires_at);
+  m->store_id = stored.id;
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Held output.
+
+void Broker::Impl::hold_output(Connection& c, std::uint64_t batch) {
+  c.held_until_batch = batch;
+  if (!held_.empty() && held_.back().batch == batch && held_.back().connection == c.id) {
+    held_.back().bytes.append(c.staged);
+    held_.back().close = held_.back().close || c.close_requested;
+    return;
+  }
+  held_.push_back(HeldOutput{batch, c.id, std::move(c.staged), c.close_requested});
+}
+
+void Broker::Impl::on_committed(std::uint64_t batch, bool durable, TimePoint now) {
+  const FlushAtExit flush{*this};
+  committed_batches_ = std::max(committed_batches_, batch);
+  std::vector<ConnectionId> failed;
+  while (!held_.empty() && held_.front().batch <= batch) {
+    HeldOutput h = std::move(held_.front());
+    held_.pop_front();
+    auto it = connections_.find(h.connection);
+    if (it == connections_.end() || !it->second->sink) continue;  // the socket is gone
+    ConnectionSink& sink = *it->second->sink;
+    if (!durable) {
+      // These bytes may acknowledge what the store does not hold: they are not sent, and the client is
+      // disconnected so that it sends its unacknowledged messages again.
+      if (failed.empty() || failed.back() != h.connection) failed.push_back(h.connection);
+      if (h.close) sink.close();
+      continue;
+    }
+    if (!h.bytes.empty()) sink.send(h.bytes);
+    if (h.close) sink.close();
+  }
+  for (ConnectionId id : failed) {
+    auto it = connections_.find(id);
+    if (it == connections_.end() || it->second->closed) continue;
+    Connection& c = *it->second;
+    c.held_until_batch = 0;  // what was held is dropped; the DISCONNECT need not wait behind it
+    close_connection(c, ReasonCode::unspecified_error, true, now, "the store could not commit its messages");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Restore.
+
+void Broker::Impl::restore(const StoreSnapshot& snapshot, StoreSubmitter& submitter, TimePoint now,
+                           UnixMillis wall_now) {
+  const FlushAtExit flush{*this};
+  store_ = &submitter;
+  set_wall_clock(now, wall_now);
+  next_message_id_ = std::max<std::uint64_t>(snapshot.next_message_id, 1);
+
+  std::unordered_map<std::uint64_t, MessagePtr> messages;
+  messages.reserve(snapshot.messages.size());
+  for (const StoredMessage& m : snapshot.messages) messages.emplace(m.id, from_stored(m));
+  auto message = [&](std::uint64_t id) -> MessagePtr {
+    auto it = messages.find(id);
+    return it == messages.end() ? nullptr : it->second;
+  };
+
+  for (const StoredRetained& r : snapshot.retained) {
+    MessagePtr m = message(r.message_id);
+    if (!m) continue;
+    if (m->expired(now)) {
+      unstore_retained(r.topic);
+      continue;
+    }
+    retained_.set(m);
+  }
+
+  for (const StoredSession& stored : snapshot.sessions) {
+    auto fresh = std::make_unique<Session>();
+    Session& s = *fresh;
+    s.id = next_session_id_++;
+    s.client_id = stored.client_id;
+    s.version = stored.version;
+    s.expiry_interval = stored.expiry_interval;
+    s.stored = true;
+    // A session whose client was connected when the broker stopped went offline then; the time it was stopped
+    // counts against its expiry and its will delay.
+    const bool was_connected = stored.disconnected_at == 0;
+    s.offline_since = was_connected ? now : from_wall(stored.disconnected_at);
+    s.expires_at =
+        s.expiry_interval ? s.offline_since + std::chrono::seconds(*s.expiry_interval) : TimePoint::max();
+    if (stored.will) {
+      s.will = from_stored(*stored.will);
+      s.will_delay = stored.will_delay;
+      s.will_at = std::min(s.offline_since + std::chrono::seconds(s.will_delay), s.expires_at);
+    }
+    sessions_.emplace(s.id, &s);
+    sessions_by_client_.emplace(s.client_id, std::move(fresh));
+    if (was_connected) store_session(s, s.offline_since);
+  }
+
+  for (const StoredSubscription& sub : snapshot.subscriptions) {
+    auto it = sessions_by_client_.find(sub.client_id);
+    if (it == sessions_by_client_.end()) continue;
+    Session& s = *it->second;
+    subscriptions_.subscribe(sub.filter, s.id, sub.options);
+    s.subscriptions[sub.filter] = sub.options;
+  }
+
+  for (const StoredQueueEntry& e : snapshot.queue) {  // in (client_id, seq) order
+    auto it = sessions_by_client_.find(e.client_id);
+    if (it == sessions_by_client_.end()) continue;
+    Session& s = *it->second;
+    s.store_seq = std::max(s.store_seq, e.seq);
+    MessagePtr m = message(e.message_id);
+    if (!m) continue;
+    Delivery d{std::move(m), e.qos, e.retain, e.subscription_ids, e.seq};
+    if (e.packet_id == 0) {
+      s.queued_bytes += d.message->payload.size() + d.message->topic.size();
+      s.queue.push_back(std::move(d));
+      continue;
+    }
+    Session::Exchanges& x = s.qos();
+    if (x.inflight_index.contains(e.packet_id)) continue;  // cannot happen in a consistent store
+    if (e.released) d.message.reset();  // only the PUBREL is resent
+    const std::uint64_t seq = ++x.inflight_seq;
+    x.inflight.emplace(seq, InflightOut{e.packet_id, std::move(d), e.released});
+    x.inflight_index.emplace(e.packet_id, seq);
+    x.next_packet_id = e.packet_id == 65535 ? 1 : static_cast<std::uint16_t>(e.packet_id + 1);
+  }
+
+  for (const StoredIncoming& in : snapshot.incoming) {
+    auto it = sessions_by_client_.find(in.client_id);
+    if (it != sessions_by_client_.end()) it->second->qos().incoming_qos2.insert(in.packet_id);
+  }
+
+  stats_.sessions = sessions_.size();
+  stats_.subscriptions = subscriptions_.size();
+  stats_.retained = retained_.size();
+  tick(now);  // sessions that expired while the broker was down end now, and wills that are due go
+  TERN_LOG(notice, "Restored ", snapshot.sessions.size(), " session(s), ", snapshot.subscriptions.size(),
+           " subscription(s), ", snapshot.queue.size(), " queued or in-flight message(s), ", retained_.size(),
+           " retained message(s).");
+}
+
+}  // namespace tern::core

@@ -1,0 +1,39 @@
+#include "broker/net/store_bridge.hpp"
+
+namespace tern::net {
+
+StoreBridge::StoreBridge(persistence::Store& store, SharedBroker& shared, Executor executor)
+    : store_(store), shared_(shared), executor_(std::move(executor)) {}
+
+void StoreBridge::submit(std::vector<core::StoreOp> ops, std::uint64_t batch) {
+  store_.submit(std::move(ops), [this, batch](bool durable) { committed(batch, durable); });
+}
+
+void StoreBridge::committed(std::uint64_t batch, bool durable) {
+  {
+    std::lock_guard lock(mutex_);
+    done_.emplace_back(batch, durable);
+    if (drain_posted_) return;
+    drain_posted_ = true;
+  }
+  asio::post(executor_, [this] { drain(); });
+}
+
+void StoreBridge::drain() {
+  std::vector<std::pair<std::uint64_t, bool>> done;
+  {
+    std::lock_guard lock(mutex_);
+    done.swap(done_);
+    drain_posted_ = false;
+  }
+  std::lock_guard lock(shared_.mutex);
+  const core::TimePoint now = core::Clock::now();
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    // A run of committed batches is released by its last one; a failed batch is reported by itself.
+    const bool durable = done[i].second;
+    if (durable && i + 1 < done.size() && done[i + 1].second) continue;
+    shared_.broker.on_committed(done[i].first, durable, now);
+  }
+}
+
+}  // namespace tern::net

@@ -1,0 +1,45 @@
+// Joins the Broker to a persistence::Store: the Broker's batches of StoreOps go to the store, and each commit comes
+// back to the Broker (on_committed) on a shard's thread, under the Broker mutex.
+//
+//   Broker (mutex held) --submit(ops, 12)--> StoreBridge --store.submit(ops, cb)--> writer thread commits
+//   writer thread: cb(true) --> StoreBridge records (12, true), posts one drain to the shard if none is pending
+//   shard thread: lock; broker.on_committed(12, true, now)  -> the PUBACKs and deliveries held for batch 12 go out
+//
+// Callbacks of consecutive committed batches are coalesced: one post and one lock release them all (group commit
+// hands several batches back at once). A failed batch is reported on its own, in order.
+//
+// Thread safety: submit() under the Broker mutex (from the Broker); the store's callbacks from its writer thread.
+// Destroy only after the store has been flushed with the shards stopped (no callback may be running).
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "broker/core/broker.hpp"
+#include "broker/net/asio.hpp"
+#include "broker/net/shared_broker.hpp"
+#include "persistence/store.hpp"
+
+namespace tern::net {
+
+class StoreBridge final : public core::StoreSubmitter {
+ public:
+  StoreBridge(persistence::Store& store, SharedBroker& shared, Executor executor);
+
+  void submit(std::vector<core::StoreOp> ops, std::uint64_t batch) override;
+
+ private:
+  void committed(std::uint64_t batch, bool durable);  // the writer thread
+  void drain();                                       // the shard's thread
+
+  persistence::Store& store_;
+  SharedBroker& shared_;
+  Executor executor_;
+  std::mutex mutex_;
+  std::vector<std::pair<std::uint64_t, bool>> done_;  // committed batches not yet handed to the Broker, in order
+  bool drain_posted_ = false;
+};
+
+}  // namespace tern::net

@@ -1,0 +1,336 @@
+// The core with persistence on, driven without sockets: which changes become StoreOps, what is held until the store
+// commits, and what a new Broker rebuilt from the store (MemoryStore: the same tables as SQLite) gives the clients.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "persistence/memory_store.hpp"
+#include "tests/unit/core/broker_test_support.hpp"
+
+namespace tern::core::testing {
+namespace {
+
+// Applies each batch to a MemoryStore at once, but reports nothing to the Broker: the test decides when a batch
+// counts as committed (on_committed), as the writer thread would. `crashed`: the process is gone, nothing more
+// reaches the store.
+class RecordingSubmitter final : public StoreSubmitter {
+ public:
+  void submit(std::vector<StoreOp> ops, std::uint64_t batch) override {
+    if (crashed) return;
+    ops_seen += ops.size();
+    store.submit(std::move(ops), {});
+    batches.push_back(batch);
+  }
+  bool crashed = false;
+  std::uint64_t last() const { return batches.empty() ? 0 : batches.back(); }
+
+  persistence::MemoryStore store;
+  std::vector<std::uint64_t> batches;
+  std::size_t ops_seen = 0;
+};
+
+constexpr UnixMillis wall_start = 1'700'000'000'000;
+
+class BrokerPersistence : public ::testing::TestWithParam<p::Version> {
+ protected:
+  BrokerPersistence() { start(); }
+
+  // The broker "crashes" (what it has not submitted is lost; its clients' sockets die with it) and a new one is
+  // built from what the store holds, `downtime` later on the wall clock.
+  void start(std::chrono::milliseconds downtime = 0ms) {
+    submitter_.crashed = true;
+    clients_.clear();
+    broker_.reset();
+    submitter_.crashed = false;
+    const StoreSnapshot snapshot = submitter_.store.load();
+    broker_ = std::make_unique<Broker>(options());
+    submitter_.batches.clear();
+    broker_->restore(snapshot, submitter_, now_, wall_start + wall_offset_ + downtime.count());
+    wall_offset_ += downtime.count();
+  }
+
+  static BrokerOptions options() {
+    BrokerOptions o;
+    o.allow_anonymous = true;
+    return o;
+  }
+
+  // A client whose every packet is committed at once, unless auto_commit_ is off.
+  TestClient& client() {
+    TestClient& c = *clients_.emplace_back(std::make_unique<TestClient>(*broker_, GetParam(), now_));
+    c.after_send = [this] {
+      if (auto_commit_) commit_all();
+    };
+    return c;
+  }
+
+  // A persistent session: 3.1.1 clean session 0, 5.0 session expiry `expiry` (default: an hour).
+  p::Connack connect_persistent(TestClient& c, const std::string& id, std::uint32_t expiry = 3600,
+                                std::optional<p::Will> will = std::nullopt) {
+    p::Properties props;
+    if (GetParam() == p::Version::v5) props.session_expiry_interval = expiry;
+    return c.connect(id, false, now_, props, std::move(will));
+  }
+  void commit_all(bool durable = true) {
+    if (submitter_.last() != 0) broker_->on_committed(submitter_.last(), durable, now_);
+  }
+
+  RecordingSubmitter submitter_;
+  std::unique_ptr<Broker> broker_;
+  std::vector<std::unique_ptr<TestClient>> clients_;
+  TimePoint now_{std::chrono::hours(1)};
+  UnixMillis wall_offset_ = 0;
+  bool auto_commit_ = true;
+};
+
+TEST_P(BrokerPersistence, PubackWaitsForTheCommitOfTheQueueEntry) {
+  auto_commit_ = false;
+  TestClient& sub = client();
+  p::Properties props;
+  if (GetParam() == p::Version::v5) props.session_expiry_interval = 3600;
+  p::Connect connect;
+  connect.version = GetParam();
+  connect.client_id = "s";
+  connect.clean_start = false;
+  connect.properties = props;
+  sub.send(std::move(connect), now_);
+  EXPECT_TRUE(sub.received().empty()) << "CONNACK of a new persistent session before its PutSession committed";
+  commit_all();
+  ASSERT_EQ(sub.received_of<p::Connack>().size(), 1u);
+  sub.subscribe("a", p::QoS::at_least_once, now_);
+  commit_all();
+  ASSERT_EQ(sub.received_of<p::Suback>().size(), 1u);
+
+  TestClient& pub = client();
+  pub.connect("p", true, now_);  // a clean session: nothing stored, no wait
+  const std::size_t batches_before = submitter_.batches.size();
+  pub.publish("a", "m1", p::QoS::at_least_once, now_);
+  ASSERT_EQ(submitter_.batches.size(), batches_before + 1) << "the message and S's queue entry form one batch";
+  EXPECT_TRUE(pub.received().empty()) << "PUBACK before the commit";
+  EXPECT_TRUE(sub.received().empty()) << "delivery before the commit";
+
+  commit_all();
+  EXPECT_EQ(pub.received_of<p::Puback>().size(), 1u);
+  auto got = sub.received_of<p::Publish>();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "m1");
+}
+
+TEST_P(BrokerPersistence, CleanSessionsWaitForNothing) {
+  TestClient& sub = client();
+  sub.connect("s", true, now_);
+  sub.subscribe("a", p::QoS::exactly_once, now_);
+  TestClient& pub = client();
+  pub.connect("p", true, now_);
+  pub.publish("a", "m1", p::QoS::at_least_once, now_);
+  EXPECT_EQ(pub.received_of<p::Puback>().size(), 1u);
+  EXPECT_EQ(sub.received_of<p::Publish>().size(), 1u);
+  EXPECT_EQ(submitter_.ops_seen, 0u);
+}
+
+TEST_P(BrokerPersistence, LaterOutputWaitsBehindHeldOutput) {
+  TestClient& sub = client();
+  connect_persistent(sub, "s");
+  sub.subscribe("a", p::QoS::at_least_once, now_);
+  sub.received();
+
+  TestClient& pub = client();
+  pub.connect("p", true, now_);
+  auto_commit_ = false;
+  pub.publish("a", "m1", p::QoS::at_least_once, now_);  // held: S's queue entry is not committed
+  sub.send(p::Pingreq{}, now_);                         // nothing stored, but it must not overtake the PUBLISH
+  EXPECT_TRUE(sub.received().empty());
+  commit_all();
+  auto packets = sub.received();
+  ASSERT_EQ(packets.size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<p::Publish>(packets[0]));
+  EXPECT_TRUE(std::holds_alternative<p::Pingresp>(packets[1]));
+}
+
+TEST_P(BrokerPersistence, AFailedCommitDisconnectsWithoutTheAcknowledgement) {
+  TestClient& sub = client();
+  connect_persistent(sub, "s");
+  sub.subscribe("a", p::QoS::at_least_once, now_);
+  sub.received();
+
+  TestClient& pub = client();
+  pub.connect("p", true, now_);
+  auto_commit_ = false;
+  pub.publish("a", "m1", p::QoS::at_least_once, now_);
+  commit_all(false);
+  commit_all();  // the disconnections are themselves stored (S goes offline): their batch commits
+  EXPECT_TRUE(pub.received_of<p::Puback>().empty());
+  EXPECT_TRUE(pub.closed());
+  EXPECT_TRUE(sub.closed()) << "S's delivery was not stored either";
+}
+
+TEST_P(BrokerPersistence, QueuedMessagesSurviveARestartInOrder) {
+  {
+    TestClient& sub = client();
+    connect_persistent(sub, "s");
+    sub.subscribe("a/#", p::QoS::exactly_once, now_);
+    commit_all();
+    sub.send(p::Disconnect{}, now_);
+    commit_all();
+    TestClient& pub = client();
+    pub.connect("p", true, now_);
+    pub.publish("a/1", "m1", p::QoS::at_least_once, now_);
+    pub.publish("a/1", "m2", p::QoS::exactly_once, now_);
+    pub.publish("a/2", "m3", p::QoS::at_most_once, now_);  // QoS 0 to an offline session: not queued (default)
+    pub.publish("r", "kept", p::QoS::at_least_once, now_, true);
+    commit_all();
+    EXPECT_EQ(pub.received_of<p::Puback>().size(), 2u);
+  }
+  start(5s);
+
+  TestClient& sub = client();
+  const auto ack = connect_persistent(sub, "s");
+  EXPECT_TRUE(ack.session_present);
+  commit_all();
+  auto got = sub.received_of<p::Publish>();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].payload, "m1");
+  EXPECT_EQ(got[0].qos, p::QoS::at_least_once);
+  EXPECT_EQ(got[1].payload, "m2");
+  EXPECT_EQ(got[1].qos, p::QoS::exactly_once);
+
+  TestClient& other = client();
+  other.connect("o", true, now_);
+  other.subscribe("r", p::QoS::at_least_once, now_);
+  auto retained = other.received_of<p::Publish>();
+  ASSERT_EQ(retained.size(), 1u);
+  EXPECT_EQ(retained[0].payload, "kept");
+  EXPECT_TRUE(retained[0].retain);
+}
+
+TEST_P(BrokerPersistence, UnacknowledgedDeliveriesAreResentWithDupAfterARestart) {
+  std::uint16_t packet_id = 0;
+  {
+    TestClient& sub = client();
+    connect_persistent(sub, "s");
+    sub.subscribe("a", p::QoS::at_least_once, now_);
+    commit_all();
+    sub.received();
+    TestClient& pub = client();
+    pub.connect("p", true, now_);
+    pub.publish("a", "m1", p::QoS::at_least_once, now_);
+    commit_all();
+    auto got = sub.received_of<p::Publish>();
+    ASSERT_EQ(got.size(), 1u);
+    packet_id = got[0].packet_id;
+    // No PUBACK: the broker "crashes" here.
+  }
+  start(1s);
+  TestClient& sub = client();
+  EXPECT_TRUE(connect_persistent(sub, "s").session_present);
+  commit_all();
+  auto again = sub.received_of<p::Publish>();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].payload, "m1");
+  EXPECT_EQ(again[0].packet_id, packet_id);
+  EXPECT_TRUE(again[0].dup);
+  sub.send(p::Puback{.packet_id = packet_id}, now_);
+  commit_all();
+
+  start(1s);  // acknowledged: nothing comes a third time
+  TestClient& third = client();
+  EXPECT_TRUE(connect_persistent(third, "s").session_present);
+  commit_all();
+  EXPECT_TRUE(third.received_of<p::Publish>().empty());
+}
+
+TEST_P(BrokerPersistence, IncomingQos2IsNotDeliveredTwiceAcrossARestart) {
+  {
+    TestClient& sub = client();
+    connect_persistent(sub, "s");
+    sub.subscribe("a", p::QoS::exactly_once, now_);
+    sub.send(p::Disconnect{}, now_);
+    TestClient& pub = client();
+    connect_persistent(pub, "p");
+    commit_all();
+    pub.received();
+    pub.publish("a", "once", p::QoS::exactly_once, now_);  // packet id 1
+    commit_all();
+    ASSERT_EQ(pub.received_of<p::Pubrec>().size(), 1u);
+    // The publisher never saw the PUBREC (the broker crashed after sending it): it sends the PUBLISH again.
+  }
+  start(1s);
+  TestClient& pub = client();
+  EXPECT_TRUE(connect_persistent(pub, "p").session_present);
+  commit_all();
+  pub.received();
+  p::Publish again;
+  again.topic = "a";
+  again.payload = "once";
+  again.qos = p::QoS::exactly_once;
+  again.packet_id = 1;
+  again.dup = true;
+  pub.send(std::move(again), now_);
+  commit_all();
+  ASSERT_EQ(pub.received_of<p::Pubrec>().size(), 1u);
+  pub.send(p::Pubrel{.packet_id = 1}, now_);
+  commit_all();
+  auto comp = pub.received_of<p::Pubcomp>();
+  ASSERT_EQ(comp.size(), 1u);
+  EXPECT_EQ(comp[0].reason_code, p::ReasonCode::success);
+
+  TestClient& sub = client();
+  connect_persistent(sub, "s");
+  commit_all();
+  auto got = sub.received_of<p::Publish>();
+  ASSERT_EQ(got.size(), 1u) << "the QoS 2 message must arrive exactly once";
+  EXPECT_EQ(got[0].payload, "once");
+}
+
+// Session expiry and will delay are 5.0's.
+class BrokerPersistenceV5 : public BrokerPersistence {};
+
+TEST_P(BrokerPersistenceV5, SessionExpiryCountsTheTimeTheBrokerWasDown) {
+  {
+    TestClient& sub = client();
+    connect_persistent(sub, "short", 10);
+    connect_persistent(client(), "long", 3600);
+    sub.subscribe("a", p::QoS::at_least_once, now_);
+    commit_all();
+    for (auto& c : clients_) c->send(p::Disconnect{}, now_);
+    commit_all();
+  }
+  start(20s);  // down for longer than "short"'s expiry of 10 s, not "long"'s
+  TestClient& s1 = client();
+  EXPECT_FALSE(connect_persistent(s1, "short", 10).session_present);
+  TestClient& s2 = client();
+  EXPECT_TRUE(connect_persistent(s2, "long", 3600).session_present);
+}
+
+TEST_P(BrokerPersistenceV5, AWillPendingAtTheCrashIsPublishedAfterTheRestart) {
+  {
+    TestClient& watcher = client();
+    connect_persistent(watcher, "w");
+    watcher.subscribe("will/#", p::QoS::at_least_once, now_);
+    watcher.send(p::Disconnect{}, now_);
+    p::Will will;
+    will.topic = "will/dev";
+    will.payload = "gone";
+    will.qos = p::QoS::at_least_once;
+    will.properties.will_delay_interval = 30;
+    connect_persistent(client(), "dev", 3600, will);
+    // The broker crashes with "dev" connected: its connection ended abnormally, so its will must go.
+  }
+  start(1s);
+  now_ += 31s;
+  broker_->tick(now_);
+  commit_all();
+  TestClient& watcher = client();
+  EXPECT_TRUE(connect_persistent(watcher, "w").session_present);
+  commit_all();
+  auto got = watcher.received_of<p::Publish>();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "gone");
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, BrokerPersistence, ::testing::Values(p::Version::v311, p::Version::v5),
+                         [](const auto& info) { return info.param == p::Version::v5 ? "v5" : "v311"; });
+INSTANTIATE_TEST_SUITE_P(V5, BrokerPersistenceV5, ::testing::Values(p::Version::v5));
+
+}  // namespace
+}  // namespace tern::core::testing
