@@ -5,6 +5,8 @@
     bench/run.py --quick              # 1 repeat, short runs, fewer connections: a smoke check
     bench/run.py --scenarios fanin-16-v3,pairs-q1-v3 --brokers tern,flashmq
     bench/run.py --broker 'emqx=/opt/emqx/bin/emqx foreground:1883'   # any other broker: NAME=CMD:PORT
+    bench/run.py --scenarios tls          # TLS against plain TCP: connection set-up, fan-in (tern, mosquitto, flashmq)
+    bench/run.py --scenarios durable      # durable QoS 1: persistence on against off (tern, mosquitto)
 
 Every run gets a fresh broker process on a fresh port (CMD may say {port}; otherwise its fixed PORT is used).
 Runs are interleaved broker by broker (A B C D A B C D) so machine drift hits all alike; the table shows medians.
@@ -15,11 +17,14 @@ from /proc/PID/status (VmHWM, VmRSS). A run that loses a QoS 1/2 message is FAIL
 Python 3 standard library only.
 """
 import argparse
+import atexit
 import datetime
 import json
 import os
 import platform
+import resource
 import shlex
+import shutil
 import signal
 import socket
 import statistics
@@ -60,7 +65,58 @@ SCENARIOS = [
     ("retained-v3", "7. retained topics, then a # subscriber, 3.1.1", ["--scenario", "retained", "--mqtt", "3"]),
     ("wildcard-v3", "8. wildcard routing, 10,000 filters, QoS 0, 3.1.1", ["--scenario", "wildcard", "--mqtt", "3"]),
     ("startup", "startup and idle memory (Tern with threads 1)", None),
+    # TLS (issue "TLS with mbedTLS"): each load over TLS and over plain TCP, same broker configuration otherwise.
+    ("tls-connect-plain-v3", "9. connection set-up, 32 at a time, plain TCP, 3.1.1",
+     ["--scenario", "connect", "--mqtt", "3"]),
+    ("tls-connect-v3", "9. connection set-up, 32 at a time, TLS 1.2, 3.1.1",
+     ["--scenario", "connect", "--mqtt", "3"]),
+    ("tls-fanin-16-plain-v3", "9. fan-in 10->1, QoS 0, 16 B, plain TCP, 3.1.1", ["--scenario", "fanin", "--mqtt", "3"]),
+    ("tls-fanin-16-v3", "9. fan-in 10->1, QoS 0, 16 B, TLS 1.2, 3.1.1", ["--scenario", "fanin", "--mqtt", "3"]),
+    ("tls-fanin-1k-plain-v3", "9. fan-in 10->1, QoS 0, 1 KiB, plain TCP, 3.1.1",
+     ["--scenario", "fanin", "--mqtt", "3", "--payload", "1024"]),
+    ("tls-fanin-1k-v3", "9. fan-in 10->1, QoS 0, 1 KiB, TLS 1.2, 3.1.1",
+     ["--scenario", "fanin", "--mqtt", "3", "--payload", "1024"]),
+    # Durable QoS 1 (issue "SQLite persistence"): every client has a persistent session, so the broker must store what
+    # it queues for the subscribers; the same load with persistence off is the reference.
+    ("durable-q1-v3", "10. durable: 50 pairs, QoS 1, 64 B, persistent sessions, persistence on, 3.1.1",
+     ["--scenario", "pairs", "--qos", "1", "--mqtt", "3", "--persistent"]),
+    ("durable-q1-off-v3", "10. durable: 50 pairs, QoS 1, 64 B, persistent sessions, persistence off, 3.1.1",
+     ["--scenario", "pairs", "--qos", "1", "--mqtt", "3", "--persistent"]),
+    ("durable-q1-v5", "10. durable: 50 pairs, QoS 1, 64 B, session expiry 3600 s, persistence on, 5.0",
+     ["--scenario", "pairs", "--qos", "1", "--mqtt", "5", "--persistent"]),
+    ("durable-q1-off-v5", "10. durable: 50 pairs, QoS 1, 64 B, session expiry 3600 s, persistence off, 5.0",
+     ["--scenario", "pairs", "--qos", "1", "--mqtt", "5", "--persistent"]),
 ]
+
+# Scenarios that need a broker configuration start-peer does not make: run.py writes every broker's configuration
+# itself for them (the same settings as start-peer's, plus the listed ones), also for their plain / persistence-off
+# halves, so that the two halves of a comparison differ in that one setting only.
+#   tls: the listener speaks TLS (certificates made at run time, see Certificates)
+#   persistence: tern "persistence true" + "persistence_sync full"; mosquitto "persistence true" (autosave_interval
+#                default: it writes its database every 1800 s and at exit, not per message)
+#   brokers: the brokers that run it (NanoMQ was built without TLS; FlashMQ and NanoMQ are not in the durable set)
+TLS_BROKERS = ("tern", "mosquitto", "flashmq")
+DURABLE_BROKERS = ("tern", "mosquitto")
+SCENARIO_OPTIONS = {
+    "tls-connect-plain-v3": {"tls": False, "brokers": TLS_BROKERS},
+    "tls-connect-v3": {"tls": True, "brokers": TLS_BROKERS},
+    "tls-fanin-16-plain-v3": {"tls": False, "brokers": TLS_BROKERS},
+    "tls-fanin-16-v3": {"tls": True, "brokers": TLS_BROKERS},
+    "tls-fanin-1k-plain-v3": {"tls": False, "brokers": TLS_BROKERS},
+    "tls-fanin-1k-v3": {"tls": True, "brokers": TLS_BROKERS},
+    "durable-q1-v3": {"persistence": True, "brokers": DURABLE_BROKERS},
+    "durable-q1-off-v3": {"persistence": False, "brokers": DURABLE_BROKERS},
+    "durable-q1-v5": {"persistence": True, "brokers": DURABLE_BROKERS},
+    "durable-q1-off-v5": {"persistence": False, "brokers": DURABLE_BROKERS},
+}
+
+
+def runs_on(sid, broker):
+    """Whether scenario sid runs on this broker (a --broker NAME=CMD cannot be given TLS or persistence)."""
+    opts = SCENARIO_OPTIONS.get(sid)
+    if opts is None:
+        return True
+    return broker.command is None and broker.name in opts.get("brokers", (broker.name,))
 
 
 def log(*args):
@@ -99,6 +155,19 @@ def cpu_seconds(pid):
         except (OSError, IndexError):
             pass
     return total / CLK_TCK
+
+
+def cpu_seconds_fine(pid):
+    """utime + stime at nanosecond resolution, summed over the process tree: each process's CPU-time clock
+    (clock_getcpuclockid(3): clock id (~pid << 3) | CPUCLOCK_SCHED). For windows too short for clock ticks: the
+    plain connect row lasts ~0.3 s, in which a broker uses a few 10 ms ticks."""
+    total = 0.0
+    for p in process_tree(pid):
+        try:
+            total += time.clock_gettime(((~p) << 3) | 2)
+        except OSError:
+            pass
+    return total
 
 
 def memory_kib(pid):
@@ -152,21 +221,119 @@ def wait_listening(port, proc, timeout=10.0):
     return None
 
 
+class Certificates:
+    """A throwaway CA and a server certificate for 127.0.0.1 / localhost, made with openssl in a temporary folder
+    on first use and deleted at exit; never committed. The folder and files are world-readable because mosquitto
+    drops root to its own user before it reads them (test keys only, valid 2 days)."""
+
+    def __init__(self, key_type):
+        self.key_type = key_type
+        self.dir = None
+
+    def _newkey(self):
+        if self.key_type == "rsa":
+            return ["-newkey", "rsa:2048"]
+        return ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+
+    def make(self):
+        if self.dir is not None:
+            return self
+        self.dir = tempfile.mkdtemp(prefix="tern-bench-certs-")
+        atexit.register(shutil.rmtree, self.dir, True)
+        d = self.dir
+
+        def openssl(*argv):
+            r = subprocess.run(["openssl", *argv], cwd=d, capture_output=True, text=True)
+            if r.returncode != 0:
+                sys.exit(f"run.py: openssl {' '.join(argv[:2])} failed: {r.stderr.strip()[-300:]}")
+
+        with open(os.path.join(d, "server.ext"), "w") as f:
+            f.write("basicConstraints = CA:FALSE\nsubjectAltName = IP:127.0.0.1,DNS:localhost\n"
+                    "extendedKeyUsage = serverAuth\n")
+        openssl("req", "-x509", *self._newkey(), "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+                "-subj", "/CN=tern-bench-ca", "-days", "2")
+        openssl("req", "-new", *self._newkey(), "-nodes", "-keyout", "server.key", "-out", "server.csr",
+                "-subj", "/CN=localhost")
+        openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "server.crt", "-days", "2", "-extfile", "server.ext")
+        os.chmod(d, 0o755)
+        for f in os.listdir(d):
+            os.chmod(os.path.join(d, f), 0o644)
+        return self
+
+    @property
+    def ca(self):
+        return os.path.join(self.dir, "ca.crt")
+
+    @property
+    def cert(self):
+        return os.path.join(self.dir, "server.crt")
+
+    @property
+    def key(self):
+        return os.path.join(self.dir, "server.key")
+
+
+def peer_config(name, port, workdir, opts, certs):
+    """argv starting a peer with start-peer's settings plus opts' TLS / persistence (see SCENARIO_OPTIONS)."""
+    tls, persistence = opts.get("tls", False), opts.get("persistence", False)
+    os.chmod(workdir, 0o777)  # mosquitto drops root before it opens its log and its database
+    if name == "mosquitto":
+        conf = os.path.join(workdir, "mosquitto.conf")
+        lines = [f"listener {port} 127.0.0.1"]
+        if tls:
+            lines += [f"certfile {certs.cert}", f"keyfile {certs.key}"]
+        lines += ["allow_anonymous true", "set_tcp_nodelay true", "max_queued_messages 100000",
+                  f"log_dest file {workdir}/mosquitto.log"]
+        if persistence:
+            store = os.path.join(workdir, "store")
+            os.mkdir(store)
+            os.chmod(store, 0o777)
+            lines += ["persistence true", f"persistence_location {store}/"]  # the trailing slash is required
+        else:
+            lines += ["persistence false"]
+        with open(conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return ["/usr/sbin/mosquitto", "-c", conf]
+    if name == "flashmq":
+        if persistence:
+            raise ValueError("flashmq has no per-message persistence to configure")
+        conf = os.path.join(workdir, "flashmq.conf")
+        tls_lines = f"    fullchain {certs.cert}\n    privkey {certs.key}\n" if tls else ""
+        with open(conf, "w") as f:
+            f.write(f"thread_count {os.cpu_count()}\nallow_anonymous true\nlog_file {workdir}/flashmq.log\n"
+                    f"log_level warning\nrlimit_nofile {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}\n"
+                    f"max_qos_msg_pending_per_client 65535\nmax_qos_bytes_pending_per_client 104857600\n"
+                    f"listen {{\n    protocol mqtt\n    inet_protocol ip4\n    inet4_bind_address 127.0.0.1\n"
+                    f"    port {port}\n{tls_lines}    tcp_nodelay true\n}}\n")
+        return [os.path.join(os.path.dirname(START_PEER), "flashmq"), "--config-file", conf]
+    raise ValueError(f"run.py cannot configure {name} for TLS or persistence")
+
+
 class Broker:
     def __init__(self, name, args, fixed_port=None, command=None):
         self.name, self.args, self.fixed_port, self.command = name, args, fixed_port, command
 
-    def start(self, port, workdir, threads=None):
+    def start(self, port, workdir, threads=None, opts=None, certs=None):
         log_path = os.path.join(workdir, f"{self.name}.out")
         out = open(log_path, "wb")
         env = dict(os.environ, PEER_LOG_DIR=workdir)
         if self.name == "tern":
             conf = os.path.join(workdir, "tern.conf")
+            lines = [f"listener {port} 127.0.0.1"]
+            if opts and opts.get("tls"):
+                lines += [f"certfile {certs.cert}", f"keyfile {certs.key}"]
+            lines += ["allow_anonymous true", f"threads {threads if threads is not None else self.args.tern_threads}",
+                      "max_queued_messages 100000", "max_inflight_messages 65535"]
+            if opts and opts.get("persistence"):
+                store = os.path.join(workdir, "store")
+                os.mkdir(store)
+                lines += ["persistence true", f"persistence_location {store}", "persistence_sync full"]
             with open(conf, "w") as f:
-                f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-                        f"threads {threads if threads is not None else self.args.tern_threads}\n"
-                        f"max_queued_messages 100000\nmax_inflight_messages 65535\n")
+                f.write("\n".join(lines) + "\n")
             argv = [self.args.tern, "-c", conf]
+        elif self.name in PEERS and self.command is None and opts is not None:
+            argv = peer_config(self.name, port, workdir, opts, certs)
         elif self.name in PEERS and self.command is None:
             argv = [START_PEER, self.name, str(port)]
         else:
@@ -195,20 +362,28 @@ def stop(proc):
 # ----------------------------------------------------------------------------------------------------------------
 # One run.
 
-def scenario_args(sid, args):
+def scenario_args(sid, args, certs):
     extra = ["--warmup", str(args.warmup), "--duration", str(args.duration), "--threads", str(args.loadgen_threads)]
     if sid.startswith("idle"):
         extra = ["--connections", str(args.connections), "--hold", "60"]
     elif sid.startswith("retained"):
         extra = ["--topics", str(args.topics), "--retained-timeout", "30"]
+    elif sid.startswith("tls-connect"):
+        extra = ["--connections", str(args.connect_connections), "--setup-timeout", "120",
+                 "--threads", str(args.loadgen_threads)]
+    if SCENARIO_OPTIONS.get(sid, {}).get("tls"):
+        extra += ["--tls", "--tls-ca", certs.ca]  # the generator verifies the server's certificate, as clients do
     return extra
 
 
-def run_once(broker, sid, loadgen_args, args, ports):
+def run_once(broker, sid, loadgen_args, args, ports, certs):
     port = broker.fixed_port or ports.take()
     workdir = tempfile.mkdtemp(prefix=f"tern-bench-{broker.name}-")
     threads = 1 if sid == "startup" and broker.name == "tern" else None
-    proc, startup, log_path = broker.start(port, workdir, threads)
+    opts = SCENARIO_OPTIONS.get(sid)
+    if opts and opts.get("tls"):
+        certs.make()
+    proc, startup, log_path = broker.start(port, workdir, threads, opts, certs)
     result = {"broker": broker.name, "scenario": sid, "port": port, "ok": False}
     try:
         if startup is None:
@@ -221,9 +396,9 @@ def run_once(broker, sid, loadgen_args, args, ports):
             result["ok"] = True
             return result
 
-        cmd = [args.loadgen, "--port", str(port)] + loadgen_args + scenario_args(sid, args)
+        cmd = [args.loadgen, "--port", str(port)] + loadgen_args + scenario_args(sid, args, certs)
         lg = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        samples, errors = {}, []
+        samples, errors, fine_cpu = {}, [], {}
 
         def on_stderr():
             for line in lg.stderr:
@@ -231,6 +406,8 @@ def run_once(broker, sid, loadgen_args, args, ports):
                 if len(parts) >= 2 and parts[0] == "EVENT":
                     event = parts[1]
                     samples[event] = (time.monotonic(), cpu_seconds(proc.pid), memory_kib(proc.pid))
+                    if sid.startswith("tls-connect"):
+                        fine_cpu[event] = cpu_seconds_fine(proc.pid)
                     if event == "ready" and sid.startswith("idle"):
                         time.sleep(1.0)  # let the broker settle before reading its memory
                         samples["settled"] = (time.monotonic(), cpu_seconds(proc.pid), memory_kib(proc.pid))
@@ -280,6 +457,8 @@ def run_once(broker, sid, loadgen_args, args, ports):
             t1, c1, _ = samples["measure_end"]
             result["cpu_s"] = round(c1 - c0, 3)
             result["window_s"] = round(t1 - t0, 3)
+            if "measure_start" in fine_cpu and "measure_end" in fine_cpu:
+                result["cpu_s"] = round(fine_cpu["measure_end"] - fine_cpu["measure_start"], 4)
         if sid.startswith("idle") and "settled" in samples:
             rss_idle = samples["settled"][2][0]
             n = lgres.get("connections", 0)
@@ -297,12 +476,7 @@ def run_once(broker, sid, loadgen_args, args, ports):
         return result
     finally:
         stop(proc)
-        try:
-            for f in os.listdir(workdir):
-                os.unlink(os.path.join(workdir, f))
-            os.rmdir(workdir)
-        except OSError:
-            pass
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def tail(path, n=300):
@@ -335,6 +509,12 @@ def metrics(r):
                 m["lat_" + k] = lat[k]
         for k in ("lost", "duplicates", "out_of_order"):
             m[k] = lg.get(k, 0)
+        if "acked_per_s" in lg:  # QoS 1/2: publish to PUBACK / PUBCOMP
+            m["acked_per_s"] = lg["acked_per_s"]
+            lat = lg.get("ack_latency_us", {})
+            for k in ("p50", "p99", "p999"):
+                if lat.get("count"):
+                    m["ack_" + k] = lat[k]
         if r.get("cpu_s"):
             m["cpu_s"] = r["cpu_s"]
             m["msgs_per_cpu_s"] = lg["delivered"] / r["cpu_s"]
@@ -342,6 +522,7 @@ def metrics(r):
         m["connacks_per_s"] = lg["connacks_per_s"]
         lat = lg.get("connect_latency_us", {})
         if lat.get("count"):
+            m["connect_p50"] = lat["p50"]
             m["connect_p99"] = lat["p99"]
         if r.get("cpu_s"):
             m["cpu_s"] = r["cpu_s"]
@@ -422,6 +603,48 @@ TABLE_ROWS = [
     ("wildcard-v3", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
     ("startup", "startup_ms", "start to first accepted connection, ms", False, "f1"),
     ("startup", "rss_start_mib", "RSS after start, MiB", False, "f1"),
+    # A row whose first element is (A, B, title) shows A's median ÷ B's median for each broker.
+    ("tls-connect-plain-v3", "connacks_per_s", "connections set up per s", True, "int"),
+    ("tls-connect-plain-v3", "connacks_per_cpu_s", "connections per broker CPU-s", True, "int"),
+    ("tls-connect-v3", "connacks_per_s", "TLS handshakes + CONNACKs per s", True, "int"),
+    ("tls-connect-v3", "connacks_per_cpu_s", "TLS handshakes per broker CPU-s", True, "int"),
+    ("tls-connect-v3", "connect_p99", "connect to CONNACK p99 µs", False, "us"),
+    (("tls-connect-v3", "tls-connect-plain-v3", "9. connection set-up: TLS ÷ plain TCP"),
+     "connacks_per_s", "connections per s", True, "f2"),
+    (("tls-connect-v3", "tls-connect-plain-v3", "9. connection set-up: TLS ÷ plain TCP"),
+     "connacks_per_cpu_s", "connections per broker CPU-s", True, "f2"),
+    ("tls-fanin-16-plain-v3", "delivered_per_s", "delivered msgs/s", True, "int"),
+    ("tls-fanin-16-plain-v3", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
+    ("tls-fanin-16-v3", "delivered_per_s", "delivered msgs/s", True, "int"),
+    ("tls-fanin-16-v3", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
+    (("tls-fanin-16-v3", "tls-fanin-16-plain-v3", "9. fan-in, 16 B: TLS ÷ plain TCP"),
+     "delivered_per_s", "delivered msgs/s", True, "f2"),
+    (("tls-fanin-16-v3", "tls-fanin-16-plain-v3", "9. fan-in, 16 B: TLS ÷ plain TCP"),
+     "msgs_per_cpu_s", "msgs per broker CPU-s", True, "f2"),
+    ("tls-fanin-1k-plain-v3", "delivered_per_s", "delivered msgs/s", True, "int"),
+    ("tls-fanin-1k-plain-v3", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
+    ("tls-fanin-1k-v3", "delivered_per_s", "delivered msgs/s", True, "int"),
+    ("tls-fanin-1k-v3", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
+    (("tls-fanin-1k-v3", "tls-fanin-1k-plain-v3", "9. fan-in, 1 KiB: TLS ÷ plain TCP"),
+     "delivered_per_s", "delivered msgs/s", True, "f2"),
+    (("tls-fanin-1k-v3", "tls-fanin-1k-plain-v3", "9. fan-in, 1 KiB: TLS ÷ plain TCP"),
+     "msgs_per_cpu_s", "msgs per broker CPU-s", True, "f2"),
+    ("durable-q1-v3", "acked_per_s", "acked msgs/s", True, "int"),
+    ("durable-q1-v3", "ack_p50", "publish to PUBACK p50 µs", False, "us"),
+    ("durable-q1-v3", "ack_p99", "publish to PUBACK p99 µs", False, "us"),
+    ("durable-q1-off-v3", "acked_per_s", "acked msgs/s", True, "int"),
+    ("durable-q1-off-v3", "ack_p50", "publish to PUBACK p50 µs", False, "us"),
+    ("durable-q1-off-v3", "ack_p99", "publish to PUBACK p99 µs", False, "us"),
+    (("durable-q1-v3", "durable-q1-off-v3", "10. durable, 3.1.1: persistence on ÷ off"),
+     "acked_per_s", "acked msgs/s", True, "f2"),
+    ("durable-q1-v5", "acked_per_s", "acked msgs/s", True, "int"),
+    ("durable-q1-v5", "ack_p50", "publish to PUBACK p50 µs", False, "us"),
+    ("durable-q1-v5", "ack_p99", "publish to PUBACK p99 µs", False, "us"),
+    ("durable-q1-off-v5", "acked_per_s", "acked msgs/s", True, "int"),
+    ("durable-q1-off-v5", "ack_p50", "publish to PUBACK p50 µs", False, "us"),
+    ("durable-q1-off-v5", "ack_p99", "publish to PUBACK p99 µs", False, "us"),
+    (("durable-q1-v5", "durable-q1-off-v5", "10. durable, 5.0: persistence on ÷ off"),
+     "acked_per_s", "acked msgs/s", True, "f2"),
 ]
 
 
@@ -448,24 +671,43 @@ def render(summary, brokers, meta):
         "< 1 means Tern leads). FAILED: a QoS 1/2 message was lost. error: the run did not complete (see "
         "bench/results/latest.json).",
         "",
+    ]
+    if any(SCENARIO_OPTIONS.get(sid, {}).get("tls") for sid, _ in summary):
+        lines += [f"TLS rows: TLS 1.2, {meta.get('tls_key', '?')} CA and server certificate made at run time; the "
+                  "generator (mbedTLS 2.28) verifies the certificate and offers what an OpenSSL 3 client does (X25519 "
+                  "first; AES-GCM, then ChaCha20-Poly1305); every connection is a full handshake (no resumption). Blank cells: that broker does not run that row "
+                  "(see bench/README.md).", ""]
+    lines += [
         "| scenario | metric | " + " | ".join(brokers) + " | Tern ÷ best peer |",
         "|---|---|" + "---:|" * len(brokers) + "---:|",
     ]
     titles = {sid: title for sid, title, _ in SCENARIOS}
     for sid, key, label, higher, kind in TABLE_ROWS:
+        ratio_of = sid if isinstance(sid, tuple) else None
+        if ratio_of:
+            sid = ratio_of[0]
         if not any((sid, b) in summary for b in brokers):
             continue
         cells, values = [], {}
         for b in brokers:
             cell = summary.get((sid, b))
-            if cell is None:
+            base = summary.get((ratio_of[1], b)) if ratio_of else None
+            if cell is None or (ratio_of and base is None):
                 cells.append("")
             elif cell["status"] in ("FAILED", "error"):
                 cells.append(cell["status"])
+            elif ratio_of and base["status"] in ("FAILED", "error"):
+                cells.append(base["status"])
             else:
                 v = cell["metrics"].get(key)
+                if ratio_of:
+                    b_v = base["metrics"].get(key)
+                    v = v / b_v if v is not None and b_v else None
+                    partial = "partial" in (cell["status"], base["status"])
+                else:
+                    partial = cell["status"] == "partial"
                 values[b] = v
-                cells.append(fmt(v, kind) + ("*" if cell["status"] == "partial" else ""))
+                cells.append(fmt(v, kind) + ("*" if partial else ""))
         ratio = ""
         peer_values = [values[p] for p in peers if values.get(p) is not None]
         if values.get("tern") is not None and peer_values:
@@ -473,7 +715,8 @@ def render(summary, brokers, meta):
             if best:
                 ratio = f"{values['tern'] / best:.2f}"
         arrow = "↑" if higher else "↓"
-        lines.append(f"| {titles[sid]} | {label} {arrow} | " + " | ".join(cells) + f" | {ratio} |")
+        title = ratio_of[2] if ratio_of else titles[sid]
+        lines.append(f"| {title} | {label} {arrow} | " + " | ".join(cells) + f" | {ratio} |")
     lines += ["", "Per run detail (medians): broker CPU seconds in the measured window, latency p50 / p99 / p99.9 "
               "µs, lost / duplicated / out-of-order, broker peak RSS (VmHWM).", "",
               "| scenario | broker | msgs/s | CPU s | p50 / p99 / p99.9 µs | lost / dup / ooo | peak RSS MiB |",
@@ -517,7 +760,8 @@ def machine_meta(args, mode):
         commit = "?"
     return {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "mode": mode, "repeats": args.repeats,
             "duration": args.duration, "warmup": args.warmup, "tern_threads": args.tern_threads,
-            "loadgen_threads": args.loadgen_threads, "cpu": cpu, "cores": os.cpu_count(), "mem": mem,
+            "loadgen_threads": args.loadgen_threads, "tls_key": {"rsa": "RSA-2048", "ec": "EC P-256"}[args.tls_key],
+            "cpu": cpu, "cores": os.cpu_count(), "mem": mem,
             "kernel": platform.release(), "commit": commit + " (plus uncommitted work in the tree)"}
 
 
@@ -551,6 +795,9 @@ def main():
     p.add_argument("--warmup", type=float)
     p.add_argument("--connections", type=int, help="idle connections (default 10000, quick 1000)")
     p.add_argument("--topics", type=int, help="retained topics (default 100000, quick 10000)")
+    p.add_argument("--connect-connections", type=int, help="tls-connect rows: connections (default 2000, quick 500)")
+    p.add_argument("--tls-key", choices=("rsa", "ec"), default="rsa",
+                   help="TLS rows: RSA-2048 (default) or EC P-256 keys for the CA and the server certificate")
     p.add_argument("--run-timeout", type=float, default=180)
     p.add_argument("--port-base", type=int, default=21000)
     p.add_argument("--output", default=os.path.join(HERE, "results", "latest.json"))
@@ -562,6 +809,7 @@ def main():
     args.warmup = args.warmup if args.warmup is not None else (0.3 if q else 1.0)
     args.connections = args.connections or (1000 if q else 10000)
     args.topics = args.topics or (10000 if q else 100000)
+    args.connect_connections = args.connect_connections or (500 if q else 2000)
 
     for path, what in ((args.tern, "tern"), (args.loadgen, "tern_loadgen")):
         if not os.access(path, os.X_OK):
@@ -585,19 +833,23 @@ def main():
         scenarios = [s for s in SCENARIOS if any(s[0].startswith(w) for w in wanted)]
 
     runs = [(r, sid, largs) for r in range(args.repeats) for sid, _, largs in scenarios]
-    total = len(runs) * len(brokers)
-    log(f"run.py: {total} runs ({len(scenarios)} scenarios x {len(brokers)} brokers x {args.repeats} repeats)")
+    total = sum(1 for _, sid, _ in runs for b in brokers.values() if runs_on(sid, b))
+    log(f"run.py: {total} runs ({len(scenarios)} scenarios x up to {len(brokers)} brokers x {args.repeats} repeats)")
     ports = Ports(args.port_base)
+    certs = Certificates(args.tls_key)
     results, done, started = [], 0, time.monotonic()
     for repeat, sid, largs in runs:
         for broker in brokers.values():  # interleaved: A B C D, A B C D
-            r = run_once(broker, sid, largs or [], args, ports)
+            if not runs_on(sid, broker):
+                continue
+            r = run_once(broker, sid, largs or [], args, ports, certs)
             r["repeat"] = repeat
             results.append(r)
             done += 1
             m = metrics(r)
             brief = ", ".join(f"{k}={v:,.1f}" for k, v in sorted(m.items()) if k in (
-                "delivered_per_s", "msgs_per_cpu_s", "lat_p99", "connacks_per_s", "kib_per_connection",
+                "delivered_per_s", "msgs_per_cpu_s", "lat_p99", "connacks_per_s", "connacks_per_cpu_s", "acked_per_s",
+                "ack_p99", "kib_per_connection",
                 "retained_time_s", "startup_ms", "rss_start_mib"))
             status = "ok" if r["ok"] else ("FAILED" if r.get("failed_loss") else "error")
             elapsed = time.monotonic() - started

@@ -30,10 +30,11 @@ namespace {
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "tern_loadgen: " << problem << "\n"
             << "usage: tern_loadgen --port N [--host 127.0.0.1] --scenario "
-               "fanin|fanout|pairs|latency|wildcard|idle|storm|retained\n"
-               "  [--mqtt 3|5] [--threads N] [--pubs N] [--subs N] [--qos 0|1|2] [--payload BYTES]\n"
+               "fanin|fanout|pairs|latency|wildcard|idle|storm|retained|connect\n"
+               "  [--mqtt 3|5] [--threads N] [--tls] [--tls-ca FILE] [--tls-server-name NAME]\n"
+               "  [--pubs N] [--subs N] [--qos 0|1|2] [--payload BYTES]\n"
                "  [--rate MSGS_PER_S] [--window N] [--qos0-window N] [--batch BYTES] [--warmup S] [--duration S] [--drain S]\n"
-               "  [--noise-subs N] [--noise-filters N] [--connections N] [--slots N] [--persistent]\n"
+               "  [--noise-subs N] [--noise-filters N] [--connections N] [--max-pending N] [--slots N] [--persistent]\n"
                "  [--spread-sources] [--hold S] [--topics N] [--retain-pubs N] [--retained-timeout S]\n"
                "  [--setup-timeout S]\n";
   std::exit(2);
@@ -43,7 +44,7 @@ Scenario parse_scenario(const std::string& name) {
   static const std::pair<const char*, Scenario> names[] = {
       {"fanin", Scenario::fanin},       {"fanout", Scenario::fanout}, {"pairs", Scenario::pairs},
       {"latency", Scenario::latency},   {"wildcard", Scenario::wildcard}, {"idle", Scenario::idle},
-      {"storm", Scenario::storm},       {"retained", Scenario::retained}};
+      {"storm", Scenario::storm},       {"retained", Scenario::retained}, {"connect", Scenario::connect}};
   for (const auto& [n, s] : names) {
     if (name == n) return s;
   }
@@ -60,6 +61,7 @@ const char* scenario_name(Scenario s) {
     case Scenario::idle: return "idle";
     case Scenario::storm: return "storm";
     case Scenario::retained: return "retained";
+    case Scenario::connect: return "connect";
   }
   return "?";
 }
@@ -74,6 +76,7 @@ void apply_defaults(Settings& s) {
     case Scenario::idle: s.spread_sources = true; break;
     case Scenario::storm: s.spread_sources = true; break;
     case Scenario::retained: s.payload = 16; break;
+    case Scenario::connect: s.connections = 2000; s.max_pending_connects = 32; s.spread_sources = true; break;
   }
 }
 
@@ -88,6 +91,7 @@ Settings parse(int argc, char** argv) {
     if (key == "--help" || key == "-h") usage("an MQTT load generator (bench/README.md)");
     if (key == "--persistent") { s.persistent = true; continue; }
     if (key == "--spread-sources") { s.spread_sources = true; continue; }
+    if (key == "--tls") { s.tls = true; continue; }
     if (i + 1 >= argc) usage("missing value for " + key);
     const std::string value = argv[++i];
     auto num = [&] {
@@ -105,6 +109,9 @@ Settings parse(int argc, char** argv) {
       else usage("bad --mqtt " + value);
     }
     else if (key == "--threads") s.threads = std::max(1, static_cast<int>(num()));
+    else if (key == "--tls-ca") s.tls_ca = value;
+    else if (key == "--tls-server-name") s.tls_server_name = value;
+    else if (key == "--max-pending") s.max_pending_connects = std::max(1, static_cast<int>(num()));
     else if (key == "--pubs") s.pubs = static_cast<int>(num());
     else if (key == "--subs") s.subs = static_cast<int>(num());
     else if (key == "--qos") s.qos = std::min(2, static_cast<int>(num()));
@@ -191,7 +198,13 @@ int run(const Settings& s) {
 
   Control control;
   std::vector<std::unique_ptr<Worker>> workers;
-  for (int i = 0; i < s.threads; ++i) workers.push_back(std::make_unique<Worker>(s, control, i));
+  try {
+    for (int i = 0; i < s.threads; ++i) workers.push_back(std::make_unique<Worker>(s, control, i));
+  } catch (const std::exception& e) {
+    std::cout << "{\"scenario\":\"" << scenario_name(s.scenario) << "\",\"ok\":false,\"error\":" << quote(e.what())
+              << "}" << std::endl;
+    return 1;
+  }
   int next_worker = 0;
   std::vector<Client*> pubs, subs, noise;
   Client* retain_sub = nullptr;
@@ -210,6 +223,7 @@ int run(const Settings& s) {
   int expected_ready = 0;
   switch (s.scenario) {
     case Scenario::idle:
+    case Scenario::connect:
       for (int i = 0; i < s.connections; ++i) add(Role::idle, i, "i");
       expected_ready = s.connections;
       break;
@@ -242,7 +256,10 @@ int run(const Settings& s) {
         const std::string topic = s.pairs ? (wildcard ? "w/hot/" + n + "/x" : "bench/pair/" + n) : "bench/all";
         c->publish = mqtt::PublishTemplate(s.version, topic, s.qos, false, s.payload);
         c->fan = s.pairs ? 1 : s.subs;
-        if (s.qos > 0) c->packet_id_used.assign(65536, 0);
+        if (s.qos > 0) {
+          c->packet_id_used.assign(65536, 0);
+          c->sent_ns = std::make_unique<std::uint64_t[]>(65536);
+        }
         if (s.rate > 0) c->period_ns = static_cast<std::uint64_t>(1e9 * s.pubs / s.rate);
         pubs.push_back(c);
       }
@@ -284,6 +301,8 @@ int run(const Settings& s) {
   }
 
   const std::uint64_t t0 = mono_ns();
+  // connect: the measured window is the set-up itself, from the first socket() to the last CONNACK.
+  if (s.scenario == Scenario::connect) event("measure_start");
   for (auto& w : workers) w->start();
   const bool set_up = wait_for(control, s.setup_timeout_s, [&] { return control.ready.load() >= expected_ready; });
   const double setup_s = static_cast<double>(mono_ns() - t0) / 1e9;
@@ -291,6 +310,7 @@ int run(const Settings& s) {
     control.fail("setup timed out: " + std::to_string(control.ready.load()) + " of " +
                  std::to_string(expected_ready) + " clients ready");
   }
+  if (s.scenario == Scenario::connect) event("measure_end");
   event("ready");
 
   double measured_s = 0;
@@ -311,6 +331,8 @@ int run(const Settings& s) {
     switch (s.scenario) {
       case Scenario::idle:
         wait_stdin(s.hold_s);
+        break;
+      case Scenario::connect:
         break;
       case Scenario::storm:
         measure_window();
@@ -365,6 +387,10 @@ int run(const Settings& s) {
     const auto& r = w->results();
     total.latency.merge(r.latency);
     total.connect_latency.merge(r.connect_latency);
+    total.ack_latency.merge(r.ack_latency);
+    total.acked_in_window += r.acked_in_window;
+    total.last_connack_ns = std::max(total.last_connack_ns, r.last_connack_ns);
+    if (total.tls_ciphersuite.empty()) total.tls_ciphersuite = r.tls_ciphersuite;
     total.published_in_window += r.published_in_window;
     total.delivered_in_window += r.delivered_in_window;
     total.connacks_in_window += r.connacks_in_window;
@@ -377,14 +403,25 @@ int run(const Settings& s) {
   std::string error = control.first_error;
   o << "{\"scenario\":\"" << scenario_name(s.scenario) << "\",\"mqtt\":\""
     << (s.version == mqtt::Version::v5 ? "5.0" : "3.1.1") << "\",\"threads\":" << s.threads
+    << ",\"tls\":" << (s.tls ? "true" : "false");
+  if (s.tls) o << ",\"tls_ciphersuite\":" << quote(total.tls_ciphersuite);
+  o << ",\"persistent\":" << (s.persistent ? "true" : "false")
     << ",\"setup_s\":" << fmt(setup_s);
   switch (s.scenario) {
     case Scenario::idle:
       o << ",\"connections\":" << control.ready.load();
       break;
+    case Scenario::connect: {
+      const int connected = control.ready.load();
+      const double took = total.last_connack_ns > t0 ? static_cast<double>(total.last_connack_ns - t0) / 1e9 : 0;
+      o << ",\"connections\":" << connected << ",\"in_flight\":" << s.max_pending_connects * s.threads
+        << ",\"duration_s\":" << fmt(took) << ",\"connacks\":" << connected
+        << ",\"connacks_per_s\":" << fmt(took > 0 ? connected / took : 0)
+        << ",\"connect_latency_us\":" << percentiles(total.connect_latency);
+      break;
+    }
     case Scenario::storm:
-      o << ",\"slots\":" << s.slots << ",\"persistent\":" << (s.persistent ? "true" : "false")
-        << ",\"duration_s\":" << fmt(measured_s) << ",\"connacks\":" << total.connacks_in_window
+      o << ",\"slots\":" << s.slots << ",\"duration_s\":" << fmt(measured_s) << ",\"connacks\":" << total.connacks_in_window
         << ",\"connacks_per_s\":" << fmt(measured_s > 0 ? static_cast<double>(total.connacks_in_window) / measured_s : 0)
         << ",\"connect_latency_us\":" << percentiles(total.connect_latency)
         << ",\"session_present\":" << total.session_present << ",\"errors\":" << total.storm_errors;
@@ -435,7 +472,13 @@ int run(const Settings& s) {
         << fmt(measured_s > 0 ? static_cast<double>(total.published_in_window) / measured_s : 0)
         << ",\"delivered_per_s\":"
         << fmt(measured_s > 0 ? static_cast<double>(total.delivered_in_window) / measured_s : 0)
-        << ",\"latency_us\":" << percentiles(total.latency) << ",\"sent\":" << sent << ",\"expected\":"
+        << ",\"latency_us\":" << percentiles(total.latency);
+      if (s.qos > 0) {
+        o << ",\"acked\":" << total.acked_in_window << ",\"acked_per_s\":"
+          << fmt(measured_s > 0 ? static_cast<double>(total.acked_in_window) / measured_s : 0)
+          << ",\"ack_latency_us\":" << percentiles(total.ack_latency);
+      }
+      o << ",\"sent\":" << sent << ",\"expected\":"
         << control.expected.load() << ",\"received\":" << received << ",\"lost\":" << lost << ",\"unacked\":" << unacked
         << ",\"duplicates\":" << dups << ",\"out_of_order\":" << ooo << ",\"foreign\":" << foreign
         << ",\"ack_errors\":" << total.ack_errors

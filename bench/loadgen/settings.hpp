@@ -12,7 +12,7 @@
 
 namespace loadgen {
 
-enum class Scenario { fanin, fanout, pairs, latency, wildcard, idle, storm, retained };
+enum class Scenario { fanin, fanout, pairs, latency, wildcard, idle, storm, retained, connect };
 
 struct Settings {
   Scenario scenario = Scenario::fanin;
@@ -20,6 +20,10 @@ struct Settings {
   std::uint16_t port = 1883;
   mqtt::Version version = mqtt::Version::v311;
   int threads = 1;
+  // TLS (mbedTLS, TLS 1.2) on every connection; tls_ca empty: the server's certificate is not verified.
+  bool tls = false;
+  std::string tls_ca;
+  std::string tls_server_name = "localhost";
 
   // Publish/subscribe scenarios.
   int pubs = 10;
@@ -42,11 +46,14 @@ struct Settings {
   int noise_subs = 100;
   int noise_filters = 10000;
 
-  // Idle and storm.
+  // Idle, connect and storm.
   int connections = 10000;
-  int max_pending_connects = 64;  // per worker
+  int max_pending_connects = 64;  // per worker: connections being set up at once (idle, connect, pub/sub set-up)
   int slots = 32;                 // storm: concurrent connect/disconnect loops
-  bool persistent = false;        // storm: clean session false / clean start false + session expiry
+  // Clean session false (3.1.1) / clean start false + session expiry 3600 s (5.0), with a fixed client id: in the
+  // storm every reconnect resumes a session; in the publish/subscribe scenarios the broker keeps every client's
+  // session (and, with persistence, must store what it queues for the subscribers).
+  bool persistent = false;
   bool spread_sources = false;    // bind client sockets to 127.0.0.x, x cycling 1..250
   double hold_s = 60;             // idle: the longest wait for a line on stdin before closing
 

@@ -34,6 +34,9 @@ std::uint64_t mono_ns() noexcept {
 
 Worker::Worker(const Settings& settings, Control& control, int id)
     : settings_(settings), control_(control), id_(id), buffer_(new char[buffer_size]) {
+  if (settings_.tls) {
+    tls_config_ = std::make_unique<tls::Config>(tls::Options{settings_.tls_ca, settings_.tls_server_name});
+  }
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   epoll_event ev{};
@@ -164,6 +167,10 @@ void Worker::start_connect(Client& c) {
   c.connect_start_ns = mono_ns();
   c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c.fd < 0) return client_error(c, errno_text("socket"));
+  if (settings_.tls) {
+    if (!c.tls) c.tls = std::make_unique<tls::Session>(*tls_config_);
+    c.tls->reset(c.fd);
+  }
   int one = 1;
   setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (settings_.spread_sources) {
@@ -199,9 +206,36 @@ void Worker::on_connected(Client& c) {
     errno = error;
     return client_error(c, errno_text("connect"));
   }
-  c.state = Client::State::connack_wait;
   c.writable = true;
-  const bool persistent = c.role == Role::storm && settings_.persistent;
+  if (c.tls) {
+    c.state = Client::State::handshaking;
+    return step_handshake(c);
+  }
+  send_connect(c);
+}
+
+// A TLS handshake step: send what is left of our last flight, go on with the handshake, send its records; CONNECT
+// once it is done. The handshake's time counts in the connect latency (from socket() to CONNACK).
+void Worker::step_handshake(Client& c) {
+  if (c.tls->cipher_offset < c.tls->cipher_out().size()) {
+    flush_tls(c);
+    if (c.fd < 0 || !c.writable) return;
+  }
+  const tls::Session::Status status = c.tls->handshake();
+  if (status == tls::Session::Status::error) return client_error(c, c.tls->error());
+  flush_tls(c);
+  if (c.fd < 0) return;
+  if (status == tls::Session::Status::done) {
+    if (results_.tls_ciphersuite.empty() && c.tls->ciphersuite() != nullptr) {
+      results_.tls_ciphersuite = c.tls->ciphersuite();
+    }
+    send_connect(c);
+  }
+}
+
+void Worker::send_connect(Client& c) {
+  c.state = Client::State::connack_wait;
+  const bool persistent = settings_.persistent;
   mqtt::ConnectOptions o;
   o.version = settings_.version;
   o.client_id = c.client_id;
@@ -216,6 +250,10 @@ void Worker::on_event(Client& c, std::uint32_t events) {
   if (c.state == Client::State::connecting) {
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(c);
     return;
+  }
+  if (c.state == Client::State::handshaking) {
+    if (events & EPOLLOUT) c.writable = true;
+    return step_handshake(c);
   }
   if (events & EPOLLOUT) c.writable = true;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) do_read(c);
@@ -257,7 +295,7 @@ void Worker::do_read(Client& c) {
     const std::size_t have = c.in.size();
     if (have > buffer_size - read_size) return client_error(c, "packet larger than 64 KiB");
     std::memcpy(buf, c.in.data(), have);
-    const ssize_t n = ::read(c.fd, buf + have, read_size);
+    const ssize_t n = c.tls ? c.tls->read(buf + have, read_size) : ::read(c.fd, buf + have, read_size);
     if (n > 0) {
       c.in.clear();
       const std::uint64_t now = mono_ns();
@@ -273,6 +311,7 @@ void Worker::do_read(Client& c) {
       if (!ok || c.fd < 0) return;
       if (used < 0) return client_error(c, "malformed remaining length");
       c.in.assign(buf + used, have + static_cast<std::size_t>(n) - static_cast<std::size_t>(used));
+      if (c.tls && c.tls->peer_closed()) return client_error(c, "connection closed by the broker");
       if (storm_connacked) break;
       if (static_cast<std::size_t>(n) < read_size) break;  // drained: edge-triggered epoll tells us of more
       if (i == max_reads_per_turn - 1) c.read_more = true;
@@ -283,7 +322,7 @@ void Worker::do_read(Client& c) {
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
       break;
     } else {
-      return client_error(c, errno_text("read"));
+      return client_error(c, c.tls && !c.tls->error().empty() ? c.tls->error() : errno_text("read"));
     }
   }
   if (c.out_offset < c.out.size()) flush(c);
@@ -297,6 +336,10 @@ bool Worker::handle_packet(Client& c, const mqtt::Packet& p, std::uint64_t now) 
       if (!mqtt::decode_connack(p, settings_.version, ack)) return client_error(c, "malformed CONNACK"), false;
       if (ack.code != 0) return client_error(c, "CONNACK refused, code " + std::to_string(ack.code)), false;
       c.window = std::min<unsigned>(settings_.window, ack.receive_maximum);
+      if (c.role == Role::idle) {
+        results_.connect_latency.record(now - c.connect_start_ns);
+        results_.last_connack_ns = std::max(results_.last_connack_ns, now);
+      }
       if (c.role == Role::storm) {
         if (now >= window_start_ && now < window_end_) {
           ++results_.connacks_in_window;
@@ -351,6 +394,10 @@ bool Worker::handle_packet(Client& c, const mqtt::Packet& p, std::uint64_t now) 
       if (p.type == mqtt::pubrec && reason < 0x80) {
         mqtt::encode_ack(c.out, mqtt::pubrel, id);
       } else {
+        if (c.sent_ns && reason < 0x80 && now >= window_start_ && now < window_end_ && c.packet_id_used[id]) {
+          ++results_.acked_in_window;
+          results_.ack_latency.record(now >= c.sent_ns[id] ? now - c.sent_ns[id] : 0);
+        }
         release_packet_id(c, id);
       }
       return true;
@@ -442,6 +489,7 @@ void Worker::fill(Client& c, std::uint64_t now) {
       c.next_packet_id = c.next_packet_id == 65535 ? 1 : c.next_packet_id + 1;
       ++c.inflight;
       ++inflight_unflushed_;
+      if (c.sent_ns) c.sent_ns[id] = now;
     }
     if (c.role == Role::retain_pub) {
       const std::uint32_t t = c.retain_first + c.seq * c.retain_step;
@@ -476,6 +524,7 @@ void Worker::send_due(std::uint64_t now) {
         c->next_packet_id = c->next_packet_id == 65535 ? 1 : c->next_packet_id + 1;
         ++c->inflight;
         ++inflight_unflushed_;
+        if (c->sent_ns) c->sent_ns[id] = now;
       }
       c->publish.append(c->out, mqtt::Stamp{now, c->seq++, static_cast<std::uint16_t>(c->index)}, id);
       c->next_send_ns += c->period_ns;
@@ -501,26 +550,45 @@ void Worker::arm_timer() {
   timer_armed_ns_ = next;
 }
 
-void Worker::flush(Client& c) {
-  while (c.out_offset < c.out.size()) {
-    const ssize_t n = ::send(c.fd, c.out.data() + c.out_offset, c.out.size() - c.out_offset, MSG_NOSIGNAL);
+bool Worker::send_all(Client& c, const std::string& bytes, std::size_t& offset) {
+  while (offset < bytes.size()) {
+    const ssize_t n = ::send(c.fd, bytes.data() + offset, bytes.size() - offset, MSG_NOSIGNAL);
     if (n > 0) {
-      c.out_offset += static_cast<std::size_t>(n);
-      if (c.out_offset < c.out.size()) {
-        c.writable = false;  // the socket buffer is full; EPOLLOUT comes when it drains
-        return;
-      }
+      offset += static_cast<std::size_t>(n);
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      c.writable = false;
-      return;
+      c.writable = false;  // the socket buffer is full; EPOLLOUT comes when it drains
+      return false;
     } else {
-      return client_error(c, errno_text("write"));
+      client_error(c, errno_text("write"));
+      return false;
     }
   }
+  return true;
+}
+
+void Worker::flush(Client& c) {
+  if (c.tls) return flush_tls(c);
+  if (!send_all(c, c.out, c.out_offset)) return;
   c.out.clear();
   c.out_offset = 0;
+}
+
+// TLS: first the records not yet sent, then the plaintext in `out` as new records, one send() per batch as on a
+// plain connection. While records are left unsent, nothing more is encrypted (the plaintext waits in `out`).
+void Worker::flush_tls(Client& c) {
+  tls::Session& t = *c.tls;
+  std::string& records = t.cipher_out();
+  while (true) {
+    if (!send_all(c, records, t.cipher_offset)) return;
+    records.clear();
+    t.cipher_offset = 0;
+    if (c.out_offset >= c.out.size() || c.state == Client::State::handshaking) return;
+    if (!t.write(std::string_view(c.out).substr(c.out_offset))) return client_error(c, t.error());
+    c.out.clear();
+    c.out_offset = 0;
+  }
 }
 
 void Worker::release_packet_id(Client& c, std::uint16_t id) {
@@ -540,6 +608,11 @@ void Worker::release_packet_id(Client& c, std::uint16_t id) {
 }
 
 void Worker::recycle_storm(Client& c) {
+  if (c.tls && c.out_offset < c.out.size() && c.tls->write(std::string_view(c.out).substr(c.out_offset))) {
+    c.out.clear();  // DISCONNECT and close_notify leave in one send()
+    c.out_offset = 0;
+    c.tls->close_notify();
+  }
   flush(c);
   close_client(c);
   if (phase_ == Phase::publish) start_connect(c);
@@ -554,7 +627,8 @@ void Worker::close_client(Client& c) {
 }
 
 void Worker::client_error(Client& c, const std::string& what) {
-  const bool was_connecting = c.state == Client::State::connecting || c.state == Client::State::connack_wait;
+  const bool was_connecting = c.state == Client::State::connecting || c.state == Client::State::handshaking ||
+                              c.state == Client::State::connack_wait;
   close_client(c);
   if (c.role == Role::storm) {
     ++results_.storm_errors;

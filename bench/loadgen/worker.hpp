@@ -20,6 +20,7 @@
 #include "bench/loadgen/mqtt.hpp"
 #include "bench/loadgen/settings.hpp"
 #include "bench/loadgen/stats.hpp"
+#include "bench/loadgen/tls.hpp"
 
 namespace loadgen {
 
@@ -29,7 +30,7 @@ struct Client {
   Role role = Role::idle;
   int index = 0;  // publisher id, subscriber index, storm slot
   int fd = -1;
-  enum class State { off, connecting, connack_wait, subscribing, ready } state = State::off;
+  enum class State { off, connecting, handshaking, connack_wait, subscribing, ready } state = State::off;
   std::string client_id;
   std::vector<std::string> filters;  // subscribed once connected (subscribers, noise) or on command (retain_sub)
   int subacks_pending = 0;
@@ -40,6 +41,9 @@ struct Client {
   bool writable = false;      // false after EAGAIN until EPOLLOUT
   bool queued = false;        // on the worker's ready list
   bool read_more = false;     // stopped reading with bytes left in the socket
+  // --tls: the session (reused across reconnects). `out` then holds plaintext, encrypted into tls->cipher_out() when
+  // flushed; null on plain connections, so the plain path costs one pointer test per read() and per flush.
+  std::unique_ptr<tls::Session> tls;
 
   // Publishers.
   mqtt::PublishTemplate publish;
@@ -48,6 +52,7 @@ struct Client {
   unsigned inflight = 0;
   std::uint16_t next_packet_id = 1;
   std::vector<std::uint8_t> packet_id_used;
+  std::unique_ptr<std::uint64_t[]> sent_ns;  // QoS 1/2 publishers: when each packet id was sent (publish-to-ack)
   std::uint64_t next_send_ns = 0;  // fixed rate
   std::uint64_t period_ns = 0;
   int fan = 1;                     // deliveries each publish owes
@@ -71,7 +76,11 @@ struct Client {
 
 struct WorkerResults {
   Histogram latency;          // publish to receive, measured window
-  Histogram connect_latency;  // storm: connect() to CONNACK, measured window
+  Histogram connect_latency;  // storm: connect() to CONNACK, measured window; connect: every connection
+  Histogram ack_latency;      // QoS 1/2: publish to PUBACK / PUBCOMP, acks received in the measured window
+  std::uint64_t acked_in_window = 0;
+  std::uint64_t last_connack_ns = 0;  // connect: when the last connection was set up
+  std::string tls_ciphersuite;        // --tls: what the server chose (first handshake)
   std::uint64_t published_in_window = 0;
   std::uint64_t delivered_in_window = 0;
   std::uint64_t connacks_in_window = 0;
@@ -100,6 +109,8 @@ class Worker {
   void start_pending_connects();
   void start_connect(Client& c);
   void on_connected(Client& c);
+  void step_handshake(Client& c);
+  void send_connect(Client& c);
   void on_event(Client& c, std::uint32_t events);
   void do_read(Client& c);
   bool handle_packet(Client& c, const mqtt::Packet& p, std::uint64_t now);
@@ -109,6 +120,9 @@ class Worker {
   bool can_fill(Client& c);
   bool window_open(Client& c);
   void flush(Client& c);
+  void flush_tls(Client& c);
+  // Sends bytes[offset..] until done (true) or the socket is full or failed (false; `offset` advanced).
+  bool send_all(Client& c, const std::string& bytes, std::size_t& offset);
   void service(Client& c);
   void make_ready(Client& c);
   void release_packet_id(Client& c, std::uint16_t id);
@@ -139,6 +153,7 @@ class Worker {
   std::uint64_t received_unflushed_ = 0;
   std::int64_t inflight_unflushed_ = 0;
   std::unique_ptr<char[]> buffer_;
+  std::unique_ptr<tls::Config> tls_config_;  // --tls: this thread's mbedTLS configuration and random generator
   WorkerResults results_;
 };
 
