@@ -400,6 +400,12 @@ constexpr Directive kDirectives[] = {
    },
    "full|normal: full syncs every commit to disk before acknowledging (survives power loss); normal survives a "
    "crash of Tern but not of the machine (default full) (Tern)"},
+  {"max_queued_in_memory", Scope::global,
+   [](Context& c, std::string_view v) {
+     c.config().broker.max_queued_in_memory = static_cast<std::size_t>(c.integer(v, 0, 1'000'000));
+   },
+   "0..1000000: with persistence, queued QoS 1/2 messages of a persistent session kept in memory; the rest of its "
+   "queue stays in the database until the client takes it; 0 = all in memory (default 100) (Tern)"},
   {"autosave_interval", Scope::global,
    [](Context& c, std::string_view v) { c.integer(v, 0, std::numeric_limits<std::uint32_t>::max()); },
    "SECONDS: accepted so that a mosquitto.conf carries over, and has no effect: Tern commits every change as it "

@@ -24,6 +24,20 @@ core::StoreSnapshot MemoryStore::load() {
   return snap;
 }
 
+core::QueuePage MemoryStore::load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) {
+  core::QueuePage page;
+  std::lock_guard lock(mutex_);
+  std::set<std::uint64_t> ids;
+  for (auto it = queue_.upper_bound({client_id, after_seq});
+       it != queue_.end() && it->first.first == client_id && (limit == 0 || page.entries.size() < limit); ++it) {
+    auto m = messages_.find(it->second.message_id);
+    if (m == messages_.end()) continue;
+    page.entries.push_back(it->second);
+    if (ids.insert(m->first).second) page.messages.push_back(m->second);
+  }
+  return page;
+}
+
 void MemoryStore::submit(std::vector<core::StoreOp> ops, CommitCallback on_committed) {
   {
     std::lock_guard lock(mutex_);

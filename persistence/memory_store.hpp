@@ -26,6 +26,7 @@ class MemoryStore final : public Store {
   core::StoreSnapshot load() override;
   void submit(std::vector<core::StoreOp> ops, CommitCallback on_committed) override;
   void flush() override {}
+  core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) override;
 
  private:
   void apply(core::StoreOp& op);

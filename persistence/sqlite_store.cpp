@@ -47,6 +47,12 @@ core::StoreSnapshot SqliteStore::load() {
   return snap;
 }
 
+core::QueuePage SqliteStore::load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) {
+  flush();
+  std::lock_guard lock(db_mutex_);
+  return tables_->load_queue(client_id, after_seq, limit);
+}
+
 void SqliteStore::submit(std::vector<core::StoreOp> ops, CommitCallback on_committed) {
   bool wake = false;
   {

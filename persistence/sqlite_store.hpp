@@ -49,6 +49,7 @@ class SqliteStore final : public Store {
   core::StoreSnapshot load() override;
   void submit(std::vector<core::StoreOp> ops, CommitCallback on_committed) override;
   void flush() override;
+  core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) override;
 
   const std::filesystem::path& path() const noexcept { return path_; }
   // Where an unusable database found at start-up was moved (so the server can report it); nullopt if none.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
+#include <string>
 #include <variant>
 
 #include "platform/log.hpp"
@@ -53,6 +55,43 @@ struct Skipped {
     if (rows++ == 0) first_table = table;
   }
 };
+
+// Column lists read by read_message() and read_queue_entry(), in their order.
+constexpr const char* kMessageColumns = "id, topic, payload, qos, retain, properties, expires_at";
+constexpr const char* kQueueColumns = "client_id, seq, message_id, qos, retain, subscription_ids, packet_id, released";
+
+// A message from the row's columns [first, first + 7) (kMessageColumns); nullopt for values this build cannot read.
+std::optional<core::StoredMessage> read_message(const Statement& row, int first) {
+  const auto qos = to_qos(row.column_int(first + 3));
+  if (!qos) return std::nullopt;
+  core::StoredMessage m;
+  m.id = static_cast<std::uint64_t>(row.column_int(first));
+  m.topic = row.column_text(first + 1);
+  m.payload = row.column_blob(first + 2);
+  m.qos = *qos;
+  m.retain = row.column_int(first + 4) != 0;
+  m.forward_properties = row.column_blob(first + 5);
+  if (!row.column_null(first + 6)) m.expires_at = row.column_int(first + 6);
+  return m;
+}
+
+// A queue entry from the row's columns [first, first + 8) (kQueueColumns).
+std::optional<core::StoredQueueEntry> read_queue_entry(const Statement& row, int first) {
+  const auto qos = to_qos(row.column_int(first + 3));
+  auto ids = decode_ids(row.column_blob(first + 5));
+  const auto packet_id = row.column_int(first + 6);
+  if (!qos || !ids || packet_id < 0 || packet_id > 0xffff) return std::nullopt;
+  core::StoredQueueEntry e;
+  e.client_id = row.column_text(first);
+  e.seq = static_cast<std::uint64_t>(row.column_int(first + 1));
+  e.message_id = static_cast<std::uint64_t>(row.column_int(first + 2));
+  e.qos = *qos;
+  e.retain = row.column_int(first + 4) != 0;
+  e.subscription_ids = std::move(*ids);
+  e.packet_id = static_cast<std::uint16_t>(packet_id);
+  e.released = row.column_int(first + 7) != 0;
+  return e;
+}
 
 }  // namespace
 
@@ -277,45 +316,22 @@ core::StoreSnapshot SqliteTables::load() {
     snap.subscriptions.push_back(std::move(s));
   }
 
-  Statement messages(db_, "SELECT id, topic, payload, qos, retain, properties, expires_at FROM messages ORDER BY id");
+  Statement messages(db_, "SELECT " + std::string(kMessageColumns) + " FROM messages ORDER BY id");
   for (messages.start(); messages.step();) {
-    const auto qos = to_qos(messages.column_int(3));
-    if (!qos) {
+    if (auto m = read_message(messages, 0)) {
+      snap.messages.push_back(std::move(*m));
+    } else {
       skipped.add("messages");
-      continue;
     }
-    core::StoredMessage m;
-    m.id = static_cast<std::uint64_t>(messages.column_int(0));
-    m.topic = messages.column_text(1);
-    m.payload = messages.column_blob(2);
-    m.qos = *qos;
-    m.retain = messages.column_int(4) != 0;
-    m.forward_properties = messages.column_blob(5);
-    if (!messages.column_null(6)) m.expires_at = messages.column_int(6);
-    snap.messages.push_back(std::move(m));
   }
 
-  Statement queue(db_,
-                  "SELECT client_id, seq, message_id, qos, retain, subscription_ids, packet_id, released "
-                  "FROM queue ORDER BY client_id, seq");
+  Statement queue(db_, "SELECT " + std::string(kQueueColumns) + " FROM queue ORDER BY client_id, seq");
   for (queue.start(); queue.step();) {
-    const auto qos = to_qos(queue.column_int(3));
-    auto ids = decode_ids(queue.column_blob(5));
-    const auto packet_id = queue.column_int(6);
-    if (!qos || !ids || packet_id < 0 || packet_id > 0xffff) {
+    if (auto e = read_queue_entry(queue, 0)) {
+      snap.queue.push_back(std::move(*e));
+    } else {
       skipped.add("queue");
-      continue;
     }
-    core::StoredQueueEntry e;
-    e.client_id = queue.column_text(0);
-    e.seq = static_cast<std::uint64_t>(queue.column_int(1));
-    e.message_id = static_cast<std::uint64_t>(queue.column_int(2));
-    e.qos = *qos;
-    e.retain = queue.column_int(4) != 0;
-    e.subscription_ids = std::move(*ids);
-    e.packet_id = static_cast<std::uint16_t>(packet_id);
-    e.released = queue.column_int(7) != 0;
-    snap.queue.push_back(std::move(e));
   }
 
   Statement incoming(db_, "SELECT client_id, packet_id FROM incoming ORDER BY client_id, packet_id");
@@ -343,6 +359,33 @@ core::StoreSnapshot SqliteTables::load() {
              skipped.first_table, ")");
   }
   return snap;
+}
+
+core::QueuePage SqliteTables::load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) {
+  core::QueuePage page;
+  Statement entries(db_, "SELECT " + std::string(kQueueColumns) +
+                             " FROM queue WHERE client_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
+  Statement message(db_, "SELECT " + std::string(kMessageColumns) + " FROM messages WHERE id = ?1");
+  std::set<std::uint64_t> read;  // a message shared by several entries of the page is read once
+  entries.start()
+      .bind(1, client_id)
+      .bind(2, static_cast<std::int64_t>(after_seq))
+      .bind(3, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
+  while (entries.step()) {
+    auto e = read_queue_entry(entries, 0);
+    if (!e) continue;
+    if (!read.contains(e->message_id)) {
+      std::optional<core::StoredMessage> m;
+      for (message.start().bind(1, static_cast<std::int64_t>(e->message_id)); message.step();) {
+        m = read_message(message, 0);
+      }
+      if (!m) continue;  // missing or unreadable: the entry is left out
+      read.insert(m->id);
+      page.messages.push_back(std::move(*m));
+    }
+    page.entries.push_back(std::move(*e));
+  }
+  return page;
 }
 
 }  // namespace tern::persistence

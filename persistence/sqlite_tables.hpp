@@ -16,7 +16,9 @@
 // Thread safety: none; the store's writer (or load() under the store's mutex) uses it alone.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "broker/core/store_ops.hpp"
@@ -36,6 +38,8 @@ class SqliteTables {
 
   // Everything, sorted by key. Does not call drop_dangling().
   core::StoreSnapshot load();
+  // Store::load_queue().
+  core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit);
 
  private:
   void apply(core::store_op::PutSession& op);

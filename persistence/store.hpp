@@ -46,7 +46,10 @@
 // writer. The destructor flushes and stops the writer.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "broker/core/store_ops.hpp"
@@ -70,6 +73,11 @@ class Store {
   // Blocks until every batch submitted before the call is committed and its callback has returned. For shutdown
   // and tests.
   virtual void flush() = 0;
+
+  // The queue entries of `client_id` with seq > after_seq, at most `limit` (0: all), in seq order, with the
+  // messages they reference; entries whose message is missing are left out. Sees every batch submitted before the
+  // call (it waits for them, as flush() does). For the broker paging a long offline queue back in.
+  virtual core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) = 0;
 };
 
 }  // namespace tern::persistence

@@ -42,8 +42,8 @@ void Broker::on_decode_error(ConnectionId connection, protocol::ReasonCode error
 void Broker::detach(ConnectionId connection, TimePoint now) { impl_->detach(connection, now); }
 TimePoint Broker::tick(TimePoint now) { return impl_->tick(now); }
 void Broker::shutdown(TimePoint now) { impl_->shutdown(now); }
-void Broker::restore(const StoreSnapshot& snapshot, StoreSubmitter& submitter, TimePoint now, UnixMillis wall_now) {
-  impl_->restore(snapshot, submitter, now, wall_now);
+void Broker::restore(const StoreSnapshot& snapshot, StorePort& store, TimePoint now, UnixMillis wall_now) {
+  impl_->restore(snapshot, store, now, wall_now);
 }
 void Broker::on_committed(std::uint64_t batch, bool durable, TimePoint now) {
   impl_->on_committed(batch, durable, now);
@@ -249,17 +249,13 @@ std::string& Broker::Impl::stage(Connection& c) {
 }
 
 void Broker::Impl::flush_output() {
-  // The call's durable changes go to the store as one batch; what the call sent waits for it (see broker_store.cpp).
-  std::uint64_t batch = 0;
-  if (!ops_.empty()) {
-    batch = ++submitted_batches_;
-    std::vector<StoreOp> ops;
-    ops.swap(ops_);
-    store_->submit(std::move(ops), batch);
-  }
+  // The call's durable changes go to the store as one batch (or more, if it read the store); what the call sent
+  // waits for them (see broker_store.cpp).
+  submit_ops();
+  const bool hold_all = std::exchange(call_submitted_, false);
   for (Connection* c : staged_) {
     if (c->sink) {
-      if (batch != 0 || c->held_until_batch > committed_batches_) {
+      if (hold_all || c->held_until_batch > committed_batches_) {
         hold_output(*c, submitted_batches_);
       } else {
         if (!c->staged.empty()) c->sink->send(c->staged);

@@ -48,19 +48,23 @@ class ConnectionSink {
   ~ConnectionSink() = default;
 };
 
-// Persistence: where the broker hands its durable changes. At the end of every call that changed durable state
+// Persistence: the broker's port to the store. At the end of every call that changed durable state
 // (a QoS 1/2 message queued or in flight for a persistent session, a retained message, a persistent session or
 // subscription), the broker calls submit() with that call's ops, in order, and a batch number (1, 2, 3, ...). The
 // caller commits them (persistence::Store) and then calls Broker::on_committed() with the same number, in order.
 // Until then the broker holds everything that call sent (its PUBACKs and PUBRECs above all, and deliveries that
 // must not be seen twice), and any later output for the same connections behind it.
-class StoreSubmitter {
+class StorePort {
  public:
   // Called with the network layer's broker mutex held: queue the batch, do not block on I/O.
   virtual void submit(std::vector<StoreOp> ops, std::uint64_t batch) = 0;
+  // A persistent session's queue beyond BrokerOptions::max_queued_in_memory lives only in the store; the broker
+  // reads it back a page at a time as the client takes its messages: entries with seq > after_seq, at most
+  // `limit` (0: all), seeing every batch submitted so far (persistence::Store::load_queue). Blocks on I/O.
+  virtual QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) = 0;
 
  protected:
-  ~StoreSubmitter() = default;
+  ~StorePort() = default;
 };
 
 struct BrokerStats {
@@ -99,10 +103,10 @@ class Broker {
   void shutdown(TimePoint now);
 
   // Turns persistence on: rebuilds sessions (offline), subscriptions, queued and in-flight messages, incoming QoS 2
-  // ids and retained messages from `snapshot`, and from then on hands every durable change to `submitter`. Call
+  // ids and retained messages from `snapshot`, and from then on hands every durable change to `store`. Call
   // once, before the first attach(). `wall_now` is the wall clock at `now`: stored times are wall-clock times, so
   // expiry counts the time the broker was down.
-  void restore(const StoreSnapshot& snapshot, StoreSubmitter& submitter, TimePoint now, UnixMillis wall_now);
+  void restore(const StoreSnapshot& snapshot, StorePort& store, TimePoint now, UnixMillis wall_now);
   // Batch `batch` (and every one before it) is committed, or could not be (`durable` false: the connections whose
   // output it held are closed without that output, so their clients send their messages again).
   void on_committed(std::uint64_t batch, bool durable, TimePoint now);

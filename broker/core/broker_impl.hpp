@@ -41,7 +41,7 @@ class Broker::Impl {
   protocol::Version version(ConnectionId id) const noexcept;
 
   // broker_store.cpp
-  void restore(const StoreSnapshot& snapshot, StoreSubmitter& submitter, TimePoint now, UnixMillis wall_now);
+  void restore(const StoreSnapshot& snapshot, StorePort& store, TimePoint now, UnixMillis wall_now);
   void on_committed(std::uint64_t batch, bool durable, TimePoint now);
   void set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept;
 
@@ -114,6 +114,13 @@ class Broker::Impl {
   // PutQueueEntry for a QoS 1/2 delivery to a persistent session (and PutMessage first if the message is not
   // stored yet): queued (packet_id 0), in flight, or released (QoS 2 PUBREC received).
   void store_delivery(Session& s, Delivery& d, std::uint16_t packet_id, bool released);
+  // Keeps a queued delivery (already stored) only in the store when the session's in-memory queue is full, or
+  // already spills; true if so.
+  bool spill(Session& s, const Delivery& d, std::size_t bytes);
+  // Reads the next page of the spilled tail (everything with `all`) back into the queue; false if none came.
+  bool page_in(Session& s, bool all = false);
+  // Submits the ops collected so far (before a read of the store, which must see them).
+  void submit_ops();
   void unstore_delivery(Session& s, const Delivery& d);
   void store_incoming(Session& s, std::uint16_t packet_id, bool add);
   void store_retained(const MessagePtr& message);  // SetRetained, or ClearRetained for an empty payload
@@ -151,11 +158,12 @@ class Broker::Impl {
   std::unordered_map<SessionId, std::size_t> target_index_;
 
   // Persistence (broker_store.cpp); store_ is null while it is off.
-  StoreSubmitter* store_ = nullptr;
+  StorePort* store_ = nullptr;
   std::vector<StoreOp> ops_;              // the current call's durable changes
   std::uint64_t next_message_id_ = 1;     // StoredMessage ids
   std::uint64_t submitted_batches_ = 0;   // batches handed to store_
   std::uint64_t committed_batches_ = 0;   // batches reported by on_committed()
+  bool call_submitted_ = false;           // the current call submitted a batch before its end
   struct HeldOutput {
     std::uint64_t batch;
     ConnectionId connection;

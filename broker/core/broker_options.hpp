@@ -27,6 +27,9 @@ struct BrokerOptions {
   // persistent_client_expiration: how long a 3.1.1 persistent session (or a 5.0 one with an expiry of "never")
   // is kept after its client goes. nullopt: forever.
   std::optional<std::chrono::seconds> persistent_client_expiration;
+  // Persistence: queued QoS 1/2 messages of a persistent session kept in memory; beyond them the queue lives only
+  // in the store and is paged back in as the client takes its messages (tern). 0: all in memory.
+  std::size_t max_queued_in_memory = 100;
   // Bytes a connection may have waiting to be written before QoS 0 messages to it are dropped (tern).
   std::size_t max_outgoing_buffer = 4 * 1024 * 1024;
 };

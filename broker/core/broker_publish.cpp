@@ -242,7 +242,7 @@ void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
     write_publish(*c, d, 0, false, now);
     return;
   }
-  if (!s.queue.empty() || s.inflight_count() >= inflight_window(*c)) {
+  if (!s.queue.empty() || s.spilled != 0 || s.inflight_count() >= inflight_window(*c)) {
     enqueue(s, std::move(d));
     return;
   }
@@ -264,15 +264,18 @@ void Broker::Impl::send_inflight(Session& s, Connection& c, Delivery&& d, TimePo
 
 void Broker::Impl::enqueue(Session& s, Delivery&& d) {
   const std::size_t bytes = d.message->payload.size() + d.message->topic.size();
-  if ((options_.max_queued_messages != 0 && s.queue.size() >= options_.max_queued_messages) ||
-      (options_.max_queued_bytes != 0 && s.queued_bytes + bytes > options_.max_queued_bytes)) {
+  if ((options_.max_queued_messages != 0 && s.queue.size() + s.spilled >= options_.max_queued_messages) ||
+      (options_.max_queued_bytes != 0 && s.queued_bytes + s.spilled_bytes + bytes > options_.max_queued_bytes)) {
     // The queue is full: the new message is dropped for this client, as mosquitto does.
     ++stats_.messages_dropped;
     TERN_LOG(debug, "Queue of ", s.client_id, " full: message on ", d.message->topic, " dropped.");
     return;
   }
+  if (d.qos != QoS::at_most_once) {
+    store_delivery(s, d, 0, false);
+    if (spill(s, d, bytes)) return;
+  }
   s.queued_bytes += bytes;
-  if (d.qos != QoS::at_most_once) store_delivery(s, d, 0, false);
   s.queue.push_back(std::move(d));
 }
 
@@ -280,7 +283,7 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
   Connection* c = s.connection;
   if (!c) return;
   const std::uint16_t window = inflight_window(*c);
-  while (!s.queue.empty()) {
+  while (!s.queue.empty() || (s.spilled != 0 && s.inflight_count() < window && page_in(s))) {
     Delivery& d = s.queue.front();
     if (d.qos != QoS::at_most_once && s.inflight_count() >= window) break;
     Delivery taken = std::move(d);

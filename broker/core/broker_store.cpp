@@ -89,6 +89,8 @@ void Broker::Impl::store_session(Session& s, std::optional<TimePoint> offline_si
 
 void Broker::Impl::unstore_session(Session& s) {
   if (!s.stored) return;
+  // Its queue is about to leave the store: what lives only there comes back first.
+  if (s.spilled != 0) page_in(s, true);
   s.stored = false;
   ops_.emplace_back(op::DeleteSession{s.client_id});
   // The deliveries' seqs now name nothing; they are not reused (store_seq keeps counting).
@@ -128,6 +130,52 @@ void Broker::Impl::store_delivery(Session& s, Delivery& d, std::uint16_t packet_
   entry.packet_id = packet_id;
   entry.released = released;
   ops_.emplace_back(op::PutQueueEntry{std::move(entry)});
+}
+
+bool Broker::Impl::spill(Session& s, const Delivery& d, std::size_t bytes) {
+  if (d.seq == 0 || options_.max_queued_in_memory == 0) return false;
+  if (s.spilled == 0) {
+    if (s.queue.size() < options_.max_queued_in_memory) return false;
+    s.spill_after_seq = d.seq - 1;  // every entry kept in memory has a smaller seq
+  }
+  ++s.spilled;
+  s.spilled_bytes += bytes;
+  return true;
+}
+
+bool Broker::Impl::page_in(Session& s, bool all) {
+  submit_ops();  // the read must see the entries this call spilled
+  QueuePage page = store_->load_queue(s.client_id, s.spill_after_seq, all ? 0 : options_.max_queued_in_memory);
+  if (page.entries.empty()) {
+    // Nothing is left in the store (it failed to commit them, or they were removed): nothing to wait for.
+    s.spilled = 0;
+    s.spilled_bytes = 0;
+    return false;
+  }
+  std::unordered_map<std::uint64_t, MessagePtr> messages;
+  for (const StoredMessage& m : page.messages) messages.emplace(m.id, from_stored(m));
+  for (StoredQueueEntry& e : page.entries) {
+    MessagePtr& m = messages[e.message_id];
+    if (!m) continue;
+    const std::size_t bytes = m->payload.size() + m->topic.size();
+    s.queued_bytes += bytes;
+    s.spilled_bytes -= std::min(s.spilled_bytes, bytes);
+    s.queue.push_back(Delivery{m, e.qos, e.retain, std::move(e.subscription_ids), e.seq});
+  }
+  s.spill_after_seq = page.entries.back().seq;
+  s.spilled -= std::min<std::uint64_t>(s.spilled, page.entries.size());
+  if (s.spilled == 0) s.spilled_bytes = 0;
+  TERN_LOG(debug, "Read ", page.entries.size(), " queued message(s) of ", s.client_id, " back from the store; ",
+           s.spilled, " left there.");
+  return true;
+}
+
+void Broker::Impl::submit_ops() {
+  if (ops_.empty()) return;
+  std::vector<StoreOp> ops;
+  ops.swap(ops_);
+  store_->submit(std::move(ops), ++submitted_batches_);
+  call_submitted_ = true;
 }
 
 void Broker::Impl::unstore_delivery(Session& s, const Delivery& d) {
@@ -228,10 +276,10 @@ void Broker::Impl::on_committed(std::uint64_t batch, bool durable, TimePoint now
 // ---------------------------------------------------------------------------------------------------------------
 // Restore.
 
-void Broker::Impl::restore(const StoreSnapshot& snapshot, StoreSubmitter& submitter, TimePoint now,
+void Broker::Impl::restore(const StoreSnapshot& snapshot, StorePort& store, TimePoint now,
                            UnixMillis wall_now) {
   const FlushAtExit flush{*this};
-  store_ = &submitter;
+  store_ = &store;
   set_wall_clock(now, wall_now);
   next_message_id_ = std::max<std::uint64_t>(snapshot.next_message_id, 1);
 
@@ -294,8 +342,12 @@ void Broker::Impl::restore(const StoreSnapshot& snapshot, StoreSubmitter& submit
     if (!m) continue;
     Delivery d{std::move(m), e.qos, e.retain, e.subscription_ids, e.seq};
     if (e.packet_id == 0) {
-      s.queued_bytes += d.message->payload.size() + d.message->topic.size();
-      s.queue.push_back(std::move(d));
+      // Up to max_queued_in_memory queued entries per session are loaded; the rest stays in the store.
+      const std::size_t bytes = d.message->payload.size() + d.message->topic.size();
+      if (!spill(s, d, bytes)) {
+        s.queued_bytes += bytes;
+        s.queue.push_back(std::move(d));
+      }
       continue;
     }
     Session::Exchanges& x = s.qos();

@@ -88,6 +88,10 @@ struct Session {
   // last StoredQueueEntry::seq used for it.
   bool stored = false;
   std::uint64_t store_seq = 0;
+  // Queued QoS 1/2 deliveries kept only in the store (the queue's tail, seq > spill_after_seq), and their bytes.
+  std::uint64_t spilled = 0;
+  std::size_t spilled_bytes = 0;
+  std::uint64_t spill_after_seq = 0;
 };
 
 struct Connection {

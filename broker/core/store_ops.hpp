@@ -110,6 +110,13 @@ using StoreOp = std::variant<store_op::PutSession, store_op::DeleteSession, stor
                              store_op::DeleteQueueEntry, store_op::PutIncoming, store_op::DeleteIncoming,
                              store_op::SetRetained, store_op::ClearRetained>;
 
+// Part of one session's queue, read back when the broker pages in what it kept only in the store: queue entries in
+// seq order and the messages they reference (each once).
+struct QueuePage {
+  std::vector<StoredQueueEntry> entries;
+  std::vector<StoredMessage> messages;
+};
+
 // Everything a store holds, as loaded at start-up. Queue entries are in (client_id, seq) order; messages are those
 // referenced by a queue entry or a retained topic.
 struct StoreSnapshot {

@@ -9,6 +9,10 @@ void StoreBridge::submit(std::vector<core::StoreOp> ops, std::uint64_t batch) {
   store_.submit(std::move(ops), [this, batch](bool durable) { committed(batch, durable); });
 }
 
+core::QueuePage StoreBridge::load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) {
+  return store_.load_queue(client_id, after_seq, limit);
+}
+
 void StoreBridge::committed(std::uint64_t batch, bool durable) {
   {
     std::lock_guard lock(mutex_);

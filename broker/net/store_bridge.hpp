@@ -24,11 +24,12 @@
 
 namespace tern::net {
 
-class StoreBridge final : public core::StoreSubmitter {
+class StoreBridge final : public core::StorePort {
  public:
   StoreBridge(persistence::Store& store, SharedBroker& shared, Executor executor);
 
   void submit(std::vector<core::StoreOp> ops, std::uint64_t batch) override;
+  core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) override;
 
  private:
   void committed(std::uint64_t batch, bool durable);  // the writer thread

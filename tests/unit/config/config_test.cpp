@@ -209,8 +209,9 @@ TEST(ConfigValues, Persistence) {
 
   const Config c = parse_config(
       "persistence true\npersistence_location /var/lib/tern/\npersistence_file m.db\npersistence_sync normal\n"
-      "autosave_interval 1800\n",
+      "autosave_interval 1800\nmax_queued_in_memory 7\n",
       "tern.conf");
+  EXPECT_EQ(c.broker.max_queued_in_memory, 7u);
   EXPECT_TRUE(c.persistence.enabled);
   EXPECT_EQ(c.persistence.location, "/var/lib/tern/");
   EXPECT_EQ(c.persistence.file, "m.db");
@@ -271,6 +272,7 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "persistence_location",
                                           "persistence_file",
                                           "persistence_sync",
+                                          "max_queued_in_memory",
                                           "autosave_interval",
                                           "listener",
                                           "protocol",

@@ -13,7 +13,7 @@ namespace {
 // Applies each batch to a MemoryStore at once, but reports nothing to the Broker: the test decides when a batch
 // counts as committed (on_committed), as the writer thread would. `crashed`: the process is gone, nothing more
 // reaches the store.
-class RecordingSubmitter final : public StoreSubmitter {
+class RecordingSubmitter final : public StorePort {
  public:
   void submit(std::vector<StoreOp> ops, std::uint64_t batch) override {
     if (crashed) return;
@@ -22,7 +22,12 @@ class RecordingSubmitter final : public StoreSubmitter {
     batches.push_back(batch);
   }
   bool crashed = false;
+  QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) override {
+    ++pages_read;
+    return store.load_queue(client_id, after_seq, limit);
+  }
   std::uint64_t last() const { return batches.empty() ? 0 : batches.back(); }
+  int pages_read = 0;
 
   persistence::MemoryStore store;
   std::vector<std::uint64_t> batches;
@@ -43,13 +48,13 @@ class BrokerPersistence : public ::testing::TestWithParam<p::Version> {
     broker_.reset();
     submitter_.crashed = false;
     const StoreSnapshot snapshot = submitter_.store.load();
-    broker_ = std::make_unique<Broker>(options());
+    broker_ = std::make_unique<Broker>(options_);
     submitter_.batches.clear();
     broker_->restore(snapshot, submitter_, now_, wall_start + wall_offset_ + downtime.count());
     wall_offset_ += downtime.count();
   }
 
-  static BrokerOptions options() {
+  static BrokerOptions default_options() {
     BrokerOptions o;
     o.allow_anonymous = true;
     return o;
@@ -71,10 +76,19 @@ class BrokerPersistence : public ::testing::TestWithParam<p::Version> {
     if (GetParam() == p::Version::v5) props.session_expiry_interval = expiry;
     return c.connect(id, false, now_, props, std::move(will));
   }
+  // A connected persistent session subscribed to `filter` at QoS 1, its CONNACK and SUBACK read.
+  TestClient& persistent_subscriber(const std::string& id, const std::string& filter) {
+    TestClient& c = client();
+    connect_persistent(c, id);
+    c.subscribe(filter, p::QoS::at_least_once, now_);
+    c.received();
+    return c;
+  }
   void commit_all(bool durable = true) {
     if (submitter_.last() != 0) broker_->on_committed(submitter_.last(), durable, now_);
   }
 
+  BrokerOptions options_ = default_options();
   RecordingSubmitter submitter_;
   std::unique_ptr<Broker> broker_;
   std::vector<std::unique_ptr<TestClient>> clients_;
@@ -129,11 +143,7 @@ TEST_P(BrokerPersistence, CleanSessionsWaitForNothing) {
 }
 
 TEST_P(BrokerPersistence, LaterOutputWaitsBehindHeldOutput) {
-  TestClient& sub = client();
-  connect_persistent(sub, "s");
-  sub.subscribe("a", p::QoS::at_least_once, now_);
-  sub.received();
-
+  TestClient& sub = persistent_subscriber("s", "a");
   TestClient& pub = client();
   pub.connect("p", true, now_);
   auto_commit_ = false;
@@ -148,11 +158,7 @@ TEST_P(BrokerPersistence, LaterOutputWaitsBehindHeldOutput) {
 }
 
 TEST_P(BrokerPersistence, AFailedCommitDisconnectsWithoutTheAcknowledgement) {
-  TestClient& sub = client();
-  connect_persistent(sub, "s");
-  sub.subscribe("a", p::QoS::at_least_once, now_);
-  sub.received();
-
+  TestClient& sub = persistent_subscriber("s", "a");
   TestClient& pub = client();
   pub.connect("p", true, now_);
   auto_commit_ = false;
@@ -206,11 +212,7 @@ TEST_P(BrokerPersistence, QueuedMessagesSurviveARestartInOrder) {
 TEST_P(BrokerPersistence, UnacknowledgedDeliveriesAreResentWithDupAfterARestart) {
   std::uint16_t packet_id = 0;
   {
-    TestClient& sub = client();
-    connect_persistent(sub, "s");
-    sub.subscribe("a", p::QoS::at_least_once, now_);
-    commit_all();
-    sub.received();
+    TestClient& sub = persistent_subscriber("s", "a");
     TestClient& pub = client();
     pub.connect("p", true, now_);
     pub.publish("a", "m1", p::QoS::at_least_once, now_);
@@ -281,6 +283,135 @@ TEST_P(BrokerPersistence, IncomingQos2IsNotDeliveredTwiceAcrossARestart) {
   ASSERT_EQ(got.size(), 1u) << "the QoS 2 message must arrive exactly once";
   EXPECT_EQ(got[0].payload, "once");
 }
+
+// A long offline queue lives in the store: beyond max_queued_in_memory entries it is not held in memory, and it
+// is read back a page at a time, in order, as the client takes its messages.
+class BrokerSpill : public BrokerPersistence {
+ protected:
+  BrokerSpill() {
+    options_.max_queued_in_memory = 3;
+    options_.max_queued_messages = 0;
+    options_.max_inflight_messages = 2;  // the 3.1.1 window; 5.0 clients get 65535 unless they say less
+    start();
+  }
+
+  // Publishes "m0".."m{n-1}" at QoS 1 to "q" from a clean publisher.
+  void publish_numbered(int n) {
+    TestClient& pub = client();
+    pub.connect("pub", true, now_);
+    for (int i = 0; i < n; ++i) pub.publish("q", "m" + std::to_string(i), p::QoS::at_least_once, now_);
+    EXPECT_EQ(pub.received_of<p::Puback>().size(), static_cast<std::size_t>(n));
+  }
+
+  // Reconnects "s" with a receive maximum of 2 and acknowledges what comes until nothing more does; the payloads
+  // in arrival order.
+  std::vector<std::string> drain(TestClient& sub) {
+    p::Properties props;
+    if (GetParam() == p::Version::v5) {
+      props.session_expiry_interval = 3600;
+      props.receive_maximum = 2;
+    }
+    EXPECT_TRUE(sub.connect("s", false, now_, props).session_present);
+    std::vector<std::string> got;
+    for (int round = 0; round < 200; ++round) {
+      auto batch = sub.received_of<p::Publish>();
+      if (batch.empty()) break;
+      EXPECT_LE(batch.size(), 2u) << "more in flight than the window";
+      for (const auto& m : batch) {
+        got.push_back(m.payload);
+        sub.send(p::Puback{.packet_id = m.packet_id}, now_);
+      }
+    }
+    return got;
+  }
+
+  static std::vector<std::string> numbered(int n) {
+    std::vector<std::string> v;
+    for (int i = 0; i < n; ++i) v.push_back("m" + std::to_string(i));
+    return v;
+  }
+};
+
+TEST_P(BrokerSpill, AnOfflineQueueBeyondTheMemoryLimitComesBackInOrder) {
+  TestClient& sub = persistent_subscriber("s", "q");
+  sub.send(p::Disconnect{}, now_);
+  publish_numbered(20);
+  EXPECT_EQ(submitter_.pages_read, 0);
+  TestClient& again = client();
+  EXPECT_EQ(drain(again), numbered(20));
+  EXPECT_GE(submitter_.pages_read, 17 / 3) << "the tail was read back from the store in pages";
+  EXPECT_TRUE(submitter_.store.load().queue.empty()) << "every entry acknowledged and deleted";
+}
+
+TEST_P(BrokerSpill, MessagesArrivingWhileTheTailIsInTheStoreQueueBehindIt) {
+  TestClient& sub = persistent_subscriber("s", "q");
+  sub.send(p::Disconnect{}, now_);
+  publish_numbered(10);
+  TestClient& again = client();
+  p::Properties props;
+  if (GetParam() == p::Version::v5) {
+    props.session_expiry_interval = 3600;
+    props.receive_maximum = 2;
+  }
+  again.connect("s", false, now_, props);
+  auto first = again.received_of<p::Publish>();  // the window's worth
+  ASSERT_EQ(first.size(), 2u);
+  TestClient& pub = client();
+  pub.connect("late", true, now_);
+  pub.publish("q", "late", p::QoS::at_least_once, now_);  // must not overtake m2..m9
+  std::vector<std::string> got{first[0].payload, first[1].payload};
+  for (const auto& m : first) again.send(p::Puback{.packet_id = m.packet_id}, now_);
+  for (int round = 0; round < 50; ++round) {
+    auto batch = again.received_of<p::Publish>();
+    if (batch.empty()) break;
+    for (const auto& m : batch) {
+      got.push_back(m.payload);
+      again.send(p::Puback{.packet_id = m.packet_id}, now_);
+    }
+  }
+  auto expected = numbered(10);
+  expected.push_back("late");
+  EXPECT_EQ(got, expected);
+}
+
+TEST_P(BrokerSpill, ARestartLoadsOnlyTheHeadOfALongQueue) {
+  TestClient& sub = persistent_subscriber("s", "q");
+  sub.send(p::Disconnect{}, now_);
+  publish_numbered(30);
+  start(1s);
+  EXPECT_EQ(submitter_.store.load().queue.size(), 30u);
+  TestClient& again = client();
+  EXPECT_EQ(drain(again), numbered(30));
+  EXPECT_GE(submitter_.pages_read, 27 / 3);
+}
+
+// 3.1.1 cannot resume a session and make it non-persistent.
+class BrokerSpillV5 : public BrokerSpill {};
+
+TEST_P(BrokerSpillV5, ASessionThatStopsBeingPersistentTakesItsTailBackFirst) {
+  TestClient& sub = persistent_subscriber("s", "q");
+  sub.send(p::Disconnect{}, now_);
+  publish_numbered(8);
+  TestClient& again = client();
+  p::Properties props;
+  props.session_expiry_interval = 0;  // resume, but end the session with this connection
+  EXPECT_TRUE(again.connect("s", false, now_, props).session_present);
+  std::vector<std::string> got;
+  for (int round = 0; round < 50; ++round) {
+    auto batch = again.received_of<p::Publish>();
+    if (batch.empty()) break;
+    for (const auto& m : batch) {
+      got.push_back(m.payload);
+      again.send(p::Puback{.packet_id = m.packet_id}, now_);
+    }
+  }
+  EXPECT_EQ(got, numbered(8));
+  EXPECT_TRUE(submitter_.store.load().sessions.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, BrokerSpill, ::testing::Values(p::Version::v311, p::Version::v5),
+                         [](const auto& info) { return info.param == p::Version::v5 ? "v5" : "v311"; });
+INSTANTIATE_TEST_SUITE_P(V5, BrokerSpillV5, ::testing::Values(p::Version::v5));
 
 // Session expiry and will delay are 5.0's.
 class BrokerPersistenceV5 : public BrokerPersistence {};

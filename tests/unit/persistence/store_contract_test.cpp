@@ -114,6 +114,25 @@ TEST_P(StoreContract, QueueEntriesComeBackInClientAndSeqOrder) {
                                        entry("b", 2, 1)}));
 }
 
+TEST_P(StoreContract, LoadQueueReadsOneClientsEntriesAfterASeqInPages) {
+  put(batch(op::PutMessage{message(1, "x", "one")}, op::PutMessage{message(2, "y", "two")},
+            op::PutQueueEntry{entry("ab", 1, 1)}, op::PutQueueEntry{entry("a", 3, 2)}, op::PutQueueEntry{entry("a", 1, 1)},
+            op::PutQueueEntry{entry("a", 2, 1)}, op::PutQueueEntry{entry("a", 7, 2)}, op::PutQueueEntry{entry("b", 1, 1)}));
+  // No flush: load_queue sees every batch submitted before it.
+  auto page = store_->load_queue("a", 0, 3);
+  EXPECT_EQ(page.entries, (std::vector{entry("a", 1, 1), entry("a", 2, 1), entry("a", 3, 2)}));
+  EXPECT_EQ(page.messages, (std::vector{message(1, "x", "one"), message(2, "y", "two")}));  // each once
+
+  page = store_->load_queue("a", 3, 3);
+  EXPECT_EQ(page.entries, std::vector{entry("a", 7, 2)});
+  EXPECT_EQ(page.messages, std::vector{message(2, "y", "two")});
+
+  EXPECT_TRUE(store_->load_queue("a", 7, 3).entries.empty());
+  EXPECT_EQ(store_->load_queue("a", 1, 0).entries.size(), 3u);  // 0: no limit
+  EXPECT_EQ(store_->load_queue("ab", 0, 0).entries, std::vector{entry("ab", 1, 1)});
+  EXPECT_TRUE(store_->load_queue("nobody", 0, 0).entries.empty());
+}
+
 TEST_P(StoreContract, PutQueueEntryReplacesByClientAndSeq) {
   put(batch(op::PutMessage{message(1, "x")}, op::PutQueueEntry{entry("s", 1, 1)}));
   auto in_flight = entry("s", 1, 1, 3);
