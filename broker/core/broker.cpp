@@ -238,6 +238,11 @@ void Broker::Impl::send(Connection& c, const protocol::Packet& packet) {
     if (scratch_.size() > limit) return;
   }
   stage(c).append(scratch_);
+  // What a client is told (CONNACK: its session; SUBACK / UNSUBACK: its subscriptions; PUBACK / PUBREC: its
+  // message; PUBREL / PUBCOMP: the end of a QoS 2 exchange) must be in the store before the client hears it.
+  // PINGRESP and DISCONNECT promise nothing.
+  if (!std::holds_alternative<protocol::Pingresp>(packet) && !std::holds_alternative<protocol::Disconnect>(packet))
+    c.must_wait = true;
 }
 
 std::string& Broker::Impl::stage(Connection& c) {
@@ -252,10 +257,10 @@ void Broker::Impl::flush_output() {
   // The call's durable changes go to the store as one batch (or more, if it read the store); what the call sent
   // waits for them (see broker_store.cpp).
   submit_ops();
-  const bool hold_all = std::exchange(call_submitted_, false);
+  const bool stored = std::exchange(call_submitted_, false);
   for (Connection* c : staged_) {
     if (c->sink) {
-      if (hold_all || c->held_until_batch > committed_batches_) {
+      if ((stored && std::exchange(c->must_wait, false)) || c->held_until_batch > committed_batches_) {
         hold_output(*c, submitted_batches_);
       } else {
         if (!c->staged.empty()) c->sink->send(c->staged);
@@ -264,6 +269,7 @@ void Broker::Impl::flush_output() {
     }
     std::string().swap(c->staged);  // an idle connection keeps no buffer
     c->staged_listed = false;
+    c->must_wait = false;
     c->close_requested = false;
   }
   staged_.clear();

@@ -351,6 +351,9 @@ bool Broker::Impl::write_publish(Connection& c, const Delivery& d, std::uint16_t
     if (new_alias != 0) c.topic_aliases().outgoing.emplace(m.topic, new_alias);
   }
   protocol::encode_publish(v, c.version, stage(c));
+  // A QoS 2 delivery to a persistent session waits for its in-flight record: after a crash the client must not
+  // be able to receive it as a new message again. A QoS 1 one may go at once (a duplicate is within QoS 1).
+  if (d.qos == QoS::exactly_once) c.must_wait = true;
   ++stats_.messages_sent;
   return true;
 }

@@ -7,17 +7,19 @@
 // they could not survive a restart under MQTT's rules anyway.
 //
 // The durability contract. Every public call of the Broker collects its ops in ops_; flush_output(), which ends each
-// call, submits them as one batch and holds everything the call sent: a PUBACK or PUBREC leaves only once the
-// message and the queue entries it created are committed, and a QoS 2 delivery to a persistent session only once
-// its in-flight record is, so a crash can never make the subscriber see it twice. A connection with held output
-// keeps every later packet behind it (order per connection is MQTT's), until on_committed() releases the batch. A
-// call that changes nothing durable (QoS 0 traffic, QoS 1/2 between clean sessions, PINGREQ) waits for nothing,
-// unless its connection already has output waiting.
+// call, submits them as one batch and holds the output of every connection that was told something the batch
+// makes true: a PUBACK or PUBREC leaves only once the message and the queue entries it created are committed
+// (likewise CONNACK, SUBACK, UNSUBACK, PUBREL, PUBCOMP for what they report), and a QoS 2 delivery only once its
+// in-flight record is, so a crash can never make the subscriber see it twice. A QoS 1 delivery goes at once: if
+// the broker dies before the commit, the publisher has no PUBACK and sends again, and a duplicate is within QoS 1.
+// A connection with held output keeps every later packet behind it (order per connection is MQTT's) until
+// on_committed() releases the batch. A call that changes nothing durable (QoS 0 traffic, QoS 1/2 between clean
+// sessions, PINGREQ) waits for nothing, unless its connection already has output waiting.
 //
 //   P publishes QoS 1 "a" (id 5); S, persistent and online, subscribes to "a" at QoS 1:
 //     ops: PutMessage{7, "a"}  PutQueueEntry{S, seq 3, message 7, packet_id 1}      -> batch 12, held: [P: PUBACK 5]
-//                                                                                            [S: PUBLISH 1]
-//     on_committed(12): P gets its PUBACK, S its PUBLISH.  S's PUBACK 1 -> DeleteQueueEntry{S, 3} (batch 13)
+//     S gets PUBLISH 1 at once.  on_committed(12): P gets its PUBACK.
+//     S's PUBACK 1 -> DeleteQueueEntry{S, 3} (batch 13; nothing waits for it)
 //
 // Thread safety: none (see broker.hpp).
 #include <algorithm>

@@ -121,6 +121,9 @@ struct Connection {
   // Persistence: output is held until the store batch it depends on is committed; this is the newest batch holding
   // output of this connection. While it is uncommitted, later output waits behind it (order is kept).
   std::uint64_t held_until_batch = 0;
+  // The current call staged an acknowledgement (or a QoS 2 delivery) that promises what the call stored: the
+  // connection's output waits for the call's batch.
+  bool must_wait = false;
 
   // Topic aliases (5.0), created on first use: most connections never use them.
   struct Aliases {
