@@ -228,6 +228,12 @@ class BrokerTest(unittest.TestCase):
             self.assertEqual(ack.reason, 0, f"CONNACK refused: {ack!r}")
         return c, ack
 
+    def go_offline(self, c, v):
+        """DISCONNECT and wait for the broker to close the connection: from then on the session is offline (a plain
+        close could still be unprocessed by a slow broker when the next packet from another client arrives)."""
+        c.send(mq.disconnect(v, 0x00 if v == V5 else None))
+        c.expect_closed()
+
     def connected(self, v, cid=None, **kw):
         return self.connect(v, cid, **kw)[0]
 

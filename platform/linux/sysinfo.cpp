@@ -37,7 +37,9 @@ std::optional<SystemInfo> system_info() noexcept {
   SystemInfo info;
   info.uptime = std::chrono::seconds{si.uptime};
   const std::uint64_t unit = si.mem_unit == 0 ? 1 : si.mem_unit;
-  info.memory_total = static_cast<std::uint64_t>(si.totalram) * unit;
+  // Both figures from /proc/meminfo when it has them, so they agree: a 32-bit process's sysinfo() may clip
+  // totalram (seen under qemu-arm on a large host) while MemAvailable is exact.
+  info.memory_total = meminfo_bytes("MemTotal").value_or(static_cast<std::uint64_t>(si.totalram) * unit);
   // MemAvailable counts reclaimable page cache; sysinfo's freeram does not, and looks alarming on any busy device.
   info.memory_available = meminfo_bytes("MemAvailable").value_or(static_cast<std::uint64_t>(si.freeram) * unit);
   for (int i = 0; i < 3; ++i) info.load[i] = static_cast<double>(si.loads[i]) / (1 << SI_LOAD_SHIFT);
