@@ -466,8 +466,8 @@ constexpr Directive kDirectives[] = {
    "tlsv1.2: the TLS version (default tlsv1.2; tlsv1.3 needs a newer mbedTLS, tlsv1.1 is refused)"},
   {"ciphers", Scope::listener,
    [](Context& c, std::string_view v) { c.listener().tls.ciphers = std::string(c.single(v)); },
-   "SUITE:SUITE...: TLS 1.2 cipher suites by mbedTLS name, e.g. TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256 "
-   "(default: mbedTLS's)"},
+   "SUITE:SUITE...: TLS 1.2 cipher suites by mbedTLS name, in preference order, e.g. "
+   "TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256 (default: all, ECDHE ChaCha20-Poly1305 then ECDHE AES-GCM first)"},
   {"psk_hint", Scope::listener,
    [](Context& c, std::string_view v) { c.listener().tls.psk_hint = std::string(trim(v)); },
    "TEXT: enable TLS-PSK on this listener with the keys of psk_file (the hint is not sent by mbedTLS 2.28)"},

@@ -32,6 +32,8 @@ struct ClientSettings {
   std::string keyfile;
   std::string psk_identity;  // TLS-PSK instead of certificates when set
   std::string psk_hex_key;
+  std::string ciphers;  // the suites offered, in this order (mbedTLS names, colon-separated); empty: mbedTLS's
+  std::string curves;   // the ECDHE groups offered, in this order ("x25519:secp256r1"); empty: mbedTLS's
 };
 
 class Context {

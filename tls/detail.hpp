@@ -3,6 +3,7 @@
 #pragma once
 
 #include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecp.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
@@ -36,6 +37,7 @@ struct Context::Impl {
   std::map<std::string, std::string, std::less<>> psks;  // identity -> key bytes
   std::string client_psk_key;                            // client side
   std::vector<int> ciphersuites;                         // zero-terminated; must outlive conf
+  std::vector<mbedtls_ecp_group_id> curves;              // MBEDTLS_ECP_DP_NONE-terminated; must outlive conf
 };
 
 // `ssl` is the first member so that mbedTLS callbacks, which receive the mbedtls_ssl_context*, can find the rest

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 
@@ -37,6 +38,26 @@ void own_rest(Engine::Impl& impl) {
   }
   impl.owned.assign(impl.input);
   impl.input = impl.owned;
+}
+
+// The largest plaintext of one record, and the most a record adds to it (header, explicit nonce, tag; for CBC
+// suites the MAC and the largest padding), once the handshake has chosen the suite.
+struct RecordLimits {
+  std::size_t payload;
+  std::size_t overhead;
+};
+
+RecordLimits record_limits(const mbedtls_ssl_context& ssl) {
+  const int payload = mbedtls_ssl_get_max_out_record_payload(&ssl);
+  const int expansion = mbedtls_ssl_get_record_expansion(&ssl);  // < 0 only with compression (not built)
+  return {payload > 0 ? static_cast<std::size_t>(payload) : std::size_t{MBEDTLS_SSL_OUT_CONTENT_LEN},
+          expansion >= 0 ? static_cast<std::size_t>(expansion) : std::size_t{256}};
+}
+
+// Room for `plaintext` bytes as records, at most `limit` bytes of them, at the end of `out`.
+void reserve_records(std::string& out, std::size_t plaintext, const RecordLimits& limits, std::size_t limit) {
+  const std::size_t records = (plaintext + limits.payload - 1) / limits.payload;
+  out.reserve(out.size() + std::min(plaintext + records * limits.overhead, limit));
 }
 
 }  // namespace
@@ -108,6 +129,11 @@ std::size_t Engine::read(std::span<char> out, error_code& ec) {
 
 void Engine::write(std::string_view plaintext, error_code& ec) {
   ec = {};
+  // Room for every record up front: bio_send appends one record at a time, and a buffer grown record by record
+  // copies the batch again at each doubling (a 64 KiB batch is 4-5 records).
+  if (impl_->done && !plaintext.empty()) {
+    reserve_records(*impl_->output, plaintext.size(), record_limits(impl_->ssl), SIZE_MAX);
+  }
   while (!plaintext.empty()) {
     const int rc =
         mbedtls_ssl_write(&impl_->ssl, reinterpret_cast<const unsigned char*>(plaintext.data()), plaintext.size());
@@ -125,7 +151,45 @@ void Engine::write(std::string_view plaintext, std::string& out, error_code& ec)
   impl_->output = &output_;
 }
 
+std::size_t Engine::write_some(std::string_view plaintext, std::string& out, std::size_t max_ciphertext,
+                               error_code& ec) {
+  ec = {};
+  const RecordLimits limits = record_limits(impl_->ssl);
+  reserve_records(out, plaintext.size(), limits, max_ciphertext);
+  impl_->output = &out;
+  std::size_t taken = 0;
+  std::size_t room = max_ciphertext;
+  while (taken < plaintext.size()) {
+    std::size_t chunk = std::min(plaintext.size() - taken, limits.payload);
+    if (chunk + limits.overhead > room) {
+      // A shorter last record fills the room exactly; no record of a few bytes, though, and the first record goes
+      // out in any case.
+      constexpr std::size_t min_record = 1024;
+      if (room >= limits.overhead + min_record) {
+        chunk = room - limits.overhead;
+      } else if (taken != 0) {
+        break;
+      }
+    }
+    const int rc =
+        mbedtls_ssl_write(&impl_->ssl, reinterpret_cast<const unsigned char*>(plaintext.data() + taken), chunk);
+    if (rc < 0) {
+      ec = make_error_code(rc);
+      break;
+    }
+    taken += static_cast<std::size_t>(rc);
+    room -= std::min(room, static_cast<std::size_t>(rc) + limits.overhead);
+  }
+  impl_->output = &output_;
+  return taken;
+}
+
 void Engine::close_notify() { mbedtls_ssl_close_notify(&impl_->ssl); }
+
+std::string Engine::ciphersuite() const {
+  const char* name = mbedtls_ssl_get_ciphersuite(&impl_->ssl);
+  return name != nullptr ? name : "";
+}
 
 std::string Engine::peer_identity() const {
   if (!impl_->psk_identity.empty()) return impl_->psk_identity;

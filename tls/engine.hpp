@@ -8,6 +8,7 @@
 //   send(engine.output()); engine.output().clear();
 //   std::size_t n = engine.read(buffer, ec);     // 0 with want_read: feed more; error::closed: close_notify
 //   engine.write(batch, ec);                     // the whole gathered batch, as records, into output()
+//   n = engine.write_some(batch, out, 65536, ec);  // or its start: records of at most 64 KiB in all
 //
 // Input that read() could not take (its buffer was full) stays inside the engine for the next read().
 //
@@ -44,10 +45,16 @@ class Engine {
   void write(std::string_view plaintext, error_code& ec);
   // The same, appending the records to `out` instead of output() (the connection's write buffer).
   void write(std::string_view plaintext, std::string& out, error_code& ec);
+  // Encrypts the start of `plaintext` into records appended to `out`, at most `max_ciphertext` bytes of them (but
+  // always at least one record), and returns how much plaintext it took: the connection encrypts a large batch one
+  // system call's worth at a time, so the peer can decrypt the first part while the rest is encrypted.
+  std::size_t write_some(std::string_view plaintext, std::string& out, std::size_t max_ciphertext, error_code& ec);
   void close_notify();  // queues the alert in output()
 
   std::string& output() noexcept { return output_; }
 
+  // After the handshake: the negotiated suite's mbedTLS name ("TLS-ECDHE-RSA-WITH-CHACHA20-POLY1305-SHA256").
+  std::string ciphersuite() const;
   // After the handshake: the client certificate's CN, or the PSK identity; empty if there is none.
   std::string peer_identity() const;
   // After a failed handshake: why the peer's certificate did not verify ("expired, not trusted"), or empty.

@@ -45,7 +45,8 @@ struct Connection::TlsState {
   std::unique_ptr<Timer> handshake_timer;  // only during the handshake
   std::string remote;                      // for the handshake's log lines
   std::optional<std::string> identity;     // use_identity_as_username: the username every CONNECT gets
-  std::string ciphertext;                  // the encrypted batch async_write is writing
+  std::string ciphertext;                  // the records async_write is writing: a slice of writing_
+  std::size_t encrypted = 0;               // how much of writing_ has been encrypted
   bool first_read = true;                  // the handshake has not read anything yet
   bool socket_drained = true;              // the last read of ciphertext was short (edge-triggered readiness)
 };
@@ -444,25 +445,41 @@ void Connection::flush() {
   lock.unlock();
 
   if (tls_) {
-    // The whole batch becomes TLS records in one call and leaves in one write.
-    tls::error_code error;
-    tls_->engine.write(writing_, tls_->ciphertext, error);
-    writing_.clear();
-    if (error) {
-      TERN_LOG(error, "connection ", id_, ": TLS encryption failed: ", error.message());
-      {
-        std::lock_guard relock(write_mutex_);
-        writing_active_ = false;
-      }
-      close_socket(CloseMode::reset);
-      return;
-    }
-    asio::async_write(socket_, asio::buffer(tls_->ciphertext),
-                      [self = shared_from_this()](const error_code& error, std::size_t) { self->on_written(error); });
+    tls_->encrypted = 0;
+    write_tls_slice();
     return;
   }
   asio::async_write(socket_, asio::buffer(writing_),
                     [self = shared_from_this()](const error_code& error, std::size_t) { self->on_written(error); });
+}
+
+// The batch in writing_ becomes TLS records one system call's worth at a time (Asio writes at most 64 KiB per call
+// anyway, so a large batch costs the same calls as in one piece): the peer decrypts the first records while the next
+// ones are encrypted, and the ciphertext buffer stays at 64 KiB whatever the batch.
+void Connection::write_tls_slice() {
+  static constexpr std::size_t slice = 64 * 1024;
+  tls::error_code error;
+  tls_->ciphertext.clear();
+  tls_->encrypted +=
+      tls_->engine.write_some(std::string_view(writing_).substr(tls_->encrypted), tls_->ciphertext, slice, error);
+  if (error) {
+    TERN_LOG(error, "connection ", id_, ": TLS encryption failed: ", error.message());
+    writing_.clear();
+    {
+      std::lock_guard relock(write_mutex_);
+      writing_active_ = false;
+    }
+    close_socket(CloseMode::reset);
+    return;
+  }
+  asio::async_write(socket_, asio::buffer(tls_->ciphertext),
+                    [self = shared_from_this()](const error_code& error, std::size_t) {
+                      if (!error && !self->socket_closed_ && self->tls_->encrypted < self->writing_.size()) {
+                        self->write_tls_slice();
+                        return;
+                      }
+                      self->on_written(error);
+                    });
 }
 
 void Connection::on_written(const error_code& error) {

@@ -26,8 +26,9 @@
 // call, nothing per byte, so plain TCP costs what it did. The handshake comes first, with a deadline
 // (tls_handshake_timeout), before the connection is attached to the Broker: a failed handshake is one log line with
 // its reason and costs nothing else. Then each readiness event reads ciphertext into the shard's TLS buffer and
-// decrypts it into the shard's read buffer, and each flush encrypts the whole gathered batch with one engine call
-// and writes it with one system call. A peer's close_notify and a TCP end without one (truncation) both end the
+// decrypts it into the shard's read buffer, and each flush encrypts the gathered batch 64 KiB of records at a time,
+// each slice written with one system call (as plain TCP's async_write does), so the peer starts decrypting while
+// the rest is encrypted. A peer's close_notify and a TCP end without one (truncation) both end the
 // connection as a lost one; a graceful close sends our close_notify before the TCP shutdown. With
 // use_identity_as_username the certificate's CN or the PSK identity replaces the CONNECT's username before the
 // Broker sees it.
@@ -103,6 +104,7 @@ class Connection final : public core::ConnectionSink, public std::enable_shared_
 
   void schedule_flush_locked();
   void flush();
+  void write_tls_slice();
   void on_written(const error_code& error);
   void start_linger_timer();
 

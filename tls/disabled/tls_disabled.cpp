@@ -55,7 +55,12 @@ std::size_t Engine::read(std::span<char>, error_code& ec) {
 }
 void Engine::write(std::string_view, error_code& ec) { ec = error::not_supported; }
 void Engine::write(std::string_view, std::string&, error_code& ec) { ec = error::not_supported; }
+std::size_t Engine::write_some(std::string_view, std::string&, std::size_t, error_code& ec) {
+  ec = error::not_supported;
+  return 0;
+}
 void Engine::close_notify() {}
+std::string Engine::ciphersuite() const { return {}; }
 std::string Engine::peer_identity() const { return {}; }
 std::string Engine::verify_failure() const { return {}; }
 

@@ -2,7 +2,7 @@
 # Makes the TLS test certificates in DIR (never committed): a CA, a server certificate for 127.0.0.1/localhost,
 # a client certificate (CN tls-user), an expired client certificate, a revoked client certificate with a CRL, and a
 # second, unrelated CA with a client certificate ("wrong CA") and a server certificate (server2, for the SIGHUP
-# reload test) of its own. EC P-256 keys: fast to make.
+# reload test) of its own. EC P-256 keys, fast to make, but for one RSA-2048 server certificate (server-rsa.*).
 #   make_test_certs.sh DIR
 set -eu
 dir=$1
@@ -63,6 +63,9 @@ sign() {
 
 ca_setup ca
 sign ca server localhost server_ext
+# The same server with an RSA-2048 key (the cipher suite and curve preference tests): ECDHE-RSA suites.
+openssl req -new -newkey rsa:2048 -nodes -keyout server-rsa.key -subj "/CN=localhost" -out server-rsa.csr 2>/dev/null
+openssl ca -batch -config ca.cnf -extensions server_ext -in server-rsa.csr -out server-rsa.crt 2>/dev/null
 sign ca client tls-user client_ext
 sign ca expired expired-user client_ext 20200101000000Z 20200201000000Z
 sign ca revoked revoked-user client_ext
