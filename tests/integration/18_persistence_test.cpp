@@ -182,67 +182,21 @@ TEST_P(PersistenceTest, QueuedMessagesSurviveTwoCleanRestarts) {
 TEST_P(PersistenceTest, InflightOutgoingStateSurvivesSigkill) {
   StoreDir store;
   BrokerProcess broker(persistence_config(store));
-  std::uint16_t id1 = 0;
-  std::uint16_t id2 = 0;
-  std::uint16_t id3 = 0;
+  UnfinishedFlows flows;
   {
     RawClient s(broker.port(), version());
     connect_persistent(s, "inflight");
     s.subscribe("inf/#", QoS::exactly_once);
     RawClient pub(broker.port(), version());
     pub.connect("pub");
-    pub.publish("inf/1", "qos1", QoS::at_least_once);
-    pub.publish("inf/2", "qos2", QoS::exactly_once);
-    pub.publish("inf/3", "qos2 pubrec'd", QoS::exactly_once);
-    const Publish p1 = s.receive(answer_timeout, false);
-    const Publish p2 = s.receive(answer_timeout, false);
-    const Publish p3 = s.receive(answer_timeout, false);
-    ASSERT_EQ(p1.payload, "qos1");
-    ASSERT_EQ(p2.payload, "qos2");
-    ASSERT_EQ(p3.payload, "qos2 pubrec'd");
-    id1 = p1.packet_id;
-    id2 = p2.packet_id;
-    id3 = p3.packet_id;
-    s.send(protocol::Pubrec{id3, ReasonCode::success, {}});
-    EXPECT_EQ(s.expect<protocol::Pubrel>().packet_id, id3);
+    flows = leave_unfinished_flows(s, pub, "inf");
     commit_barrier(broker.port(), version());
     kill_broker(broker);
   }
   broker.restart();
   RawClient s(broker.port(), version());
   EXPECT_TRUE(connect_persistent(s, "inflight").session_present);
-  bool saw1 = false;
-  bool saw2 = false;
-  bool saw_rel3 = false;
-  for (int i = 0; i < 3; ++i) {
-    auto r = s.read();
-    ASSERT_EQ(r.status, RawClient::ReadResult::Status::packet) << describe(r);
-    if (auto* p = std::get_if<Publish>(&r.packet)) {
-      EXPECT_TRUE(p->dup) << "a redelivery has DUP 1: " << describe(*p);
-      if (p->payload == "qos1") {
-        EXPECT_FALSE(saw1) << "twice: " << describe(*p);
-        EXPECT_EQ(p->packet_id, id1);
-        EXPECT_EQ(p->qos, QoS::at_least_once);
-        saw1 = true;
-      } else {
-        EXPECT_EQ(p->payload, "qos2") << "the PUBRECed message must continue with PUBREL: " << describe(*p);
-        EXPECT_FALSE(saw2) << "twice: " << describe(*p);
-        EXPECT_EQ(p->packet_id, id2);
-        EXPECT_EQ(p->qos, QoS::exactly_once);
-        saw2 = true;
-      }
-      s.acknowledge(*p);
-    } else if (auto* rel = std::get_if<protocol::Pubrel>(&r.packet)) {
-      EXPECT_EQ(rel->packet_id, id3);
-      s.send(protocol::Pubcomp{id3, ReasonCode::success, {}});
-      saw_rel3 = true;
-    } else {
-      ADD_FAILURE() << "unexpected " << describe(r.packet);
-    }
-  }
-  EXPECT_TRUE(saw1) << "the unacknowledged QoS 1 message was not redelivered";
-  EXPECT_TRUE(saw2) << "the unacknowledged QoS 2 message was not redelivered";
-  EXPECT_TRUE(saw_rel3) << "no PUBREL for the PUBRECed QoS 2 message";
+  expect_flows_resumed(s, flows);
   s.expect_silence();
   // Completed flows stay completed after another restart.
   s.close();

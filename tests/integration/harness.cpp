@@ -371,6 +371,58 @@ RawClient::ReadResult RawClient::read(std::chrono::milliseconds timeout) {
   }
 }
 
+UnfinishedFlows leave_unfinished_flows(RawClient& s, RawClient& pub, const std::string& topic) {
+  pub.publish(topic + "/1", "qos1", QoS::at_least_once);
+  pub.publish(topic + "/2", "qos2", QoS::exactly_once);
+  pub.publish(topic + "/3", "qos2 pubrec'd", QoS::exactly_once);
+  const protocol::Publish p1 = s.receive(answer_timeout, false);
+  const protocol::Publish p2 = s.receive(answer_timeout, false);
+  const protocol::Publish p3 = s.receive(answer_timeout, false);
+  EXPECT_EQ(p1.payload, "qos1");
+  EXPECT_EQ(p2.payload, "qos2");
+  EXPECT_EQ(p3.payload, "qos2 pubrec'd");
+  EXPECT_FALSE(p1.dup);
+  EXPECT_FALSE(p2.dup);
+  s.send(protocol::Pubrec{p3.packet_id, ReasonCode::success, {}});
+  EXPECT_EQ(s.expect<protocol::Pubrel>().packet_id, p3.packet_id);
+  return {p1.packet_id, p2.packet_id, p3.packet_id};
+}
+
+void expect_flows_resumed(RawClient& s, const UnfinishedFlows& flows) {
+  bool saw1 = false;
+  bool saw2 = false;
+  bool saw_rel3 = false;
+  for (int i = 0; i < 3; ++i) {
+    auto r = s.read();
+    ASSERT_EQ(r.status, RawClient::ReadResult::Status::packet) << describe(r);
+    if (auto* p = std::get_if<protocol::Publish>(&r.packet)) {
+      EXPECT_TRUE(p->dup) << "a redelivery has DUP 1: " << describe(*p);
+      if (p->payload == "qos1") {
+        EXPECT_FALSE(saw1) << "twice: " << describe(*p);
+        EXPECT_EQ(p->packet_id, flows.qos1);
+        EXPECT_EQ(p->qos, QoS::at_least_once);
+        saw1 = true;
+      } else {
+        EXPECT_EQ(p->payload, "qos2") << "the PUBRECed message must continue with PUBREL: " << describe(*p);
+        EXPECT_FALSE(saw2) << "twice: " << describe(*p);
+        EXPECT_EQ(p->packet_id, flows.qos2);
+        EXPECT_EQ(p->qos, QoS::exactly_once);
+        saw2 = true;
+      }
+      s.acknowledge(*p);
+    } else if (auto* rel = std::get_if<protocol::Pubrel>(&r.packet)) {
+      EXPECT_EQ(rel->packet_id, flows.pubreced);
+      s.send(protocol::Pubcomp{flows.pubreced, ReasonCode::success, {}});
+      saw_rel3 = true;
+    } else {
+      ADD_FAILURE() << "unexpected " << describe(r.packet);
+    }
+  }
+  EXPECT_TRUE(saw1) << "the unacknowledged QoS 1 message was not redelivered";
+  EXPECT_TRUE(saw2) << "the unacknowledged QoS 2 message was not redelivered";
+  EXPECT_TRUE(saw_rel3) << "no PUBREL for the PUBRECed QoS 2 message";
+}
+
 std::string describe(const Packet& p) {
   std::ostringstream os;
   os << p;

@@ -205,6 +205,17 @@ std::string describe(const Packet& p);
 // "packet", "timeout", "closed", "undecodable bytes" (readable GoogleTest messages for status comparisons).
 std::ostream& operator<<(std::ostream& os, RawClient::ReadResult::Status status);
 
+// Three outgoing flows a subscriber leaves unfinished, for redelivery tests: `pub` publishes "qos1" (QoS 1) to
+// TOPIC/1, "qos2" (QoS 2) to TOPIC/2 and "qos2 pubrec'd" (QoS 2) to TOPIC/3; `s`, subscribed to TOPIC/# at QoS 2,
+// receives all three without acknowledging and sends PUBREC for the third only (getting its PUBREL).
+struct UnfinishedFlows {
+  std::uint16_t qos1 = 0, qos2 = 0, pubreced = 0;  // the packet ids
+};
+UnfinishedFlows leave_unfinished_flows(RawClient& s, RawClient& pub, const std::string& topic);
+// After `s` reconnected with its session present: the two PUBLISHes come again with DUP 1, their packet ids and
+// QoS, once each, and the PUBRECed one continues with PUBREL, not a second PUBLISH; each is completed.
+void expect_flows_resumed(RawClient& s, const UnfinishedFlows& flows);
+
 // ---------------------------------------------------------------------------------------------------------------
 // Paho MQTT C++ helpers.
 
