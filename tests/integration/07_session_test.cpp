@@ -17,6 +17,27 @@ class SessionTest : public VersionedTest {
     if (v5()) p.session_expiry_interval = 300;
     return c.connect(id, false, 60, p);
   }
+
+  // Leaves an offline persistent session `id` subscribed to `filter`: connect, subscribe, DISCONNECT.
+  void leave_offline_session(const BrokerProcess& broker, const std::string& id, const std::string& filter, QoS qos) {
+    RawClient s(broker.port(), version());
+    connect_persistent(s, id);
+    s.subscribe(filter, qos);
+    s.disconnect();
+    s.expect_closed();
+  }
+
+  struct Message {
+    std::string topic, payload;
+    QoS qos;
+  };
+  // One client publishes `messages` in order, each with its QoS handshake, and disconnects.
+  void publish_all(const BrokerProcess& broker, const std::vector<Message>& messages) {
+    RawClient pub(broker.port(), version());
+    pub.connect("pub");
+    for (const auto& m : messages) pub.publish(m.topic, m.payload, m.qos);
+    pub.disconnect();
+  }
 };
 
 // A second connection with the same client id takes over: the old one is closed, 5.0 with DISCONNECT 0x8E.
@@ -44,9 +65,7 @@ TEST_P(SessionTest, TakeoverKeepsPersistentSession) {
   RawClient fresh(broker.port(), version());
   EXPECT_TRUE(connect_persistent(fresh, "same").session_present);
   old.expect_closed();
-  RawClient pub(broker.port(), version());
-  pub.connect("pub");
-  pub.publish("to/x", "still subscribed", QoS::at_least_once);
+  publish_once(broker.port(), version(), "to/x", "still subscribed");
   EXPECT_EQ(fresh.receive().payload, "still subscribed");
 }
 
@@ -55,19 +74,11 @@ TEST_P(SessionTest, TakeoverKeepsPersistentSession) {
 // [MQTT-3.1.2-5] [MQTT-4.6.0-6] (5.0)
 TEST_P(SessionTest, QueuesQos1And2WhileOffline) {
   BrokerProcess broker;
-  {
-    RawClient s(broker.port(), version());
-    connect_persistent(s, "offline");
-    s.subscribe("off/#", QoS::exactly_once);
-    s.disconnect();
-    s.expect_closed();
-  }
-  RawClient pub(broker.port(), version());
-  pub.connect("pub");
-  pub.publish("off/0", "q0", QoS::at_most_once);
-  pub.publish("off/1", "q1", QoS::at_least_once);
-  pub.publish("off/2", "q2", QoS::exactly_once);
-  pub.publish("off/1", "q1b", QoS::at_least_once);
+  leave_offline_session(broker, "offline", "off/#", QoS::exactly_once);
+  publish_all(broker, {{"off/0", "q0", QoS::at_most_once},
+                       {"off/1", "q1", QoS::at_least_once},
+                       {"off/2", "q2", QoS::exactly_once},
+                       {"off/1", "q1b", QoS::at_least_once}});
 
   RawClient s(broker.port(), version());
   EXPECT_TRUE(connect_persistent(s, "offline").session_present);
@@ -80,17 +91,8 @@ TEST_P(SessionTest, QueuesQos1And2WhileOffline) {
 // queue_qos0_messages true: QoS 0 messages are queued for offline persistent sessions too.
 TEST_P(SessionTest, QueuesQos0WhenConfigured) {
   BrokerProcess broker({"queue_qos0_messages true"});
-  {
-    RawClient s(broker.port(), version());
-    connect_persistent(s, "offline");
-    s.subscribe("off/#", QoS::at_least_once);
-    s.disconnect();
-    s.expect_closed();
-  }
-  RawClient pub(broker.port(), version());
-  pub.connect("pub");
-  pub.publish("off/0", "q0", QoS::at_most_once);
-  pub.publish("off/1", "q1", QoS::at_least_once);
+  leave_offline_session(broker, "offline", "off/#", QoS::at_least_once);
+  publish_all(broker, {{"off/0", "q0", QoS::at_most_once}, {"off/1", "q1", QoS::at_least_once}});
   RawClient s(broker.port(), version());
   connect_persistent(s, "offline");
   const Publish first = s.receive();
@@ -104,13 +106,7 @@ TEST_P(SessionTest, QueuesQos0WhenConfigured) {
 // [MQTT-3.1.2-6] (3.1.1) [MQTT-3.1.2-4] (5.0)
 TEST_P(SessionTest, CleanStartDiscardsSession) {
   BrokerProcess broker;
-  {
-    RawClient s(broker.port(), version());
-    connect_persistent(s, "cleaned");
-    s.subscribe("cl/#", QoS::at_least_once);
-    s.disconnect();
-    s.expect_closed();
-  }
+  leave_offline_session(broker, "cleaned", "cl/#", QoS::at_least_once);
   RawClient pub(broker.port(), version());
   pub.connect("pub");
   pub.publish("cl/x", "queued", QoS::at_least_once);
@@ -145,13 +141,7 @@ TEST_P(SessionTest, UnacknowledgedRedeliveredWithDup) {
 // max_queued_messages 3: an offline session keeps at most 3 messages; the newest beyond the limit are dropped.
 TEST_P(SessionTest, MaxQueuedMessagesBoundsOfflineQueue) {
   BrokerProcess broker({"max_queued_messages 3"});
-  {
-    RawClient s(broker.port(), version());
-    connect_persistent(s, "bounded");
-    s.subscribe("mq/#", QoS::at_least_once);
-    s.disconnect();
-    s.expect_closed();
-  }
+  leave_offline_session(broker, "bounded", "mq/#", QoS::at_least_once);
   RawClient pub(broker.port(), version());
   pub.connect("pub");
   for (int i = 1; i <= 8; ++i) pub.publish("mq/x", "m" + std::to_string(i), QoS::at_least_once);

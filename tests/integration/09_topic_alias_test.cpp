@@ -25,9 +25,7 @@ Publish aliased(const std::string& topic, std::uint16_t alias, const std::string
 // [MQTT-3.3.2-12]
 TEST(TopicAlias, ClientToBrokerAliases) {
   BrokerProcess broker;
-  RawClient sub(broker.port(), v5);
-  sub.connect("sub");
-  sub.subscribe("ta/#", QoS::at_most_once);
+  Subscriber sub(broker.port(), v5, "sub", "ta/#", QoS::at_most_once);
   RawClient pub(broker.port(), v5);
   const auto ack = pub.connect("pub");
   ASSERT_TRUE(ack.properties.topic_alias_maximum.has_value());
@@ -57,17 +55,12 @@ TEST(TopicAlias, ClientToBrokerAliases) {
 // [MQTT-3.3.2-8]
 TEST(TopicAlias, AliasZeroDisconnects) {
   BrokerProcess broker;
-  RawClient bystander(broker.port(), v5);
-  bystander.connect("bystander");
-  bystander.subscribe("ok/#", QoS::at_least_once);
+  Subscriber bystander(broker.port(), v5, "bystander", "ok/#");
   RawClient bad(broker.port(), v5);
   bad.connect("bad");
   bad.send(aliased("ta/x", 0, "zero"));
   bad.expect_disconnect(ReasonCode::topic_alias_invalid);
-  RawClient pub(broker.port(), v5);
-  pub.connect("pub");
-  pub.publish("ok/1", "still fine", QoS::at_least_once);
-  EXPECT_EQ(bystander.receive().payload, "still fine");
+  expect_still_served(broker.port(), bystander);
 }
 
 // An alias above the Topic Alias Maximum in CONNACK: DISCONNECT 0x94. [MQTT-3.2.2-17] [MQTT-3.3.2-9]
@@ -95,11 +88,7 @@ TEST(TopicAlias, UnknownAliasWithEmptyTopicDisconnects) {
 // [MQTT-3.3.2-11] [MQTT-3.1.2-26]
 TEST(TopicAlias, BrokerAssignsAliasesToClient) {
   BrokerProcess broker;
-  RawClient sub(broker.port(), v5);
-  Properties p;
-  p.topic_alias_maximum = 5;
-  sub.connect("sub", true, 60, p);
-  sub.subscribe("tb/#", QoS::at_least_once);
+  Subscriber sub(broker.port(), v5, "sub", "tb/#", QoS::at_least_once, Properties{.topic_alias_maximum = 5});
   RawClient pub(broker.port(), v5);
   pub.connect("pub");
   pub.publish("tb/x", "first", QoS::at_least_once);
@@ -119,11 +108,7 @@ TEST(TopicAlias, BrokerAssignsAliasesToClient) {
 // the right topic under the client's view of the alias table. [MQTT-3.3.2-11]
 TEST(TopicAlias, BrokerAliasesStayWithinMaximum) {
   BrokerProcess broker;
-  RawClient sub(broker.port(), v5);
-  Properties p;
-  p.topic_alias_maximum = 2;
-  sub.connect("sub", true, 60, p);
-  sub.subscribe("tm/#", QoS::at_most_once);
+  Subscriber sub(broker.port(), v5, "sub", "tm/#", QoS::at_most_once, Properties{.topic_alias_maximum = 2});
   RawClient pub(broker.port(), v5);
   pub.connect("pub");
   std::vector<std::string> topics;

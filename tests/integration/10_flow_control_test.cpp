@@ -19,26 +19,28 @@ Publish qos2(const std::string& topic, std::uint16_t id) {
   return p;
 }
 
+// A QoS 0 PUBLISH to ok/big whose packet is over max_packet_size 200 (a 300-byte payload).
+Publish over_200_bytes() {
+  Publish big;
+  big.topic = "ok/big";
+  big.payload = std::string(300, 'b');
+  return big;
+}
+
 // A client with more unacknowledged QoS 2 PUBLISHes than tern's Receive Maximum (max_inflight_messages 2) gets
 // DISCONNECT 0x93. [MQTT-3.3.4-7] (4.9: the receiver uses DISCONNECT 0x93)
 TEST(FlowControl, ClientExceedingReceiveMaximumDisconnected) {
   BrokerProcess broker({"max_inflight_messages 2"});
-  RawClient bystander(broker.port(), v5);
-  bystander.connect("bystander");
-  bystander.subscribe("ok/#", QoS::at_least_once);
+  Subscriber bystander(broker.port(), v5, "bystander", "ok/#");
   RawClient c(broker.port(), v5);
-  const auto ack = c.connect("greedy");
-  EXPECT_EQ(ack.properties.receive_maximum, std::optional<std::uint16_t>(2));
+  EXPECT_EQ(c.connect("greedy").properties.receive_maximum, std::optional<std::uint16_t>(2));
   c.send(qos2("rm/1", 1));
   EXPECT_EQ(c.expect<protocol::Pubrec>().packet_id, 1);
   c.send(qos2("rm/2", 2));
   EXPECT_EQ(c.expect<protocol::Pubrec>().packet_id, 2);
   c.send(qos2("rm/3", 3));  // third without PUBREL for the first two
   c.expect_disconnect(ReasonCode::receive_maximum_exceeded);
-  RawClient pub(broker.port(), v5);
-  pub.connect("pub");
-  pub.publish("ok/1", "fine", QoS::at_least_once);
-  EXPECT_EQ(bystander.receive().payload, "fine");
+  expect_still_served(broker.port(), bystander);
 }
 
 // Completing the QoS 2 exchanges frees the window again: many messages in windows of 2 are fine.
@@ -64,11 +66,7 @@ TEST(FlowControl, ClientWithinReceiveMaximumIsFine) {
 // is 0. [MQTT-3.3.4-9] [MQTT-3.3.4-10] [MQTT-4.9.0-2] [MQTT-4.9.0-3]
 TEST(FlowControl, BrokerRespectsClientReceiveMaximum) {
   BrokerProcess broker;
-  RawClient sub(broker.port(), v5);
-  Properties p;
-  p.receive_maximum = 2;
-  sub.connect("slow", true, 60, p);
-  sub.subscribe("rx/#", QoS::exactly_once);
+  Subscriber sub(broker.port(), v5, "slow", "rx/#", QoS::exactly_once, Properties{.receive_maximum = 2});
   RawClient pub(broker.port(), v5);
   pub.connect("pub");
   for (int i = 1; i <= 6; ++i) {
@@ -97,37 +95,22 @@ TEST(FlowControl, BrokerRespectsClientReceiveMaximum) {
 // carry on. [MQTT-3.2.2-15] (4.13)
 TEST(FlowControl, PacketOverBrokerMaximumDisconnected) {
   BrokerProcess broker({"max_packet_size 200"});
-  RawClient bystander(broker.port(), v5);
-  bystander.connect("bystander");
-  bystander.subscribe("ok/#", QoS::at_least_once);
+  Subscriber bystander(broker.port(), v5, "bystander", "ok/#");
   RawClient c(broker.port(), v5);
-  const auto ack = c.connect("big");
-  EXPECT_EQ(ack.properties.maximum_packet_size, std::optional<std::uint32_t>(200));
+  EXPECT_EQ(c.connect("big").properties.maximum_packet_size, std::optional<std::uint32_t>(200));
   c.publish("ok/small", std::string(100, 's'), QoS::at_least_once);  // under the limit: fine
   EXPECT_EQ(bystander.receive().payload.size(), 100u);
-  protocol::Publish big;
-  big.topic = "ok/big";
-  big.payload = std::string(300, 'b');
-  c.send(big);
+  c.send(over_200_bytes());
   c.expect_disconnect(ReasonCode::packet_too_large);
-  RawClient pub(broker.port(), v5);
-  pub.connect("pub");
-  pub.publish("ok/after", "fine", QoS::at_least_once);
-  EXPECT_EQ(bystander.receive().payload, "fine");  // and the big one never reached it
+  expect_still_served(broker.port(), bystander);  // and the big one never reached it
 }
 
 // Messages larger than a client's Maximum Packet Size are not sent to it; other subscribers still get them.
 // [MQTT-3.1.2-24] [MQTT-3.1.2-25]
 TEST(FlowControl, MessagesOverClientMaximumNotSent) {
   BrokerProcess broker;
-  RawClient small(broker.port(), v5);
-  Properties p;
-  p.maximum_packet_size = 100;
-  small.connect("small", true, 60, p);
-  small.subscribe("mp/#", QoS::at_least_once);
-  RawClient large(broker.port(), v5);
-  large.connect("large");
-  large.subscribe("mp/#", QoS::at_least_once);
+  Subscriber small(broker.port(), v5, "small", "mp/#", QoS::at_least_once, Properties{.maximum_packet_size = 100});
+  Subscriber large(broker.port(), v5, "large", "mp/#");
   RawClient pub(broker.port(), v5);
   pub.connect("pub");
   pub.publish("mp/big", std::string(500, 'b'), QoS::at_least_once);
@@ -143,10 +126,7 @@ TEST(FlowControl, PacketOverBrokerMaximumClosesV311) {
   BrokerProcess broker({"max_packet_size 200"});
   RawClient c(broker.port(), Version::v311);
   c.connect("big");
-  protocol::Publish big;
-  big.topic = "ok/big";
-  big.payload = std::string(300, 'b');
-  c.send(big);
+  c.send(over_200_bytes());
   c.expect_closed();
 }
 

@@ -423,6 +423,25 @@ void expect_flows_resumed(RawClient& s, const UnfinishedFlows& flows) {
   EXPECT_TRUE(saw_rel3) << "no PUBREL for the PUBRECed QoS 2 message";
 }
 
+Subscriber::Subscriber(std::uint16_t port, Version version, const std::string& client_id, const std::string& filter,
+                       QoS qos, Properties connect_properties)
+    : RawClient(port, version) {
+  connect(client_id, true, 60, std::move(connect_properties));
+  subscribe(filter, qos);
+}
+
+void publish_once(std::uint16_t port, Version version, const std::string& topic, const std::string& payload, QoS qos) {
+  RawClient pub(port, version);
+  pub.connect("publish-once");
+  pub.publish(topic, payload, qos);
+  pub.disconnect();
+}
+
+void expect_still_served(std::uint16_t port, RawClient& bystander) {
+  publish_once(port, bystander.version(), "ok/after", "still served");
+  EXPECT_EQ(bystander.receive().payload, "still served");
+}
+
 std::string describe(const Packet& p) {
   std::ostringstream os;
   os << p;

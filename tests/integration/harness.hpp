@@ -216,6 +216,25 @@ UnfinishedFlows leave_unfinished_flows(RawClient& s, RawClient& pub, const std::
 // QoS, once each, and the PUBRECed one continues with PUBREL, not a second PUBLISH; each is completed.
 void expect_flows_resumed(RawClient& s, const UnfinishedFlows& flows);
 
+// A client connected (clean start, keep alive 60, `connect_properties` in its CONNECT) and subscribed to one filter,
+// the commonest start of a test:
+//   Subscriber sub(broker.port(), version, "sub", "a/#");  // QoS 1
+//   Subscriber small(broker.port(), Version::v5, "small", "mp/#", QoS::at_least_once,
+//                    Properties{.maximum_packet_size = 100});
+class Subscriber : public RawClient {
+ public:
+  Subscriber(std::uint16_t port, Version version, const std::string& client_id, const std::string& filter,
+             QoS qos = QoS::at_least_once, Properties connect_properties = {});
+};
+
+// A fresh client ("publish-once", so that it takes over no client of the test) connects, publishes one message with
+// the full QoS handshake, and disconnects. For "the broker still routes" checks after another client's trouble.
+void publish_once(std::uint16_t port, Version version, const std::string& topic, const std::string& payload,
+                  QoS qos = QoS::at_least_once);
+// After another client's trouble the broker still serves the others: a fresh client publishes "still served" to
+// ok/after (QoS 1), and `bystander`, subscribed to ok/#, must receive it as its next packet.
+void expect_still_served(std::uint16_t port, RawClient& bystander);
+
 // ---------------------------------------------------------------------------------------------------------------
 // Paho MQTT C++ helpers.
 

@@ -14,6 +14,33 @@ BrokerOptions anonymous() {
   return o;
 }
 
+// A client "w" subscribed to `filter` (QoS 0) with its SUBACK read: what it receives next is the wills the test
+// causes.
+class Watcher : public TestClient {
+ public:
+  Watcher(Broker& b, p::Version v, std::string filter, std::uint16_t keep_alive = 60) : TestClient(b, v, t0) {
+    connect("w", true, t0, {}, std::nullopt, keep_alive);
+    subscribe(std::move(filter), p::QoS::at_most_once, t0);
+    received();
+  }
+
+  // The will published since the last look: there must be exactly one.
+  p::Publish one_will() {
+    auto wills = received_of<p::Publish>();
+    EXPECT_EQ(wills.size(), 1u) << "wills published";
+    return wills.empty() ? p::Publish{} : wills[0];
+  }
+};
+
+// Leaves an offline session `id` (clean start 0, `props` in its CONNECT) subscribed to `filter` at QoS 1.
+void leave_offline_session(Broker& b, p::Version v, const std::string& id, const std::string& filter,
+                           p::Properties props = {}) {
+  TestClient c(b, v, t0);
+  c.connect(id, false, t0, std::move(props));
+  c.subscribe(filter, p::QoS::at_least_once, t0);
+  c.drop(t0);
+}
+
 TEST(BrokerConnect, AcceptsAndReportsNoSessionOnCleanStart) {  // [MQTT-3.2.2-1]
   Broker b(anonymous());
   TestClient c(b, p::Version::v311, t0);
@@ -96,12 +123,7 @@ TEST(BrokerSession, TakeoverClosesTheOldConnection) {  // [MQTT-3.1.4-3]
 
 TEST(BrokerSession, PersistentSessionKeepsSubscriptionsAndQueuesQos1) {
   Broker b(anonymous());
-  {
-    TestClient sub(b, p::Version::v311, t0);
-    sub.connect("sub", false, t0);
-    sub.subscribe("a/#", p::QoS::at_least_once, t0);
-    sub.drop(t0);
-  }
+  leave_offline_session(b, p::Version::v311, "sub", "a/#");
   TestClient pub(b, p::Version::v311, t0);
   pub.connect("pub", true, t0);
   pub.publish("a/1", "x", p::QoS::at_least_once, t0);
@@ -144,12 +166,7 @@ TEST(BrokerSession, UnacknowledgedMessagesAreResentWithDup) {  // [MQTT-4.4.0-1]
 
 TEST(BrokerSession, CleanStartDiscardsTheOldSession) {  // [MQTT-3.1.2-4]
   Broker b(anonymous());
-  {
-    TestClient c(b, p::Version::v311, t0);
-    c.connect("c", false, t0);
-    c.subscribe("t", p::QoS::at_least_once, t0);
-    c.drop(t0);
-  }
+  leave_offline_session(b, p::Version::v311, "c", "t");
   TestClient c(b, p::Version::v311, t0);
   EXPECT_FALSE(c.connect("c", true, t0).session_present);
   EXPECT_EQ(b.stats().subscriptions, 0u);
@@ -157,12 +174,7 @@ TEST(BrokerSession, CleanStartDiscardsTheOldSession) {  // [MQTT-3.1.2-4]
 
 TEST(BrokerSession, SessionExpiresAfterItsInterval) {
   Broker b(anonymous());
-  {
-    TestClient c(b, p::Version::v5, t0);
-    c.connect("c", false, t0, p::Properties{.session_expiry_interval = 10});
-    c.subscribe("t", p::QoS::at_least_once, t0);
-    c.drop(t0);
-  }
+  leave_offline_session(b, p::Version::v5, "c", "t", p::Properties{.session_expiry_interval = 10});
   EXPECT_EQ(b.tick(t0 + 5s), t0 + 10s);
   EXPECT_EQ(b.stats().sessions, 1u);
   b.tick(t0 + 10s);
@@ -192,10 +204,7 @@ TEST(BrokerSession, DisconnectChangesExpiry) {
 
 TEST(BrokerKeepAlive, ClosesAfterOneAndAHalfIntervals) {  // [MQTT-3.1.2-24]
   Broker b(anonymous());
-  TestClient watcher(b, p::Version::v311, t0);
-  watcher.connect("w", true, t0, {}, std::nullopt, 0);
-  watcher.subscribe("will", p::QoS::at_most_once, t0);
-  watcher.received();
+  Watcher watcher(b, p::Version::v311, "will", 0);
 
   TestClient c(b, p::Version::v5, t0);
   c.connect("c", true, t0, {}, p::Will{.topic = "will", .payload = "gone"}, 10);
@@ -210,17 +219,12 @@ TEST(BrokerKeepAlive, ClosesAfterOneAndAHalfIntervals) {  // [MQTT-3.1.2-24]
   auto d = c.received_of<p::Disconnect>();
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].reason_code, p::ReasonCode::keep_alive_timeout);
-  auto wills = watcher.received_of<p::Publish>();
-  ASSERT_EQ(wills.size(), 1u);
-  EXPECT_EQ(wills[0].payload, "gone");
+  EXPECT_EQ(watcher.one_will().payload, "gone");
 }
 
 TEST(BrokerWill, NotPublishedOnNormalDisconnect) {  // [MQTT-3.1.2-10]
   Broker b(anonymous());
-  TestClient watcher(b, p::Version::v311, t0);
-  watcher.connect("w", true, t0);
-  watcher.subscribe("will", p::QoS::at_most_once, t0);
-  watcher.received();
+  Watcher watcher(b, p::Version::v311, "will");
   TestClient c(b, p::Version::v311, t0);
   c.connect("c", true, t0, {}, p::Will{.topic = "will", .payload = "x"});
   c.send(p::Disconnect{}, t0);
@@ -230,10 +234,7 @@ TEST(BrokerWill, NotPublishedOnNormalDisconnect) {  // [MQTT-3.1.2-10]
 
 TEST(BrokerWill, DisconnectWithWillPublishesIt) {
   Broker b(anonymous());
-  TestClient watcher(b, p::Version::v5, t0);
-  watcher.connect("w", true, t0);
-  watcher.subscribe("will", p::QoS::at_most_once, t0);
-  watcher.received();
+  Watcher watcher(b, p::Version::v5, "will");
   TestClient c(b, p::Version::v5, t0);
   c.connect("c", true, t0, {}, p::Will{.topic = "will", .payload = "x"});
   c.send(p::Disconnect{.reason_code = p::ReasonCode::disconnect_with_will}, t0);
@@ -242,10 +243,7 @@ TEST(BrokerWill, DisconnectWithWillPublishesIt) {
 
 TEST(BrokerWill, DelayedUntilTheEarlierOfDelayAndSessionExpiry) {
   Broker b(anonymous());
-  TestClient watcher(b, p::Version::v5, t0);
-  watcher.connect("w", true, t0);
-  watcher.subscribe("will/#", p::QoS::at_most_once, t0);
-  watcher.received();
+  Watcher watcher(b, p::Version::v5, "will/#");
 
   TestClient slow(b, p::Version::v5, t0);  // will delay 5 s, session lives 100 s: the will goes at 5 s
   slow.connect("slow", true, t0, p::Properties{.session_expiry_interval = 100},
@@ -259,21 +257,14 @@ TEST(BrokerWill, DelayedUntilTheEarlierOfDelayAndSessionExpiry) {
   b.tick(t0 + 2s);
   EXPECT_TRUE(watcher.received_of<p::Publish>().empty());
   b.tick(t0 + 3s);
-  auto w = watcher.received_of<p::Publish>();
-  ASSERT_EQ(w.size(), 1u);
-  EXPECT_EQ(w[0].topic, "will/quick");
+  EXPECT_EQ(watcher.one_will().topic, "will/quick");
   b.tick(t0 + 5s);
-  w = watcher.received_of<p::Publish>();
-  ASSERT_EQ(w.size(), 1u);
-  EXPECT_EQ(w[0].topic, "will/slow");
+  EXPECT_EQ(watcher.one_will().topic, "will/slow");
 }
 
 TEST(BrokerWill, ReconnectWithinTheDelayCancelsIt) {  // [MQTT-3.1.3-9]
   Broker b(anonymous());
-  TestClient watcher(b, p::Version::v5, t0);
-  watcher.connect("w", true, t0);
-  watcher.subscribe("will", p::QoS::at_most_once, t0);
-  watcher.received();
+  Watcher watcher(b, p::Version::v5, "will");
   {
     TestClient c(b, p::Version::v5, t0);
     c.connect("c", true, t0, p::Properties{.session_expiry_interval = 100},
