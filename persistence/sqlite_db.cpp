@@ -3,8 +3,20 @@
 #include <sqlite3.h>
 
 namespace tern::persistence {
+namespace {
+
+// SQLite's memory statistics (on by default) take a global mutex around every allocation it makes, and the writer
+// makes several per statement; nothing reads them. This must happen before SQLite initialises itself: if something
+// in the process already used SQLite, the call fails harmlessly and the statistics stay on.
+void configure_sqlite_once() {
+  static const bool configured = [] { return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK; }();
+  (void)configured;
+}
+
+}  // namespace
 
 Connection::Connection(const std::filesystem::path& path, int flags) {
+  configure_sqlite_once();
   const int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);

@@ -123,11 +123,12 @@ void SqliteStore::run_writer() {
 bool SqliteStore::commit(std::vector<Batch>& group) {
   std::lock_guard lock(db_mutex_);
   try {
-    tables_->begin();
+    std::vector<core::StoreOp*> ops;
     for (auto& batch : group) {
-      for (auto& op : batch.ops) tables_->apply(op);
-      tables_->end_batch();
+      for (auto& op : batch.ops) ops.push_back(&op);
     }
+    tables_->begin();
+    tables_->apply(ops);
     tables_->commit();
     transactions_.fetch_add(1, std::memory_order_relaxed);
     return true;

@@ -1,15 +1,17 @@
 // The SQLite store (`persistence true`): DIR/tern.db in WAL mode, written by one writer thread that group-commits.
 //
 // submit() appends the batch to a queue and returns. The writer takes the queued batches (up to max_group_ops ops,
-// whole batches), applies them in ONE transaction, each batch followed by its message garbage collection, commits
-// (with synchronous=FULL: the WAL is fsynced), then runs the batches' callbacks in order.
+// whole batches), applies them in ONE transaction, skipping what a later op of the same transaction overwrites or
+// undoes (transaction_plan.hpp), collects unreferenced messages, commits (with synchronous=FULL: the WAL is
+// fsynced), then runs the batches' callbacks in order.
 //
 //   shard 1: submit(A, cbA)  submit(B, cbB)      shard 2: submit(C, cbC)
-//   writer:  BEGIN; A; gc(A); B; gc(B); C; gc(C); COMMIT (fsync)   -> cbA(true) cbB(true) cbC(true)
+//   writer:  BEGIN; plan(A B C); A B C minus skipped; gc; COMMIT (fsync)   -> cbA(true) cbB(true) cbC(true)
 //            while that fsync runs, D and E are queued; they form the next transaction.
 //
 // So a commit costs one fsync however many publishes it carries: under load, batches pile up behind the running
-// commit and throughput rises with latency flat (about one fsync). SqliteOptions::commit_delay can add a wait for
+// commit and throughput rises with latency flat (about one fsync). And the more pile up, the more of them are
+// deliveries acknowledged before they were ever written, which the transaction then does not write at all. SqliteOptions::commit_delay can add a wait for
 // more batches before each commit; it defaults to 0 (see sqlite_options.hpp for why).
 //
 // Opening (sqlite_open.hpp) never refuses a bad file: it is moved aside and logged; only when no database can be

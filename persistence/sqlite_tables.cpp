@@ -6,6 +6,7 @@
 #include <string>
 #include <variant>
 
+#include "persistence/transaction_plan.hpp"
 #include "platform/log.hpp"
 
 namespace tern::persistence {
@@ -136,6 +137,19 @@ void SqliteTables::begin() {
   begin_.start().run();
 }
 
+void SqliteTables::apply(const std::vector<core::StoreOp*>& ops) {
+  const TransactionPlan plan = plan_transaction(ops);
+  referenced_ = &plan.referenced;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (!plan.skip[i]) {
+      apply(*ops[i]);
+    } else if (const auto* put = std::get_if<op::PutMessage>(ops[i])) {
+      next_message_id_ = std::max(next_message_id_, put->message.id + 1);  // never written, still never reused
+    }
+  }
+  referenced_ = nullptr;
+}
+
 void SqliteTables::apply(core::StoreOp& o) {
   std::visit([this](auto& alternative) { apply(alternative); }, o);
 }
@@ -187,17 +201,19 @@ void SqliteTables::apply(op::PutMessage& o) {
   st.bind(5, std::int64_t{m.retain}).bind_blob(6, m.forward_properties);
   if (m.expires_at) st.bind(7, *m.expires_at);
   st.run();
-  candidates_.push_back(m.id);  // unreferenced at the end of the batch: dropped
+  if (referenced_ == nullptr || !referenced_->contains(m.id)) candidates_.push_back(m.id);
   next_message_id_ = std::max(next_message_id_, m.id + 1);
 }
 
 void SqliteTables::apply(op::PutQueueEntry& o) {
   const auto& e = o.entry;
-  auto& old = queue_message_of_.start().bind(1, e.client_id).bind(2, as_int(e.seq));
-  if (old.step()) {
-    const auto old_id = static_cast<std::uint64_t>(old.column_int(0));
-    old.reset();
-    if (old_id != e.message_id) candidates_.push_back(old_id);
+  if (!o.fresh) {  // a fresh entry replaces no row, so has no old message to drop
+    auto& old = queue_message_of_.start().bind(1, e.client_id).bind(2, as_int(e.seq));
+    if (old.step()) {
+      const auto old_id = static_cast<std::uint64_t>(old.column_int(0));
+      old.reset();
+      if (old_id != e.message_id) candidates_.push_back(old_id);
+    }
   }
   const auto ids = encode_ids(e.subscription_ids);
   put_queue_.start()
@@ -241,14 +257,11 @@ void SqliteTables::collect_candidates(Statement& st) {
   while (st.step()) candidates_.push_back(static_cast<std::uint64_t>(st.column_int(0)));
 }
 
-void SqliteTables::end_batch() {
+void SqliteTables::commit() {
   std::sort(candidates_.begin(), candidates_.end());
   candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
   for (auto id : candidates_) delete_unreferenced_message_.start().bind(1, as_int(id)).run();
   candidates_.clear();
-}
-
-void SqliteTables::commit() {
   if (next_message_id_ != 0) raise_next_message_id_.start().bind(1, as_int(next_message_id_)).run();
   commit_.start().run();
 }

@@ -1,17 +1,21 @@
 // The SQLite store's prepared statements and what each StoreOp does with them; the writer thread applies batches
 // through this class, and load() reads the tables back through it.
 //
-// Message garbage collection: an op that drops a reference to a message (deleting or replacing a queue entry or a
-// retained topic, deleting a session) or that puts a message remembers the message id as a candidate; end_batch()
-// deletes each candidate that no queue entry and no retained topic references any more (two index probes per
-// candidate, on queue(message_id) and retained(message_id)). No reference counts to drift, and a message is
-// checked only when something about it changed.
+// A transaction's ops first go through plan_transaction() (transaction_plan.hpp): what a later op of the same
+// transaction overwrites or undoes is not run at all.
 //
-//   apply(PutMessage{7})  apply(PutQueueEntry{"s", 1 -> 7})    candidates {7}
-//   end_batch()                                                 7 referenced: kept
-//   apply(DeleteQueueEntry{"s", 1})                             DELETE ... RETURNING message_id -> candidates {7}
-//   end_batch()                                                 7 unreferenced: deleted
-//   end_transaction()                                           meta.next_message_id = max(old, 8)
+// Message garbage collection: an op that drops a reference to a message (deleting or replacing a queue entry or a
+// retained topic, deleting a session), or that puts a message no put of the transaction references, remembers the
+// message id as a candidate; commit() first deletes each candidate that no queue entry and no retained topic
+// references any more (two index probes per candidate, on queue(message_id) and retained(message_id)). No
+// reference counts to drift, and a message is checked only when something about it changed.
+//
+//   transaction 1: apply({PutMessage{7}, PutQueueEntry{"s", 1 -> 7, fresh}})   no candidate (7 is referenced)
+//                  commit()                                  meta.next_message_id = max(old, 8); COMMIT
+//   transaction 2: apply({DeleteQueueEntry{"s", 1}})         DELETE ... RETURNING message_id -> candidates {7}
+//                  commit()                                  7 unreferenced: deleted; COMMIT
+//   or both in one transaction: apply({PutMessage{7}, PutQueueEntry{"s", 1 -> 7, fresh}, DeleteQueueEntry{"s", 1}})
+//                  runs nothing but the next_message_id update at commit().
 //
 // Thread safety: none; the store's writer (or load() under the store's mutex) uses it alone.
 #pragma once
@@ -19,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "broker/core/store_ops.hpp"
@@ -31,9 +36,9 @@ class SqliteTables {
   explicit SqliteTables(Connection& db);  // prepares every statement; the schema must be current
 
   void begin();  // BEGIN IMMEDIATE
-  void apply(core::StoreOp& op);
-  void end_batch();  // message garbage collection for the batch just applied
-  void commit();     // writes next_message_id, then COMMIT
+  // Every op of the transaction, in order (see transaction_plan.hpp for what is skipped and why they are not const).
+  void apply(const std::vector<core::StoreOp*>& ops);
+  void commit();  // message garbage collection, next_message_id, then COMMIT
   void rollback() noexcept;
 
   // Everything, sorted by key. Does not call drop_dangling().
@@ -42,6 +47,7 @@ class SqliteTables {
   core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit);
 
  private:
+  void apply(core::StoreOp& op);
   void apply(core::store_op::PutSession& op);
   void apply(core::store_op::DeleteSession& op);
   void apply(core::store_op::PutSubscription& op);
@@ -66,6 +72,7 @@ class SqliteTables {
   Statement retained_message_of_, set_retained_, clear_retained_;
   Statement raise_next_message_id_;
   std::vector<std::uint64_t> candidates_;
+  const std::unordered_set<std::uint64_t>* referenced_ = nullptr;  // TransactionPlan::referenced, during apply()
   std::uint64_t next_message_id_ = 0;  // 0: no message put in this transaction
 };
 

@@ -28,7 +28,10 @@
 //   - Callbacks run in submission order, each only after its batch is committed (for the SQLite store with
 //     persistence_sync full: after fsync). An empty std::function is allowed: nothing is called.
 //   - A message (PutMessage) that no queue entry and no retained topic references at the end of a batch is deleted
-//     by that batch. So put a message in the same batch as its first reference.
+//     by that batch (or, for the SQLite store, which commits a group of batches as one transaction, by the end of
+//     that transaction: never seen either way). So put a message in the same batch as its first reference.
+//   - Only the state after a batch counts: a backend may skip an op that a later op of the same atomic unit
+//     overwrites or undoes (PutQueueEntry::fresh says that no row exists before it; see transaction_plan.hpp).
 //   - Message ids are never reused: load() returns a next_message_id greater than every id ever stored, even ids
 //     of messages since deleted.
 //   - load() returns everything sorted by key (see StoreSnapshot), drops queue entries and retained topics whose

@@ -121,7 +121,8 @@ void Broker::Impl::store_message(const Message& m) {
 void Broker::Impl::store_delivery(Session& s, Delivery& d, std::uint16_t packet_id, bool released) {
   if (!s.stored || d.qos == QoS::at_most_once || !d.message) return;
   store_message(*d.message);
-  if (d.seq == 0) d.seq = ++s.store_seq;
+  const bool fresh = d.seq == 0;
+  if (fresh) d.seq = ++s.store_seq;
   StoredQueueEntry entry;
   entry.client_id = s.client_id;
   entry.seq = d.seq;
@@ -131,7 +132,7 @@ void Broker::Impl::store_delivery(Session& s, Delivery& d, std::uint16_t packet_
   entry.subscription_ids = d.subscription_ids;
   entry.packet_id = packet_id;
   entry.released = released;
-  ops_.emplace_back(op::PutQueueEntry{std::move(entry)});
+  ops_.emplace_back(op::PutQueueEntry{std::move(entry), fresh});
 }
 
 bool Broker::Impl::spill(Session& s, const Delivery& d, std::size_t bytes) {

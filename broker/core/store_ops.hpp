@@ -97,7 +97,10 @@ struct DeleteSession { std::string client_id; };               // and everything
 struct PutSubscription { StoredSubscription subscription; };   // insert or replace by (client_id, filter)
 struct DeleteSubscription { std::string client_id; std::string filter; };
 struct PutMessage { StoredMessage message; };                  // insert (ids are never reused)
-struct PutQueueEntry { StoredQueueEntry entry; };              // insert or replace by (client_id, seq)
+struct PutQueueEntry {                                         // insert or replace by (client_id, seq)
+  StoredQueueEntry entry;
+  bool fresh = false;  // the entry's first put (seqs are never reused): no row exists for its key yet
+};
 struct DeleteQueueEntry { std::string client_id; std::uint64_t seq = 0; };
 struct PutIncoming { StoredIncoming incoming; };
 struct DeleteIncoming { std::string client_id; std::uint16_t packet_id = 0; };

@@ -18,6 +18,9 @@ class RecordingSubmitter final : public StorePort {
   void submit(std::vector<StoreOp> ops, std::uint64_t batch) override {
     if (crashed) return;
     ops_seen += ops.size();
+    for (const StoreOp& o : ops) {
+      if (const auto* put = std::get_if<store_op::PutQueueEntry>(&o)) queue_puts.push_back(*put);
+    }
     store.submit(std::move(ops), {});
     batches.push_back(batch);
   }
@@ -32,6 +35,7 @@ class RecordingSubmitter final : public StorePort {
   persistence::MemoryStore store;
   std::vector<std::uint64_t> batches;
   std::size_t ops_seen = 0;
+  std::vector<store_op::PutQueueEntry> queue_puts;
 };
 
 constexpr UnixMillis wall_start = 1'700'000'000'000;
@@ -130,6 +134,31 @@ TEST_P(BrokerPersistence, PubackWaitsForTheCommitOfTheQueueEntry) {
 
   commit_all();
   EXPECT_EQ(pub.received_of<p::Puback>().size(), 1u);
+}
+
+TEST_P(BrokerPersistence, OnlyTheFirstPutOfAQueueEntryIsMarkedFresh) {
+  // `fresh` lets the SQLite store skip the lookup of a replaced row, and drop a put and its delete that meet in one
+  // transaction (transaction_plan.hpp): it must be set exactly when no row for the entry can exist yet.
+  persistent_subscriber("s", "a").drop(now_);
+  TestClient& pub = client();
+  pub.connect("p", true, now_);
+  pub.publish("a", "m1", p::QoS::at_least_once, now_);  // queued for the offline "s": packet id 0
+  TestClient& again = client();
+  connect_persistent(again, "s");                       // sent now: the same entry gets its packet id
+  const auto got = again.received_of<p::Publish>();
+  ASSERT_EQ(got.size(), 1u);
+  pub.publish("a", "m2", p::QoS::at_least_once, now_);  // online: queued and sent in one go
+
+  const auto& puts = submitter_.queue_puts;
+  ASSERT_EQ(puts.size(), 3u);
+  EXPECT_TRUE(puts[0].fresh);
+  EXPECT_EQ(puts[0].entry.packet_id, 0);
+  EXPECT_FALSE(puts[1].fresh);
+  EXPECT_EQ(puts[1].entry.seq, puts[0].entry.seq);
+  EXPECT_EQ(puts[1].entry.packet_id, got[0].packet_id);
+  EXPECT_TRUE(puts[2].fresh);
+  EXPECT_GT(puts[2].entry.seq, puts[0].entry.seq);
+  EXPECT_NE(puts[2].entry.packet_id, 0);
 }
 
 TEST_P(BrokerPersistence, CleanSessionsWaitForNothing) {

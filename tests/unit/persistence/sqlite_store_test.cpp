@@ -109,6 +109,66 @@ TEST_P(SqliteStoreTest, GroupsAreBoundedByMaxGroupOps) {
   EXPECT_EQ(store.transactions(), 1u + (kBatches + 2) / 3);
 }
 
+// Holds the writer inside a callback while `batches` are submitted, so that they all share one transaction; then
+// lets it go and waits for them.
+void commit_together(SqliteStore& store, std::vector<std::vector<StoreOp>> batches) {
+  Gate gate;
+  store.submit({}, [&](bool) { gate.wait(); });
+  gate.wait_until_entered();
+  const auto before = store.transactions();
+  for (auto& b : batches) store.submit(std::move(b), {});
+  gate.open();
+  store.flush();
+  EXPECT_EQ(store.transactions(), before + 1);  // all of them in one transaction
+}
+
+op::PutQueueEntry fresh_put(std::string client_id, std::uint64_t seq, std::uint64_t message_id,
+                            std::uint16_t packet_id = 0) {
+  return op::PutQueueEntry{entry(std::move(client_id), seq, message_id, packet_id), true};
+}
+
+TEST_P(SqliteStoreTest, ADeliveryAcknowledgedWithinOneTransactionLeavesNothingButItsIdUsedUp) {
+  SqliteStore store(options());
+  commit_together(store, {batch(op::PutMessage{message(1, "a")}, fresh_put("s", 1, 1, 1)),
+                          batch(op::PutMessage{message(2, "b")}, fresh_put("s", 2, 2, 2)),
+                          batch(op::DeleteQueueEntry{"s", 1})});
+  const auto snap = store.load();
+  EXPECT_EQ(snap.queue, std::vector<core::StoredQueueEntry>{entry("s", 2, 2, 2)});
+  EXPECT_EQ(message_ids(snap), std::vector<std::uint64_t>{2});
+  EXPECT_EQ(snap.next_message_id, 3u);
+}
+
+TEST_P(SqliteStoreTest, AStoredEntryUpdatedAndDeletedInOneTransactionIsGone) {
+  SqliteStore store(options());
+  store.submit(batch(op::PutMessage{message(1, "a")}, fresh_put("s", 1, 1)), {});
+  store.flush();
+  commit_together(store, {batch(op::PutQueueEntry{entry("s", 1, 1, 4)}), batch(op::DeleteQueueEntry{"s", 1})});
+  const auto snap = store.load();
+  EXPECT_TRUE(snap.queue.empty());
+  EXPECT_TRUE(snap.messages.empty());
+}
+
+TEST_P(SqliteStoreTest, AMessageWhoseFirstEntryIsReplacedByALaterBatchOfTheSameTransactionIsKept) {
+  // The fresh put is skipped (the later put of the same entry replaces it); the message put with it must still be
+  // there at the end, when the later put references it.
+  SqliteStore store(options());
+  commit_together(store, {batch(op::PutMessage{message(1, "a")}, fresh_put("s", 1, 1)),
+                          batch(op::PutQueueEntry{entry("s", 1, 1, 9)})});
+  const auto snap = store.load();
+  EXPECT_EQ(snap.queue, std::vector<core::StoredQueueEntry>{entry("s", 1, 1, 9)});
+  EXPECT_EQ(message_ids(snap), std::vector<std::uint64_t>{1});
+}
+
+TEST_P(SqliteStoreTest, AnIncomingIdPutAndReleasedInOneTransactionIsGoneAndAStoredOneIsDeleted) {
+  SqliteStore store(options());
+  store.submit(batch(op::PutIncoming{{"s", 1}}), {});
+  store.flush();
+  commit_together(store, {batch(op::PutIncoming{{"s", 2}}), batch(op::DeleteIncoming{"s", 1}),
+                          batch(op::PutIncoming{{"s", 3}}), batch(op::DeleteIncoming{"s", 2})});
+  const std::vector<core::StoredIncoming> expected{{"s", 3}};
+  EXPECT_EQ(store.load().incoming, expected);
+}
+
 TEST_P(SqliteStoreTest, UnderLoadFromSeveralThreadsThereAreFewerTransactionsThanBatches) {
   SqliteStore store(options());
   constexpr int kThreads = 4;

@@ -1,0 +1,92 @@
+#include "persistence/transaction_plan.hpp"
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+
+namespace tern::persistence {
+namespace {
+
+namespace op = core::store_op;
+
+// A row's key: the queue's (client_id, seq) or the incoming table's (client_id, packet_id). The views point into
+// the ops, which outlive the plan's maps.
+struct RowKey {
+  bool queue = true;
+  std::string_view client_id;
+  std::uint64_t number = 0;
+  bool operator==(const RowKey&) const = default;
+};
+
+struct RowKeyHash {
+  std::size_t operator()(const RowKey& k) const noexcept {
+    return std::hash<std::string_view>{}(k.client_id) ^ (std::hash<std::uint64_t>{}(k.number * 2 + k.queue) << 1);
+  }
+};
+
+struct KeyOps {
+  std::size_t last = 0;             // the key's last op in the transaction
+  bool first_is_fresh_put = false;  // its first op is a fresh PutQueueEntry
+};
+
+// The key a row op touches, or nullopt for every other op.
+std::optional<RowKey> row_key(const core::StoreOp& o) {
+  if (const auto* p = std::get_if<op::PutQueueEntry>(&o)) return RowKey{true, p->entry.client_id, p->entry.seq};
+  if (const auto* d = std::get_if<op::DeleteQueueEntry>(&o)) return RowKey{true, d->client_id, d->seq};
+  if (const auto* p = std::get_if<op::PutIncoming>(&o)) {
+    return RowKey{false, p->incoming.client_id, p->incoming.packet_id};
+  }
+  if (const auto* d = std::get_if<op::DeleteIncoming>(&o)) return RowKey{false, d->client_id, d->packet_id};
+  return std::nullopt;
+}
+
+}  // namespace
+
+TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops) {
+  TransactionPlan plan;
+  plan.skip.assign(ops.size(), false);
+
+  std::unordered_map<RowKey, KeyOps, RowKeyHash> keys;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const auto key = row_key(*ops[i]);
+    if (!key) continue;
+    auto [it, inserted] = keys.try_emplace(*key);
+    if (inserted) {
+      const auto* put = std::get_if<op::PutQueueEntry>(ops[i]);
+      it->second.first_is_fresh_put = put != nullptr && put->fresh;
+    }
+    it->second.last = i;
+  }
+
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const auto key = row_key(*ops[i]);
+    if (!key) continue;
+    const KeyOps& k = keys.at(*key);
+    if (i != k.last) {
+      plan.skip[i] = true;
+    } else if (k.first_is_fresh_put) {
+      if (auto* put = std::get_if<op::PutQueueEntry>(ops[i])) {
+        put->fresh = true;  // the fresh put before it was skipped: still no row
+      } else {
+        plan.skip[i] = true;  // a delete of a row that never reached the store
+      }
+    }
+  }
+
+  // Messages referenced by what runs; a message put here that nothing running references is not written.
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (plan.skip[i]) continue;
+    if (const auto* put = std::get_if<op::PutQueueEntry>(ops[i])) plan.referenced.insert(put->entry.message_id);
+    if (const auto* set = std::get_if<op::SetRetained>(ops[i])) plan.referenced.insert(set->retained.message_id);
+  }
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const auto* put = std::get_if<op::PutMessage>(ops[i]);
+    if (put != nullptr && !plan.referenced.contains(put->message.id)) plan.skip[i] = true;
+  }
+  return plan;
+}
+
+}  // namespace tern::persistence

@@ -1,0 +1,47 @@
+// Which ops of one SQLite transaction need not run: the writer commits a group of batches as one transaction, and
+// only the state at its COMMIT is ever seen (after a crash too), so an op whose effect a later op of the same
+// transaction undoes or overwrites is work for nothing.
+//
+// Under load most of that work is a QoS 1/2 delivery's whole life: the message and its queue entry are put when it
+// is published and the entry deleted when the subscriber acknowledges it, often before the writer gets to the
+// first batch. Then the transaction writes nothing for that message.
+//
+//   group: PutMessage{7}  PutQueueEntry{"s", 3 -> 7, fresh}  ...  DeleteQueueEntry{"s", 3}
+//   plan:  skip           skip                                    skip    (no row for "s"/3 before, none after)
+//
+// The rules (a key is a queue entry's (client_id, seq), an incoming QoS 2 id's (client_id, packet_id)):
+//   - Of the puts and deletes of one key, only the last runs, in its own place (so a DeleteSession between them
+//     still comes before a last put, and after a put it deletes).
+//   - If that last op is a delete and the key's first op in the transaction is a fresh put (the core's first put
+//     of that entry: no row can exist before it), the delete is skipped too: there was no row and will be none.
+//   - A put that runs after a fresh put of its key (skipped) is itself made fresh: still no row before it, so the
+//     store need not look up the message the row referenced.
+//   - A PutMessage is skipped if nothing that runs in the transaction references the message (a queue entry put or
+//     a retained topic set); the core puts a message in the same batch as its first reference, so no older row
+//     can need it. Otherwise its message is known to be referenced at the end of the put that references it, and
+//     needs no garbage-collection probe for having been put (`referenced`).
+//
+// Message garbage collection then runs once, at the end of the transaction (SqliteTables::end_transaction): the
+// state a later batch of the group leaves is the one that counts.
+//
+// Thread safety: plain functions and values.
+#pragma once
+
+#include <cstdint>
+#include <unordered_set>
+#include <vector>
+
+#include "broker/core/store_ops.hpp"
+
+namespace tern::persistence {
+
+struct TransactionPlan {
+  std::vector<bool> skip;                      // per op, in the order given
+  std::unordered_set<std::uint64_t> referenced;  // messages put here that a put that runs references
+};
+
+// `ops`: every op of the transaction, in order. Puts that run after a skipped fresh put of their key are marked
+// fresh (hence the non-const pointers).
+TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops);
+
+}  // namespace tern::persistence
