@@ -65,7 +65,7 @@ class Running {
   explicit Running(const Config& config)
       : store_(open_store(config.persistence)), broker_(config.broker), shared_(broker_) {
     const unsigned count = shard_count(config.threads);
-    for (unsigned i = 0; i < count; ++i) shards_.push_back(std::make_unique<net::Shard>(i));
+    for (unsigned i = 0; i < count; ++i) shards_.push_back(std::make_unique<net::Shard>(i, shared_));
     for (const ListenerConfig& listener : config.listeners) {
       listeners_.push_back(std::make_unique<net::Listener>(
           listener, *shards_[0], [this]() -> net::Shard& { return next_shard(); }, shared_));

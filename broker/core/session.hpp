@@ -73,20 +73,21 @@ struct Session {
   std::size_t inflight_count() const noexcept { return exchanges ? exchanges->inflight.size() : 0; }
   bool awaiting_pubrel(std::uint16_t id) const { return exchanges && exchanges->incoming_qos2.contains(id); }
 
+  // (The small members are grouped so that they share words: a Session exists per connected client, idle or not.)
+
   // Seconds the session outlives its connection; nullopt: forever. 0: ends with the connection.
   std::optional<std::uint32_t> expiry_interval = 0;
+  std::uint32_t will_delay = 0;                         // seconds
+  protocol::Version version = protocol::Version::v311;  // of the last connection
+  // Persistence: whether the store holds this session (a PutSession not yet undone by a DeleteSession); see store_seq.
+  bool stored = false;
   TimePoint expires_at = TimePoint::max();  // while offline
   TimePoint offline_since{};                // when the last connection went (while offline)
 
-  MessagePtr will;                         // the will of the current (or last) connection
-  std::uint32_t will_delay = 0;            // seconds
-  TimePoint will_at = TimePoint::max();    // a will waiting for its delay after the connection went
+  MessagePtr will;                       // the will of the current (or last) connection
+  TimePoint will_at = TimePoint::max();  // a will waiting for its delay after the connection went
 
-  protocol::Version version = protocol::Version::v311;  // of the last connection
-
-  // Persistence: whether the store holds this session (a PutSession not yet undone by a DeleteSession), and the
-  // last StoredQueueEntry::seq used for it.
-  bool stored = false;
+  // Persistence: the last StoredQueueEntry::seq used for this session.
   std::uint64_t store_seq = 0;
   // Queued QoS 1/2 deliveries kept only in the store (the queue's tail, seq > spill_after_seq), and their bytes.
   std::uint64_t spilled = 0;
@@ -95,32 +96,32 @@ struct Session {
 };
 
 struct Connection {
+  // (The small members are grouped after the large ones so that they share words: one Connection per socket.)
   ConnectionId id = 0;
   ConnectionSink* sink = nullptr;
   std::string remote;
   TimePoint attached_at;
   TimePoint last_packet_at;
-
-  bool connected = false;  // CONNECT accepted
-  bool closed = false;     // the broker asked the sink to close; waiting for detach()
-  protocol::Version version = protocol::Version::v311;
   Session* session = nullptr;
-
-  std::uint16_t keep_alive = 0;  // effective, seconds
-  bool request_problem_information = true;
-  std::uint16_t client_receive_maximum = 65535;
-  std::uint32_t client_maximum_packet_size = 0;  // 0: none
-  std::uint16_t client_topic_alias_maximum = 0;
-  std::uint32_t disconnect_expiry_base = 0;  // session expiry as given in CONNECT (5.0 DISCONNECT rules)
 
   // Output of the current broker call, handed to the sink in one send() when the call ends (then released), so a
   // connection is written to once per call however many packets it gets. `close_requested`: close() follows it.
   std::string staged;
-  bool staged_listed = false;
-  bool close_requested = false;
   // Persistence: output is held until the store batch it depends on is committed; this is the newest batch holding
   // output of this connection. While it is uncommitted, later output waits behind it (order is kept).
   std::uint64_t held_until_batch = 0;
+
+  std::uint32_t client_maximum_packet_size = 0;  // 0: none
+  std::uint32_t disconnect_expiry_base = 0;      // session expiry as given in CONNECT (5.0 DISCONNECT rules)
+  std::uint16_t keep_alive = 0;                  // effective, seconds
+  std::uint16_t client_receive_maximum = 65535;
+  std::uint16_t client_topic_alias_maximum = 0;
+  protocol::Version version = protocol::Version::v311;
+  bool connected = false;  // CONNECT accepted
+  bool closed = false;     // the broker asked the sink to close; waiting for detach()
+  bool request_problem_information = true;
+  bool staged_listed = false;
+  bool close_requested = false;
   // The current call staged an acknowledgement (or a QoS 2 delivery) that promises what the call stored: the
   // connection's output waits for the call's batch.
   bool must_wait = false;

@@ -1,8 +1,8 @@
-// The one include for Asio in broker/net and the server: the headers they use, and the socket type every connection
-// has.
+// The one include for Asio in broker/net and the server: the headers they use, and the types they share.
 //
-// The socket's executor is io_context::executor_type rather than any_io_executor: a connection never changes
-// executor, and the concrete type makes each socket (and each handler that holds one) smaller.
+// The executor is io_context::executor_type rather than any_io_executor: nothing here changes executor, and the
+// concrete type makes each I/O object (and each handler that holds one) smaller. Client sockets are not Asio
+// sockets at all (see poller.hpp).
 #pragma once
 
 // clang-format off
@@ -13,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -24,7 +25,6 @@ namespace asio = boost::asio;
 using error_code = boost::system::error_code;
 using tcp = asio::ip::tcp;
 using Executor = asio::io_context::executor_type;
-using Socket = asio::basic_stream_socket<tcp, Executor>;
 using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
 using Timer =
     asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, Executor>;

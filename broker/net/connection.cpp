@@ -1,6 +1,14 @@
 #include "broker/net/connection.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <variant>
@@ -17,8 +25,52 @@ namespace {
 // Reads of a full buffer in a row before the connection yields to the others on its shard.
 constexpr int max_reads_per_turn = 4;
 
+// Batches written in a row by one flush (each taken from the queue other threads keep filling) before it yields.
+constexpr int max_batches_per_turn = 4;
+
 // Packets handed to the broker per lock (see deliver()).
 constexpr std::size_t max_batch_packets = 128;
+
+// TLS: plaintext is encrypted into records of at most this much ciphertext at a time (see encrypt_slice()).
+constexpr std::size_t tls_slice = 64 * 1024;
+
+error_code last_error() noexcept { return error_code(errno, boost::system::system_category()); }
+
+bool would_block(const error_code& error) noexcept {
+  return error == asio::error::would_block || error == asio::error::try_again;
+}
+
+// recv() as Asio's read_some reports it: the bytes read, or 0 with eof, would_block or the error.
+std::size_t receive(int fd, std::span<char> buffer, error_code& error) noexcept {
+  for (;;) {
+    const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
+    if (n > 0) {
+      error = {};
+      return static_cast<std::size_t>(n);
+    }
+    if (n == 0) {
+      error = asio::error::eof;
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    error = last_error();
+    return 0;
+  }
+}
+
+// send() without SIGPIPE: the bytes the kernel took, or 0 with would_block or the error.
+std::size_t transmit(int fd, std::string_view data, error_code& error) noexcept {
+  for (;;) {
+    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n >= 0) {
+      error = {};
+      return static_cast<std::size_t>(n);
+    }
+    if (errno == EINTR) continue;
+    error = last_error();
+    return 0;
+  }
+}
 
 std::string hex_byte(char c) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -36,6 +88,14 @@ std::string handshake_reason(const tls::Engine& engine, const error_code& error)
 
 }  // namespace
 
+void intrusive_ptr_add_ref(Connection* connection) noexcept {
+  connection->references_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void intrusive_ptr_release(Connection* connection) noexcept {
+  if (connection->references_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete connection;
+}
+
 struct Connection::TlsState {
   explicit TlsState(std::shared_ptr<const tls::Context> context)
       : use_identity_as_username(context->use_identity_as_username()), engine(std::move(context)) {}
@@ -45,56 +105,121 @@ struct Connection::TlsState {
   std::unique_ptr<Timer> handshake_timer;  // only during the handshake
   std::string remote;                      // for the handshake's log lines
   std::optional<std::string> identity;     // use_identity_as_username: the username every CONNECT gets
-  std::string ciphertext;                  // the records async_write is writing: a slice of writing_
-  std::size_t encrypted = 0;               // how much of writing_ has been encrypted
+  std::string ciphertext;                  // the records being written: a handshake flight, or a slice of a batch
+  std::size_t written = 0;                 // how much of `ciphertext` has left
+  std::size_t encrypted = 0;               // how much of the batch (Outgoing::writing) has been encrypted
+  error_code handshake_result;             // what the handshake said before its flight was written
   bool first_read = true;                  // the handshake has not read anything yet
   bool socket_drained = true;              // the last read of ciphertext was short (edge-triggered readiness)
 };
 
-Connection::Connection(Socket socket, Shard& shard, SharedBroker& shared, std::atomic<int>* listener_connections,
-                       std::shared_ptr<const tls::Context> tls)
-    : socket_(std::move(socket)), shard_(shard), shared_(shared), listener_connections_(listener_connections) {
-  if (tls) tls_ = std::make_unique<TlsState>(std::move(tls));
-  shared_.open_sockets.fetch_add(1, std::memory_order_relaxed);
+// A TLS connection is a Connection with its TlsState in the same allocation: a plain connection does not pay even a
+// pointer for TLS (is_tls_ says which one it is).
+struct Connection::TlsConnection final : Connection {
+  TlsConnection(int fd, Shard& shard, std::atomic<int>* listener_connections,
+                std::shared_ptr<const tls::Context> context)
+      : Connection(fd, shard, listener_connections, true), state(std::move(context)) {}
+  TlsState state;
+};
+
+Connection::TlsState& Connection::tls() noexcept { return static_cast<TlsConnection*>(this)->state; }
+
+ConnectionRef Connection::create(int fd, Shard& shard, std::atomic<int>* listener_connections,
+                                 std::shared_ptr<const tls::Context> tls) {
+  if (tls) return ConnectionRef(new TlsConnection(fd, shard, listener_connections, std::move(tls)));
+  return ConnectionRef(new Connection(fd, shard, listener_connections, false));
 }
 
-// Only reached once no handler holds the connection: after detach, or at shutdown with the shards stopped (where
-// the socket simply closes with the io_context).
-Connection::~Connection() = default;
+Connection::Connection(int fd, Shard& shard, std::atomic<int>* listener_connections, bool tls)
+    : shard_(shard), listener_connections_(listener_connections), fd_(fd), is_tls_(tls) {
+  shared().open_sockets.fetch_add(1, std::memory_order_relaxed);
+}
 
-void Connection::start() {
-  error_code ignored;
-  socket_.set_option(tcp::no_delay(true), ignored);  // batching is ours (one write per turn), not Nagle's
-  socket_.non_blocking(true, ignored);
-  error_code error;
-  const tcp::endpoint remote = socket_.remote_endpoint(error);
-  if (error || shared_.shutting_down.load(std::memory_order_relaxed)) {
-    close_socket(CloseMode::quiet);  // the peer already left, or we are shutting down
+// Only reached once no handler holds the connection: after its socket closed, or at shutdown with the shards
+// stopped (where the socket simply closes).
+Connection::~Connection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Connection::start(const tcp::endpoint& remote) {
+  const int on = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);  // batching is ours (one write per turn), not Nagle's
+  if (shared().shutting_down.load(std::memory_order_relaxed)) {
+    close_socket(CloseMode::quiet);
     return;
   }
-  if (tls_) {
-    tls_->remote = to_string(remote);
+  if (const error_code error = shard_.adopt(*this, fd_)) {
+    TERN_LOG(error, "connection from ", to_string(remote), ": cannot watch its socket: ", error.message());
+    close_socket(CloseMode::quiet);
+    return;
+  }
+  if (is_tls_) {
+    tls().remote = to_string(remote);
     start_handshake();
     return;
   }
   attach(to_string(remote));
-  wait_readable();
+  wait_readable();  // registering reported what is already there (the CONNECT, usually) as an event
 }
 
 void Connection::attach(const std::string& remote) {
   {
-    std::lock_guard lock(shared_.mutex);
-    id_ = shared_.broker.attach(*this, remote, core::Clock::now());
+    std::lock_guard lock(shared().mutex);
+    id_ = shared().broker.attach(*this, remote, core::Clock::now());
   }
   attached_ = true;
+}
+
+void Connection::on_ready(std::uint32_t events) {
+  if (socket_closed_) return;
+  const bool handshaking = is_tls_ && !attached_;
+  if (wants_write_ && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) {
+    wants_write_ = false;
+    if (handshaking) {
+      handshake_write();
+    } else if (write_batch()) {
+      flush();
+    }
+    if (socket_closed_) return;
+  }
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) == 0) return;
+  if (!wants_read_) {
+    // Busy with something else (a blocked handshake write, a posted read, paused reading): the event will not come
+    // again, so it is remembered for wait_readable().
+    read_signalled_ = true;
+    return;
+  }
+  wants_read_ = false;
+  read_now();
+}
+
+void Connection::read_now() {
+  if (is_tls_ && !attached_) {
+    handshake_read();
+  } else {
+    read_available();
+  }
+}
+
+// The connection has read everything it was told about and waits for the next readability event, unless one came
+// while it was not waiting (on_ready()): then it reads after the handlers already queued.
+void Connection::wait_readable() {
+  if (!read_signalled_) {
+    wants_read_ = true;
+    return;
+  }
+  read_signalled_ = false;
+  asio::post(shard_.executor(), [self = self()] {
+    if (!self->socket_closed_) self->read_now();
+  });
 }
 
 // --- TLS handshake -----------------------------------------------------------------------------------------------
 
 void Connection::start_handshake() {
-  tls_->handshake_timer = std::make_unique<Timer>(socket_.get_executor());
-  tls_->handshake_timer->expires_after(tls_handshake_timeout);
-  tls_->handshake_timer->async_wait([self = shared_from_this()](const error_code& error) {
+  tls().handshake_timer = std::make_unique<Timer>(shard_.executor());
+  tls().handshake_timer->expires_after(tls_handshake_timeout);
+  tls().handshake_timer->async_wait([self = self()](const error_code& error) {
     if (error || self->socket_closed_ || self->attached_) return;
     self->handshake_failed("timed out after " + std::to_string(tls_handshake_timeout.count()) + " s");
   });
@@ -102,23 +227,37 @@ void Connection::start_handshake() {
 }
 
 void Connection::handshake_step() {
-  const error_code result = tls_->engine.handshake();
-  if (tls_->engine.output().empty()) {
+  const error_code result = tls().engine.handshake();
+  if (tls().engine.output().empty()) {
     handshake_continue(result);
     return;
   }
   // Our flight (or the alert that explains a failure) goes out before anything else.
-  writing_.swap(tls_->engine.output());  // writing_ is free until the connection is attached
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this(), result](const error_code& error, std::size_t) {
-                      std::string().swap(self->writing_);
-                      if (self->socket_closed_) return;
-                      if (error) {
-                        self->handshake_failed(error.message());
-                        return;
-                      }
-                      self->handshake_continue(result);
-                    });
+  tls().ciphertext.swap(tls().engine.output());  // ciphertext is free until the connection is attached
+  tls().engine.output().clear();
+  tls().written = 0;
+  tls().handshake_result = result;
+  handshake_write();
+}
+
+void Connection::handshake_write() {
+  std::string& flight = tls().ciphertext;
+  while (tls().written < flight.size()) {
+    error_code error;
+    const std::size_t n = transmit(fd_, std::string_view(flight).substr(tls().written), error);
+    if (would_block(error)) {
+      wants_write_ = true;  // on_ready() comes back here
+      return;
+    }
+    if (error) {
+      std::string().swap(flight);
+      handshake_failed(error.message());
+      return;
+    }
+    tls().written += n;
+  }
+  std::string().swap(flight);
+  handshake_continue(tls().handshake_result);
 }
 
 void Connection::handshake_continue(error_code result) {
@@ -127,32 +266,25 @@ void Connection::handshake_continue(error_code result) {
     return;
   }
   if (result != tls::error::want_read) {
-    handshake_failed(handshake_reason(tls_->engine, result));
+    handshake_failed(handshake_reason(tls().engine, result));
     return;
   }
-  if (!tls_->socket_drained) {  // the last read filled the buffer: readiness will not be signalled for the rest
-    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+  if (!tls().socket_drained) {  // the last read filled the buffer: readiness will not be signalled for the rest
+    asio::post(shard_.executor(), [self = self()] {
       if (!self->socket_closed_) self->handshake_read();
     });
     return;
   }
-  read_pending_ = true;
-  socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const error_code& error) {
-    self->read_pending_ = false;
-    if (error || self->socket_closed_) {
-      self->close_socket(CloseMode::quiet);
-      return;
-    }
-    self->handshake_read();
-  });
+  wait_readable();
 }
 
 void Connection::handshake_read() {
+  read_signalled_ = false;  // this read sees whatever an event announced
   const std::span<char> buffer = shard_.tls_buffer();
   error_code error;
-  const std::size_t n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), error);
-  if (error == asio::error::would_block || error == asio::error::try_again) {
-    tls_->socket_drained = true;
+  const std::size_t n = receive(fd_, buffer, error);
+  if (would_block(error)) {
+    tls().socket_drained = true;
     handshake_continue(tls::error::want_read);
     return;
   }
@@ -160,44 +292,44 @@ void Connection::handshake_read() {
     handshake_failed(error == asio::error::eof ? "the client closed the connection" : error.message());
     return;
   }
-  tls_->socket_drained = n < buffer.size();
+  tls().socket_drained = n < buffer.size();
   // A TLS connection starts with a handshake record (content type 22); anything else is not TLS at all, most often
   // a plain MQTT client on a TLS port, and mbedTLS's own reason for that would only confuse.
-  const bool first = std::exchange(tls_->first_read, false);
+  const bool first = std::exchange(tls().first_read, false);
   if (first && n != 0 && buffer[0] != 0x16) {
     handshake_failed("not TLS (first byte 0x" + hex_byte(buffer[0]) + (buffer[0] == 0x10 ? ", an MQTT CONNECT" : "") +
                      "): a plain client on a TLS port?");
     return;
   }
-  tls_->engine.feed({buffer.data(), n});
+  tls().engine.feed({buffer.data(), n});
   handshake_step();
 }
 
 void Connection::handshake_failed(const std::string& reason) {
-  TERN_LOG(notice, "TLS handshake with ", tls_->remote, " failed: ", reason);
+  TERN_LOG(notice, "TLS handshake with ", tls().remote, " failed: ", reason);
   close_socket(CloseMode::quiet);
 }
 
 void Connection::handshake_done() {
-  tls_->handshake_timer->cancel();
-  tls_->handshake_timer.reset();
-  if (tls_->use_identity_as_username) {
-    std::string identity = tls_->engine.peer_identity();
+  tls().handshake_timer->cancel();
+  tls().handshake_timer.reset();
+  if (tls().use_identity_as_username) {
+    std::string identity = tls().engine.peer_identity();
     if (identity.empty()) {
       handshake_failed("use_identity_as_username is set and the client's certificate has no Common Name");
       return;
     }
-    tls_->identity = std::move(identity);
+    tls().identity = std::move(identity);
   }
-  if (shared_.shutting_down.load(std::memory_order_relaxed)) {
+  if (shared().shutting_down.load(std::memory_order_relaxed)) {
     close_socket(CloseMode::quiet);
     return;
   }
-  attach(tls_->remote);
-  std::string().swap(tls_->remote);
+  attach(tls().remote);
+  std::string().swap(tls().remote);
   // Bytes that came with the handshake's last flight (the CONNECT, usually) are already in the engine, or still in
   // the socket after a full read: readiness will not be signalled for them again.
-  if (tls_->engine.pending() || !tls_->socket_drained) {
+  if (tls().engine.pending() || !tls().socket_drained) {
     read_available();
   } else {
     wait_readable();
@@ -206,39 +338,23 @@ void Connection::handshake_done() {
 
 // --- Reading -----------------------------------------------------------------------------------------------------
 
-void Connection::wait_readable() {
-  read_pending_ = true;
-  socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const error_code& error) {
-    self->read_pending_ = false;
-    if (error) {  // operation_aborted: the socket was closed
-      self->close_socket(CloseMode::quiet);
-      self->detach_once();
-      return;
-    }
-    self->read_available();
-  });
-}
-
 void Connection::read_available() {
-  if (socket_closed_) {
-    detach_once();
-    return;
-  }
+  if (socket_closed_) return;
+  read_signalled_ = false;  // these reads see whatever an event announced
   const std::span<char> buffer = shard_.read_buffer();
   for (int reads = 1;; ++reads) {
-    const ReadResult result = tls_ ? read_tls(buffer) : read_plain(buffer);
+    const ReadResult result = is_tls_ ? read_tls(buffer) : read_plain(buffer);
     const error_code& error = result.error;
     const std::size_t n = result.size;
-    if (error == asio::error::would_block || error == asio::error::try_again) {
+    if (would_block(error)) {
       wait_readable();
       return;
     }
     if (error) {
       // eof, connection_reset and the like are a client going away, not an event worth a log line here: the broker
       // logs the disconnection. When closing, the flush in progress finishes the job (and detaches).
-      if (closing_.load(std::memory_order_relaxed) && !socket_closed_) return;
+      if (closing_.load(std::memory_order_relaxed)) return;
       close_socket(CloseMode::quiet);
-      detach_once();
       return;
     }
     // After close() incoming bytes are drained and dropped, so the peer is not sent a reset with our last packets.
@@ -249,13 +365,12 @@ void Connection::read_available() {
         // A bug or an allocation failure while handling this client's packets: end this connection, not the broker.
         TERN_LOG(error, "connection ", id_, ": ", e.what(), "; closing it");
         close_socket(CloseMode::reset);
-        detach_once();
         return;
       }
     }
     if (socket_closed_) return;
     if (over_read_limit()) {
-      read_paused_ = true;  // on_written() resumes
+      read_paused_ = true;  // batch_done() resumes
       return;
     }
     if (result.drained) {  // a short read drained the socket: now readiness can be waited for
@@ -263,7 +378,7 @@ void Connection::read_available() {
       return;
     }
     if (reads == max_reads_per_turn) {
-      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->read_available(); });
+      asio::post(shard_.executor(), [self = self()] { self->read_available(); });
       return;
     }
   }
@@ -271,7 +386,7 @@ void Connection::read_available() {
 
 Connection::ReadResult Connection::read_plain(std::span<char> buffer) {
   ReadResult result;
-  result.size = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), result.error);
+  result.size = receive(fd_, buffer, result.error);
   result.drained = result.size < buffer.size();
   return result;
 }
@@ -279,27 +394,27 @@ Connection::ReadResult Connection::read_plain(std::span<char> buffer) {
 // Ciphertext into the shard's TLS buffer, plaintext into `buffer`. A partial record yields no plaintext: then the
 // socket is read again, until it has nothing more (would_block).
 Connection::ReadResult Connection::read_tls(std::span<char> buffer) {
-  tls::Engine& engine = tls_->engine;
+  tls::Engine& engine = tls().engine;
   ReadResult result;
   for (;;) {
     if (!engine.pending()) {
       const std::span<char> ciphertext = shard_.tls_buffer();
-      const std::size_t n = socket_.read_some(asio::buffer(ciphertext.data(), ciphertext.size()), result.error);
+      const std::size_t n = receive(fd_, ciphertext, result.error);
       if (result.error) {
-        if (result.error == asio::error::would_block || result.error == asio::error::try_again) {
-          tls_->socket_drained = true;
+        if (would_block(result.error)) {
+          tls().socket_drained = true;
         } else if (result.error == asio::error::eof) {
           TERN_LOG(information, "connection ", id_, ": closed without a TLS close_notify (truncated)");
         }
         return result;
       }
-      tls_->socket_drained = n < ciphertext.size();
+      tls().socket_drained = n < ciphertext.size();
       engine.feed({ciphertext.data(), n});
     }
     tls::error_code error;
     result.size = engine.read(buffer, error);
     if (result.size != 0) {
-      result.drained = tls_->socket_drained && !engine.pending();
+      result.drained = tls().socket_drained && !engine.pending();
       return result;
     }
     if (error != tls::error::want_read) {
@@ -312,13 +427,14 @@ Connection::ReadResult Connection::read_tls(std::span<char> buffer) {
 
 void Connection::deliver(std::string_view data) {
   std::string_view input = data;
-  if (!leftover_.empty()) {
-    leftover_.append(data);
-    input = leftover_;
+  if (leftover_) {
+    leftover_->append(data);
+    input = *leftover_;
   }
 
   // Decoded packets go to the broker in batches of at most max_batch_packets, one lock per batch: a 64 KiB read of
   // tiny packets would otherwise hold thousands of Packets (over a KiB each) at once.
+  SharedBroker& shared = this->shared();
   auto& batch = shard_.packet_batch();
   std::size_t used = 0;
   std::optional<protocol::ReasonCode> decode_error;
@@ -330,7 +446,7 @@ void Connection::deliver(std::string_view data) {
         complete = true;
         break;
       }
-      protocol::DecodeResult result = protocol::decode(input.substr(used), version_, shared_.max_packet_size);
+      protocol::DecodeResult result = protocol::decode(input.substr(used), version_, shared.max_packet_size);
       if (result.status == protocol::DecodeResult::Status::need_more) {
         complete = true;
         break;
@@ -343,7 +459,7 @@ void Connection::deliver(std::string_view data) {
       // The packets after a CONNECT are decoded by the version it announced.
       if (auto* connect = std::get_if<protocol::Connect>(&result.packet)) {
         version_ = connect->version;
-        if (tls_ && tls_->identity) connect->username = *tls_->identity;  // use_identity_as_username
+        if (is_tls_ && tls().identity) connect->username = *tls().identity;  // use_identity_as_username
       }
       used += result.consumed;
       batch.push_back(std::move(result.packet));
@@ -352,13 +468,13 @@ void Connection::deliver(std::string_view data) {
 
     const core::TimePoint now = core::Clock::now();
     {
-      std::lock_guard lock(shared_.mutex);
-      shared_.broker.on_packets(id_, batch, now);  // one send() per receiving connection for the whole batch
+      std::lock_guard lock(shared.mutex);
+      shared.broker.on_packets(id_, batch, now);  // one send() per receiving connection for the whole batch
       if (decode_error) {
         // The broker answers (CONNACK or DISCONNECT with the reason) and closes; the detach right after makes any
         // later socket event a no-op, and ends the session as a lost connection if the broker did not close it.
-        shared_.broker.on_decode_error(id_, *decode_error, now);
-        shared_.broker.detach(id_, now);
+        shared.broker.on_decode_error(id_, *decode_error, now);
+        shared.broker.detach(id_, now);
         detached_ = true;
       }
     }
@@ -369,16 +485,17 @@ void Connection::deliver(std::string_view data) {
 
   // Keep only the bytes of an unfinished packet; free the buffer when there are none.
   if (!complete || decode_error || used == input.size()) {
-    std::string().swap(leftover_);
-  } else if (leftover_.empty()) {
-    leftover_.assign(input.substr(used));
+    leftover_.reset();
+  } else if (!leftover_) {
+    leftover_ = std::make_unique<std::string>(input.substr(used));
   } else {
-    leftover_.erase(0, used);
+    leftover_->erase(0, used);
   }
 }
 
 bool Connection::over_read_limit() const noexcept {
-  return shared_.pause_reading_above != 0 && pending_.load(std::memory_order_relaxed) > shared_.pause_reading_above;
+  const SharedBroker& shared = this->shared();
+  return shared.pause_reading_above != 0 && pending_.load(std::memory_order_relaxed) > shared.pause_reading_above;
 }
 
 // --- Writing -----------------------------------------------------------------------------------------------------
@@ -386,16 +503,17 @@ bool Connection::over_read_limit() const noexcept {
 void Connection::send(std::string_view bytes) {
   std::lock_guard lock(write_mutex_);
   if (dead_ || abort_ || closing_.load(std::memory_order_relaxed)) return;
-  queue_.append(bytes);
-  const std::size_t pending = queue_.size() + writing_size_;
-  if (pending > shared_.hard_outgoing_cap) {
+  if (!out_) out_ = std::make_unique<Outgoing>();
+  out_->queue.append(bytes);
+  const std::size_t pending = out_->queue.size() + out_->writing_size;
+  if (pending > shared().hard_outgoing_cap) {
     // Hopelessly slow: close without writing, even while a write is stuck.
     abort_ = true;
-    std::string().swap(queue_);
-    pending_.store(writing_size_, std::memory_order_relaxed);
-    TERN_LOG(warning, "connection ", id_, ": more than ", shared_.hard_outgoing_cap,
+    std::string().swap(out_->queue);
+    pending_.store(out_->writing_size, std::memory_order_relaxed);
+    TERN_LOG(warning, "connection ", id_, ": more than ", shared().hard_outgoing_cap,
              " bytes waiting to be written; closing it");
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close_socket(CloseMode::reset); });
+    asio::post(shard_.executor(), [self = self()] { self->close_socket(CloseMode::reset); });
     return;
   }
   pending_.store(pending, std::memory_order_relaxed);
@@ -407,7 +525,7 @@ void Connection::close() {
   if (dead_ || closing_.load(std::memory_order_relaxed)) return;
   closing_.store(true, std::memory_order_relaxed);
   // Not schedule_flush_locked(): the linger timer must start even while a write is running.
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+  asio::post(shard_.executor(), [self = self()] {
     self->start_linger_timer();
     self->flush();
   });
@@ -419,103 +537,131 @@ void Connection::schedule_flush_locked() {
   // A running write calls flush() when it completes, which picks up whatever was queued meanwhile.
   if (flush_scheduled_ || writing_active_) return;
   flush_scheduled_ = true;
-  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->flush(); });
+  asio::post(shard_.executor(), [self = self()] { self->flush(); });
 }
 
+// Writes the queue, batch after batch, until it is empty (then closes the socket if close() was called), the socket
+// is full (on_ready() resumes the batch, then calls flush() again), or the connection ends.
 void Connection::flush() {
-  std::unique_lock lock(write_mutex_);
-  flush_scheduled_ = false;
-  if (writing_active_ || dead_) return;
-  if (abort_) {
-    lock.unlock();
-    close_socket(CloseMode::reset);
-    return;
-  }
-  const bool closing = closing_.load(std::memory_order_relaxed);
-  if (queue_.empty()) {
-    if (closing) {
-      lock.unlock();
-      close_socket(CloseMode::graceful);
-    }
-    return;
-  }
-  writing_.swap(queue_);  // writing_ is empty here: queue_ keeps its old capacity for the next batch
-  writing_size_ = writing_.size();
-  writing_active_ = true;
-  lock.unlock();
-
-  if (tls_) {
-    tls_->encrypted = 0;
-    write_tls_slice();
-    return;
-  }
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this()](const error_code& error, std::size_t) { self->on_written(error); });
-}
-
-// The batch in writing_ becomes TLS records one system call's worth at a time (Asio writes at most 64 KiB per call
-// anyway, so a large batch costs the same calls as in one piece): the peer decrypts the first records while the next
-// ones are encrypted, and the ciphertext buffer stays at 64 KiB whatever the batch.
-void Connection::write_tls_slice() {
-  static constexpr std::size_t slice = 64 * 1024;
-  tls::error_code error;
-  tls_->ciphertext.clear();
-  tls_->encrypted +=
-      tls_->engine.write_some(std::string_view(writing_).substr(tls_->encrypted), tls_->ciphertext, slice, error);
-  if (error) {
-    TERN_LOG(error, "connection ", id_, ": TLS encryption failed: ", error.message());
-    writing_.clear();
+  for (int batches = 0;; ++batches) {
     {
-      std::lock_guard relock(write_mutex_);
-      writing_active_ = false;
+      std::unique_lock lock(write_mutex_);
+      flush_scheduled_ = false;
+      if (writing_active_ || dead_) return;
+      if (abort_) {
+        lock.unlock();
+        close_socket(CloseMode::reset);
+        return;
+      }
+      if (!out_ || out_->queue.empty()) {
+        if (closing_.load(std::memory_order_relaxed)) {
+          lock.unlock();
+          close_socket(CloseMode::graceful);
+        }
+        return;
+      }
+      if (batches == max_batches_per_turn) {  // other threads keep queueing: let this shard's other work run
+        flush_scheduled_ = true;
+        asio::post(shard_.executor(), [self = self()] { self->flush(); });
+        return;
+      }
+      out_->writing.swap(out_->queue);  // writing is empty here: the queue keeps its old capacity for the next batch
+      out_->writing_size = out_->writing.size();
+      out_->written = 0;
+      writing_active_ = true;
     }
-    close_socket(CloseMode::reset);
-    return;
+    if (is_tls_) {
+      tls().encrypted = 0;
+      if (!encrypt_slice()) return;
+    }
+    if (!write_batch()) return;
   }
-  asio::async_write(socket_, asio::buffer(tls_->ciphertext),
-                    [self = shared_from_this()](const error_code& error, std::size_t) {
-                      if (!error && !self->socket_closed_ && self->tls_->encrypted < self->writing_.size()) {
-                        self->write_tls_slice();
-                        return;
-                      }
-                      self->on_written(error);
-                    });
 }
 
-void Connection::on_written(const error_code& error) {
+// Writes what is left of the current batch. True when all of it has left and the connection goes on; false when
+// the socket is full (wants_write_: on_ready() resumes) or the connection ended.
+bool Connection::write_batch() {
+  for (;;) {
+    // out_ stays while writing_active_: only batch_done() and close_socket(), both on this thread, free it.
+    std::string& data = is_tls_ ? tls().ciphertext : out_->writing;
+    std::size_t& written = is_tls_ ? tls().written : out_->written;
+    while (written < data.size()) {
+      error_code error;
+      const std::size_t n = transmit(fd_, std::string_view(data).substr(written), error);
+      if (would_block(error)) {
+        wants_write_ = true;
+        return false;
+      }
+      if (error) return batch_done(error);  // the peer is gone
+      written += n;
+    }
+    if (is_tls_ && tls().encrypted < out_->writing.size()) {
+      if (!encrypt_slice()) return false;
+      continue;
+    }
+    return batch_done({});
+  }
+}
+
+// The batch in Outgoing::writing becomes TLS records one system call's worth at a time (a large batch costs the
+// same calls as in one piece): the peer decrypts the first records while the next ones are encrypted, and the
+// ciphertext buffer stays at 64 KiB whatever the batch.
+bool Connection::encrypt_slice() {
+  tls::error_code error;
+  tls().ciphertext.clear();
+  tls().written = 0;
+  tls().encrypted += tls().engine.write_some(std::string_view(out_->writing).substr(tls().encrypted), tls().ciphertext,
+                                             tls_slice, error);
+  if (!error) return true;
+  TERN_LOG(error, "connection ", id_, ": TLS encryption failed: ", error.message());
+  {
+    std::lock_guard lock(write_mutex_);
+    writing_active_ = false;
+  }
+  close_socket(CloseMode::reset);
+  return false;
+}
+
+bool Connection::batch_done(const error_code& error) {
   bool idle = false;
   {
     std::lock_guard lock(write_mutex_);
     writing_active_ = false;
-    writing_size_ = 0;
-    idle = queue_.empty();
-    if (idle) std::string().swap(queue_);  // an idle connection owns no buffers
-    pending_.store(queue_.size(), std::memory_order_relaxed);
+    out_->writing_size = 0;
+    idle = out_->queue.empty();
+    if (idle) {
+      out_.reset();  // an idle connection owns no buffers (a linger timer goes too: the close follows at once)
+    } else {
+      out_->writing.clear();
+    }
+    pending_.store(idle ? 0 : out_->queue.size(), std::memory_order_relaxed);
   }
-  if (idle) {
-    std::string().swap(writing_);
-    if (tls_) std::string().swap(tls_->ciphertext);
-  } else {
-    writing_.clear();
-    if (tls_) tls_->ciphertext.clear();
+  if (is_tls_) {
+    if (idle) {
+      std::string().swap(tls().ciphertext);
+    } else {
+      tls().ciphertext.clear();
+    }
   }
-  if (error) {  // the peer is gone (or the socket was closed under the write)
+  if (error) {
     close_socket(CloseMode::quiet);
-    detach_once();
-    return;
+    return false;
   }
-  flush();
-  if (read_paused_ && !socket_closed_ && pending_.load(std::memory_order_relaxed) <= shared_.pause_reading_above / 2) {
+  if (read_paused_ && pending_.load(std::memory_order_relaxed) <= shared().pause_reading_above / 2) {
     read_paused_ = false;
-    read_available();  // not wait_readable(): the edge that announced the waiting bytes may be long gone
+    read_available();  // not a wait: the event that announced the waiting bytes may be long gone
   }
+  return !socket_closed_;
 }
 
 void Connection::start_linger_timer() {
-  if (socket_closed_ || linger_) return;
-  linger_ = std::make_unique<Timer>(socket_.get_executor());
-  linger_->expires_after(close_linger);
-  linger_->async_wait([self = shared_from_this()](const error_code& error) {
+  if (socket_closed_) return;
+  std::lock_guard lock(write_mutex_);
+  // Only a write in progress can hold the close up: with nothing to write, flush() closes at once.
+  if (!out_ || out_->linger || (!writing_active_ && out_->queue.empty())) return;
+  out_->linger = std::make_unique<Timer>(shard_.executor());
+  out_->linger->expires_after(close_linger);
+  out_->linger->async_wait([self = self()](const error_code& error) {
     if (error || self->socket_closed_) return;
     TERN_LOG(information, "connection ", self->id_, ": could not flush before closing; dropping it");
     self->close_socket(CloseMode::reset);
@@ -527,34 +673,43 @@ void Connection::start_linger_timer() {
 void Connection::close_socket(CloseMode mode) {
   if (socket_closed_) return;
   socket_closed_ = true;
+  wants_read_ = false;
+  wants_write_ = false;
+  std::unique_ptr<Outgoing> out;
   {
     std::lock_guard lock(write_mutex_);
     dead_ = true;
-    std::string().swap(queue_);
+    out = std::move(out_);
     pending_.store(0, std::memory_order_relaxed);
   }
-  error_code ignored;
-  if (mode == CloseMode::graceful && tls_ && tls_->engine.handshake_done()) {
+  out.reset();  // outside the lock: its linger timer's handler is cancelled
+  if (mode == CloseMode::graceful && is_tls_ && tls().engine.handshake_done()) {
     // Best effort, without waiting: the socket is non-blocking and our last records were written already.
-    tls_->engine.close_notify();
-    socket_.write_some(asio::buffer(tls_->engine.output()), ignored);
-    std::string().swap(tls_->engine.output());
+    tls().engine.close_notify();
+    error_code ignored;
+    transmit(fd_, tls().engine.output(), ignored);
+    std::string().swap(tls().engine.output());
   }
-  if (tls_ && tls_->handshake_timer) tls_->handshake_timer->cancel();
-  if (mode == CloseMode::graceful) socket_.shutdown(Socket::shutdown_both, ignored);
-  if (mode == CloseMode::reset) socket_.set_option(Socket::linger(true, 0), ignored);
-  socket_.close(ignored);  // cancels the pending wait and write: their handlers finish the job
-  if (linger_) linger_->cancel();
-  shared_.open_sockets.fetch_sub(1, std::memory_order_relaxed);
+  if (is_tls_ && tls().handshake_timer) tls().handshake_timer->cancel();
+  if (mode == CloseMode::graceful) ::shutdown(fd_, SHUT_RDWR);
+  if (mode == CloseMode::reset) {
+    const linger abortive{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+  }
+  ::close(fd_);  // also takes the socket out of the shard's epoll set
+  fd_ = -1;
+  leftover_.reset();
+  shared().open_sockets.fetch_sub(1, std::memory_order_relaxed);
   if (listener_connections_) listener_connections_->fetch_sub(1, std::memory_order_relaxed);
-  if (!read_pending_) detach_once();
+  shard_.release(*this);
+  detach_once();
 }
 
 void Connection::detach_once() {
   if (!attached_ || detached_) return;
   detached_ = true;
-  std::lock_guard lock(shared_.mutex);
-  shared_.broker.detach(id_, core::Clock::now());
+  std::lock_guard lock(shared().mutex);
+  shared().broker.detach(id_, core::Clock::now());
 }
 
 }  // namespace tern::net

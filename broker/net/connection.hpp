@@ -1,17 +1,26 @@
 // One client's TCP connection: reads and decodes its packets, hands them to the Broker, and writes what the Broker
 // sends it. It is the Broker's ConnectionSink for that client.
 //
-// Reading (cost model in DESIGN.md: system calls, not instructions). The connection waits for readability, then
-// reads without blocking into its shard's 64 KiB buffer, decodes every complete packet there and hands them all to
-// the Broker under one lock. Only the bytes of an unfinished packet are kept (`leftover_`), so an idle connection
-// owns no read buffer. Asio's epoll reactor is edge-triggered, so a read that fills the whole buffer is followed by
-// another read before waiting again: readability is only re-armed once a short read has drained the socket.
+// Memory. An idle connection is this object (about 100 bytes), its socket descriptor and an entry in its shard's
+// epoll set (kernel memory), nothing else: no Asio socket (see poller.hpp), no read or write buffer, no timer. The
+// pieces that only exist while there is something to do are allocated then and freed after: the write buffers
+// (Outgoing) while bytes are waiting to be written, `leftover_` while an unfinished packet is buffered, the linger
+// timer while closing. Reads go into the shard's buffer.
 //
-// Writing. send() appends to `queue_` and, if no flush is scheduled or running, posts one flush to the
-// connection's executor. The flush swaps `queue_` into `writing_` and writes it with one async_write while send()
-// fills `queue_` again (double buffering), so every packet produced in one turn of any event loop leaves in one
-// system call. When the write completes and more was queued, it writes again. Both buffers are freed when the
-// connection goes idle.
+// Reading (cost model in DESIGN.md: system calls, not instructions). The socket is registered once with the shard's
+// epoll set, edge-triggered. On a readability event the connection reads without blocking into its shard's 64 KiB
+// buffer, decodes every complete packet there and hands them all to the Broker under one lock. Only the bytes of an
+// unfinished packet are kept. Edge-triggered readiness is only signalled for new data, so a read that fills the
+// whole buffer is followed by another read (or a posted continuation) before the connection waits again
+// (`wants_read_`): it waits only once a short read has drained the socket. An event that comes while the connection
+// is not waiting (a posted read is pending, reading is paused, a TLS handshake flight is being written) is
+// remembered (`read_signalled_`), so it is not lost.
+//
+// Writing. send() appends to the queue and, if no flush is scheduled or running, posts one flush to the
+// connection's shard. The flush takes the queue as its batch and writes it with non-blocking send() calls while
+// send() fills a new queue (double buffering), so every packet produced in one turn of any event loop leaves in one
+// system call. If the socket is full the connection waits for the writability event (`wants_write_`); when a
+// batch has left and more was queued, it writes again. The buffers are freed when the connection goes idle.
 //
 // Back pressure. Above BrokerOptions::max_outgoing_buffer bytes waiting, the connection stops reading (the Broker
 // also drops QoS 0 messages to it); reading resumes when writes catch up. Above the hard cap in SharedBroker the
@@ -21,22 +30,24 @@
 // incoming bytes are read and discarded meanwhile. A close that cannot finish within close_linger, and a client over
 // the hard cap, are reset instead: the kernel drops what it still holds for them.
 //
-// TLS. A connection accepted on a TLS listener owns a TlsState (an engine over the listener's shared tls::Context);
-// a plain one has a null pointer there, tested once per read system call and once per write batch: no virtual
-// call, nothing per byte, so plain TCP costs what it did. The handshake comes first, with a deadline
+// TLS. A connection accepted on a TLS listener is a TlsConnection: a Connection followed, in the same allocation, by
+// a TlsState (an engine over the listener's shared tls::Context). A plain one is a Connection alone; `is_tls_` says
+// which, tested once per read system call and once per write batch: no virtual call, nothing per byte, so plain TCP
+// costs what it did. The handshake comes first, with a deadline
 // (tls_handshake_timeout), before the connection is attached to the Broker: a failed handshake is one log line with
 // its reason and costs nothing else. Then each readiness event reads ciphertext into the shard's TLS buffer and
 // decrypts it into the shard's read buffer, and each flush encrypts the gathered batch 64 KiB of records at a time,
-// each slice written with one system call (as plain TCP's async_write does), so the peer starts decrypting while
-// the rest is encrypted. A peer's close_notify and a TCP end without one (truncation) both end the
-// connection as a lost one; a graceful close sends our close_notify before the TCP shutdown. With
-// use_identity_as_username the certificate's CN or the PSK identity replaces the CONNECT's username before the
-// Broker sees it.
+// each slice written as plain TCP writes a batch, so the peer starts decrypting while the rest is encrypted. A
+// peer's close_notify and a TCP end without one (truncation) both end the connection as a lost one; a graceful
+// close sends our close_notify before the TCP shutdown. With use_identity_as_username the certificate's CN or the
+// PSK identity replaces the CONNECT's username before the Broker sees it.
 //
-// Lifetime and detach. The connection is owned by shared_ptrs held by its pending handlers. attach() happens in
-// start(); detach() exactly once, when the connection ends for any reason (EOF, read or write error, decode error,
-// the socket closed after close()), always under the Broker mutex, so the Broker never calls a sink it has been told
-// is gone. A connection whose shard is stopped at shutdown is destroyed without detach, together with the Broker.
+// Lifetime and detach. The connection is reference counted (ConnectionRef): its shard holds a reference while the
+// socket is open, and each posted handler or timer wait holds one. attach() happens in start() (after the TLS
+// handshake); detach() exactly once, when the socket closes for any reason (EOF, read or write error, decode error,
+// close() finished), always under the Broker mutex, so the Broker never calls a sink it has been told is gone. A
+// connection still open when its shard is destroyed at shutdown is destroyed without detach, together with the
+// Broker.
 //
 // Thread safety: send(), close() and pending_bytes() may be called from any thread (the Broker calls them from
 // whichever shard holds the Broker mutex); they touch only the members guarded by `write_mutex_`. Everything else
@@ -44,10 +55,11 @@
 #pragma once
 
 #include <atomic>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -56,25 +68,35 @@
 #include "broker/net/asio.hpp"
 #include "broker/net/shard.hpp"
 #include "broker/net/shared_broker.hpp"
+#include "broker/net/slim_mutex.hpp"
 #include "tls/context.hpp"
 
 namespace tern::net {
 
-class Connection final : public core::ConnectionSink, public std::enable_shared_from_this<Connection> {
+void intrusive_ptr_add_ref(Connection* connection) noexcept;
+void intrusive_ptr_release(Connection* connection) noexcept;
+using ConnectionRef = boost::intrusive_ptr<Connection>;
+
+class Connection : public core::ConnectionSink, public ShardLink {
  public:
   static constexpr std::chrono::seconds close_linger{5};
   static constexpr std::chrono::seconds tls_handshake_timeout{10};
 
-  // `socket` must belong to `shard`'s io_context. `listener_connections`, when given, counts the listener's open
-  // sockets; the connection decrements it when its socket closes. `tls`, when given, makes it a TLS connection.
-  Connection(Socket socket, Shard& shard, SharedBroker& shared, std::atomic<int>* listener_connections,
-             std::shared_ptr<const tls::Context> tls = nullptr);
+  // `fd`: an accepted non-blocking TCP socket, owned (closed) by the connection from now on; served by `shard`.
+  // `listener_connections`, when given, counts the listener's open sockets; the connection decrements it when its
+  // socket closes. `tls`, when given, makes it a TLS connection.
+  static ConnectionRef create(int fd, Shard& shard, std::atomic<int>* listener_connections,
+                              std::shared_ptr<const tls::Context> tls = nullptr);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
-  ~Connection();
+  virtual ~Connection();
 
-  // On the shard's thread: sets the socket options, attaches to the Broker and starts reading.
-  void start();
+  // On the shard's thread: sets the socket options, registers the socket with the shard, attaches to the Broker
+  // (after the TLS handshake) and starts reading. `remote` is the peer's address, for the log.
+  void start(const tcp::endpoint& remote);
+
+  // On the shard's thread, from its Poller: the socket's epoll events.
+  void on_ready(std::uint32_t events);
 
   // ConnectionSink.
   void send(std::string_view bytes) override;
@@ -82,8 +104,18 @@ class Connection final : public core::ConnectionSink, public std::enable_shared_
   std::size_t pending_bytes() const noexcept override;
 
  private:
+  struct TlsState;
+  struct TlsConnection;
+  Connection(int fd, Shard& shard, std::atomic<int>* listener_connections, bool tls);
+  TlsState& tls() noexcept;  // only if is_tls_
+  friend void intrusive_ptr_add_ref(Connection* connection) noexcept;
+  friend void intrusive_ptr_release(Connection* connection) noexcept;
+  ConnectionRef self() noexcept { return ConnectionRef(this); }
+  SharedBroker& shared() const noexcept { return shard_.shared(); }
+
   void attach(const std::string& remote);
   void wait_readable();
+  void read_now();
   void read_available();
   struct ReadResult {
     std::size_t size = 0;
@@ -95,6 +127,7 @@ class Connection final : public core::ConnectionSink, public std::enable_shared_
 
   void start_handshake();
   void handshake_step();
+  void handshake_write();
   void handshake_continue(error_code result);
   void handshake_read();
   void handshake_failed(const std::string& reason);
@@ -104,8 +137,9 @@ class Connection final : public core::ConnectionSink, public std::enable_shared_
 
   void schedule_flush_locked();
   void flush();
-  void write_tls_slice();
-  void on_written(const error_code& error);
+  bool write_batch();
+  bool encrypt_slice();
+  bool batch_done(const error_code& error);
   void start_linger_timer();
 
   // graceful: shutdown then close (our last bytes are written); quiet: close (the peer is gone); reset: close with
@@ -114,36 +148,47 @@ class Connection final : public core::ConnectionSink, public std::enable_shared_
   void close_socket(CloseMode mode);
   void detach_once();
 
-  struct TlsState;
+  // What exists only while bytes wait to be written (or the connection is closing): an idle connection has none.
+  struct Outgoing {
+    std::string queue;              // under write_mutex_: the buffer send() fills
+    std::size_t writing_size = 0;   // under write_mutex_: the size of `writing` while it is being written
+    std::string writing;            // shard thread, while writing_active_: the batch being written
+    std::size_t written = 0;        // shard thread: how much of `writing` has left (plain TCP)
+    std::unique_ptr<Timer> linger;  // shard thread: the close deadline (close_linger)
+  };
 
-  Socket socket_;
-  std::unique_ptr<TlsState> tls_;  // null: plain TCP
+  // Field order keeps the object small (it is most of an idle connection's memory): pointers first, then the
+  // four-byte members, then the flags, which pack into the last word.
   Shard& shard_;
-  SharedBroker& shared_;
   std::atomic<int>* listener_connections_;
   core::ConnectionId id_ = 0;
+  std::unique_ptr<std::string> leftover_;  // shard thread: bytes of an unfinished packet
+  std::unique_ptr<Outgoing> out_;          // created under write_mutex_; see Outgoing for who touches what
+  std::atomic<std::size_t> pending_{0};    // the queued and writing bytes, stored under write_mutex_
+  std::atomic<std::uint32_t> references_{0};
+  int fd_;  // -1 once closed
+  mutable SlimMutex write_mutex_;
   protocol::Version version_ = protocol::Version::v311;  // the decoder's version: set by the CONNECT
 
   // Shard thread only.
-  bool attached_ = false;
-  bool detached_ = false;
-  bool read_pending_ = false;  // an async_wait is outstanding; its handler will see the socket close
-  bool read_paused_ = false;   // stopped reading for back pressure
-  bool socket_closed_ = false;
-  std::string leftover_;  // bytes of an unfinished packet
-  std::string writing_;   // the buffer async_write is writing
-  std::unique_ptr<Timer> linger_;
+  bool attached_ : 1 = false;
+  bool detached_ : 1 = false;
+  bool wants_read_ : 1 = false;      // waiting for a readability event (the last read drained the socket)
+  bool read_signalled_ : 1 = false;  // a readability event came while not waiting for one
+  bool wants_write_ : 1 = false;     // waiting for a writability event (the socket was full)
+  bool read_paused_ : 1 = false;     // stopped reading for back pressure
+  bool socket_closed_ : 1 = false;
+  const bool is_tls_ : 1;  // a TlsConnection: TLS state follows this object
 
-  // Any thread, under write_mutex_.
-  mutable std::mutex write_mutex_;
-  std::string queue_;  // the buffer send() fills
-  std::size_t writing_size_ = 0;
-  bool flush_scheduled_ = false;
-  bool writing_active_ = false;
-  bool abort_ = false;                   // over the hard cap: close without flushing
-  bool dead_ = false;                    // socket closed: whatever is sent is dropped
-  std::atomic<bool> closing_{false};     // written under write_mutex_; read by the reader without it
-  std::atomic<std::size_t> pending_{0};  // queue_.size() + writing_size_, stored under write_mutex_
+  // Under write_mutex_. The zero-width field starts a new memory location: other threads write these while the
+  // shard thread writes the flags above.
+  unsigned char : 0;
+  bool flush_scheduled_ : 1 = false;
+  bool writing_active_ : 1 = false;
+  bool abort_ : 1 = false;  // over the hard cap: close without flushing
+  bool dead_ : 1 = false;   // socket closed: whatever is sent is dropped
+
+  std::atomic<bool> closing_{false};  // written under write_mutex_; read by the reader without it
 };
 
 }  // namespace tern::net

@@ -1,7 +1,12 @@
 #include "broker/net/listener.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <utility>
 
 #include "broker/net/connection.hpp"
@@ -14,15 +19,33 @@ namespace {
 
 constexpr std::chrono::milliseconds accept_backoff{100};
 
+// Connections accepted in a row before the accepting shard's other handlers get a turn.
+constexpr int max_accepts_per_turn = 64;
+
 std::string describe(const std::string& address, std::uint16_t port) {
   std::string text = address.find(':') != std::string::npos ? '[' + address + ']' : address;
   return text + ':' + std::to_string(port);
 }
 
-// Errors that say nothing about the listening socket: a client gave up while queued, or a signal.
+// Errors that say nothing about the listening socket: a client gave up while queued, a signal, or (accept(2), "Error
+// handling") a network error already pending on the new connection.
 bool transient(const error_code& error) {
-  return error == asio::error::connection_aborted || error == asio::error::would_block ||
-         error == asio::error::try_again || error == asio::error::interrupted || error == asio::error::connection_reset;
+  switch (error.value()) {
+    case ECONNABORTED:
+    case EINTR:
+    case ECONNRESET:
+    case EPROTO:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace
@@ -102,6 +125,7 @@ void Listener::bind(const tcp::endpoint& endpoint, bool dual_stack) {
   acceptor.set_option(Acceptor::reuse_address(true));
   acceptor.bind(endpoint);
   acceptor.listen(Acceptor::max_listen_connections);
+  acceptor.non_blocking(true);  // accept_ready() accepts until EAGAIN
   entry->name = to_string(acceptor.local_endpoint());
   TERN_LOG(notice, "listening on ", entry->name, tls_ ? " (TLS)" : "");
   endpoints_.push_back(std::move(entry));
@@ -142,43 +166,62 @@ std::vector<tcp::endpoint> Listener::local_endpoints() const {
 }
 
 void Listener::accept(Endpoint& endpoint) {
-  Shard& target = pick_shard_();
-  // The socket is created on the target shard's io_context: it is registered with that shard's reactor from birth.
-  endpoint.acceptor.async_accept(target.executor(), [this, &endpoint, &target](const error_code& error, Socket socket) {
-    on_accept(endpoint, target, error, std::move(socket));
+  endpoint.acceptor.async_wait(Acceptor::wait_read, [this, &endpoint](const error_code& error) {
+    if (error == asio::error::operation_aborted || !endpoint.acceptor.is_open()) return;
+    accept_ready(endpoint);
   });
 }
 
-void Listener::on_accept(Endpoint& endpoint, Shard& target, const error_code& error, Socket socket) {
-  if (error == asio::error::operation_aborted || !endpoint.acceptor.is_open()) return;
-  if (error) {
-    if (transient(error)) {
-      accept(endpoint);
+// The listening socket is readable: accept what is queued, up to max_accepts_per_turn, with accept4() (the new
+// socket is non-blocking from birth and never becomes an Asio socket: see poller.hpp).
+void Listener::accept_ready(Endpoint& endpoint) {
+  for (int accepted = 0; accepted < max_accepts_per_turn; ++accepted) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    const int fd = ::accept4(endpoint.acceptor.native_handle(), reinterpret_cast<sockaddr*>(&address), &length,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const error_code error(errno, boost::system::system_category());
+      if (error == asio::error::would_block || error == asio::error::try_again) {
+        accept(endpoint);
+        return;
+      }
+      if (transient(error)) continue;
+      // EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending connection stays queued, so retrying now would spin.
+      TERN_LOG(warning, "accepting on ", endpoint.name, ": ", error.message(), "; retrying in ", accept_backoff.count(),
+               " ms");
+      endpoint.backoff.expires_after(accept_backoff);
+      endpoint.backoff.async_wait([this, &endpoint](const error_code& wait_error) {
+        if (!wait_error && endpoint.acceptor.is_open()) accept(endpoint);
+      });
       return;
     }
-    // EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending connection stays queued, so retrying now would spin.
-    TERN_LOG(warning, "accepting on ", endpoint.name, ": ", error.message(), "; retrying in ", accept_backoff.count(),
-             " ms");
-    endpoint.backoff.expires_after(accept_backoff);
-    endpoint.backoff.async_wait([this, &endpoint](const error_code& wait_error) {
-      if (!wait_error && endpoint.acceptor.is_open()) accept(endpoint);
-    });
+    tcp::endpoint remote;
+    std::memcpy(remote.data(), &address, std::min<std::size_t>(length, remote.capacity()));
+    remote.resize(std::min<std::size_t>(length, remote.capacity()));
+    on_accept(endpoint, fd, remote);
+  }
+  // More may be queued: carry on after the handlers already waiting on this shard.
+  asio::post(accept_shard_.executor(), [this, &endpoint] {
+    if (endpoint.acceptor.is_open()) accept_ready(endpoint);
+  });
+}
+
+void Listener::on_accept(Endpoint& endpoint, int fd, const tcp::endpoint& remote) {
+  if (shared_.shutting_down.load(std::memory_order_relaxed)) {
+    ::close(fd);
     return;
   }
-
-  if (shared_.shutting_down.load(std::memory_order_relaxed)) return;  // the socket closes as it goes out of scope
   if (config_.max_connections >= 0 && connections_.load(std::memory_order_relaxed) >= config_.max_connections) {
     TERN_LOG(notice, "refusing a connection on ", endpoint.name, ": max_connections (", config_.max_connections,
              ") reached");
-    error_code ignored;
-    socket.close(ignored);
-    accept(endpoint);
+    ::close(fd);
     return;
   }
   connections_.fetch_add(1, std::memory_order_relaxed);
-  auto connection = std::make_shared<Connection>(std::move(socket), target, shared_, &connections_, tls_);
-  asio::post(target.executor(), [connection = std::move(connection)] { connection->start(); });
-  accept(endpoint);
+  Shard& target = pick_shard_();
+  ConnectionRef connection = Connection::create(fd, target, &connections_, tls_);
+  asio::post(target.executor(), [connection = std::move(connection), remote] { connection->start(remote); });
 }
 
 }  // namespace tern::net

@@ -8,9 +8,10 @@
 // A TLS listener (certfile or psk_hint) builds its tls::Context in the constructor, so a bad certificate or key
 // stops the start-up with a ListenError naming the file; every accepted connection shares that Context.
 //
-// Accepting runs on one shard; each accepted socket is created directly on the shard that will serve it (the next
-// one round-robin) and its Connection is started there. Beyond max_connections a socket is accepted and closed at
-// once. Accept errors such as EMFILE are retried after 100 ms instead of spinning.
+// Accepting runs on one shard: when a listening socket is readable, accept4() takes every queued connection (up to
+// 64 per turn); each gets a Connection started on the shard that will serve it (the next one round-robin). Beyond
+// max_connections a socket is accepted and closed at once. Accept errors such as EMFILE are retried after 100 ms
+// instead of spinning.
 //
 // Thread safety: construct and start() before the shards run; stop() from any thread; the rest runs on the
 // accepting shard's thread. Destroy only after the shards have stopped.
@@ -68,7 +69,8 @@ class Listener {
 
   void bind(const tcp::endpoint& endpoint, bool dual_stack);
   void accept(Endpoint& endpoint);
-  void on_accept(Endpoint& endpoint, Shard& target, const error_code& error, Socket socket);
+  void accept_ready(Endpoint& endpoint);
+  void on_accept(Endpoint& endpoint, int fd, const tcp::endpoint& remote);
 
   ListenerConfig config_;
   std::shared_ptr<const tls::Context> tls_;  // null: a plain listener

@@ -1,35 +1,53 @@
 // A shard: one io_context run by one thread. Every connection lives on one shard for its whole life and all of its
 // I/O, decoding and writing happens on that shard's thread.
 //
+// The shard owns its connections: adopt() registers a connection's socket in the shard's epoll set (Poller) and
+// links the connection into the shard's list, which holds one reference to it until release(), when its socket has
+// closed. A connection still open when the shard is destroyed (shutdown) is destroyed with it.
+//
 // The shard also owns what its connections use only while they are being served, so that an idle connection owns
 // none of it: the 64 KiB read buffer every read goes into (and, for TLS, the one ciphertext is read into), and the
-// vector a read's decoded packets are collected in before they are handed to the broker in one locked batch.
+// vector a read's decoded packets are collected in before they are handed to the broker in one locked batch. Both
+// buffers are allocated on first use and never zero-filled, so a shard that has read little has touched little.
 //
-// Thread safety: context(), executor() and stop() from any thread; read_buffer() and packet_batch() only from the
-// shard's own thread (inside its handlers).
+// Thread safety: context(), executor() and stop() from any thread; the rest only from the shard's own thread
+// (inside its handlers), or before it runs.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <thread>
 #include <vector>
 
 #include "broker/net/asio.hpp"
+#include "broker/net/poller.hpp"
+#include "broker/net/shared_broker.hpp"
 #include "broker/protocol/packets.hpp"
 
 namespace tern::net {
+
+class Connection;
+
+// The links of a shard's list of its connections, kept inside each Connection (a base class), so the list costs
+// no allocation.
+struct ShardLink {
+  ShardLink* prev = nullptr;
+  ShardLink* next = nullptr;
+};
 
 class Shard {
  public:
   static constexpr std::size_t read_buffer_size = 64 * 1024;
 
-  explicit Shard(unsigned index);
+  Shard(unsigned index, SharedBroker& shared);
   ~Shard();
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
   unsigned index() const noexcept { return index_; }
+  SharedBroker& shared() const noexcept { return shared_; }
   asio::io_context& context() noexcept { return io_; }
   Executor executor() noexcept { return io_.get_executor(); }
 
@@ -42,19 +60,34 @@ class Shard {
   // Makes run() return as soon as the handler in progress finishes.
   void stop();
 
-  std::span<char> read_buffer() noexcept { return {read_buffer_.get(), read_buffer_size}; }
+  // Registers `fd` (non-blocking, owned by `connection`) for its readiness events, which go to
+  // Connection::on_ready(), and keeps the connection alive until release(). On error nothing is registered.
+  error_code adopt(Connection& connection, int fd);
+  // The connection's socket is closed: unlinks it and drops the shard's reference once the running handler is done
+  // (events of the current batch may still name it).
+  void release(Connection& connection);
+
+  std::span<char> read_buffer() {
+    if (!read_buffer_) read_buffer_ = std::make_unique_for_overwrite<char[]>(read_buffer_size);
+    return {read_buffer_.get(), read_buffer_size};
+  }
   // Where TLS connections read ciphertext before decrypting it into read_buffer(); allocated on first use, so a
   // broker without TLS listeners never has it.
   std::span<char> tls_buffer() {
-    if (!tls_buffer_) tls_buffer_ = std::make_unique<char[]>(read_buffer_size);
+    if (!tls_buffer_) tls_buffer_ = std::make_unique_for_overwrite<char[]>(read_buffer_size);
     return {tls_buffer_.get(), read_buffer_size};
   }
   std::vector<protocol::Packet>& packet_batch() noexcept { return batch_; }
 
  private:
+  static void dispatch(void* target, std::uint32_t events);
+
   unsigned index_;
+  SharedBroker& shared_;
   asio::io_context io_{1};
   asio::executor_work_guard<Executor> work_;
+  Poller poller_;
+  ShardLink connections_;  // the list's head: connections_.next is the first connection, or &connections_
   std::unique_ptr<char[]> read_buffer_;
   std::unique_ptr<char[]> tls_buffer_;
   std::vector<protocol::Packet> batch_;
