@@ -7,6 +7,8 @@
 #include <fstream>
 #include <string>
 
+#include "persistence/op_codec.hpp"
+#include "persistence/sqlite_journal.hpp"
 #include "persistence/sqlite_schema.hpp"
 #include "persistence/store_files.hpp"
 #include "platform/log.hpp"
@@ -61,6 +63,11 @@ std::unique_ptr<Connection> try_open(const fs::path& path, const SqliteOptions& 
     throw Unusable("quick_check: " + check);
   }
   schema_version(*db);  // throws SchemaError for foreign or newer
+  try {
+    check_journal(*db);  // a journal row we cannot apply: acknowledged groups we cannot restore, in order
+  } catch (const OpCodecError& e) {
+    throw Unusable(e.what());
+  }
   if (const auto mode = db->query_text("PRAGMA journal_mode = WAL"); mode != "wal") {
     throw Unusable("cannot switch to WAL (journal_mode is " + mode + ")");
   }

@@ -2,7 +2,8 @@
 //
 //   DIR/tern.db missing              -> created (schema migrated 0 -> current), DIR fsynced
 //   DIR/tern.db usable               -> opened, migrated to the current schema if older
-//   not SQLite / corrupt / truncated / quick_check fails / foreign tables / newer schema / cannot be opened
+//   not SQLite / corrupt / truncated / quick_check fails / foreign tables / newer schema / a journal row that
+//   cannot be decoded (sqlite_journal.hpp) / cannot be opened
 //                                    -> moved aside (store_files.hpp), logged at error level, a new empty store
 //   locked by another process, disk full, out of memory
 //                                    -> StoreError: moving the file would not help and might hurt

@@ -75,6 +75,11 @@ void migrate_0_to_1(Connection& db) {
   )sql");
 }
 
+void migrate_1_to_2(Connection& db) {
+  // The write-ahead journal (sqlite_journal.hpp): one row per group commit, an op_codec.hpp record.
+  db.exec("CREATE TABLE journal(seq INTEGER PRIMARY KEY, ops BLOB NOT NULL);");
+}
+
 struct Migration {
   void (*apply)(Connection&);
   const char* what;
@@ -83,6 +88,7 @@ struct Migration {
 // kMigrations[n] takes the database from version n to n + 1. Append only; never edit a published step.
 constexpr Migration kMigrations[] = {
     {migrate_0_to_1, "create the version 1 tables"},
+    {migrate_1_to_2, "add the journal"},
 };
 
 }  // namespace

@@ -5,9 +5,9 @@
 // simply the migration 0 -> 1. To change the schema, append a function to kMigrations in sqlite_schema.cpp, add a
 // golden file of the new version (tests/unit/persistence/golden/) and keep the old ones: they test the migration.
 //
-//   empty file        version 0  -> migrate_0_to_1 -> version 1 (current)
-//   v1 database       version 1  -> nothing to do
-//   (later) v1 file   version 1  -> migrate_1_to_2 -> version 2
+//   empty file        version 0  -> migrate_0_to_1 -> migrate_1_to_2 -> version 2 (current)
+//   v1 database       version 1  -> migrate_1_to_2 -> version 2
+//   v2 database       version 2  -> nothing to do
 //   version 99        newer than this build knows: SchemaError (the store moves the file aside)
 //   tables, but no schema_version: not a Tern database: SchemaError
 //
@@ -19,6 +19,9 @@
 //   queue(client_id, seq, message_id, ...)  indexed by message_id for that check
 //   incoming(client_id, packet_id)
 //   retained(topic, message_id)             indexed by message_id for that check
+// Version 2 adds:
+//   journal(seq, ops)                       groups committed but not yet applied to the tables above: one
+//                                           op_codec.hpp record each, applied in seq order (sqlite_journal.hpp)
 //
 // Thread safety: functions over a Connection the caller owns.
 #pragma once

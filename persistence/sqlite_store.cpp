@@ -5,6 +5,7 @@
 
 #include "persistence/snapshot_check.hpp"
 #include "persistence/sqlite_db.hpp"
+#include "persistence/sqlite_journal.hpp"
 #include "persistence/sqlite_open.hpp"
 #include "persistence/sqlite_tables.hpp"
 #include "platform/log.hpp"
@@ -18,10 +19,25 @@ SqliteStore::SqliteStore(SqliteOptions options) : options_(std::move(options)) {
   db_ = std::move(opened.db);
   try {
     tables_ = std::make_unique<SqliteTables>(*db_);
-  } catch (const SqliteError& e) {
-    throw StoreError("cannot prepare the statements of " + path_.string() + ": " + e.what());
+    journal_ = std::make_unique<SqliteJournal>(*db_);
+  } catch (const std::exception& e) {  // SqliteError, or OpCodecError if the journal changed since it was checked
+    throw StoreError("cannot prepare the statements or read the journal of " + path_.string() + ": " + e.what());
   }
+  recover_journal();
   writer_ = std::thread([this] { run_writer(); });
+}
+
+void SqliteStore::recover_journal() {
+  try {
+    recovered_journal_ops_ = journal_->compact(*tables_);
+  } catch (const std::exception& e) {
+    // open_database() checked that every row decodes, so this is the environment (disk full, I/O error). Starting
+    // without the journal would lose acknowledged messages; refusing keeps them for the next start.
+    throw StoreError("cannot apply the journal of " + path_.string() + ": " + e.what());
+  }
+  if (recovered_journal_ops_ > 0) {
+    TERN_LOG(notice, "persistence: applied ", recovered_journal_ops_, " journalled ops left by an unclean shutdown");
+  }
 }
 
 SqliteStore::~SqliteStore() {
@@ -32,7 +48,9 @@ SqliteStore::~SqliteStore() {
   }
   wake_writer_.notify_one();
   writer_.join();
-  tables_.reset();  // finalize the statements before closing the connection
+  if (options_.compact_on_close) compact("closing");
+  journal_.reset();  // finalize the statements before closing the connection
+  tables_.reset();
   db_.reset();
 }
 
@@ -41,6 +59,7 @@ core::StoreSnapshot SqliteStore::load() {
   core::StoreSnapshot snap;
   {
     std::lock_guard lock(db_mutex_);
+    compact_locked("load");
     snap = tables_->load();
   }
   drop_dangling(snap);
@@ -50,7 +69,24 @@ core::StoreSnapshot SqliteStore::load() {
 core::QueuePage SqliteStore::load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) {
   flush();
   std::lock_guard lock(db_mutex_);
+  compact_locked("load_queue");
   return tables_->load_queue(client_id, after_seq, limit);
+}
+
+void SqliteStore::compact(const char* why) {
+  std::lock_guard lock(db_mutex_);
+  compact_locked(why);
+}
+
+void SqliteStore::compact_locked(const char* why) {
+  try {
+    journal_->compact(*tables_);
+  } catch (const std::exception& e) {
+    // Nothing is lost: the journal stays and the next compaction (at the latest the next open) retries. Until
+    // then the tables, and so load() and load_queue(), lack the journalled groups.
+    TERN_LOG(error, "persistence: could not apply the journal to the tables of ", path_.string(), " (", why,
+             "): ", e.what());
+  }
 }
 
 void SqliteStore::submit(std::vector<core::StoreOp> ops, CommitCallback on_committed) {
@@ -113,6 +149,7 @@ void SqliteStore::run_writer() {
     }
     const auto done = group.size();
     group.clear();  // the ops and callbacks are destroyed outside the lock
+    compact_if_full();
 
     lock.lock();
     completed_ += done;
@@ -127,17 +164,20 @@ bool SqliteStore::commit(std::vector<Batch>& group) {
     for (auto& batch : group) {
       for (auto& op : batch.ops) ops.push_back(&op);
     }
-    tables_->begin();
-    tables_->apply(ops);
-    tables_->commit();
+    journal_->append(ops);
     transactions_.fetch_add(1, std::memory_order_relaxed);
     return true;
   } catch (const std::exception& e) {
-    tables_->rollback();
     TERN_LOG(error, "persistence: could not commit a group of ", group.size(), " batches to ", path_.string(), ": ",
              e.what(), "; they are not stored and must not be acknowledged");
     return false;
   }
+}
+
+// After the callbacks, so that compacting delays the next group, not the acknowledgements of this one.
+void SqliteStore::compact_if_full() {
+  std::lock_guard lock(db_mutex_);
+  if (journal_->ops() >= options_.journal_compact_ops) compact_locked("journal full");
 }
 
 }  // namespace tern::persistence

@@ -1,21 +1,26 @@
 // The SQLite store (`persistence true`): DIR/tern.db in WAL mode, written by one writer thread that group-commits.
 //
 // submit() appends the batch to a queue and returns. The writer takes the queued batches (up to max_group_ops ops,
-// whole batches), applies them in ONE transaction, skipping what a later op of the same transaction overwrites or
-// undoes (transaction_plan.hpp), collects unreferenced messages, commits (with synchronous=FULL: the WAL is
-// fsynced), then runs the batches' callbacks in order.
+// whole batches), plans them as ONE transaction, skipping what a later op of the same transaction overwrites or
+// undoes (transaction_plan.hpp), appends the ops that remain to the journal as one row (sqlite_journal.hpp) and
+// commits (with synchronous=FULL: the WAL is fsynced), then runs the batches' callbacks in order. The journal is
+// applied to the tables later, many groups at once (compaction), when it is full and before anything reads them.
 //
 //   shard 1: submit(A, cbA)  submit(B, cbB)      shard 2: submit(C, cbC)
-//   writer:  BEGIN; plan(A B C); A B C minus skipped; gc; COMMIT (fsync)   -> cbA(true) cbB(true) cbC(true)
+//   writer:  plan(A B C); INSERT journal(A B C minus skipped) (fsync)     -> cbA(true) cbB(true) cbC(true)
 //            while that fsync runs, D and E are queued; they form the next transaction.
 //
-// So a commit costs one fsync however many publishes it carries: under load, batches pile up behind the running
-// commit and throughput rises with latency flat (about one fsync). And the more pile up, the more of them are
-// deliveries acknowledged before they were ever written, which the transaction then does not write at all. SqliteOptions::commit_delay can add a wait for
-// more batches before each commit; it defaults to 0 (see sqlite_options.hpp for why).
+// So a commit costs one fsync and one INSERT however many publishes it carries: under load, batches pile up behind
+// the running commit and throughput rises with latency flat (about one fsync). And the more pile up, the more of
+// them are deliveries acknowledged before they were ever written, which the transaction then does not write at
+// all; a compaction over many groups cancels most of the rest. SqliteOptions::commit_delay can add a wait for more
+// batches before each commit; it defaults to 0 (see sqlite_options.hpp for why).
 //
 // Opening (sqlite_open.hpp) never refuses a bad file: it is moved aside and logged; only when no database can be
 // had at all does the constructor throw StoreError.
+//
+// Opening applies a journal left by a crash; if that fails (disk full, I/O error) the constructor throws StoreError
+// rather than start without acknowledged messages.
 //
 // Thread safety: submit() from any thread; load() and flush() from any thread but the writer (i.e. not from a
 // callback); transactions() from any thread. Callbacks run on the writer thread, without the store's locks held.
@@ -38,13 +43,14 @@
 namespace tern::persistence {
 
 class Connection;
+class SqliteJournal;
 class SqliteTables;
 
 class SqliteStore final : public Store {
  public:
   // Opens (or creates) options.directory / "tern.db" and starts the writer. Throws StoreError (sqlite_options.hpp).
   explicit SqliteStore(SqliteOptions options);
-  ~SqliteStore() override;  // flushes, stops the writer, closes the database (checkpointing the WAL)
+  ~SqliteStore() override;  // flushes, stops the writer, compacts the journal, closes the database
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
@@ -58,6 +64,8 @@ class SqliteStore final : public Store {
   const std::optional<std::filesystem::path>& moved_aside() const noexcept { return moved_aside_; }
   // Transactions committed by the writer so far (for tests of group commit).
   std::uint64_t transactions() const noexcept { return transactions_.load(std::memory_order_relaxed); }
+  // Journalled ops that an unclean shutdown left and the constructor applied (for the crash test).
+  std::size_t recovered_journal_ops() const noexcept { return recovered_journal_ops_; }
 
  private:
   struct Batch {
@@ -66,8 +74,12 @@ class SqliteStore final : public Store {
     std::chrono::steady_clock::time_point queued_at;
   };
 
+  void recover_journal();
   void run_writer();
   bool commit(std::vector<Batch>& group);  // true: committed
+  void compact_if_full();
+  void compact(const char* why);
+  void compact_locked(const char* why);  // db_mutex_ held; logs a failure (the journal then stays)
 
   const SqliteOptions options_;
   std::filesystem::path path_;
@@ -77,6 +89,8 @@ class SqliteStore final : public Store {
   std::mutex db_mutex_;
   std::unique_ptr<Connection> db_;
   std::unique_ptr<SqliteTables> tables_;
+  std::unique_ptr<SqliteJournal> journal_;
+  std::size_t recovered_journal_ops_ = 0;
 
   // The queue between submit() and the writer.
   std::mutex mutex_;

@@ -1,5 +1,5 @@
-// The SQLite store's prepared statements and what each StoreOp does with them; the writer thread applies batches
-// through this class, and load() reads the tables back through it.
+// The SQLite store's prepared statements and what each StoreOp does with them; journal compaction
+// (sqlite_journal.hpp) applies the journalled groups through this class, and load() reads the tables back through it.
 //
 // A transaction's ops first go through plan_transaction() (transaction_plan.hpp): what a later op of the same
 // transaction overwrites or undoes is not run at all.
@@ -20,6 +20,7 @@
 // Thread safety: none; the store's writer (or load() under the store's mutex) uses it alone.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -38,6 +39,8 @@ class SqliteTables {
   void begin();  // BEGIN IMMEDIATE
   // Every op of the transaction, in order (see transaction_plan.hpp for what is skipped and why they are not const).
   void apply(const std::vector<core::StoreOp*>& ops);
+  // next_message_id is raised to at least `next` at commit() (the journal's record of ids its groups used up).
+  void raise_next_message_id(std::uint64_t next) noexcept { next_message_id_ = std::max(next_message_id_, next); }
   void commit();  // message garbage collection, next_message_id, then COMMIT
   void rollback() noexcept;
 

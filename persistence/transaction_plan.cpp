@@ -49,7 +49,10 @@ TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops) {
   TransactionPlan plan;
   plan.skip.assign(ops.size(), false);
 
+  // One hash lookup per op: each row op remembers its key's entry (node pointers are stable) for the second pass.
   std::unordered_map<RowKey, KeyOps, RowKeyHash> keys;
+  keys.reserve(ops.size());
+  std::vector<const KeyOps*> key_of(ops.size(), nullptr);
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const auto key = row_key(*ops[i]);
     if (!key) continue;
@@ -59,15 +62,15 @@ TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops) {
       it->second.first_is_fresh_put = put != nullptr && put->fresh;
     }
     it->second.last = i;
+    key_of[i] = &it->second;
   }
 
   for (std::size_t i = 0; i < ops.size(); ++i) {
-    const auto key = row_key(*ops[i]);
-    if (!key) continue;
-    const KeyOps& k = keys.at(*key);
-    if (i != k.last) {
+    const KeyOps* k = key_of[i];
+    if (k == nullptr) continue;
+    if (i != k->last) {
       plan.skip[i] = true;
-    } else if (k.first_is_fresh_put) {
+    } else if (k->first_is_fresh_put) {
       if (auto* put = std::get_if<op::PutQueueEntry>(ops[i])) {
         put->fresh = true;  // the fresh put before it was skipped: still no row
       } else {

@@ -1,6 +1,7 @@
-// Which ops of one SQLite transaction need not run: the writer commits a group of batches as one transaction, and
-// only the state at its COMMIT is ever seen (after a crash too), so an op whose effect a later op of the same
-// transaction undoes or overwrites is work for nothing.
+// Which ops of one SQLite transaction need not run: the writer commits a group of batches as one transaction (one
+// journal row, sqlite_journal.hpp), and compaction applies many such rows as one transaction; only the state at a
+// COMMIT is ever seen (after a crash too), so an op whose effect a later op of the same transaction undoes or
+// overwrites is work for nothing.
 //
 // Under load most of that work is a QoS 1/2 delivery's whole life: the message and its queue entry are put when it
 // is published and the entry deleted when the subscriber acknowledges it, often before the writer gets to the
@@ -21,7 +22,7 @@
 //     can need it. Otherwise its message is known to be referenced at the end of the put that references it, and
 //     needs no garbage-collection probe for having been put (`referenced`).
 //
-// Message garbage collection then runs once, at the end of the transaction (SqliteTables::end_transaction): the
+// Message garbage collection then runs once, at the end of the transaction (SqliteTables::commit): the
 // state a later batch of the group leaves is the one that counts.
 //
 // Thread safety: plain functions and values.

@@ -7,7 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <memory>
+#include <thread>
 
 #include "persistence/sqlite_store.hpp"
 #include "store_test_support.hpp"
@@ -75,6 +77,46 @@ TEST(SqliteBench, DISABLED_CommitDelay) {
                     static_cast<unsigned long long>(r.transactions));
       }
     }
+  }
+}
+
+// Like the broker under the pairs benchmark (50 publisher/subscriber pairs, QoS 1, 64 B, a window of 64 publishes
+// each): each publish is PutMessage + a fresh queue entry; the subscriber acknowledges 16 publishes later. The
+// next publish is submitted from the callback, so the writer's CPU per message is what limits. To tune
+// SqliteOptions::journal_compact_ops.
+TEST(SqliteBench, DISABLED_JournalCompactOps) {
+  for (std::size_t compact_ops : {5'000, 20'000, 50'000, 100'000, 200'000}) {
+    TempDir dir;
+    SqliteStore store({.directory = dir.path(), .sync = SyncMode::full, .journal_compact_ops = compact_ops});
+    constexpr int kClients = 50, kWindow = 64, kPerClient = 6000, kAckLag = 16;
+    std::uint64_t next_id = 1;  // publish() runs on the writer thread only
+    std::atomic<int> remaining{kClients * kPerClient};
+    std::vector<std::uint64_t> seq(kClients, 0);
+    std::function<void(int)> publish = [&](int c) {
+      if (seq[c] >= kPerClient) return;
+      const auto id = next_id++;
+      const auto n = ++seq[c];
+      const std::string sub = "sub" + std::to_string(c);
+      auto ops = batch(op::PutMessage{message(id, "pairs/" + std::to_string(c), std::string(64, 'x'))},
+                       op::PutQueueEntry{entry(sub, n, id, static_cast<std::uint16_t>(n % 65535 + 1)), true});
+      if (n > kAckLag) ops.emplace_back(op::DeleteQueueEntry{sub, n - kAckLag});
+      store.submit(std::move(ops), [&, c](bool) {
+        --remaining;
+        publish(c);
+      });
+    };
+    const auto cpu0 = std::clock();
+    const auto t0 = Clock::now();
+    for (int w = 0; w < kWindow; ++w) {  // each window slot starts a chain on the writer thread
+      for (int c = 0; c < kClients; ++c) store.submit({}, [&, c](bool) { publish(c); });
+    }
+    while (remaining.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    store.flush();
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double cpu_us = 1e6 * static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
+    const double total = kClients * kPerClient;
+    std::printf("journal_compact_ops %7zu: %8.0f publishes/s, %.2f us CPU each, %llu tx\n", compact_ops,
+                total / seconds, cpu_us / total, static_cast<unsigned long long>(store.transactions()));
   }
 }
 

@@ -1,0 +1,78 @@
+// The SQLite store's write-ahead journal: a table `journal(seq, ops)` inside the database itself, where each group
+// commit writes its ops as ONE row, and the compaction that later applies the rows to the tables.
+//
+// Why: applying a group to the tables costs a statement per op that runs (~2 us each; ~1,500 per group under load)
+// plus the message garbage collection, and the writer is busy all that time while the publishers wait for their
+// PUBACKs. Appending one blob costs one INSERT, and the work is done once per compaction over many groups, when
+// most of it cancels: a message put in one group and acknowledged in the next is planned away entirely
+// (transaction_plan.hpp).
+//
+//   group 1: plan, encode (op_codec.hpp) -> INSERT journal(1, {PutMessage 7, PutQueueEntry s/3 -> 7 fresh})  COMMIT
+//   group 2:                              -> INSERT journal(2, {DeleteQueueEntry s/3, ...})                  COMMIT
+//   ... the journal holds more than SqliteOptions::journal_compact_ops ops, or load() / load_queue() / open /
+//   close:
+//   compact: BEGIN; the ops of rows 1, 2, ... in seq order; plan over all of them (message 7 and s/3: nothing to
+//            do); apply the rest to the tables; collect garbage; raise next_message_id; DELETE FROM journal; COMMIT
+//
+// The journal's ops are also kept in memory, in row order: those this process appended (moved out of their
+// batches), after those decoded from the rows found at open. So compaction never reads back what this process
+// wrote: decoding every op again cost more than everything else the writer does (measured with
+// SqliteBench.DISABLED_JournalCompactOps: the allocations of ~10 MB of ops per compaction and their page faults).
+// The rows stay the durable record; the memory is the same content (this store is the database's only writer). It
+// costs RAM in proportion to SqliteOptions::journal_compact_ops.
+//
+// Crash safety: a journal row is committed (and, with synchronous=FULL, fsynced) before the group's callbacks run,
+// so it is the durable record of the group; compaction removes rows in the same transaction that applies them, so
+// after a crash each row is either still in the journal or in the tables, never both, never neither. The next open
+// compacts what a crash left.
+//
+// A row that cannot be decoded is checked for at open (check_journal, from sqlite_open.cpp): the database is then
+// moved aside like a corrupt one. Skipping the row would apply later groups without an earlier one, breaking the
+// store's ordering contract and silently losing acknowledged messages; the moved file keeps them for a person to
+// recover.
+//
+// Thread safety: none; the store's writer (or load() under the store's mutex) uses it alone.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "broker/core/store_ops.hpp"
+#include "persistence/sqlite_db.hpp"
+
+namespace tern::persistence {
+
+class SqliteTables;
+
+class SqliteJournal {
+ public:
+  // Decodes the rows already in the journal (check_journal() has vetted them). Throws OpCodecError, SqliteError.
+  explicit SqliteJournal(Connection& db);
+
+  // Plans `ops` (one group, in order; see transaction_plan.hpp for why they are not const) and appends the ops that
+  // run as one row, in a transaction of its own; then moves them into the journal's memory. Throws SqliteError;
+  // then nothing was appended (nor moved).
+  void append(const std::vector<core::StoreOp*>& ops);
+
+  // Applies every row to the tables and empties the journal, in one transaction; nothing if the journal is empty.
+  // Returns the number of ops applied (before planning). Throws (SqliteError, OpCodecError); then nothing changed.
+  std::size_t compact(SqliteTables& tables);
+
+  // Ops in the journal.
+  std::size_t ops() const noexcept { return ops_.size(); }
+
+ private:
+  Statement insert_, clear_;
+  std::size_t rows_ = 0;               // rows in the journal (a row may hold no op, only used-up message ids)
+  std::vector<core::StoreOp> ops_;     // the ops of every row, in order; keeps its capacity between compactions
+  std::uint64_t next_message_id_ = 0;  // the largest next_message_id of the rows
+  std::string record_;                 // append()'s encoding buffer
+};
+
+// Decodes every journal row of `db` (if it has a journal) and throws OpCodecError at the first that is not a valid
+// record. Read-only.
+void check_journal(Connection& db);
+
+}  // namespace tern::persistence
