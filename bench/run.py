@@ -603,49 +603,42 @@ TABLE_ROWS = [
     ("wildcard-v3", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
     ("startup", "startup_ms", "start to first accepted connection, ms", False, "f1"),
     ("startup", "rss_start_mib", "RSS after start, MiB", False, "f1"),
-    # A row whose first element is (A, B, title) shows A's median ÷ B's median for each broker.
-    ("tls-connect-plain-v3", "connacks_per_s", "connections set up per s", True, "int"),
-    ("tls-connect-plain-v3", "connacks_per_cpu_s", "connections per broker CPU-s", True, "int"),
-    ("tls-connect-v3", "connacks_per_s", "TLS handshakes + CONNACKs per s", True, "int"),
-    ("tls-connect-v3", "connacks_per_cpu_s", "TLS handshakes per broker CPU-s", True, "int"),
-    ("tls-connect-v3", "connect_p99", "connect to CONNACK p99 µs", False, "us"),
-    (("tls-connect-v3", "tls-connect-plain-v3", "9. connection set-up: TLS ÷ plain TCP"),
-     "connacks_per_s", "connections per s", True, "f2"),
-    (("tls-connect-v3", "tls-connect-plain-v3", "9. connection set-up: TLS ÷ plain TCP"),
-     "connacks_per_cpu_s", "connections per broker CPU-s", True, "f2"),
-    ("tls-fanin-16-plain-v3", "delivered_per_s", "delivered msgs/s", True, "int"),
-    ("tls-fanin-16-plain-v3", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
-    ("tls-fanin-16-v3", "delivered_per_s", "delivered msgs/s", True, "int"),
-    ("tls-fanin-16-v3", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
-    (("tls-fanin-16-v3", "tls-fanin-16-plain-v3", "9. fan-in, 16 B: TLS ÷ plain TCP"),
-     "delivered_per_s", "delivered msgs/s", True, "f2"),
-    (("tls-fanin-16-v3", "tls-fanin-16-plain-v3", "9. fan-in, 16 B: TLS ÷ plain TCP"),
-     "msgs_per_cpu_s", "msgs per broker CPU-s", True, "f2"),
-    ("tls-fanin-1k-plain-v3", "delivered_per_s", "delivered msgs/s", True, "int"),
-    ("tls-fanin-1k-plain-v3", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
-    ("tls-fanin-1k-v3", "delivered_per_s", "delivered msgs/s", True, "int"),
-    ("tls-fanin-1k-v3", "msgs_per_cpu_s", "msgs per broker CPU-s", True, "int"),
-    (("tls-fanin-1k-v3", "tls-fanin-1k-plain-v3", "9. fan-in, 1 KiB: TLS ÷ plain TCP"),
-     "delivered_per_s", "delivered msgs/s", True, "f2"),
-    (("tls-fanin-1k-v3", "tls-fanin-1k-plain-v3", "9. fan-in, 1 KiB: TLS ÷ plain TCP"),
-     "msgs_per_cpu_s", "msgs per broker CPU-s", True, "f2"),
-    ("durable-q1-v3", "acked_per_s", "acked msgs/s", True, "int"),
-    ("durable-q1-v3", "ack_p50", "publish to PUBACK p50 µs", False, "us"),
-    ("durable-q1-v3", "ack_p99", "publish to PUBACK p99 µs", False, "us"),
-    ("durable-q1-off-v3", "acked_per_s", "acked msgs/s", True, "int"),
-    ("durable-q1-off-v3", "ack_p50", "publish to PUBACK p50 µs", False, "us"),
-    ("durable-q1-off-v3", "ack_p99", "publish to PUBACK p99 µs", False, "us"),
-    (("durable-q1-v3", "durable-q1-off-v3", "10. durable, 3.1.1: persistence on ÷ off"),
-     "acked_per_s", "acked msgs/s", True, "f2"),
-    ("durable-q1-v5", "acked_per_s", "acked msgs/s", True, "int"),
-    ("durable-q1-v5", "ack_p50", "publish to PUBACK p50 µs", False, "us"),
-    ("durable-q1-v5", "ack_p99", "publish to PUBACK p99 µs", False, "us"),
-    ("durable-q1-off-v5", "acked_per_s", "acked msgs/s", True, "int"),
-    ("durable-q1-off-v5", "ack_p50", "publish to PUBACK p50 µs", False, "us"),
-    ("durable-q1-off-v5", "ack_p99", "publish to PUBACK p99 µs", False, "us"),
-    (("durable-q1-v5", "durable-q1-off-v5", "10. durable, 5.0: persistence on ÷ off"),
-     "acked_per_s", "acked msgs/s", True, "f2"),
+    # A row whose first element is (A, B, title) shows A's median ÷ B's median for each broker (ratio_rows below).
 ]
+
+THROUGHPUT = [("delivered_per_s", "delivered msgs/s", True, "int"),
+              ("msgs_per_cpu_s", "msgs per broker CPU-s", True, "int")]
+CONNECTS = [("connacks_per_s", "connections set up per s", True, "int"),
+            ("connacks_per_cpu_s", "connections per broker CPU-s", True, "int")]
+TLS_CONNECTS = [("connacks_per_s", "TLS handshakes + CONNACKs per s", True, "int"),
+                ("connacks_per_cpu_s", "TLS handshakes per broker CPU-s", True, "int"),
+                ("connect_p99", "connect to CONNACK p99 µs", False, "us")]
+ACKED = [("acked_per_s", "acked msgs/s", True, "int"), ("ack_p50", "publish to PUBACK p50 µs", False, "us"),
+         ("ack_p99", "publish to PUBACK p99 µs", False, "us")]
+
+
+def metric_rows(sid, metrics):
+    return [(sid, *m) for m in metrics]
+
+
+def ratio_rows(sid, reference, title, metrics):
+    """sid's median ÷ reference's median, per broker, for each metric (labelled as the metric)."""
+    return [((sid, reference, title), key, label, True, "f2") for key, label, _, _ in metrics]
+
+
+# 9. TLS against plain TCP; 10. persistence on against off.
+TABLE_ROWS += (metric_rows("tls-connect-plain-v3", CONNECTS) + metric_rows("tls-connect-v3", TLS_CONNECTS)
+               + ratio_rows("tls-connect-v3", "tls-connect-plain-v3", "9. connection set-up: TLS ÷ plain TCP",
+                            [("connacks_per_s", "connections per s", True, "f2"), CONNECTS[1]]))
+for size, name in (("16", "16 B"), ("1k", "1 KiB")):
+    TABLE_ROWS += (metric_rows(f"tls-fanin-{size}-plain-v3", THROUGHPUT)
+                   + metric_rows(f"tls-fanin-{size}-v3", THROUGHPUT)
+                   + ratio_rows(f"tls-fanin-{size}-v3", f"tls-fanin-{size}-plain-v3",
+                                f"9. fan-in, {name}: TLS ÷ plain TCP", THROUGHPUT))
+for v, name in (("v3", "3.1.1"), ("v5", "5.0")):
+    TABLE_ROWS += (metric_rows(f"durable-q1-{v}", ACKED) + metric_rows(f"durable-q1-off-{v}", ACKED)
+                   + ratio_rows(f"durable-q1-{v}", f"durable-q1-off-{v}", f"10. durable, {name}: persistence on ÷ off",
+                                ACKED[:1]))
 
 
 def fmt(v, kind):
@@ -664,8 +657,9 @@ def render(summary, brokers, meta):
         f"Generated by `bench/run.py` on {meta['date']}: {meta['mode']}, {meta['repeats']} repeat(s), medians; "
         f"measured window {meta['duration']} s after {meta['warmup']} s warm-up; Tern threads {meta['tern_threads']}, "
         f"load generator threads {meta['loadgen_threads']}.",
-        f"Machine: {meta['cpu']}, {meta['cores']} cores, {meta['mem']}, Linux {meta['kernel']}, a VM; 1-minute load "
-        f"average {meta['load_before']:.2f} when the run started (what else was running then). Commit {meta['commit']}.",
+        f"Machine: {meta['cpu']}, {meta['cores']} cores, {meta['mem']}, Linux {meta['kernel']}, a VM; "
+        f"1-minute load average {meta['load_before']:.2f} when the run started (what else was running then). "
+        f"Commit {meta['commit']}.",
         "",
         "Ratio: Tern ÷ the best peer in that row (↑ higher is better: > 1 means Tern leads; ↓ lower is better: "
         "< 1 means Tern leads). FAILED: a QoS 1/2 message was lost. error: the run did not complete (see "

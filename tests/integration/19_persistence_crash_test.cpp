@@ -454,8 +454,24 @@ TEST_P(PersistenceCrashTest, AcknowledgedMessagesSurviveRepeatedSigkill) {
   commit_barrier(broker.port(), version);
   if (!param.subscriber_online) subscriber.drop();
 
-  const auto crash_start = Clock::now();
   int kills = 0;
+  // SIGKILL; the clients see their sockets die; a new broker on the same database and port.
+  auto kill_and_restart = [&] {
+    crash();
+    ++kills;
+    for (auto& p : publishers) p->drop();
+    subscriber.drop();
+    broker.restart();
+  };
+  // Clients the broker closed (3.1.1 without durability: no PUBACK but a close) reconnect, as MQTT says.
+  auto reconnect_closed = [&](std::uint16_t port) {
+    for (auto& p : publishers) {
+      if (p->down()) p->begin_connect(port);
+    }
+    if (param.subscriber_online && subscriber.down()) subscriber.begin_connect(port);
+  };
+
+  const auto crash_start = Clock::now();
   for (int round = 0; round < kRounds && Clock::now() - crash_start < kCrashPhaseBudget; ++round) {
     stats.round = round;
     const auto kill_at =
@@ -470,19 +486,12 @@ TEST_P(PersistenceCrashTest, AcknowledgedMessagesSurviveRepeatedSigkill) {
       const int allowed = std::min(kMaxNewPerRound, static_cast<int>(elapsed.count() / kNewPerMs) + 1);
       std::vector<int> budgets(kPublishers);
       for (int i = 0; i < kPublishers; ++i) budgets[i] = allowed - started[i];
-      for (auto& p : publishers) {
-        if (p->down()) p->begin_connect(port);  // closed by the broker (3.1.1: not durable): reconnect
-      }
-      if (param.subscriber_online && subscriber.down()) subscriber.begin_connect(port);
+      reconnect_closed(port);
       const bool busy = pump_all(publishers, subscriber, budgets);
       for (int i = 0; i < kPublishers; ++i) started[i] = allowed - budgets[i];
       if (!busy) std::this_thread::sleep_for(1ms);
     }
-    crash();
-    ++kills;
-    for (auto& p : publishers) p->drop();
-    subscriber.drop();
-    broker.restart();
+    kill_and_restart();
   }
 
   // No more kills: the publishers finish every flow (no new messages).
@@ -496,10 +505,7 @@ TEST_P(PersistenceCrashTest, AcknowledgedMessagesSurviveRepeatedSigkill) {
       return std::all_of(publishers.begin(), publishers.end(), [](const auto& p) { return p->up() && p->idle(); });
     };
     while (!finished() && Clock::now() < deadline) {
-      for (auto& p : publishers) {
-        if (p->down()) p->begin_connect(port);  // a broker that closed a publisher: MQTT says reconnect
-      }
-      if (param.subscriber_online && subscriber.down()) subscriber.begin_connect(port);
+      reconnect_closed(port);
       if (!pump_all(publishers, subscriber, no_budget)) std::this_thread::sleep_for(1ms);
     }
     for (const auto& p : publishers) {
@@ -508,11 +514,7 @@ TEST_P(PersistenceCrashTest, AcknowledgedMessagesSurviveRepeatedSigkill) {
     }
   }
   // Once more SIGKILL: what the subscriber gets from here on comes from the database.
-  crash();
-  ++kills;
-  for (auto& p : publishers) p->drop();
-  subscriber.drop();
-  broker.restart();
+  kill_and_restart();
   stats.round = kills;
   subscriber.begin_connect(broker.port());
   {
