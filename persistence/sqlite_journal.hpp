@@ -9,10 +9,16 @@
 //
 //   group 1: plan, encode (op_codec.hpp) -> INSERT journal(1, {PutMessage 7, PutQueueEntry s/3 -> 7 fresh})  COMMIT
 //   group 2:                              -> INSERT journal(2, {DeleteQueueEntry s/3, ...})                  COMMIT
-//   ... the journal holds more than SqliteOptions::journal_compact_ops ops, or load() / load_queue() / open /
-//   close:
+//   ... load() / load_queue() / open / close:
 //   compact: BEGIN; the ops of rows 1, 2, ... in seq order; plan over all of them (message 7 and s/3: nothing to
 //            do); apply the rest to the tables; collect garbage; raise next_message_id; DELETE FROM journal; COMMIT
+//   ... or the journal holds SqliteOptions::journal_compact_ops ops: the same for the oldest rows only, leaving
+//   the newest half, and planned against every row (transaction_plan.hpp, "cut"). Under load a delivery is
+//   acknowledged a few thousand ops after it was put; applying the whole journal wrote every delivery still in
+//   flight at that moment to the tables only to delete it at the next compaction (half of the writer's work).
+//   Leaving the newest half lets those acknowledgements cancel their deliveries: in the benchmark nothing but
+//   the plan runs. A fresh put whose key is decided by a row that stays is carried in memory (no row of its own),
+//   and garbage-collection candidates that a row that stays still references are deferred to a later compaction.
 //
 // The journal's ops are also kept in memory, in row order: those this process appended (moved out of their
 // batches), after those decoded from the rows found at open. So compaction never reads back what this process
@@ -21,7 +27,9 @@
 // The rows stay the durable record; the memory is the same content (this store is the database's only writer). It
 // costs RAM in proportion to SqliteOptions::journal_compact_ops.
 //
-// Crash safety: a journal row is committed (and, with synchronous=FULL, fsynced) before the group's callbacks run,
+// Crash safety: the carried puts and deferred candidates are only in memory; the rows that stay reach the same
+// state without them, except that a deferred candidate can be forgotten: the open after a crash deletes every
+// unreferenced message. A journal row is committed (and, with synchronous=FULL, fsynced) before the group's callbacks run,
 // so it is the durable record of the group; compaction removes rows in the same transaction that applies them, so
 // after a crash each row is either still in the journal or in the tables, never both, never neither. The next open
 // compacts what a crash left.
@@ -56,17 +64,27 @@ class SqliteJournal {
   // then nothing was appended (nor moved).
   void append(const std::vector<core::StoreOp*>& ops);
 
-  // Applies every row to the tables and empties the journal, in one transaction; nothing if the journal is empty.
-  // Returns the number of ops applied (before planning). Throws (SqliteError, OpCodecError); then nothing changed.
-  std::size_t compact(SqliteTables& tables);
+  // Applies the oldest rows to the tables and deletes them, in one transaction, planned against every row (see
+  // transaction_plan.hpp): as many rows as leave at least `keep_ops` ops in the journal (all rows if none can go,
+  // or keep_ops is 0); nothing if the journal is empty. Returns the number of ops applied (before planning).
+  // Throws (SqliteError, OpCodecError); then nothing changed.
+  std::size_t compact(SqliteTables& tables, std::size_t keep_ops = 0);
 
   // Ops in the journal.
   std::size_t ops() const noexcept { return ops_.size(); }
 
  private:
-  Statement insert_, clear_;
-  std::size_t rows_ = 0;               // rows in the journal (a row may hold no op, only used-up message ids)
-  std::vector<core::StoreOp> ops_;     // the ops of every row, in order; keeps its capacity between compactions
+  struct Row {
+    std::int64_t seq = 0;  // the row's key in the journal table
+    std::size_t end = 0;   // one past its last op in ops_ (a row may hold no op, only used-up message ids)
+  };
+
+  Connection& db_;
+  Statement insert_, delete_;
+  std::vector<Row> rows_;              // the rows in the journal, in order
+  std::vector<core::StoreOp> ops_;     // puts carried by compaction, then the ops of every row, in order; keeps its
+                                       // capacity between compactions
+  std::vector<std::uint64_t> deferred_;  // garbage-collection candidates the last compaction deferred
   std::uint64_t next_message_id_ = 0;  // the largest next_message_id of the rows
   std::string record_;                 // append()'s encoding buffer
 };

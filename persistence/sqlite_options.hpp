@@ -36,12 +36,12 @@ struct SqliteOptions {
   // Hold the database's lock for the life of the store: a second broker on the same directory fails to open it
   // instead of corrupting it, and SQLite needs no -shm file. Tests turn it off to look inside while it runs.
   bool exclusive_lock = true;
-  // Compact the journal (sqlite_journal.hpp) into the tables once it holds this many ops. Larger: more of the
-  // journalled work cancels out (a delivery put before a compaction and acknowledged after it costs three
-  // statements), but each compaction holds up the commits behind it for longer, and the journal's ops are also held
-  // in RAM (~300 bytes each with a 64-byte payload: ~6 MB at 20,000). Measured (SqliteBench.DISABLED_JournalCompactOps,
-  // 3,200 QoS 1 publishes in flight, writer CPU per publish, 2-core VM): 5,000: 2.5 us; 20,000: 1.9 us; 50,000:
-  // 2.0 us; 100,000: 2.3 us; 200,000: 2.6 us (beyond ~50,000 the ops no longer fit the caches).
+  // Compact the older half of the journal (sqlite_journal.hpp) into the tables once it holds this many ops.
+  // Larger: more of the journalled work cancels out, but each compaction holds up the commits behind it for longer,
+  // and the journal's ops are also held in RAM (~300 bytes each with a 64-byte payload: 3 to 6 MB at 20,000 under
+  // load). Measured (SqliteBench.DISABLED_JournalCompactOps, 3,200 QoS 1 publishes in flight, writer CPU per
+  // publish, 2-core VM): 5,000: 1.7 us; 20,000: 1.7 us; 50,000: 1.9 us; 100,000: 2.2 us; 200,000: 2.65 us (beyond
+  // ~50,000 the ops no longer fit the caches).
   std::size_t journal_compact_ops = 20000;
   // Compact the journal when the store is destroyed. Tests turn it off to leave the journal as a crash would.
   bool compact_on_close = true;

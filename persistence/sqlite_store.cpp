@@ -30,6 +30,7 @@ SqliteStore::SqliteStore(SqliteOptions options) : options_(std::move(options)) {
 void SqliteStore::recover_journal() {
   try {
     recovered_journal_ops_ = journal_->compact(*tables_);
+    if (recovered_journal_ops_ > 0) tables_->delete_unreferenced_messages();
   } catch (const std::exception& e) {
     // open_database() checked that every row decodes, so this is the environment (disk full, I/O error). Starting
     // without the journal would lose acknowledged messages; refusing keeps them for the next start.
@@ -78,9 +79,9 @@ void SqliteStore::compact(const char* why) {
   compact_locked(why);
 }
 
-void SqliteStore::compact_locked(const char* why) {
+void SqliteStore::compact_locked(const char* why, std::size_t keep_ops) {
   try {
-    journal_->compact(*tables_);
+    journal_->compact(*tables_, keep_ops);
   } catch (const std::exception& e) {
     // Nothing is lost: the journal stays and the next compaction (at the latest the next open) retries. Until
     // then the tables, and so load() and load_queue(), lack the journalled groups.
@@ -177,7 +178,8 @@ bool SqliteStore::commit(std::vector<Batch>& group) {
 // After the callbacks, so that compacting delays the next group, not the acknowledgements of this one.
 void SqliteStore::compact_if_full() {
   std::lock_guard lock(db_mutex_);
-  if (journal_->ops() >= options_.journal_compact_ops) compact_locked("journal full");
+  // Half of the journal stays: the acknowledgements in it cancel the deliveries put in the half that goes.
+  if (journal_->ops() >= options_.journal_compact_ops) compact_locked("journal full", options_.journal_compact_ops / 2);
 }
 
 }  // namespace tern::persistence

@@ -79,7 +79,8 @@ class SqliteStore final : public Store {
   bool commit(std::vector<Batch>& group);  // true: committed
   void compact_if_full();
   void compact(const char* why);
-  void compact_locked(const char* why);  // db_mutex_ held; logs a failure (the journal then stays)
+  // db_mutex_ held; logs a failure (the journal then stays). keep_ops: SqliteJournal::compact().
+  void compact_locked(const char* why, std::size_t keep_ops = 0);
 
   const SqliteOptions options_;
   std::filesystem::path path_;

@@ -137,17 +137,16 @@ void SqliteTables::begin() {
   begin_.start().run();
 }
 
-void SqliteTables::apply(const std::vector<core::StoreOp*>& ops) {
-  const TransactionPlan plan = plan_transaction(ops);
-  referenced_ = &plan.referenced;
-  for (std::size_t i = 0; i < ops.size(); ++i) {
+void SqliteTables::apply(const std::vector<core::StoreOp*>& ops, const TransactionPlan& plan) {
+  plan_ = &plan;
+  for (std::size_t i = 0; i < plan.skip.size(); ++i) {
     if (!plan.skip[i]) {
       apply(*ops[i]);
     } else if (const auto* put = std::get_if<op::PutMessage>(ops[i])) {
       next_message_id_ = std::max(next_message_id_, put->message.id + 1);  // never written, still never reused
     }
   }
-  referenced_ = nullptr;
+  plan_ = nullptr;
 }
 
 void SqliteTables::apply(core::StoreOp& o) {
@@ -201,7 +200,9 @@ void SqliteTables::apply(op::PutMessage& o) {
   st.bind(5, std::int64_t{m.retain}).bind_blob(6, m.forward_properties);
   if (m.expires_at) st.bind(7, *m.expires_at);
   st.run();
-  if (referenced_ == nullptr || !referenced_->contains(m.id)) candidates_.push_back(m.id);
+  // Referenced by no put that runs here: a candidate (one referenced only by an op still in the journal is then
+  // deferred by commit()).
+  if (!plan_->referenced.contains(m.id) || plan_->later_referenced.contains(m.id)) candidates_.push_back(m.id);
   next_message_id_ = std::max(next_message_id_, m.id + 1);
 }
 
@@ -257,13 +258,27 @@ void SqliteTables::collect_candidates(Statement& st) {
   while (st.step()) candidates_.push_back(static_cast<std::uint64_t>(st.column_int(0)));
 }
 
-void SqliteTables::commit() {
+std::vector<std::uint64_t> SqliteTables::commit(const std::unordered_set<std::uint64_t>& later_referenced) {
   std::sort(candidates_.begin(), candidates_.end());
   candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
-  for (auto id : candidates_) delete_unreferenced_message_.start().bind(1, as_int(id)).run();
+  std::vector<std::uint64_t> deferred;
+  for (auto id : candidates_) {
+    if (later_referenced.contains(id)) {
+      deferred.push_back(id);
+    } else {
+      delete_unreferenced_message_.start().bind(1, as_int(id)).run();
+    }
+  }
   candidates_.clear();
   if (next_message_id_ != 0) raise_next_message_id_.start().bind(1, as_int(next_message_id_)).run();
   commit_.start().run();
+  return deferred;
+}
+
+void SqliteTables::delete_unreferenced_messages() {
+  db_.exec(
+      "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM queue WHERE message_id = messages.id) "
+      "AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = messages.id)");
 }
 
 void SqliteTables::rollback() noexcept {

@@ -8,7 +8,8 @@
 // retained topic, deleting a session), or that puts a message no put of the transaction references, remembers the
 // message id as a candidate; commit() first deletes each candidate that no queue entry and no retained topic
 // references any more (two index probes per candidate, on queue(message_id) and retained(message_id)). No
-// reference counts to drift, and a message is checked only when something about it changed.
+// reference counts to drift, and a message is checked only when something about it changed. A partial compaction
+// defers the candidates that a journal row it leaves still references (commit() returns them).
 //
 //   transaction 1: apply({PutMessage{7}, PutQueueEntry{"s", 1 -> 7, fresh}})   no candidate (7 is referenced)
 //                  commit()                                  meta.next_message_id = max(old, 8); COMMIT
@@ -32,17 +33,27 @@
 
 namespace tern::persistence {
 
+struct TransactionPlan;
+
 class SqliteTables {
  public:
   explicit SqliteTables(Connection& db);  // prepares every statement; the schema must be current
 
   void begin();  // BEGIN IMMEDIATE
-  // Every op of the transaction, in order (see transaction_plan.hpp for what is skipped and why they are not const).
-  void apply(const std::vector<core::StoreOp*>& ops);
+  // The ops [0, plan.skip.size()) of `ops`, planned by plan_transaction(ops, cut) (see transaction_plan.hpp for what
+  // is skipped, and why the ops are not const).
+  void apply(const std::vector<core::StoreOp*>& ops, const TransactionPlan& plan);
+  // A message to delete at commit() if nothing references it then (a candidate deferred by an earlier commit()).
+  void add_candidate(std::uint64_t message_id) { candidates_.push_back(message_id); }
   // next_message_id is raised to at least `next` at commit() (the journal's record of ids its groups used up).
   void raise_next_message_id(std::uint64_t next) noexcept { next_message_id_ = std::max(next_message_id_, next); }
-  void commit();  // message garbage collection, next_message_id, then COMMIT
+  // Message garbage collection, next_message_id, then COMMIT. Candidates in `later_referenced` (the plan's: an op
+  // still in the journal references them) are not collected but returned, to add again to a later transaction.
+  std::vector<std::uint64_t> commit(const std::unordered_set<std::uint64_t>& later_referenced = {});
   void rollback() noexcept;
+  // Deletes every message nothing references, in a transaction of its own. After a crash, which loses the
+  // candidates a partial compaction deferred (SqliteJournal).
+  void delete_unreferenced_messages();
 
   // Everything, sorted by key. Does not call drop_dangling().
   core::StoreSnapshot load();
@@ -75,7 +86,7 @@ class SqliteTables {
   Statement retained_message_of_, set_retained_, clear_retained_;
   Statement raise_next_message_id_;
   std::vector<std::uint64_t> candidates_;
-  const std::unordered_set<std::uint64_t>* referenced_ = nullptr;  // TransactionPlan::referenced, during apply()
+  const TransactionPlan* plan_ = nullptr;  // during apply()
   std::uint64_t next_message_id_ = 0;  // 0: no message put in this transaction
 };
 

@@ -1,5 +1,6 @@
 #include "persistence/transaction_plan.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <optional>
@@ -28,7 +29,8 @@ struct RowKeyHash {
 };
 
 struct KeyOps {
-  std::size_t last = 0;             // the key's last op in the transaction
+  std::size_t first = 0;            // the key's first op
+  std::size_t last = 0;             // the key's last op, in the transaction or after it
   bool first_is_fresh_put = false;  // its first op is a fresh PutQueueEntry
 };
 
@@ -45,9 +47,10 @@ std::optional<RowKey> row_key(const core::StoreOp& o) {
 
 }  // namespace
 
-TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops) {
+TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops, std::size_t cut) {
+  cut = std::min(cut, ops.size());
   TransactionPlan plan;
-  plan.skip.assign(ops.size(), false);
+  plan.skip.assign(cut, false);
 
   // One hash lookup per op: each row op remembers its key's entry (node pointers are stable) for the second pass.
   std::unordered_map<RowKey, KeyOps, RowKeyHash> keys;
@@ -59,17 +62,19 @@ TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops) {
     auto [it, inserted] = keys.try_emplace(*key);
     if (inserted) {
       const auto* put = std::get_if<op::PutQueueEntry>(ops[i]);
+      it->second.first = i;
       it->second.first_is_fresh_put = put != nullptr && put->fresh;
     }
     it->second.last = i;
     key_of[i] = &it->second;
   }
 
-  for (std::size_t i = 0; i < ops.size(); ++i) {
+  for (std::size_t i = 0; i < cut; ++i) {
     const KeyOps* k = key_of[i];
     if (k == nullptr) continue;
     if (i != k->last) {
       plan.skip[i] = true;
+      if (k->last >= cut && i == k->first && k->first_is_fresh_put) plan.carry.push_back(i);
     } else if (k->first_is_fresh_put) {
       if (auto* put = std::get_if<op::PutQueueEntry>(ops[i])) {
         put->fresh = true;  // the fresh put before it was skipped: still no row
@@ -79,13 +84,21 @@ TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops) {
     }
   }
 
-  // Messages referenced by what runs; a message put here that nothing running references is not written.
-  for (std::size_t i = 0; i < ops.size(); ++i) {
+  // Messages referenced by what runs now or may run later; a message put here that none of it references is not
+  // written.
+  for (std::size_t i = cut; i < ops.size(); ++i) {
+    if (const auto* put = std::get_if<op::PutQueueEntry>(ops[i]); put != nullptr && key_of[i]->last == i) {
+      plan.later_referenced.insert(put->entry.message_id);
+    }
+    if (const auto* set = std::get_if<op::SetRetained>(ops[i])) plan.later_referenced.insert(set->retained.message_id);
+  }
+  plan.referenced = plan.later_referenced;
+  for (std::size_t i = 0; i < cut; ++i) {
     if (plan.skip[i]) continue;
     if (const auto* put = std::get_if<op::PutQueueEntry>(ops[i])) plan.referenced.insert(put->entry.message_id);
     if (const auto* set = std::get_if<op::SetRetained>(ops[i])) plan.referenced.insert(set->retained.message_id);
   }
-  for (std::size_t i = 0; i < ops.size(); ++i) {
+  for (std::size_t i = 0; i < cut; ++i) {
     const auto* put = std::get_if<op::PutMessage>(ops[i]);
     if (put != nullptr && !plan.referenced.contains(put->message.id)) plan.skip[i] = true;
   }

@@ -25,10 +25,27 @@
 // Message garbage collection then runs once, at the end of the transaction (SqliteTables::commit): the
 // state a later batch of the group leaves is the one that counts.
 //
+// Compaction may apply only the older journal rows (sqlite_journal.hpp) and plan them against every row, so that
+// an acknowledgement in a newer row cancels a delivery put in an older one. Then `ops` is the transaction [0, cut)
+// followed by ops that stay in the journal, to run in a later transaction, and:
+//   - A key whose last op lies after the cut has all its ops before the cut skipped: the rows that stay decide it.
+//     If its first op is a fresh put, that put is carried (`carry`): the journal keeps it in memory, in front of
+//     the rows that stay, so that the later plan still knows no row exists (and skips the delete). It has no
+//     durable effect: after a crash the rows that stay are replayed without it and reach the same state.
+//   - A message referenced by an op after the cut that may still run (its key's last put, or any SetRetained:
+//     `later_referenced`) is put now if its PutMessage is before the cut, and is not garbage-collected now: the
+//     journal rows holding its PutMessage go away with this transaction, the reference stays in the journal.
+//
+//   rows 1-2 (applied): PutMessage{7}  PutQueueEntry{"s", 3 -> 7, fresh}     row 3 (stays): DeleteQueueEntry{"s", 3}
+//   plan:               skip           skip, carried                        later: the carried put and the delete
+//                                                                            cancel; nothing is ever written
+//
 // Thread safety: plain functions and values.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <unordered_set>
 #include <vector>
 
@@ -37,12 +54,15 @@
 namespace tern::persistence {
 
 struct TransactionPlan {
-  std::vector<bool> skip;                      // per op, in the order given
-  std::unordered_set<std::uint64_t> referenced;  // messages put here that a put that runs references
+  std::vector<bool> skip;                        // per op of the transaction [0, cut), in order
+  std::unordered_set<std::uint64_t> referenced;  // messages a put that runs or an op after the cut references
+  std::unordered_set<std::uint64_t> later_referenced;  // of those, the ones an op after the cut references
+  std::vector<std::size_t> carry;                // fresh puts before the cut whose key's last op is after it
 };
 
-// `ops`: every op of the transaction, in order. Puts that run after a skipped fresh put of their key are marked
-// fresh (hence the non-const pointers).
-TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops);
+// `ops`: every op of the transaction, in order, then (from `cut` on) the ops known to follow it. Puts that run
+// after a skipped fresh put of their key are marked fresh (hence the non-const pointers).
+TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops,
+                                 std::size_t cut = std::numeric_limits<std::size_t>::max());
 
 }  // namespace tern::persistence

@@ -80,9 +80,9 @@ TEST_F(SqliteJournalTest, LoadQueueAppliesTheJournalFirst) {
   EXPECT_EQ(count("messages"), "1");  // message 1 was put and dropped within the compaction: never written
 }
 
-TEST_F(SqliteJournalTest, TheWriterCompactsAFullJournal) {
+TEST_F(SqliteJournalTest, TheWriterCompactsAFullJournalLeavingItsNewestHalf) {
   auto options = uncompacted();
-  options.journal_compact_ops = 10;  // every 5th group of 2 ops
+  options.journal_compact_ops = 10;  // at 10 ops, apply the oldest groups that leave at least 5
   {
     SqliteStore store(options);
     for (std::uint64_t i = 1; i <= 12; ++i) {
@@ -90,10 +90,95 @@ TEST_F(SqliteJournalTest, TheWriterCompactsAFullJournal) {
       store.flush();
     }
   }  // joins the writer: its compactions are done
-  EXPECT_EQ(count("journal"), "2");
-  EXPECT_EQ(count("queue"), "10");
+  // Groups of 2 ops: at groups 5, 7, 9 and 11 the journal holds 10 ops and its 2 oldest groups go.
+  EXPECT_EQ(count("journal"), "4");
+  EXPECT_EQ(count("queue"), "8");
   SqliteStore store(options);
   EXPECT_EQ(store.load().queue.size(), 12u);
+}
+
+TEST_F(SqliteJournalTest, AnAcknowledgementInTheNewerHalfCancelsADeliveryInTheOlderHalf) {
+  auto options = uncompacted();
+  options.journal_compact_ops = 10;
+  {
+    SqliteStore store(options);
+    for (std::uint64_t i = 1; i <= 4; ++i) {
+      store.submit(batch(op::PutMessage{message(i, "t")}, op::PutQueueEntry{entry("c", i, i, 1), true}), {});
+      store.flush();
+    }
+    store.submit(batch(op::DeleteQueueEntry{"c", 1}, op::DeleteQueueEntry{"c", 2}, op::DeleteQueueEntry{"c", 3},
+                       op::DeleteQueueEntry{"c", 4}),
+                 {});
+    store.flush();
+    // 12 ops: groups 1-3 went (6 ops stay), and wrote nothing: their entries are acknowledged in group 5.
+    EXPECT_EQ(count("journal"), "2");
+    EXPECT_EQ(count("queue"), "0");
+    EXPECT_EQ(count("messages"), "0");
+  }  // as after a crash: the rows that stay are all there is of it
+  SqliteStore store(options);
+  const auto snap = store.load();
+  EXPECT_TRUE(snap.queue.empty());
+  EXPECT_EQ(snap.next_message_id, 5u);
+  EXPECT_EQ(count("messages"), "0");
+}
+
+// Message 1 goes to "a", which acknowledges it in the next group, where it also goes to "b" (as a shared
+// subscription hands a message on). Each group is padded to 5 ops with incoming ids, and is its own journal row.
+class SqliteJournalHandOnTest : public SqliteJournalTest {
+ protected:
+  void submit(std::vector<StoreOp> ops, std::uint16_t padding) {
+    for (std::uint16_t i = 0; i < padding; ++i) ops.emplace_back(op::PutIncoming{{"f", ++incoming_}});
+    store_->submit(std::move(ops), {});
+    store_->flush();
+  }
+  void put_and_hand_on() {
+    submit(batch(op::PutMessage{message(1, "t")}, op::PutQueueEntry{entry("a", 1, 1, 1), true}), 3);
+    submit(batch(op::DeleteQueueEntry{"a", 1}, op::PutQueueEntry{entry("b", 1, 1, 1), true}), 3);
+  }
+  SqliteOptions options_ = [this] {
+    auto o = uncompacted();
+    o.journal_compact_ops = 10;
+    return o;
+  }();
+  std::unique_ptr<SqliteStore> store_ = std::make_unique<SqliteStore>(options_);
+  std::uint16_t incoming_ = 0;
+};
+
+TEST_F(SqliteJournalHandOnTest, AMessageReferencedOnlyByTheNewerHalfIsWritten) {
+  put_and_hand_on();
+  // 10 ops: the first group went; "b"'s entry stays in the journal, so its message had to go to the tables.
+  EXPECT_EQ(count("journal"), "1");
+  EXPECT_EQ(count("queue"), "0");
+  EXPECT_EQ(count("messages"), "1");
+  store_.reset();
+  SqliteStore store(options_);  // as after a crash: the row that stays is replayed
+  const auto snap = store.load();
+  EXPECT_EQ(snap.queue, std::vector{entry("b", 1, 1, 1)});
+  EXPECT_EQ(snap.messages, std::vector{message(1, "t")});
+}
+
+TEST_F(SqliteJournalHandOnTest, AndCollectedOnceThatReferenceIsAcknowledged) {
+  put_and_hand_on();
+  submit(batch(op::DeleteQueueEntry{"b", 1}), 0);
+  submit(batch(op::PutSession{session("z")}), 3);
+  // 11 ops (one carried): the hand-on group went, leaving 5; "b"/1 is acknowledged in a group that stays.
+  EXPECT_EQ(count("journal"), "2");
+  EXPECT_EQ(count("queue"), "0");
+  EXPECT_EQ(count("messages"), "0");
+  store_.reset();
+  SqliteStore store(options_);
+  EXPECT_TRUE(store.load().queue.empty());
+  EXPECT_EQ(count("messages"), "0");
+}
+
+TEST_F(SqliteJournalHandOnTest, AndCollectedAfterACrashThatLostTheDeferredCandidate) {
+  put_and_hand_on();
+  submit(batch(op::DeleteQueueEntry{"b", 1}), 0);
+  store_.reset();  // before the next compaction: the tables hold message 1, which only the journal's "b"/1 needed
+  EXPECT_EQ(count("messages"), "1");
+  SqliteStore store(options_);  // replays "b"/1's put and delete: they cancel, and nothing names message 1 again
+  EXPECT_TRUE(store.load().queue.empty());
+  EXPECT_EQ(count("messages"), "0");
 }
 
 TEST_F(SqliteJournalTest, IdsOfMessagesThatWereNeverWrittenStayUsedUpInTheJournal) {

@@ -26,11 +26,12 @@ struct Planned {
   TransactionPlan plan;
 };
 
-Planned plan_of(std::vector<StoreOp> ops) {
+// The transaction is ops [0, cut); the ops after the cut stay in the journal (a partial compaction).
+Planned plan_of(std::vector<StoreOp> ops, std::size_t cut = SIZE_MAX) {
   Planned p{std::move(ops), {}};
   std::vector<StoreOp*> pointers;
   for (auto& o : p.ops) pointers.push_back(&o);
-  p.plan = plan_transaction(pointers);
+  p.plan = plan_transaction(pointers, cut);
   return p;
 }
 
@@ -102,6 +103,62 @@ TEST(TransactionPlan, AMessageSharedByEntriesIsWrittenIfOneOfThemStays) {
   const auto p = plan_of(batch(op::PutMessage{message(7, "a")}, fresh_put("s", 1, 7), fresh_put("t", 1, 7),
                                op::DeleteQueueEntry{"s", 1}));
   EXPECT_EQ(p.plan.skip, skips({false, true, false, true}));
+}
+
+// Partial compaction: the rows before the cut are applied, planned against the rows that stay.
+
+TEST(TransactionPlan, ADeliveryAcknowledgedAfterTheCutIsNotWrittenAndItsFreshPutIsCarried) {
+  const auto p = plan_of(batch(op::PutMessage{message(7, "a")}, fresh_put("s", 3, 7, 1), op::DeleteQueueEntry{"s", 3}),
+                         2);
+  EXPECT_EQ(p.plan.skip, skips({true, true}));  // only the ops before the cut are planned
+  EXPECT_EQ(p.plan.carry, std::vector<std::size_t>{1});
+  EXPECT_TRUE(p.plan.referenced.empty());
+}
+
+TEST(TransactionPlan, AnEntryUpdatedAfterTheCutIsLeftToTheRowsThatStay) {
+  // The put after the cut writes the row later; its message must be in the tables by then, since the rows holding
+  // the PutMessage go now.
+  const auto p = plan_of(batch(op::PutMessage{message(7, "a")}, fresh_put("s", 3, 7), update("s", 3, 7, 1)), 2);
+  EXPECT_EQ(p.plan.skip, skips({false, true}));
+  EXPECT_EQ(p.plan.carry, std::vector<std::size_t>{1});
+  EXPECT_FALSE(std::get<op::PutQueueEntry>(p.ops[2]).fresh);  // after the cut: untouched (the carried put tells)
+  EXPECT_TRUE(p.plan.later_referenced.contains(7));
+  EXPECT_TRUE(p.plan.referenced.contains(7));
+}
+
+TEST(TransactionPlan, AStoredEntryDeletedAfterTheCutIsNotCarried) {
+  // Not fresh: a row may exist, so the delete that stays must reach it.
+  const auto p = plan_of(batch(update("s", 3, 7, 1), update("s", 3, 7, 2), op::DeleteQueueEntry{"s", 3}), 2);
+  EXPECT_EQ(p.plan.skip, skips({true, true}));
+  EXPECT_TRUE(p.plan.carry.empty());
+}
+
+TEST(TransactionPlan, AnEntryWhoseLastOpIsBeforeTheCutRunsAsInOneTransaction) {
+  const auto p = plan_of(batch(op::PutMessage{message(7, "a")}, fresh_put("s", 3, 7), update("s", 3, 7, 1),
+                               op::PutMessage{message(8, "b")}, fresh_put("t", 1, 8)),
+                         3);
+  EXPECT_EQ(p.plan.skip, skips({false, true, false}));
+  EXPECT_TRUE(std::get<op::PutQueueEntry>(p.ops[2]).fresh);
+  EXPECT_TRUE(p.plan.carry.empty());
+  EXPECT_TRUE(p.plan.later_referenced.contains(8));
+  EXPECT_FALSE(p.plan.later_referenced.contains(7));
+}
+
+TEST(TransactionPlan, AnEntryPutAfterTheCutButDeletedThereDoesNotKeepItsMessage) {
+  // Message 7 is shared by "s"/1 (acknowledged after the cut) and "t"/1 (put and acknowledged after it).
+  const auto p = plan_of(batch(op::PutMessage{message(7, "a")}, fresh_put("s", 1, 7), op::DeleteQueueEntry{"s", 1},
+                               fresh_put("t", 1, 7), op::DeleteQueueEntry{"t", 1}),
+                         2);
+  EXPECT_EQ(p.plan.skip, skips({true, true}));
+  EXPECT_TRUE(p.plan.later_referenced.empty());
+}
+
+TEST(TransactionPlan, ARetainedTopicSetAfterTheCutKeepsItsMessage) {
+  const auto p = plan_of(batch(op::PutMessage{message(7, "a")}, fresh_put("s", 1, 7), op::DeleteQueueEntry{"s", 1},
+                               op::SetRetained{{"a", 7}}),
+                         2);
+  EXPECT_EQ(p.plan.skip, skips({false, true}));
+  EXPECT_TRUE(p.plan.later_referenced.contains(7));
 }
 
 }  // namespace
