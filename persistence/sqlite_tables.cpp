@@ -258,7 +258,7 @@ void SqliteTables::collect_candidates(Statement& st) {
   while (st.step()) candidates_.push_back(static_cast<std::uint64_t>(st.column_int(0)));
 }
 
-std::vector<std::uint64_t> SqliteTables::commit(const std::unordered_set<std::uint64_t>& later_referenced) {
+std::vector<std::uint64_t> SqliteTables::commit(const MessageIdSet& later_referenced) {
   std::sort(candidates_.begin(), candidates_.end());
   candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
   std::vector<std::uint64_t> deferred;

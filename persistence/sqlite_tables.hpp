@@ -25,10 +25,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "broker/core/store_ops.hpp"
+#include "persistence/message_id_set.hpp"
 #include "persistence/sqlite_db.hpp"
 
 namespace tern::persistence {
@@ -49,7 +49,7 @@ class SqliteTables {
   void raise_next_message_id(std::uint64_t next) noexcept { next_message_id_ = std::max(next_message_id_, next); }
   // Message garbage collection, next_message_id, then COMMIT. Candidates in `later_referenced` (the plan's: an op
   // still in the journal references them) are not collected but returned, to add again to a later transaction.
-  std::vector<std::uint64_t> commit(const std::unordered_set<std::uint64_t>& later_referenced = {});
+  std::vector<std::uint64_t> commit(const MessageIdSet& later_referenced = {});
   void rollback() noexcept;
   // Deletes every message nothing references, in a transaction of its own. After a crash, which loses the
   // candidates a partial compaction deferred (SqliteJournal).

@@ -46,18 +46,18 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <unordered_set>
 #include <vector>
 
 #include "broker/core/store_ops.hpp"
+#include "persistence/message_id_set.hpp"
 
 namespace tern::persistence {
 
 struct TransactionPlan {
   std::vector<bool> skip;                        // per op of the transaction [0, cut), in order
-  std::unordered_set<std::uint64_t> referenced;  // messages a put that runs or an op after the cut references
-  std::unordered_set<std::uint64_t> later_referenced;  // of those, the ones an op after the cut references
-  std::vector<std::size_t> carry;                // fresh puts before the cut whose key's last op is after it
+  MessageIdSet referenced;        // messages a put that runs or an op after the cut references
+  MessageIdSet later_referenced;  // of those, the ones an op after the cut references
+  std::vector<std::size_t> carry;  // fresh puts before the cut whose key's last op is after it
 };
 
 // `ops`: every op of the transaction, in order, then (from `cut` on) the ops known to follow it. Puts that run

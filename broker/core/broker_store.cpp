@@ -24,6 +24,7 @@
 // Thread safety: none (see broker.hpp).
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <unordered_map>
 #include <utility>
 
@@ -175,8 +176,12 @@ bool Broker::Impl::page_in(Session& s, bool all) {
 
 void Broker::Impl::submit_ops() {
   if (ops_.empty()) return;
+  // Moved into a vector of their exact size: ops_ keeps its capacity, so a call that stores many ops (a read of
+  // many PUBACKs) does not grow a vector from nothing each time (the store frees the batch on its own thread).
   std::vector<StoreOp> ops;
-  ops.swap(ops_);
+  ops.reserve(ops_.size());
+  std::move(ops_.begin(), ops_.end(), std::back_inserter(ops));
+  ops_.clear();
   store_->submit(std::move(ops), ++submitted_batches_);
   call_submitted_ = true;
 }
