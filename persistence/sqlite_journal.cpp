@@ -15,8 +15,9 @@ SqliteJournal::SqliteJournal(Connection& db)
     : db_(db), insert_(db, "INSERT INTO journal(ops) VALUES (?1)"), delete_(db, "DELETE FROM journal WHERE seq <= ?1") {
   Statement rows(db, "SELECT seq, ops FROM journal ORDER BY seq");
   for (rows.start(); rows.step();) {
-    next_message_id_ = std::max(next_message_id_, decode_record(rows.column_blob(1), ops_));
-    rows_.push_back({rows.column_int(0), ops_.size()});
+    Row& row = rows_.emplace_back(Row{rows.column_int(0), {}});
+    next_message_id_ = std::max(next_message_id_, decode_record(rows.column_blob(1), row.ops));
+    ops_ += row.ops.size();
   }
 }
 
@@ -33,21 +34,32 @@ void SqliteJournal::append(const std::vector<core::StoreOp*>& ops) {
   encode_record({kept.begin(), kept.end()}, next_message_id, record_);
   insert_.start().bind_blob(1, record_).run();  // autocommit: the row is its own transaction
   next_message_id_ = std::max(next_message_id_, next_message_id);
-  for (auto* o : kept) ops_.push_back(std::move(*o));
-  rows_.push_back({sqlite3_last_insert_rowid(db_.get()), ops_.size()});
+  Row& row = rows_.emplace_back(Row{sqlite3_last_insert_rowid(db_.get()), {}});
+  row.ops.reserve(kept.size());
+  for (auto* o : kept) row.ops.push_back(std::move(*o));
+  ops_ += kept.size();
 }
 
 std::size_t SqliteJournal::compact(SqliteTables& tables, std::size_t keep_ops) {
   if (rows_.empty()) return 0;
   // Apply the oldest rows, leaving at least keep_ops ops in the rows that stay; all of them if no row can go.
   std::size_t applied_rows = rows_.size();
-  while (applied_rows > 0 && ops_.size() - rows_[applied_rows - 1].end < keep_ops) --applied_rows;
+  for (std::size_t staying = 0; applied_rows > 0 && staying < keep_ops; --applied_rows) {
+    staying += rows_[applied_rows - 1].ops.size();
+  }
   if (applied_rows == 0) applied_rows = rows_.size();
-  const std::size_t cut = rows_[applied_rows - 1].end;
 
+  // The carried puts, then every row's ops; the transaction is those before the cut.
   std::vector<core::StoreOp*> ops;
-  ops.reserve(ops_.size());
-  for (auto& o : ops_) ops.push_back(&o);
+  ops.reserve(ops_);
+  for (auto& o : carried_) ops.push_back(&o);
+  std::size_t cut = 0;
+  for (std::size_t r = 0; r < rows_.size(); ++r) {
+    if (r == applied_rows) cut = ops.size();
+    for (auto& o : rows_[r].ops) ops.push_back(&o);
+  }
+  if (applied_rows == rows_.size()) cut = ops.size();
+
   const TransactionPlan plan = plan_transaction(ops, cut);
   std::vector<std::uint64_t> deferred;
   tables.begin();
@@ -63,22 +75,13 @@ std::size_t SqliteJournal::compact(SqliteTables& tables, std::size_t keep_ops) {
   }
   deferred_ = std::move(deferred);
 
-  // What stays in memory: the carried puts, then the ops of the rows that stay (moved down in place, so that ops_
-  // keeps its capacity; plan.carry is ascending and below the cut, so no op is overwritten before it is moved).
-  std::size_t kept = 0;
-  for (auto i : plan.carry) {
-    if (i != kept) ops_[kept] = std::move(ops_[i]);
-    ++kept;
-  }
-  const std::size_t shift = cut - kept;
-  for (std::size_t i = cut; i < ops_.size(); ++i) ops_[i - shift] = std::move(ops_[i]);
-  ops_.resize(ops_.size() - shift);
+  std::vector<core::StoreOp> carried;
+  carried.reserve(plan.carry.size());
+  for (auto i : plan.carry) carried.push_back(std::move(*ops[i]));
+  carried_ = std::move(carried);
   rows_.erase(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(applied_rows));
-  for (auto& row : rows_) row.end -= shift;
-  if (rows_.empty()) {
-    ops_.clear();  // carried puts are only ever carried to rows that stay
-    next_message_id_ = 0;
-  }
+  ops_ -= cut - carried_.size();
+  if (rows_.empty()) next_message_id_ = 0;  // and nothing was carried: only a row that stays decides a key
   return cut;
 }
 

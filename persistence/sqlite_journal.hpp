@@ -44,6 +44,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -70,20 +71,20 @@ class SqliteJournal {
   // Throws (SqliteError, OpCodecError); then nothing changed.
   std::size_t compact(SqliteTables& tables, std::size_t keep_ops = 0);
 
-  // Ops in the journal.
-  std::size_t ops() const noexcept { return ops_.size(); }
+  // Ops in the journal's memory.
+  std::size_t ops() const noexcept { return ops_; }
 
  private:
   struct Row {
-    std::int64_t seq = 0;  // the row's key in the journal table
-    std::size_t end = 0;   // one past its last op in ops_ (a row may hold no op, only used-up message ids)
+    std::int64_t seq = 0;             // the row's key in the journal table
+    std::vector<core::StoreOp> ops;   // a row may hold no op, only used-up message ids
   };
 
   Connection& db_;
   Statement insert_, delete_;
-  std::vector<Row> rows_;              // the rows in the journal, in order
-  std::vector<core::StoreOp> ops_;     // puts carried by compaction, then the ops of every row, in order; keeps its
-                                       // capacity between compactions
+  std::deque<Row> rows_;                 // the rows in the journal, in order
+  std::vector<core::StoreOp> carried_;   // puts carried by the last compaction: before every row
+  std::size_t ops_ = 0;                  // in carried_ and rows_
   std::vector<std::uint64_t> deferred_;  // garbage-collection candidates the last compaction deferred
   std::uint64_t next_message_id_ = 0;  // the largest next_message_id of the rows
   std::string record_;                 // append()'s encoding buffer

@@ -74,12 +74,23 @@ core::QueuePage SqliteStore::load_queue(const std::string& client_id, std::uint6
   return tables_->load_queue(client_id, after_seq, limit);
 }
 
+std::int64_t SqliteStore::synchronous() {
+  std::lock_guard lock(db_mutex_);
+  return db_->query_int("PRAGMA synchronous");
+}
+
 void SqliteStore::compact(const char* why) {
   std::lock_guard lock(db_mutex_);
   compact_locked(why);
 }
 
 void SqliteStore::compact_locked(const char* why, std::size_t keep_ops) {
+  // A compaction adds nothing durable: it moves what the journal holds to the tables. So its commit need not wait
+  // for an fsync of its own. With synchronous=NORMAL the WAL still reaches the disk before any checkpoint copies
+  // it into the database, and the next group's commit (FULL) fsyncs the WAL up to and including this transaction.
+  // A power cut before that loses the compaction, and the journal rows are still there.
+  const bool relax = options_.sync == SyncMode::full;
+  if (relax) db_->exec("PRAGMA synchronous = NORMAL");
   try {
     journal_->compact(*tables_, keep_ops);
   } catch (const std::exception& e) {
@@ -88,6 +99,7 @@ void SqliteStore::compact_locked(const char* why, std::size_t keep_ops) {
     TERN_LOG(error, "persistence: could not apply the journal to the tables of ", path_.string(), " (", why,
              "): ", e.what());
   }
+  if (relax) sync_relaxed_ = !db_->try_exec("PRAGMA synchronous = FULL");  // commit() retries, or fails
 }
 
 void SqliteStore::submit(std::vector<core::StoreOp> ops, CommitCallback on_committed) {
@@ -161,6 +173,10 @@ void SqliteStore::run_writer() {
 bool SqliteStore::commit(std::vector<Batch>& group) {
   std::lock_guard lock(db_mutex_);
   try {
+    if (sync_relaxed_) {  // a group is acknowledged only after fsync
+      db_->exec("PRAGMA synchronous = FULL");
+      sync_relaxed_ = false;
+    }
     std::vector<core::StoreOp*> ops;
     for (auto& batch : group) {
       for (auto& op : batch.ops) ops.push_back(&op);

@@ -66,6 +66,8 @@ class SqliteStore final : public Store {
   std::uint64_t transactions() const noexcept { return transactions_.load(std::memory_order_relaxed); }
   // Journalled ops that an unclean shutdown left and the constructor applied (for the crash test).
   std::size_t recovered_journal_ops() const noexcept { return recovered_journal_ops_; }
+  // The connection's PRAGMA synchronous now (1 NORMAL, 2 FULL): compaction relaxes it for its own commit only.
+  std::int64_t synchronous();
 
  private:
   struct Batch {
@@ -92,6 +94,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<SqliteTables> tables_;
   std::unique_ptr<SqliteJournal> journal_;
   std::size_t recovered_journal_ops_ = 0;
+  bool sync_relaxed_ = false;  // synchronous=NORMAL left behind by a compaction (could not be set back to FULL)
 
   // The queue between submit() and the writer.
   std::mutex mutex_;

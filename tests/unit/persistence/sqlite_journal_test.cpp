@@ -97,6 +97,20 @@ TEST_F(SqliteJournalTest, TheWriterCompactsAFullJournalLeavingItsNewestHalf) {
   EXPECT_EQ(store.load().queue.size(), 12u);
 }
 
+TEST_F(SqliteJournalTest, ACompactionLeavesCommitsFsynced) {
+  // Compaction commits with synchronous=NORMAL (it adds nothing durable); every group after it must be FULL again.
+  auto options = uncompacted();
+  options.journal_compact_ops = 4;
+  SqliteStore store(options);
+  ASSERT_EQ(store.synchronous(), 2);
+  for (std::uint64_t i = 1; i <= 6; ++i) {
+    store.submit(batch(op::PutMessage{message(i, "t")}, op::PutQueueEntry{entry("c", i, i), true}), {});
+    store.flush();
+  }
+  EXPECT_NE(count("queue"), "0");  // it did compact
+  EXPECT_EQ(store.synchronous(), 2);
+}
+
 TEST_F(SqliteJournalTest, AnAcknowledgementInTheNewerHalfCancelsADeliveryInTheOlderHalf) {
   auto options = uncompacted();
   options.journal_compact_ops = 10;
