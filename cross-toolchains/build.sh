@@ -6,7 +6,8 @@
 #
 # Installs the cross compiler and qemu-user when missing, makes the sysroot (make-sysroot.sh), builds in
 # build-cross-<arch>/ and writes a stripped copy next to the binary (tern.stripped, the one to copy to a device).
-# mbedTLS and SQLite are linked statically: on the device tern needs only libc and libstdc++.
+# tern is linked statically (TERN_STATIC): on the device it needs no library at all, and its idle RSS holds no
+# shared-library pages.
 # The last line printed is the path of the built tern. JOBS (default: the number of CPUs) limits parallel jobs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,10 +35,10 @@ fi
 cross-toolchains/make-sysroot.sh "$arch"
 # -O2 rather than Release's -O3: the devices' caches are small, and GCC 12 at -O3 raises a false -Wrestrict (GCC bug
 # 105651) in std::string code, which -Werror turns into a failed build.
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DTERN_STATIC=ON \
   -DCMAKE_TOOLCHAIN_FILE="$PWD/cross-toolchains/$triplet.cmake" >/dev/null
 cmake --build "$build" -j "${JOBS:-$(nproc)}"
 "$triplet-strip" -o "$build/tern.stripped" "$build/tern"
-echo "$arch: tern $(stat -c %s "$build/tern.stripped") bytes stripped; needs $("$triplet-readelf" -d "$build/tern" |
-  sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
+needed=$("$triplet-readelf" -d "$build/tern" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+echo "$arch: tern $(stat -c %s "$build/tern.stripped") bytes stripped; needs ${needed:-no shared library}"
 echo "$PWD/$build/tern"

@@ -32,26 +32,6 @@ step() {  # step NAME COMMAND...: runs, times and records one suite
   fi
 }
 
-# The integration tests, split in $jobs shards run at once (GoogleTest's own sharding): each test starts its own
-# broker, so they do not interfere.
-integration() {
-  local pids=() rc=0 i
-  for ((i = 0; i < jobs; i++)); do
-    GTEST_TOTAL_SHARDS=$jobs GTEST_SHARD_INDEX=$i "$host_build/tests/tern_integration_tests" --gtest_brief=1 \
-      >"$log_dir/integration-$i.log" 2>&1 &
-    pids+=($!)
-  done
-  for i in "${!pids[@]}"; do
-    if ! wait "${pids[$i]}"; then
-      rc=1
-      echo "-- shard $i failed:"
-      grep -E '^\[  FAILED  \]|Failure|error' "$log_dir/integration-$i.log" | head -40 || true
-    fi
-    grep -E '^\[  (PASSED|FAILED)  \].*tests?' "$log_dir/integration-$i.log" | tail -2 || true
-  done
-  return $rc
-}
-
 for arch in "$@"; do
   case $arch in
     aarch64) triplet=aarch64-linux-gnu qemu=qemu-aarch64 ;;
@@ -71,9 +51,8 @@ for arch in "$@"; do
   launcher=$PWD/build-cross-$arch/tern-qemu
   printf '#!/bin/sh\nexec %s %q "$@"\n' "$wrapper" "$tern" >"$launcher"
   chmod +x "$launcher"
-  export TERN_TEST_BINARY=$launcher
-  step "$arch integration tests (host clients, tern under qemu)" integration
-  unset TERN_TEST_BINARY
+  step "$arch integration tests (host clients, tern under qemu)" \
+    env JOBS="$jobs" scripts/integration.sh "$host_build" "$launcher" "$log_dir"
   step "$arch conformance (tern under qemu)" python3 conformance/run.py --tern "$tern" --wrapper "$wrapper" -j 4
 done
 

@@ -10,6 +10,13 @@ cd build
 ctest -j "$jobs" --output-on-failure --timeout 180
 cd ..
 
+# The static executable that scripts/run.sh and the ARM builds ship (TERN_STATIC=ON): the integration suite again,
+# against it (about a minute).
+cmake -S . -B build-static -G Ninja -DCMAKE_BUILD_TYPE=Release -DTERN_BUILD_TESTS=OFF -DTERN_STATIC=ON >/dev/null
+cmake --build build-static -j "$jobs" --target tern
+echo "==== integration tests against the static build"
+JOBS=$jobs scripts/integration.sh build "$PWD/build-static/tern" build-static/test-logs
+
 # The ARM builds (64-bit and 32-bit), proven under qemu-user: unit tests emulated, the integration and conformance
 # suites run against the cross-built broker (about 5 minutes per target on 2 cores; the whole script about 18 minutes
 # from a clean checkout without ccache). TERN_SKIP_ARM=1 skips them.

@@ -35,6 +35,18 @@ TEST_P(LifecycleTest, StopsOnSigtermAndRestarts) {
   EXPECT_EQ(c.receive().payload, "after restart");
 }
 
+// A listener given by host name is resolved (through glibc's NSS, which the static build loads at run time) and
+// served on what the name resolves to.
+TEST_P(LifecycleTest, AListenerGivenByHostNameIsServed) {
+  const std::uint16_t port = pick_free_port();
+  BrokerProcess broker({"listener " + std::to_string(port) + " localhost"});
+  RawClient c(port, version());
+  EXPECT_EQ(static_cast<int>(c.connect("named").reason_code), 0);
+  c.subscribe("named/#", QoS::at_least_once);
+  c.publish("named/x", "by name", QoS::at_least_once);
+  EXPECT_EQ(c.receive().payload, "by name");
+}
+
 TERN_INSTANTIATE_VERSIONS(LifecycleTest);
 
 }  // namespace

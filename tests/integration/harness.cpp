@@ -51,6 +51,8 @@ const std::set<std::string>& tern_only_directives() {
   return names;
 }
 
+}  // namespace
+
 std::uint16_t pick_free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -66,8 +68,6 @@ std::uint16_t pick_free_port() {
   ::close(fd);
   return ntohs(addr.sin_port);
 }
-
-}  // namespace
 
 bool testing_mosquitto() {
   const char* v = std::getenv("TERN_TEST_BROKER");

@@ -323,4 +323,7 @@ class BackgroundCommand {
 // Waits until `pred` holds, polling every 10 ms; false at the deadline.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = answer_timeout);
 
+// A TCP port free on 127.0.0.1 when called (another process may take it before it is used).
+std::uint16_t pick_free_port();
+
 }  // namespace tern::itest

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs the integration suite (tests/integration) against a given tern, in JOBS shards at once (GoogleTest's own
+# sharding; each test starts its own broker, so they do not interfere):
+#
+#   scripts/integration.sh HOST_BUILD TERN LOG_DIR
+#
+# HOST_BUILD holds the built tests/tern_integration_tests; TERN is the broker to start (any executable that takes
+# tern's arguments: a launcher script for an emulated one). Logs go to LOG_DIR/integration-N.log; failures and each
+# shard's summary are printed. Exits non-zero if a shard failed.
+set -euo pipefail
+host_build=${1:?usage: integration.sh HOST_BUILD TERN LOG_DIR}
+tern=${2:?usage: integration.sh HOST_BUILD TERN LOG_DIR}
+log_dir=${3:?usage: integration.sh HOST_BUILD TERN LOG_DIR}
+jobs=${JOBS:-$(nproc)}
+mkdir -p "$log_dir"
+
+pids=()
+rc=0
+for ((i = 0; i < jobs; i++)); do
+  TERN_TEST_BINARY=$tern GTEST_TOTAL_SHARDS=$jobs GTEST_SHARD_INDEX=$i "$host_build/tests/tern_integration_tests" \
+    --gtest_brief=1 >"$log_dir/integration-$i.log" 2>&1 &
+  pids+=($!)
+done
+for i in "${!pids[@]}"; do
+  if ! wait "${pids[$i]}"; then
+    rc=1
+    echo "-- shard $i failed:"
+    grep -E '^\[  FAILED  \]|Failure|error' "$log_dir/integration-$i.log" | head -40 || true
+  fi
+  grep -E '^\[  (PASSED|FAILED)  \].*tests?' "$log_dir/integration-$i.log" | tail -2 || true
+done
+exit $rc
