@@ -27,12 +27,12 @@
 // The rows stay the durable record; the memory is the same content (this store is the database's only writer). It
 // costs RAM in proportion to SqliteOptions::journal_compact_ops.
 //
-// Crash safety: the carried puts and deferred candidates are only in memory; the rows that stay reach the same
-// state without them, except that a deferred candidate can be forgotten: the open after a crash deletes every
-// unreferenced message. A journal row is committed (and, with synchronous=FULL, fsynced) before the group's callbacks run,
+// Crash safety: a journal row is committed (and, with synchronous=FULL, fsynced) before the group's callbacks run,
 // so it is the durable record of the group; compaction removes rows in the same transaction that applies them, so
 // after a crash each row is either still in the journal or in the tables, never both, never neither. The next open
-// compacts what a crash left.
+// compacts what a crash left. The carried puts and deferred candidates are only in memory: the rows that stay
+// reach the same state without them, except that a deferred candidate is forgotten, so the open after a crash
+// deletes every message nothing references.
 //
 // A row that cannot be decoded is checked for at open (check_journal, from sqlite_open.cpp): the database is then
 // moved aside like a corrupt one. Skipping the row would apply later groups without an earlier one, breaking the

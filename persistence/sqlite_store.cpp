@@ -89,8 +89,7 @@ void SqliteStore::compact_locked(const char* why, std::size_t keep_ops) {
   // for an fsync of its own. With synchronous=NORMAL the WAL still reaches the disk before any checkpoint copies
   // it into the database, and the next group's commit (FULL) fsyncs the WAL up to and including this transaction.
   // A power cut before that loses the compaction, and the journal rows are still there.
-  const bool relax = options_.sync == SyncMode::full;
-  if (relax) db_->exec("PRAGMA synchronous = NORMAL");
+  const bool relax = options_.sync == SyncMode::full && db_->try_exec("PRAGMA synchronous = NORMAL");
   try {
     journal_->compact(*tables_, keep_ops);
   } catch (const std::exception& e) {

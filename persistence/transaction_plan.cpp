@@ -34,7 +34,8 @@ std::optional<RowKey> row_key(const core::StoreOp& o) {
 }
 
 std::uint32_t hash_of(const RowKey& k) noexcept {
-  const std::uint64_t h = std::hash<std::string_view>{}(k.client_id) ^ ((k.number * 2 + k.queue) * 0x9e3779b97f4a7c15ULL);
+  const std::uint64_t number = (k.number * 2 + k.queue) * 0x9e3779b97f4a7c15ULL;
+  const std::uint64_t h = std::hash<std::string_view>{}(k.client_id) ^ number;
   return static_cast<std::uint32_t>(h ^ (h >> 32));
 }
 
