@@ -86,6 +86,11 @@ SCENARIOS = [
      ["--scenario", "pairs", "--qos", "1", "--mqtt", "5", "--persistent"]),
     ("durable-q1-off-v5", "10. durable: 50 pairs, QoS 1, 64 B, session expiry 3600 s, persistence off, 5.0",
      ["--scenario", "pairs", "--qos", "1", "--mqtt", "5", "--persistent"]),
+    # Tern on one network thread against mosquitto (single-threaded): issue 8's "threads 1 at least 5x mosquitto".
+    ("t1-fanin-16-v3", "11. threads 1: fan-in 10->1, QoS 0, 16 B, 3.1.1", ["--scenario", "fanin", "--mqtt", "3"]),
+    ("t1-fanout-v3", "11. threads 1: fan-out 1->100, QoS 0, 16 B, 3.1.1", ["--scenario", "fanout", "--mqtt", "3"]),
+    ("t1-pairs-q1-v3", "11. threads 1: 50 pairs, QoS 1, 64 B, 3.1.1",
+     ["--scenario", "pairs", "--qos", "1", "--mqtt", "3"]),
 ]
 
 # Scenarios that need a broker configuration start-peer does not make: run.py writes every broker's configuration
@@ -94,9 +99,12 @@ SCENARIOS = [
 #   tls: the listener speaks TLS (certificates made at run time, see Certificates)
 #   persistence: tern "persistence true" + "persistence_sync full"; mosquitto "persistence true" (autosave_interval
 #                default: it writes its database every 1800 s and at exit, not per message)
-#   brokers: the brokers that run it (NanoMQ was built without TLS; FlashMQ and NanoMQ are not in the durable set)
+#   tern_threads: Tern's "threads" (default: --tern-threads)
+#   brokers: the brokers that run it (NanoMQ was built without TLS; FlashMQ and NanoMQ are not in the durable set;
+#            the threads 1 rows compare with mosquitto, the single-threaded peer)
 TLS_BROKERS = ("tern", "mosquitto", "flashmq")
 DURABLE_BROKERS = ("tern", "mosquitto")
+SINGLE_THREAD = {"tern_threads": 1, "brokers": ("tern", "mosquitto")}
 SCENARIO_OPTIONS = {
     "tls-connect-plain-v3": {"tls": False, "brokers": TLS_BROKERS},
     "tls-connect-v3": {"tls": True, "brokers": TLS_BROKERS},
@@ -108,6 +116,9 @@ SCENARIO_OPTIONS = {
     "durable-q1-off-v3": {"persistence": False, "brokers": DURABLE_BROKERS},
     "durable-q1-v5": {"persistence": True, "brokers": DURABLE_BROKERS},
     "durable-q1-off-v5": {"persistence": False, "brokers": DURABLE_BROKERS},
+    "t1-fanin-16-v3": SINGLE_THREAD,
+    "t1-fanout-v3": SINGLE_THREAD,
+    "t1-pairs-q1-v3": SINGLE_THREAD,
 }
 
 
@@ -379,8 +390,10 @@ def scenario_args(sid, args, certs):
 def run_once(broker, sid, loadgen_args, args, ports, certs):
     port = broker.fixed_port or ports.take()
     workdir = tempfile.mkdtemp(prefix=f"tern-bench-{broker.name}-")
-    threads = 1 if sid == "startup" and broker.name == "tern" else None
     opts = SCENARIO_OPTIONS.get(sid)
+    threads = None
+    if broker.name == "tern":
+        threads = 1 if sid == "startup" else (opts or {}).get("tern_threads")
     if opts and opts.get("tls"):
         certs.make()
     proc, startup, log_path = broker.start(port, workdir, threads, opts, certs)
@@ -635,6 +648,10 @@ for size, name in (("16", "16 B"), ("1k", "1 KiB")):
                    + metric_rows(f"tls-fanin-{size}-v3", THROUGHPUT)
                    + ratio_rows(f"tls-fanin-{size}-v3", f"tls-fanin-{size}-plain-v3",
                                 f"9. fan-in, {name}: TLS ÷ plain TCP", THROUGHPUT))
+# 11. threads 1 against mosquitto.
+TABLE_ROWS += metric_rows("t1-fanin-16-v3", THROUGHPUT) + metric_rows("t1-pairs-q1-v3", THROUGHPUT)
+TABLE_ROWS += [("t1-fanout-v3", "delivered_per_s", "deliveries/s", True, "int"),
+               ("t1-fanout-v3", "msgs_per_cpu_s", "deliveries per broker CPU-s", True, "int")]
 for v, name in (("v3", "3.1.1"), ("v5", "5.0")):
     TABLE_ROWS += (metric_rows(f"durable-q1-{v}", ACKED) + metric_rows(f"durable-q1-off-{v}", ACKED)
                    + ratio_rows(f"durable-q1-{v}", f"durable-q1-off-{v}", f"10. durable, {name}: persistence on ÷ off",
