@@ -42,7 +42,6 @@ for arch in "$@"; do
   tern=$(JOBS=$jobs cross-toolchains/build.sh "$arch" | tail -1)
   echo "==== $arch: built in $((SECONDS - start)) s: $tern"
   log_dir=build-cross-$arch/test-logs
-  mkdir -p "$log_dir"
   wrapper="$qemu -L /usr/$triplet"
 
   step "$arch unit tests (qemu)" ctest --test-dir "build-cross-$arch" -j "$jobs" --output-on-failure --timeout 300
