@@ -11,6 +11,40 @@
 
 namespace tern::persistence {
 
+namespace {
+
+// Calls f on each payload an op holds (a message's, a will's).
+template <typename Op, typename F>
+void for_each_payload(Op& op, F&& f) {
+  if (auto* put = std::get_if<core::store_op::PutMessage>(&op)) {
+    f(put->message.payload);
+  } else if (auto* session = std::get_if<core::store_op::PutSession>(&op); session && session->session.will) {
+    f(session->session.will->payload);
+  }
+}
+
+// The journal's own copy of a group's ops, made on the writer thread. The batches' ops go back to the threads that
+// made them (Store::take_spent), and so do the broker's messages, whose payloads they share: the copy's payloads
+// are copied into one buffer for the whole group.
+void copy_ops(const std::vector<core::StoreOp*>& ops, std::vector<core::StoreOp>& out) {
+  std::size_t bytes = 0;
+  for (const auto* o : ops) for_each_payload(*o, [&](const core::SharedBytes& p) { bytes += p.size(); });
+  auto buffer = std::make_shared<std::string>();
+  buffer->reserve(bytes);  // never grows beyond: the views below stay valid
+  out.reserve(ops.size());
+  for (const auto* o : ops) {
+    core::StoreOp& copy = out.emplace_back(*o);
+    for_each_payload(copy, [&](core::SharedBytes& p) {
+      if (p.empty()) return;
+      const auto at = buffer->size();
+      buffer->append(p.view());
+      p = core::SharedBytes(buffer, std::string_view(buffer->data() + at, p.size()));
+    });
+  }
+}
+
+}  // namespace
+
 SqliteJournal::SqliteJournal(Connection& db)
     : db_(db), insert_(db, "INSERT INTO journal(ops) VALUES (?1)"), delete_(db, "DELETE FROM journal WHERE seq <= ?1") {
   Statement rows(db, "SELECT seq, ops FROM journal ORDER BY seq");
@@ -35,8 +69,7 @@ void SqliteJournal::append(const std::vector<core::StoreOp*>& ops) {
   insert_.start().bind_blob(1, record_).run();  // autocommit: the row is its own transaction
   next_message_id_ = std::max(next_message_id_, next_message_id);
   Row& row = rows_.emplace_back(Row{sqlite3_last_insert_rowid(db_.get()), {}});
-  row.ops.reserve(kept.size());
-  for (auto* o : kept) row.ops.push_back(std::move(*o));
+  copy_ops(kept, row.ops);
   ops_ += kept.size();
 }
 

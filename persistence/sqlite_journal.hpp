@@ -20,8 +20,9 @@
 //   the plan runs. A fresh put whose key is decided by a row that stays is carried in memory (no row of its own),
 //   and garbage-collection candidates that a row that stays still references are deferred to a later compaction.
 //
-// The journal's ops are also kept in memory, in row order: those this process appended (moved out of their
-// batches), after those decoded from the rows found at open. So compaction never reads back what this process
+// The journal's ops are also kept in memory, in row order: those this process appended (copied by the writer, with
+// the group's payloads in one buffer: the batches go back to the shards, see Store::take_spent), after those
+// decoded from the rows found at open. So compaction never reads back what this process
 // wrote: decoding every op again cost more than everything else the writer does (measured with
 // SqliteBench.DISABLED_JournalCompactOps: the allocations of ~10 MB of ops per compaction and their page faults).
 // The rows stay the durable record; the memory is the same content (this store is the database's only writer). It
@@ -61,8 +62,8 @@ class SqliteJournal {
   explicit SqliteJournal(Connection& db);
 
   // Plans `ops` (one group, in order; see transaction_plan.hpp for why they are not const) and appends the ops that
-  // run as one row, in a transaction of its own; then moves them into the journal's memory. Throws SqliteError;
-  // then nothing was appended (nor moved).
+  // run as one row, in a transaction of its own; then copies them into the journal's memory (the caller keeps
+  // `ops`, see Store::take_spent). Throws SqliteError; then nothing was appended.
   void append(const std::vector<core::StoreOp*>& ops);
 
   // Applies the oldest rows to the tables and deletes them, in one transaction, planned against every row (see

@@ -114,6 +114,13 @@ void SqliteStore::submit(std::vector<core::StoreOp> ops, CommitCallback on_commi
   if (wake) wake_writer_.notify_one();
 }
 
+void SqliteStore::take_spent(std::vector<std::vector<core::StoreOp>>& out) {
+  std::lock_guard lock(mutex_);
+  for (auto& ops : spent_) out.push_back(std::move(ops));
+  spent_.clear();
+  spent_ops_ = 0;
+}
+
 void SqliteStore::flush() {
   std::unique_lock lock(mutex_);
   const auto target = submitted_;
@@ -149,6 +156,15 @@ void SqliteStore::run_writer() {
     lock.unlock();
 
     const bool durable = commit(group);
+    // The journal copied the ops it keeps: the batches' own ops go back to the submitter (take_spent()), up to a
+    // bound, before the callbacks tell it to come for them.
+    lock.lock();
+    for (auto& batch : group) {
+      if (spent_ops_ + batch.ops.size() > kMaxSpentOps) break;
+      spent_ops_ += batch.ops.size();
+      spent_.push_back(std::move(batch.ops));
+    }
+    lock.unlock();
     for (auto& batch : group) {
       if (!batch.on_committed) continue;
       try {
@@ -160,7 +176,7 @@ void SqliteStore::run_writer() {
       }
     }
     const auto done = group.size();
-    group.clear();  // the ops and callbacks are destroyed outside the lock
+    group.clear();  // the callbacks and ops not handed back are destroyed outside the lock
     compact_if_full();
 
     lock.lock();

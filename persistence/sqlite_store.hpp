@@ -64,6 +64,9 @@ class SqliteStore final : public Store {
   void submit(std::vector<core::StoreOp> ops, CommitCallback on_committed) override;
   void flush() override;
   core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) override;
+  // Keeps the spent batches of up to kMaxSpentOps ops; the writer destroys those beyond, and all of them while
+  // nobody takes them.
+  void take_spent(std::vector<std::vector<core::StoreOp>>& out) override;
 
   const std::filesystem::path& path() const noexcept { return path_; }
   // Where an unusable database found at start-up was moved (so the server can report it); nullopt if none.
@@ -76,6 +79,8 @@ class SqliteStore final : public Store {
   std::int64_t synchronous();
 
  private:
+  static constexpr std::size_t kMaxSpentOps = 16384;
+
   struct Batch {
     std::vector<core::StoreOp> ops;
     CommitCallback on_committed;
@@ -108,6 +113,8 @@ class SqliteStore final : public Store {
   std::condition_variable batches_done_;
   std::deque<Batch> pending_;
   std::size_t pending_ops_ = 0;
+  std::vector<std::vector<core::StoreOp>> spent_;  // committed batches' ops, for take_spent()
+  std::size_t spent_ops_ = 0;
   std::uint64_t submitted_ = 0;  // batches ever queued
   std::uint64_t completed_ = 0;  // batches whose callbacks have returned
   std::size_t flush_waiters_ = 0;

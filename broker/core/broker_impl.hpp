@@ -125,8 +125,8 @@ class Broker::Impl {
   void store_incoming(Session& s, std::uint16_t packet_id, bool add);
   void store_retained(const MessagePtr& message);  // SetRetained, or ClearRetained for an empty payload
   void unstore_retained(const std::string& topic);
-  void store_message(const Message& m);  // PutMessage, once per message
-  StoredMessage to_stored(const Message& m) const;
+  void store_message(const MessagePtr& m);  // PutMessage, once per message
+  StoredMessage to_stored(const MessagePtr& m) const;
   MessagePtr from_stored(const StoredMessage& m) const;
   UnixMillis to_wall(TimePoint t) const noexcept;
   TimePoint from_wall(UnixMillis t) const noexcept;

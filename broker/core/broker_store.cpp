@@ -24,7 +24,6 @@
 // Thread safety: none (see broker.hpp).
 #include <algorithm>
 #include <chrono>
-#include <iterator>
 #include <unordered_map>
 #include <utility>
 
@@ -72,7 +71,7 @@ void Broker::Impl::store_session(Session& s, std::optional<TimePoint> offline_si
   stored.expiry_interval = s.expiry_interval;
   stored.disconnected_at = offline_since ? to_wall(*offline_since) : 0;
   stored.version = s.version;
-  if (s.will) stored.will = to_stored(*s.will);
+  if (s.will) stored.will = to_stored(s.will);
   stored.will_delay = s.will_delay;
   ops_.emplace_back(op::PutSession{std::move(stored)});
   if (!s.stored) {
@@ -113,15 +112,15 @@ void Broker::Impl::unstore_subscription(Session& s, const std::string& filter) {
   ops_.emplace_back(op::DeleteSubscription{s.client_id, filter});
 }
 
-void Broker::Impl::store_message(const Message& m) {
-  if (m.store_id != 0) return;
-  m.store_id = next_message_id_++;
+void Broker::Impl::store_message(const MessagePtr& m) {
+  if (m->store_id != 0) return;
+  m->store_id = next_message_id_++;
   ops_.emplace_back(op::PutMessage{to_stored(m)});
 }
 
 void Broker::Impl::store_delivery(Session& s, Delivery& d, std::uint16_t packet_id, bool released) {
   if (!s.stored || d.qos == QoS::at_most_once || !d.message) return;
-  store_message(*d.message);
+  store_message(d.message);
   const bool fresh = d.seq == 0;
   if (fresh) d.seq = ++s.store_seq;
   StoredQueueEntry entry;
@@ -176,13 +175,8 @@ bool Broker::Impl::page_in(Session& s, bool all) {
 
 void Broker::Impl::submit_ops() {
   if (ops_.empty()) return;
-  // Moved into a vector of their exact size: ops_ keeps its capacity, so a call that stores many ops (a read of
-  // many PUBACKs) does not grow a vector from nothing each time (the store frees the batch on its own thread).
-  std::vector<StoreOp> ops;
-  ops.reserve(ops_.size());
-  std::move(ops_.begin(), ops_.end(), std::back_inserter(ops));
+  store_->submit(ops_, ++submitted_batches_);  // takes the ops; ops_ may come back with a spent batch's capacity
   ops_.clear();
-  store_->submit(std::move(ops), ++submitted_batches_);
   call_submitted_ = true;
 }
 
@@ -206,7 +200,7 @@ void Broker::Impl::store_retained(const MessagePtr& message) {
     unstore_retained(message->topic);
     return;
   }
-  store_message(*message);
+  store_message(message);
   ops_.emplace_back(op::SetRetained{StoredRetained{message->topic, message->store_id}});
 }
 
@@ -215,22 +209,22 @@ void Broker::Impl::unstore_retained(const std::string& topic) {
   ops_.emplace_back(op::ClearRetained{topic});
 }
 
-StoredMessage Broker::Impl::to_stored(const Message& m) const {
+StoredMessage Broker::Impl::to_stored(const MessagePtr& m) const {
   StoredMessage stored;
-  stored.id = m.store_id;
-  stored.topic = m.topic;
-  stored.payload = m.payload;
-  stored.qos = m.qos;
-  stored.retain = m.retain;
-  stored.forward_properties = m.forward_properties;
-  if (m.expires_at) stored.expires_at = to_wall(*m.expires_at);
+  stored.id = m->store_id;
+  stored.topic = m->topic;
+  stored.payload = SharedBytes(m, m->payload);  // the Message is immutable: the store shares its payload
+  stored.qos = m->qos;
+  stored.retain = m->retain;
+  stored.forward_properties = m->forward_properties;
+  if (m->expires_at) stored.expires_at = to_wall(*m->expires_at);
   return stored;
 }
 
 MessagePtr Broker::Impl::from_stored(const StoredMessage& stored) const {
   auto m = std::make_shared<Message>();
   m->topic = stored.topic;
-  m->payload = stored.payload;
+  m->payload = stored.payload.view();
   m->qos = stored.qos;
   m->retain = stored.retain;
   m->forward_properties = stored.forward_properties;

@@ -27,6 +27,7 @@
 #include <variant>
 #include <vector>
 
+#include "broker/core/shared_bytes.hpp"
 #include "broker/core/subscription_index.hpp"
 #include "broker/protocol/packets.hpp"
 
@@ -39,7 +40,7 @@ using UnixMillis = std::int64_t;
 struct StoredMessage {
   std::uint64_t id = 0;  // assigned by the broker, unique for the life of the store
   std::string topic;
-  std::string payload;
+  SharedBytes payload;  // the broker's Message shares it with the store (see shared_bytes.hpp)
   protocol::QoS qos = protocol::QoS::at_most_once;
   bool retain = false;
   std::string forward_properties;        // Message::forward_properties

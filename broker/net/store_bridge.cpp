@@ -5,8 +5,23 @@ namespace tern::net {
 StoreBridge::StoreBridge(persistence::Store& store, SharedBroker& shared, Executor executor)
     : store_(store), shared_(shared), executor_(std::move(executor)) {}
 
-void StoreBridge::submit(std::vector<core::StoreOp> ops, std::uint64_t batch) {
+namespace {
+// Spare vectors kept for the Broker's batches, and the largest capacity kept (a burst's huge batch is not kept).
+constexpr std::size_t kMaxSpares = 64;
+constexpr std::size_t kMaxSpareCapacity = 1024;
+}  // namespace
+
+void StoreBridge::submit(std::vector<core::StoreOp>& ops, std::uint64_t batch) {
+  std::vector<core::StoreOp> spare;
+  {
+    std::lock_guard lock(mutex_);
+    if (!spares_.empty()) {
+      spare = std::move(spares_.back());
+      spares_.pop_back();
+    }
+  }
   store_.submit(std::move(ops), [this, batch](bool durable) { committed(batch, durable); });
+  ops = std::move(spare);
 }
 
 core::QueuePage StoreBridge::load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) {
@@ -24,12 +39,18 @@ void StoreBridge::committed(std::uint64_t batch, bool durable) {
 }
 
 void StoreBridge::drain() {
+  store_.take_spent(spent_);
+  for (auto& ops : spent_) ops.clear();  // here, on a shard's thread, not on the store's writer thread
   std::vector<std::pair<std::uint64_t, bool>> done;
   {
     std::lock_guard lock(mutex_);
     done.swap(done_);
     drain_posted_ = false;
+    for (auto& ops : spent_) {
+      if (spares_.size() < kMaxSpares && ops.capacity() <= kMaxSpareCapacity) spares_.push_back(std::move(ops));
+    }
   }
+  spent_.clear();
   std::lock_guard lock(shared_.mutex);
   const core::TimePoint now = core::Clock::now();
   for (std::size_t i = 0; i < done.size(); ++i) {

@@ -8,6 +8,10 @@
 // Callbacks of consecutive committed batches are coalesced: one post and one lock release them all (group commit
 // hands several batches back at once). A failed batch is reported on its own, in order.
 //
+// Spent batches come back too (Store::take_spent): the drain destroys their ops on the shard's thread, before it
+// takes the Broker mutex, and keeps their vectors for the Broker's next batches (submit() hands one back), so that
+// neither the shards nor the writer allocate or free a vector per batch.
+//
 // Thread safety: submit() under the Broker mutex (from the Broker); the store's callbacks from its writer thread.
 // Destroy only after the store has been flushed with the shards stopped (no callback may be running).
 #pragma once
@@ -28,7 +32,7 @@ class StoreBridge final : public core::StorePort {
  public:
   StoreBridge(persistence::Store& store, SharedBroker& shared, Executor executor);
 
-  void submit(std::vector<core::StoreOp> ops, std::uint64_t batch) override;
+  void submit(std::vector<core::StoreOp>& ops, std::uint64_t batch) override;
   core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) override;
 
  private:
@@ -41,6 +45,9 @@ class StoreBridge final : public core::StorePort {
   std::mutex mutex_;
   std::vector<std::pair<std::uint64_t, bool>> done_;  // committed batches not yet handed to the Broker, in order
   bool drain_posted_ = false;
+  std::vector<std::vector<core::StoreOp>> spares_;  // empty vectors of spent batches, for submit() to hand back
+  std::vector<std::vector<core::StoreOp>> spent_;   // drain()'s: the batches the store handed back
+
 };
 
 }  // namespace tern::net

@@ -15,13 +15,17 @@ namespace {
 // reaches the store.
 class RecordingSubmitter final : public StorePort {
  public:
-  void submit(std::vector<StoreOp> ops, std::uint64_t batch) override {
-    if (crashed) return;
+  void submit(std::vector<StoreOp>& ops, std::uint64_t batch) override {
+    if (crashed) {
+      ops.clear();
+      return;
+    }
     ops_seen += ops.size();
     for (const StoreOp& o : ops) {
       if (const auto* put = std::get_if<store_op::PutQueueEntry>(&o)) queue_puts.push_back(*put);
     }
     store.submit(std::move(ops), {});
+    ops.clear();  // moved from: left empty, as the port's contract says
     batches.push_back(batch);
   }
   bool crashed = false;
