@@ -46,6 +46,7 @@ class StoreBridge final : public core::StorePort {
   std::vector<std::pair<std::uint64_t, bool>> done_;  // committed batches not yet handed to the Broker, in order
   bool drain_posted_ = false;
   std::vector<std::vector<core::StoreOp>> spares_;  // empty vectors of spent batches, for submit() to hand back
+  std::size_t spare_ops_ = 0;                         // their capacities, in all
   std::vector<std::vector<core::StoreOp>> spent_;   // drain()'s: the batches the store handed back
 
 };

@@ -249,6 +249,51 @@ TEST_P(SqliteStoreTest, AFailedCommitIsReportedAndLaterBatchesStillCommit) {
   EXPECT_EQ(message_ids(snap), (std::vector<std::uint64_t>{1, 3}));
 }
 
+TEST_P(SqliteStoreTest, CommittedBatchesComeBackWholeAndTheJournalKeepsItsOwnCopyOfThePayload) {
+  SqliteStore store(options());
+  // The payload is shared with an owner, as the broker's Message shares it.
+  auto owner = std::make_shared<const std::string>("payload shared with the broker's message");
+  auto m = message(1, "a/b");
+  m.payload = core::SharedBytes(owner, *owner);
+  store.submit(batch(op::PutMessage{m}, op::PutQueueEntry{entry("s", 1, 1)}), {});
+  store.flush();
+  ASSERT_GT(owner.use_count(), 1);  // the spent batch still holds it
+
+  std::vector<std::vector<StoreOp>> spent;
+  store.take_spent(spent);
+  ASSERT_EQ(spent.size(), 1u);
+  ASSERT_EQ(spent[0].size(), 2u);  // intact, as submitted
+  EXPECT_EQ(std::get<op::PutMessage>(spent[0][0]).message, m);
+  EXPECT_EQ(std::get<op::PutQueueEntry>(spent[0][1]).entry, entry("s", 1, 1));
+  spent.clear();
+  m = {};
+  EXPECT_EQ(owner.use_count(), 1);  // the journal holds a copy of the bytes, not the owner
+
+  store.take_spent(spent);
+  EXPECT_TRUE(spent.empty());  // each batch comes back once
+  const auto snap = store.load();  // compacts the journal's copy into the tables
+  ASSERT_EQ(snap.messages.size(), 1u);
+  EXPECT_EQ(snap.messages[0].payload, std::string_view(*owner));
+}
+
+TEST_P(SqliteStoreTest, SpentBatchesNobodyTakesAreBounded) {
+  SqliteStore store(options());
+  const std::size_t batches = 200, ops_per_batch = 100;  // 20,000 ops: more than the store keeps
+  for (std::size_t b = 0; b < batches; ++b) {
+    std::vector<StoreOp> ops;
+    for (std::size_t i = 0; i < ops_per_batch; ++i) ops.emplace_back(op::DeleteIncoming{"c", std::uint16_t(i + 1)});
+    store.submit(std::move(ops), {});
+  }
+  store.flush();
+  std::vector<std::vector<StoreOp>> spent;
+  store.take_spent(spent);
+  std::size_t ops = 0;
+  for (const auto& v : spent) ops += v.size();
+  EXPECT_GT(ops, 0u);
+  EXPECT_LE(ops, 8192u);  // SqliteStore::kMaxSpentOps: the writer destroyed the rest
+  EXPECT_LT(spent.size(), batches);
+}
+
 INSTANTIATE_TEST_SUITE_P(Sync, SqliteStoreTest, ::testing::Values(SyncMode::full, SyncMode::normal),
                          [](const auto& info) { return info.param == SyncMode::full ? "full" : "normal"; });
 
