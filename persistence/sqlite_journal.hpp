@@ -22,9 +22,9 @@
 //
 // The journal's ops are also kept in memory, in row order: those this process appended (copied by the writer, with
 // the group's payloads in one buffer: the batches go back to the shards, see Store::take_spent), after those
-// decoded from the rows found at open. So compaction never reads back what this process
-// wrote: decoding every op again cost more than everything else the writer does (measured with
-// SqliteBench.DISABLED_JournalCompactOps: the allocations of ~10 MB of ops per compaction and their page faults).
+// decoded from the rows found at open. So compaction never reads back what this process wrote: decoding every op
+// again cost more than everything else the writer does (measured with SqliteBench.DISABLED_JournalCompactOps: the
+// allocations of ~10 MB of ops per compaction and their page faults).
 // The rows stay the durable record; the memory is the same content (this store is the database's only writer). It
 // costs RAM in proportion to SqliteOptions::journal_compact_ops.
 //

@@ -82,7 +82,7 @@ class Store {
   // call (it waits for them, as flush() does). For the broker paging a long offline queue back in.
   virtual core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) = 0;
 
-  // Appends to `out` the ops of committed batches that the store no longer needs (their callbacks have run), in
+  // Appends to `out` the ops of batches the store no longer needs (their group is committed, or failed), in
   // their vectors, for the submitter to destroy on its own thread and to reuse the vectors. The ops share their
   // payloads with the broker's messages, and a thread that frees what another allocated makes that thread's later
   // allocations slow (glibc hands the memory back to the other thread's arena, in bins it must then sort). A store

@@ -3,8 +3,8 @@
 // A stored message's payload (StoredMessage::payload) shares the broker's Message: the store keeps a reference to
 // the bytes the network thread decoded instead of a copy. Copying them cost a network thread an allocation per
 // QoS 1/2 message, and the store's writer then freed that copy on its own thread, into the network thread's malloc
-// arena, which made the network threads' next allocations slow (the durable benchmark gained a quarter when the
-// copy was left out).
+// arena, which made the network threads' next allocations slow. Sharing, with the batches handed back to be freed
+// on a network thread (persistence::Store::take_spent), gained ~18% in the durable benchmark.
 //
 //   auto m = std::make_shared<Message>(...);
 //   SharedBytes shared(m, m->payload);   // keeps *m alive; no copy

@@ -48,7 +48,6 @@ class StoreBridge final : public core::StorePort {
   std::vector<std::vector<core::StoreOp>> spares_;  // empty vectors of spent batches, for submit() to hand back
   std::size_t spare_ops_ = 0;                         // their capacities, in all
   std::vector<std::vector<core::StoreOp>> spent_;   // drain()'s: the batches the store handed back
-
 };
 
 }  // namespace tern::net
