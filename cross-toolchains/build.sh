@@ -28,7 +28,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   sudo=()
   [[ $(id -u) -ne 0 ]] && sudo=(sudo)
   echo "Installing: ${missing[*]}"
-  "${sudo[@]}" apt-get update -qq
+  scripts/apt-update.sh
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 

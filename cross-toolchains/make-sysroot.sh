@@ -29,9 +29,9 @@ sudo=()
 [[ $(id -u) -ne 0 ]] && sudo=(sudo)
 if ! dpkg --print-foreign-architectures | grep -qx "$deb_arch"; then
   "${sudo[@]}" dpkg --add-architecture "$deb_arch"
-  "${sudo[@]}" apt-get update -qq
+  ../scripts/apt-update.sh
 elif ! apt-cache show "libsqlite3-dev:$deb_arch" >/dev/null 2>&1; then
-  "${sudo[@]}" apt-get update -qq
+  ../scripts/apt-update.sh
 fi
 
 rm -rf "$sysroot" "$sysroot.debs"
