@@ -12,17 +12,12 @@ constexpr std::size_t kMaxSpareOps = 4096;
 }  // namespace
 
 void StoreBridge::submit(std::vector<core::StoreOp>& ops, std::uint64_t batch) {
-  std::vector<core::StoreOp> spare;
-  {
-    std::lock_guard lock(mutex_);
-    if (!spares_.empty()) {
-      spare = std::move(spares_.back());
-      spares_.pop_back();
-      spare_ops_ -= spare.capacity();
-    }
-  }
   store_.submit(std::move(ops), [this, batch](bool durable) { committed(batch, durable); });
-  ops = std::move(spare);
+  ops.clear();
+  if (spares_.empty()) return;
+  ops = std::move(spares_.back());  // the Broker mutex, held by our caller, guards spares_
+  spares_.pop_back();
+  spare_ops_ -= ops.capacity();
 }
 
 core::QueuePage StoreBridge::load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) {
@@ -47,21 +42,23 @@ void StoreBridge::drain() {
     std::lock_guard lock(mutex_);
     done.swap(done_);
     drain_posted_ = false;
+  }
+  {
+    std::lock_guard lock(shared_.mutex);
     for (auto& ops : spent_) {
       if (spare_ops_ + ops.capacity() > kMaxSpareOps) continue;
       spare_ops_ += ops.capacity();
       spares_.push_back(std::move(ops));
     }
+    const core::TimePoint now = core::Clock::now();
+    for (std::size_t i = 0; i < done.size(); ++i) {
+      // A run of committed batches is released by its last one; a failed batch is reported by itself.
+      const bool durable = done[i].second;
+      if (durable && i + 1 < done.size() && done[i + 1].second) continue;
+      shared_.broker.on_committed(done[i].first, durable, now);
+    }
   }
-  spent_.clear();
-  std::lock_guard lock(shared_.mutex);
-  const core::TimePoint now = core::Clock::now();
-  for (std::size_t i = 0; i < done.size(); ++i) {
-    // A run of committed batches is released by its last one; a failed batch is reported by itself.
-    const bool durable = done[i].second;
-    if (durable && i + 1 < done.size() && done[i + 1].second) continue;
-    shared_.broker.on_committed(done[i].first, durable, now);
-  }
+  spent_.clear();  // the vectors not kept as spares are freed outside the lock
 }
 
 }  // namespace tern::net

@@ -42,12 +42,14 @@ class StoreBridge final : public core::StorePort {
   persistence::Store& store_;
   SharedBroker& shared_;
   Executor executor_;
-  std::mutex mutex_;
+  std::mutex mutex_;  // guards done_ and drain_posted_
   std::vector<std::pair<std::uint64_t, bool>> done_;  // committed batches not yet handed to the Broker, in order
   bool drain_posted_ = false;
+  // Under the Broker mutex (submit() is called with it held; drain() takes it): no lock of their own on the
+  // per-batch path.
   std::vector<std::vector<core::StoreOp>> spares_;  // empty vectors of spent batches, for submit() to hand back
   std::size_t spare_ops_ = 0;                         // their capacities, in all
-  std::vector<std::vector<core::StoreOp>> spent_;   // drain()'s: the batches the store handed back
+  std::vector<std::vector<core::StoreOp>> spent_;   // drain()'s own: the batches the store handed back
 };
 
 }  // namespace tern::net
