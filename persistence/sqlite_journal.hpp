@@ -1,5 +1,5 @@
-// The SQLite store's write-ahead journal: a table `journal(seq, ops)` inside the database itself, where each group
-// commit writes its ops as ONE row, and the compaction that later applies the rows to the tables.
+// The SQLite store's write-ahead journal: the commit log (commit_log.hpp), where each group commit writes its ops as
+// ONE record, and the compaction that later applies the records ("rows") to the tables.
 //
 // Why: applying a group to the tables costs a statement per op that runs (~2 us each; ~1,500 per group under load)
 // plus the message garbage collection, and the writer is busy all that time while the publishers wait for their
@@ -7,11 +7,12 @@
 // most of it cancels: a message put in one group and acknowledged in the next is planned away entirely
 // (transaction_plan.hpp).
 //
-//   group 1: plan, encode (op_codec.hpp) -> INSERT journal(1, {PutMessage 7, PutQueueEntry s/3 -> 7 fresh})  COMMIT
-//   group 2:                              -> INSERT journal(2, {DeleteQueueEntry s/3, ...})                  COMMIT
+//   group 1: plan, encode (op_codec.hpp) -> record 1 {PutMessage 7, PutQueueEntry s/3 -> 7 fresh}   fdatasync
+//   group 2:                              -> record 2 {DeleteQueueEntry s/3, ...}                   fdatasync
 //   ... load() / load_queue() / open / close:
 //   compact: BEGIN; the ops of rows 1, 2, ... in seq order; plan over all of them (message 7 and s/3: nothing to
-//            do); apply the rest to the tables; collect garbage; raise next_message_id; DELETE FROM journal; COMMIT
+//            do); apply the rest to the tables; collect garbage; raise next_message_id; meta journal_seq = 2,
+//            journal_offset = the end of record 2; COMMIT
 //   ... or the journal holds SqliteOptions::journal_compact_ops ops: the same for the oldest rows only, leaving
 //   the newest half, and planned against every row (transaction_plan.hpp, "cut"). Under load a delivery is
 //   acknowledged a few thousand ops after it was put; applying the whole journal wrote every delivery still in
@@ -25,20 +26,26 @@
 // decoded from the rows found at open. So compaction never reads back what this process wrote: decoding every op
 // again cost more than everything else the writer does (measured with SqliteBench.DISABLED_JournalCompactOps: the
 // allocations of ~10 MB of ops per compaction and their page faults).
-// The rows stay the durable record; the memory is the same content (this store is the database's only writer). It
+// The records stay the durable record; the memory is the same content (this store is the log's only writer). It
 // costs RAM in proportion to SqliteOptions::journal_compact_ops.
 //
-// Crash safety: a journal row is committed (and, with synchronous=FULL, fsynced) before the group's callbacks run,
-// so it is the durable record of the group; compaction removes rows in the same transaction that applies them, so
-// after a crash each row is either still in the journal or in the tables, never both, never neither. The next open
-// compacts what a crash left. The carried puts and deferred candidates are only in memory: the rows that stay
-// reach the same state without them, except that a deferred candidate is forgotten, so the open after a crash
-// deletes every message nothing references.
+// Crash safety: a record is written (and, with persistence_sync full, fdatasynced) before the group's callbacks
+// run, so it is the durable record of the group; compaction moves meta's journal_seq / journal_offset past the
+// rows it applies in the same transaction, so after a crash each row is either still ahead of that point or in the
+// tables, never both, never neither. The next open compacts what a crash left. The carried puts and deferred
+// candidates are only in memory: the rows that stay reach the same state without them, except that a deferred
+// candidate is forgotten, so the open after a crash deletes every message nothing references.
 //
-// A row that cannot be decoded is checked for at open (check_journal, from sqlite_open.cpp): the database is then
-// moved aside like a corrupt one. Skipping the row would apply later groups without an earlier one, breaking the
-// store's ordering contract and silently losing acknowledged messages; the moved file keeps them for a person to
-// recover.
+// Once the log's head passes SqliteOptions::commit_log_bytes, a compaction applies every row, commits with
+// synchronous=FULL and sets journal_offset to 0, and the log starts again from the front (commit_log.hpp).
+//
+// Databases of schema 2 kept the journal as rows of a table `journal(seq, ops)`; rows found there at open come
+// before the log's records (their seqs are at most meta's journal_seq) and compaction deletes them.
+//
+// A row that cannot be decoded is found at open (read_journal, from sqlite_open.cpp): the database is then moved
+// aside like a corrupt one, with its log. Skipping the row would apply later groups without an earlier one,
+// breaking the store's ordering contract and silently losing acknowledged messages; the moved files keep them for
+// a person to recover.
 //
 // Thread safety: none; the store's writer (or load() under the store's mutex) uses it alone.
 #pragma once
@@ -46,53 +53,84 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "broker/core/store_ops.hpp"
+#include "persistence/commit_log.hpp"
 #include "persistence/sqlite_db.hpp"
 
 namespace tern::persistence {
 
 class SqliteTables;
 
-class SqliteJournal {
+class JournalFull : public std::runtime_error {
  public:
-  // Decodes the rows already in the journal (check_journal() has vetted them). Throws OpCodecError, SqliteError.
-  explicit SqliteJournal(Connection& db);
-
-  // Plans `ops` (one group, in order; see transaction_plan.hpp for why they are not const) and appends the ops that
-  // run as one row, in a transaction of its own; then copies them into the journal's memory (the caller keeps
-  // `ops`, see Store::take_spent). Throws SqliteError; then nothing was appended.
-  void append(const std::vector<core::StoreOp*>& ops);
-
-  // Applies the oldest rows to the tables and deletes them, in one transaction, planned against every row (see
-  // transaction_plan.hpp): as many rows as leave at least `keep_ops` ops in the journal (all rows if none can go,
-  // or keep_ops is 0); nothing if the journal is empty. Returns the number of ops applied (before planning).
-  // Throws (SqliteError, OpCodecError); then nothing changed.
-  std::size_t compact(SqliteTables& tables, std::size_t keep_ops = 0);
-
-  // Ops in the journal's memory.
-  std::size_t ops() const noexcept { return ops_; }
-
- private:
-  struct Row {
-    std::int64_t seq = 0;             // the row's key in the journal table
-    std::vector<core::StoreOp> ops;   // a row may hold no op, only used-up message ids
-  };
-
-  Connection& db_;
-  Statement insert_, delete_;
-  std::deque<Row> rows_;                 // the rows in the journal, in order
-  std::vector<core::StoreOp> carried_;   // puts carried by the last compaction: before every row
-  std::size_t ops_ = 0;                  // in carried_ and rows_
-  std::vector<std::uint64_t> deferred_;  // garbage-collection candidates the last compaction deferred
-  std::uint64_t next_message_id_ = 0;  // the largest next_message_id of the rows
-  std::string record_;                 // append()'s encoding buffer
+  using std::runtime_error::runtime_error;
 };
 
-// Decodes every journal row of `db` (if it has a journal) and throws OpCodecError at the first that is not a valid
-// record. Read-only.
-void check_journal(Connection& db);
+struct JournalRow {
+  std::uint64_t seq = 0;
+  std::vector<core::StoreOp> ops;  // a row may hold no op, only used-up message ids
+  std::uint64_t end = 0;           // the offset past its record in the log; 0 for a row of the schema 2 table
+  std::uint64_t bytes = 0;         // its encoded size
+  bool in_table = false;           // a row of the schema 2 table
+};
+
+// What is in a database's journal: the rows of the schema 2 table, then the log's records from meta's
+// journal_offset on (commit_log.hpp), decoded.
+struct FoundJournal {
+  std::uint64_t id = 0;  // meta journal_id
+  std::deque<JournalRow> rows;
+  std::uint64_t next_message_id = 0;  // the largest of the rows
+  CommitLogScan scan;                 // where the log goes on (its records are in rows)
+};
+
+// Reads the journal of `db` (schema 3) and its log. Read-only. Throws OpCodecError naming the row that does not
+// decode; CommitLogError, CommitLogForeign (scan_commit_log()); SqliteError.
+FoundJournal read_journal(Connection& db, const platform::File& log);
+
+class SqliteJournal {
+ public:
+  // Takes over what read_journal() found in `db` and `log`. A rewind cuts a log file grown beyond
+  // `log_keep_bytes` (by larger records than usual) back to that size.
+  SqliteJournal(Connection& db, std::unique_ptr<CommitLog> log, FoundJournal found, std::uint64_t log_keep_bytes);
+  ~SqliteJournal();
+
+  // Plans `ops` (one group, in order; see transaction_plan.hpp for why they are not const) and appends the ops that
+  // run as one record to the log; then copies them into the journal's memory (the caller keeps `ops`, see
+  // Store::take_spent). `room`: if not 0, the group is refused (JournalFull) when it adds data and twice the size
+  // of the journal's rows with it would pass `room` (SqliteOptions::max_database_bytes). Throws JournalFull,
+  // std::system_error (the log could not be written); then nothing was appended.
+  void append(const std::vector<core::StoreOp*>& ops, std::uint64_t room = 0);
+
+  // Applies the oldest rows to the tables, in one transaction, planned against every row (see
+  // transaction_plan.hpp): as many rows as leave at least `keep_ops` ops in the journal (all rows if none can go,
+  // or keep_ops is 0). With `rewind` (and keep_ops 0) the transaction also sets meta's journal_offset to 0 and the
+  // log then starts again from the front: the caller commits it durably (synchronous=FULL). Returns the number of
+  // ops applied (before planning). Throws (SqliteError, OpCodecError); then nothing changed.
+  std::size_t compact(SqliteTables& tables, std::size_t keep_ops = 0, bool rewind = false);
+
+  // Ops in the journal's memory, and the encoded size of the rows that hold them.
+  std::size_t ops() const noexcept { return ops_; }
+  std::uint64_t bytes() const noexcept { return bytes_; }
+  // Bytes from the log's front to its head.
+  std::uint64_t log_bytes() const noexcept { return log_->head(); }
+
+ private:
+  Connection& db_;
+  std::unique_ptr<CommitLog> log_;
+  Statement delete_, set_meta_;
+  std::deque<JournalRow> rows_;          // the rows in the journal, in order
+  std::vector<core::StoreOp> carried_;   // puts carried by the last compaction: before every row
+  std::size_t ops_ = 0;                  // in carried_ and rows_
+  std::uint64_t bytes_ = 0;              // of rows_
+  std::vector<std::uint64_t> deferred_;  // garbage-collection candidates the last compaction deferred
+  std::uint64_t next_message_id_ = 0;    // the largest next_message_id of the rows
+  std::uint64_t log_keep_bytes_;
+  std::string record_;  // append()'s encoding buffer
+};
 
 }  // namespace tern::persistence

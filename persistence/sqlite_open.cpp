@@ -6,7 +6,9 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <system_error>
 
+#include "persistence/commit_log.hpp"
 #include "persistence/op_codec.hpp"
 #include "persistence/sqlite_journal.hpp"
 #include "persistence/sqlite_schema.hpp"
@@ -52,7 +54,36 @@ void check_magic(const fs::path& path) {
   }
 }
 
-std::unique_ptr<Connection> try_open(const fs::path& path, const SqliteOptions& options) {
+// Opens (or creates) the database's commit log and reads the journal. A log of another database is moved aside
+// alone (and a new one made): it cannot be applied here, and whoever restored this database beside it may want it.
+OpenedDatabase open_log(std::unique_ptr<Connection> db, const fs::path& path, const SqliteOptions& options) {
+  const fs::path log_path = path.string() + kCommitLogSuffix;
+  try {
+    for (int attempt = 0;; ++attempt) {  // at most twice: a new file holds no record
+      auto file = platform::File::open_or_create(log_path);
+      if (file.created()) fsync_directory(path.parent_path());
+      try {
+        auto journal = read_journal(*db, file);
+        const CommitLog::Options log_options{.sync = options.sync == SyncMode::full,
+                                             .grow_bytes = options.commit_log_grow_bytes};
+        auto log = std::make_unique<CommitLog>(std::move(file), journal.id, journal.scan, log_options);
+        return {std::move(db), std::nullopt, std::move(log), std::move(journal)};
+      } catch (const CommitLogForeign& e) {
+        if (attempt > 0) throw Unusable(e.what());
+        const auto moved = move_file_aside(log_path, "foreign", std::chrono::system_clock::now());
+        TERN_LOG(error, "persistence: ", e.what(), "; moved it to ", moved.string(), " and starting a new log");
+      }
+    }
+  } catch (const CommitLogError& e) {  // acknowledged groups we cannot restore, in order
+    throw Unusable(e.what());
+  } catch (const OpCodecError& e) {
+    throw Unusable(e.what());
+  } catch (const std::system_error& e) {
+    throw FileError(e.what());
+  }
+}
+
+OpenedDatabase try_open(const fs::path& path, const SqliteOptions& options) {
   const bool existed = path_exists(path);
   if (existed) check_magic(path);
   auto db = std::make_unique<Connection>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -63,11 +94,6 @@ std::unique_ptr<Connection> try_open(const fs::path& path, const SqliteOptions& 
     throw Unusable("quick_check: " + check);
   }
   schema_version(*db);  // throws SchemaError for foreign or newer
-  try {
-    check_journal(*db);  // a journal row we cannot apply: acknowledged groups we cannot restore, in order
-  } catch (const OpCodecError& e) {
-    throw Unusable(e.what());
-  }
   if (const auto mode = db->query_text("PRAGMA journal_mode = WAL"); mode != "wal") {
     throw Unusable("cannot switch to WAL (journal_mode is " + mode + ")");
   }
@@ -75,14 +101,16 @@ std::unique_ptr<Connection> try_open(const fs::path& path, const SqliteOptions& 
   if (found != 0 && found != latest_schema_version()) {
     TERN_LOG(notice, "persistence: ", path.string(), " migrated from schema ", found, " to ", latest_schema_version());
   }
-  db->exec(options.sync == SyncMode::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+  // Commits that acknowledge anything go to the commit log; the database's own transactions (compactions) only
+  // move what the log holds, and are made durable where that matters (sqlite_store.cpp).
+  db->exec("PRAGMA synchronous = NORMAL");
   db->exec("PRAGMA journal_size_limit = 8388608");
   if (options.max_database_bytes > 0) {
     const auto pages = std::max<std::uint64_t>(options.max_database_bytes / db->query_int("PRAGMA page_size"), 1);
     db->exec(("PRAGMA max_page_count = " + std::to_string(pages)).c_str());
   }
   if (!existed) fsync_directory(path.parent_path());
-  return db;
+  return open_log(std::move(db), path, options);
 }
 
 }  // namespace
@@ -95,15 +123,18 @@ OpenedDatabase open_database(const SqliteOptions& options) {
   }
   const fs::path path = options.directory / options.file_name;
 
-  // A -wal or -shm without its database would be replayed into the new one: move strays away first.
-  if (!path_exists(path) && (path_exists(path.string() + "-wal") || path_exists(path.string() + "-shm"))) {
+  // A -wal or -shm without its database would be replayed into the new one: move strays away first; and a commit
+  // log without its database holds groups nothing can apply any more.
+  if (!path_exists(path) && (path_exists(path.string() + "-wal") || path_exists(path.string() + "-shm") ||
+                             path_exists(path.string() + kCommitLogSuffix))) {
     const auto moved = move_aside(path, std::chrono::system_clock::now());
-    TERN_LOG(warning, "persistence: found a -wal/-shm file without ", path.string(), "; moved it to ", moved.string());
+    TERN_LOG(warning, "persistence: found a -wal, -shm or -commitlog file without ", path.string(), "; moved it to ",
+             moved.string());
   }
 
   std::string reason;
   try {
-    return {try_open(path, options), std::nullopt};
+    return try_open(path, options);
   } catch (const SqliteError& e) {
     if (is_environmental(e.primary_code())) {
       throw StoreError("cannot open " + path.string() + ": " + e.what());
@@ -128,7 +159,9 @@ OpenedDatabase open_database(const SqliteOptions& options) {
            " and starting with an EMPTY store: sessions, subscriptions, queued and retained messages from before "
            "are not restored");
   try {
-    return {try_open(path, options), moved};
+    auto opened = try_open(path, options);
+    opened.moved_aside = moved;
+    return opened;
   } catch (const std::exception& e) {
     throw StoreError("cannot create a new store at " + path.string() + ": " + e.what());
   }

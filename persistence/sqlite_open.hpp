@@ -3,15 +3,19 @@
 //   DIR/tern.db missing              -> created (schema migrated 0 -> current), DIR fsynced
 //   DIR/tern.db usable               -> opened, migrated to the current schema if older
 //   not SQLite / corrupt / truncated / quick_check fails / foreign tables / newer schema / a journal row that
-//   cannot be decoded (sqlite_journal.hpp) / cannot be opened
-//                                    -> moved aside (store_files.hpp), logged at error level, a new empty store
+//   cannot be decoded (sqlite_journal.hpp) / a commit log with records missing or damaged in the middle
+//   (commit_log.hpp) / cannot be opened
+//                                    -> moved aside with its companions (store_files.hpp), logged at error level,
+//                                       a new empty store
+//   DIR/tern.db-commitlog of another database (its journal id)
+//                                    -> the log alone moved aside, logged at error level, a new log
 //   locked by another process, disk full, out of memory
 //                                    -> StoreError: moving the file would not help and might hurt
 //
-// Every connection: WAL journal, synchronous FULL or NORMAL (SqliteOptions::sync), optionally locking_mode
-// EXCLUSIVE, a 1 s busy timeout (a broker restarting while its predecessor still closes), the WAL truncated to
-// 8 MiB after checkpoints, and
-// max_page_count from SqliteOptions::max_database_bytes.
+// Every connection: WAL journal, synchronous NORMAL (what a group commit makes durable is in the commit log, whose
+// writes follow SqliteOptions::sync), optionally locking_mode EXCLUSIVE, a 1 s busy timeout (a broker restarting
+// while its predecessor still closes), the WAL truncated to 8 MiB after checkpoints, and max_page_count from
+// SqliteOptions::max_database_bytes.
 //
 // Thread safety: call from one thread; the result is owned by the caller.
 #pragma once
@@ -20,7 +24,9 @@
 #include <memory>
 #include <optional>
 
+#include "persistence/commit_log.hpp"
 #include "persistence/sqlite_db.hpp"
+#include "persistence/sqlite_journal.hpp"
 #include "persistence/sqlite_options.hpp"
 
 namespace tern::persistence {
@@ -30,6 +36,8 @@ inline constexpr const char* kDatabaseFileName = "tern.db";  // the default of S
 struct OpenedDatabase {
   std::unique_ptr<Connection> db;
   std::optional<std::filesystem::path> moved_aside;  // where an unusable file went
+  std::unique_ptr<CommitLog> log;                    // DIR/tern.db-commitlog
+  FoundJournal journal;                              // what the journal holds, read from the database and log
 };
 
 // Throws StoreError when no usable database can be had.

@@ -3,6 +3,7 @@
 #include <iterator>
 #include <string>
 
+#include "platform/entropy.hpp"
 #include "platform/log.hpp"
 
 namespace tern::persistence {
@@ -80,6 +81,16 @@ void migrate_1_to_2(Connection& db) {
   db.exec("CREATE TABLE journal(seq INTEGER PRIMARY KEY, ops BLOB NOT NULL);");
 }
 
+void migrate_2_to_3(Connection& db) {
+  // The journal's records go to the commit log (commit_log.hpp), bound to this database by a random id; rows left
+  // in the journal table come first (their seqs are at most journal_seq) and are deleted as they are applied.
+  // An older build refuses a database of this schema instead of starting without the records in the log.
+  const auto id = static_cast<std::int64_t>(platform::random_u64() >> 1) | 1;  // positive, as SQLite's INTEGER
+  db.exec(("INSERT INTO meta(key, value) VALUES ('journal_id', " + std::to_string(id) +
+           "), ('journal_seq', (SELECT coalesce(max(seq), 0) FROM journal)), ('journal_offset', 0);")
+              .c_str());
+}
+
 struct Migration {
   void (*apply)(Connection&);
   const char* what;
@@ -89,6 +100,7 @@ struct Migration {
 constexpr Migration kMigrations[] = {
     {migrate_0_to_1, "create the version 1 tables"},
     {migrate_1_to_2, "add the journal"},
+    {migrate_2_to_3, "move the journal to the commit log"},
 };
 
 }  // namespace

@@ -5,9 +5,10 @@
 // simply the migration 0 -> 1. To change the schema, append a function to kMigrations in sqlite_schema.cpp, add a
 // golden file of the new version (tests/unit/persistence/golden/) and keep the old ones: they test the migration.
 //
-//   empty file        version 0  -> migrate_0_to_1 -> migrate_1_to_2 -> version 2 (current)
-//   v1 database       version 1  -> migrate_1_to_2 -> version 2
-//   v2 database       version 2  -> nothing to do
+//   empty file        version 0  -> migrate_0_to_1 -> migrate_1_to_2 -> migrate_2_to_3 -> version 3 (current)
+//   v1 database       version 1  -> migrate_1_to_2 -> migrate_2_to_3 -> version 3
+//   v2 database       version 2  -> migrate_2_to_3 -> version 3
+//   v3 database       version 3  -> nothing to do
 //   version 99        newer than this build knows: SchemaError (the store moves the file aside)
 //   tables, but no schema_version: not a Tern database: SchemaError
 //
@@ -22,6 +23,11 @@
 // Version 2 adds:
 //   journal(seq, ops)                       groups committed but not yet applied to the tables above: one
 //                                           op_codec.hpp record each, applied in seq order (sqlite_journal.hpp)
+// Version 3 moves the journal to the commit log, a file beside the database (commit_log.hpp); the journal table
+// stays for the rows a version 2 database left there. meta gains:
+//   "journal_id"      random, positive: the log's records carry it
+//   "journal_seq"     the seq of the last log record applied to the tables (at first, the last row of the table)
+//   "journal_offset"  where in the log the record after it is
 //
 // Thread safety: functions over a Connection the caller owns.
 #pragma once

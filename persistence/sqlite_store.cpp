@@ -12,6 +12,18 @@
 
 namespace tern::persistence {
 
+template <typename F>
+auto SqliteStore::durably(F&& f) {
+  // The database's connection runs with synchronous=NORMAL (sqlite_open.cpp): FULL only for this call. If FULL
+  // cannot be set, the call throws rather than rewind the log behind a commit that a power cut could undo.
+  db_->exec("PRAGMA synchronous = FULL");
+  struct Relax {
+    Connection& db;
+    ~Relax() { db.try_exec("PRAGMA synchronous = NORMAL"); }  // if not: slower compactions, nothing worse
+  } relax{*db_};
+  return f();
+}
+
 SqliteStore::SqliteStore(SqliteOptions options) : options_(std::move(options)) {
   auto opened = open_database(options_);
   path_ = options_.directory / options_.file_name;
@@ -19,17 +31,20 @@ SqliteStore::SqliteStore(SqliteOptions options) : options_(std::move(options)) {
   db_ = std::move(opened.db);
   try {
     tables_ = std::make_unique<SqliteTables>(*db_);
-    journal_ = std::make_unique<SqliteJournal>(*db_);
+    journal_ = std::make_unique<SqliteJournal>(*db_, std::move(opened.log), std::move(opened.journal),
+                                               2 * options_.commit_log_bytes);
   } catch (const std::exception& e) {  // SqliteError, or OpCodecError if the journal changed since it was checked
     throw StoreError("cannot prepare the statements or read the journal of " + path_.string() + ": " + e.what());
   }
   recover_journal();
+  measure_database();
   writer_ = std::thread([this] { run_writer(); });
 }
 
 void SqliteStore::recover_journal() {
   try {
-    recovered_journal_ops_ = journal_->compact(*tables_);
+    // Rewinding: the log starts from the front at every open, and its file does not creep along the disk.
+    recovered_journal_ops_ = durably([&] { return journal_->compact(*tables_, 0, true); });
     if (recovered_journal_ops_ > 0) tables_->delete_unreferenced_messages();
   } catch (const std::exception& e) {
     // open_database() checked that every row decodes, so this is the environment (disk full, I/O error). Starting
@@ -49,7 +64,10 @@ SqliteStore::~SqliteStore() {
   }
   wake_writer_.notify_one();
   writer_.join();
-  if (options_.compact_on_close) compact("closing");
+  if (options_.compact_on_close) {
+    std::lock_guard lock(db_mutex_);
+    compact_locked("closing", 0, true);
+  }
   journal_.reset();  // finalize the statements before closing the connection
   tables_.reset();
   db_.reset();
@@ -60,7 +78,7 @@ core::StoreSnapshot SqliteStore::load() {
   core::StoreSnapshot snap;
   {
     std::lock_guard lock(db_mutex_);
-    compact_locked("load");
+    compact_locked("load", 0, journal_->log_bytes() >= options_.commit_log_bytes);
     snap = tables_->load();
   }
   drop_dangling(snap);
@@ -70,8 +88,15 @@ core::StoreSnapshot SqliteStore::load() {
 core::QueuePage SqliteStore::load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) {
   flush();
   std::lock_guard lock(db_mutex_);
-  compact_locked("load_queue");
+  compact_locked("load_queue", 0, journal_->log_bytes() >= options_.commit_log_bytes);
   return tables_->load_queue(client_id, after_seq, limit);
+}
+
+void SqliteStore::measure_database() {
+  if (options_.max_database_bytes == 0) return;
+  database_bytes_ =
+      static_cast<std::uint64_t>(db_->query_int("PRAGMA page_count") - db_->query_int("PRAGMA freelist_count")) *
+      static_cast<std::uint64_t>(db_->query_int("PRAGMA page_size"));
 }
 
 std::int64_t SqliteStore::synchronous() {
@@ -79,26 +104,29 @@ std::int64_t SqliteStore::synchronous() {
   return db_->query_int("PRAGMA synchronous");
 }
 
-void SqliteStore::compact(const char* why) {
+std::uint64_t SqliteStore::commit_log_bytes() {
   std::lock_guard lock(db_mutex_);
-  compact_locked(why);
+  return journal_->log_bytes();
 }
 
-void SqliteStore::compact_locked(const char* why, std::size_t keep_ops) {
-  // A compaction adds nothing durable: it moves what the journal holds to the tables. So its commit need not wait
-  // for an fsync of its own. With synchronous=NORMAL the WAL still reaches the disk before any checkpoint copies
-  // it into the database, and the next group's commit (FULL) fsyncs the WAL up to and including this transaction.
-  // A power cut before that loses the compaction, and the journal rows are still there.
-  const bool relax = options_.sync == SyncMode::full && db_->try_exec("PRAGMA synchronous = NORMAL");
+void SqliteStore::compact_locked(const char* why, std::size_t keep_ops, bool rewind) {
+  // A compaction adds nothing durable: it moves what the log holds to the tables. So its commit need not wait for
+  // an fsync of its own (synchronous=NORMAL): the WAL still reaches the disk before any checkpoint copies it into
+  // the database, and a power cut before that loses the compaction while the log still holds its records. Only a
+  // rewind, after which the log's space is written over, must be durable first.
   try {
-    journal_->compact(*tables_, keep_ops);
+    if (rewind) {
+      durably([&] { return journal_->compact(*tables_, 0, true); });
+    } else {
+      journal_->compact(*tables_, keep_ops);
+    }
+    measure_database();
   } catch (const std::exception& e) {
     // Nothing is lost: the journal stays and the next compaction (at the latest the next open) retries. Until
     // then the tables, and so load() and load_queue(), lack the journalled groups.
     TERN_LOG(error, "persistence: could not apply the journal to the tables of ", path_.string(), " (", why,
              "): ", e.what());
   }
-  if (relax) sync_relaxed_ = !db_->try_exec("PRAGMA synchronous = FULL");  // commit() retries, or fails
 }
 
 void SqliteStore::submit(std::vector<core::StoreOp> ops, CommitCallback on_committed) {
@@ -188,15 +216,15 @@ void SqliteStore::run_writer() {
 bool SqliteStore::commit(std::vector<Batch>& group) {
   std::lock_guard lock(db_mutex_);
   try {
-    if (sync_relaxed_) {  // a group is acknowledged only after fsync
-      db_->exec("PRAGMA synchronous = FULL");
-      sync_relaxed_ = false;
-    }
     std::vector<core::StoreOp*> ops;
     for (auto& batch : group) {
       for (auto& op : batch.ops) ops.push_back(&op);
     }
-    journal_->append(ops);
+    std::uint64_t room = 0;
+    if (options_.max_database_bytes > 0) {
+      room = options_.max_database_bytes > database_bytes_ ? options_.max_database_bytes - database_bytes_ : 1;
+    }
+    journal_->append(ops, room);
     transactions_.fetch_add(1, std::memory_order_relaxed);
     return true;
   } catch (const std::exception& e) {
@@ -209,8 +237,12 @@ bool SqliteStore::commit(std::vector<Batch>& group) {
 // After the callbacks, so that compacting delays the next group, not the acknowledgements of this one.
 void SqliteStore::compact_if_full() {
   std::lock_guard lock(db_mutex_);
-  // Half of the journal stays: the acknowledgements in it cancel the deliveries put in the half that goes.
-  if (journal_->ops() >= options_.journal_compact_ops) compact_locked("journal full", options_.journal_compact_ops / 2);
+  if (journal_->log_bytes() >= options_.commit_log_bytes) {
+    compact_locked("commit log full", 0, true);
+  } else if (journal_->ops() >= options_.journal_compact_ops) {
+    // Half of the journal stays: the acknowledgements in it cancel the deliveries put in the half that goes.
+    compact_locked("journal full", options_.journal_compact_ops / 2);
+  }
 }
 
 }  // namespace tern::persistence

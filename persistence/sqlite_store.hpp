@@ -1,33 +1,36 @@
-// The SQLite store (`persistence true`): DIR/tern.db in WAL mode, written by one writer thread that group-commits.
+// The SQLite store (`persistence true`): DIR/tern.db in WAL mode and its commit log DIR/tern.db-commitlog, written
+// by one writer thread that group-commits.
 //
 // submit() appends the batch to a queue and returns. The writer takes the queued batches (up to max_group_ops ops,
-// whole batches), plans them as ONE transaction, skipping what a later op of the same transaction overwrites or
-// undoes (transaction_plan.hpp), appends the ops that remain to the journal as one row (sqlite_journal.hpp) and
-// commits (with synchronous=FULL: the WAL is fsynced), then runs the batches' callbacks in order. The journal is
-// applied to the tables later, many groups at once (compaction), when it is full and before anything reads them.
+// whole batches), plans them as ONE group, skipping what a later op of the same group overwrites or undoes
+// (transaction_plan.hpp), appends the ops that remain to the journal as one record of the commit log
+// (sqlite_journal.hpp, commit_log.hpp) and, with persistence_sync full, fdatasyncs it; then runs the batches'
+// callbacks in order. The journal is applied to the tables later, many groups at once (compaction), when it is
+// full and before anything reads them.
 //
 //   shard 1: submit(A, cbA)  submit(B, cbB)      shard 2: submit(C, cbC)
-//   writer:  plan(A B C); INSERT journal(A B C minus skipped) (fsync)     -> cbA(true) cbB(true) cbC(true)
-//            while that fsync runs, D and E are queued; they form the next transaction.
+//   writer:  plan(A B C); pwrite record(A B C minus skipped); fdatasync     -> cbA(true) cbB(true) cbC(true)
+//            while that fdatasync runs, D and E are queued; they form the next group.
 //
-// So a commit costs one fsync and one INSERT however many publishes it carries: under load, batches pile up behind
-// the running commit and throughput rises with latency flat (about one fsync). And the more pile up, the more of
-// them are deliveries acknowledged before they were ever written, which the transaction then does not write at
-// all; a compaction over many groups cancels most of the rest. SqliteOptions::commit_delay can add a wait for more
-// batches before each commit; it defaults to 0 (see sqlite_options.hpp for why).
+// So a commit costs one write and one fdatasync however many publishes it carries: under load, batches pile up
+// behind the running commit and throughput rises with latency flat (about one fdatasync). And the more pile up,
+// the more of them are deliveries acknowledged before they were ever written, which the record then does not hold
+// at all; a compaction over many groups cancels most of the rest. SqliteOptions::commit_delay can add a wait for
+// more batches before each commit; it defaults to 0 (see sqlite_options.hpp for why).
 //
-// Compaction (sqlite_journal.hpp) runs on the writer thread, between groups. Tried and measured against this, in
-// the durable benchmark (50 pairs, QoS 1, 2-core VM, interleaved rounds): a separate compactor thread that plans
-// while the writer commits (6 rounds: medians 358 k against 382 k acked msgs/s, no gain: the whole pipeline's CPU
-// bounds it, not the writer alone); no fsync at all (synchronous=NORMAL: slower, smaller groups); 64 KiB pages
-// (slower); later (2026-12-05, 3 interleaved 8 s rounds each): 16 KiB pages, wal_autocheckpoint 200 or 10,000 (no
-// gain), no plan at append time (6% slower: the record grows by the ops it would skip). What did gain, in a
-// throw-away build: the journal's record written to a preallocated file of its own (one pwrite and one fdatasync
-// per group instead of SQLite's two pwrites per WAL frame and the checkpoint): +17% (591 k against 503 k acked
-// msgs/s), +5% if the file is appended to (its size then changes at every fdatasync). Such a file must bind its
-// records to this database (a stale file beside a new database must not replay), keep "applied up to" in the
-// compaction's transaction, and reuse its space only after a compaction that is itself durable (compactions commit
-// with synchronous=NORMAL).
+// Compaction (sqlite_journal.hpp) runs on the writer thread, between groups, and commits with synchronous=NORMAL
+// (it moves what the log holds; a compaction lost by a power cut finds the log's records still there), except
+// when the log starts again from the front (a rewind, every SqliteOptions::commit_log_bytes): then FULL first.
+//
+// Tried and measured against this, in the durable benchmark (50 pairs, QoS 1, 2-core VM, interleaved rounds): a
+// separate compactor thread that plans while the writer commits (6 rounds: medians 358 k against 382 k acked
+// msgs/s, no gain: the whole pipeline's CPU bounds it, not the writer alone); no fsync at all (slower, smaller
+// groups); 64 KiB pages (slower); later (2026-12-05, 3 interleaved 8 s rounds each): 16 KiB pages,
+// wal_autocheckpoint 200 or 10,000 (no gain), no plan at append time (6% slower: the record grows by the ops it
+// would skip). The journal was a table of the database until schema 3: each group was an INSERT, costing SQLite's
+// two pwrites per WAL frame and the checkpoint's copy; the commit log gained 12% over it (3 interleaved rounds:
+// 473 k, 445 k, 499 k against 506 k, 532 k, 583 k acked msgs/s). A log appended to, instead of preallocated, gained
+// only 5% in a throw-away build (the file's size then changes at every fdatasync).
 //
 // Opening (sqlite_open.hpp) never refuses a bad file: it is moved aside and logged; only when no database can be
 // had at all does the constructor throw StoreError.
@@ -81,8 +84,10 @@ class SqliteStore final : public Store {
   std::uint64_t transactions() const noexcept { return transactions_.load(std::memory_order_relaxed); }
   // Journalled ops that an unclean shutdown left and the constructor applied (for the crash test).
   std::size_t recovered_journal_ops() const noexcept { return recovered_journal_ops_; }
-  // The connection's PRAGMA synchronous now (1 NORMAL, 2 FULL): compaction relaxes it for its own commit only.
+  // The connection's PRAGMA synchronous now (1 NORMAL, 2 FULL): FULL only while a rewinding compaction commits.
   std::int64_t synchronous();
+  // Bytes of records from the commit log's front to its head (for tests of the rewind).
+  std::uint64_t commit_log_bytes();
 
  private:
   static constexpr std::size_t kMaxSpentOps = 8192;  // two groups' worth under the durable benchmark's load
@@ -97,9 +102,13 @@ class SqliteStore final : public Store {
   void run_writer();
   bool commit(std::vector<Batch>& group);  // true: committed
   void compact_if_full();
-  void compact(const char* why);
-  // db_mutex_ held; logs a failure (the journal then stays). keep_ops: SqliteJournal::compact().
-  void compact_locked(const char* why, std::size_t keep_ops = 0);
+  // db_mutex_ held; logs a failure (the journal then stays). keep_ops, rewind: SqliteJournal::compact().
+  void compact_locked(const char* why, std::size_t keep_ops, bool rewind = false);
+  // Sets database_bytes_ if SqliteOptions::max_database_bytes is set. db_mutex_ held.
+  void measure_database();
+  // Calls f() with the connection at synchronous=FULL. db_mutex_ held (or the writer not running).
+  template <typename F>
+  auto durably(F&& f);
 
   const SqliteOptions options_;
   std::filesystem::path path_;
@@ -111,7 +120,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<SqliteTables> tables_;
   std::unique_ptr<SqliteJournal> journal_;
   std::size_t recovered_journal_ops_ = 0;
-  bool sync_relaxed_ = false;  // synchronous=NORMAL left behind by a compaction (could not be set back to FULL)
+  std::uint64_t database_bytes_ = 0;  // the database's pages in use, as of the last compaction
 
   // The queue between submit() and the writer.
   std::mutex mutex_;

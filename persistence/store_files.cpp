@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <initializer_list>
 #include <string>
 #include <system_error>
 
+#include "persistence/commit_log.hpp"
 #include "platform/fs.hpp"
 
 namespace tern::persistence {
@@ -46,26 +48,50 @@ void fsync_directory(const fs::path& dir) {
   }
 }
 
-fs::path move_aside(const fs::path& db, std::chrono::system_clock::time_point now) {
-  const std::string base = db.string() + ".corrupt-" + stamp(now);
-  // Bounded: a collision needs another failure in the same second.
-  std::string target = base;
-  for (int n = 1; n < 1000 && (path_exists(target) || path_exists(target + "-wal") || path_exists(target + "-shm"));
-       ++n) {
-    target = base + "." + std::to_string(n);
+namespace {
+
+// `base`, or base.1, base.2, ... : the first for which no file `base + suffix` exists for any of `suffixes`.
+// Bounded: a collision needs another failure in the same second.
+std::string free_name(const std::string& base, std::initializer_list<const char*> suffixes) {
+  const auto taken = [&](const std::string& name) {
+    for (const char* suffix : suffixes) {
+      if (path_exists(name + suffix)) return true;
+    }
+    return false;
+  };
+  std::string name = base;
+  for (int n = 1; n < 1000 && taken(name); ++n) name = base + "." + std::to_string(n);
+  return name;
+}
+
+void rename_file(const fs::path& from, const fs::path& to) {
+  if (std::rename(from.c_str(), to.c_str()) != 0) {
+    throw FileError("cannot rename " + from.string() + " to " + to.string() + ": " + errno_text(errno));
   }
+}
+
+}  // namespace
+
+fs::path move_aside(const fs::path& db, std::chrono::system_clock::time_point now) {
+  static constexpr std::initializer_list<const char*> kSuffixes = {"", "-wal", "-shm", "-journal", kCommitLogSuffix};
+  const std::string target = free_name(db.string() + ".corrupt-" + stamp(now), kSuffixes);
   fs::path first;
-  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+  for (const char* suffix : kSuffixes) {
     const fs::path from = db.string() + suffix;
     if (!path_exists(from)) continue;
     const fs::path to = target + suffix;
-    if (std::rename(from.c_str(), to.c_str()) != 0) {
-      throw FileError("cannot rename " + from.string() + " to " + to.string() + ": " + errno_text(errno));
-    }
+    rename_file(from, to);
     if (first.empty()) first = to;
   }
   fsync_directory(db.parent_path());
   return first;
+}
+
+fs::path move_file_aside(const fs::path& file, std::string_view why, std::chrono::system_clock::time_point now) {
+  const fs::path to = free_name(file.string() + "." + std::string(why) + "-" + stamp(now), {""});
+  rename_file(file, to);
+  fsync_directory(file.parent_path());
+  return to;
 }
 
 }  // namespace tern::persistence

@@ -5,7 +5,8 @@
 //
 // The child compacts its journal every kCompactOps ops (sqlite_journal.hpp), so a kill lands sometimes between a
 // journal commit and the compaction that applies it (the reopen must apply the rows left), sometimes during a
-// compaction (it must be all or nothing).
+// compaction (it must be all or nothing). Its commit log starts again from the front every kCommitLogBytes (about
+// every 100 batches), so kills also land around rewinds and among stale records of earlier passes.
 //
 // Batch n: PutMessage{n}, queue entries ("c", 3n), ("c", 3n+1), ("c", 3n+2) -> n, SetRetained{"last" -> n}.
 #include <gtest/gtest.h>
@@ -28,7 +29,8 @@ namespace tern::persistence::test {
 namespace {
 
 constexpr std::uint64_t kEntriesPerBatch = 3;
-constexpr std::size_t kCompactOps = 500;  // about every 100 batches
+constexpr std::size_t kCompactOps = 500;             // about every 100 batches
+constexpr std::uint64_t kCommitLogBytes = 64 << 10;  // about every 100 batches
 
 std::vector<StoreOp> numbered_batch(std::uint64_t n) {
   auto ops = batch(op::PutMessage{message(n, "t/" + std::to_string(n), std::string(100 + n % 900, 'x'))});
@@ -40,7 +42,11 @@ std::vector<StoreOp> numbered_batch(std::uint64_t n) {
 // The child: never returns. Writes "n\n" to `out` after batch n's callback reported it durable.
 [[noreturn]] void run_child(const fs::path& dir, std::uint64_t first, int out) {
   {
-    SqliteStore store({.directory = dir, .sync = SyncMode::full, .journal_compact_ops = kCompactOps});
+    SqliteStore store({.directory = dir,
+                       .sync = SyncMode::full,
+                       .journal_compact_ops = kCompactOps,
+                       .commit_log_bytes = kCommitLogBytes,
+                       .commit_log_grow_bytes = 16 << 10});
     std::counting_semaphore<> window(32);  // like clients waiting for PUBACK: at most 32 batches in flight
     for (std::uint64_t n = first; n < first + 20000; ++n) {
       window.acquire();

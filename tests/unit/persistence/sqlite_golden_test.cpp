@@ -4,6 +4,9 @@
 //   v2.db          known_batches() written by schema version 2, journal compacted: loads known_snapshot()
 //   v2-journal.db  the same, left with its journal (journal record format 1) uncompacted, as after a crash: opening
 //                  applies the journal, then it loads known_snapshot()
+//   v3.db          known_batches() written by schema version 3, journal compacted: loads known_snapshot()
+//   v3-journal.db  the same, left uncompacted; its journal is in v3-journal.db-commitlog (commit_log.hpp, record
+//                  "TCL1"), installed beside it as tern.db-commitlog
 //   garbage.db     4 KiB of pseudo-random bytes: not a SQLite file
 //   truncated.db   the first half of v1.db
 //   schema99.db    v1.db claiming schema version 99
@@ -31,10 +34,13 @@ namespace {
 
 const fs::path kGolden = fs::path(TERN_SOURCE_DIR) / "tests/unit/persistence/golden";
 
-// Copies golden/`name` to a fresh directory as tern.db.
+// Copies golden/`name` to a fresh directory as tern.db, and golden/`name`-commitlog, if there is one, beside it.
 fs::path install(const TempDir& dir, const std::string& name) {
   const auto db = dir / "tern.db";
   fs::copy_file(kGolden / name, db);
+  if (const auto log = kGolden / (name + kCommitLogSuffix); fs::exists(log)) {
+    fs::copy_file(log, db.string() + kCommitLogSuffix);
+  }
   return db;
 }
 
@@ -51,21 +57,28 @@ TEST_P(LoadableGoldenFile, MigratesAndLoadsItsKnownContent) {
   }
   EXPECT_EQ(sql(db, "SELECT version FROM schema_version"), std::to_string(latest_schema_version()));
   EXPECT_EQ(sql(db, "SELECT count(*) FROM journal"), "0");
+  EXPECT_EQ(journal_count(db), "0");
   EXPECT_EQ(sql(db, "SELECT count(*) FROM sessions"), "3");
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, LoadableGoldenFile, ::testing::Values("v1.db", "v2.db", "v2-journal.db"),
+INSTANTIATE_TEST_SUITE_P(Golden, LoadableGoldenFile,
+                         ::testing::Values("v1.db", "v2.db", "v2-journal.db", "v3.db", "v3-journal.db"),
                          [](const auto& info) {
                            auto name = info.param.substr(0, info.param.find('.'));
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
 
-TEST(GoldenFiles, TheJournalFileReallyHoldsAnUncompactedJournal) {
+TEST(GoldenFiles, TheJournalFilesReallyHoldAnUncompactedJournal) {
   TempDir dir;
-  const auto db = install(dir, "v2-journal.db");
-  EXPECT_NE(sql(db, "SELECT count(*) FROM journal"), "0");
-  EXPECT_EQ(sql(db, "SELECT count(*) FROM sessions"), "0");
+  const auto v2 = install(dir, "v2-journal.db");
+  EXPECT_NE(sql(v2, "SELECT count(*) FROM journal"), "0");
+  EXPECT_EQ(sql(v2, "SELECT count(*) FROM sessions"), "0");
+  TempDir dir3;
+  const auto v3 = install(dir3, "v3-journal.db");
+  EXPECT_EQ(sql(v3, "SELECT count(*) FROM journal"), "0");
+  EXPECT_EQ(journal_count(v3), std::to_string(known_batches().size()));  // a record per batch, in the log
+  EXPECT_EQ(sql(v3, "SELECT count(*) FROM sessions"), "0");
 }
 
 class UnusableGoldenFile : public ::testing::TestWithParam<std::string> {};
@@ -137,14 +150,19 @@ void generate(const std::string& name, bool compact) {
       store.flush();  // a journal row per batch
     }
   }
+  const auto rows = journal_rows(dir / "tern.db");
   shrink(dir / "tern.db");
   write_file(kGolden / name, read_file(dir / "tern.db"));
+  if (!rows.empty()) {  // the log's records only, without the zeros ahead of them
+    const auto log = read_file(dir / (std::string("tern.db") + kCommitLogSuffix));
+    write_file(kGolden / (name + kCommitLogSuffix), log.substr(0, rows.back().end));
+  }
 }
 
-TEST(GoldenFiles, DISABLED_GenerateVersion2) {
-  ASSERT_EQ(latest_schema_version(), 2);
-  generate("v2.db", true);
-  generate("v2-journal.db", false);
+TEST(GoldenFiles, DISABLED_GenerateVersion3) {
+  ASSERT_EQ(latest_schema_version(), 3);
+  generate("v3.db", true);
+  generate("v3-journal.db", false);
 }
 
 // The unusable files, from v1.db.

@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include "known_content.hpp"
+#include "persistence/op_codec.hpp"
 #include "persistence/sqlite_store.hpp"
 #include "store_test_support.hpp"
 
@@ -19,7 +22,9 @@ class SqliteJournalTest : public ::testing::Test {
     return {.directory = dir_.path(), .exclusive_lock = false, .compact_on_close = false};
   }
   fs::path db() const { return dir_ / "tern.db"; }
-  std::string count(const std::string& table) const { return sql(db(), "SELECT count(*) FROM " + table); }
+  std::string count(const std::string& table) const {
+    return table == "journal" ? journal_count(db()) : sql(db(), "SELECT count(*) FROM " + table);
+  }
   TempDir dir_;
 };
 
@@ -97,18 +102,29 @@ TEST_F(SqliteJournalTest, TheWriterCompactsAFullJournalLeavingItsNewestHalf) {
   EXPECT_EQ(store.load().queue.size(), 12u);
 }
 
-TEST_F(SqliteJournalTest, ACompactionLeavesCommitsFsynced) {
-  // Compaction commits with synchronous=NORMAL (it adds nothing durable); every group after it must be FULL again.
+TEST_F(SqliteJournalTest, TheLogStartsAgainFromTheFrontOnceItIsFullAndLosesNothing) {
   auto options = uncompacted();
-  options.journal_compact_ops = 4;
+  options.commit_log_bytes = 2048;  // a record is ~60 bytes: a rewind every ~35 groups
+  options.commit_log_grow_bytes = 1024;
+  constexpr std::uint64_t kGroups = 200;
+  {
+    SqliteStore store(options);
+    EXPECT_EQ(store.synchronous(), 1);  // NORMAL: what needs FULL is the log's (and a rewind's) business
+    std::uint64_t max_head = 0;
+    for (std::uint64_t i = 1; i <= kGroups; ++i) {
+      store.submit(batch(op::PutMessage{message(i, "t")}, op::PutQueueEntry{entry("c", i, i), true}), {});
+      store.flush();
+      max_head = std::max(max_head, store.commit_log_bytes());
+    }
+    EXPECT_LT(max_head, 2048u + 200u);  // rewound each time it passed the bound
+    EXPECT_GT(count("queue"), "0");     // rewinding applied the journal
+    EXPECT_EQ(store.synchronous(), 1);  // and set the connection back
+  }                                     // no compaction on close: the last records stay, as after a crash
+  EXPECT_LE(fs::file_size(dir_ / "tern.db-commitlog"), 3072u);  // the space was reused
+  EXPECT_NE(count("journal"), "0");
   SqliteStore store(options);
-  ASSERT_EQ(store.synchronous(), 2);
-  for (std::uint64_t i = 1; i <= 6; ++i) {
-    store.submit(batch(op::PutMessage{message(i, "t")}, op::PutQueueEntry{entry("c", i, i), true}), {});
-    store.flush();
-  }
-  EXPECT_NE(count("queue"), "0");  // it did compact
-  EXPECT_EQ(store.synchronous(), 2);
+  EXPECT_GT(store.recovered_journal_ops(), 0u);
+  EXPECT_EQ(store.load().queue.size(), kGroups);
 }
 
 TEST_F(SqliteJournalTest, AnAcknowledgementInTheNewerHalfCancelsADeliveryInTheOlderHalf) {
@@ -210,18 +226,108 @@ TEST_F(SqliteJournalTest, IdsOfMessagesThatWereNeverWrittenStayUsedUpInTheJourna
   EXPECT_EQ(snap.next_message_id, 8u);
 }
 
-TEST_F(SqliteJournalTest, AJournalRowThatCannotBeDecodedMovesTheDatabaseAside) {
+// Appends `body` as the next record of the commit log of the database at `db`, as the store would have.
+void append_record(const fs::path& db, std::string_view body) {
+  Connection c(db, SQLITE_OPEN_READONLY);
+  auto file = platform::File::open_or_create(db.string() + kCommitLogSuffix);
+  const auto found = read_journal(c, file);
+  CommitLog log(std::move(file), found.id, found.scan, {});
+  log.append(body);
+}
+
+TEST_F(SqliteJournalTest, ARecordThatCannotBeDecodedMovesTheDatabaseAsideWithItsLog) {
   {
     SqliteStore store(uncompacted());
     store.submit(batch(op::PutSession{session("a")}), {});
     store.flush();
-    store.submit(batch(op::PutSession{session("b")}), {});
   }
-  sql(db(), "UPDATE journal SET ops = x'01000105' WHERE seq = (SELECT min(seq) FROM journal)");  // a cut PutMessage
+  append_record(db(), std::string("\x01\x00\x01\x05", 4));  // whole, but a cut PutMessage
   SqliteStore store({.directory = dir_.path()});
   ASSERT_TRUE(store.moved_aside());
   EXPECT_TRUE(store.load().sessions.empty());
-  EXPECT_EQ(sql(*store.moved_aside(), "SELECT count(*) FROM journal"), "2");  // kept for a person to recover
+  EXPECT_TRUE(fs::exists(store.moved_aside()->string() + kCommitLogSuffix));  // kept for a person to recover
+  EXPECT_THROW(journal_rows(*store.moved_aside()), OpCodecError);
+}
+
+TEST_F(SqliteJournalTest, ADamagedRecordBeforeWholeOnesMovesTheDatabaseAside) {
+  {
+    SqliteStore store(uncompacted());
+    for (auto& b : known_batches()) {
+      store.submit(std::move(b), {});
+      store.flush();
+    }
+  }
+  const auto rows = journal_rows(db());
+  ASSERT_GE(rows.size(), 3u);
+  const fs::path log = db().string() + kCommitLogSuffix;
+  auto bytes = read_file(log);
+  bytes[rows[0].end + 40] ^= 0x01;  // in the second record's body: bit rot, not a torn tail
+  write_file(log, bytes);
+  SqliteStore store({.directory = dir_.path()});
+  EXPECT_TRUE(store.moved_aside());
+  EXPECT_TRUE(store.load().sessions.empty());
+}
+
+TEST_F(SqliteJournalTest, ATornLastRecordIsTheEndOfTheLog) {
+  {
+    SqliteStore store(uncompacted());
+    for (auto& b : known_batches()) {
+      store.submit(std::move(b), {});
+      store.flush();
+    }
+  }
+  const auto rows = journal_rows(db());
+  ASSERT_GE(rows.size(), 2u);
+  const fs::path log = db().string() + kCommitLogSuffix;
+  auto bytes = read_file(log);
+  bytes[rows.back().end - 1] ^= 0x01;  // the last record, as a crash during its write leaves it
+  write_file(log, bytes);
+  SqliteStore store({.directory = dir_.path()});
+  EXPECT_FALSE(store.moved_aside());
+  EXPECT_EQ(store.recovered_journal_ops(), [&] {
+    std::size_t ops = 0;
+    for (std::size_t i = 0; i + 1 < rows.size(); ++i) ops += rows[i].ops.size();
+    return ops;
+  }());
+}
+
+TEST_F(SqliteJournalTest, ALogOfAnotherDatabaseIsMovedAsideAloneAndNeverApplied) {
+  TempDir other;
+  {
+    SqliteStore store({.directory = other.path(), .compact_on_close = false});
+    store.submit(batch(op::PutSession{session("other")}), {});
+    store.flush();
+  }
+  { SqliteStore store(uncompacted()); }  // this database, its log empty
+  fs::copy_file(other / "tern.db-commitlog", dir_ / "tern.db-commitlog", fs::copy_options::overwrite_existing);
+  SqliteStore store(uncompacted());
+  EXPECT_FALSE(store.moved_aside());
+  EXPECT_TRUE(store.load().sessions.empty());
+  std::size_t foreign = 0;
+  for (const auto& entry : fs::directory_iterator(dir_.path())) {
+    foreign += entry.path().filename().string().starts_with("tern.db-commitlog.foreign-") ? 1 : 0;
+  }
+  EXPECT_EQ(foreign, 1u);
+  store.submit(batch(op::PutSession{session("a")}), {});  // and the new log works
+  EXPECT_EQ(store.load().sessions, std::vector{session("a")});
+}
+
+TEST_F(SqliteJournalTest, ALogWithoutItsDatabaseIsMovedAside) {
+  TempDir other;
+  {
+    SqliteStore store({.directory = other.path(), .compact_on_close = false});
+    store.submit(batch(op::PutSession{session("other")}), {});
+    store.flush();
+  }
+  fs::copy_file(other / "tern.db-commitlog", dir_ / "tern.db-commitlog");
+  SqliteStore store(uncompacted());
+  EXPECT_TRUE(store.load().sessions.empty());
+  std::size_t moved = 0;
+  for (const auto& entry : fs::directory_iterator(dir_.path())) {
+    moved +=
+        std::regex_match(entry.path().filename().string(), std::regex(R"(tern\.db\.corrupt-\d{8}-\d{6}-commitlog)"));
+  }
+  EXPECT_EQ(moved, 1u);
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ TEST_F(SchemaTest, AnEmptyDatabaseIsVersion0AndMigratesToTheLatest) {
   EXPECT_EQ(db.query_int("SELECT count(*) FROM schema_version"), 1);
 }
 
-TEST_F(SchemaTest, ThisBuildWritesVersion2) { EXPECT_EQ(latest_schema_version(), 2); }
+TEST_F(SchemaTest, ThisBuildWritesVersion3) { EXPECT_EQ(latest_schema_version(), 3); }
 
 TEST_F(SchemaTest, ADatabaseWithOtherTablesAndNoSchemaVersionIsNotOurs) {
   auto db = open();

@@ -131,9 +131,9 @@ op::PutQueueEntry fresh_put(std::string client_id, std::uint64_t seq, std::uint6
 
 TEST_P(SqliteStoreTest, ADeliveryAcknowledgedWithinOneTransactionLeavesNothingButItsIdUsedUp) {
   SqliteStore store(options());
-  commit_together(store, {batch(op::PutMessage{message(1, "a")}, fresh_put("s", 1, 1, 1)),
-                          batch(op::PutMessage{message(2, "b")}, fresh_put("s", 2, 2, 2)),
-                          batch(op::DeleteQueueEntry{"s", 1})});
+  commit_together(
+      store, {batch(op::PutMessage{message(1, "a")}, fresh_put("s", 1, 1, 1)),
+              batch(op::PutMessage{message(2, "b")}, fresh_put("s", 2, 2, 2)), batch(op::DeleteQueueEntry{"s", 1})});
   const auto snap = store.load();
   EXPECT_EQ(snap.queue, std::vector<core::StoredQueueEntry>{entry("s", 2, 2, 2)});
   EXPECT_EQ(message_ids(snap), std::vector<std::uint64_t>{2});
@@ -202,12 +202,9 @@ bool incoming_visible(const fs::path& db, std::uint16_t packet_id) {
   if (c.query_int(("SELECT count(*) FROM incoming WHERE packet_id = " + std::to_string(packet_id)).c_str()) > 0) {
     return true;
   }
-  Statement rows(c, "SELECT ops FROM journal");
   bool found = false;
-  for (rows.start(); rows.step();) {
-    std::vector<StoreOp> ops;
-    decode_record(rows.column_blob(0), ops);
-    for (const auto& o : ops) {
+  for (const auto& row : journal_rows(db)) {
+    for (const auto& o : row.ops) {
       const auto* put = std::get_if<op::PutIncoming>(&o);
       found = found || (put != nullptr && put->incoming == core::StoredIncoming{"c", packet_id});
     }
@@ -270,7 +267,7 @@ TEST_P(SqliteStoreTest, CommittedBatchesComeBackWholeAndTheJournalKeepsItsOwnCop
   EXPECT_EQ(owner.use_count(), 1);  // the journal holds a copy of the bytes, not the owner
 
   store.take_spent(spent);
-  EXPECT_TRUE(spent.empty());  // each batch comes back once
+  EXPECT_TRUE(spent.empty());      // each batch comes back once
   const auto snap = store.load();  // compacts the journal's copy into the tables
   ASSERT_EQ(snap.messages.size(), 1u);
   EXPECT_EQ(snap.messages[0].payload, std::string_view(*owner));

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -14,6 +15,10 @@
 #include <vector>
 
 #include "broker/core/store_ops.hpp"
+#include "persistence/commit_log.hpp"
+#include "persistence/sqlite_db.hpp"
+#include "persistence/sqlite_journal.hpp"
+#include "platform/file.hpp"
 
 namespace tern::core {
 
@@ -160,6 +165,16 @@ inline std::string sql(const fs::path& path, const std::string& statement) {
   sqlite3_close(db);
   return result;
 }
+
+// The journal's rows (of the schema 2 table, then the commit log's records) of the database at `db`, as an open
+// would find them; the store must not hold the database's lock.
+inline std::deque<JournalRow> journal_rows(const fs::path& db) {
+  Connection c(db, SQLITE_OPEN_READONLY);
+  const auto log = platform::File::open_or_create(db.string() + kCommitLogSuffix);
+  return read_journal(c, log).rows;
+}
+
+inline std::string journal_count(const fs::path& db) { return std::to_string(journal_rows(db).size()); }
 
 // Runs several statements on one connection to the database at `path` (created if missing).
 inline void sql_script(const fs::path& path, const std::string& script) {
