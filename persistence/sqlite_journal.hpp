@@ -14,11 +14,11 @@
 //            do); apply the rest to the tables; collect garbage; raise next_message_id; meta journal_seq = 2,
 //            journal_offset = the end of record 2; COMMIT
 //   ... or the journal holds SqliteOptions::journal_compact_ops ops: the same for the oldest rows only, leaving
-//   the newest half, and planned against every row (transaction_plan.hpp, "cut"). Under load a delivery is
-//   acknowledged a few thousand ops after it was put; applying the whole journal wrote every delivery still in
-//   flight at that moment to the tables only to delete it at the next compaction (half of the writer's work).
-//   Leaving the newest half lets those acknowledgements cancel their deliveries: in the benchmark nothing but
-//   the plan runs. A fresh put whose key is decided by a row that stays is carried in memory (no row of its own),
+//   the newest journal_keep_ops ops, and planned against every row (transaction_plan.hpp, "cut"). Under load a
+//   delivery is acknowledged a few thousand ops after it was put; applying the whole journal wrote every delivery
+//   still in flight at that moment to the tables only to delete it at the next compaction (half of the writer's
+//   work). Leaving the newest ops lets those acknowledgements cancel their deliveries: in the benchmark little
+//   but the plan runs. A fresh put whose key is decided by a row that stays is carried in memory (no row of its own),
 //   and garbage-collection candidates that a row that stays still references are deferred to a later compaction.
 //
 // The journal's ops are also kept in memory, in row order: those this process appended (copied by the writer, with

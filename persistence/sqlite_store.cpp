@@ -240,8 +240,8 @@ void SqliteStore::compact_if_full() {
   if (journal_->log_bytes() >= options_.commit_log_bytes) {
     compact_locked("commit log full", 0, true);
   } else if (journal_->ops() >= options_.journal_compact_ops) {
-    // Half of the journal stays: the acknowledgements in it cancel the deliveries put in the half that goes.
-    compact_locked("journal full", options_.journal_compact_ops / 2);
+    // The newest ops stay: the acknowledgements in them cancel the deliveries put in the part that goes.
+    compact_locked("journal full", std::min(options_.journal_keep_ops, options_.journal_compact_ops / 2));
   }
 }
 

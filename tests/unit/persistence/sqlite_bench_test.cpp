@@ -87,7 +87,10 @@ TEST(SqliteBench, DISABLED_CommitDelay) {
 TEST(SqliteBench, DISABLED_JournalCompactOps) {
   for (std::size_t compact_ops : {5'000, 20'000, 50'000, 100'000, 200'000}) {
     TempDir dir;
-    SqliteStore store({.directory = dir.path(), .sync = SyncMode::full, .journal_compact_ops = compact_ops});
+    SqliteStore store({.directory = dir.path(),
+                       .sync = SyncMode::full,
+                       .journal_compact_ops = compact_ops,
+                       .journal_keep_ops = compact_ops / 4});
     constexpr int kClients = 50, kWindow = 64, kPerClient = 6000, kAckLag = 16;
     std::uint64_t next_id = 1;  // publish() runs on the writer thread only
     std::atomic<int> remaining{kClients * kPerClient};

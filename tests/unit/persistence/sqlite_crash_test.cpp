@@ -45,6 +45,7 @@ std::vector<StoreOp> numbered_batch(std::uint64_t n) {
     SqliteStore store({.directory = dir,
                        .sync = SyncMode::full,
                        .journal_compact_ops = kCompactOps,
+                       .journal_keep_ops = kCompactOps / 2,
                        .commit_log_bytes = kCommitLogBytes,
                        .commit_log_grow_bytes = 16 << 10});
     std::counting_semaphore<> window(32);  // like clients waiting for PUBACK: at most 32 batches in flight

@@ -88,6 +88,7 @@ TEST_F(SqliteJournalTest, LoadQueueAppliesTheJournalFirst) {
 TEST_F(SqliteJournalTest, TheWriterCompactsAFullJournalLeavingItsNewestHalf) {
   auto options = uncompacted();
   options.journal_compact_ops = 10;  // at 10 ops, apply the oldest groups that leave at least 5
+  options.journal_keep_ops = 5;
   {
     SqliteStore store(options);
     for (std::uint64_t i = 1; i <= 12; ++i) {
@@ -130,6 +131,7 @@ TEST_F(SqliteJournalTest, TheLogStartsAgainFromTheFrontOnceItIsFullAndLosesNothi
 TEST_F(SqliteJournalTest, AnAcknowledgementInTheNewerHalfCancelsADeliveryInTheOlderHalf) {
   auto options = uncompacted();
   options.journal_compact_ops = 10;
+  options.journal_keep_ops = 5;
   {
     SqliteStore store(options);
     for (std::uint64_t i = 1; i <= 4; ++i) {
@@ -168,6 +170,7 @@ class SqliteJournalHandOnTest : public SqliteJournalTest {
   SqliteOptions options_ = [this] {
     auto o = uncompacted();
     o.journal_compact_ops = 10;
+    o.journal_keep_ops = 5;
     return o;
   }();
   std::unique_ptr<SqliteStore> store_ = std::make_unique<SqliteStore>(options_);
