@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <optional>
+#include <stdexcept>
+#include <system_error>
 #include <utility>
 
 #include "platform/crc32c.hpp"
@@ -141,6 +144,8 @@ CommitLog::CommitLog(platform::File file, std::uint64_t id, const CommitLogScan&
       allocated_(file_.size()) {}
 
 std::uint64_t CommitLog::append(std::string_view body) {
+  if (body.size() > std::numeric_limits<std::uint32_t>::max())
+    throw std::length_error("a commit log record of " + std::to_string(body.size()) + " bytes");
   record_.resize(kHeaderBytes + body.size());
   char* p = record_.data();
   put_u32(p, kMagic);
@@ -173,11 +178,15 @@ std::uint64_t CommitLog::append(std::string_view body) {
   return next_seq_++;
 }
 
-void CommitLog::rewind(std::uint64_t keep_bytes) {
+void CommitLog::rewind(std::uint64_t keep_bytes) noexcept {
   head_ = 0;
   if (keep_bytes > 0 && allocated_ > keep_bytes) {
-    file_.truncate(keep_bytes);
-    allocated_ = keep_bytes;
+    try {
+      file_.truncate(keep_bytes);
+      allocated_ = keep_bytes;
+    } catch (const std::system_error&) {
+      // The file stays larger than it need be, and its space is used again all the same.
+    }
   }
 }
 

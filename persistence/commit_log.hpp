@@ -93,16 +93,17 @@ class CommitLog {
   CommitLog(platform::File file, std::uint64_t id, const CommitLogScan& scan, Options options);
 
   // Writes `body` as the next record at the head and, if Options::sync, makes it durable. Returns its seq. Throws
-  // std::system_error (disk full, I/O error); the head and seq then stay, and the next append overwrites what
-  // this one may have written.
+  // std::system_error (disk full, I/O error) or std::length_error (a body of 4 GiB or more); the head and seq then
+  // stay, and the next append overwrites what this one may have written.
   std::uint64_t append(std::string_view body);
 
   std::uint64_t head() const noexcept { return head_; }
   std::uint64_t next_seq() const noexcept { return next_seq_; }
 
   // The next record goes at offset 0. Only after the database durably recorded that it applied every record and
-  // that the log starts at 0 again. A file grown beyond `keep_bytes` (by records larger than usual) is cut back.
-  void rewind(std::uint64_t keep_bytes);
+  // that the log starts at 0 again. A file grown beyond `keep_bytes` (by records larger than usual) is cut back
+  // (if that fails, it stays larger).
+  void rewind(std::uint64_t keep_bytes) noexcept;
 
   const platform::File& file() const noexcept { return file_; }
 

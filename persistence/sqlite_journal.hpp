@@ -3,7 +3,7 @@
 //
 // Why: applying a group to the tables costs a statement per op that runs (~2 us each; ~1,500 per group under load)
 // plus the message garbage collection, and the writer is busy all that time while the publishers wait for their
-// PUBACKs. Appending one blob costs one INSERT, and the work is done once per compaction over many groups, when
+// PUBACKs. Appending one record costs one write, and the work is done once per compaction over many groups, when
 // most of it cancels: a message put in one group and acknowledged in the next is planned away entirely
 // (transaction_plan.hpp).
 //
@@ -27,7 +27,7 @@
 // again cost more than everything else the writer does (measured with SqliteBench.DISABLED_JournalCompactOps: the
 // allocations of ~10 MB of ops per compaction and their page faults).
 // The records stay the durable record; the memory is the same content (this store is the log's only writer). It
-// costs RAM in proportion to SqliteOptions::journal_compact_ops.
+// costs RAM in proportion to SqliteOptions::journal_compact_ops, and at most about commit_log_bytes of records.
 //
 // Crash safety: a record is written (and, with persistence_sync full, fdatasynced) before the group's callbacks
 // run, so it is the durable record of the group; compaction moves meta's journal_seq / journal_offset past the

@@ -1,6 +1,7 @@
 // Opening the SQLite store's file: the checks, and what happens when they fail.
 //
-//   DIR/tern.db missing              -> created (schema migrated 0 -> current), DIR fsynced
+//   DIR/tern.db missing              -> created (schema migrated 0 -> current), DIR fsynced; a -wal, -shm or
+//                                       -commitlog found without it is moved aside first
 //   DIR/tern.db usable               -> opened, migrated to the current schema if older
 //   not SQLite / corrupt / truncated / quick_check fails / foreign tables / newer schema / a journal row that
 //   cannot be decoded (sqlite_journal.hpp) / a commit log with records missing or damaged in the middle

@@ -33,8 +33,8 @@ SqliteStore::SqliteStore(SqliteOptions options) : options_(std::move(options)) {
     tables_ = std::make_unique<SqliteTables>(*db_);
     journal_ = std::make_unique<SqliteJournal>(*db_, std::move(opened.log), std::move(opened.journal),
                                                2 * options_.commit_log_bytes);
-  } catch (const std::exception& e) {  // SqliteError, or OpCodecError if the journal changed since it was checked
-    throw StoreError("cannot prepare the statements or read the journal of " + path_.string() + ": " + e.what());
+  } catch (const std::exception& e) {  // SqliteError
+    throw StoreError("cannot prepare the statements of " + path_.string() + ": " + e.what());
   }
   recover_journal();
   measure_database();
