@@ -127,6 +127,7 @@ class Broker::Impl {
   void unstore_retained(const std::string& topic);
   void store_message(const MessagePtr& m);  // PutMessage, once per message
   StoredMessage to_stored(const MessagePtr& m) const;
+  void to_stored(const MessagePtr& m, StoredMessage& stored) const;  // fills a default-constructed `stored`
   MessagePtr from_stored(const StoredMessage& m) const;
   UnixMillis to_wall(TimePoint t) const noexcept;
   TimePoint from_wall(UnixMillis t) const noexcept;
@@ -146,8 +147,8 @@ class Broker::Impl {
   ConnectionId next_connection_id_ = 1;
   SessionId next_session_id_ = 1;
   std::mt19937_64 random_;
-  std::string scratch_;               // encode buffer for packets that may need trimming (send())
-  std::vector<Connection*> staged_;   // connections with output staged in the current call
+  std::string scratch_;              // encode buffer for packets that may need trimming (send())
+  std::vector<Connection*> staged_;  // connections with output staged in the current call
 
   // Routing scratch: one entry per session a message goes to (reused across messages).
   struct Target {
@@ -159,19 +160,19 @@ class Broker::Impl {
 
   // Persistence (broker_store.cpp); store_ is null while it is off.
   StorePort* store_ = nullptr;
-  std::vector<StoreOp> ops_;              // the current call's durable changes
-  std::uint64_t next_message_id_ = 1;     // StoredMessage ids
-  std::uint64_t submitted_batches_ = 0;   // batches handed to store_
-  std::uint64_t committed_batches_ = 0;   // batches reported by on_committed()
-  bool call_submitted_ = false;           // the current call submitted a batch before its end
+  std::vector<StoreOp> ops_;             // the current call's durable changes
+  std::uint64_t next_message_id_ = 1;    // StoredMessage ids
+  std::uint64_t submitted_batches_ = 0;  // batches handed to store_
+  std::uint64_t committed_batches_ = 0;  // batches reported by on_committed()
+  bool call_submitted_ = false;          // the current call submitted a batch before its end
   struct HeldOutput {
     std::uint64_t batch;
     ConnectionId connection;
     std::string bytes;
     bool close;
   };
-  std::deque<HeldOutput> held_;           // in batch order
-  TimePoint clock_anchor_{};              // steady time at which the wall clock read wall_anchor_
+  std::deque<HeldOutput> held_;  // in batch order
+  TimePoint clock_anchor_{};     // steady time at which the wall clock read wall_anchor_
   UnixMillis wall_anchor_ = 0;
 };
 

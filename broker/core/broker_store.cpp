@@ -51,7 +51,8 @@ UnixMillis Broker::Impl::to_wall(TimePoint t) const noexcept {
 TimePoint Broker::Impl::from_wall(UnixMillis t) const noexcept {
   // Clamped to 50 years either way (a broken clock), so that no TimePoint arithmetic overflows.
   constexpr UnixMillis span = 50LL * 365 * 86'400'000;
-  return clock_anchor_ + std::chrono::milliseconds(std::clamp(t, wall_anchor_ - span, wall_anchor_ + span) - wall_anchor_);
+  return clock_anchor_ +
+         std::chrono::milliseconds(std::clamp(t, wall_anchor_ - span, wall_anchor_ + span) - wall_anchor_);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -115,7 +116,8 @@ void Broker::Impl::unstore_subscription(Session& s, const std::string& filter) {
 void Broker::Impl::store_message(const MessagePtr& m) {
   if (m->store_id != 0) return;
   m->store_id = next_message_id_++;
-  ops_.emplace_back(op::PutMessage{to_stored(m)});
+  // Built in place, here and below: moving a StoreOp into the batch copies its short strings once more.
+  to_stored(m, std::get<op::PutMessage>(ops_.emplace_back(std::in_place_type<op::PutMessage>)).message);
 }
 
 void Broker::Impl::store_delivery(Session& s, Delivery& d, std::uint16_t packet_id, bool released) {
@@ -123,7 +125,9 @@ void Broker::Impl::store_delivery(Session& s, Delivery& d, std::uint16_t packet_
   store_message(d.message);
   const bool fresh = d.seq == 0;
   if (fresh) d.seq = ++s.store_seq;
-  StoredQueueEntry entry;
+  auto& put = std::get<op::PutQueueEntry>(ops_.emplace_back(std::in_place_type<op::PutQueueEntry>));
+  put.fresh = fresh;
+  StoredQueueEntry& entry = put.entry;
   entry.client_id = s.client_id;
   entry.seq = d.seq;
   entry.message_id = d.message->store_id;
@@ -132,7 +136,6 @@ void Broker::Impl::store_delivery(Session& s, Delivery& d, std::uint16_t packet_
   entry.subscription_ids = d.subscription_ids;
   entry.packet_id = packet_id;
   entry.released = released;
-  ops_.emplace_back(op::PutQueueEntry{std::move(entry), fresh});
 }
 
 bool Broker::Impl::spill(Session& s, const Delivery& d, std::size_t bytes) {
@@ -182,7 +185,7 @@ void Broker::Impl::submit_ops() {
 
 void Broker::Impl::unstore_delivery(Session& s, const Delivery& d) {
   if (!s.stored || d.seq == 0) return;
-  ops_.emplace_back(op::DeleteQueueEntry{s.client_id, d.seq});
+  ops_.emplace_back(std::in_place_type<op::DeleteQueueEntry>, s.client_id, d.seq);
 }
 
 void Broker::Impl::store_incoming(Session& s, std::uint16_t packet_id, bool add) {
@@ -211,6 +214,11 @@ void Broker::Impl::unstore_retained(const std::string& topic) {
 
 StoredMessage Broker::Impl::to_stored(const MessagePtr& m) const {
   StoredMessage stored;
+  to_stored(m, stored);
+  return stored;
+}
+
+void Broker::Impl::to_stored(const MessagePtr& m, StoredMessage& stored) const {
   stored.id = m->store_id;
   stored.topic = m->topic;
   stored.payload = SharedBytes(m, m->payload);  // the Message is immutable: the store shares its payload
@@ -218,7 +226,6 @@ StoredMessage Broker::Impl::to_stored(const MessagePtr& m) const {
   stored.retain = m->retain;
   stored.forward_properties = m->forward_properties;
   if (m->expires_at) stored.expires_at = to_wall(*m->expires_at);
-  return stored;
 }
 
 MessagePtr Broker::Impl::from_stored(const StoredMessage& stored) const {
@@ -278,8 +285,7 @@ void Broker::Impl::on_committed(std::uint64_t batch, bool durable, TimePoint now
 // ---------------------------------------------------------------------------------------------------------------
 // Restore.
 
-void Broker::Impl::restore(const StoreSnapshot& snapshot, StorePort& store, TimePoint now,
-                           UnixMillis wall_now) {
+void Broker::Impl::restore(const StoreSnapshot& snapshot, StorePort& store, TimePoint now, UnixMillis wall_now) {
   const FlushAtExit flush{*this};
   store_ = &store;
   set_wall_clock(now, wall_now);
@@ -315,8 +321,7 @@ void Broker::Impl::restore(const StoreSnapshot& snapshot, StorePort& store, Time
     // counts against its expiry and its will delay.
     const bool was_connected = stored.disconnected_at == 0;
     s.offline_since = was_connected ? now : from_wall(stored.disconnected_at);
-    s.expires_at =
-        s.expiry_interval ? s.offline_since + std::chrono::seconds(*s.expiry_interval) : TimePoint::max();
+    s.expires_at = s.expiry_interval ? s.offline_since + std::chrono::seconds(*s.expiry_interval) : TimePoint::max();
     if (stored.will) {
       s.will = from_stored(*stored.will);
       s.will_delay = stored.will_delay;
@@ -354,7 +359,7 @@ void Broker::Impl::restore(const StoreSnapshot& snapshot, StorePort& store, Time
     }
     Session::Exchanges& x = s.qos();
     if (x.inflight_index.contains(e.packet_id)) continue;  // cannot happen in a consistent store
-    if (e.released) d.message.reset();  // only the PUBREL is resent
+    if (e.released) d.message.reset();                     // only the PUBREL is resent
     const std::uint64_t seq = ++x.inflight_seq;
     x.inflight.emplace(seq, InflightOut{e.packet_id, std::move(d), e.released});
     x.inflight_index.emplace(e.packet_id, seq);
