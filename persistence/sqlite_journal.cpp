@@ -134,10 +134,6 @@ void SqliteJournal::append(const std::vector<core::StoreOp*>& ops, std::uint64_t
   const auto seq = log_->append(record_);
   next_message_id_ = std::max(next_message_id_, next_message_id);
   JournalRow& row = rows_.emplace_back(JournalRow{seq, {}, log_->head(), record_.size(), false});
-  if (!spare_ops_.empty()) {
-    row.ops = std::move(spare_ops_.back());
-    spare_ops_.pop_back();
-  }
   copy_ops(kept, row.ops);
   ops_ += kept.size();
   bytes_ += record_.size();
@@ -195,13 +191,7 @@ std::size_t SqliteJournal::compact(SqliteTables& tables, std::size_t keep_ops, b
   carried.reserve(plan.carry.size());
   for (auto i : plan.carry) carried.push_back(std::move(*ops[i]));
   carried_ = std::move(carried);
-  for (std::size_t r = 0; r < applied_rows; ++r) {
-    bytes_ -= rows_[r].bytes;
-    if (spare_ops_.size() < kMaxSpareRows) {
-      rows_[r].ops.clear();
-      spare_ops_.push_back(std::move(rows_[r].ops));
-    }
-  }
+  for (std::size_t r = 0; r < applied_rows; ++r) bytes_ -= rows_[r].bytes;
   rows_.erase(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(applied_rows));
   ops_ -= cut - carried_.size();
   if (rows_.empty()) next_message_id_ = 0;  // and nothing was carried: only a row that stays decides a key

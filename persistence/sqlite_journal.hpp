@@ -131,10 +131,6 @@ class SqliteJournal {
   std::uint64_t next_message_id_ = 0;    // the largest next_message_id of the rows
   std::uint64_t log_keep_bytes_;
   std::string record_;  // append()'s encoding buffer
-  // The vectors of applied rows, emptied, for the next rows: a row's vector of a group's ops is large enough for
-  // the allocator to map fresh pages for it, and faulting them in took 3% of the broker's time under load.
-  static constexpr std::size_t kMaxSpareRows = 32;
-  std::vector<std::vector<core::StoreOp>> spare_ops_;
 };
 
 }  // namespace tern::persistence
