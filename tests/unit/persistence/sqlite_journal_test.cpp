@@ -22,6 +22,23 @@ class SqliteJournalTest : public ::testing::Test {
     return {.directory = dir_.path(), .exclusive_lock = false, .compact_on_close = false};
   }
   fs::path db() const { return dir_ / "tern.db"; }
+  // Writes known_batches(), a group (and a journal row) each, leaves them uncompacted and returns the rows.
+  std::deque<JournalRow> journal_known_batches() {
+    {
+      SqliteStore store(uncompacted());
+      for (auto& b : known_batches()) {
+        store.submit(std::move(b), {});
+        store.flush();
+      }
+    }
+    return journal_rows(db());
+  }
+  void flip_log_byte(std::uint64_t offset) const {
+    const fs::path log = db().string() + kCommitLogSuffix;
+    auto bytes = read_file(log);
+    bytes[offset] ^= 0x01;
+    write_file(log, bytes);
+  }
   std::string count(const std::string& table) const {
     return table == "journal" ? journal_count(db()) : sql(db(), "SELECT count(*) FROM " + table);
   }
@@ -253,38 +270,18 @@ TEST_F(SqliteJournalTest, ARecordThatCannotBeDecodedMovesTheDatabaseAsideWithIts
 }
 
 TEST_F(SqliteJournalTest, ADamagedRecordBeforeWholeOnesMovesTheDatabaseAside) {
-  {
-    SqliteStore store(uncompacted());
-    for (auto& b : known_batches()) {
-      store.submit(std::move(b), {});
-      store.flush();
-    }
-  }
-  const auto rows = journal_rows(db());
+  const auto rows = journal_known_batches();
   ASSERT_GE(rows.size(), 3u);
-  const fs::path log = db().string() + kCommitLogSuffix;
-  auto bytes = read_file(log);
-  bytes[rows[0].end + 40] ^= 0x01;  // in the second record's body: bit rot, not a torn tail
-  write_file(log, bytes);
+  flip_log_byte(rows[0].end + 40);  // in the second record's body: bit rot, not a torn tail
   SqliteStore store({.directory = dir_.path()});
   EXPECT_TRUE(store.moved_aside());
   EXPECT_TRUE(store.load().sessions.empty());
 }
 
 TEST_F(SqliteJournalTest, ATornLastRecordIsTheEndOfTheLog) {
-  {
-    SqliteStore store(uncompacted());
-    for (auto& b : known_batches()) {
-      store.submit(std::move(b), {});
-      store.flush();
-    }
-  }
-  const auto rows = journal_rows(db());
+  const auto rows = journal_known_batches();
   ASSERT_GE(rows.size(), 2u);
-  const fs::path log = db().string() + kCommitLogSuffix;
-  auto bytes = read_file(log);
-  bytes[rows.back().end - 1] ^= 0x01;  // the last record, as a crash during its write leaves it
-  write_file(log, bytes);
+  flip_log_byte(rows.back().end - 1);  // the last record, as a crash during its write leaves it
   SqliteStore store({.directory = dir_.path()});
   EXPECT_FALSE(store.moved_aside());
   EXPECT_EQ(store.recovered_journal_ops(), [&] {
