@@ -146,18 +146,18 @@ CommitLog::CommitLog(platform::File file, std::uint64_t id, const CommitLogScan&
 std::uint64_t CommitLog::append(std::string_view body) {
   if (body.size() > std::numeric_limits<std::uint32_t>::max())
     throw std::length_error("a commit log record of " + std::to_string(body.size()) + " bytes");
-  record_.resize(kHeaderBytes + body.size());
-  char* p = record_.data();
-  put_u32(p, kMagic);
-  put_u64(p + 8, id_);
-  put_u64(p + 16, next_seq_);
-  put_u32(p + 24, last_crc_);
-  put_u32(p + 28, static_cast<std::uint32_t>(body.size()));
-  std::memcpy(p + kHeaderBytes, body.data(), body.size());
-  const std::uint32_t crc = platform::crc32c(std::string_view(record_).substr(8));
-  put_u32(p + 4, crc);
+  // The header is written beside the body, not in front of a copy of it: a group's record is up to a few hundred
+  // KiB, written about 2,000 times a second under load.
+  char header[kHeaderBytes] = {};
+  put_u32(header, kMagic);
+  put_u64(header + 8, id_);
+  put_u64(header + 16, next_seq_);
+  put_u32(header + 24, last_crc_);
+  put_u32(header + 28, static_cast<std::uint32_t>(body.size()));
+  const std::uint32_t crc = platform::crc32c(body, platform::crc32c(std::string_view(header + 8, kHeaderBytes - 8)));
+  put_u32(header + 4, crc);
 
-  const std::uint64_t end = head_ + record_.size();
+  const std::uint64_t end = head_ + kHeaderBytes + body.size();
   if (end > allocated_) {
     // Zeros ahead of the record, so that the next appends write into allocated blocks and their fdatasync need not
     // write the file's size too. Written before the record; the record's fdatasync covers both.
@@ -171,7 +171,8 @@ std::uint64_t CommitLog::append(std::string_view body) {
     }
     allocated_ = target;
   }
-  file_.write_at(record_, head_);
+  file_.write_at(std::string_view(header, kHeaderBytes), head_);
+  file_.write_at(body, head_ + kHeaderBytes);
   if (options_.sync) file_.sync_data();
   head_ = end;
   last_crc_ = crc;

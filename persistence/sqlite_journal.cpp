@@ -79,7 +79,7 @@ FoundJournal read_journal(Connection& db, const platform::File& log) {
 
   Statement rows(db, "SELECT seq, ops FROM journal ORDER BY seq");
   for (rows.start(); rows.step();) {
-    auto& row = found.rows.emplace_back(JournalRow{static_cast<std::uint64_t>(rows.column_int(0)), {}, 0, 0, true});
+    auto& row = found.rows.emplace_back(JournalRow{static_cast<std::uint64_t>(rows.column_int(0)), {}, 0, 0});
     try {
       const auto blob = rows.column_blob(1);
       row.bytes = blob.size();
@@ -92,7 +92,7 @@ FoundJournal read_journal(Connection& db, const platform::File& log) {
 
   found.scan = scan_commit_log(log, found.id, offset, applied_seq + 1);
   for (auto& record : found.scan.records) {
-    auto& row = found.rows.emplace_back(JournalRow{record.seq, {}, record.end, record.body.size(), false});
+    auto& row = found.rows.emplace_back(JournalRow{record.seq, {}, record.end, record.body.size()});
     decode(row, record.body, log.path().string() + " record " + std::to_string(record.seq));
     std::string().swap(record.body);  // decoded: the bytes can go
   }
@@ -133,7 +133,7 @@ void SqliteJournal::append(const std::vector<core::StoreOp*>& ops, std::uint64_t
   }
   const auto seq = log_->append(record_);
   next_message_id_ = std::max(next_message_id_, next_message_id);
-  JournalRow& row = rows_.emplace_back(JournalRow{seq, {}, log_->head(), record_.size(), false});
+  JournalRow& row = rows_.emplace_back(JournalRow{seq, {}, log_->head(), record_.size()});
   copy_ops(kept, row.ops);
   ops_ += kept.size();
   bytes_ += record_.size();
@@ -158,7 +158,7 @@ std::size_t SqliteJournal::compact(SqliteTables& tables, std::size_t keep_ops, b
   const JournalRow* last_in_log = nullptr;
   for (std::size_t r = 0; r < rows_.size(); ++r) {
     if (r == applied_rows) cut = ops.size();
-    if (r < applied_rows) (rows_[r].in_table ? last_in_table : last_in_log) = &rows_[r];
+    if (r < applied_rows) (rows_[r].in_table() ? last_in_table : last_in_log) = &rows_[r];
     for (auto& o : rows_[r].ops) ops.push_back(&o);
   }
   if (applied_rows == rows_.size()) cut = ops.size();

@@ -76,7 +76,7 @@ struct JournalRow {
   std::vector<core::StoreOp> ops;  // a row may hold no op, only used-up message ids
   std::uint64_t end = 0;           // the offset past its record in the log; 0 for a row of the schema 2 table
   std::uint64_t bytes = 0;         // its encoded size
-  bool in_table = false;           // a row of the schema 2 table
+  bool in_table() const noexcept { return end == 0; }  // a log record ends past its header, never at 0
 };
 
 // What is in a database's journal: the rows of the schema 2 table, then the log's records from meta's

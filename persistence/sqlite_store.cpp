@@ -78,7 +78,7 @@ core::StoreSnapshot SqliteStore::load() {
   core::StoreSnapshot snap;
   {
     std::lock_guard lock(db_mutex_);
-    compact_locked("load", 0, journal_->log_bytes() >= options_.commit_log_bytes);
+    compact_locked("load", 0, log_full());
     snap = tables_->load();
   }
   drop_dangling(snap);
@@ -88,7 +88,7 @@ core::StoreSnapshot SqliteStore::load() {
 core::QueuePage SqliteStore::load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) {
   flush();
   std::lock_guard lock(db_mutex_);
-  compact_locked("load_queue", 0, journal_->log_bytes() >= options_.commit_log_bytes);
+  compact_locked("load_queue", 0, log_full());
   return tables_->load_queue(client_id, after_seq, limit);
 }
 
@@ -234,10 +234,12 @@ bool SqliteStore::commit(std::vector<Batch>& group) {
   }
 }
 
+bool SqliteStore::log_full() const noexcept { return journal_->log_bytes() >= options_.commit_log_bytes; }
+
 // After the callbacks, so that compacting delays the next group, not the acknowledgements of this one.
 void SqliteStore::compact_if_full() {
   std::lock_guard lock(db_mutex_);
-  if (journal_->log_bytes() >= options_.commit_log_bytes) {
+  if (log_full()) {
     compact_locked("commit log full", 0, true);
   } else if (journal_->ops() >= options_.journal_compact_ops) {
     // The newest ops stay: the acknowledgements in them cancel the deliveries put in the part that goes.

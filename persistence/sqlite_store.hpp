@@ -102,6 +102,8 @@ class SqliteStore final : public Store {
   void run_writer();
   bool commit(std::vector<Batch>& group);  // true: committed
   void compact_if_full();
+  // The commit log has reached SqliteOptions::commit_log_bytes: the next full compaction rewinds it. db_mutex_ held.
+  bool log_full() const noexcept;
   // db_mutex_ held; logs a failure (the journal then stays). keep_ops, rewind: SqliteJournal::compact().
   void compact_locked(const char* why, std::size_t keep_ops, bool rewind = false);
   // Sets database_bytes_ if SqliteOptions::max_database_bytes is set. db_mutex_ held.

@@ -126,8 +126,8 @@ class Broker::Impl {
   void store_retained(const MessagePtr& message);  // SetRetained, or ClearRetained for an empty payload
   void unstore_retained(const std::string& topic);
   void store_message(const MessagePtr& m);  // PutMessage, once per message
-  StoredMessage to_stored(const MessagePtr& m) const;
-  void to_stored(const MessagePtr& m, StoredMessage& stored) const;  // fills a default-constructed `stored`
+  // Fills a default-constructed `stored` (in place in a batch: moving a StoreOp copies its short strings again).
+  void to_stored(const MessagePtr& m, StoredMessage& stored) const;
   MessagePtr from_stored(const StoredMessage& m) const;
   UnixMillis to_wall(TimePoint t) const noexcept;
   TimePoint from_wall(UnixMillis t) const noexcept;

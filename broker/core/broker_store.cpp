@@ -72,7 +72,7 @@ void Broker::Impl::store_session(Session& s, std::optional<TimePoint> offline_si
   stored.expiry_interval = s.expiry_interval;
   stored.disconnected_at = offline_since ? to_wall(*offline_since) : 0;
   stored.version = s.version;
-  if (s.will) stored.will = to_stored(s.will);
+  if (s.will) to_stored(s.will, stored.will.emplace());
   stored.will_delay = s.will_delay;
   ops_.emplace_back(op::PutSession{std::move(stored)});
   if (!s.stored) {
@@ -210,12 +210,6 @@ void Broker::Impl::store_retained(const MessagePtr& message) {
 void Broker::Impl::unstore_retained(const std::string& topic) {
   if (!store_) return;
   ops_.emplace_back(op::ClearRetained{topic});
-}
-
-StoredMessage Broker::Impl::to_stored(const MessagePtr& m) const {
-  StoredMessage stored;
-  to_stored(m, stored);
-  return stored;
 }
 
 void Broker::Impl::to_stored(const MessagePtr& m, StoredMessage& stored) const {

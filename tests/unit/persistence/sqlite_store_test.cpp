@@ -246,6 +246,26 @@ TEST_P(SqliteStoreTest, AFailedCommitIsReportedAndLaterBatchesStillCommit) {
   EXPECT_EQ(message_ids(snap), (std::vector<std::uint64_t>{1, 3}));
 }
 
+TEST_P(SqliteStoreTest, AtTheSizeLimitGroupsThatOnlyDeleteAreStillTaken) {
+  {
+    SqliteStore store(options());
+    store.submit(
+        batch(op::PutMessage{message(1, "big", std::string(200 * 1024, 'x'))}, op::PutQueueEntry{entry("c", 1, 1)}),
+        {});
+  }  // compacted on close: the database holds ~200 KiB
+  auto opts = options();
+  opts.max_database_bytes = 128 * 1024;  // already passed
+  SqliteStore store(opts);
+  std::vector<int> results;  // written by the writer thread only
+  const auto record = [&](bool durable) { results.push_back(durable ? 1 : 0); };
+  store.submit(batch(op::PutMessage{message(2, "small")}, op::PutQueueEntry{entry("c", 2, 2)}), record);
+  store.flush();
+  store.submit(batch(op::DeleteQueueEntry{"c", 1}), record);  // an acknowledgement still goes in
+  store.flush();
+  EXPECT_EQ(results, (std::vector<int>{0, 1}));
+  EXPECT_TRUE(store.load().queue.empty());
+}
+
 TEST_P(SqliteStoreTest, CommittedBatchesComeBackWholeAndTheJournalKeepsItsOwnCopyOfThePayload) {
   SqliteStore store(options());
   // The payload is shared with an owner, as the broker's Message shares it.
