@@ -40,7 +40,7 @@ using UnixMillis = std::int64_t;
 struct StoredMessage {
   std::uint64_t id = 0;  // assigned by the broker, unique for the life of the store
   std::string topic;
-  SharedBytes payload;  // the broker's Message shares it with the store (see shared_bytes.hpp)
+  SharedBytes payload;  // shared with the broker's Message, or a copy in a chunk (Broker::Impl::batch_payload)
   protocol::QoS qos = protocol::QoS::at_most_once;
   bool retain = false;
   std::string forward_properties;        // Message::forward_properties

@@ -2,6 +2,7 @@
 // commits, and what a new Broker rebuilt from the store (MemoryStore: the same tables as SQLite) gives the clients.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <vector>
 
 #include "persistence/memory_store.hpp"
@@ -242,6 +243,39 @@ TEST_P(BrokerPersistence, QueuedMessagesSurviveARestartInOrder) {
   ASSERT_EQ(retained.size(), 1u);
   EXPECT_EQ(retained[0].payload, "kept");
   EXPECT_TRUE(retained[0].retain);
+}
+
+// One read with many publishes is one batch. Small payloads are copied into 16 KiB chunks, which the batch's first
+// op in each chunk owns and its later ops view (Broker::Impl::batch_payload); larger ones are shared with their
+// messages. Every payload reaches the store intact, across the chunks one batch fills.
+TEST_P(BrokerPersistence, ManyPublishesInOneReadReachTheStoreIntact) {
+  persistent_subscriber("s", "a/#").drop(now_);
+  TestClient& pub = client();
+  pub.connect("p", true, now_);
+  std::vector<p::Packet> packets;
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 120; ++i) {
+    // ~40 KB in all, most of 100 to 500 bytes (copied: three chunks), every tenth of 2,000 (shared)
+    std::string payload(i % 10 == 9 ? 2000 : 100 + (i * 37) % 400, static_cast<char>('a' + i % 26));
+    payload += std::to_string(i);
+    p::Publish publish;
+    publish.topic = "a/" + std::to_string(i);
+    publish.payload = payload;
+    publish.qos = p::QoS::at_least_once;
+    publish.packet_id = static_cast<std::uint16_t>(i + 1);
+    packets.emplace_back(std::move(publish));
+    payloads.push_back(std::move(payload));
+  }
+  const std::size_t batches_before = submitter_.batches.size();
+  broker_->on_packets(pub.id(), packets, now_);
+  commit_all();
+  EXPECT_EQ(submitter_.batches.size(), batches_before + 1);  // one read, one batch
+  EXPECT_EQ(pub.received_of<p::Puback>().size(), 120u);
+
+  std::map<std::string, std::string> stored;  // topic -> payload
+  for (const StoredMessage& m : submitter_.store.load().messages) stored[m.topic] = std::string(m.payload.view());
+  ASSERT_EQ(stored.size(), 120u);
+  for (int i = 0; i < 120; ++i) EXPECT_EQ(stored["a/" + std::to_string(i)], payloads[static_cast<std::size_t>(i)]) << i;
 }
 
 TEST_P(BrokerPersistence, UnacknowledgedDeliveriesAreResentWithDupAfterARestart) {
