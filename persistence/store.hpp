@@ -83,9 +83,10 @@ class Store {
   virtual core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) = 0;
 
   // Appends to `out` the ops of batches the store no longer needs (their group is committed, or failed), in
-  // their vectors, for the submitter to destroy on its own thread and to reuse the vectors. The ops share their
-  // payloads with the broker's messages, and a thread that frees what another allocated makes that thread's later
-  // allocations slow (glibc hands the memory back to the other thread's arena, in bins it must then sort). A store
+  // their vectors, for the submitter to destroy on its own thread and to reuse the vectors. The ops hold what the
+  // submitter allocated (strings, payload chunks, large payloads shared with the broker's messages), and a thread
+  // that frees what another allocated makes that thread's later allocations slow (glibc hands the memory back to
+  // the other thread's arena, in bins it must then sort). A store
   // that keeps spent batches for this bounds them; the default keeps none.
   virtual void take_spent(std::vector<std::vector<core::StoreOp>>& out) { (void)out; }
 };
