@@ -30,7 +30,14 @@
 // would skip). The journal was a table of the database until schema 3: each group was an INSERT, costing SQLite's
 // two pwrites per WAL frame and the checkpoint's copy; the commit log gained 12% over it (3 interleaved rounds:
 // 473 k, 445 k, 499 k against 506 k, 532 k, 583 k acked msgs/s). A log appended to, instead of preallocated, gained
-// only 5% in a throw-away build (the file's size then changes at every fdatasync).
+// only 5% in a throw-away build (the file's size then changes at every fdatasync). 2026-12-06, 3 or 4 interleaved
+// 8 s rounds each: a compactor thread again, now that the writer only appends to the log (compaction was 15% of
+// the writer's time, each one holding up the groups behind it for ~2.5 ms): 626 k, 625 k, 620 k, 578 k against
+// 615 k, 627 k, 628 k, 609 k, no gain; persistence_sync normal, no fdatasync at all: 613 k, 604 k, 616 k against
+// 623 k, 632 k, 621 k with full. So the writer's latency does not bound the durable rows: the CPU of the whole
+// pipeline does (the ops the shards build, copy and destroy, and the writer's own), on 2 cores shared with the
+// load generator. A plan that reads each op once into a compact summary, with the key table's slots prefetched
+// (its misses halved in the profile): no measurable gain either, here or in SqliteBench.DISABLED_JournalCompactOps.
 //
 // Opening (sqlite_open.hpp) never refuses a bad file: it is moved aside and logged; only when no database can be
 // had at all does the constructor throw StoreError.
