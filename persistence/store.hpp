@@ -86,8 +86,8 @@ class Store {
   // their vectors, for the submitter to destroy on its own thread and to reuse the vectors. The ops hold what the
   // submitter allocated (strings, payload chunks, large payloads shared with the broker's messages), and a thread
   // that frees what another allocated makes that thread's later allocations slow (glibc hands the memory back to
-  // the other thread's arena, in bins it must then sort). A store
-  // that keeps spent batches for this bounds them; the default keeps none.
+  // the other thread's arena, in bins it must then sort). A store that keeps spent batches for this bounds them;
+  // the default keeps none.
   virtual void take_spent(std::vector<std::vector<core::StoreOp>>& out) { (void)out; }
 };
 

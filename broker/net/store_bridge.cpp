@@ -7,11 +7,11 @@ StoreBridge::StoreBridge(persistence::Store& store, SharedBroker& shared, Execut
 
 namespace {
 // The spare vectors kept for the Broker's batches hold at most this many ops in all (~2.2 MB: a StoreOp is 136
-// bytes). Under the durable benchmark's load (50 pairs, QoS 1) ~15,000 batches a second are submitted, most of
-// them of 64 or 128 ops, and a batch's vector comes back a group commit or two later. With 4,096, 38% of the
-// submits found no spare (8,192: 14%; 16,384: under 2%) and the Broker's vector grew op by op from empty: its
-// reallocations were most of the Broker's mallocs that persistence adds. 3 interleaved 8 s rounds, acked msgs/s:
-// 4,096: 551 k, 580 k, 600 k; 16,384: 606 k, 604 k, 608 k.
+// bytes). Under the durable benchmark's load (50 pairs, QoS 1) ~15,000 batches a second are submitted, and a
+// batch's vector comes back a group commit or two later. With 4,096, 38% of the submits found no spare (8,192:
+// 14%; 16,384: under 2%) and the Broker's vector grew op by op from empty: its reallocations were most of the
+// Broker's mallocs that persistence adds. 3 interleaved 8 s rounds, acked msgs/s: 4,096: 551 k, 580 k, 600 k;
+// 16,384: 606 k, 604 k, 608 k.
 constexpr std::size_t kMaxSpareOps = 16384;
 }  // namespace
 
