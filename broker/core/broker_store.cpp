@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <unordered_map>
 #include <utility>
 
@@ -237,7 +238,7 @@ SharedBytes Broker::Impl::batch_payload(const MessagePtr& m) {
   if (p.empty()) return {};
   if (p.size() > kCopiedPayloadMax) return SharedBytes(m, p);  // the Message is immutable: the store shares it
   if (!payload_chunk_ || payload_chunk_used_ + p.size() > kPayloadChunkBytes) {
-    payload_chunk_ = std::shared_ptr<char[]>(new char[kPayloadChunkBytes]);
+    payload_chunk_ = std::make_shared_for_overwrite<char[]>(kPayloadChunkBytes);  // one allocation, not zeroed
     payload_chunk_used_ = 0;
   }
   char* at = payload_chunk_.get() + payload_chunk_used_;
