@@ -44,8 +44,8 @@ struct SqliteOptions {
   // newest journal_keep_ops ops: the acknowledgements in them cancel the deliveries put in the part that goes.
   // Larger: more of the journalled work cancels out, but each compaction holds up the commits behind it for longer,
   // and the journal's ops are also held in RAM (a 136-byte StoreOp each, plus their strings and payloads; at most
-  // about commit_log_bytes of records, whatever their count). Measured in the durable benchmark (50 pairs, QoS 1, 2-core
-  // VM, 3 interleaved 8 s rounds, acked msgs/s): 20,000 keeping 10,000 (until 2026-12-05): 496 k, 501 k, 364 k;
+  // about commit_log_bytes of records, whatever their count). Measured in the durable benchmark (50 pairs, QoS 1,
+  // 2-core VM, 3 interleaved 8 s rounds, acked msgs/s): 20,000 keeping 10,000 (until 2026-12-05): 496 k, 501 k, 364 k;
   // 20,000 keeping 5,000: 521 k, 532 k, 390 k; keeping 2,500: 479 k, 431 k, 378 k (too many deliveries still in
   // flight are written); 40,000 keeping 10,000: 547 k, 577 k, 554 k (against 576 k, 492 k, 486 k), peak RSS 25
   // against 21 MiB. The plan runs over every op in the journal at each compaction: fewer, larger compactions
