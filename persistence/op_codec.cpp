@@ -177,13 +177,14 @@ class Reader {
     const auto v = varint();
     return static_cast<std::int64_t>((v >> 1) ^ (~(v & 1) + 1));
   }
-  std::string string() {
+  std::string_view view() {
     const auto size = varint();
     if (size > in_.size() - pos_) fail("truncated string");
-    std::string s(in_.substr(pos_, static_cast<std::size_t>(size)));
+    const auto s = in_.substr(pos_, static_cast<std::size_t>(size));
     pos_ += static_cast<std::size_t>(size);
     return s;
   }
+  std::string string() { return std::string(view()); }
   QoS qos() {
     const auto b = byte();
     if (b > 2) fail("invalid QoS");
@@ -262,6 +263,61 @@ class Reader {
     fail("unknown op tag");
   }
 
+  // The next op as the plan sees it, viewing the bytes. The ops the plan has no key of are decoded and dropped:
+  // they are rare, and their fields are then checked as decode_record() checks them.
+  PlanOp scan() {
+    using Kind = PlanOp::Kind;
+    const auto begin = pos_;
+    PlanOp p;
+    const auto tag = static_cast<Tag>(byte());
+    switch (tag) {
+      case Tag::put_message:
+        p.kind = Kind::put_message;
+        p.message_id = varint();
+        view();  // topic
+        view();  // payload
+        qos();
+        flag();  // retain
+        view();  // properties
+        if (flag()) signed_varint();
+        break;
+      case Tag::put_queue_entry: {
+        p.kind = Kind::put_queue_entry;
+        p.client_id = view();
+        p.number = varint();
+        p.message_id = varint();
+        qos();
+        flag();  // retain
+        for (auto count = varint(); count > 0; --count) bounded<std::uint32_t>("subscription id");
+        bounded<std::uint16_t>("packet_id");
+        flag();  // released
+        p.fresh = flag();
+        break;
+      }
+      case Tag::delete_queue_entry:
+        p.kind = Kind::delete_queue_entry;
+        p.client_id = view();
+        p.number = varint();
+        break;
+      case Tag::put_incoming:
+      case Tag::delete_incoming:
+        p.kind = tag == Tag::put_incoming ? Kind::put_incoming : Kind::delete_incoming;
+        p.client_id = view();
+        p.number = bounded<std::uint16_t>("packet_id");
+        break;
+      case Tag::set_retained:
+        p.kind = Kind::set_retained;
+        view();  // topic
+        p.message_id = varint();
+        break;
+      default:
+        pos_ = begin;
+        op();
+    }
+    p.bytes = in_.substr(begin, pos_ - begin);
+    return p;
+  }
+
   [[noreturn]] void fail(const std::string& what) const {
     throw OpCodecError("journal record: " + what + " at byte " + std::to_string(pos_));
   }
@@ -300,15 +356,48 @@ void encode_record(const std::vector<const core::StoreOp*>& ops, std::uint64_t n
   for (const auto* o : ops) std::visit([&w](const auto& alternative) { w.write(alternative); }, *o);
 }
 
+namespace {
+
+struct RecordHeader {
+  std::uint64_t next_message_id = 0;
+  std::uint64_t op_count = 0;
+};
+
+RecordHeader read_header(Reader& r, std::size_t bytes) {
+  RecordHeader h;
+  if (const auto format = r.byte(); format != kFormat) r.fail("unknown format " + std::to_string(format));
+  h.next_message_id = r.varint();
+  h.op_count = r.varint();
+  if (h.op_count > bytes) r.fail("more ops than bytes");  // each op takes at least two bytes
+  return h;
+}
+
+}  // namespace
+
 std::uint64_t decode_record(std::string_view bytes, std::vector<core::StoreOp>& ops) {
   Reader r(bytes);
-  if (const auto format = r.byte(); format != kFormat) r.fail("unknown format " + std::to_string(format));
-  const auto next_message_id = r.varint();
-  const auto count = r.varint();
-  if (count > bytes.size()) r.fail("more ops than bytes");  // each op takes at least two bytes
-  for (std::uint64_t i = 0; i < count; ++i) ops.push_back(r.op());
+  const auto header = read_header(r, bytes.size());
+  for (std::uint64_t i = 0; i < header.op_count; ++i) ops.push_back(r.op());
   if (!r.at_end()) r.fail("trailing bytes");
-  return next_message_id;
+  return header.next_message_id;
+}
+
+void scan_record(std::string_view record, std::vector<PlanOp>& ops) {
+  Reader r(record);
+  const auto header = read_header(r, record.size());
+  for (std::uint64_t i = 0; i < header.op_count; ++i) ops.push_back(r.scan());
+  if (!r.at_end()) r.fail("trailing bytes");
+}
+
+void scan_ops(std::string_view bytes, std::vector<PlanOp>& ops) {
+  for (Reader r(bytes); !r.at_end();) ops.push_back(r.scan());
+}
+
+core::StoreOp decode_op(std::string_view bytes) {
+  Reader r(bytes);
+  core::StoreOp o = r.op();
+  if (!r.at_end()) r.fail("trailing bytes");
+  return o;
 }
 
 }  // namespace tern::persistence

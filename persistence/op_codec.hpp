@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "broker/core/store_ops.hpp"
+#include "persistence/transaction_plan.hpp"
 
 namespace tern::persistence {
 
@@ -51,5 +52,14 @@ void encode_record(const std::vector<const core::StoreOp*>& ops, std::uint64_t n
 // Appends the ops of the record `bytes` to `ops` and returns its next_message_id. Throws OpCodecError if `bytes` is
 // not exactly one well-formed record of a known format version (some of its ops may have been appended by then).
 std::uint64_t decode_record(std::string_view bytes, std::vector<core::StoreOp>& ops);
+
+// Appends to `ops` the ops of the record `record` as the plan sees them (transaction_plan.hpp), each viewing its
+// bytes in `record`, without decoding the rest: the journal keeps its ops as records and plans over those views.
+// Throws OpCodecError as decode_record() does.
+void scan_record(std::string_view record, std::vector<PlanOp>& ops);
+// The same for ops written one after the other, without a record's header (PlanOp::bytes, concatenated).
+void scan_ops(std::string_view bytes, std::vector<PlanOp>& ops);
+// The op whose encoding is exactly `bytes` (a PlanOp's). Throws OpCodecError.
+core::StoreOp decode_op(std::string_view bytes);
 
 }  // namespace tern::persistence

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <utility>
 #include <variant>
 
 #include "persistence/op_codec.hpp"
@@ -12,36 +13,6 @@
 namespace tern::persistence {
 
 namespace {
-
-// Calls f on each payload an op holds (a message's, a will's).
-template <typename Op, typename F>
-void for_each_payload(Op& op, F&& f) {
-  if (auto* put = std::get_if<core::store_op::PutMessage>(&op)) {
-    f(put->message.payload);
-  } else if (auto* session = std::get_if<core::store_op::PutSession>(&op); session && session->session.will) {
-    f(session->session.will->payload);
-  }
-}
-
-// The journal's own copy of a group's ops, made on the writer thread. The batches' ops go back to the threads that
-// made them (Store::take_spent), and so do the broker's messages, whose payloads they share: the copy's payloads
-// are copied into one buffer for the whole group.
-void copy_ops(const std::vector<core::StoreOp*>& ops, std::vector<core::StoreOp>& out) {
-  std::size_t bytes = 0;
-  for (const auto* o : ops) for_each_payload(*o, [&](const core::SharedBytes& p) { bytes += p.size(); });
-  auto buffer = std::make_shared<std::string>();
-  buffer->reserve(bytes);  // never grows beyond: the views below stay valid
-  out.reserve(ops.size());
-  for (const auto* o : ops) {
-    core::StoreOp& copy = out.emplace_back(*o);
-    for_each_payload(copy, [&](core::SharedBytes& p) {
-      if (p.empty()) return;
-      const auto at = buffer->size();
-      buffer->append(p.view());
-      p = core::SharedBytes(buffer, std::string_view(buffer->data() + at, p.size()));
-    });
-  }
-}
 
 bool adds_data(const core::StoreOp* op) {
   return std::holds_alternative<core::store_op::PutSession>(*op) ||
@@ -69,21 +40,24 @@ FoundJournal read_journal(Connection& db, const platform::File& log) {
   found.id = static_cast<std::uint64_t>(meta_value(db, "journal_id"));
   const auto applied_seq = static_cast<std::uint64_t>(meta_value(db, "journal_seq"));
   const auto offset = static_cast<std::uint64_t>(meta_value(db, "journal_offset"));
-  const auto decode = [&](JournalRow& row, std::string_view bytes, const std::string& where) {
+  // A row is decoded once, to check it: compaction decodes only the ops it applies (SqliteTables::apply()).
+  std::vector<core::StoreOp> ops;
+  const auto check = [&](JournalRow& row, const std::string& where) {
+    ops.clear();
     try {
-      found.next_message_id = std::max(found.next_message_id, decode_record(bytes, row.ops));
+      found.next_message_id = std::max(found.next_message_id, decode_record(row.record, ops));
     } catch (const OpCodecError& e) {
       throw OpCodecError(where + ": " + e.what());
     }
+    row.op_count = ops.size();
   };
 
   Statement rows(db, "SELECT seq, ops FROM journal ORDER BY seq");
   for (rows.start(); rows.step();) {
     auto& row = found.rows.emplace_back(JournalRow{static_cast<std::uint64_t>(rows.column_int(0)), {}, 0, 0});
     try {
-      const auto blob = rows.column_blob(1);
-      row.bytes = blob.size();
-      decode(row, blob, "journal row " + std::to_string(row.seq));
+      row.record = rows.column_blob(1);
+      check(row, "journal row " + std::to_string(row.seq));
     } catch (...) {
       rows.reset();
       throw;
@@ -92,9 +66,8 @@ FoundJournal read_journal(Connection& db, const platform::File& log) {
 
   found.scan = scan_commit_log(log, found.id, offset, applied_seq + 1);
   for (auto& record : found.scan.records) {
-    auto& row = found.rows.emplace_back(JournalRow{record.seq, {}, record.end, record.body.size()});
-    decode(row, record.body, log.path().string() + " record " + std::to_string(record.seq));
-    std::string().swap(record.body);  // decoded: the bytes can go
+    auto& row = found.rows.emplace_back(JournalRow{record.seq, std::move(record.body), 0, record.end});
+    check(row, log.path().string() + " record " + std::to_string(record.seq));
   }
   found.scan.records.clear();
   return found;
@@ -110,8 +83,8 @@ SqliteJournal::SqliteJournal(Connection& db, std::unique_ptr<CommitLog> log, Fou
       next_message_id_(found.next_message_id),
       log_keep_bytes_(log_keep_bytes) {
   for (const auto& row : rows_) {
-    ops_ += row.ops.size();
-    bytes_ += row.bytes;
+    ops_ += row.op_count;
+    bytes_ += row.record.size();
   }
 }
 
@@ -133,8 +106,7 @@ void SqliteJournal::append(const std::vector<core::StoreOp*>& ops, std::uint64_t
   }
   const auto seq = log_->append(record_);
   next_message_id_ = std::max(next_message_id_, next_message_id);
-  JournalRow& row = rows_.emplace_back(JournalRow{seq, {}, log_->head(), record_.size()});
-  copy_ops(kept, row.ops);
+  rows_.emplace_back(JournalRow{seq, record_, kept.size(), log_->head()});  // a copy: record_ keeps its capacity
   ops_ += kept.size();
   bytes_ += record_.size();
 }
@@ -145,21 +117,22 @@ std::size_t SqliteJournal::compact(SqliteTables& tables, std::size_t keep_ops, b
   // Apply the oldest rows, leaving at least keep_ops ops in the rows that stay; all of them if no row can go.
   std::size_t applied_rows = rows_.size();
   for (std::size_t staying = 0; applied_rows > 0 && staying < keep_ops; --applied_rows) {
-    staying += rows_[applied_rows - 1].ops.size();
+    staying += rows_[applied_rows - 1].op_count;
   }
   if (applied_rows == 0) applied_rows = rows_.size();
 
-  // The carried puts, then every row's ops; the transaction is those before the cut.
-  std::vector<core::StoreOp*> ops;
+  // The carried puts, then every row's ops, as views of their bytes; the transaction is those before the cut.
+  std::vector<PlanOp>& ops = plan_ops_;
+  ops.clear();
   ops.reserve(ops_);
-  for (auto& o : carried_) ops.push_back(&o);
+  scan_ops(carried_, ops);
   std::size_t cut = 0;
   const JournalRow* last_in_table = nullptr;  // the last applied row of the schema 2 table, and of the log
   const JournalRow* last_in_log = nullptr;
   for (std::size_t r = 0; r < rows_.size(); ++r) {
     if (r == applied_rows) cut = ops.size();
     if (r < applied_rows) (rows_[r].in_table() ? last_in_table : last_in_log) = &rows_[r];
-    for (auto& o : rows_[r].ops) ops.push_back(&o);
+    scan_record(rows_[r].record, ops);
   }
   if (applied_rows == rows_.size()) cut = ops.size();
 
@@ -187,13 +160,13 @@ std::size_t SqliteJournal::compact(SqliteTables& tables, std::size_t keep_ops, b
   deferred_ = std::move(deferred);
   if (rewind) log_->rewind(log_keep_bytes_);
 
-  std::vector<core::StoreOp> carried;
-  carried.reserve(plan.carry.size());
-  for (auto i : plan.carry) carried.push_back(std::move(*ops[i]));
+  std::string carried;  // before the rows go: the ops view them
+  for (auto i : plan.carry) carried.append(ops[i].bytes);
   carried_ = std::move(carried);
-  for (std::size_t r = 0; r < applied_rows; ++r) bytes_ -= rows_[r].bytes;
+  carried_ops_ = plan.carry.size();
+  for (std::size_t r = 0; r < applied_rows; ++r) bytes_ -= rows_[r].record.size();
   rows_.erase(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(applied_rows));
-  ops_ -= cut - carried_.size();
+  ops_ -= cut - carried_ops_;
   if (rows_.empty()) next_message_id_ = 0;  // and nothing was carried: only a row that stays decides a key
   return cut;
 }

@@ -21,12 +21,15 @@
 //   but the plan runs. A fresh put whose key is decided by a row that stays is carried in memory (no row of its own),
 //   and garbage-collection candidates that a row that stays still references are deferred to a later compaction.
 //
-// The journal's ops are also kept in memory, in row order: those this process appended (copied by the writer, with
-// the group's payloads in one buffer: the batches go back to the shards, see Store::take_spent), after those
-// decoded from the rows found at open. So compaction never reads back what this process wrote: decoding every op
-// again cost more than everything else the writer does (measured with SqliteBench.DISABLED_JournalCompactOps: the
-// allocations of ~10 MB of ops per compaction and their page faults).
-// The records stay the durable record; the memory is the same content (this store is the log's only writer). It
+// The journal's records are also kept in memory, in row order: those this process appended (the writer keeps a
+// copy of each record it writes: the batches go back to the shards, see Store::take_spent), after those read at
+// open. So compaction never reads the log back. It plans over views of the records' ops (scan_record(),
+// op_codec.hpp) and decodes only the ops it applies, which under load are few: most of a journal's work cancels.
+// Until 2026-12-06 the memory held the decoded ops instead (a 136-byte StoreOp each, their strings, and a copy of
+// the group's payloads): peak RSS in the durable benchmark was ~21.5 MiB with those, ~18.2 MiB with the records
+// (4 rounds each), at no measurable cost in throughput. (Decoding every op of the rows at each compaction, before
+// that, cost more than everything else the writer does: SqliteBench.DISABLED_JournalCompactOps.)
+// The records stay the durable record; the memory is the same bytes (this store is the log's only writer). It
 // costs RAM in proportion to SqliteOptions::journal_compact_ops, and at most about commit_log_bytes of records.
 //
 // Crash safety: a record is written (and, with persistence_sync full, fdatasynced) before the group's callbacks
@@ -61,6 +64,7 @@
 #include "broker/core/store_ops.hpp"
 #include "persistence/commit_log.hpp"
 #include "persistence/sqlite_db.hpp"
+#include "persistence/transaction_plan.hpp"
 
 namespace tern::persistence {
 
@@ -73,9 +77,9 @@ class JournalFull : public std::runtime_error {
 
 struct JournalRow {
   std::uint64_t seq = 0;
-  std::vector<core::StoreOp> ops;  // a row may hold no op, only used-up message ids
-  std::uint64_t end = 0;           // the offset past its record in the log; 0 for a row of the schema 2 table
-  std::uint64_t bytes = 0;         // its encoded size
+  std::string record;          // its record (op_codec.hpp), checked when read; a row may hold no op, only used-up ids
+  std::size_t op_count = 0;    // the ops in it
+  std::uint64_t end = 0;       // the offset past its record in the log; 0 for a row of the schema 2 table
   bool in_table() const noexcept { return end == 0; }  // a log record ends past its header, never at 0
 };
 
@@ -99,11 +103,11 @@ class SqliteJournal {
   SqliteJournal(Connection& db, std::unique_ptr<CommitLog> log, FoundJournal found, std::uint64_t log_keep_bytes);
   ~SqliteJournal();
 
-  // Plans `ops` (one group, in order; see transaction_plan.hpp for why they are not const) and appends the ops that
-  // run as one record to the log; then copies them into the journal's memory (the caller keeps `ops`, see
-  // Store::take_spent). `room`: if not 0, the group is refused (JournalFull) when it adds data and twice the size
-  // of the journal's rows with it would pass `room` (SqliteOptions::max_database_bytes). Throws JournalFull,
-  // std::system_error (the log could not be written); then nothing was appended.
+  // Plans `ops` (one group, in order; see transaction_plan.hpp for why they are not const) and appends the ops that run
+  // as one record to the log, and to the journal's memory (the caller keeps `ops`, see Store::take_spent). `room`: if
+  // not 0, the group is refused (JournalFull) when it adds data and twice the size of the journal's rows with it would
+  // pass `room` (SqliteOptions::max_database_bytes). Throws JournalFull, std::system_error (the log could not be
+  // written); then nothing was appended.
   void append(const std::vector<core::StoreOp*>& ops, std::uint64_t room = 0);
 
   // Applies the oldest rows to the tables, in one transaction, planned against every row (see
@@ -124,13 +128,15 @@ class SqliteJournal {
   std::unique_ptr<CommitLog> log_;
   Statement delete_, set_meta_;
   std::deque<JournalRow> rows_;          // the rows in the journal, in order
-  std::vector<core::StoreOp> carried_;   // puts carried by the last compaction: before every row
+  std::string carried_;                  // puts carried by the last compaction, encoded: before every row
+  std::size_t carried_ops_ = 0;          // in carried_
   std::size_t ops_ = 0;                  // in carried_ and rows_
   std::uint64_t bytes_ = 0;              // of rows_
   std::vector<std::uint64_t> deferred_;  // garbage-collection candidates the last compaction deferred
   std::uint64_t next_message_id_ = 0;    // the largest next_message_id of the rows
   std::uint64_t log_keep_bytes_;
   std::string record_;  // append()'s encoding buffer
+  std::vector<PlanOp> plan_ops_;  // compact()'s, kept for their capacity
 };
 
 }  // namespace tern::persistence

@@ -40,16 +40,16 @@ struct SqliteOptions {
   // Hold the database's lock for the life of the store: a second broker on the same directory fails to open it
   // instead of corrupting it, and SQLite needs no -shm file. Tests turn it off to look inside while it runs.
   bool exclusive_lock = true;
-  // Compact the journal (sqlite_journal.hpp) into the tables once it holds journal_compact_ops ops, leaving its
-  // newest journal_keep_ops ops: the acknowledgements in them cancel the deliveries put in the part that goes.
-  // Larger: more of the journalled work cancels out, but each compaction holds up the commits behind it for longer,
-  // and the journal's ops are also held in RAM (a 136-byte StoreOp each, plus their strings and payloads; at most
-  // about commit_log_bytes of records, whatever their count). Measured in the durable benchmark (50 pairs, QoS 1,
-  // 2-core VM, 3 interleaved 8 s rounds, acked msgs/s): 20,000 keeping 10,000 (until 2026-12-05): 496 k, 501 k, 364 k;
-  // 20,000 keeping 5,000: 521 k, 532 k, 390 k; keeping 2,500: 479 k, 431 k, 378 k (too many deliveries still in
-  // flight are written); 40,000 keeping 10,000: 547 k, 577 k, 554 k (against 576 k, 492 k, 486 k), peak RSS 25
-  // against 21 MiB. The plan runs over every op in the journal at each compaction: fewer, larger compactions
-  // that keep the same window plan each op fewer times.
+  // Compact the journal (sqlite_journal.hpp) into the tables once it holds journal_compact_ops ops, leaving its newest
+  // journal_keep_ops ops: the acknowledgements in them cancel the deliveries put in the part that goes. Larger: more of
+  // the journalled work cancels out, but each compaction holds up the commits behind it for longer, and the journal's
+  // records are also held in RAM (their encoded size, ~40 bytes an op for 64-byte messages; at most about
+  // commit_log_bytes, whatever their count), plus a 56-byte view of each op while it compacts. Measured in the durable
+  // benchmark (50 pairs, QoS 1, 2-core VM, 3 interleaved 8 s rounds, acked msgs/s): 20,000 keeping 10,000 (until
+  // 2026-12-05): 496 k, 501 k, 364 k; 20,000 keeping 5,000: 521 k, 532 k, 390 k; keeping 2,500: 479 k, 431 k, 378 k
+  // (too many deliveries still in flight are written); 40,000 keeping 10,000: 547 k, 577 k, 554 k (against 576 k,
+  // 492 k, 486 k), peak RSS 25 against 21 MiB. The plan runs over every op in the journal at each compaction: fewer,
+  // larger compactions that keep the same window plan each op fewer times.
   std::size_t journal_compact_ops = 40000;
   std::size_t journal_keep_ops = 10000;  // at most half of journal_compact_ops is kept
   // The commit log (commit_log.hpp): once its records reach this many bytes from the front, a compaction applies

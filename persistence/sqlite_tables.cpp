@@ -6,6 +6,7 @@
 #include <string>
 #include <variant>
 
+#include "persistence/op_codec.hpp"
 #include "persistence/transaction_plan.hpp"
 #include "platform/log.hpp"
 
@@ -137,13 +138,15 @@ void SqliteTables::begin() {
   begin_.start().run();
 }
 
-void SqliteTables::apply(const std::vector<core::StoreOp*>& ops, const TransactionPlan& plan) {
+void SqliteTables::apply(const std::vector<PlanOp>& ops, const TransactionPlan& plan) {
   plan_ = &plan;
   for (std::size_t i = 0; i < plan.skip.size(); ++i) {
     if (!plan.skip[i]) {
-      apply(*ops[i]);
-    } else if (const auto* put = std::get_if<op::PutMessage>(ops[i])) {
-      next_message_id_ = std::max(next_message_id_, put->message.id + 1);  // never written, still never reused
+      core::StoreOp o = decode_op(ops[i].bytes);
+      if (auto* put = std::get_if<op::PutQueueEntry>(&o)) put->fresh = ops[i].fresh;
+      apply(o);
+    } else if (ops[i].kind == PlanOp::Kind::put_message) {
+      next_message_id_ = std::max(next_message_id_, ops[i].message_id + 1);  // never written, still never reused
     }
   }
   plan_ = nullptr;

@@ -34,15 +34,16 @@
 namespace tern::persistence {
 
 struct TransactionPlan;
+struct PlanOp;
 
 class SqliteTables {
  public:
   explicit SqliteTables(Connection& db);  // prepares every statement; the schema must be current
 
   void begin();  // BEGIN IMMEDIATE
-  // The ops [0, plan.skip.size()) of `ops`, planned by plan_transaction(ops, cut) (see transaction_plan.hpp for what
-  // is skipped, and why the ops are not const).
-  void apply(const std::vector<core::StoreOp*>& ops, const TransactionPlan& plan);
+  // The ops [0, plan.skip.size()) of `ops`, planned by plan_transaction(ops, cut) (see transaction_plan.hpp): each op
+  // that runs is decoded from its bytes (PlanOp::bytes, scanned from a journal record), with the plan's `fresh`.
+  void apply(const std::vector<PlanOp>& ops, const TransactionPlan& plan);
   // A message to delete at commit() if nothing references it then (a candidate deferred by an earlier commit()).
   void add_candidate(std::uint64_t message_id) { candidates_.push_back(message_id); }
   // next_message_id is raised to at least `next` at commit() (the journal's record of ids its groups used up).

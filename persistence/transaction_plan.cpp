@@ -13,6 +13,8 @@ namespace {
 
 namespace op = core::store_op;
 
+using Kind = PlanOp::Kind;
+
 // A row's key: the queue's (client_id, seq) or the incoming table's (client_id, packet_id). The views point into
 // the ops, which outlive the plan's maps.
 struct RowKey {
@@ -23,14 +25,17 @@ struct RowKey {
 };
 
 // The key a row op touches, or nullopt for every other op.
-std::optional<RowKey> row_key(const core::StoreOp& o) {
-  if (const auto* p = std::get_if<op::PutQueueEntry>(&o)) return RowKey{true, p->entry.client_id, p->entry.seq};
-  if (const auto* d = std::get_if<op::DeleteQueueEntry>(&o)) return RowKey{true, d->client_id, d->seq};
-  if (const auto* p = std::get_if<op::PutIncoming>(&o)) {
-    return RowKey{false, p->incoming.client_id, p->incoming.packet_id};
+std::optional<RowKey> row_key(const PlanOp& o) {
+  switch (o.kind) {
+    case Kind::put_queue_entry:
+    case Kind::delete_queue_entry:
+      return RowKey{true, o.client_id, o.number};
+    case Kind::put_incoming:
+    case Kind::delete_incoming:
+      return RowKey{false, o.client_id, o.number};
+    default:
+      return std::nullopt;
   }
-  if (const auto* d = std::get_if<op::DeleteIncoming>(&o)) return RowKey{false, d->client_id, d->packet_id};
-  return std::nullopt;
 }
 
 std::uint32_t hash_of(const RowKey& k) noexcept {
@@ -60,7 +65,7 @@ class KeyTable {
   }
 
   // The entry of `key`, the key of ops[i]; added (with `first` = i) if the key is new, then the bool is true.
-  std::pair<KeyOps*, bool> find_or_add(const RowKey& key, std::size_t i, const std::vector<core::StoreOp*>& ops) {
+  std::pair<KeyOps*, bool> find_or_add(const RowKey& key, std::size_t i, const std::vector<PlanOp>& ops) {
     const std::uint32_t hash = hash_of(key);
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t s = hash & mask;; s = (s + 1) & mask) {
@@ -69,7 +74,7 @@ class KeyTable {
         slot = KeyOps{static_cast<std::uint32_t>(i), 0, hash, true, false};
         return {&slot, true};
       }
-      if (slot.hash == hash && row_key(*ops[slot.first]) == key) return {&slot, false};
+      if (slot.hash == hash && row_key(ops[slot.first]) == key) return {&slot, false};
     }
   }
 
@@ -77,9 +82,30 @@ class KeyTable {
   std::vector<KeyOps> slots_;
 };
 
+// A queue entry put or a retained topic set: the op references its message_id.
+bool references(const PlanOp& o) { return o.kind == Kind::put_queue_entry || o.kind == Kind::set_retained; }
+
 }  // namespace
 
-TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops, std::size_t cut) {
+PlanOp plan_op(const core::StoreOp& o) {
+  PlanOp p;
+  if (const auto* put = std::get_if<op::PutQueueEntry>(&o)) {
+    p = {Kind::put_queue_entry, put->fresh, put->entry.client_id, put->entry.seq, put->entry.message_id, {}};
+  } else if (const auto* del = std::get_if<op::DeleteQueueEntry>(&o)) {
+    p = {Kind::delete_queue_entry, false, del->client_id, del->seq, 0, {}};
+  } else if (const auto* message = std::get_if<op::PutMessage>(&o)) {
+    p = {Kind::put_message, false, {}, 0, message->message.id, {}};
+  } else if (const auto* put_incoming = std::get_if<op::PutIncoming>(&o)) {
+    p = {Kind::put_incoming, false, put_incoming->incoming.client_id, put_incoming->incoming.packet_id, 0, {}};
+  } else if (const auto* del_incoming = std::get_if<op::DeleteIncoming>(&o)) {
+    p = {Kind::delete_incoming, false, del_incoming->client_id, del_incoming->packet_id, 0, {}};
+  } else if (const auto* set = std::get_if<op::SetRetained>(&o)) {
+    p = {Kind::set_retained, false, {}, 0, set->retained.message_id, {}};
+  }
+  return p;
+}
+
+TransactionPlan plan_transaction(std::vector<PlanOp>& ops, std::size_t cut) {
   cut = std::min(cut, ops.size());
   TransactionPlan plan;
   plan.skip.assign(cut, false);
@@ -89,13 +115,10 @@ TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops, std::si
   keys.reset(ops.size());
   std::vector<const KeyOps*> key_of(ops.size(), nullptr);
   for (std::size_t i = 0; i < ops.size(); ++i) {
-    const auto key = row_key(*ops[i]);
+    const auto key = row_key(ops[i]);
     if (!key) continue;
     auto [k, added] = keys.find_or_add(*key, i, ops);
-    if (added) {
-      const auto* put = std::get_if<op::PutQueueEntry>(ops[i]);
-      k->first_is_fresh_put = put != nullptr && put->fresh;
-    }
+    if (added) k->first_is_fresh_put = ops[i].kind == Kind::put_queue_entry && ops[i].fresh;
     k->last = static_cast<std::uint32_t>(i);
     key_of[i] = k;
   }
@@ -107,8 +130,8 @@ TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops, std::si
       plan.skip[i] = true;
       if (k->last >= cut && i == k->first && k->first_is_fresh_put) plan.carry.push_back(i);
     } else if (k->first_is_fresh_put) {
-      if (auto* put = std::get_if<op::PutQueueEntry>(ops[i])) {
-        put->fresh = true;  // the fresh put before it was skipped: still no row
+      if (ops[i].kind == Kind::put_queue_entry) {
+        ops[i].fresh = true;  // the fresh put before it was skipped: still no row
       } else {
         plan.skip[i] = true;  // a delete of a row that never reached the store
       }
@@ -118,20 +141,27 @@ TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops, std::si
   // Messages referenced by what runs now or may run later; a message put here that none of it references is not
   // written.
   for (std::size_t i = cut; i < ops.size(); ++i) {
-    if (const auto* put = std::get_if<op::PutQueueEntry>(ops[i]); put != nullptr && key_of[i]->last == i) {
-      plan.later_referenced.insert(put->entry.message_id);
-    }
-    if (const auto* set = std::get_if<op::SetRetained>(ops[i])) plan.later_referenced.insert(set->retained.message_id);
+    const bool last_put = ops[i].kind == Kind::put_queue_entry && key_of[i]->last == i;
+    if (last_put || ops[i].kind == Kind::set_retained) plan.later_referenced.insert(ops[i].message_id);
   }
   plan.referenced = plan.later_referenced;
   for (std::size_t i = 0; i < cut; ++i) {
     if (plan.skip[i]) continue;
-    if (const auto* put = std::get_if<op::PutQueueEntry>(ops[i])) plan.referenced.insert(put->entry.message_id);
-    if (const auto* set = std::get_if<op::SetRetained>(ops[i])) plan.referenced.insert(set->retained.message_id);
+    if (references(ops[i])) plan.referenced.insert(ops[i].message_id);
   }
   for (std::size_t i = 0; i < cut; ++i) {
-    const auto* put = std::get_if<op::PutMessage>(ops[i]);
-    if (put != nullptr && !plan.referenced.contains(put->message.id)) plan.skip[i] = true;
+    if (ops[i].kind == Kind::put_message && !plan.referenced.contains(ops[i].message_id)) plan.skip[i] = true;
+  }
+  return plan;
+}
+
+TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops, std::size_t cut) {
+  std::vector<PlanOp> plan_ops;
+  plan_ops.reserve(ops.size());
+  for (const auto* o : ops) plan_ops.push_back(plan_op(*o));
+  TransactionPlan plan = plan_transaction(plan_ops, cut);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (auto* put = std::get_if<op::PutQueueEntry>(ops[i])) put->fresh = plan_ops[i].fresh;
   }
   return plan;
 }

@@ -46,6 +46,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <string_view>
 #include <vector>
 
 #include "broker/core/store_ops.hpp"
@@ -60,8 +61,34 @@ struct TransactionPlan {
   std::vector<std::size_t> carry;  // fresh puts before the cut whose key's last op is after it
 };
 
+// What the plan reads of one op: its kind and keys, from a StoreOp (plan_op()) or from the op's encoding in a
+// journal record, which it then views (scan_ops(), op_codec.hpp): the journal keeps its ops as the records' bytes.
+struct PlanOp {
+  enum class Kind : std::uint8_t {
+    other,
+    put_message,
+    put_queue_entry,
+    delete_queue_entry,
+    put_incoming,
+    delete_incoming,
+    set_retained,
+  };
+  Kind kind = Kind::other;
+  bool fresh = false;            // put_queue_entry: PutQueueEntry::fresh (the plan may set it)
+  std::string_view client_id;    // queue entry and incoming ops: their key's client id
+  std::uint64_t number = 0;      // and its seq (queue) or packet id (incoming)
+  std::uint64_t message_id = 0;  // put_message: the message's id; put_queue_entry, set_retained: the one referenced
+  std::string_view bytes;        // the op's encoding, if scanned from a record; empty from plan_op()
+};
+
+// The plan's view of `op`, viewing its strings.
+PlanOp plan_op(const core::StoreOp& op);
+
 // `ops`: every op of the transaction, in order, then (from `cut` on) the ops known to follow it. Puts that run
-// after a skipped fresh put of their key are marked fresh (hence the non-const pointers).
+// after a skipped fresh put of their key are marked fresh (hence the non-const ops).
+TransactionPlan plan_transaction(std::vector<PlanOp>& ops, std::size_t cut = std::numeric_limits<std::size_t>::max());
+
+// The same, over ops: the puts it makes fresh are marked in the ops themselves.
 TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops,
                                  std::size_t cut = std::numeric_limits<std::size_t>::max());
 

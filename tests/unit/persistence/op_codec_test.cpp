@@ -127,6 +127,36 @@ TEST(OpCodec, EveryOpKindAndFieldRoundTrips) {
   for (std::size_t i = 0; i < ops.size(); ++i) EXPECT_TRUE(same(record.ops[i], ops[i])) << "op " << i;
 }
 
+// The journal plans over scanned records (scan_record()): each op's view must name exactly its bytes and the keys
+// plan_op() reads from the op itself, for every kind.
+TEST(OpCodec, AScannedRecordViewsEachOpsBytesAndKeys) {
+  const auto ops = every_op();
+  const auto bytes = encode(ops, 3);
+  std::vector<PlanOp> scanned;
+  scan_record(bytes, scanned);
+  ASSERT_EQ(scanned.size(), ops.size());
+  std::string concatenated;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const PlanOp& p = scanned[i];
+    const PlanOp expected = plan_op(ops[i]);
+    EXPECT_EQ(p.kind, expected.kind) << "op " << i;
+    EXPECT_EQ(p.fresh, expected.fresh) << "op " << i;
+    EXPECT_EQ(p.client_id, expected.client_id) << "op " << i;
+    EXPECT_EQ(p.number, expected.number) << "op " << i;
+    EXPECT_EQ(p.message_id, expected.message_id) << "op " << i;
+    EXPECT_TRUE(same(decode_op(p.bytes), ops[i])) << "op " << i;
+    concatenated.append(p.bytes);
+  }
+  // The views tile the record after its header, so the carried ops (PlanOp::bytes appended) scan back alike.
+  EXPECT_TRUE(bytes.ends_with(concatenated));
+  std::vector<PlanOp> again;
+  scan_ops(concatenated, again);
+  ASSERT_EQ(again.size(), ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) EXPECT_EQ(again[i].bytes, scanned[i].bytes) << "op " << i;
+  EXPECT_THROW(scan_record(std::string_view(bytes).substr(0, bytes.size() - 1), scanned), OpCodecError);
+  EXPECT_THROW(decode_op(scanned[0].bytes.substr(1)), OpCodecError);
+}
+
 TEST(OpCodec, AnEmptyRecordRoundTrips) { EXPECT_TRUE(decode(encode({})).ops.empty()); }
 
 TEST(OpCodec, EveryTruncationIsRejected) {

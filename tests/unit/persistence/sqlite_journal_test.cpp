@@ -286,7 +286,7 @@ TEST_F(SqliteJournalTest, ATornLastRecordIsTheEndOfTheLog) {
   EXPECT_FALSE(store.moved_aside());
   EXPECT_EQ(store.recovered_journal_ops(), [&] {
     std::size_t ops = 0;
-    for (std::size_t i = 0; i + 1 < rows.size(); ++i) ops += rows[i].ops.size();
+    for (std::size_t i = 0; i + 1 < rows.size(); ++i) ops += rows[i].op_count;
     return ops;
   }());
 }

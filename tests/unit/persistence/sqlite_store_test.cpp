@@ -204,7 +204,9 @@ bool incoming_visible(const fs::path& db, std::uint16_t packet_id) {
   }
   bool found = false;
   for (const auto& row : journal_rows(db)) {
-    for (const auto& o : row.ops) {
+    std::vector<core::StoreOp> ops;
+    decode_record(row.record, ops);
+    for (const auto& o : ops) {
       const auto* put = std::get_if<op::PutIncoming>(&o);
       found = found || (put != nullptr && put->incoming == core::StoredIncoming{"c", packet_id});
     }
