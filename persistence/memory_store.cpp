@@ -2,6 +2,7 @@
 
 #include <variant>
 
+#include "persistence/op_codec.hpp"
 #include "persistence/snapshot_check.hpp"
 
 namespace tern::persistence {
@@ -38,7 +39,9 @@ core::QueuePage MemoryStore::load_queue(const std::string& client_id, std::uint6
   return page;
 }
 
-void MemoryStore::submit(std::vector<core::StoreOp> ops, CommitCallback on_committed) {
+void MemoryStore::submit(core::StoreBatch batch, CommitCallback on_committed) {
+  std::vector<core::StoreOp> ops;
+  decode_ops(batch.bytes(), ops);  // the broker's own encoding: a failure here is a bug, and throws
   {
     std::lock_guard lock(mutex_);
     for (auto& o : ops) apply(o);

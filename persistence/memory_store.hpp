@@ -24,7 +24,8 @@ namespace tern::persistence {
 class MemoryStore final : public Store {
  public:
   core::StoreSnapshot load() override;
-  void submit(std::vector<core::StoreOp> ops, CommitCallback on_committed) override;
+  using Store::submit;
+  void submit(core::StoreBatch batch, CommitCallback on_committed) override;
   void flush() override {}
   core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) override;
 

@@ -14,134 +14,9 @@ using protocol::Version;
 
 constexpr std::uint8_t kFormat = 1;
 
-enum class Tag : std::uint8_t {
-  put_session = 1,
-  delete_session = 2,
-  put_subscription = 3,
-  delete_subscription = 4,
-  put_message = 5,
-  put_queue_entry = 6,
-  delete_queue_entry = 7,
-  put_incoming = 8,
-  delete_incoming = 9,
-  set_retained = 10,
-  clear_retained = 11,
-};
+using Tag = core::StoreOpTag;
 
-class Writer {
- public:
-  explicit Writer(std::string& out) : out_(out) {}
-
-  void byte(std::uint8_t b) { out_.push_back(static_cast<char>(b)); }
-  void flag(bool b) { byte(b ? 1 : 0); }
-  void varint(std::uint64_t v) {
-    while (v >= 0x80) {
-      byte(static_cast<std::uint8_t>(v | 0x80));
-      v >>= 7;
-    }
-    byte(static_cast<std::uint8_t>(v));
-  }
-  // Zigzag: small negative numbers stay short (times are positive in practice; the format does not rely on it).
-  void signed_varint(std::int64_t v) {
-    varint((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
-  }
-  void string(std::string_view s) {
-    varint(s.size());
-    out_.append(s);
-  }
-  void tag(Tag t) { byte(static_cast<std::uint8_t>(t)); }
-
-  void message(const core::StoredMessage& m) {
-    varint(m.id);
-    string(m.topic);
-    string(m.payload);
-    byte(static_cast<std::uint8_t>(m.qos));
-    flag(m.retain);
-    string(m.forward_properties);
-    flag(m.expires_at.has_value());
-    if (m.expires_at) signed_varint(*m.expires_at);
-  }
-
-  void write(const op::PutSession& o) {
-    const auto& s = o.session;
-    tag(Tag::put_session);
-    string(s.client_id);
-    flag(s.expiry_interval.has_value());
-    if (s.expiry_interval) varint(*s.expiry_interval);
-    signed_varint(s.disconnected_at);
-    byte(static_cast<std::uint8_t>(s.version));
-    flag(s.will.has_value());
-    if (s.will) message(*s.will);
-    varint(s.will_delay);
-  }
-  void write(const op::DeleteSession& o) {
-    tag(Tag::delete_session);
-    string(o.client_id);
-  }
-  void write(const op::PutSubscription& o) {
-    const auto& s = o.subscription;
-    tag(Tag::put_subscription);
-    string(s.client_id);
-    string(s.filter);
-    byte(static_cast<std::uint8_t>(s.options.qos));
-    flag(s.options.no_local);
-    flag(s.options.retain_as_published);
-    byte(s.options.retain_handling);
-    varint(s.options.subscription_id);
-  }
-  void write(const op::DeleteSubscription& o) {
-    tag(Tag::delete_subscription);
-    string(o.client_id);
-    string(o.filter);
-  }
-  void write(const op::PutMessage& o) {
-    tag(Tag::put_message);
-    message(o.message);
-  }
-  void write(const op::PutQueueEntry& o) {
-    const auto& e = o.entry;
-    tag(Tag::put_queue_entry);
-    string(e.client_id);
-    varint(e.seq);
-    varint(e.message_id);
-    byte(static_cast<std::uint8_t>(e.qos));
-    flag(e.retain);
-    varint(e.subscription_ids.size());
-    for (auto id : e.subscription_ids) varint(id);
-    varint(e.packet_id);
-    flag(e.released);
-    flag(o.fresh);
-  }
-  void write(const op::DeleteQueueEntry& o) {
-    tag(Tag::delete_queue_entry);
-    string(o.client_id);
-    varint(o.seq);
-  }
-  void write(const op::PutIncoming& o) {
-    tag(Tag::put_incoming);
-    string(o.incoming.client_id);
-    varint(o.incoming.packet_id);
-  }
-  void write(const op::DeleteIncoming& o) {
-    tag(Tag::delete_incoming);
-    string(o.client_id);
-    varint(o.packet_id);
-  }
-  void write(const op::SetRetained& o) {
-    tag(Tag::set_retained);
-    string(o.retained.topic);
-    varint(o.retained.message_id);
-  }
-  void write(const op::ClearRetained& o) {
-    tag(Tag::clear_retained);
-    string(o.topic);
-  }
-
- private:
-  std::string& out_;
-};
-
-// Reads what Writer wrote; every read checks that the bytes are there and the value is in range.
+// Reads what core::StoreBatch wrote; every read checks that the bytes are there and the value is in range.
 class Reader {
  public:
   explicit Reader(std::string_view in) : in_(in) {}
@@ -266,13 +141,11 @@ class Reader {
   // The next op as the plan sees it, viewing the bytes. The ops the plan has no key of are decoded and dropped:
   // they are rare, and their fields are then checked as decode_record() checks them.
   PlanOp scan() {
-    using Kind = PlanOp::Kind;
     const auto begin = pos_;
     PlanOp p;
-    const auto tag = static_cast<Tag>(byte());
-    switch (tag) {
+    p.kind = static_cast<Tag>(byte());
+    switch (p.kind) {
       case Tag::put_message:
-        p.kind = Kind::put_message;
         p.message_id = varint();
         view();  // topic
         view();  // payload
@@ -282,7 +155,6 @@ class Reader {
         if (flag()) signed_varint();
         break;
       case Tag::put_queue_entry: {
-        p.kind = Kind::put_queue_entry;
         p.client_id = view();
         p.number = varint();
         p.message_id = varint();
@@ -295,18 +167,15 @@ class Reader {
         break;
       }
       case Tag::delete_queue_entry:
-        p.kind = Kind::delete_queue_entry;
         p.client_id = view();
         p.number = varint();
         break;
       case Tag::put_incoming:
       case Tag::delete_incoming:
-        p.kind = tag == Tag::put_incoming ? Kind::put_incoming : Kind::delete_incoming;
         p.client_id = view();
         p.number = bounded<std::uint16_t>("packet_id");
         break;
       case Tag::set_retained:
-        p.kind = Kind::set_retained;
         view();  // topic
         p.message_id = varint();
         break;
@@ -347,13 +216,40 @@ class Reader {
 
 }  // namespace
 
-void encode_record(const std::vector<const core::StoreOp*>& ops, std::uint64_t next_message_id, std::string& out) {
+namespace {
+
+void put_varint(std::string& out, std::uint64_t v) {
+  for (; v >= 0x80; v >>= 7) out.push_back(static_cast<char>(v | 0x80));
+  out.push_back(static_cast<char>(v));
+}
+
+void put_header(std::string& out, std::uint64_t next_message_id, std::size_t op_count) {
   out.clear();
-  Writer w(out);
-  w.byte(kFormat);
-  w.varint(next_message_id);
-  w.varint(ops.size());
-  for (const auto* o : ops) std::visit([&w](const auto& alternative) { w.write(alternative); }, *o);
+  out.push_back(static_cast<char>(kFormat));
+  put_varint(out, next_message_id);
+  put_varint(out, op_count);
+}
+
+}  // namespace
+
+void encode_record(const std::vector<const core::StoreOp*>& ops, std::uint64_t next_message_id, std::string& out) {
+  core::StoreBatch batch;
+  for (const auto* o : ops) batch.add(*o);
+  put_header(out, next_message_id, batch.size());
+  out.append(batch.bytes());
+}
+
+void encode_record(const std::vector<PlanOp>& ops, const std::vector<bool>& skip, std::uint64_t next_message_id,
+                   std::string& out) {
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < ops.size(); ++i) kept += skip[i] ? 0 : 1;
+  put_header(out, next_message_id, kept);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (skip[i]) continue;
+    out.append(ops[i].bytes);
+    // The plan may have made a put fresh; `fresh` is its last byte (core::StoreBatch::put_queue_entry).
+    if (ops[i].kind == Tag::put_queue_entry && ops[i].fresh) out.back() = 1;
+  }
 }
 
 namespace {
@@ -387,6 +283,10 @@ void scan_record(std::string_view record, std::vector<PlanOp>& ops) {
   const auto header = read_header(r, record.size());
   for (std::uint64_t i = 0; i < header.op_count; ++i) ops.push_back(r.scan());
   if (!r.at_end()) r.fail("trailing bytes");
+}
+
+void decode_ops(std::string_view bytes, std::vector<core::StoreOp>& ops) {
+  for (Reader r(bytes); !r.at_end();) ops.push_back(r.op());
 }
 
 void scan_ops(std::string_view bytes, std::vector<PlanOp>& ops) {

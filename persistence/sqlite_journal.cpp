@@ -14,13 +14,10 @@ namespace tern::persistence {
 
 namespace {
 
-bool adds_data(const core::StoreOp* op) {
-  return std::holds_alternative<core::store_op::PutSession>(*op) ||
-         std::holds_alternative<core::store_op::PutSubscription>(*op) ||
-         std::holds_alternative<core::store_op::PutMessage>(*op) ||
-         std::holds_alternative<core::store_op::PutQueueEntry>(*op) ||
-         std::holds_alternative<core::store_op::PutIncoming>(*op) ||
-         std::holds_alternative<core::store_op::SetRetained>(*op);
+bool adds_data(const PlanOp& op) {
+  using Tag = core::StoreOpTag;
+  return op.kind == Tag::put_session || op.kind == Tag::put_subscription || op.kind == Tag::put_message ||
+         op.kind == Tag::put_queue_entry || op.kind == Tag::put_incoming || op.kind == Tag::set_retained;
 }
 
 // meta's value for `key`; throws SqliteError if it is missing (a schema 3 database has them all).
@@ -90,24 +87,27 @@ SqliteJournal::SqliteJournal(Connection& db, std::unique_ptr<CommitLog> log, Fou
 
 SqliteJournal::~SqliteJournal() = default;
 
-void SqliteJournal::append(const std::vector<core::StoreOp*>& ops, std::uint64_t room) {
+void SqliteJournal::append(std::vector<PlanOp>& ops, std::uint64_t room) {
   const TransactionPlan plan = plan_transaction(ops);
-  std::vector<core::StoreOp*> kept;
   std::uint64_t next_message_id = 0;
+  bool adds = false;
+  std::size_t kept = 0;
   for (std::size_t i = 0; i < ops.size(); ++i) {
-    if (const auto* put = std::get_if<core::store_op::PutMessage>(ops[i])) {
-      next_message_id = std::max(next_message_id, put->message.id + 1);  // skipped or not: the id is used up
+    if (ops[i].kind == core::StoreOpTag::put_message) {
+      next_message_id = std::max(next_message_id, ops[i].message_id + 1);  // skipped or not: the id is used up
     }
-    if (!plan.skip[i]) kept.push_back(ops[i]);
+    if (plan.skip[i]) continue;
+    ++kept;
+    adds = adds || adds_data(ops[i]);
   }
-  encode_record({kept.begin(), kept.end()}, next_message_id, record_);
-  if (room > 0 && 2 * (bytes_ + record_.size()) > room && std::any_of(kept.begin(), kept.end(), adds_data)) {
+  encode_record(ops, plan.skip, next_message_id, record_);
+  if (room > 0 && 2 * (bytes_ + record_.size()) > room && adds) {
     throw JournalFull("the database would pass its size limit");
   }
   const auto seq = log_->append(record_);
   next_message_id_ = std::max(next_message_id_, next_message_id);
-  rows_.emplace_back(JournalRow{seq, record_, kept.size(), log_->head()});  // a copy: record_ keeps its capacity
-  ops_ += kept.size();
+  rows_.emplace_back(JournalRow{seq, record_, kept, log_->head()});  // a copy: record_ keeps its capacity
+  ops_ += kept;
   bytes_ += record_.size();
 }
 

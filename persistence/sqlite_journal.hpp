@@ -103,12 +103,12 @@ class SqliteJournal {
   SqliteJournal(Connection& db, std::unique_ptr<CommitLog> log, FoundJournal found, std::uint64_t log_keep_bytes);
   ~SqliteJournal();
 
-  // Plans `ops` (one group, in order; see transaction_plan.hpp for why they are not const) and appends the ops that run
-  // as one record to the log, and to the journal's memory (the caller keeps `ops`, see Store::take_spent). `room`: if
-  // not 0, the group is refused (JournalFull) when it adds data and twice the size of the journal's rows with it would
-  // pass `room` (SqliteOptions::max_database_bytes). Throws JournalFull, std::system_error (the log could not be
-  // written); then nothing was appended.
-  void append(const std::vector<core::StoreOp*>& ops, std::uint64_t room = 0);
+  // Plans `ops` (one group, in order, scanned from its batches; see transaction_plan.hpp for why they are not const)
+  // and appends the ops that run as one record to the log, and to the journal's memory (the caller keeps the batches
+  // the ops view, see Store::take_spent). `room`: if not 0, the group is refused (JournalFull) when it adds data and
+  // twice the size of the journal's rows with it would pass `room` (SqliteOptions::max_database_bytes). Throws
+  // JournalFull, std::system_error (the log could not be written); then nothing was appended.
+  void append(std::vector<PlanOp>& ops, std::uint64_t room = 0);
 
   // Applies the oldest rows to the tables, in one transaction, planned against every row (see
   // transaction_plan.hpp): as many rows as leave at least `keep_ops` ops in the journal (all rows if none can go,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "persistence/op_codec.hpp"
 #include "persistence/snapshot_check.hpp"
 #include "persistence/sqlite_db.hpp"
 #include "persistence/sqlite_journal.hpp"
@@ -129,7 +130,7 @@ void SqliteStore::compact_locked(const char* why, std::size_t keep_ops, bool rew
   }
 }
 
-void SqliteStore::submit(std::vector<core::StoreOp> ops, CommitCallback on_committed) {
+void SqliteStore::submit(core::StoreBatch ops, CommitCallback on_committed) {
   bool wake = false;
   {
     std::lock_guard lock(mutex_);
@@ -142,11 +143,11 @@ void SqliteStore::submit(std::vector<core::StoreOp> ops, CommitCallback on_commi
   if (wake) wake_writer_.notify_one();
 }
 
-void SqliteStore::take_spent(std::vector<std::vector<core::StoreOp>>& out) {
+void SqliteStore::take_spent(std::vector<core::StoreBatch>& out) {
   std::lock_guard lock(mutex_);
-  for (auto& ops : spent_) out.push_back(std::move(ops));
+  for (auto& batch : spent_) out.push_back(std::move(batch));
   spent_.clear();
-  spent_ops_ = 0;
+  spent_bytes_ = 0;
 }
 
 void SqliteStore::flush() {
@@ -184,12 +185,12 @@ void SqliteStore::run_writer() {
     lock.unlock();
 
     const bool durable = commit(group);
-    // The journal copied the ops it keeps: the batches' own ops go back to the submitter (take_spent()), up to a
-    // bound, before the callbacks tell it to come for them.
+    // The journal copied the ops it keeps: the batches go back to the submitter (take_spent()), up to a bound,
+    // before the callbacks tell it to come for them.
     lock.lock();
     for (auto& batch : group) {
-      if (spent_ops_ + batch.ops.size() > kMaxSpentOps) break;
-      spent_ops_ += batch.ops.size();
+      if (spent_bytes_ + batch.ops.capacity() > kMaxSpentBytes) break;
+      spent_bytes_ += batch.ops.capacity();
       spent_.push_back(std::move(batch.ops));
     }
     lock.unlock();
@@ -216,10 +217,9 @@ void SqliteStore::run_writer() {
 bool SqliteStore::commit(std::vector<Batch>& group) {
   std::lock_guard lock(db_mutex_);
   try {
-    std::vector<core::StoreOp*> ops;
-    for (auto& batch : group) {
-      for (auto& op : batch.ops) ops.push_back(&op);
-    }
+    std::vector<PlanOp>& ops = group_ops_;
+    ops.clear();
+    for (auto& batch : group) scan_ops(batch.ops.bytes(), ops);
     std::uint64_t room = 0;
     if (options_.max_database_bytes > 0) {
       room = options_.max_database_bytes > database_bytes_ ? options_.max_database_bytes - database_bytes_ : 1;

@@ -145,7 +145,7 @@ void SqliteTables::apply(const std::vector<PlanOp>& ops, const TransactionPlan& 
       core::StoreOp o = decode_op(ops[i].bytes);
       if (auto* put = std::get_if<op::PutQueueEntry>(&o)) put->fresh = ops[i].fresh;
       apply(o);
-    } else if (ops[i].kind == PlanOp::Kind::put_message) {
+    } else if (ops[i].kind == core::StoreOpTag::put_message) {
       next_message_id_ = std::max(next_message_id_, ops[i].message_id + 1);  // never written, still never reused
     }
   }

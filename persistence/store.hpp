@@ -1,9 +1,10 @@
 // The Store: where the broker keeps what must survive a restart (DESIGN.md, "Durability contract").
 //
-// The core describes every durable change as a core::StoreOp (broker/core/store_ops.hpp). The server hands the ops
-// to a Store in batches; the store applies each batch atomically, in submission order, and calls the batch's
-// callback once the batch is durable. The broker holds a PUBACK / PUBREC until the callback of the batch that
-// carries the message and its queue entries has run with `durable == true`.
+// The core describes every durable change as a core::StoreOp (broker/core/store_ops.hpp), written encoded into a
+// core::StoreBatch (broker/core/store_batch.hpp). The server hands the batches to a Store; the store applies each
+// batch atomically, in submission order, and calls the batch's callback once the batch is durable. The broker holds
+// a PUBACK / PUBREC until the callback of the batch that carries the message and its queue entries has run with
+// `durable == true`.
 //
 //   start-up (one thread, before any submit):
 //     core::StoreSnapshot snap = store.load();      // sessions, subscriptions, messages, queue, incoming, retained
@@ -53,8 +54,10 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "broker/core/store_batch.hpp"
 #include "broker/core/store_ops.hpp"
 
 namespace tern::persistence {
@@ -71,7 +74,13 @@ class Store {
 
   // Queues one batch. Never blocks on I/O (the queue is unbounded: the broker's held acknowledgements, with each
   // client's receive maximum / in-flight window, are what limits it).
-  virtual void submit(std::vector<core::StoreOp> ops, CommitCallback on_committed) = 0;
+  virtual void submit(core::StoreBatch batch, CommitCallback on_committed) = 0;
+  // The same, encoding `ops` first (tests and tools; the broker writes its batches encoded).
+  void submit(const std::vector<core::StoreOp>& ops, CommitCallback on_committed) {
+    core::StoreBatch batch;
+    for (const auto& o : ops) batch.add(o);
+    submit(std::move(batch), std::move(on_committed));
+  }
 
   // Blocks until every batch submitted before the call is committed and its callback has returned. For shutdown
   // and tests.
@@ -82,13 +91,11 @@ class Store {
   // call (it waits for them, as flush() does). For the broker paging a long offline queue back in.
   virtual core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) = 0;
 
-  // Appends to `out` the ops of batches the store no longer needs (their group is committed, or failed), in
-  // their vectors, for the submitter to destroy on its own thread and to reuse the vectors. The ops hold what the
-  // submitter allocated (strings, payload chunks, large payloads shared with the broker's messages), and a thread
-  // that frees what another allocated makes that thread's later allocations slow (glibc hands the memory back to
-  // the other thread's arena, in bins it must then sort). A store that keeps spent batches for this bounds them;
-  // the default keeps none.
-  virtual void take_spent(std::vector<std::vector<core::StoreOp>>& out) { (void)out; }
+  // Appends to `out` batches the store no longer needs (their group is committed, or failed), for the submitter to
+  // reuse their buffers and to free the rest on its own thread: a thread that frees what another allocated makes that
+  // thread's later allocations slow (glibc hands the memory back to the other thread's arena, in bins it must then
+  // sort). A store that keeps spent batches for this bounds them; the default keeps none.
+  virtual void take_spent(std::vector<core::StoreBatch>& out) { (void)out; }
 };
 
 }  // namespace tern::persistence

@@ -13,7 +13,7 @@ namespace {
 
 namespace op = core::store_op;
 
-using Kind = PlanOp::Kind;
+using Kind = core::StoreOpTag;
 
 // A row's key: the queue's (client_id, seq) or the incoming table's (client_id, packet_id). The views point into
 // the ops, which outlive the plan's maps.
@@ -89,18 +89,25 @@ bool references(const PlanOp& o) { return o.kind == Kind::put_queue_entry || o.k
 
 PlanOp plan_op(const core::StoreOp& o) {
   PlanOp p;
+  p.kind = core::tag_of(o);
   if (const auto* put = std::get_if<op::PutQueueEntry>(&o)) {
-    p = {Kind::put_queue_entry, put->fresh, put->entry.client_id, put->entry.seq, put->entry.message_id, {}};
+    p.fresh = put->fresh;
+    p.client_id = put->entry.client_id;
+    p.number = put->entry.seq;
+    p.message_id = put->entry.message_id;
   } else if (const auto* del = std::get_if<op::DeleteQueueEntry>(&o)) {
-    p = {Kind::delete_queue_entry, false, del->client_id, del->seq, 0, {}};
+    p.client_id = del->client_id;
+    p.number = del->seq;
   } else if (const auto* message = std::get_if<op::PutMessage>(&o)) {
-    p = {Kind::put_message, false, {}, 0, message->message.id, {}};
+    p.message_id = message->message.id;
   } else if (const auto* put_incoming = std::get_if<op::PutIncoming>(&o)) {
-    p = {Kind::put_incoming, false, put_incoming->incoming.client_id, put_incoming->incoming.packet_id, 0, {}};
+    p.client_id = put_incoming->incoming.client_id;
+    p.number = put_incoming->incoming.packet_id;
   } else if (const auto* del_incoming = std::get_if<op::DeleteIncoming>(&o)) {
-    p = {Kind::delete_incoming, false, del_incoming->client_id, del_incoming->packet_id, 0, {}};
+    p.client_id = del_incoming->client_id;
+    p.number = del_incoming->packet_id;
   } else if (const auto* set = std::get_if<op::SetRetained>(&o)) {
-    p = {Kind::set_retained, false, {}, 0, set->retained.message_id, {}};
+    p.message_id = set->retained.message_id;
   }
   return p;
 }

@@ -49,6 +49,7 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/core/store_batch.hpp"
 #include "broker/core/store_ops.hpp"
 #include "persistence/message_id_set.hpp"
 
@@ -61,24 +62,15 @@ struct TransactionPlan {
   std::vector<std::size_t> carry;  // fresh puts before the cut whose key's last op is after it
 };
 
-// What the plan reads of one op: its kind and keys, from a StoreOp (plan_op()) or from the op's encoding in a
-// journal record, which it then views (scan_ops(), op_codec.hpp): the journal keeps its ops as the records' bytes.
+// What the plan reads of one op: its kind and keys, from a StoreOp (plan_op()) or from the op's encoding, which it
+// then views (scan_ops(), op_codec.hpp): the store gets its batches, and the journal keeps its ops, as bytes.
 struct PlanOp {
-  enum class Kind : std::uint8_t {
-    other,
-    put_message,
-    put_queue_entry,
-    delete_queue_entry,
-    put_incoming,
-    delete_incoming,
-    set_retained,
-  };
-  Kind kind = Kind::other;
+  core::StoreOpTag kind = core::StoreOpTag::put_session;
   bool fresh = false;            // put_queue_entry: PutQueueEntry::fresh (the plan may set it)
   std::string_view client_id;    // queue entry and incoming ops: their key's client id
   std::uint64_t number = 0;      // and its seq (queue) or packet id (incoming)
   std::uint64_t message_id = 0;  // put_message: the message's id; put_queue_entry, set_retained: the one referenced
-  std::string_view bytes;        // the op's encoding, if scanned from a record; empty from plan_op()
+  std::string_view bytes;        // the op's encoding, if scanned (op_codec.hpp); empty from plan_op()
 };
 
 // The plan's view of `op`, viewing its strings.

@@ -36,7 +36,7 @@ namespace {
                "  [--rate MSGS_PER_S] [--window N] [--qos0-window N] [--batch BYTES] [--warmup S] [--duration S] [--drain S]\n"
                "  [--noise-subs N] [--noise-filters N] [--connections N] [--max-pending N] [--slots N] [--persistent]\n"
                "  [--spread-sources] [--hold S] [--topics N] [--retain-pubs N] [--retained-timeout S]\n"
-               "  [--setup-timeout S]\n";
+               "  [--setup-timeout S] [--long-names]\n";
   std::exit(2);
 }
 
@@ -92,6 +92,7 @@ Settings parse(int argc, char** argv) {
     if (key == "--persistent") { s.persistent = true; continue; }
     if (key == "--spread-sources") { s.spread_sources = true; continue; }
     if (key == "--tls") { s.tls = true; continue; }
+    if (key == "--long-names") { s.long_names = true; continue; }
     if (i + 1 >= argc) usage("missing value for " + key);
     const std::string value = argv[++i];
     auto num = [&] {
@@ -209,7 +210,8 @@ int run(const Settings& s) {
   std::vector<Client*> pubs, subs, noise;
   Client* retain_sub = nullptr;
   std::unique_ptr<std::atomic<std::uint32_t>[]> progress;  // QoS 0 window: publisher x subscriber
-  const std::string tag = "lg" + std::to_string(getpid()) + "-";
+  const std::string tag = (s.long_names ? "edge-gateway-" : "lg") + std::to_string(getpid()) +
+                          (s.long_names ? "-mqtt-client-" : "-");
   auto add = [&](Role role, int index, const char* kind) {
     auto c = std::make_unique<Client>();
     c->role = role;
@@ -244,16 +246,19 @@ int run(const Settings& s) {
     }
     default: {
       const bool wildcard = s.scenario == Scenario::wildcard;
+      const auto pair_topic = [&](const std::string& n) {
+        return s.long_names ? "site/building-a/floor-2/pair-" + n + "/telemetry" : "bench/pair/" + n;
+      };
       for (int i = 0; i < s.subs; ++i) {
         Client* c = add(Role::subscriber, i, "s");
         const std::string n = std::to_string(i);
-        c->filters = {s.pairs ? (wildcard ? "w/hot/" + n + "/+" : "bench/pair/" + n) : "bench/all"};
+        c->filters = {s.pairs ? (wildcard ? "w/hot/" + n + "/+" : pair_topic(n)) : "bench/all"};
         subs.push_back(c);
       }
       for (int i = 0; i < s.pubs; ++i) {
         Client* c = add(Role::publisher, i, "p");
         const std::string n = std::to_string(i);
-        const std::string topic = s.pairs ? (wildcard ? "w/hot/" + n + "/x" : "bench/pair/" + n) : "bench/all";
+        const std::string topic = s.pairs ? (wildcard ? "w/hot/" + n + "/x" : pair_topic(n)) : "bench/all";
         c->publish = mqtt::PublishTemplate(s.version, topic, s.qos, false, s.payload);
         c->fan = s.pairs ? 1 : s.subs;
         if (s.qos > 0) {

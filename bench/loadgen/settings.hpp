@@ -38,6 +38,9 @@ struct Settings {
   // (by the highest sequence number each has received, so a dropped message does not stall it). 0: no window, only
   // the socket's back pressure (a broker that reads faster than it delivers then queues without bound).
   unsigned qos0_window = 1000;
+  // Client ids and pair topics of the lengths real deployments use (34- and ~40-character ids and topics, like
+  // Paho's or Home Assistant's) instead of short ones that fit in std::string's inline buffer.
+  bool long_names = false;
   double warmup_s = 1;
   double duration_s = 5;
   double drain_s = 5;          // after publishing stops, how long to wait for the last deliveries

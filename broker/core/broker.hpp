@@ -28,6 +28,7 @@
 
 #include "broker/core/broker_options.hpp"
 #include "broker/core/message.hpp"
+#include "broker/core/store_batch.hpp"
 #include "broker/core/store_ops.hpp"
 #include "broker/protocol/packets.hpp"
 
@@ -56,10 +57,10 @@ class ConnectionSink {
 // must not be seen twice), and any later output for the same connections behind it.
 class StorePort {
  public:
-  // Called with the network layer's broker mutex held: take the batch's ops out of `ops` and queue them, without
-  // blocking on I/O. `ops` is left empty; it may get the capacity of a spent batch's vector back, so that the broker
-  // does not allocate a vector per batch.
-  virtual void submit(std::vector<StoreOp>& ops, std::uint64_t batch) = 0;
+  // Called with the network layer's broker mutex held: take the ops out of `ops` and queue them as batch `batch`,
+  // without blocking on I/O. `ops` is left empty; it may get the capacity of a spent batch back, so that the broker
+  // does not allocate a buffer per batch.
+  virtual void submit(StoreBatch& ops, std::uint64_t batch) = 0;
   // A persistent session's queue beyond BrokerOptions::max_queued_in_memory lives only in the store; the broker
   // reads it back a page at a time as the client takes its messages: entries with seq > after_seq, at most
   // `limit` (0: all), seeing every batch submitted so far (persistence::Store::load_queue). Blocks on I/O.

@@ -126,11 +126,8 @@ class Broker::Impl {
   void store_retained(const MessagePtr& message);  // SetRetained, or ClearRetained for an empty payload
   void unstore_retained(const std::string& topic);
   void store_message(const MessagePtr& m);  // PutMessage, once per message
-  // Fills a default-constructed `stored` (in place in a batch: moving a StoreOp copies its short strings again),
-  // all but its payload.
+  // Fills a default-constructed `stored` (a will).
   void to_stored(const MessagePtr& m, StoredMessage& stored) const;
-  // The payload of m's PutMessage in ops_: small ones copied into payload_chunk_, see broker_store.cpp.
-  SharedBytes batch_payload(const MessagePtr& m);
   MessagePtr from_stored(const StoredMessage& m) const;
   UnixMillis to_wall(TimePoint t) const noexcept;
   TimePoint from_wall(UnixMillis t) const noexcept;
@@ -163,10 +160,8 @@ class Broker::Impl {
 
   // Persistence (broker_store.cpp); store_ is null while it is off.
   StorePort* store_ = nullptr;
-  std::vector<StoreOp> ops_;             // the current call's durable changes
+  StoreBatch batch_;                     // the current call's durable changes
   std::uint64_t next_message_id_ = 1;    // StoredMessage ids
-  std::shared_ptr<char[]> payload_chunk_;  // batch_payload()'s copies
-  std::size_t payload_chunk_used_ = 0;
   std::uint64_t submitted_batches_ = 0;  // batches handed to store_
   std::uint64_t committed_batches_ = 0;  // batches reported by on_committed()
   bool call_submitted_ = false;          // the current call submitted a batch before its end

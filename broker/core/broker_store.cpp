@@ -6,7 +6,8 @@
 // ids; every retained message. A QoS 0 delivery and anything of a session that ends with its connection are not:
 // they could not survive a restart under MQTT's rules anyway.
 //
-// The durability contract. Every public call of the Broker collects its ops in ops_; flush_output(), which ends each
+// The durability contract. Every public call of the Broker writes its ops into batch_ (core::StoreBatch: encoded
+// as it goes, no StoreOp built on the publish path); flush_output(), which ends each
 // call, submits them as one batch and holds the output of every connection that was told something the batch
 // makes true: a PUBACK or PUBREC leaves only once the message and the queue entries it created are committed
 // (likewise CONNACK, SUBACK, UNSUBACK, PUBREL, PUBCOMP for what they report), and a QoS 2 delivery only once its
@@ -76,10 +77,9 @@ void Broker::Impl::store_session(Session& s, std::optional<TimePoint> offline_si
   stored.version = s.version;
   if (s.will) {
     to_stored(s.will, stored.will.emplace());
-    stored.will->payload = SharedBytes(s.will, s.will->payload);  // kept by the store: not in a batch's chunk
   }
   stored.will_delay = s.will_delay;
-  ops_.emplace_back(op::PutSession{std::move(stored)});
+  batch_.add(op::PutSession{std::move(stored)});
   if (!s.stored) {
     // The session becomes durable with everything it already has (a 5.0 client may raise a session expiry of 0
     // only at CONNECT, so this is a new or a resumed session, whose subscriptions and queue follow).
@@ -100,7 +100,7 @@ void Broker::Impl::unstore_session(Session& s) {
   // Its queue is about to leave the store: what lives only there comes back first.
   if (s.spilled != 0) page_in(s, true);
   s.stored = false;
-  ops_.emplace_back(op::DeleteSession{s.client_id});
+  batch_.delete_session(s.client_id);
   // The deliveries' seqs now name nothing; they are not reused (store_seq keeps counting).
   if (s.exchanges) {
     for (auto& [seq, f] : s.exchanges->inflight) f.delivery.seq = 0;
@@ -110,21 +110,20 @@ void Broker::Impl::unstore_session(Session& s) {
 
 void Broker::Impl::store_subscription(Session& s, const std::string& filter, const SubscriptionOptions& options) {
   if (!s.stored) return;
-  ops_.emplace_back(op::PutSubscription{StoredSubscription{s.client_id, filter, options}});
+  batch_.add(op::PutSubscription{StoredSubscription{s.client_id, filter, options}});
 }
 
 void Broker::Impl::unstore_subscription(Session& s, const std::string& filter) {
   if (!s.stored) return;
-  ops_.emplace_back(op::DeleteSubscription{s.client_id, filter});
+  batch_.delete_subscription(s.client_id, filter);
 }
 
 void Broker::Impl::store_message(const MessagePtr& m) {
   if (m->store_id != 0) return;
   m->store_id = next_message_id_++;
-  // Built in place, here and below: moving a StoreOp into the batch copies its short strings once more.
-  StoredMessage& stored = std::get<op::PutMessage>(ops_.emplace_back(std::in_place_type<op::PutMessage>)).message;
-  to_stored(m, stored);
-  stored.payload = batch_payload(m);
+  std::optional<UnixMillis> expires_at;
+  if (m->expires_at) expires_at = to_wall(*m->expires_at);
+  batch_.put_message(m->store_id, m->topic, m->payload, m->qos, m->retain, m->forward_properties, expires_at);
 }
 
 void Broker::Impl::store_delivery(Session& s, Delivery& d, std::uint16_t packet_id, bool released) {
@@ -132,17 +131,8 @@ void Broker::Impl::store_delivery(Session& s, Delivery& d, std::uint16_t packet_
   store_message(d.message);
   const bool fresh = d.seq == 0;
   if (fresh) d.seq = ++s.store_seq;
-  auto& put = std::get<op::PutQueueEntry>(ops_.emplace_back(std::in_place_type<op::PutQueueEntry>));
-  put.fresh = fresh;
-  StoredQueueEntry& entry = put.entry;
-  entry.client_id = s.client_id;
-  entry.seq = d.seq;
-  entry.message_id = d.message->store_id;
-  entry.qos = d.qos;
-  entry.retain = d.retain;
-  entry.subscription_ids = d.subscription_ids;
-  entry.packet_id = packet_id;
-  entry.released = released;
+  batch_.put_queue_entry(s.client_id, d.seq, d.message->store_id, d.qos, d.retain, d.subscription_ids, packet_id,
+                         released, fresh);
 }
 
 bool Broker::Impl::spill(Session& s, const Delivery& d, std::size_t bytes) {
@@ -184,23 +174,22 @@ bool Broker::Impl::page_in(Session& s, bool all) {
 }
 
 void Broker::Impl::submit_ops() {
-  if (ops_.empty()) return;
-  store_->submit(ops_, ++submitted_batches_);  // takes the ops; ops_ may come back with a spent batch's capacity
-  ops_.clear();
+  if (batch_.empty()) return;
+  store_->submit(batch_, ++submitted_batches_);  // takes the ops; batch_ may come back with a spent one's capacity
   call_submitted_ = true;
 }
 
 void Broker::Impl::unstore_delivery(Session& s, const Delivery& d) {
   if (!s.stored || d.seq == 0) return;
-  ops_.emplace_back(std::in_place_type<op::DeleteQueueEntry>, s.client_id, d.seq);
+  batch_.delete_queue_entry(s.client_id, d.seq);
 }
 
 void Broker::Impl::store_incoming(Session& s, std::uint16_t packet_id, bool add) {
   if (!s.stored) return;
   if (add) {
-    ops_.emplace_back(op::PutIncoming{StoredIncoming{s.client_id, packet_id}});
+    batch_.put_incoming(s.client_id, packet_id);
   } else {
-    ops_.emplace_back(op::DeleteIncoming{s.client_id, packet_id});
+    batch_.delete_incoming(s.client_id, packet_id);
   }
 }
 
@@ -211,45 +200,18 @@ void Broker::Impl::store_retained(const MessagePtr& message) {
     return;
   }
   store_message(message);
-  ops_.emplace_back(op::SetRetained{StoredRetained{message->topic, message->store_id}});
+  batch_.set_retained(message->topic, message->store_id);
 }
 
 void Broker::Impl::unstore_retained(const std::string& topic) {
   if (!store_) return;
-  ops_.emplace_back(op::ClearRetained{topic});
-}
-
-namespace {
-constexpr std::size_t kPayloadChunkBytes = 16384;
-constexpr std::size_t kCopiedPayloadMax = 512;  // larger payloads share their Message's bytes
-}  // namespace
-
-// A PutMessage could share its Message's payload (a SharedBytes owning the Message). But the op is the Message's
-// last owner more often than not, so the shard that drains the spent batch (StoreBridge) freed hundreds of
-// Messages at once, half of them allocated by the other shard: glibc's bins then take those frees, and the mallocs
-// after them, the slow way. So a small payload is copied into a chunk shared by the ops of many batches, and a
-// chunk is freed when its last op is: one free per ~16 KiB. (An op without a reference of its own, viewing a chunk
-// an earlier op of its batch owns, lost its bytes when a store moved that op's payload first: the test
-// ManyPublishesInOneReadReachTheStoreIntact caught it; it was no faster either.)
-// Measured (durable benchmark, 3 interleaved 8 s rounds, acked msgs/s): sharing the Message 594 k, 548 k, 581 k;
-// a chunk 624 k, 587 k, 601 k.
-SharedBytes Broker::Impl::batch_payload(const MessagePtr& m) {
-  const std::string_view p = m->payload;
-  if (p.empty()) return {};
-  if (p.size() > kCopiedPayloadMax) return SharedBytes(m, p);  // the Message is immutable: the store shares it
-  if (!payload_chunk_ || payload_chunk_used_ + p.size() > kPayloadChunkBytes) {
-    payload_chunk_ = std::make_shared_for_overwrite<char[]>(kPayloadChunkBytes);  // one allocation, not zeroed
-    payload_chunk_used_ = 0;
-  }
-  char* at = payload_chunk_.get() + payload_chunk_used_;
-  std::memcpy(at, p.data(), p.size());
-  payload_chunk_used_ += p.size();
-  return SharedBytes(payload_chunk_, std::string_view(at, p.size()));
+  batch_.clear_retained(topic);
 }
 
 void Broker::Impl::to_stored(const MessagePtr& m, StoredMessage& stored) const {
   stored.id = m->store_id;
   stored.topic = m->topic;
+  stored.payload = m->payload;
   stored.qos = m->qos;
   stored.retain = m->retain;
   stored.forward_properties = m->forward_properties;
@@ -259,7 +221,7 @@ void Broker::Impl::to_stored(const MessagePtr& m, StoredMessage& stored) const {
 MessagePtr Broker::Impl::from_stored(const StoredMessage& stored) const {
   auto m = std::make_shared<Message>();
   m->topic = stored.topic;
-  m->payload = stored.payload.view();
+  m->payload = stored.payload;
   m->qos = stored.qos;
   m->retain = stored.retain;
   m->forward_properties = stored.forward_properties;

@@ -28,7 +28,6 @@
 #include <vector>
 
 #include "broker/core/heap_optional.hpp"
-#include "broker/core/shared_bytes.hpp"
 #include "broker/core/subscription_index.hpp"
 #include "broker/protocol/packets.hpp"
 
@@ -41,7 +40,7 @@ using UnixMillis = std::int64_t;
 struct StoredMessage {
   std::uint64_t id = 0;  // assigned by the broker, unique for the life of the store
   std::string topic;
-  SharedBytes payload;  // shared with the broker's Message, or a copy in a chunk (Broker::Impl::batch_payload)
+  std::string payload;
   protocol::QoS qos = protocol::QoS::at_most_once;
   bool retain = false;
   std::string forward_properties;        // Message::forward_properties

@@ -6,22 +6,21 @@ StoreBridge::StoreBridge(persistence::Store& store, SharedBroker& shared, Execut
     : store_(store), shared_(shared), executor_(std::move(executor)) {}
 
 namespace {
-// The spare vectors kept for the Broker's batches hold at most this many ops in all (~2.2 MB: a StoreOp is 136
-// bytes). Under the durable benchmark's load (50 pairs, QoS 1) ~15,000 batches a second are submitted, and a
-// batch's vector comes back a group commit or two later. With 4,096, 38% of the submits found no spare (8,192:
-// 14%; 16,384: under 2%) and the Broker's vector grew op by op from empty: its reallocations were most of the
-// Broker's mallocs that persistence adds. 3 interleaved 8 s rounds, acked msgs/s: 4,096: 551 k, 580 k, 600 k;
-// 16,384: 606 k, 604 k, 608 k.
-constexpr std::size_t kMaxSpareOps = 16384;
+// The spare batches kept for the Broker hold at most this many bytes in all. Under the durable benchmark's load
+// (50 pairs, QoS 1) ~15,000 batches a second are submitted, and a batch comes back a group commit or two later.
+// When batches were vectors of StoreOps, too few spares (4,096 ops; 16,384 left under 2% of submits without one)
+// made the Broker's vector grow op by op from empty: most of the mallocs persistence added. A batch of encoded ops
+// takes ~45 bytes an op, so 1 MiB keeps about as many as 16,384 ops did.
+constexpr std::size_t kMaxSpareBytes = 1 << 20;
 }  // namespace
 
-void StoreBridge::submit(std::vector<core::StoreOp>& ops, std::uint64_t batch) {
+void StoreBridge::submit(core::StoreBatch& ops, std::uint64_t batch) {
   store_.submit(std::move(ops), [this, batch](bool durable) { committed(batch, durable); });
-  ops.clear();
+  ops = core::StoreBatch();
   if (spares_.empty()) return;
   ops = std::move(spares_.back());  // the Broker mutex, held by our caller, guards spares_
   spares_.pop_back();
-  spare_ops_ -= ops.capacity();
+  spare_bytes_ -= ops.capacity();
 }
 
 core::QueuePage StoreBridge::load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) {
@@ -40,7 +39,7 @@ void StoreBridge::committed(std::uint64_t batch, bool durable) {
 
 void StoreBridge::drain() {
   store_.take_spent(spent_);
-  for (auto& ops : spent_) ops.clear();  // here, on a shard's thread, not on the store's writer thread
+  for (auto& ops : spent_) ops.clear();
   std::vector<std::pair<std::uint64_t, bool>> done;
   {
     std::lock_guard lock(mutex_);
@@ -50,8 +49,8 @@ void StoreBridge::drain() {
   {
     std::lock_guard lock(shared_.mutex);
     for (auto& ops : spent_) {
-      if (spare_ops_ + ops.capacity() > kMaxSpareOps) continue;
-      spare_ops_ += ops.capacity();
+      if (spare_bytes_ + ops.capacity() > kMaxSpareBytes) continue;
+      spare_bytes_ += ops.capacity();
       spares_.push_back(std::move(ops));
     }
     const core::TimePoint now = core::Clock::now();
@@ -62,7 +61,7 @@ void StoreBridge::drain() {
       shared_.broker.on_committed(done[i].first, durable, now);
     }
   }
-  spent_.clear();  // the vectors not kept as spares are freed outside the lock
+  spent_.clear();  // the batches not kept as spares are freed outside the lock
 }
 
 }  // namespace tern::net

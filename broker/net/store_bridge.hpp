@@ -1,5 +1,5 @@
-// Joins the Broker to a persistence::Store: the Broker's batches of StoreOps go to the store, and each commit comes
-// back to the Broker (on_committed) on a shard's thread, under the Broker mutex.
+// Joins the Broker to a persistence::Store: the Broker's batches (core::StoreBatch) go to the store, and each commit
+// comes back to the Broker (on_committed) on a shard's thread, under the Broker mutex.
 //
 //   Broker (mutex held) --submit(ops, 12)--> StoreBridge --store.submit(ops, cb)--> writer thread commits
 //   writer thread: cb(true) --> StoreBridge records (12, true), posts one drain to the shard if none is pending
@@ -8,9 +8,8 @@
 // Callbacks of consecutive committed batches are coalesced: one post and one lock release them all (group commit
 // hands several batches back at once). A failed batch is reported on its own, in order.
 //
-// Spent batches come back too (Store::take_spent): the drain destroys their ops on the shard's thread, before it
-// takes the Broker mutex, and keeps their vectors for the Broker's next batches (submit() hands one back), so that
-// neither the shards nor the writer allocate or free a vector per batch.
+// Spent batches come back too (Store::take_spent): the drain keeps their buffers for the Broker's next batches
+// (submit() hands one back), so that neither the shards nor the writer allocate or free a buffer per batch.
 //
 // Thread safety: submit() under the Broker mutex (from the Broker); the store's callbacks from its writer thread.
 // Destroy only after the store has been flushed with the shards stopped (no callback may be running).
@@ -32,7 +31,7 @@ class StoreBridge final : public core::StorePort {
  public:
   StoreBridge(persistence::Store& store, SharedBroker& shared, Executor executor);
 
-  void submit(std::vector<core::StoreOp>& ops, std::uint64_t batch) override;
+  void submit(core::StoreBatch& ops, std::uint64_t batch) override;
   core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) override;
 
  private:
@@ -47,9 +46,9 @@ class StoreBridge final : public core::StorePort {
   bool drain_posted_ = false;
   // Under the Broker mutex (submit() is called with it held; drain() takes it): no lock of their own on the
   // per-batch path.
-  std::vector<std::vector<core::StoreOp>> spares_;  // empty vectors of spent batches, for submit() to hand back
-  std::size_t spare_ops_ = 0;                         // their capacities, in all
-  std::vector<std::vector<core::StoreOp>> spent_;   // drain()'s own: the batches the store handed back
+  std::vector<core::StoreBatch> spares_;  // spent batches, cleared, for submit() to hand back
+  std::size_t spare_bytes_ = 0;           // their capacities, in all
+  std::vector<core::StoreBatch> spent_;   // drain()'s own: the batches the store handed back
 };
 
 }  // namespace tern::net

@@ -1,5 +1,5 @@
-// StoreBridge: the vectors of spent batches come back to the Broker's next batches, up to a bound, so that neither
-// side allocates a vector per batch (store_bridge.hpp).
+// StoreBridge: the buffers of spent batches come back to the Broker's next batches, up to a bound, so that neither
+// side allocates a buffer per batch (store_bridge.hpp).
 #include "broker/net/store_bridge.hpp"
 
 #include <gtest/gtest.h>
@@ -17,12 +17,13 @@ namespace {
 class HeldStore final : public persistence::Store {
  public:
   core::StoreSnapshot load() override { return {}; }
-  void submit(std::vector<core::StoreOp> ops, persistence::CommitCallback on_committed) override {
+  using Store::submit;
+  void submit(core::StoreBatch ops, persistence::CommitCallback on_committed) override {
     pending_.push_back({std::move(ops), std::move(on_committed)});
   }
   void flush() override {}
   core::QueuePage load_queue(const std::string&, std::uint64_t, std::size_t) override { return {}; }
-  void take_spent(std::vector<std::vector<core::StoreOp>>& out) override {
+  void take_spent(std::vector<core::StoreBatch>& out) override {
     for (auto& ops : spent_) out.push_back(std::move(ops));
     spent_.clear();
   }
@@ -37,21 +38,22 @@ class HeldStore final : public persistence::Store {
 
  private:
   struct Held {
-    std::vector<core::StoreOp> ops;
+    core::StoreBatch ops;
     persistence::CommitCallback on_committed;
   };
   std::vector<Held> pending_;
-  std::vector<std::vector<core::StoreOp>> spent_;
+  std::vector<core::StoreBatch> spent_;
 };
 
 class StoreBridgeTest : public ::testing::Test {
  protected:
-  // Submits a batch of n ops as the Broker does (its mutex held); returns the capacity of the vector the bridge
-  // leaves in its place (a spare's, or 0).
-  std::size_t submit(std::size_t n, std::uint64_t batch) {
-    std::vector<core::StoreOp> ops;
-    ops.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) ops.emplace_back(core::store_op::DeleteQueueEntry{"c", i + 1});
+  // Submits a batch of `kib` ops of 1 KiB each as the Broker does (its mutex held); returns the capacity of the
+  // batch the bridge leaves in its place (a spare's, or a new batch's, which has no more than kNew).
+  std::size_t submit(std::size_t kib, std::uint64_t batch) {
+    core::StoreBatch ops;
+    for (std::size_t i = 0; i < kib; ++i) ops.clear_retained(std::string(1021, 't'));  // tag, 2-byte length, topic
+    EXPECT_EQ(ops.bytes().size(), kib * 1024);
+    submitted_capacity_ = ops.capacity();
     std::lock_guard lock(shared_.mutex);
     bridge_.submit(ops, batch);
     EXPECT_TRUE(ops.empty());
@@ -64,6 +66,8 @@ class StoreBridgeTest : public ::testing::Test {
     EXPECT_GT(io_.run(), 0u);
   }
 
+  static constexpr std::size_t kNew = 15;  // an empty std::string's inline capacity
+  std::size_t submitted_capacity_ = 0;     // of the last batch submitted
   core::Broker broker_{core::BrokerOptions{}};
   SharedBroker shared_{broker_};
   asio::io_context io_;
@@ -71,20 +75,23 @@ class StoreBridgeTest : public ::testing::Test {
   StoreBridge bridge_{store_, shared_, io_.get_executor()};
 };
 
-TEST_F(StoreBridgeTest, ASpentBatchsVectorComesBackForALaterBatch) {
-  EXPECT_EQ(submit(100, 1), 0u);  // nothing spent yet
+TEST_F(StoreBridgeTest, ASpentBatchsBufferComesBackForALaterBatch) {
+  EXPECT_LE(submit(100, 1), kNew);  // nothing spent yet
   commit();
-  EXPECT_GE(submit(10, 2), 100u);  // the first batch's vector, emptied
-  EXPECT_EQ(submit(10, 3), 0u);    // only one was spent so far
+  EXPECT_GE(submit(10, 2), 100u * 1024);  // the first batch's buffer, emptied
+  EXPECT_LE(submit(10, 3), kNew);         // only one was spent so far
 }
 
-TEST_F(StoreBridgeTest, TheSpareVectorsAreBounded) {
-  // At most 16,384 ops of capacity are kept: four vectors of 4,096 of the eight spent; the rest are freed.
-  for (std::uint64_t b = 1; b <= 8; ++b) EXPECT_EQ(submit(4096, b), 0u);
+TEST_F(StoreBridgeTest, TheSpareBuffersAreBounded) {
+  // At most 1 MiB of capacity is kept: three or four buffers of 256 KiB (and what the string's growth added) of the
+  // eight spent; the rest are freed.
+  for (std::uint64_t b = 1; b <= 8; ++b) EXPECT_LE(submit(256, b), kNew);
+  const std::size_t each = submitted_capacity_;
   commit();
-  int handed_back = 0;
-  for (std::uint64_t b = 9; b <= 16; ++b) handed_back += submit(1, b) >= 4096 ? 1 : 0;
-  EXPECT_EQ(handed_back, 4);
+  std::size_t handed_back = 0;
+  for (std::uint64_t b = 9; b <= 16; ++b) handed_back += submit(1, b) >= 256 * 1024 ? 1 : 0;
+  EXPECT_EQ(handed_back, (std::size_t{1} << 20) / each);
+  EXPECT_GE(handed_back, 3u);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "persistence/memory_store.hpp"
+#include "persistence/op_codec.hpp"
 #include "tests/unit/core/broker_test_support.hpp"
 
 namespace tern::core::testing {
@@ -16,17 +17,19 @@ namespace {
 // reaches the store.
 class RecordingSubmitter final : public StorePort {
  public:
-  void submit(std::vector<StoreOp>& ops, std::uint64_t batch) override {
+  void submit(StoreBatch& batch_ops, std::uint64_t batch) override {
     if (crashed) {
-      ops.clear();
+      batch_ops.clear();
       return;
     }
+    std::vector<StoreOp> ops;
+    persistence::decode_ops(batch_ops.bytes(), ops);
     ops_seen += ops.size();
     for (const StoreOp& o : ops) {
       if (const auto* put = std::get_if<store_op::PutQueueEntry>(&o)) queue_puts.push_back(*put);
     }
-    store.submit(std::move(ops), {});
-    ops.clear();  // moved from: left empty, as the port's contract says
+    store.submit(std::move(batch_ops), {});
+    batch_ops.clear();  // left empty, as the port's contract says
     batches.push_back(batch);
   }
   bool crashed = false;
@@ -245,9 +248,8 @@ TEST_P(BrokerPersistence, QueuedMessagesSurviveARestartInOrder) {
   EXPECT_TRUE(retained[0].retain);
 }
 
-// One read with many publishes is one batch. Small payloads are copied into 16 KiB chunks, which the batch's first
-// op in each chunk owns and its later ops view (Broker::Impl::batch_payload); larger ones are shared with their
-// messages. Every payload reaches the store intact, across the chunks one batch fills.
+// One read with many publishes is one batch: one buffer of encoded ops (core::StoreBatch), grown as it fills. Every
+// payload, small or large, reaches the store intact.
 TEST_P(BrokerPersistence, ManyPublishesInOneReadReachTheStoreIntact) {
   persistent_subscriber("s", "a/#").drop(now_);
   TestClient& pub = client();
@@ -255,7 +257,7 @@ TEST_P(BrokerPersistence, ManyPublishesInOneReadReachTheStoreIntact) {
   std::vector<p::Packet> packets;
   std::vector<std::string> payloads;
   for (int i = 0; i < 120; ++i) {
-    // ~40 KB in all, most of 100 to 500 bytes (copied: three chunks), every tenth of 2,000 (shared)
+    // ~40 KB in all, most of 100 to 500 bytes, every tenth of 2,000
     std::string payload(i % 10 == 9 ? 2000 : 100 + (i * 37) % 400, static_cast<char>('a' + i % 26));
     payload += std::to_string(i);
     p::Publish publish;
@@ -273,7 +275,7 @@ TEST_P(BrokerPersistence, ManyPublishesInOneReadReachTheStoreIntact) {
   EXPECT_EQ(pub.received_of<p::Puback>().size(), 120u);
 
   std::map<std::string, std::string> stored;  // topic -> payload
-  for (const StoredMessage& m : submitter_.store.load().messages) stored[m.topic] = std::string(m.payload.view());
+  for (const StoredMessage& m : submitter_.store.load().messages) stored[m.topic] = m.payload;
   ASSERT_EQ(stored.size(), 120u);
   for (int i = 0; i < 120; ++i) EXPECT_EQ(stored["a/" + std::to_string(i)], payloads[static_cast<std::size_t>(i)]) << i;
 }

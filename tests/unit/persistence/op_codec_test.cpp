@@ -157,6 +157,41 @@ TEST(OpCodec, AScannedRecordViewsEachOpsBytesAndKeys) {
   EXPECT_THROW(decode_op(scanned[0].bytes.substr(1)), OpCodecError);
 }
 
+// The Broker writes the ops of a publish from its own fields (core::StoreBatch::put_message() and the like): they
+// must decode to the ops those fields make, and encode exactly as the ops themselves do.
+TEST(OpCodec, TheFieldWritersEncodeAsTheOpsDo) {
+  auto m = message(7, "a/b");
+  m.expires_at = 1'700'000'000'000;
+  m.forward_properties = "\x03\x00\x01x"s;
+  auto e = entry("client", 9, 7);
+  e.subscription_ids = {1, 268'435'455};
+  e.packet_id = 65535;
+  e.released = true;
+  const std::vector<StoreOp> ops{op::PutMessage{m},         op::PutQueueEntry{e, true},
+                                 op::DeleteQueueEntry{"client", 9}, op::PutIncoming{{"c", 3}},
+                                 op::DeleteIncoming{"c", 3}, op::SetRetained{{"a/b", 7}},
+                                 op::ClearRetained{"a/b"},  op::DeleteSession{"c"},
+                                 op::DeleteSubscription{"c", "a/#"}};
+  core::StoreBatch by_op, by_fields;
+  for (const StoreOp& o : ops) by_op.add(o);
+  by_fields.put_message(m.id, m.topic, m.payload, m.qos, m.retain, m.forward_properties, m.expires_at);
+  by_fields.put_queue_entry(e.client_id, e.seq, e.message_id, e.qos, e.retain, e.subscription_ids, e.packet_id,
+                            e.released, true);
+  by_fields.delete_queue_entry("client", 9);
+  by_fields.put_incoming("c", 3);
+  by_fields.delete_incoming("c", 3);
+  by_fields.set_retained("a/b", 7);
+  by_fields.clear_retained("a/b");
+  by_fields.delete_session("c");
+  by_fields.delete_subscription("c", "a/#");
+  std::vector<StoreOp> decoded;
+  decode_ops(by_fields.bytes(), decoded);
+  ASSERT_EQ(decoded.size(), ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) EXPECT_TRUE(same(decoded[i], ops[i])) << "op " << i;
+  EXPECT_EQ(by_fields.size(), ops.size());
+  EXPECT_EQ(by_fields.bytes(), by_op.bytes());
+}
+
 TEST(OpCodec, AnEmptyRecordRoundTrips) { EXPECT_TRUE(decode(encode({})).ops.empty()); }
 
 TEST(OpCodec, EveryTruncationIsRejected) {

@@ -111,7 +111,7 @@ TEST(SqliteBench, DISABLED_JournalCompactOps) {
     const auto cpu0 = std::clock();
     const auto t0 = Clock::now();
     for (int w = 0; w < kWindow; ++w) {  // each window slot starts a chain on the writer thread
-      for (int c = 0; c < kClients; ++c) store.submit({}, [&, c](bool) { publish(c); });
+      for (int c = 0; c < kClients; ++c) store.submit(core::StoreBatch{}, [&, c](bool) { publish(c); });
     }
     while (remaining.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     store.flush();

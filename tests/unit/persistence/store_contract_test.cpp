@@ -239,7 +239,7 @@ TEST_P(StoreContract, CallbacksRunInOrderEachAfterItsBatchWithDurableTrue) {
 
 TEST_P(StoreContract, AnEmptyBatchIsCommittedToo) {
   bool called = false;
-  store_->submit({}, [&](bool durable) { called = durable; });
+  store_->submit(core::StoreBatch{}, [&](bool durable) { called = durable; });
   store_->flush();
   EXPECT_TRUE(called);
 }
