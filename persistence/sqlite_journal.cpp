@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <utility>
-#include <variant>
 
 #include "persistence/op_codec.hpp"
 #include "persistence/sqlite_tables.hpp"
@@ -167,6 +166,7 @@ std::size_t SqliteJournal::compact(SqliteTables& tables, std::size_t keep_ops, b
   for (std::size_t r = 0; r < applied_rows; ++r) bytes_ -= rows_[r].record.size();
   rows_.erase(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(applied_rows));
   ops_ -= cut - carried_ops_;
+  release_if_large(plan_ops_);  // the compaction at open of a long journal left after a crash
   if (rows_.empty()) next_message_id_ = 0;  // and nothing was carried: only a row that stays decides a key
   return cut;
 }

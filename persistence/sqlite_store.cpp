@@ -225,6 +225,7 @@ bool SqliteStore::commit(std::vector<Batch>& group) {
       room = options_.max_database_bytes > database_bytes_ ? options_.max_database_bytes - database_bytes_ : 1;
     }
     journal_->append(ops, room);
+    release_if_large(ops);  // a group of one very large batch (a session with a long queue becoming durable)
     transactions_.fetch_add(1, std::memory_order_relaxed);
     return true;
   } catch (const std::exception& e) {

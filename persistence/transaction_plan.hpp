@@ -73,6 +73,12 @@ struct PlanOp {
   std::string_view bytes;        // the op's encoding, if scanned (op_codec.hpp); empty from plan_op()
 };
 
+// Frees the capacity of a vector of PlanOps kept for reuse once it passes what an ordinary group or compaction
+// needs (65,536 ops, 3.5 MiB), so that one unusual plan does not hold its memory for the life of the store.
+inline void release_if_large(std::vector<PlanOp>& ops) {
+  if (ops.capacity() > (std::size_t{1} << 16)) std::vector<PlanOp>().swap(ops);
+}
+
 // The plan's view of `op`, viewing its strings.
 PlanOp plan_op(const core::StoreOp& op);
 

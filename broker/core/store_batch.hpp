@@ -18,10 +18,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdlib>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
-#include <string>
 #include <string_view>
 #include <utility>
 
@@ -51,17 +52,18 @@ StoreOpTag tag_of(const StoreOp& op) noexcept;
 class StoreBatch {
  public:
   StoreBatch() = default;
-  StoreBatch(StoreBatch&& other) noexcept : bytes_(std::move(other.bytes_)), ops_(std::exchange(other.ops_, 0)) {
-    other.bytes_.clear();
-  }
+  StoreBatch(StoreBatch&& other) noexcept
+      : data_(std::move(other.data_)),
+        size_(std::exchange(other.size_, 0)),
+        capacity_(std::exchange(other.capacity_, 0)),
+        ops_(std::exchange(other.ops_, 0)) {}
   StoreBatch& operator=(StoreBatch&& other) noexcept {
-    bytes_ = std::move(other.bytes_);
-    other.bytes_.clear();
+    data_ = std::move(other.data_);
+    size_ = std::exchange(other.size_, 0);
+    capacity_ = std::exchange(other.capacity_, 0);
     ops_ = std::exchange(other.ops_, 0);
     return *this;
   }
-  StoreBatch(const StoreBatch&) = default;
-  StoreBatch& operator=(const StoreBatch&) = default;
 
   // Appends `op`.
   void add(const StoreOp& op);
@@ -81,27 +83,28 @@ class StoreBatch {
   void delete_subscription(std::string_view client_id, std::string_view filter);
 
   // The ops, encoded one after the other.
-  std::string_view bytes() const noexcept { return bytes_; }
+  std::string_view bytes() const noexcept { return {data_.get(), size_}; }
   std::size_t size() const noexcept { return ops_; }  // ops
   bool empty() const noexcept { return ops_ == 0; }
-  std::size_t capacity() const noexcept { return bytes_.capacity(); }
+  std::size_t capacity() const noexcept { return capacity_; }
   void clear() noexcept {  // keeps the capacity, for the next batch
-    bytes_.clear();
+    size_ = 0;
     ops_ = 0;
   }
 
  private:
-  void byte(std::uint8_t b) { bytes_.push_back(static_cast<char>(b)); }
-  void flag(bool b) { byte(b ? 1 : 0); }
-  void varint(std::uint64_t v);
-  void signed_varint(std::int64_t v);
-  void string(std::string_view s);
-  void tag(StoreOpTag t);  // and counts the op
-  void message(std::uint64_t id, std::string_view topic, std::string_view payload, protocol::QoS qos, bool retain,
-               std::string_view forward_properties, std::optional<UnixMillis> expires_at);
-  void message(const StoredMessage& m);
+  // Each op's writer asks once for room for the most bytes it can take (a varint takes at most 10), writes its
+  // fields through the pointer, and ends the op at where the pointer got to: one capacity check per op, not one per
+  // byte (std::string's push_back for each byte was ~4% of a shard's time in the durable benchmark).
+  char* begin_op(StoreOpTag tag, std::size_t max_bytes);
+  void end_op(char* end) noexcept {
+    if (end > data_.get() + capacity_) std::abort();  // a writer's bound is wrong: the heap is already damaged
+    size_ = static_cast<std::size_t>(end - data_.get());
+  }
 
-  std::string bytes_;
+  std::unique_ptr<char[]> data_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
   std::size_t ops_ = 0;
 };
 
