@@ -33,6 +33,10 @@ class Reader {
     return b == 1;
   }
   std::uint64_t varint() {
+    // Most varints are one byte (short strings' lengths, counts, small numbers): that case first, without the loop.
+    if (pos_ < in_.size() && (static_cast<std::uint8_t>(in_[pos_]) & 0x80) == 0) {
+      return static_cast<std::uint8_t>(in_[pos_++]);
+    }
     std::uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
       const auto b = byte();

@@ -86,7 +86,8 @@ PlanOp plan_op(const core::StoreOp& op);
 // after a skipped fresh put of their key are marked fresh (hence the non-const ops).
 TransactionPlan plan_transaction(std::vector<PlanOp>& ops, std::size_t cut = std::numeric_limits<std::size_t>::max());
 
-// The same, over ops: the puts it makes fresh are marked in the ops themselves.
+// The same, over ops (for tests; the store plans over views of its batches): the puts it makes fresh are marked in
+// the ops themselves.
 TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops,
                                  std::size_t cut = std::numeric_limits<std::size_t>::max());
 

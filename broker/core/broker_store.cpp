@@ -6,16 +6,16 @@
 // ids; every retained message. A QoS 0 delivery and anything of a session that ends with its connection are not:
 // they could not survive a restart under MQTT's rules anyway.
 //
-// The durability contract. Every public call of the Broker writes its ops into batch_ (core::StoreBatch: encoded
-// as it goes, no StoreOp built on the publish path); flush_output(), which ends each
-// call, submits them as one batch and holds the output of every connection that was told something the batch
-// makes true: a PUBACK or PUBREC leaves only once the message and the queue entries it created are committed
-// (likewise CONNACK, SUBACK, UNSUBACK, PUBREL, PUBCOMP for what they report), and a QoS 2 delivery only once its
-// in-flight record is, so a crash can never make the subscriber see it twice. A QoS 1 delivery goes at once: if
-// the broker dies before the commit, the publisher has no PUBACK and sends again, and a duplicate is within QoS 1.
-// A connection with held output keeps every later packet behind it (order per connection is MQTT's) until
-// on_committed() releases the batch. A call that changes nothing durable (QoS 0 traffic, QoS 1/2 between clean
-// sessions, PINGREQ) waits for nothing, unless its connection already has output waiting.
+// The durability contract. Every public call of the Broker writes its ops into batch_ (core::StoreBatch: encoded as it
+// goes, no StoreOp built on the publish path); flush_output(), which ends each call, submits them as one batch and
+// holds the output of every connection that was told something the batch makes true: a PUBACK or PUBREC leaves only
+// once the message and the queue entries it created are committed (likewise CONNACK, SUBACK, UNSUBACK, PUBREL, PUBCOMP
+// for what they report), and a QoS 2 delivery only once its in-flight record is, so a crash can never make the
+// subscriber see it twice. A QoS 1 delivery goes at once: if the broker dies before the commit, the publisher has no
+// PUBACK and sends again, and a duplicate is within QoS 1. A connection with held output keeps every later packet
+// behind it (order per connection is MQTT's) until on_committed() releases the batch. A call that changes nothing
+// durable (QoS 0 traffic, QoS 1/2 between clean sessions, PINGREQ) waits for nothing, unless its connection already has
+// output waiting.
 //
 //   P publishes QoS 1 "a" (id 5); S, persistent and online, subscribes to "a" at QoS 1:
 //     ops: PutMessage{7, "a"}  PutQueueEntry{S, seq 3, message 7, packet_id 1}      -> batch 12, held: [P: PUBACK 5]
@@ -25,7 +25,6 @@
 // Thread safety: none (see broker.hpp).
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <memory>
 #include <unordered_map>
 #include <utility>
