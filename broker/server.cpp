@@ -198,7 +198,7 @@ int Server::run() {
     return 1;
   }
   TERN_LOG(notice, "tern " TERN_VERSION " starting");
-  platform::ignore_sigpipe();
+  platform::ignore_write_signals();
 
   std::unique_ptr<Running> running;
   try {

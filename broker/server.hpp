@@ -5,7 +5,8 @@
 //                    writes flush for at most a second, stop. A second signal stops at once.
 //   SIGHUP           TLS listeners re-read their certificates, keys, CRL and PSK file for new connections (open
 //                    ones keep theirs); the config file itself is not re-read.
-//   SIGPIPE          ignored (a write to a closed socket is an error code, not a signal).
+//   SIGPIPE, SIGXFSZ ignored (a write to a closed socket, or past the file size limit, is an error code, not a
+//                    signal).
 //
 // Thread safety: run() once, from the main thread, which serves as shard 0.
 #pragma once

@@ -40,9 +40,11 @@
 //
 // Failure: if a batch cannot be committed (disk full, I/O error), its callback runs with durable == false and the
 // error is logged. Later batches are still tried (the disk may have room again). The broker must then not
-// acknowledge: a 5.0 client gets PUBACK / PUBREC with reason "unspecified error" (0x80), a 3.1.1 client is
-// disconnected without PUBACK, so that it sends the message again. The state the core holds in memory is ahead of
-// the store; a load() after such a failure may lack the failed batches.
+// acknowledge: it drops the output the batch held (PUBACK, PUBREC, ...) and disconnects the client (5.0: DISCONNECT
+// "unspecified error", 0x80), so that it sends its unacknowledged messages again, rather than answer PUBACK 0x80,
+// which tells a 5.0 client to give the message up (tests/integration/18_persistence_test.cpp,
+// PersistenceDiskFullTest). The state the core holds in memory is ahead of the store; a load() after such a failure
+// may lack the failed batches.
 //
 // Thread safety: submit() may be called from any thread. Callbacks run on the store's writer thread (the memory
 // store: inside submit()); they must be cheap (post work to the broker's own threads) and must not call flush() or

@@ -4,11 +4,12 @@
 
 namespace tern::platform {
 
-void ignore_sigpipe() noexcept {
+void ignore_write_signals() noexcept {
   struct sigaction action {};
   action.sa_handler = SIG_IGN;
   ::sigemptyset(&action.sa_mask);
   ::sigaction(SIGPIPE, &action, nullptr);
+  ::sigaction(SIGXFSZ, &action, nullptr);
 }
 
 }  // namespace tern::platform

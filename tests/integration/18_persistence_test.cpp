@@ -482,6 +482,73 @@ TEST(PersistenceV5Test, SessionAndMessageExpiryCountDowntime) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// A write that fails, as on a full disk (here the file size limit, RLIMIT_FSIZE: the commit log's first 4 MiB fit,
+// growing it further fails with EFBIG), is not acknowledged: the publisher is disconnected (5.0: DISCONNECT
+// "unspecified error") without the PUBACKs of what was not stored, so that it sends those again. The broker keeps
+// running, and every message it did acknowledge is delivered after a restart, in order (store.hpp, "Failure").
+
+TEST(PersistenceDiskFullTest, AFailedWriteIsNotAcknowledgedAndWhatWasAcknowledgedIsKept) {
+  if (testing_mosquitto()) GTEST_SKIP() << "Tern's store, and how it answers a write that fails";
+  StoreDir store;
+  BrokerProcess broker(persistence_config(store));
+  leave_subscribed(broker.port(), Version::v5, "sub", "full/#", QoS::at_least_once);
+  broker.limit_file_size(6 << 20);
+
+  RawClient pub(broker.port(), Version::v5);
+  connect_persistent(pub, "pub");
+  // 16 KiB messages, 8 in flight: the log's 4 MiB hold ~250 of them, so 1,000 cannot all be stored.
+  const std::string filler(16 << 10, 'x');
+  std::map<std::uint16_t, int> in_flight;  // packet id -> message number
+  std::vector<int> acked;                  // message numbers, in PUBACK order
+  std::optional<RawClient::ReadResult> end;
+  for (int next = 0; !end;) {
+    for (; in_flight.size() < 8 && next < 1000; ++next) {
+      Publish p;
+      p.topic = "full/t";
+      p.payload = std::to_string(next) + " " + filler;
+      p.qos = QoS::at_least_once;
+      p.packet_id = pub.next_packet_id();
+      in_flight[p.packet_id] = next;
+      pub.send(p);
+    }
+    ASSERT_FALSE(in_flight.empty()) << "1,000 messages of 16 KiB acknowledged past a 6 MiB file size limit";
+    auto r = pub.read();
+    const auto* ack = r.status == RawClient::ReadResult::Status::packet ? std::get_if<protocol::Puback>(&r.packet)
+                                                                         : nullptr;
+    if (ack == nullptr) {
+      end = std::move(r);
+      break;
+    }
+    ASSERT_EQ(ack->reason_code, ReasonCode::success) << describe(*ack);
+    ASSERT_EQ(in_flight.count(ack->packet_id), 1u) << describe(*ack);
+    acked.push_back(in_flight[ack->packet_id]);
+    in_flight.erase(ack->packet_id);
+  }
+  ASSERT_EQ(end->status, RawClient::ReadResult::Status::packet) << describe(*end);
+  const auto* disconnect = std::get_if<protocol::Disconnect>(&end->packet);
+  ASSERT_NE(disconnect, nullptr) << describe(*end);
+  EXPECT_EQ(disconnect->reason_code, ReasonCode::unspecified_error) << describe(*end);
+  pub.expect_closed();
+  ASSERT_FALSE(acked.empty()) << "the log's first 4 MiB had room for some";
+  EXPECT_NE(broker.log().find("could not commit"), std::string::npos) << broker.log();
+
+  RawClient probe(broker.port(), Version::v5);  // still serving
+  probe.connect("probe");
+  probe.ping();
+  probe.disconnect();
+
+  kill_broker(broker);
+  broker.restart();  // without the limit
+  RawClient sub(broker.port(), Version::v5);
+  EXPECT_TRUE(connect_persistent(sub, "sub").session_present);
+  for (const int number : acked) {
+    const Publish m = sub.receive();
+    ASSERT_EQ(m.payload.substr(0, m.payload.find(' ')), std::to_string(number)) << "acknowledged, so stored";
+    ASSERT_EQ(m.payload.size(), std::to_string(number).size() + 1 + filler.size());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // A database file that is not a usable database is moved aside (renamed NAME.corrupt-YYYYMMDD-HHMMSS, logged), and
 // the broker starts with an empty store that works (it keeps a message across SIGKILL).
 

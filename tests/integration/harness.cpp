@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -232,6 +233,13 @@ std::vector<std::uint16_t> BrokerProcess::ports() const {
 
 void BrokerProcess::signal(int number) const {
   if (pid_ > 0) ::kill(pid_, number);
+}
+
+void BrokerProcess::limit_file_size(std::uint64_t bytes) const {
+  const rlimit limit{bytes, bytes};
+  if (pid_ <= 0 || ::prlimit(pid_, RLIMIT_FSIZE, &limit, nullptr) != 0) {
+    throw HarnessError(std::string("prlimit RLIMIT_FSIZE: ") + std::strerror(errno));
+  }
 }
 
 void BrokerProcess::kill() {

@@ -80,6 +80,9 @@ class BrokerProcess {
   std::vector<std::uint16_t> ports() const;
   // Sends a signal (SIGHUP) to the broker.
   void signal(int number) const;
+  // Limits the size of every file the running broker writes (RLIMIT_FSIZE), as a full disk would: a write past it
+  // fails (EFBIG). Until it stops; a restart runs without it.
+  void limit_file_size(std::uint64_t bytes) const;
   std::string log() const;  // everything the broker wrote to stdout and stderr so far
   const std::filesystem::path& dir() const { return dir_; }
   bool running() const { return pid_ > 0; }

@@ -1,5 +1,7 @@
 // The rest of the platform layer: each call answers plausibly on the machine (or emulator) the tests run on.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <array>
@@ -7,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <string>
 #include <thread>
 
 #include "platform/clock.hpp"
@@ -69,13 +72,36 @@ TEST(Fs, SyncsFilesAndDirectories) {
 }
 
 TEST(Signals, IgnoringSigpipeMakesAWriteToAClosedPipeAnError) {
-  ignore_sigpipe();
+  ignore_write_signals();
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   ::close(fds[0]);
   EXPECT_EQ(::write(fds[1], "x", 1), -1);
   EXPECT_EQ(errno, EPIPE);
   ::close(fds[1]);
+}
+
+TEST(Signals, IgnoringSigxfszMakesAWritePastTheFileSizeLimitAnError) {
+  ignore_write_signals();
+  const fs::path file = fs::temp_directory_path() / ("tern-fsize-" + std::to_string(::getpid()));
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  rlimit limit = saved;
+  limit.rlim_cur = 4096;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limit), 0);
+  const std::string block(4096, 'x');
+  const auto first = ::write(fd, block.data(), block.size());  // up to the limit
+  errno = 0;
+  const auto second = ::write(fd, "x", 1);  // past it: EFBIG, and the process lives on
+  const int error = errno;
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  ::close(fd);
+  fs::remove(file);
+  EXPECT_EQ(first, 4096);
+  EXPECT_EQ(second, -1);
+  EXPECT_EQ(error, EFBIG);
 }
 
 TEST(SysInfo, SystemFiguresArePlausible) {
