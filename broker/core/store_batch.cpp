@@ -109,24 +109,25 @@ void StoreBatch::put_queue_entry(std::string_view client_id, std::uint64_t seq, 
   end_op(put_flag(p, fresh));
 }
 
+// The ops that are a string and a number: a queue entry's or incoming id's key, a retained topic's message.
+void StoreBatch::string_and_number(StoreOpTag tag, std::string_view s, std::uint64_t number) {
+  end_op(put_varint(put_string(begin_op(tag, string_max(s) + kVarint), s), number));
+}
+
 void StoreBatch::delete_queue_entry(std::string_view client_id, std::uint64_t seq) {
-  char* p = begin_op(StoreOpTag::delete_queue_entry, string_max(client_id) + kVarint);
-  end_op(put_varint(put_string(p, client_id), seq));
+  string_and_number(StoreOpTag::delete_queue_entry, client_id, seq);
 }
 
 void StoreBatch::put_incoming(std::string_view client_id, std::uint16_t packet_id) {
-  char* p = begin_op(StoreOpTag::put_incoming, string_max(client_id) + kVarint);
-  end_op(put_varint(put_string(p, client_id), packet_id));
+  string_and_number(StoreOpTag::put_incoming, client_id, packet_id);
 }
 
 void StoreBatch::delete_incoming(std::string_view client_id, std::uint16_t packet_id) {
-  char* p = begin_op(StoreOpTag::delete_incoming, string_max(client_id) + kVarint);
-  end_op(put_varint(put_string(p, client_id), packet_id));
+  string_and_number(StoreOpTag::delete_incoming, client_id, packet_id);
 }
 
 void StoreBatch::set_retained(std::string_view topic, std::uint64_t message_id) {
-  char* p = begin_op(StoreOpTag::set_retained, string_max(topic) + kVarint);
-  end_op(put_varint(put_string(p, topic), message_id));
+  string_and_number(StoreOpTag::set_retained, topic, message_id);
 }
 
 void StoreBatch::clear_retained(std::string_view topic) {

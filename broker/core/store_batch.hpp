@@ -6,7 +6,8 @@
 // payload), which one shard built, the store's writer copied and encoded, and the other shard destroyed; each op's
 // client id and topic was a malloc once longer than std::string keeps inline (real clients' ids often are: with
 // 33-character ids the durable benchmark lost a quarter of its throughput). Now a batch is one buffer, the writer
-// copies the bytes of the ops it keeps, and the buffer goes back to the Broker for its next batch.
+// copies the bytes of the ops it keeps, and the buffer goes back to the Broker for its next batch (measured:
+// bench/README.md, rows 10; sqlite_store.hpp).
 //
 //   StoreBatch batch;
 //   batch.put_message(7, "a/b", payload, QoS::at_least_once, false, {}, std::nullopt);
@@ -14,12 +15,12 @@
 //   batch.add(store_op::DeleteSession{"gone"});   // any op; the rarer ones go this way
 //   store.submit(std::move(batch), callback);
 //
-// Thread safety: a plain value type.
+// Thread safety: a plain value type (move-only).
 #pragma once
 
 #include <cstddef>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <span>
@@ -97,6 +98,7 @@ class StoreBatch {
   // fields through the pointer, and ends the op at where the pointer got to: one capacity check per op, not one per
   // byte (std::string's push_back for each byte was ~4% of a shard's time in the durable benchmark).
   char* begin_op(StoreOpTag tag, std::size_t max_bytes);
+  void string_and_number(StoreOpTag tag, std::string_view s, std::uint64_t number);
   void end_op(char* end) noexcept {
     if (end > data_.get() + capacity_) std::abort();  // a writer's bound is wrong: the heap is already damaged
     size_ = static_cast<std::size_t>(end - data_.get());
