@@ -243,8 +243,8 @@ void encode_record(const std::vector<const core::StoreOp*>& ops, std::uint64_t n
   out.append(batch.bytes());
 }
 
-void encode_record(const std::vector<PlanOp>& ops, const std::vector<bool>& skip, std::uint64_t next_message_id,
-                   std::string& out) {
+std::size_t encode_record(const std::vector<PlanOp>& ops, const std::vector<bool>& skip,
+                          std::uint64_t next_message_id, std::string& out) {
   std::size_t kept = 0;
   for (std::size_t i = 0; i < ops.size(); ++i) kept += skip[i] ? 0 : 1;
   put_header(out, next_message_id, kept);
@@ -254,6 +254,7 @@ void encode_record(const std::vector<PlanOp>& ops, const std::vector<bool>& skip
     // The plan may have made a put fresh; `fresh` is its last byte (core::StoreBatch::put_queue_entry).
     if (ops[i].kind == Tag::put_queue_entry && ops[i].fresh) out.back() = 1;
   }
+  return kept;
 }
 
 namespace {

@@ -53,9 +53,9 @@ void encode_record(const std::vector<const core::StoreOp*>& ops, std::uint64_t n
 
 // Writes into `out` (replacing its content: the writer reuses one buffer, whose capacity then fits a group) the
 // record of the ops of `ops` (scanned, see below) that `skip` does not skip, in order, with the `fresh` the plan gave
-// them (transaction_plan.hpp). `skip` has one entry per op.
-void encode_record(const std::vector<PlanOp>& ops, const std::vector<bool>& skip, std::uint64_t next_message_id,
-                   std::string& out);
+// them (transaction_plan.hpp). `skip` has one entry per op. Returns the number of ops written.
+std::size_t encode_record(const std::vector<PlanOp>& ops, const std::vector<bool>& skip,
+                          std::uint64_t next_message_id, std::string& out);
 
 // Appends the ops of the record `bytes` to `ops` and returns its next_message_id. Throws OpCodecError if `bytes` is
 // not exactly one well-formed record of a known format version (some of its ops may have been appended by then).

@@ -90,16 +90,13 @@ void SqliteJournal::append(std::vector<PlanOp>& ops, std::uint64_t room) {
   const TransactionPlan plan = plan_transaction(ops);
   std::uint64_t next_message_id = 0;
   bool adds = false;
-  std::size_t kept = 0;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     if (ops[i].kind == core::StoreOpTag::put_message) {
       next_message_id = std::max(next_message_id, ops[i].message_id + 1);  // skipped or not: the id is used up
     }
-    if (plan.skip[i]) continue;
-    ++kept;
-    adds = adds || adds_data(ops[i]);
+    adds = adds || (!plan.skip[i] && adds_data(ops[i]));
   }
-  encode_record(ops, plan.skip, next_message_id, record_);
+  const std::size_t kept = encode_record(ops, plan.skip, next_message_id, record_);
   if (room > 0 && 2 * (bytes_ + record_.size()) > room && adds) {
     throw JournalFull("the database would pass its size limit");
   }

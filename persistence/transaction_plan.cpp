@@ -6,12 +6,10 @@
 #include <optional>
 #include <string_view>
 #include <utility>
-#include <variant>
 
 namespace tern::persistence {
 namespace {
 
-namespace op = core::store_op;
 
 using Kind = core::StoreOpTag;
 
@@ -87,31 +85,6 @@ bool references(const PlanOp& o) { return o.kind == Kind::put_queue_entry || o.k
 
 }  // namespace
 
-PlanOp plan_op(const core::StoreOp& o) {
-  PlanOp p;
-  p.kind = core::tag_of(o);
-  if (const auto* put = std::get_if<op::PutQueueEntry>(&o)) {
-    p.fresh = put->fresh;
-    p.client_id = put->entry.client_id;
-    p.number = put->entry.seq;
-    p.message_id = put->entry.message_id;
-  } else if (const auto* del = std::get_if<op::DeleteQueueEntry>(&o)) {
-    p.client_id = del->client_id;
-    p.number = del->seq;
-  } else if (const auto* message = std::get_if<op::PutMessage>(&o)) {
-    p.message_id = message->message.id;
-  } else if (const auto* put_incoming = std::get_if<op::PutIncoming>(&o)) {
-    p.client_id = put_incoming->incoming.client_id;
-    p.number = put_incoming->incoming.packet_id;
-  } else if (const auto* del_incoming = std::get_if<op::DeleteIncoming>(&o)) {
-    p.client_id = del_incoming->client_id;
-    p.number = del_incoming->packet_id;
-  } else if (const auto* set = std::get_if<op::SetRetained>(&o)) {
-    p.message_id = set->retained.message_id;
-  }
-  return p;
-}
-
 TransactionPlan plan_transaction(std::vector<PlanOp>& ops, std::size_t cut) {
   cut = std::min(cut, ops.size());
   TransactionPlan plan;
@@ -158,17 +131,6 @@ TransactionPlan plan_transaction(std::vector<PlanOp>& ops, std::size_t cut) {
   }
   for (std::size_t i = 0; i < cut; ++i) {
     if (ops[i].kind == Kind::put_message && !plan.referenced.contains(ops[i].message_id)) plan.skip[i] = true;
-  }
-  return plan;
-}
-
-TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops, std::size_t cut) {
-  std::vector<PlanOp> plan_ops;
-  plan_ops.reserve(ops.size());
-  for (const auto* o : ops) plan_ops.push_back(plan_op(*o));
-  TransactionPlan plan = plan_transaction(plan_ops, cut);
-  for (std::size_t i = 0; i < ops.size(); ++i) {
-    if (auto* put = std::get_if<op::PutQueueEntry>(ops[i])) put->fresh = plan_ops[i].fresh;
   }
   return plan;
 }

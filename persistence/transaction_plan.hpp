@@ -50,7 +50,6 @@
 #include <vector>
 
 #include "broker/core/store_batch.hpp"
-#include "broker/core/store_ops.hpp"
 #include "persistence/message_id_set.hpp"
 
 namespace tern::persistence {
@@ -62,15 +61,15 @@ struct TransactionPlan {
   std::vector<std::size_t> carry;  // fresh puts before the cut whose key's last op is after it
 };
 
-// What the plan reads of one op: its kind and keys, from a StoreOp (plan_op()) or from the op's encoding, which it
-// then views (scan_ops(), op_codec.hpp): the store gets its batches, and the journal keeps its ops, as bytes.
+// What the plan reads of one op: its kind and keys, viewing the op's encoding (scan_ops(), op_codec.hpp): the store
+// gets its batches, and the journal keeps its ops, as bytes.
 struct PlanOp {
   core::StoreOpTag kind = core::StoreOpTag::put_session;
   bool fresh = false;            // put_queue_entry: PutQueueEntry::fresh (the plan may set it)
   std::string_view client_id;    // queue entry and incoming ops: their key's client id
   std::uint64_t number = 0;      // and its seq (queue) or packet id (incoming)
   std::uint64_t message_id = 0;  // put_message: the message's id; put_queue_entry, set_retained: the one referenced
-  std::string_view bytes;        // the op's encoding, if scanned (op_codec.hpp); empty from plan_op()
+  std::string_view bytes;        // the op's encoding
 };
 
 // Frees the capacity of a vector of PlanOps kept for reuse once it passes what an ordinary group or compaction
@@ -79,16 +78,8 @@ inline void release_if_large(std::vector<PlanOp>& ops) {
   if (ops.capacity() > (std::size_t{1} << 16)) std::vector<PlanOp>().swap(ops);
 }
 
-// The plan's view of `op`, viewing its strings.
-PlanOp plan_op(const core::StoreOp& op);
-
 // `ops`: every op of the transaction, in order, then (from `cut` on) the ops known to follow it. Puts that run
 // after a skipped fresh put of their key are marked fresh (hence the non-const ops).
 TransactionPlan plan_transaction(std::vector<PlanOp>& ops, std::size_t cut = std::numeric_limits<std::size_t>::max());
-
-// The same, over ops (for tests; the store plans over views of its batches): the puts it makes fresh are marked in
-// the ops themselves.
-TransactionPlan plan_transaction(const std::vector<core::StoreOp*>& ops,
-                                 std::size_t cut = std::numeric_limits<std::size_t>::max());
 
 }  // namespace tern::persistence

@@ -74,9 +74,7 @@ void Broker::Impl::store_session(Session& s, std::optional<TimePoint> offline_si
   stored.expiry_interval = s.expiry_interval;
   stored.disconnected_at = offline_since ? to_wall(*offline_since) : 0;
   stored.version = s.version;
-  if (s.will) {
-    to_stored(s.will, stored.will.emplace());
-  }
+  if (s.will) to_stored(s.will, stored.will.emplace());
   stored.will_delay = s.will_delay;
   batch_.add(op::PutSession{std::move(stored)});
   if (!s.stored) {

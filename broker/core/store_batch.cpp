@@ -10,20 +10,6 @@ namespace op = store_op;
 
 namespace {
 
-struct TagOf {
-  StoreOpTag operator()(const op::PutSession&) const noexcept { return StoreOpTag::put_session; }
-  StoreOpTag operator()(const op::DeleteSession&) const noexcept { return StoreOpTag::delete_session; }
-  StoreOpTag operator()(const op::PutSubscription&) const noexcept { return StoreOpTag::put_subscription; }
-  StoreOpTag operator()(const op::DeleteSubscription&) const noexcept { return StoreOpTag::delete_subscription; }
-  StoreOpTag operator()(const op::PutMessage&) const noexcept { return StoreOpTag::put_message; }
-  StoreOpTag operator()(const op::PutQueueEntry&) const noexcept { return StoreOpTag::put_queue_entry; }
-  StoreOpTag operator()(const op::DeleteQueueEntry&) const noexcept { return StoreOpTag::delete_queue_entry; }
-  StoreOpTag operator()(const op::PutIncoming&) const noexcept { return StoreOpTag::put_incoming; }
-  StoreOpTag operator()(const op::DeleteIncoming&) const noexcept { return StoreOpTag::delete_incoming; }
-  StoreOpTag operator()(const op::SetRetained&) const noexcept { return StoreOpTag::set_retained; }
-  StoreOpTag operator()(const op::ClearRetained&) const noexcept { return StoreOpTag::clear_retained; }
-};
-
 // The field writers: each writes at p and returns where it ended. The caller has made room (StoreBatch::begin_op).
 constexpr std::size_t kVarint = 10;  // the longest varint (64 bits, 7 a byte)
 
@@ -68,8 +54,6 @@ char* put_message(char* p, const StoredMessage& m) noexcept {
 }
 
 }  // namespace
-
-StoreOpTag tag_of(const StoreOp& o) noexcept { return std::visit(TagOf{}, o); }
 
 char* StoreBatch::begin_op(StoreOpTag tag, std::size_t max_bytes) {
   const std::size_t needed = size_ + 1 + max_bytes;

@@ -47,9 +47,6 @@ enum class StoreOpTag : std::uint8_t {
   clear_retained = 11,
 };
 
-// The tag of `op`'s kind.
-StoreOpTag tag_of(const StoreOp& op) noexcept;
-
 class StoreBatch {
  public:
   StoreBatch() = default;

@@ -27,7 +27,6 @@
 #include <variant>
 #include <vector>
 
-#include "broker/core/heap_optional.hpp"
 #include "broker/core/subscription_index.hpp"
 #include "broker/protocol/packets.hpp"
 
@@ -53,7 +52,7 @@ struct StoredSession {
   std::optional<std::uint32_t> expiry_interval;  // seconds; nullopt: never
   UnixMillis disconnected_at = 0;                // 0: connected when last written (then "now" counts at load)
   protocol::Version version = protocol::Version::v311;
-  HeapOptional<StoredMessage> will;              // stored inline, not in the message table
+  std::optional<StoredMessage> will;             // stored inline, not in the message table
   std::uint32_t will_delay = 0;
   bool operator==(const StoredSession&) const = default;
 };

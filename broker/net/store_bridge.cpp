@@ -15,8 +15,7 @@ constexpr std::size_t kMaxSpareBytes = 1 << 20;
 }  // namespace
 
 void StoreBridge::submit(core::StoreBatch& ops, std::uint64_t batch) {
-  store_.submit(std::move(ops), [this, batch](bool durable) { committed(batch, durable); });
-  ops = core::StoreBatch();
+  store_.submit(std::move(ops), [this, batch](bool durable) { committed(batch, durable); });  // leaves ops empty
   if (spares_.empty()) return;
   ops = std::move(spares_.back());  // the Broker mutex, held by our caller, guards spares_
   spares_.pop_back();

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "persistence/op_codec.hpp"
 #include "store_test_support.hpp"
 
 namespace tern::persistence::test {
@@ -26,12 +27,18 @@ struct Planned {
   TransactionPlan plan;
 };
 
-// The transaction is ops [0, cut); the ops after the cut stay in the journal (a partial compaction).
+// The transaction is ops [0, cut); the ops after the cut stay in the journal (a partial compaction). Planned as
+// the store plans: over the views of the ops' encoding; the puts the plan makes fresh are marked in `ops`.
 Planned plan_of(std::vector<StoreOp> ops, std::size_t cut = SIZE_MAX) {
   Planned p{std::move(ops), {}};
-  std::vector<StoreOp*> pointers;
-  for (auto& o : p.ops) pointers.push_back(&o);
-  p.plan = plan_transaction(pointers, cut);
+  core::StoreBatch batch;
+  for (const auto& o : p.ops) batch.add(o);
+  std::vector<PlanOp> views;
+  scan_ops(batch.bytes(), views);
+  p.plan = plan_transaction(views, cut);
+  for (std::size_t i = 0; i < p.ops.size(); ++i) {
+    if (auto* put = std::get_if<op::PutQueueEntry>(&p.ops[i])) put->fresh = views[i].fresh;
+  }
   return p;
 }
 
