@@ -4,6 +4,7 @@
 //   tern -c tern.conf             a configuration file
 //   tern -p 1883 [-p 8883 ...]    plain listeners on every address (replacing the file's, if -c is given)
 //   tern -c tern.conf --test-config
+//   tern passwd ...               manage a password file, as mosquitto_passwd (broker/auth/passwd_tool.hpp)
 //
 // Exit codes: 0 success, 1 a configuration or start-up error, 2 a command-line error.
 #include <charconv>
@@ -16,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "broker/auth/passwd_tool.hpp"
 #include "broker/config.hpp"
 #include "broker/server.hpp"
 
@@ -30,6 +32,7 @@ constexpr const char* usage_text =
     " - an MQTT 3.1.1 and 5.0 broker\n"
     "\n"
     "usage: tern [-c FILE] [-p PORT]... [-v] [--test-config]\n"
+    "       tern passwd ARGUMENTS...  manage a password file, as mosquitto_passwd does (`tern passwd`: how)\n"
     "       tern --version | --help\n"
     "\n"
     "  -c, --config-file FILE  read the configuration from FILE (default: one listener on 127.0.0.1:1883)\n"
@@ -83,6 +86,7 @@ tern::Config make_config(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "passwd") return tern::auth::passwd_main(argc - 1, argv + 1);
   Options options;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];

@@ -8,7 +8,7 @@ set -euo pipefail
 what=${1:-build}
 packages=(g++ cmake ninja-build ccache libboost1.74-dev libmbedtls-dev libsqlite3-dev)
 if [[ $what == test ]]; then
-  packages+=(libgtest-dev libgmock-dev libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto-clients python3 openssl)
+  packages+=(libgtest-dev libgmock-dev libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto mosquitto-clients python3 openssl)
 fi
 
 missing=()
