@@ -58,7 +58,26 @@ class Context {
 
   std::vector<int> listener_lines;  // the line of each `listener`, for errors found once its section is complete
   std::string psk_file;             // global, as in mosquitto; copied into every listener with psk_hint
-  bool allow_anonymous_set = false;
+  bool allow_anonymous_set = false;  // (per_listener_settings: in any listener section)
+  int security_line = 0;             // the first security directive, which per_listener_settings must precede
+  std::string security_directive;    // its name
+
+  // Where allow_anonymous, password_file and acl_file go: the global settings, or with per_listener_settings the
+  // current listener's.
+  auth::SecuritySettings& security() {
+    if (security_line == 0) {
+      security_line = line_;
+      security_directive = std::string(directive_);
+    }
+    if (!config_.per_listener_settings) return config_.security;
+    if (config_.listeners.empty()) {
+      fail(std::string(directive_) +
+           " applies to a listener when per_listener_settings is true, and must follow a 'listener' line");
+    }
+    auto& listener = config_.listeners.back();
+    if (!listener.security) listener.security.emplace();
+    return *listener.security;
+  }
   bool log_type_set = false;
   int log_dest_line = 0;  // the line of the log_dest that chose the current destination; 0: the default
 
@@ -307,10 +326,48 @@ void check_tls(Context& c) {
 constexpr Directive kDirectives[] = {
   {"allow_anonymous", Scope::global,
    [](Context& c, std::string_view v) {
-     c.config().broker.allow_anonymous = c.boolean(v);
+     const bool allow = c.boolean(v);
+     c.security().allow_anonymous = allow;
+     if (!c.config().per_listener_settings) c.config().broker.allow_anonymous = allow;
      c.allow_anonymous_set = true;
    },
    "true|false: let clients connect without a username (default false; true when no listener is configured)"},
+  {"password_file", Scope::global,
+   [](Context& c, std::string_view v) { c.security().password_file = path_value(v); },
+   "PATH: users and password hashes in mosquitto's format (write it with 'tern passwd'); re-read on SIGHUP "
+   "(default: none, any username is accepted)"},
+  {"acl_file", Scope::global,
+   [](Context& c, std::string_view v) { c.security().acl_file = path_value(v); },
+   "PATH: which topics each client may read and write, in mosquitto's format; re-read on SIGHUP (default: none, "
+   "every client may use every topic)"},
+  {"allow_zero_length_clientid", Scope::global,
+   [](Context& c, std::string_view v) { c.security().allow_zero_length_clientid = c.boolean(v); },
+   "true|false: an MQTT 5 or clean-session 3.1.1 client with an empty client id is given one (default true)"},
+  {"auto_id_prefix", Scope::global,
+   [](Context& c, std::string_view v) {
+     const auto token = c.single(v);
+     if (token.size() > 32) c.bad_value("at most 32 characters", token);
+     c.security().auto_id_prefix = std::string(token);
+   },
+   "TEXT: how the client ids Tern gives begin (default auto-)"},
+  {"use_username_as_clientid", Scope::global,
+   [](Context& c, std::string_view v) { c.security().use_username_as_clientid = c.boolean(v); },
+   "true|false: a client's username replaces its client id, so one user cannot take over another's session; "
+   "clients without a username are refused (default false)"},
+  {"clientid_prefixes", Scope::global,
+   [](Context& c, std::string_view v) { c.security().clientid_prefixes = std::string(c.single(v)); },
+   "TEXT: only client ids beginning with it may connect (default: any)"},
+  {"per_listener_settings", Scope::global,
+   [](Context& c, std::string_view v) {
+     const bool on = c.boolean(v);
+     if (!c.config().listeners.empty()) c.fail("per_listener_settings must come before the first listener");
+     if (c.security_line != 0) {
+       c.fail("per_listener_settings must come before " + c.security_directive + " (line " +
+              std::to_string(c.security_line) + ")");
+     }
+     c.config().per_listener_settings = on;
+   },
+   "true|false: each listener has its own allow_anonymous, password_file and acl_file (default false)"},
   {"max_keepalive", Scope::global,
    [](Context& c, std::string_view v) {
      c.config().broker.max_keepalive = static_cast<std::uint16_t>(c.integer(v, 0, 65535));
@@ -479,13 +536,10 @@ constexpr Directive kDirectives[] = {
 
 // mosquitto directives Tern will support but does not yet: an error that says so, rather than "unknown".
 constexpr std::string_view kNotYetSupported[] = {
-    "password_file",
-    "acl_file",
     "connection",
     "address",
     "topic",
     "bridge_protocol_version",
-    "per_listener_settings",
     "http_dir",
     // Also in mosquitto 2.0's mosquitto.conf; listed so that users switching see "not supported yet".
     "port",
@@ -498,9 +552,6 @@ constexpr std::string_view kNotYetSupported[] = {
     "include_dir",
     "log_timestamp_format",
     "connection_messages",
-    "allow_zero_length_clientid",
-    "auto_id_prefix",
-    "use_username_as_clientid",
     "plugin",
     "auth_plugin",
     "dhparamfile",
@@ -513,7 +564,6 @@ constexpr std::string_view kNotYetSupported[] = {
     "allow_duplicate_messages",
     "set_tcp_nodelay",
     "memory_limit",
-    "clientid_prefixes",
     "message_size_limit",
     "max_inflight_bytes",
     "autosave_on_changes",
@@ -601,9 +651,17 @@ Config parse_config(const std::string& text, const std::string& name) {
     local.port = 1883;
     local.bind_address = "127.0.0.1";
     config.listeners.push_back(std::move(local));
-    if (!c.allow_anonymous_set) config.broker.allow_anonymous = true;
+    if (!c.allow_anonymous_set) {
+      config.broker.allow_anonymous = true;
+      config.security.allow_anonymous = true;
+    }
   } else if (!c.allow_anonymous_set) {
     config.broker.allow_anonymous = false;
+  }
+  if (config.per_listener_settings) {
+    for (auto& listener : config.listeners) {
+      if (!listener.security) listener.security.emplace(auth::SecuritySettings{.allow_anonymous = config.security.allow_anonymous});
+    }
   }
   return config;
 }
@@ -627,6 +685,7 @@ Config quick_start_config(std::uint16_t port) {
   listener.port = port;
   config.listeners.push_back(std::move(listener));
   config.broker.allow_anonymous = true;
+  config.security.allow_anonymous = true;
   return config;
 }
 

@@ -7,7 +7,8 @@
 // yet ("'certfile' is not supported yet"). A scalar given twice takes the last value, as in mosquitto.
 //
 // With no `listener` line the config is mosquitto 2.0's "local only mode": one listener on 127.0.0.1:1883, and
-// allow_anonymous defaults to true. With any listener, allow_anonymous defaults to false. config/tern.conf documents
+// allow_anonymous defaults to true. With any listener, allow_anonymous defaults to false (for each listener, with
+// per_listener_settings true). config/tern.conf documents
 // every directive with its default.
 //
 // Thread safety: a plain value type; parse functions are stateless.
@@ -20,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/auth/security_settings.hpp"
 #include "broker/core/broker_options.hpp"
 #include "platform/log.hpp"
 
@@ -51,11 +53,21 @@ struct ListenerConfig {
   enum class Domain { ipv4, ipv6 };
   std::optional<Domain> domain;  // socket_domain; nullopt: both IPv4 and IPv6
   TlsSettings tls;
+  // per_listener_settings true: this listener's allow_anonymous, password_file and acl_file. Otherwise nullopt and
+  // Config::security applies.
+  std::optional<auth::SecuritySettings> security;
 };
 
 struct Config {
   std::vector<ListenerConfig> listeners;
   core::BrokerOptions broker;
+  // allow_anonymous, password_file, acl_file for every listener (per_listener_settings false, the default).
+  auth::SecuritySettings security;
+  bool per_listener_settings = false;
+  // The settings that apply to `listener`.
+  const auth::SecuritySettings& security_of(const ListenerConfig& listener) const {
+    return listener.security ? *listener.security : security;
+  }
   unsigned threads = 0;  // threads (tern): 0 = one per core
 
   // persistence, persistence_location, persistence_file (mosquitto's names), persistence_sync (Tern).

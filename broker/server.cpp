@@ -11,9 +11,11 @@
 #include <utility>
 #include <vector>
 
+#include "broker/auth/security.hpp"
 #include "broker/core/broker.hpp"
 #include "broker/net/asio.hpp"
 #include "broker/net/listener.hpp"
+#include "broker/net/security_slot.hpp"
 #include "broker/net/shard.hpp"
 #include "broker/net/shared_broker.hpp"
 #include "broker/net/store_bridge.hpp"
@@ -60,6 +62,26 @@ std::unique_ptr<persistence::SqliteStore> open_store(const Config::Persistence& 
   return store;
 }
 
+// One per set of security settings: every listener shares one without per_listener_settings.
+struct SecurityDomain {
+  auth::SecuritySettings settings;
+  std::unique_ptr<net::SecuritySlot> slot;
+  std::vector<std::uint16_t> ports;  // for the log
+};
+
+std::string describe_ports(const std::vector<std::uint16_t>& ports) {
+  std::string out = ports.size() == 1 ? "listener " : "listeners ";
+  for (std::size_t i = 0; i < ports.size(); ++i) out += (i ? ", " : "") + std::to_string(ports[i]);
+  return out;
+}
+
+// Reads the files of `settings`; logs what they warn about. Throws auth::AuthFileError.
+std::shared_ptr<const auth::ListenerSecurity> load_security(const auth::SecuritySettings& settings) {
+  auto security = auth::ListenerSecurity::load(settings);
+  for (const std::string& warning : security->warnings()) TERN_LOG(warning, warning);
+  return security;
+}
+
 class Running {
  public:
   explicit Running(const Config& config)
@@ -67,8 +89,16 @@ class Running {
     const unsigned count = shard_count(config.threads);
     for (unsigned i = 0; i < count; ++i) shards_.push_back(std::make_unique<net::Shard>(i, shared_));
     for (const ListenerConfig& listener : config.listeners) {
+      net::SecuritySlot* slot = security_slot(config.security_of(listener), listener.port);
       listeners_.push_back(std::make_unique<net::Listener>(
-          listener, *shards_[0], [this]() -> net::Shard& { return next_shard(); }, shared_));
+          listener, *shards_[0], [this]() -> net::Shard& { return next_shard(); }, shared_, slot));
+    }
+    for (const SecurityDomain& domain : security_) {
+      const auth::SecuritySettings& s = domain.settings;
+      TERN_LOG(notice, describe_ports(domain.ports), ": ",
+               s.allow_anonymous ? "anonymous clients allowed (allow_anonymous true)" : "anonymous clients refused",
+               s.password_file.empty() ? "" : ", passwords from " + s.password_file,
+               s.acl_file.empty() ? ", no ACL: every client may use every topic" : ", ACL from " + s.acl_file);
     }
     ticker_ = std::make_unique<net::Ticker>(shards_[0]->executor(), shared_);
     grace_timer_ = std::make_unique<net::Timer>(shards_[0]->executor());
@@ -100,13 +130,47 @@ class Running {
   }
 
  private:
+  // The slot for `settings`: shared by every listener with the same settings (all of them without
+  // per_listener_settings). Throws auth::AuthFileError.
+  net::SecuritySlot* security_slot(const auth::SecuritySettings& settings, std::uint16_t port) {
+    for (SecurityDomain& domain : security_) {
+      if (domain.settings == settings) {
+        domain.ports.push_back(port);
+        return domain.slot.get();
+      }
+    }
+    security_.push_back({settings, std::make_unique<net::SecuritySlot>(load_security(settings)), {port}});
+    return security_.back().slot.get();
+  }
+
+  // SIGHUP: each domain's files are read again; a file with an error leaves that domain's rules as they were. The
+  // broker then moves the domain's clients to the new rules (disconnecting those no longer let in).
+  void reload_security() {
+    for (SecurityDomain& domain : security_) {
+      std::shared_ptr<const auth::ListenerSecurity> next;
+      try {
+        next = load_security(domain.settings);
+      } catch (const std::exception& e) {
+        TERN_LOG(error, describe_ports(domain.ports), ": reload failed, the previous rules stay in force: ", e.what());
+        continue;
+      }
+      const auto previous = domain.slot->exchange(next);
+      {
+        std::lock_guard lock(shared_.mutex);
+        broker_.replace_policy(*previous, next, core::Clock::now());
+      }
+      TERN_LOG(notice, describe_ports(domain.ports), ": password and ACL files reloaded");
+    }
+  }
+
   net::Shard& next_shard() { return *shards_[next_shard_.fetch_add(1, std::memory_order_relaxed) % shards_.size()]; }
 
   void wait_for_signal() {
     signals_->async_wait([this](const error_code& error, int number) {
       if (error) return;
       if (number == SIGHUP) {
-        TERN_LOG(notice, "SIGHUP: reloading TLS certificates and keys");
+        TERN_LOG(notice, "SIGHUP: reloading password and ACL files, TLS certificates and keys");
+        reload_security();
         for (auto& listener : listeners_) listener->reload_tls();
       } else if (shutting_down_) {
         TERN_LOG(notice, "received ", number == SIGINT ? "SIGINT" : "SIGTERM", " again: stopping now");
@@ -177,6 +241,7 @@ class Running {
   core::Broker broker_;
   net::SharedBroker shared_;
   std::vector<std::unique_ptr<net::Shard>> shards_;
+  std::vector<SecurityDomain> security_;  // before the listeners, which point into it
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   std::unique_ptr<net::Ticker> ticker_;
   std::unique_ptr<net::Timer> grace_timer_;
@@ -208,6 +273,9 @@ int Server::run() {
     return 1;
   } catch (const persistence::StoreError& e) {
     TERN_LOG(error, "persistence: ", e.what());
+    return 1;
+  } catch (const auth::AuthFileError& e) {
+    TERN_LOG(error, e.what());
     return 1;
   } catch (const std::exception& e) {
     TERN_LOG(error, "cannot start: ", e.what());

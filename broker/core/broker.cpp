@@ -30,6 +30,15 @@ Broker::~Broker() = default;
 ConnectionId Broker::attach(ConnectionSink& sink, std::string remote, TimePoint now) {
   return impl_->attach(sink, std::move(remote), now);
 }
+void Broker::authenticate(ConnectionId connection, Authentication authentication) {
+  impl_->authenticate(connection, std::move(authentication));
+}
+
+void Broker::replace_policy(const AccessPolicy& previous, const std::shared_ptr<const AccessPolicy>& current,
+                            TimePoint now) {
+  impl_->replace_policy(previous, current, now);
+}
+
 void Broker::on_packet(ConnectionId connection, protocol::Packet&& packet, TimePoint now) {
   impl_->on_packet(connection, std::move(packet), now);
 }
@@ -308,6 +317,10 @@ void Broker::Impl::publish_will(Session& s, TimePoint now) {
   s.will.reset();
   s.will_at = TimePoint::max();
   if (!will) return;
+  if (!may_publish(s, will->topic)) {  // the ACL may have changed since the CONNECT
+    TERN_LOG(notice, "Will of ", s.client_id, " on ", will->topic, " not published: not authorized.");
+    return;
+  }
   TERN_LOG(debug, "Publishing will of ", s.client_id, " on ", will->topic);
   route(will, now);
 }

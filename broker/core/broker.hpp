@@ -3,6 +3,8 @@
 //
 // The network layer owns sockets and the decoder. For each connection it calls
 //   attach()                 once, when the socket is accepted;
+//   authenticate()           with its verdict on the CONNECT, before the on_packets() call that carries it (when
+//                            authentication is configured; without it, allow_anonymous alone decides);
 //   on_packets()             for the packets decoded from each read, in order (on_packet() for a single one);
 //   on_decode_error()        when the decoder reports a malformed or oversized packet;
 //   detach()                 once, when the socket is gone (read error, EOF, or after the broker asked to close).
@@ -26,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/core/access.hpp"
 #include "broker/core/broker_options.hpp"
 #include "broker/core/message.hpp"
 #include "broker/core/store_batch.hpp"
@@ -90,6 +93,13 @@ class Broker {
 
   // `remote` is "address:port", for the log.
   ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now);
+
+  // The network layer's verdict on the connection's CONNECT (see access.hpp), given before the CONNECT itself.
+  void authenticate(ConnectionId connection, Authentication authentication);
+  // A reload: the sessions that authenticated under `previous` now answer to `current`. A connected client it no
+  // longer accepts is disconnected (5.0: DISCONNECT 0x87); every other session gets its rights again: a subscription
+  // whose filter it may no longer read is dropped, queued messages it may no longer read are dropped as they come up.
+  void replace_policy(const AccessPolicy& previous, const std::shared_ptr<const AccessPolicy>& current, TimePoint now);
 
   void on_packet(ConnectionId connection, protocol::Packet&& packet, TimePoint now);
   // The packets of one read, in order. Output is handed to the sinks once, at the end: a subscriber that gets 100

@@ -37,14 +37,15 @@ void Broker::Impl::refuse_connect(Connection& c, Version version, ReasonCode rea
   close_connection(c, std::nullopt, false, now, why);
 }
 
-std::string Broker::Impl::assign_client_id() {
-  // "auto-" and a random UUID, as mosquitto assigns them.
+std::string Broker::Impl::assign_client_id(std::string_view prefix) {
+  // The prefix (auto_id_prefix, "auto-" by default) and a random UUID, as mosquitto assigns them.
   for (;;) {
     const std::uint64_t a = random_(), b = random_();
-    char id[48];
-    std::snprintf(id, sizeof id, "auto-%08X-%04X-%04X-%04X-%012llX", static_cast<unsigned>(a >> 32),
+    char uuid[40];
+    std::snprintf(uuid, sizeof uuid, "%08X-%04X-%04X-%04X-%012llX", static_cast<unsigned>(a >> 32),
                   static_cast<unsigned>((a >> 16) & 0xFFFF), static_cast<unsigned>(a & 0xFFFF),
                   static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xFFFFFFFFFFFFull));
+    std::string id = std::string(prefix) + uuid;
     if (!sessions_by_client_.contains(id)) return id;
   }
 }
@@ -54,15 +55,20 @@ void Broker::Impl::on_connect(Connection& c, protocol::Connect&& connect, TimePo
   const bool v5 = version == Version::v5;
   c.version = version;
 
+  // Authentication: the network layer's verdict when it gave one (passwords are checked off the broker's lock),
+  // else allow_anonymous alone.
+  std::unique_ptr<Authentication> auth = std::move(c.authentication);
+
   // Client identifier [MQTT-3.1.3-6..9].
   std::string client_id = std::move(connect.client_id);
   bool assigned = false;
   if (client_id.empty()) {
-    if (version == Version::v31 || (version == Version::v311 && !connect.clean_start)) {
+    const bool refused = auth && auth->result == Authentication::Result::client_id_not_valid;
+    if (refused || version == Version::v31 || (version == Version::v311 && !connect.clean_start)) {
       refuse_connect(c, version, ReasonCode::client_identifier_not_valid, now, "empty client id");
       return;
     }
-    client_id = assign_client_id();
+    client_id = assign_client_id(auth ? std::string_view(auth->auto_id_prefix) : std::string_view("auto-"));
     assigned = true;
   }
 
@@ -70,9 +76,23 @@ void Broker::Impl::on_connect(Connection& c, protocol::Connect&& connect, TimePo
     refuse_connect(c, version, ReasonCode::bad_authentication_method, now, "enhanced authentication not supported");
     return;
   }
-  if (!options_.allow_anonymous && !connect.username) {
+  if (auth && auth->result != Authentication::Result::accepted) {
+    const bool bad = auth->result == Authentication::Result::bad_credentials;
+    TERN_LOG(notice, "Client ", client_id, " from ", c.remote,
+             connect.username ? " (username '" + *connect.username + "')" : std::string(" (no username)"),
+             " refused: ", auth->reason.empty() ? (bad ? "bad username or password" : "not authorized") : auth->reason,
+             '.');
+    refuse_connect(c, version, bad ? ReasonCode::bad_user_name_or_password : ReasonCode::not_authorized, now,
+                   bad ? "bad username or password" : "not authorized");
+    return;
+  }
+  if (!auth && !options_.allow_anonymous && !connect.username) {
     refuse_connect(c, version, ReasonCode::not_authorized, now, "anonymous clients not allowed");
     return;
+  }
+  if (auth && auth->client_id) {  // use_username_as_clientid
+    client_id = std::move(*auth->client_id);
+    assigned = false;
   }
 
   if (connect.will) {
@@ -159,11 +179,25 @@ void Broker::Impl::on_connect(Connection& c, protocol::Connect&& connect, TimePo
     stats_.sessions = sessions_.size();
   }
 
+  if (auth) {
+    // The session answers to this connection's identity and listener from now on (a takeover by another user
+    // changes both).
+    s->access = std::make_unique<SessionAccess>(std::move(auth->username), std::move(auth->policy),
+                                                auth->password_checked);
+    s->access->bind(client_id);
+  } else {
+    s->access.reset();
+  }
   s->connection = &c;
   s->version = version;
   s->expiry_interval = expiry;
   s->expires_at = TimePoint::max();
   s->will_delay = 0;
+  if (connect.will && !may_publish(*s, connect.will->topic)) {
+    // As mosquitto, the CONNECT is accepted; the will is not (it would be dropped when due anyway).
+    TERN_LOG(notice, "Client ", client_id, " may not publish its will on ", connect.will->topic, ": will dropped.");
+    connect.will.reset();
+  }
   if (connect.will) {
     protocol::Will& will = *connect.will;
     s->will = make_message(std::move(will.topic), std::move(will.payload), will.qos, will.retain, will.properties,
@@ -204,6 +238,7 @@ void Broker::Impl::on_connect(Connection& c, protocol::Connect&& connect, TimePo
            connect.clean_start ? 1 : 0, ", k", keep_alive,
            connect.username ? ", u'" + *connect.username + "'" : std::string(), ").");
 
+  if (session_present) apply_rights(*s, now);  // the ACL may have changed since its subscriptions were made
   if (session_present) resend_inflight(*s, now);
   pump(*s, now);
 }

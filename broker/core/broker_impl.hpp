@@ -32,6 +32,8 @@ class Broker::Impl {
 
   // broker.cpp
   ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now);
+  void authenticate(ConnectionId id, Authentication authentication);
+  void replace_policy(const AccessPolicy& previous, const std::shared_ptr<const AccessPolicy>& current, TimePoint now);
   void on_packet(ConnectionId id, protocol::Packet&& packet, TimePoint now);
   void on_packets(ConnectionId id, std::span<protocol::Packet> packets, TimePoint now);
   void on_decode_error(ConnectionId id, protocol::ReasonCode error, TimePoint now);
@@ -78,10 +80,21 @@ class Broker::Impl {
   void on_connect(Connection& c, protocol::Connect&& connect, TimePoint now);
   void refuse_connect(Connection& c, protocol::Version version, protocol::ReasonCode reason, TimePoint now,
                       std::string_view why);
-  std::string assign_client_id();
+  std::string assign_client_id(std::string_view prefix);
+  // broker_access.cpp: the ACL applied to a session's subscriptions (after CONNECT or a reload): each filter's
+  // readable_all again; a filter it may no longer read at all is unsubscribed.
+  void apply_rights(Session& s, TimePoint now);
+  // Whether `s` may receive a message on `topic` (true without an ACL).
+  static bool may_read(Session& s, std::string_view topic) {
+    return !s.access || !s.access->restricted() || s.access->may_read(topic);
+  }
+  static bool may_publish(Session& s, std::string_view topic) {
+    return !s.access || !s.access->restricted() || s.access->may_publish(topic);
+  }
 
   // --- broker_publish.cpp
   void on_publish(Connection& c, protocol::Publish&& publish, TimePoint now);
+  void on_denied_publish(Connection& c, const protocol::Publish& publish);
   void on_puback(Connection& c, const protocol::Puback& ack, TimePoint now);
   void on_pubrec(Connection& c, const protocol::Pubrec& ack, TimePoint now);
   void on_pubrel(Connection& c, const protocol::Pubrel& ack, TimePoint now);
@@ -154,6 +167,7 @@ class Broker::Impl {
   struct Target {
     Session* session;
     Delivery delivery;
+    bool readable_all;  // one of its matching subscriptions is wholly readable: no ACL check needed
   };
   std::vector<Target> targets_;
   std::unordered_map<SessionId, std::size_t> target_index_;

@@ -38,6 +38,17 @@ void Broker::Impl::on_subscribe(Connection& c, protocol::Subscribe&& subscribe, 
       return;
     }
     SubscriptionOptions options;
+    if (s.access) {
+      // The ACL: a filter of which the client may read nothing is refused; one it may read only in part is checked
+      // per topic at delivery.
+      const auto coverage = s.access->readable(shared ? shared->filter : std::string_view(sub.filter));
+      if (coverage == ClientAccess::Coverage::none) {
+        TERN_LOG(notice, "Denied SUBSCRIBE from ", s.client_id, " to ", sub.filter, '.');
+        ack.reason_codes.push_back(ReasonCode::not_authorized);  // 3.1.1: 0x80
+        continue;
+      }
+      options.readable_all = coverage == ClientAccess::Coverage::all;
+    }
     options.qos = std::min(sub.max_qos, options_.max_qos);  // granted QoS, at most max_qos
     if (v5) {
       options.no_local = sub.no_local;
@@ -71,6 +82,7 @@ void Broker::Impl::send_retained(Session& s, std::string_view filter, const Subs
       unstore_retained(m->topic);
       continue;
     }
+    if (!options.readable_all && !may_read(s, m->topic)) continue;
     Delivery d{m, std::min(m->qos, options.qos), true, {}};  // retained on subscribe: RETAIN set [MQTT-3.3.1-8]
     if (options.subscription_id != 0) d.subscription_ids.push_back(options.subscription_id);
     deliver(s, std::move(d), now);

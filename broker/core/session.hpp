@@ -24,6 +24,7 @@
 #include "broker/core/broker.hpp"
 #include "broker/core/fifo.hpp"
 #include "broker/core/message.hpp"
+#include "broker/core/session_access.hpp"
 #include "broker/core/subscription_index.hpp"
 
 namespace tern::core {
@@ -84,6 +85,10 @@ struct Session {
   TimePoint expires_at = TimePoint::max();  // while offline
   TimePoint offline_since{};                // when the last connection went (while offline)
 
+  // Who the client authenticated as and what it may do; null when the broker runs without authentication (then
+  // everything is allowed). Kept while the session is offline: its queue and its will are checked too.
+  std::unique_ptr<SessionAccess> access;
+
   MessagePtr will;                       // the will of the current (or last) connection
   TimePoint will_at = TimePoint::max();  // a will waiting for its delay after the connection went
 
@@ -132,6 +137,9 @@ struct Connection {
     std::unordered_map<std::string, std::uint16_t> outgoing;
   };
   std::unique_ptr<Aliases> aliases;
+
+  // The network layer's verdict on the CONNECT to come (Broker::authenticate()); moved into the session by it.
+  std::unique_ptr<Authentication> authentication;
   Aliases& topic_aliases() {
     if (!aliases) aliases = std::make_unique<Aliases>();
     return *aliases;

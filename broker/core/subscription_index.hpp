@@ -38,6 +38,9 @@ struct SubscriptionOptions {
   bool retain_as_published = false;
   std::uint8_t retain_handling = 0;
   std::uint32_t subscription_id = 0;  // 0: none
+  // Not MQTT's: whether the client's ACL lets it read every topic the filter matches (ClientAccess::readable()), so
+  // that its deliveries need no check per topic. True without an ACL. Not stored: recomputed at every CONNECT.
+  bool readable_all = true;
 
   bool operator==(const SubscriptionOptions&) const = default;
 };

@@ -1,5 +1,6 @@
 #include "broker/net/connection.hpp"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "broker/net/endpoint.hpp"
 #include "broker/protocol/codec.hpp"
@@ -72,6 +74,19 @@ std::size_t transmit(int fd, std::string_view data, error_code& error) noexcept 
   }
 }
 
+// The client's IP address without the port, the key of auth::LoginThrottle ("" when the socket cannot tell).
+std::string peer_address(int fd) {
+  sockaddr_storage address{};
+  socklen_t size = sizeof address;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) return {};
+  char text[INET6_ADDRSTRLEN] = {};
+  const void* bytes = address.ss_family == AF_INET6
+                          ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6&>(address).sin6_addr)
+                          : static_cast<const void*>(&reinterpret_cast<const sockaddr_in&>(address).sin_addr);
+  if (::inet_ntop(address.ss_family, bytes, text, sizeof text) == nullptr) return {};
+  return text;
+}
+
 std::string hex_byte(char c) {
   static constexpr char digits[] = "0123456789abcdef";
   const auto b = static_cast<unsigned char>(c);
@@ -116,22 +131,21 @@ struct Connection::TlsState {
 // A TLS connection is a Connection with its TlsState in the same allocation: a plain connection does not pay even a
 // pointer for TLS (is_tls_ says which one it is).
 struct Connection::TlsConnection final : Connection {
-  TlsConnection(int fd, Shard& shard, std::atomic<int>* listener_connections,
-                std::shared_ptr<const tls::Context> context)
-      : Connection(fd, shard, listener_connections, true), state(std::move(context)) {}
+  TlsConnection(int fd, Shard& shard, ListenerLink* listener, std::shared_ptr<const tls::Context> context)
+      : Connection(fd, shard, listener, true), state(std::move(context)) {}
   TlsState state;
 };
 
 Connection::TlsState& Connection::tls() noexcept { return static_cast<TlsConnection*>(this)->state; }
 
-ConnectionRef Connection::create(int fd, Shard& shard, std::atomic<int>* listener_connections,
+ConnectionRef Connection::create(int fd, Shard& shard, ListenerLink* listener,
                                  std::shared_ptr<const tls::Context> tls) {
-  if (tls) return ConnectionRef(new TlsConnection(fd, shard, listener_connections, std::move(tls)));
-  return ConnectionRef(new Connection(fd, shard, listener_connections, false));
+  if (tls) return ConnectionRef(new TlsConnection(fd, shard, listener, std::move(tls)));
+  return ConnectionRef(new Connection(fd, shard, listener, false));
 }
 
-Connection::Connection(int fd, Shard& shard, std::atomic<int>* listener_connections, bool tls)
-    : shard_(shard), listener_connections_(listener_connections), fd_(fd), is_tls_(tls) {
+Connection::Connection(int fd, Shard& shard, ListenerLink* listener, bool tls)
+    : shard_(shard), listener_(listener), fd_(fd), is_tls_(tls) {
   shared().open_sockets.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -368,7 +382,7 @@ void Connection::read_available() {
         return;
       }
     }
-    if (socket_closed_) return;
+    if (socket_closed_ || read_paused_) return;  // read_paused_: a refusal waits (refuse_later)
     if (over_read_limit()) {
       read_paused_ = true;  // batch_done() resumes
       return;
@@ -438,6 +452,8 @@ void Connection::deliver(std::string_view data) {
   auto& batch = shard_.packet_batch();
   std::size_t used = 0;
   std::optional<protocol::ReasonCode> decode_error;
+  std::optional<core::Authentication> authentication;  // of a CONNECT in this batch
+  std::chrono::milliseconds refusal_delay{0};
   bool complete = false;  // every whole packet in `input` decoded (or an error)
   while (!complete) {
     batch.clear();
@@ -457,18 +473,36 @@ void Connection::deliver(std::string_view data) {
         break;
       }
       // The packets after a CONNECT are decoded by the version it announced.
-      if (auto* connect = std::get_if<protocol::Connect>(&result.packet)) {
+      auto* connect = std::get_if<protocol::Connect>(&result.packet);
+      if (connect) {
         version_ = connect->version;
         if (is_tls_ && tls().identity) connect->username = *tls().identity;  // use_identity_as_username
       }
+      if (connect && !connect_seen_) {
+        connect_seen_ = true;
+        if (listener_ && listener_->security) authentication = authenticate(*connect, refusal_delay);
+      }
       used += result.consumed;
       batch.push_back(std::move(result.packet));
+      if (refusal_delay.count() != 0) {
+        // What follows a refused CONNECT is never processed [MQTT-3.1.4-5]; the refusal waits.
+        refuse_later(std::vector<protocol::Packet>(std::make_move_iterator(batch.begin()),
+                                                   std::make_move_iterator(batch.end())),
+                     std::move(*authentication), refusal_delay);
+        batch.clear();
+        leftover_.reset();
+        return;
+      }
     }
     if (batch.empty() && !decode_error) break;
 
     const core::TimePoint now = core::Clock::now();
     {
       std::lock_guard lock(shared.mutex);
+      if (authentication) {
+        shared.broker.authenticate(id_, std::move(*authentication));
+        authentication.reset();
+      }
       shared.broker.on_packets(id_, batch, now);  // one send() per receiving connection for the whole batch
       if (decode_error) {
         // The broker answers (CONNACK or DISCONNECT with the reason) and closes; the detach right after makes any
@@ -491,6 +525,34 @@ void Connection::deliver(std::string_view data) {
   } else {
     leftover_->erase(0, used);
   }
+}
+
+core::Authentication Connection::authenticate(protocol::Connect& connect, std::chrono::milliseconds& delay) {
+  const auto security = listener_->security->get();
+  const bool identity = is_tls_ && tls().identity.has_value();
+  core::Authentication verdict = security->authenticate(connect.client_id, connect.username, connect.password, identity);
+  verdict.policy = security;
+  auth::LoginThrottle& throttle = shared().login_throttle;
+  if (verdict.result == core::Authentication::Result::accepted) {
+    if (throttle.remembers_any()) throttle.succeeded(peer_address(fd_));
+  } else if (verdict.result == core::Authentication::Result::bad_credentials) {
+    delay = throttle.failed(peer_address(fd_), auth::LoginThrottle::Clock::now());
+  }
+  return verdict;
+}
+
+void Connection::refuse_later(std::vector<protocol::Packet> packets, core::Authentication authentication,
+                              std::chrono::milliseconds delay) {
+  read_paused_ = true;  // nothing more is read from a client being refused
+  auto timer = std::make_shared<Timer>(shard_.executor());
+  timer->expires_after(delay);
+  timer->async_wait([self = self(), timer, packets = std::move(packets),
+                     authentication = std::move(authentication)](const error_code& error) mutable {
+    if (error || self->socket_closed_) return;
+    std::lock_guard lock(self->shared().mutex);
+    self->shared().broker.authenticate(self->id_, std::move(authentication));
+    self->shared().broker.on_packets(self->id_, packets, core::Clock::now());  // CONNACK refusal, then close()
+  });
 }
 
 bool Connection::over_read_limit() const noexcept {
@@ -700,7 +762,7 @@ void Connection::close_socket(CloseMode mode) {
   fd_ = -1;
   leftover_.reset();
   shared().open_sockets.fetch_sub(1, std::memory_order_relaxed);
-  if (listener_connections_) listener_connections_->fetch_sub(1, std::memory_order_relaxed);
+  if (listener_) listener_->connections.fetch_sub(1, std::memory_order_relaxed);
   shard_.release(*this);
   detach_once();
 }

@@ -42,6 +42,12 @@
 // close sends our close_notify before the TCP shutdown. With use_identity_as_username the certificate's CN or the
 // PSK identity replaces the CONNECT's username before the Broker sees it.
 //
+// Authentication. The first CONNECT is authenticated here, on the shard's thread and off the broker's lock, by the
+// listener's security (SecuritySlot): a password hash costs hundreds of times what a message does, and a CONNECT
+// storm must not stall every other client. The verdict enters the broker with the CONNECT (Broker::authenticate()).
+// A refused CONNECT from an address that failed before waits a growing delay first (auth::LoginThrottle), with
+// reading stopped: only that connection waits.
+//
 // Lifetime and detach. The connection is reference counted (ConnectionRef): its shard holds a reference while the
 // socket is open, and each posted handler or timer wait holds one. attach() happens in start() (after the TLS
 // handshake); detach() exactly once, when the socket closes for any reason (EOF, read or write error, decode error,
@@ -66,6 +72,7 @@
 
 #include "broker/core/broker.hpp"
 #include "broker/net/asio.hpp"
+#include "broker/net/security_slot.hpp"
 #include "broker/net/shard.hpp"
 #include "broker/net/shared_broker.hpp"
 #include "broker/net/slim_mutex.hpp"
@@ -83,9 +90,9 @@ class Connection : public core::ConnectionSink, public ShardLink {
   static constexpr std::chrono::seconds tls_handshake_timeout{10};
 
   // `fd`: an accepted non-blocking TCP socket, owned (closed) by the connection from now on; served by `shard`.
-  // `listener_connections`, when given, counts the listener's open sockets; the connection decrements it when its
-  // socket closes. `tls`, when given, makes it a TLS connection.
-  static ConnectionRef create(int fd, Shard& shard, std::atomic<int>* listener_connections,
+  // `listener`, when given, counts the listener's open sockets (the connection decrements it when its socket
+  // closes) and holds the security that authenticates its CONNECT. `tls`, when given, makes it a TLS connection.
+  static ConnectionRef create(int fd, Shard& shard, ListenerLink* listener,
                               std::shared_ptr<const tls::Context> tls = nullptr);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -106,7 +113,7 @@ class Connection : public core::ConnectionSink, public ShardLink {
  private:
   struct TlsState;
   struct TlsConnection;
-  Connection(int fd, Shard& shard, std::atomic<int>* listener_connections, bool tls);
+  Connection(int fd, Shard& shard, ListenerLink* listener, bool tls);
   TlsState& tls() noexcept;  // only if is_tls_
   friend void intrusive_ptr_add_ref(Connection* connection) noexcept;
   friend void intrusive_ptr_release(Connection* connection) noexcept;
@@ -133,6 +140,12 @@ class Connection : public core::ConnectionSink, public ShardLink {
   void handshake_failed(const std::string& reason);
   void handshake_done();
   void deliver(std::string_view data);
+  // The verdict on the connection's CONNECT, made here, off the broker's lock (a password hash costs far more than a
+  // message); a refusal also counts against the client's address (auth::LoginThrottle) and says how long to wait.
+  core::Authentication authenticate(protocol::Connect& connect, std::chrono::milliseconds& delay);
+  // Hands the packets up to a refused CONNECT to the broker once `delay` has passed; reading stops meanwhile.
+  void refuse_later(std::vector<protocol::Packet> packets, core::Authentication authentication,
+                    std::chrono::milliseconds delay);
   bool over_read_limit() const noexcept;
 
   void schedule_flush_locked();
@@ -160,7 +173,7 @@ class Connection : public core::ConnectionSink, public ShardLink {
   // Field order keeps the object small (it is most of an idle connection's memory): pointers first, then the
   // four-byte members, then the flags, which pack into the last word.
   Shard& shard_;
-  std::atomic<int>* listener_connections_;
+  ListenerLink* listener_;
   core::ConnectionId id_ = 0;
   std::unique_ptr<std::string> leftover_;  // shard thread: bytes of an unfinished packet
   std::unique_ptr<Outgoing> out_;          // created under write_mutex_; see Outgoing for who touches what
@@ -178,6 +191,7 @@ class Connection : public core::ConnectionSink, public ShardLink {
   bool wants_write_ : 1 = false;     // waiting for a writability event (the socket was full)
   bool read_paused_ : 1 = false;     // stopped reading for back pressure
   bool socket_closed_ : 1 = false;
+  bool connect_seen_ : 1 = false;    // the first CONNECT was decoded (and authenticated)
   const bool is_tls_ : 1;  // a TlsConnection: TLS state follows this object
 
   // Under write_mutex_. The zero-width field starts a new memory location: other threads write these while the

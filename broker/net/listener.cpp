@@ -50,8 +50,10 @@ bool transient(const error_code& error) {
 
 }  // namespace
 
-Listener::Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicker pick_shard, SharedBroker& shared)
+Listener::Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicker pick_shard, SharedBroker& shared,
+                   SecuritySlot* security)
     : config_(config), accept_shard_(accept_shard), pick_shard_(std::move(pick_shard)), shared_(shared) {
+  link_.security = security;
   if (config_.protocol != ListenerConfig::Protocol::mqtt) {
     throw ListenError("cannot listen on " +
                       describe(config_.bind_address.empty() ? "*" : config_.bind_address, config_.port) +
@@ -212,15 +214,15 @@ void Listener::on_accept(Endpoint& endpoint, int fd, const tcp::endpoint& remote
     ::close(fd);
     return;
   }
-  if (config_.max_connections >= 0 && connections_.load(std::memory_order_relaxed) >= config_.max_connections) {
+  if (config_.max_connections >= 0 && link_.connections.load(std::memory_order_relaxed) >= config_.max_connections) {
     TERN_LOG(notice, "refusing a connection on ", endpoint.name, ": max_connections (", config_.max_connections,
              ") reached");
     ::close(fd);
     return;
   }
-  connections_.fetch_add(1, std::memory_order_relaxed);
+  link_.connections.fetch_add(1, std::memory_order_relaxed);
   Shard& target = pick_shard_();
-  ConnectionRef connection = Connection::create(fd, target, &connections_, tls_);
+  ConnectionRef connection = Connection::create(fd, target, &link_, tls_);
   asio::post(target.executor(), [connection = std::move(connection), remote] { connection->start(remote); });
 }
 

@@ -26,6 +26,7 @@
 
 #include "broker/config.hpp"
 #include "broker/net/asio.hpp"
+#include "broker/net/security_slot.hpp"
 #include "broker/net/shard.hpp"
 #include "broker/net/shared_broker.hpp"
 #include "tls/context.hpp"
@@ -42,8 +43,10 @@ class Listener {
  public:
   using ShardPicker = std::function<Shard&()>;
 
-  // Binds and listens; throws ListenError.
-  Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicker pick_shard, SharedBroker& shared);
+  // Binds and listens; throws ListenError. `security` (kept, not owned) authenticates the clients' CONNECTs; null:
+  // none (BrokerOptions::allow_anonymous alone decides).
+  Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicker pick_shard, SharedBroker& shared,
+           SecuritySlot* security = nullptr);
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
   ~Listener();
@@ -78,7 +81,7 @@ class Listener {
   ShardPicker pick_shard_;
   SharedBroker& shared_;
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
-  std::atomic<int> connections_{0};  // open sockets accepted here, for max_connections
+  ListenerLink link_;  // open sockets accepted here (for max_connections) and the security they authenticate by
 };
 
 }  // namespace tern::net

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "broker/auth/login_throttle.hpp"
 #include "broker/core/broker.hpp"
 #include "broker/protocol/codec.hpp"
 
@@ -36,6 +37,7 @@ struct SharedBroker {
 
   std::atomic<std::size_t> open_sockets{0};  // accepted and not yet closed: shutdown waits for it to reach 0
   std::atomic<bool> shutting_down{false};    // set at shutdown: sockets accepted after it are closed unattached
+  auth::LoginThrottle login_throttle;        // failed logins per address, across every listener
 };
 
 }  // namespace tern::net

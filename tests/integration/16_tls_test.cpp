@@ -130,6 +130,50 @@ TEST_P(TlsTest, PahoPublishSubscribeAllQos) {
   sub.disconnect();
 }
 
+// The ACL knows clients by their certificate's CN and their PSK identity (use_identity_as_username): a certificate
+// client reads only what its user may read, a PSK client writes only where its user may write.
+TEST_P(TlsTest, AclForCertificateAndPskIdentities) {
+  const auto acl = std::filesystem::temp_directory_path() / ("tern-tls-acl-" + std::to_string(::getpid()));
+  {
+    std::ofstream out(acl);
+    out << "user tls-user\ntopic read m/#\ntopic deny m/secret/#\nuser psk-user\ntopic write m/psk/#\n"
+           "topic write m/secret/#\ntopic write m/other/#\n";
+  }
+  auto config = tls_config();
+  config.push_back("acl_file " + acl.string());
+  BrokerProcess broker(config);
+  std::filesystem::remove(acl);  // read at start-up
+  const Ports ports = ports_of(broker);
+  BackgroundCommand sub(tool("mosquitto_sub", ports.cert,
+                             {"--cafile", cert("ca.crt"), "--cert", cert("client.crt"), "--key", cert("client.key"),
+                              "-d", "-v", "-q", "1", "-t", "m/#", "-C", "2", "-W", "20"}));
+  ASSERT_TRUE(sub.wait_for_output("SUBACK")) << sub.output();
+  auto psk_pub = [&](const std::string& topic) {
+    const auto r = run_command(tool("mosquitto_pub", ports.psk,
+                                    {"--psk", "0123456789abcdef0123456789abcdef", "--psk-identity", "psk-user", "-q",
+                                     "1", "-t", topic, "-m", "from psk"}),
+                               10s);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+  };
+  psk_pub("m/secret/a");  // psk-user may write it; tls-user may not read it
+  psk_pub("m/other/b");
+  psk_pub("m/psk/c");
+  const auto r = sub.wait(20s);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("m/secret/a"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("m/other/b from psk"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("m/psk/c from psk"), std::string::npos) << r.output;
+
+  // tls-user may not write anywhere, psk-user may not read: a 5.0 publish is refused with 0x87.
+  if (v5()) {
+    const auto denied = run_command(tool("mosquitto_pub", ports.cert,
+                                         {"--cafile", cert("ca.crt"), "--cert", cert("client.crt"), "--key",
+                                          cert("client.key"), "-q", "1", "-t", "m/x", "-m", "no"}),
+                                    10s);
+    EXPECT_NE(denied.output.find("Not authorized"), std::string::npos) << denied.output;
+  }
+}
+
 // mosquitto_sub with a client certificate; mosquitto_pub with TLS-PSK, with a server certificate, and over the
 // plain listener of the same broker.
 TEST_P(TlsTest, MosquittoClientsCertificateAndPsk) {

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -119,16 +120,23 @@ void BrokerProcess::write_config() {
   std::ofstream out(config_path_, std::ios::trunc);
   bool anonymous_set = false;
   for (const auto& line : extra_config_) anonymous_set |= first_word(line) == "allow_anonymous";
+  // per_listener_settings must come before the first listener (in mosquitto and in tern).
+  for (const auto& line : extra_config_) {
+    if (first_word(line) == "per_listener_settings") out << line << "\n";
+  }
   if (mosquitto_) {
     if (port_ == 0) port_ = pick_free_port();
     out << "listener " << port_ << " 127.0.0.1\n";
     out << "log_dest stderr\n";
     out << "log_type all\n";
+    // Started as root, mosquitto would switch to its own user and could not read the tests' private files.
+    if (const passwd* me = ::getpwuid(::geteuid()); me != nullptr) out << "user " << me->pw_name << "\n";
   } else {
     out << "listener 0 127.0.0.1\n";
   }
   if (!anonymous_set) out << "allow_anonymous true\n";
   for (const auto& line : extra_config_) {
+    if (first_word(line) == "per_listener_settings") continue;
     if (mosquitto_ && tern_only_directives().contains(first_word(line))) continue;
     out << line << "\n";
   }

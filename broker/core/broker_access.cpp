@@ -1,0 +1,66 @@
+// Authentication verdicts and the ACL: what the network layer decided about a CONNECT, a session's rights applied to
+// its subscriptions, and a reload of the policy.
+#include <vector>
+
+#include "broker/core/broker_impl.hpp"
+#include "broker/protocol/topic.hpp"
+#include "platform/log.hpp"
+
+namespace tern::core {
+
+void Broker::Impl::authenticate(ConnectionId id, Authentication authentication) {
+  auto it = connections_.find(id);
+  if (it == connections_.end() || it->second->connected) return;
+  it->second->authentication = std::make_unique<Authentication>(std::move(authentication));
+}
+
+void Broker::Impl::apply_rights(Session& s, TimePoint) {
+  if (!s.access) return;
+  std::vector<std::string> denied;
+  for (auto& [filter, options] : s.subscriptions) {
+    const auto shared = protocol::parse_shared(filter);
+    const auto coverage = s.access->readable(shared ? shared->filter : std::string_view(filter));
+    if (coverage == ClientAccess::Coverage::none) {
+      denied.push_back(filter);
+      continue;
+    }
+    const bool all = coverage == ClientAccess::Coverage::all;
+    if (options.readable_all == all) continue;
+    options.readable_all = all;
+    subscriptions_.subscribe(filter, s.id, options);
+  }
+  for (const std::string& filter : denied) {
+    TERN_LOG(notice, "Client ", s.client_id, " may no longer read ", filter, ": subscription removed.");
+    subscriptions_.unsubscribe(filter, s.id);
+    s.subscriptions.erase(filter);
+    unstore_subscription(s, filter);
+  }
+  stats_.subscriptions = subscriptions_.size();
+}
+
+void Broker::Impl::replace_policy(const AccessPolicy& previous, const std::shared_ptr<const AccessPolicy>& current,
+                                  TimePoint now) {
+  const FlushAtExit flush{*this};
+  // Closing a connection can end its session (expiry 0), so the sessions are collected first.
+  std::vector<SessionId> affected;
+  for (const auto& [id, s] : sessions_) {
+    if (s->access && s->access->policy() == &previous) affected.push_back(id);
+  }
+  for (SessionId id : affected) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) continue;
+    Session& s = *it->second;
+    SessionAccess& access = *s.access;
+    if (s.connection && !current->still_accepts(previous, access.username(), access.password_checked())) {
+      TERN_LOG(notice, "Client ", s.client_id, " (username '", access.username().value_or(""),
+               "') is no longer allowed to connect: disconnecting it.");
+      close_connection(*s.connection, protocol::ReasonCode::not_authorized, true, now, "not authorized any more");
+      it = sessions_.find(id);
+      if (it == sessions_.end()) continue;
+    }
+    s.access->bind(s.client_id, current);
+    apply_rights(s, now);
+  }
+}
+
+}  // namespace tern::core

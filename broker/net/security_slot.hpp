@@ -1,0 +1,43 @@
+// What a listener shares with the connections it accepted: their count (for max_connections) and the security in
+// force, which a reload swaps while connections read it at each CONNECT.
+//
+// Without per_listener_settings every listener points at one SecuritySlot; with it, each has its own.
+//
+// Thread safety: `connections` is atomic; SecuritySlot's members may be called from any thread (a mutex around one
+// shared_ptr, taken once per CONNECT and once per reload).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "broker/auth/security.hpp"
+
+namespace tern::net {
+
+class SecuritySlot {
+ public:
+  explicit SecuritySlot(std::shared_ptr<const auth::ListenerSecurity> security) : current_(std::move(security)) {}
+
+  std::shared_ptr<const auth::ListenerSecurity> get() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+  // Installs `next` and returns what it replaces.
+  std::shared_ptr<const auth::ListenerSecurity> exchange(std::shared_ptr<const auth::ListenerSecurity> next) {
+    std::lock_guard lock(mutex_);
+    return std::exchange(current_, std::move(next));
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const auth::ListenerSecurity> current_;
+};
+
+struct ListenerLink {
+  std::atomic<int> connections{0};  // open sockets accepted by the listener
+  SecuritySlot* security = nullptr;  // null: no authentication (allow_anonymous of BrokerOptions alone)
+};
+
+}  // namespace tern::net
