@@ -300,12 +300,13 @@ void check_tls(Context& c) {
     if (tls.certfile.empty() && !tls.keyfile.empty()) c.fail(where + "keyfile is set but certfile is not");
     if (!tls.enabled()) {
       const bool tls_only = !tls.cafile.empty() || !tls.capath.empty() || !tls.crlfile.empty() ||
-                            tls.require_certificate || tls.use_identity_as_username || !tls.tls_version.empty() ||
+                            tls.require_certificate || tls.use_identity_as_username || tls.use_subject_as_username ||
+                            !tls.tls_version.empty() ||
                             !tls.ciphers.empty();
       if (tls_only) {
         c.fail(where +
-               "cafile, capath, crlfile, require_certificate, use_identity_as_username, tls_version and "
-               "ciphers apply only to a TLS listener (one with certfile or psk_hint)");
+               "cafile, capath, crlfile, require_certificate, use_identity_as_username, use_subject_as_username, "
+               "tls_version and ciphers apply only to a TLS listener (one with certfile or psk_hint)");
       }
       continue;
     }
@@ -315,9 +316,15 @@ void check_tls(Context& c) {
     if (tls.use_identity_as_username && !tls.require_certificate && tls.psk_hint.empty()) {
       c.fail(where + "use_identity_as_username needs require_certificate true (or TLS-PSK with psk_hint)");
     }
+    if (tls.use_subject_as_username && !tls.require_certificate) {
+      c.fail(where + "use_subject_as_username needs require_certificate true");
+    }
+    if (tls.use_subject_as_username && tls.use_identity_as_username) {
+      c.fail(where + "use_identity_as_username and use_subject_as_username cannot both be true");
+    }
     if (!tls.psk_hint.empty()) {
-      if (c.psk_file.empty()) c.fail(where + "psk_hint is set but no psk_file is configured");
-      tls.psk_file = c.psk_file;
+      if (tls.psk_file.empty()) tls.psk_file = c.psk_file;  // per_listener_settings gives a listener its own
+      if (tls.psk_file.empty()) c.fail(where + "psk_hint is set but no psk_file is configured");
     }
   }
 }
@@ -357,6 +364,10 @@ constexpr Directive kDirectives[] = {
   {"clientid_prefixes", Scope::global,
    [](Context& c, std::string_view v) { c.security().clientid_prefixes = std::string(c.single(v)); },
    "TEXT: only client ids beginning with it may connect (default: any)"},
+  {"check_retain_source", Scope::global,
+   [](Context& c, std::string_view v) { c.config().broker.check_retain_source = c.boolean(v); },
+   "true|false: send a retained message to a new subscriber only while its publisher may still publish to its "
+   "topic under the ACL (default true)"},
   {"per_listener_settings", Scope::global,
    [](Context& c, std::string_view v) {
      const bool on = c.boolean(v);
@@ -519,6 +530,10 @@ constexpr Directive kDirectives[] = {
   {"use_identity_as_username", Scope::listener,
    [](Context& c, std::string_view v) { c.listener().tls.use_identity_as_username = c.boolean(v); },
    "true|false: the client certificate's CN, or the PSK identity, is the username (default false)"},
+  {"use_subject_as_username", Scope::listener,
+   [](Context& c, std::string_view v) { c.listener().tls.use_subject_as_username = c.boolean(v); },
+   "true|false: the client certificate's subject, as RFC 2253 text (CN=name,O=org,...), is the username "
+   "(default false)"},
   {"tls_version", Scope::listener, apply_tls_version,
    "tlsv1.2: the TLS version (default tlsv1.2; tlsv1.3 needs a newer mbedTLS, tlsv1.1 is refused)"},
   {"ciphers", Scope::listener,
@@ -529,8 +544,16 @@ constexpr Directive kDirectives[] = {
    [](Context& c, std::string_view v) { c.listener().tls.psk_hint = std::string(trim(v)); },
    "TEXT: enable TLS-PSK on this listener with the keys of psk_file (the hint is not sent by mbedTLS 2.28)"},
   {"psk_file", Scope::global,
-   [](Context& c, std::string_view v) { c.psk_file = path_value(v); },
-   "PATH: TLS-PSK keys, one IDENTITY:HEX-KEY per line, for listeners with psk_hint; re-read on SIGHUP"},
+   [](Context& c, std::string_view v) {
+     // Global, as in mosquitto; with per_listener_settings, the current listener's own.
+     if (c.config().per_listener_settings && !c.config().listeners.empty()) {
+       c.listener().tls.psk_file = path_value(v);
+     } else {
+       c.psk_file = path_value(v);
+     }
+   },
+   "PATH: TLS-PSK keys, one IDENTITY:HEX-KEY per line, for listeners with psk_hint (each listener its own with "
+   "per_listener_settings); re-read on SIGHUP"},
 };
 // clang-format on
 
@@ -558,9 +581,7 @@ constexpr std::string_view kNotYetSupported[] = {
     "websockets_log_level",
     "websockets_headers_size",
     "ciphers_tls1.3",
-    "use_subject_as_username",
     "upgrade_outgoing_qos",
-    "check_retain_source",
     "allow_duplicate_messages",
     "set_tcp_nodelay",
     "memory_limit",

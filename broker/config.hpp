@@ -37,6 +37,7 @@ struct TlsSettings {
   std::string crlfile;                    // PEM certificate revocation list
   bool require_certificate = false;       // clients must present a certificate that verifies
   bool use_identity_as_username = false;  // the certificate's CN (or the PSK identity) is the username
+  bool use_subject_as_username = false;   // the certificate's subject (RFC 2253) is the username
   std::string tls_version;                // empty: TLS 1.2 (the only version mbedTLS 2.28 offers for real)
   std::string ciphers;                    // colon-separated mbedTLS suite names; empty: Tern's order (tls/context.cpp)
   std::string psk_hint;                   // TLS-PSK on this listener (the hint itself is not sent by mbedTLS 2.28)

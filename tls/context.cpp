@@ -196,8 +196,8 @@ Context::Impl::~Impl() {
   mbedtls_entropy_free(&entropy);
 }
 
-Context::Context(std::unique_ptr<Impl> impl, bool identity_as_username)
-    : impl_(std::move(impl)), identity_as_username_(identity_as_username) {}
+Context::Context(std::unique_ptr<Impl> impl, PeerUsername peer_username)
+    : impl_(std::move(impl)), peer_username_(peer_username) {}
 
 Context::~Context() = default;
 
@@ -249,7 +249,10 @@ std::shared_ptr<const Context> Context::server(const TlsSettings& settings) {
   } else {
     prefer_fast_ciphersuites(i);
   }
-  return std::shared_ptr<const Context>(new Context(std::move(impl), settings.use_identity_as_username));
+  const PeerUsername peer_username = settings.use_identity_as_username  ? PeerUsername::identity
+                                     : settings.use_subject_as_username ? PeerUsername::subject
+                                                                        : PeerUsername::none;
+  return std::shared_ptr<const Context>(new Context(std::move(impl), peer_username));
 }
 
 std::shared_ptr<const Context> Context::client(const ClientSettings& settings) {
@@ -289,7 +292,7 @@ std::shared_ptr<const Context> Context::client(const ClientSettings& settings) {
               reinterpret_cast<const unsigned char*>(settings.psk_identity.data()), settings.psk_identity.size()),
           "psk");
   }
-  return std::shared_ptr<const Context>(new Context(std::move(impl), false));
+  return std::shared_ptr<const Context>(new Context(std::move(impl), PeerUsername::none));
 }
 
 }  // namespace tern::tls

@@ -45,15 +45,18 @@ class Context {
   Context& operator=(const Context&) = delete;
   ~Context();
 
-  bool use_identity_as_username() const noexcept { return identity_as_username_; }
+  // What replaces a client's CONNECT username: nothing, its certificate's CN or PSK identity
+  // (use_identity_as_username), or its certificate's whole subject (use_subject_as_username).
+  enum class PeerUsername { none, identity, subject };
+  PeerUsername peer_username() const noexcept { return peer_username_; }
 
   struct Impl;
   const Impl& impl() const noexcept { return *impl_; }
 
  private:
-  explicit Context(std::unique_ptr<Impl> impl, bool identity_as_username);
+  explicit Context(std::unique_ptr<Impl> impl, PeerUsername peer_username);
   std::unique_ptr<Impl> impl_;
-  bool identity_as_username_ = false;
+  PeerUsername peer_username_ = PeerUsername::none;
 };
 
 }  // namespace tern::tls

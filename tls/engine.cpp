@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "tls/detail.hpp"
 
@@ -201,6 +203,52 @@ std::string Engine::peer_identity() const {
     }
   }
   return {};
+}
+
+namespace {
+
+// One attribute as RFC 2253 writes it: SHORTNAME=value, with , + " \ < > ; escaped, and a leading '#' or space
+// and a trailing space escaped; an attribute without a short name is its dotted OID.
+void append_attribute(std::string& out, const mbedtls_x509_name& name) {
+  const char* short_name = nullptr;
+  if (mbedtls_oid_get_attr_short_name(&name.oid, &short_name) == 0 && short_name != nullptr) {
+    out += short_name;
+  } else {
+    std::array<char, 64> dotted{};
+    if (mbedtls_oid_get_numeric_string(dotted.data(), dotted.size(), &name.oid) > 0) out += dotted.data();
+  }
+  out += '=';
+  const auto* value = reinterpret_cast<const char*>(name.val.p);
+  for (std::size_t i = 0; i < name.val.len; ++i) {
+    const char ch = value[i];
+    const bool special = std::strchr(",+\"\\<>;", ch) != nullptr && ch != '\0';
+    if (special || (i == 0 && (ch == '#' || ch == ' ')) || (i + 1 == name.val.len && ch == ' ')) out += '\\';
+    out += ch;
+  }
+}
+
+}  // namespace
+
+std::string Engine::peer_subject() const {
+  const mbedtls_x509_crt* peer = mbedtls_ssl_get_peer_cert(&impl_->ssl);
+  if (peer == nullptr) return {};
+  // The certificate lists the RDNs from the root of the name down (C, O, ..., CN); RFC 2253 text starts from the
+  // other end. An RDN of several attributes is chained with next_merged set.
+  std::vector<std::string> rdns;
+  std::string rdn;
+  for (const mbedtls_x509_name* name = &peer->subject; name != nullptr; name = name->next) {
+    if (name->oid.p == nullptr) continue;
+    if (!rdn.empty()) rdn += '+';
+    append_attribute(rdn, *name);
+    if (!name->next_merged) rdns.push_back(std::exchange(rdn, {}));
+  }
+  if (!rdn.empty()) rdns.push_back(std::move(rdn));
+  std::string out;
+  for (auto it = rdns.rbegin(); it != rdns.rend(); ++it) {
+    if (!out.empty()) out += ',';
+    out += *it;
+  }
+  return out;
 }
 
 std::string Engine::verify_failure() const {

@@ -57,6 +57,9 @@ class Engine {
   std::string ciphersuite() const;
   // After the handshake: the client certificate's CN, or the PSK identity; empty if there is none.
   std::string peer_identity() const;
+  // After the handshake: the client certificate's subject as RFC 2253 text ("CN=device7,O=Acme,C=DE": the last
+  // RDN first, as OpenSSL and so mosquitto's use_subject_as_username print it); empty without a certificate.
+  std::string peer_subject() const;
   // After a failed handshake: why the peer's certificate did not verify ("expired, not trusted"), or empty.
   std::string verify_failure() const;
 

@@ -38,6 +38,27 @@ void Broker::Impl::apply_rights(Session& s, TimePoint) {
   stats_.subscriptions = subscriptions_.size();
 }
 
+void Broker::Impl::note_retain_source(const Message& message) {
+  auto sit = sessions_.find(message.origin_session);
+  const bool known = !message.payload.empty() && sit != sessions_.end() && sit->second->access &&
+                     sit->second->access->shared_policy();
+  if (!known) {
+    if (!retain_sources_.empty()) retain_sources_.erase(message.topic);
+    return;
+  }
+  const Session& s = *sit->second;
+  retain_sources_[message.topic] = RetainSource{s.client_id, s.access->username(), s.access->shared_policy()};
+}
+
+bool Broker::Impl::retain_source_allowed(const std::string& topic) {
+  if (!options_.check_retain_source || retain_sources_.empty()) return true;
+  auto it = retain_sources_.find(topic);
+  if (it == retain_sources_.end()) return true;
+  const RetainSource& source = it->second;
+  const auto rights = source.policy->client(source.client_id, source.username);
+  return !rights || rights->may_publish(topic);
+}
+
 void Broker::Impl::replace_policy(const AccessPolicy& previous, const std::shared_ptr<const AccessPolicy>& current,
                                   TimePoint now) {
   const FlushAtExit flush{*this};
@@ -45,6 +66,9 @@ void Broker::Impl::replace_policy(const AccessPolicy& previous, const std::share
   std::vector<SessionId> affected;
   for (const auto& [id, s] : sessions_) {
     if (s->access && s->access->policy() == &previous) affected.push_back(id);
+  }
+  for (auto& [topic, source] : retain_sources_) {
+    if (source.policy.get() == &previous) source.policy = current;
   }
   for (SessionId id : affected) {
     auto it = sessions_.find(id);

@@ -152,11 +152,24 @@ class Broker::Impl {
   void on_unsubscribe(Connection& c, protocol::Unsubscribe&& unsubscribe, TimePoint now);
   void send_retained(Session& s, std::string_view filter, const SubscriptionOptions& options, TimePoint now);
 
+  // --- broker_access.cpp: check_retain_source
+  // Remembers who published the retained message now kept for `message`'s topic (forgets on a clear).
+  void note_retain_source(const Message& message);
+  // Whether the publisher of the retained message on `topic` may still publish there (true when unknown).
+  bool retain_source_allowed(const std::string& topic);
+
   std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_by_client_;
   std::unordered_map<SessionId, Session*> sessions_;
   SubscriptionIndex subscriptions_;
   RetainedIndex retained_;
+  // check_retain_source: who published each retained message, when an ACL applied to them (topic -> source).
+  struct RetainSource {
+    std::string client_id;
+    std::optional<std::string> username;
+    std::shared_ptr<const AccessPolicy> policy;
+  };
+  std::unordered_map<std::string, RetainSource> retain_sources_;
   ConnectionId next_connection_id_ = 1;
   SessionId next_session_id_ = 1;
   std::mt19937_64 random_;

@@ -21,6 +21,9 @@ struct BrokerOptions {
   std::size_t max_queued_bytes = 0;                // max_queued_bytes; 0: no limit
   bool queue_qos0_messages = false;                // queue_qos0_messages
   bool retain_available = true;                    // retain_available
+  // check_retain_source: a retained message goes to a new subscriber only while its publisher may still publish to
+  // its topic (an ACL changed since); not checked for retained messages restored from the store.
+  bool check_retain_source = true;
   protocol::QoS max_qos = protocol::QoS::exactly_once;  // max_qos
   std::uint16_t max_topic_alias = 10;              // max_topic_alias: Topic Alias Maximum Tern advertises
   std::uint16_t max_outgoing_topic_alias = 10;     // aliases Tern assigns on its own PUBLISHes (tern)

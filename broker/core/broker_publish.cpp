@@ -209,6 +209,7 @@ void Broker::Impl::on_pubcomp(Connection& c, const protocol::Pubcomp& comp, Time
 std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
   if (message->retain) {
     retained_.set(message);  // an empty payload clears [MQTT-3.3.1-6], [MQTT-3.3.1-7]
+    if (options_.check_retain_source) note_retain_source(*message);
     store_retained(message);
     stats_.retained = retained_.size();
   }

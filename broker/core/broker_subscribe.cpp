@@ -78,11 +78,13 @@ void Broker::Impl::send_retained(Session& s, std::string_view filter, const Subs
   retained_.match(filter, [&](const MessagePtr& m) { matched.push_back(m); });
   for (const MessagePtr& m : matched) {
     if (m->expired(now)) {
+      retain_sources_.erase(m->topic);
       retained_.erase(m->topic);
       unstore_retained(m->topic);
       continue;
     }
     if (!options.readable_all && !may_read(s, m->topic)) continue;
+    if (!retain_source_allowed(m->topic)) continue;
     Delivery d{m, std::min(m->qos, options.qos), true, {}};  // retained on subscribe: RETAIN set [MQTT-3.3.1-8]
     if (options.subscription_id != 0) d.subscription_ids.push_back(options.subscription_id);
     deliver(s, std::move(d), now);

@@ -113,13 +113,13 @@ void intrusive_ptr_release(Connection* connection) noexcept {
 
 struct Connection::TlsState {
   explicit TlsState(std::shared_ptr<const tls::Context> context)
-      : use_identity_as_username(context->use_identity_as_username()), engine(std::move(context)) {}
+      : peer_username(context->peer_username()), engine(std::move(context)) {}
 
-  bool use_identity_as_username;
+  tls::Context::PeerUsername peer_username;
   tls::Engine engine;
   std::unique_ptr<Timer> handshake_timer;  // only during the handshake
   std::string remote;                      // for the handshake's log lines
-  std::optional<std::string> identity;     // use_identity_as_username: the username every CONNECT gets
+  std::optional<std::string> identity;     // use_identity/subject_as_username: the username every CONNECT gets
   std::string ciphertext;                  // the records being written: a handshake flight, or a slice of a batch
   std::size_t written = 0;                 // how much of `ciphertext` has left
   std::size_t encrypted = 0;               // how much of the batch (Outgoing::writing) has been encrypted
@@ -327,10 +327,13 @@ void Connection::handshake_failed(const std::string& reason) {
 void Connection::handshake_done() {
   tls().handshake_timer->cancel();
   tls().handshake_timer.reset();
-  if (tls().use_identity_as_username) {
-    std::string identity = tls().engine.peer_identity();
+  using PeerUsername = tls::Context::PeerUsername;
+  if (tls().peer_username != PeerUsername::none) {
+    const bool subject = tls().peer_username == PeerUsername::subject;
+    std::string identity = subject ? tls().engine.peer_subject() : tls().engine.peer_identity();
     if (identity.empty()) {
-      handshake_failed("use_identity_as_username is set and the client's certificate has no Common Name");
+      handshake_failed(subject ? "use_subject_as_username is set and the client sent no certificate"
+                               : "use_identity_as_username is set and the client's certificate has no Common Name");
       return;
     }
     tls().identity = std::move(identity);

@@ -174,6 +174,37 @@ TEST_P(TlsTest, AclForCertificateAndPskIdentities) {
   }
 }
 
+// use_subject_as_username: the certificate's whole subject (RFC 2253) is the username the ACL knows.
+TEST_P(TlsTest, SubjectAsUsernameInTheAcl) {
+  const auto acl = std::filesystem::temp_directory_path() / ("tern-tls-subject-acl-" + std::to_string(::getpid()));
+  {
+    std::ofstream out(acl);
+    out << "user CN=\\#dev 7,OU=Line\\+1,O=Acme\\, Inc.,C=DE\ntopic readwrite plant/#\n";
+  }
+  BrokerProcess broker({"allow_anonymous false", "acl_file " + acl.string(), "listener 0 127.0.0.1",
+                        "certfile " + cert("server.crt"), "keyfile " + cert("server.key"), "cafile " + cert("ca.crt"),
+                        "require_certificate true", "use_subject_as_username true"});
+  std::filesystem::remove(acl);
+  const auto ports = broker.ports();
+  ASSERT_EQ(ports.size(), 2u);
+  PahoClient device(ports[1], "device", version(), client_certificate("subject"));
+  device.connect();
+  const auto granted = device.subscribe("plant/#", 1);
+  ASSERT_EQ(granted.size(), 1u);
+  EXPECT_EQ(static_cast<int>(granted[0]), 1);
+  try {  // Paho reports a refused filter (SUBACK 0x80 / 0x87) as an error
+    device.subscribe("office/#", 1);
+    ADD_FAILURE() << "office/# was granted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find(v5() ? "Not authorized" : "[128]"), std::string::npos) << e.what();
+  }
+  device.publish("plant/line1", "running", 1);
+  ASSERT_TRUE(device.received().wait_for(1)) << broker.log();
+  EXPECT_EQ(device.received().messages()[0]->get_topic(), "plant/line1");
+  EXPECT_NE(broker.log().find(R"(u'CN=\#dev 7,OU=Line\+1,O=Acme\, Inc.,C=DE')"), std::string::npos) << broker.log();
+  device.disconnect();
+}
+
 // mosquitto_sub with a client certificate; mosquitto_pub with TLS-PSK, with a server certificate, and over the
 // plain listener of the same broker.
 TEST_P(TlsTest, MosquittoClientsCertificateAndPsk) {

@@ -319,6 +319,48 @@ TEST_P(AclTest, SharedSubscriptionMembersChecked) {
   b->expect_silence();
 }
 
+// The same rules through Paho and the mosquitto command-line clients.
+TEST_P(AclTest, PahoAndMosquittoClients) {
+  PahoClient sub(port(), "paho-bob", version());
+  {
+    mqtt::connect_options opts;
+    opts.set_mqtt_version(v5() ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
+    opts.set_user_name("bob");
+    opts.set_password("b-pass");
+    if (v5()) opts.set_clean_start(true);
+    ASSERT_TRUE(sub.client().connect(opts)->wait_for(answer_timeout));
+  }
+  ASSERT_EQ(sub.subscribe("sensors/#", 1).size(), 1u);
+  const std::string proto = v5() ? "mqttv5" : "mqttv311";
+  auto pub = [&](const std::string& user, const std::string& password, const std::string& topic) {
+    return run_command({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(port()), "-V", proto, "-u", user,
+                        "-P", password, "-q", "1", "-t", topic, "-m", topic},
+                       10s);
+  };
+  const auto denied = pub("bob", "b-pass", "sensors/p/temp");  // bob may read, not write
+  if (v5()) {
+    EXPECT_NE(denied.output.find("Not authorized"), std::string::npos) << denied.output;
+  }
+  EXPECT_EQ(pub("alice", "a-pass", "sensors/p/humidity").exit_code, 0);  // bob may not read it
+  EXPECT_EQ(pub("alice", "a-pass", "sensors/p/temp").exit_code, 0);
+  ASSERT_TRUE(sub.received().wait_for(1));
+  // Nothing before it: the first message bob gets is the one he may read.
+  EXPECT_EQ(sub.received().messages()[0]->get_topic(), "sensors/p/temp");
+
+  // mosquitto_sub as bob: -C 1 ends at the first message, which must be the readable one.
+  const auto port_text = std::to_string(port());
+  BackgroundCommand bob_sub({"stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", port_text, "-V", proto, "-u",
+                             "bob", "-P", "b-pass", "-d", "-v", "-q", "1", "-t", "sensors/#", "-C", "1", "-W", "15"});
+  ASSERT_TRUE(bob_sub.wait_for_output("SUBACK")) << bob_sub.output();
+  EXPECT_EQ(pub("alice", "a-pass", "sensors/q/humidity").exit_code, 0);
+  EXPECT_EQ(pub("alice", "a-pass", "sensors/q/temp").exit_code, 0);
+  const auto r = bob_sub.wait(15s);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("sensors/q/temp sensors/q/temp"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("humidity"), std::string::npos) << r.output;
+  sub.disconnect();
+}
+
 TERN_INSTANTIATE_VERSIONS(AclTest);
 
 // --- Per-listener settings -----------------------------------------------------------------------------------------
@@ -484,6 +526,33 @@ TEST_P(ReloadTest, FiftyClientsThroughThreeReloads) {
   work();
   carol_gets({"data/open/x"});
   EXPECT_EQ(round, 4);
+}
+
+// check_retain_source (on by default, as mosquitto): after a reload that takes away the publisher's right to write a
+// topic, its retained message there is no longer sent to new subscribers; with the option off it still is.
+TEST_P(ReloadTest, RetainedMessageNeedsItsPublisherStillAllowed) {
+  for (bool check : {true, false}) {
+    AuthFiles files;
+    files.mosquitto_passwd("passwd", "alice", "a-pass", true);
+    files.mosquitto_passwd("passwd", "bob", "b-pass");
+    files.write("acl", "user alice\ntopic readwrite r/#\nuser bob\ntopic read r/#\n");
+    BrokerProcess broker({"allow_anonymous false", "password_file " + files.path("passwd"),
+                          "acl_file " + files.path("acl"), std::string("check_retain_source ") + (check ? "true" : "false")});
+    {
+      User alice(broker.port(), version(), "alice", "alice", "a-pass");
+      alice.publish("r/x", "kept", QoS::at_least_once, true);
+    }
+    files.write("acl", "user alice\ntopic read r/#\nuser bob\ntopic read r/#\n");
+    broker.signal(SIGHUP);
+    wait_for_log(broker, "password and ACL files reloaded", 1, 1);
+    User bob(broker.port(), version(), "bob", "bob", "b-pass");
+    ASSERT_EQ(bob.subscribe("r/#", QoS::at_least_once).reason_codes[0], ReasonCode::granted_qos1);
+    if (check) {
+      bob.expect_silence();
+    } else {
+      EXPECT_EQ(bob.receive().payload, "kept");
+    }
+  }
 }
 
 TERN_INSTANTIATE_VERSIONS(ReloadTest);

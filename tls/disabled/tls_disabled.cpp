@@ -37,8 +37,8 @@ const boost::system::error_category& tls_category() noexcept {
 }
 error_code make_error_code(error e) noexcept { return {static_cast<int>(e), tls_category()}; }
 
-Context::Context(std::unique_ptr<Impl> impl, bool identity_as_username)
-    : impl_(std::move(impl)), identity_as_username_(identity_as_username) {}
+Context::Context(std::unique_ptr<Impl> impl, PeerUsername peer_username)
+    : impl_(std::move(impl)), peer_username_(peer_username) {}
 Context::~Context() = default;
 std::shared_ptr<const Context> Context::server(const TlsSettings&) { unsupported(); }
 std::shared_ptr<const Context> Context::client(const ClientSettings&) { unsupported(); }
@@ -62,6 +62,7 @@ std::size_t Engine::write_some(std::string_view, std::string&, std::size_t, erro
 void Engine::close_notify() {}
 std::string Engine::ciphersuite() const { return {}; }
 std::string Engine::peer_identity() const { return {}; }
+std::string Engine::peer_subject() const { return {}; }
 std::string Engine::verify_failure() const { return {}; }
 
 }  // namespace tern::tls

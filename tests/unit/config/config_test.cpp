@@ -275,6 +275,32 @@ TEST(ConfigSecurity, PerListenerSettings) {
             "'listener' line");
 }
 
+TEST(ConfigSecurity, PskFilePerListener) {
+  const auto global = parse_config(
+      "psk_file /keys\nlistener 8883\npsk_hint a\nlistener 8884\npsk_hint b\n", kName);
+  EXPECT_EQ(global.listeners[0].tls.psk_file, "/keys");
+  EXPECT_EQ(global.listeners[1].tls.psk_file, "/keys");
+  const auto own = parse_config(
+      "per_listener_settings true\nlistener 8883\npsk_hint a\npsk_file /a-keys\nlistener 8884\npsk_hint b\n"
+      "psk_file /b-keys\n",
+      kName);
+  EXPECT_EQ(own.listeners[0].tls.psk_file, "/a-keys");
+  EXPECT_EQ(own.listeners[1].tls.psk_file, "/b-keys");
+  EXPECT_EQ(error_of("per_listener_settings true\nlistener 8883\npsk_hint a\nlistener 8884\npsk_hint b\n"
+                     "psk_file /b-keys\n"),
+            "tern.conf:2: listener 8883: psk_hint is set but no psk_file is configured");
+}
+
+TEST(ConfigSecurity, SubjectAsUsername) {
+  const auto c = parse_config(
+      "listener 8883\ncertfile /c\nkeyfile /k\ncafile /ca\nrequire_certificate true\n"
+      "use_subject_as_username true\n",
+      kName);
+  EXPECT_TRUE(c.listeners[0].tls.use_subject_as_username);
+  EXPECT_EQ(error_of("listener 8883\ncertfile /c\nkeyfile /k\nuse_subject_as_username true\n"),
+            "tern.conf:1: listener 8883: use_subject_as_username needs require_certificate true");
+}
+
 TEST(ConfigSecurity, ClientIdRules) {
   const auto c = parse_config(
       "allow_zero_length_clientid false\nauto_id_prefix gw1-\nuse_username_as_clientid true\n"
@@ -318,6 +344,8 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "auto_id_prefix",
                                           "use_username_as_clientid",
                                           "clientid_prefixes",
+                                          "check_retain_source",
+                                          "use_subject_as_username",
                                           "max_keepalive",
                                           "max_packet_size",
                                           "max_inflight_messages",

@@ -1,5 +1,6 @@
 // Authentication verdicts and the ACL in the broker core, without sockets: CONNACK codes, PUBLISH / SUBSCRIBE /
 // delivery / retained / will / shared-subscription checks, the per-topic cache, and a reload.
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -274,6 +275,35 @@ TEST_F(BrokerAcl, QueuedMessagesRecheckedWhenTheyGoOut) {
   TestClient again(b, p::Version::v311, t0);
   connect_as(b, again, "bob", "bob", next, false);
   EXPECT_EQ(topics_of(again), (std::vector<std::string>{"a/public/1"}));
+}
+
+// check_retain_source: a retained message whose publisher lost the right to write its topic is not sent to new
+// subscribers; with the option off it is.
+TEST(BrokerRetainSource, PublisherMustStillBeAllowed) {
+  for (bool check : {true, false}) {
+    BrokerOptions options;
+    options.check_retain_source = check;
+    Broker b(options);
+    auto policy = std::make_shared<FakePolicy>();
+    policy->users["alice"] = {.read = {"a/#"}, .write = {"a/#"}, .read_all = {"a/#"}};
+    {
+      TestClient alice(b, p::Version::v311, t0);
+      connect_as(b, alice, "alice", "alice", policy);
+      alice.publish("a/kept", "1", p::QoS::at_most_once, t0, true);
+      alice.publish("a/withdrawn", "2", p::QoS::at_most_once, t0, true);
+    }
+    auto next = std::make_shared<FakePolicy>();
+    next->users["alice"] = {.read = {"a/#"}, .write = {"a/kept"}, .read_all = {"a/#"}};
+    b.replace_policy(*policy, next, t0);
+    TestClient reader(b, p::Version::v311, t0);
+    connect_as(b, reader, "reader", "alice", next);
+    reader.subscribe("a/#", p::QoS::at_most_once, t0);
+    auto got = topics_of(reader);
+    std::sort(got.begin(), got.end());
+    const std::vector<std::string> expected =
+        check ? std::vector<std::string>{"a/kept"} : std::vector<std::string>{"a/kept", "a/withdrawn"};
+    EXPECT_EQ(got, expected) << "check_retain_source " << check;
+  }
 }
 
 }  // namespace

@@ -86,13 +86,32 @@ TEST(TlsEngine, ClientCertificateIdentity) {
   settings.require_certificate = true;
   settings.use_identity_as_username = true;
   auto context = Context::server(settings);
-  EXPECT_TRUE(context->use_identity_as_username());
+  EXPECT_EQ(context->peer_username(), Context::PeerUsername::identity);
   Engine server(context),
       client(
           Context::client({.cafile = cert("ca.crt"), .certfile = cert("client.crt"), .keyfile = cert("client.key")}));
   const auto r = test::handshake(server, client);
   ASSERT_FALSE(r.server) << r.server.message();
   EXPECT_EQ(server.peer_identity(), "tls-user");
+}
+
+// use_subject_as_username: the subject as RFC 2253 text, exactly as OpenSSL prints it (mosquitto's username).
+TEST(TlsEngine, ClientCertificateSubject) {
+  TlsSettings settings = test::server_settings();
+  settings.cafile = cert("ca.crt");
+  settings.require_certificate = true;
+  settings.use_subject_as_username = true;
+  auto context = Context::server(settings);
+  EXPECT_EQ(context->peer_username(), Context::PeerUsername::subject);
+  for (const auto& [name, subject] : {std::pair{"subject", R"(CN=\#dev 7,OU=Line\+1,O=Acme\, Inc.,C=DE)"},
+                                      std::pair{"client", "CN=tls-user"}}) {
+    Engine server(context), client(Context::client({.cafile = cert("ca.crt"),
+                                                    .certfile = cert(std::string(name) + ".crt"),
+                                                    .keyfile = cert(std::string(name) + ".key")}));
+    const auto r = test::handshake(server, client);
+    ASSERT_FALSE(r.server) << r.server.message();
+    EXPECT_EQ(server.peer_subject(), subject);
+  }
 }
 
 struct Refusal {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Makes the TLS test certificates in DIR (never committed): a CA, a server certificate for 127.0.0.1/localhost,
-# a client certificate (CN tls-user), an expired client certificate, a revoked client certificate with a CRL, and a
+# a client certificate (CN tls-user), one with a subject of several RDNs (subject.*), an expired client certificate, a revoked client certificate with a CRL, and a
 # second, unrelated CA with a client certificate ("wrong CA") and a server certificate (server2, for the SIGHUP
 # reload test) of its own. EC P-256 keys, fast to make, but for one RSA-2048 server certificate (server-rsa.*).
 #   make_test_certs.sh DIR
@@ -35,6 +35,9 @@ policy = any
 unique_subject = no
 copy_extensions = copy
 [any]
+countryName = optional
+organizationName = optional
+organizationalUnitName = optional
 commonName = supplied
 [server_ext]
 basicConstraints = CA:FALSE
@@ -67,6 +70,10 @@ sign ca server localhost server_ext
 openssl req -new -newkey rsa:2048 -nodes -keyout server-rsa.key -subj "/CN=localhost" -out server-rsa.csr 2>/dev/null
 openssl ca -batch -config ca.cnf -extensions server_ext -in server-rsa.csr -out server-rsa.crt 2>/dev/null
 sign ca client tls-user client_ext
+# A subject of several RDNs with characters RFC 2253 escapes (use_subject_as_username).
+key subject.key
+openssl req -new -key subject.key -subj "/C=DE/O=Acme, Inc./OU=Line\\+1/CN=#dev 7" -out subject.csr 2>/dev/null
+openssl ca -batch -config ca.cnf -preserveDN -extensions client_ext -in subject.csr -out subject.crt 2>/dev/null
 sign ca expired expired-user client_ext 20200101000000Z 20200201000000Z
 sign ca revoked revoked-user client_ext
 openssl ca -config ca.cnf -revoke revoked.crt 2>/dev/null
