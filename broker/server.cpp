@@ -96,9 +96,9 @@ class Running {
     for (const SecurityDomain& domain : security_) {
       const auth::SecuritySettings& s = domain.settings;
       TERN_LOG(notice, describe_ports(domain.ports), ": ",
-               s.allow_anonymous ? "anonymous clients allowed (allow_anonymous true)" : "anonymous clients refused",
+               s.allow_anonymous ? "open to anonymous clients (allow_anonymous true)" : "anonymous clients refused",
                s.password_file.empty() ? "" : ", passwords from " + s.password_file,
-               s.acl_file.empty() ? ", no ACL: every client may use every topic" : ", ACL from " + s.acl_file);
+               s.acl_file.empty() ? "; no acl_file: every client may use every topic" : ", ACL from " + s.acl_file);
     }
     ticker_ = std::make_unique<net::Ticker>(shards_[0]->executor(), shared_);
     grace_timer_ = std::make_unique<net::Timer>(shards_[0]->executor());

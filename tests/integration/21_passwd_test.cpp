@@ -26,18 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The tern command: TERN_TEST_BINARY and TERN_TEST_BROKER_WRAPPER as for the broker (cross builds), else TERN_BINARY.
-std::vector<std::string> tern_command() {
-  std::vector<std::string> command;
-  if (const char* v = std::getenv("TERN_TEST_BROKER_WRAPPER"); v != nullptr) {
-    std::istringstream words(v);
-    for (std::string word; words >> word;) command.push_back(word);
-  }
-  const char* binary = std::getenv("TERN_TEST_BINARY");
-  command.emplace_back(binary != nullptr && *binary != '\0' ? binary : TERN_BINARY);
-  return command;
-}
-
 CommandResult tern_passwd(const std::vector<std::string>& args) {
   std::vector<std::string> command = tern_command();
   command.emplace_back("passwd");

@@ -87,6 +87,18 @@ class User : public RawClient {
   }
 };
 
+// --- Defaults ---------------------------------------------------------------------------------------------------
+
+// `tern -p PORT`, the first try: it serves anonymous clients and says so in its log.
+TEST(QuickStart, SaysItIsOpenToAnonymousClients) {
+  if (testing_mosquitto()) GTEST_SKIP() << "tern's command line";
+  auto command = tern_command();
+  for (const char* a : {"-p", "0"}) command.emplace_back(a);
+  BackgroundCommand tern(command);
+  EXPECT_TRUE(tern.wait_for_output("open to anonymous clients (allow_anonymous true)")) << tern.output();
+  EXPECT_TRUE(tern.wait_for_output("no acl_file: every client may use every topic")) << tern.output();
+}
+
 // --- Passwords ------------------------------------------------------------------------------------------------------
 
 class PasswordTest : public VersionedTest {};

@@ -9,7 +9,9 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <sstream>
 
 #include "tests/integration/harness.hpp"
 #include "tests/integration/harness_detail.hpp"
@@ -93,6 +95,17 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
 }
 
 BackgroundCommand::BackgroundCommand(const std::vector<std::string>& argv) { pid_ = spawn_with_pipe(argv, out_fd_); }
+
+std::vector<std::string> tern_command() {
+  std::vector<std::string> command;
+  if (const char* v = std::getenv("TERN_TEST_BROKER_WRAPPER"); v != nullptr) {
+    std::istringstream words(v);
+    for (std::string word; words >> word;) command.push_back(word);
+  }
+  const char* binary = std::getenv("TERN_TEST_BINARY");
+  command.emplace_back(binary != nullptr && *binary != '\0' ? binary : TERN_BINARY);
+  return command;
+}
 
 BackgroundCommand::~BackgroundCommand() {
   if (pid_ > 0) {

@@ -323,6 +323,10 @@ class BackgroundCommand {
   std::string output_;
 };
 
+// The tern command line: TERN_TEST_BROKER_WRAPPER's words (an emulator, for cross builds) and TERN_TEST_BINARY, or
+// TERN_BINARY.
+std::vector<std::string> tern_command();
+
 // Waits until `pred` holds, polling every 10 ms; false at the deadline.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = answer_timeout);
 
