@@ -16,6 +16,8 @@
 #include <limits>
 #include <vector>
 
+#include "platform/text_file.hpp"
+
 namespace tern {
 namespace {
 
@@ -688,16 +690,10 @@ Config parse_config(const std::string& text, const std::string& name) {
 }
 
 Config load_config_file(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) throw ConfigError("cannot read " + path + ": " + std::strerror(errno));
-  std::string text;
-  std::array<char, 4096> buffer;
-  std::size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), file)) > 0) text.append(buffer.data(), n);
-  const int error = std::ferror(file) ? errno : 0;
-  std::fclose(file);
-  if (error != 0) throw ConfigError("cannot read " + path + ": " + std::strerror(error));
-  return parse_config(text, path);
+  std::string error;
+  const auto text = platform::read_whole_file(path, error);
+  if (!text) throw ConfigError(error);
+  return parse_config(*text, path);
 }
 
 Config quick_start_config(std::uint16_t port) {

@@ -2,10 +2,11 @@
 #include "tls/crypto.hpp"
 
 #include <mbedtls/base64.h>
-#include <mbedtls/md.h>
-#include <mbedtls/pkcs5.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/sha512.h>
 
+#include <algorithm>
+#include <array>
 #include <stdexcept>
 #include <string>
 
@@ -36,34 +37,86 @@ bool is_strict_base64(std::string_view text) {
   return true;
 }
 
+// An mbedtls_sha512_context that frees itself; every call throws on mbedTLS's (in practice impossible) errors.
+class Sha512 {
+ public:
+  Sha512() { mbedtls_sha512_init(&context_); }
+  ~Sha512() { mbedtls_sha512_free(&context_); }
+  Sha512(const Sha512&) = delete;
+  Sha512& operator=(const Sha512&) = delete;
+
+  void start() { check(mbedtls_sha512_starts_ret(&context_, 0)); }  // 0: SHA-512, not SHA-384
+  void update(std::span<const std::uint8_t> bytes) {
+    check(mbedtls_sha512_update_ret(&context_, bytes.data(), bytes.size()));
+  }
+  void finish(Digest512& out) { check(mbedtls_sha512_finish_ret(&context_, out.data())); }
+  void copy_from(const Sha512& other) { mbedtls_sha512_clone(&context_, &other.context_); }
+
+ private:
+  static void check(int rc) {
+    if (rc != 0) fail("SHA-512", rc);
+  }
+  mbedtls_sha512_context context_;
+};
+
 }  // namespace
 
 Digest512 sha512(std::span<const std::uint8_t> first, std::span<const std::uint8_t> second) {
   Digest512 out{};
-  mbedtls_sha512_context context;
-  mbedtls_sha512_init(&context);
-  int rc = mbedtls_sha512_starts_ret(&context, 0);  // 0: SHA-512, not SHA-384
-  if (rc == 0) rc = mbedtls_sha512_update_ret(&context, first.data(), first.size());
-  if (rc == 0) rc = mbedtls_sha512_update_ret(&context, second.data(), second.size());
-  if (rc == 0) rc = mbedtls_sha512_finish_ret(&context, out.data());
-  mbedtls_sha512_free(&context);
-  if (rc != 0) fail("SHA-512", rc);
+  Sha512 context;
+  context.start();
+  context.update(first);
+  context.update(second);
+  context.finish(out);
   return out;
 }
 
+// PBKDF2 (RFC 8018) with HMAC-SHA512 (RFC 2104), for its first 64-byte block, which is all a password hash uses.
+// mbedtls_pkcs5_pbkdf2_hmac() keys the HMAC again in every iteration, about 4.5 SHA-512 compressions each; the
+// SHA-512 states after the padded key (inner and outer) are kept here and copied instead, 2 compressions an
+// iteration: half the CPU of a CONNECT with a $7$ password (bench/README.md). tests/unit/auth/crypto_test.cpp checks
+// it against mbedtls_pkcs5_pbkdf2_hmac() and published vectors.
 Digest512 pbkdf2_sha512(std::string_view password, std::span<const std::uint8_t> salt, unsigned iterations) {
   if (iterations == 0) throw std::invalid_argument("PBKDF2 needs at least one iteration");
-  Digest512 out{};
-  mbedtls_md_context_t context;
-  mbedtls_md_init(&context);
-  int rc = mbedtls_md_setup(&context, mbedtls_md_info_from_type(MBEDTLS_MD_SHA512), 1);  // 1: HMAC
-  if (rc == 0) {
-    rc = mbedtls_pkcs5_pbkdf2_hmac(&context, reinterpret_cast<const unsigned char*>(password.data()), password.size(),
-                                   salt.data(), salt.size(), iterations, static_cast<std::uint32_t>(out.size()),
-                                   out.data());
+  constexpr std::size_t block = 128;  // SHA-512's block size
+  std::array<std::uint8_t, block> key{};
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(password.data());
+  if (password.size() > block) {
+    const Digest512 hashed = sha512({bytes, password.size()});
+    std::copy(hashed.begin(), hashed.end(), key.begin());
+  } else {
+    std::copy(bytes, bytes + password.size(), key.begin());
   }
-  mbedtls_md_free(&context);
-  if (rc != 0) fail("PBKDF2-HMAC-SHA512", rc);
+  std::array<std::uint8_t, block> pad{};
+  Sha512 inner, outer;
+  for (std::size_t i = 0; i < block; ++i) pad[i] = key[i] ^ 0x36;
+  inner.start();
+  inner.update(pad);
+  for (std::size_t i = 0; i < block; ++i) pad[i] = key[i] ^ 0x5c;
+  outer.start();
+  outer.update(pad);
+  mbedtls_platform_zeroize(key.data(), key.size());
+  mbedtls_platform_zeroize(pad.data(), pad.size());
+
+  Sha512 work;
+  auto hmac = [&](std::span<const std::uint8_t> first, std::span<const std::uint8_t> second) {
+    Digest512 digest;
+    work.copy_from(inner);
+    work.update(first);
+    work.update(second);
+    work.finish(digest);
+    work.copy_from(outer);
+    work.update(digest);
+    work.finish(digest);
+    return digest;
+  };
+  static constexpr std::array<std::uint8_t, 4> first_block{0, 0, 0, 1};  // INT(1), big-endian
+  Digest512 u = hmac(salt, first_block);
+  Digest512 out = u;
+  for (unsigned i = 1; i < iterations; ++i) {
+    u = hmac(u, {});
+    for (std::size_t j = 0; j < out.size(); ++j) out[j] ^= u[j];
+  }
   return out;
 }
 

@@ -7,6 +7,8 @@
 #include <span>
 #include <utility>
 
+#include "platform/text_file.hpp"
+
 namespace tern::auth {
 namespace {
 
@@ -162,16 +164,10 @@ std::shared_ptr<const AclFile> AclFile::parse(std::string_view text, const std::
 }
 
 std::shared_ptr<const AclFile> AclFile::load(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) throw AuthFileError("cannot read " + path + ": " + std::strerror(errno));
-  std::string text;
-  std::array<char, 4096> buffer;
-  std::size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), file)) > 0) text.append(buffer.data(), n);
-  const int error = std::ferror(file) ? errno : 0;
-  std::fclose(file);
-  if (error != 0) throw AuthFileError("cannot read " + path + ": " + std::strerror(error));
-  return parse(text, path);
+  std::string error;
+  const auto text = platform::read_whole_file(path, error);
+  if (!text) throw AuthFileError(error);
+  return parse(*text, path);
 }
 
 // Puts deny rules first, as mosquitto's add__acl does. mosquitto prepends each deny, reversing them among

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "platform/entropy.hpp"
+#include "platform/text_file.hpp"
 #include "tls/crypto.hpp"
 
 namespace tern::auth {
@@ -194,16 +195,10 @@ PasswordFile PasswordFile::parse(std::string_view text, const std::string& name)
 }
 
 PasswordFile PasswordFile::load(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) throw AuthFileError("cannot read " + path + ": " + std::strerror(errno));
-  std::string text;
-  std::array<char, 4096> buffer;
-  std::size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), file)) > 0) text.append(buffer.data(), n);
-  const int error = std::ferror(file) ? errno : 0;
-  std::fclose(file);
-  if (error != 0) throw AuthFileError("cannot read " + path + ": " + std::strerror(error));
-  return parse(text, path);
+  std::string error;
+  const auto text = platform::read_whole_file(path, error);
+  if (!text) throw AuthFileError(error);
+  return parse(*text, path);
 }
 
 PasswordFile::Check PasswordFile::check(std::string_view username, const std::optional<std::string>& password) const {

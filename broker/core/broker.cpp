@@ -189,6 +189,7 @@ void Broker::Impl::detach(ConnectionId id, TimePoint now) {
     close_connection(c, std::nullopt, true, now, "connection lost");
   }
   flush_output();  // before the erase: the list of staged connections may name this one
+  if (!pending_authentication_.empty()) pending_authentication_.erase(id);
   connections_.erase(it);
   --stats_.connections;
 }

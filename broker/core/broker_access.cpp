@@ -11,7 +11,7 @@ namespace tern::core {
 void Broker::Impl::authenticate(ConnectionId id, Authentication authentication) {
   auto it = connections_.find(id);
   if (it == connections_.end() || it->second->connected) return;
-  it->second->authentication = std::make_unique<Authentication>(std::move(authentication));
+  pending_authentication_.insert_or_assign(id, std::move(authentication));
 }
 
 void Broker::Impl::apply_rights(Session& s, TimePoint) {

@@ -57,7 +57,11 @@ void Broker::Impl::on_connect(Connection& c, protocol::Connect&& connect, TimePo
 
   // Authentication: the network layer's verdict when it gave one (passwords are checked off the broker's lock),
   // else allow_anonymous alone.
-  std::unique_ptr<Authentication> auth = std::move(c.authentication);
+  std::optional<Authentication> auth;
+  if (auto it = pending_authentication_.find(c.id); it != pending_authentication_.end()) {
+    auth = std::move(it->second);
+    pending_authentication_.erase(it);
+  }
 
   // Client identifier [MQTT-3.1.3-6..9].
   std::string client_id = std::move(connect.client_id);

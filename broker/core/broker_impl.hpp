@@ -84,9 +84,10 @@ class Broker::Impl {
   // broker_access.cpp: the ACL applied to a session's subscriptions (after CONNECT or a reload): each filter's
   // readable_all again; a filter it may no longer read at all is unsubscribed.
   void apply_rights(Session& s, TimePoint now);
-  // Whether `s` may receive a message on `topic` (true without an ACL).
+  // Whether `s` may receive a message on `topic` (true without an ACL). route() hashes a topic once for all the
+  // sessions it checks instead.
   static bool may_read(Session& s, std::string_view topic) {
-    return !s.access || !s.access->restricted() || s.access->may_read(topic);
+    return !s.access || !s.access->restricted() || s.access->may_read(topic, SessionAccess::topic_hash(topic));
   }
   static bool may_publish(Session& s, std::string_view topic) {
     return !s.access || !s.access->restricted() || s.access->may_publish(topic);
@@ -170,6 +171,9 @@ class Broker::Impl {
     std::shared_ptr<const AccessPolicy> policy;
   };
   std::unordered_map<std::string, RetainSource> retain_sources_;
+  // Broker::authenticate()'s verdicts, until the CONNECT they were made for (kept here, not in Connection, so that a
+  // connection pays nothing for them once connected).
+  std::unordered_map<ConnectionId, Authentication> pending_authentication_;
   ConnectionId next_connection_id_ = 1;
   SessionId next_session_id_ = 1;
   std::mt19937_64 random_;

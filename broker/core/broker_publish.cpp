@@ -216,6 +216,13 @@ std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
 
   targets_.clear();
   target_index_.clear();
+  // The ACL's check for sessions whose subscription is only partly readable, with the topic hashed once.
+  std::optional<std::size_t> topic_hash;
+  auto readable = [&](Session& s) {
+    if (!s.access || !s.access->restricted()) return true;
+    if (!topic_hash) topic_hash = SessionAccess::topic_hash(message->topic);
+    return s.access->may_read(message->topic, *topic_hash);
+  };
   // One copy per session: the highest QoS of its matching subscriptions, and every subscription identifier
   // [MQTT-3.3.4-2..5].
   auto add_target = [&](const Subscriber& sub) {
@@ -242,7 +249,7 @@ std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
       const std::size_t idx = (group.next + i) % n;
       const Subscriber& member = group.members[idx];
       auto sit = sessions_.find(member.session);
-      if (sit == sessions_.end() || (!member.options.readable_all && !may_read(*sit->second, message->topic))) {
+      if (sit == sessions_.end() || (!member.options.readable_all && !readable(*sit->second))) {
         continue;
       }
       if (!pick) pick = idx;
@@ -258,7 +265,7 @@ std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
 
   std::size_t delivered = 0;
   for (Target& t : targets_) {
-    if (!t.readable_all && !may_read(*t.session, message->topic)) continue;  // the ACL: not for this client
+    if (!t.readable_all && !readable(*t.session)) continue;  // the ACL: not for this client
     deliver(*t.session, std::move(t.delivery), now);
     ++delivered;
   }

@@ -137,9 +137,6 @@ struct Connection {
     std::unordered_map<std::string, std::uint16_t> outgoing;
   };
   std::unique_ptr<Aliases> aliases;
-
-  // The network layer's verdict on the CONNECT to come (Broker::authenticate()); moved into the session by it.
-  std::unique_ptr<Authentication> authentication;
   Aliases& topic_aliases() {
     if (!aliases) aliases = std::make_unique<Aliases>();
     return *aliases;

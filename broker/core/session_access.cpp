@@ -1,5 +1,7 @@
 #include "broker/core/session_access.hpp"
 
+#include <utility>
+
 namespace tern::core {
 
 void SessionAccess::bind(std::string_view client_id, std::shared_ptr<const AccessPolicy> policy) {
@@ -8,19 +10,57 @@ void SessionAccess::bind(std::string_view client_id, std::shared_ptr<const Acces
   cache_.clear();
 }
 
-bool SessionAccess::decide(std::string_view topic, std::uint8_t known, std::uint8_t allowed) {
+bool SessionAccess::decide(std::string_view topic, std::size_t hash, std::uint8_t known, std::uint8_t allowed) {
   if (!rights_) return true;
-  auto it = cache_.find(topic);
-  if (it != cache_.end() && (it->second & known) != 0) return (it->second & allowed) != 0;
+  const std::uint8_t bits = cache_.find(topic, hash);
+  if ((bits & known) != 0) return (bits & allowed) != 0;
   const bool ok = known == read_known ? rights_->may_read(topic) : rights_->may_publish(topic);
-  const std::uint8_t bits = static_cast<std::uint8_t>(known | (ok ? allowed : 0));
-  if (it != cache_.end()) {
-    it->second |= bits;
-  } else {
-    if (cache_.size() >= cache_limit) cache_.clear();
-    cache_.emplace(std::string(topic), bits);
-  }
+  cache_.add(topic, hash, static_cast<std::uint8_t>(known | (ok ? allowed : 0)));
   return ok;
+}
+
+std::uint8_t SessionAccess::Decisions::find(std::string_view topic, std::size_t hash) const noexcept {
+  if (slots_.empty()) return 0;
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& slot = slots_[i];
+    if (slot.bits == 0) return 0;  // the table is never full, so an empty slot ends every probe
+    if (slot.hash == hash && slot.topic == topic) return slot.bits;
+  }
+}
+
+void SessionAccess::Decisions::add(std::string_view topic, std::size_t hash, std::uint8_t bits) {
+  if (used_ >= max_entries) clear();
+  if (2 * (used_ + 1) > slots_.size()) grow();
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    Slot& slot = slots_[i];
+    if (slot.bits == 0) {
+      slot.hash = hash;
+      slot.topic.assign(topic);
+      slot.bits = bits;
+      ++used_;
+      return;
+    }
+    if (slot.hash == hash && slot.topic == topic) {
+      slot.bits |= bits;
+      return;
+    }
+  }
+}
+
+void SessionAccess::Decisions::clear() noexcept {
+  std::vector<Slot>().swap(slots_);
+  used_ = 0;
+}
+
+void SessionAccess::Decisions::grow() {
+  const std::size_t size = slots_.empty() ? 8 : 2 * slots_.size();
+  std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(size));
+  used_ = 0;
+  for (Slot& slot : old) {
+    if (slot.bits != 0) add(slot.topic, slot.hash, slot.bits);
+  }
 }
 
 }  // namespace tern::core

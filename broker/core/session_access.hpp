@@ -1,13 +1,15 @@
 // A session's identity and rights under an access policy, with its decisions cached per topic.
 //
 // The ACL is asked once per (session, topic, access) and the answer kept: a device publishing to the same few topics
-// and a subscriber receiving them cost one hash lookup per message, whatever the size of the rule set. The cache is
-// bounded (it is emptied when full: topics that are still in use come back at the cost of one rule walk each) and is
-// emptied when the rights change (CONNECT, reload).
+// and a subscriber receiving them cost one probe of a small table per message, whatever the size of the rule set.
+// The table is keyed by a hash the caller computes once per message, so a fan-out to 100 sessions hashes its topic
+// once, not 100 times. It is bounded (emptied when full: topics still in use come back at the cost of one rule walk
+// each) and emptied when the rights change (CONNECT, reload).
 //
-//   SessionAccess a{.username = "alice", .policy = p, .rights = p->client("sensor-7", "alice")};
-//   a.may_publish("sensors/sensor-7/temp");  // walks alice's rules, caches {write known, allowed}
-//   a.may_publish("sensors/sensor-7/temp");  // one lookup
+//   SessionAccess a("alice", policy, true);
+//   a.bind("sensor-7");                                   // rights = policy->client("sensor-7", "alice")
+//   a.may_publish("sensors/sensor-7/temp");               // walks alice's rules, caches {write known, allowed}
+//   a.may_read("sensors/x", topic_hash("sensors/x"));     // walks them for reading; the next time, one probe
 //
 // Thread safety: none; owned by its Session, under the broker's serialization.
 #pragma once
@@ -18,7 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <vector>
 
 #include "broker/core/access.hpp"
 
@@ -41,26 +43,43 @@ class SessionAccess {
 
   // Whether any rule applies: false when the policy has no ACL (everything allowed, nothing to check).
   bool restricted() const noexcept { return rights_ != nullptr; }
-  bool may_publish(std::string_view topic) { return decide(topic, write_known, write_allowed); }
-  bool may_read(std::string_view topic) { return decide(topic, read_known, read_allowed); }
+  bool may_publish(std::string_view topic) { return decide(topic, topic_hash(topic), write_known, write_allowed); }
+  // `hash`: topic_hash(topic), computed once for every session a message goes to.
+  bool may_read(std::string_view topic, std::size_t hash) { return decide(topic, hash, read_known, read_allowed); }
   ClientAccess::Coverage readable(std::string_view filter) const {
     return rights_ ? rights_->readable(filter) : ClientAccess::Coverage::all;
   }
 
-  static constexpr std::size_t cache_limit = 1024;
+  static std::size_t topic_hash(std::string_view topic) noexcept { return std::hash<std::string_view>{}(topic); }
 
  private:
   enum : std::uint8_t { read_known = 1, read_allowed = 2, write_known = 4, write_allowed = 8 };
-  bool decide(std::string_view topic, std::uint8_t known, std::uint8_t allowed);
+  bool decide(std::string_view topic, std::size_t hash, std::uint8_t known, std::uint8_t allowed);
 
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  // topic -> known/allowed bits: open addressing with linear probing over a power-of-two table, created on first
+  // use, at most half full, emptied when it would pass max_entries.
+  class Decisions {
+   public:
+    static constexpr std::size_t max_entries = 512;
+    std::uint8_t find(std::string_view topic, std::size_t hash) const noexcept;  // 0: unknown
+    void add(std::string_view topic, std::size_t hash, std::uint8_t bits);     // ORed into a known topic's bits
+    void clear() noexcept;
+
+   private:
+    struct Slot {
+      std::size_t hash = 0;
+      std::string topic;
+      std::uint8_t bits = 0;  // 0: empty
+    };
+    void grow();
+    std::vector<Slot> slots_;
+    std::size_t used_ = 0;
   };
+
   std::optional<std::string> username_;
   std::shared_ptr<const AccessPolicy> policy_;
   std::shared_ptr<const ClientAccess> rights_;
-  std::unordered_map<std::string, std::uint8_t, Hash, std::equal_to<>> cache_;  // topic -> known/allowed bits
+  Decisions cache_;
   bool password_checked_ = false;
 };
 

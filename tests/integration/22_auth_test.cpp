@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "tests/integration/harness.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace tern::itest {
 namespace {
@@ -24,16 +25,7 @@ namespace fs = std::filesystem;
 // A temporary directory for password and ACL files, removed at the end.
 class AuthFiles {
  public:
-  AuthFiles() {
-    char pattern[] = "/tmp/tern-auth-XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) throw HarnessError("mkdtemp failed");
-    dir_ = pattern;
-  }
-  ~AuthFiles() {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_.file(name); }
 
   // Writes `text` to NAME atomically (a reload must never see half a file).
   std::string write(const std::string& name, const std::string& text) const {
@@ -61,7 +53,7 @@ class AuthFiles {
   }
 
  private:
-  fs::path dir_;
+  testsupport::TempDir dir_{"tern-auth"};
 };
 
 protocol::Connect credentials(Version v, const std::string& id, std::optional<std::string> user,

@@ -3,8 +3,11 @@
 #include "tls/crypto.hpp"
 
 #include <gtest/gtest.h>
+#include <mbedtls/md.h>
+#include <mbedtls/pkcs5.h>
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +52,30 @@ TEST(Pbkdf2Sha512, KnownVectors) {
   EXPECT_EQ(hex(pbkdf2_sha512("passwordPASSWORDpassword", bytes("saltSALTsaltSALTsaltSALTsaltSALTsalt"), 4096)),
             "8c0511f4c6e597c6ac6315d8f0362e225f3c501495ba23b868c005174dc4ee71"
             "115b59f9e60cd9532fa33e0f75aefe30225c583a186cd82bd4daea9724a3d3b8");
+}
+
+// Tern computes PBKDF2 with kept HMAC states; mbedTLS's own function is the oracle: passwords of every length
+// around SHA-512's 128-byte block (longer keys are hashed first), empty and long salts, several iteration counts.
+TEST(Pbkdf2Sha512, MatchesMbedTls) {
+  std::mt19937 random(20261206);
+  mbedtls_md_context_t md;
+  mbedtls_md_init(&md);
+  ASSERT_EQ(mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA512), 1), 0);
+  for (std::size_t length : {0, 1, 12, 63, 64, 65, 127, 128, 129, 200, 300}) {
+    for (unsigned iterations : {1u, 2u, 3u, 101u}) {
+      std::string password(length, '\0');
+      for (char& c : password) c = static_cast<char>(random());
+      std::vector<std::uint8_t> salt(length % 3 == 0 ? 12 : length % 70);
+      for (auto& b : salt) b = static_cast<std::uint8_t>(random());
+      crypto::Digest512 expected{};
+      ASSERT_EQ(mbedtls_pkcs5_pbkdf2_hmac(&md, reinterpret_cast<const unsigned char*>(password.data()),
+                                          password.size(), salt.data(), salt.size(), iterations, 64, expected.data()),
+                0);
+      EXPECT_EQ(crypto::pbkdf2_sha512(password, salt, iterations), expected)
+          << "password length " << length << ", salt length " << salt.size() << ", " << iterations << " iterations";
+    }
+  }
+  mbedtls_md_free(&md);
 }
 
 TEST(Pbkdf2Sha512, ZeroIterationsIsRefused) {

@@ -171,6 +171,25 @@ TEST_F(BrokerAcl, DeliveriesFilteredPerTopicAndCached) {
   EXPECT_EQ(policy->questions - before, 4);
 }
 
+// More topics than the per-session cache holds: every answer stays right as it empties and fills again.
+TEST_F(BrokerAcl, ManyTopicsThroughTheBoundedCache) {
+  TestClient bob(b, p::Version::v311, t0);
+  connect_as(b, bob, "bob", "bob", policy);
+  bob.subscribe("a/#", p::QoS::at_most_once, t0);
+  bob.received();
+  TestClient alice(b, p::Version::v311, t0);
+  connect_as(b, alice, "alice", "alice", policy);
+  std::vector<std::string> expected;
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 1500; ++i) {
+      const std::string topic = (i % 3 == 0 ? "a/public/" : "a/private/") + std::to_string(i);
+      alice.publish(topic, "x", p::QoS::at_most_once, t0);
+      if (i % 3 == 0) expected.push_back(topic);
+    }
+  }
+  EXPECT_EQ(topics_of(bob), expected);
+}
+
 TEST_F(BrokerAcl, WhollyReadableSubscriptionCostsNoCheck) {
   TestClient alice(b, p::Version::v311, t0);
   connect_as(b, alice, "alice", "alice", policy);

@@ -19,6 +19,7 @@
 #include "persistence/sqlite_db.hpp"
 #include "persistence/sqlite_journal.hpp"
 #include "platform/file.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace tern::core {
 
@@ -60,26 +61,9 @@ namespace op = core::store_op;
 using core::StoreOp;
 using protocol::QoS;
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/tern-store-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
+// A fresh directory, removed with everything in it at the end of the test.
+struct TempDir : testsupport::TempDir {
+  TempDir() : testsupport::TempDir("tern-store") {}
 };
 
 inline core::StoredMessage message(std::uint64_t id, std::string topic, std::string payload = "p",
