@@ -6,6 +6,8 @@
 #      timer, fine for where the time goes);
 #   2. perf trace -s for 3 s: the broker's system calls by type and thread, to set against the messages delivered.
 # Output in bench/results/profile-SCENARIO.{txt,data} (the .data file is large; it is not meant to be committed).
+# TERN_THREADS sets Tern's threads; TERN_CONF_EXTRA adds lines to its configuration (e.g. password_file, acl_file);
+# PROFILE_NAME replaces SCENARIO in the output names.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -13,16 +15,17 @@ scenario=${1:?usage: profile.sh fanin|fanout [loadgen options]}
 shift
 tern=${TERN:-$root/build-bench/tern}
 loadgen=${LOADGEN:-$root/build-bench/bench/tern_loadgen}
-out=$here/results/profile-$scenario
+out=$here/results/profile-${PROFILE_NAME:-$scenario}
 work=$(mktemp -d)
 trap 'kill $tern_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$work/tern.conf" <<CONF
 listener $port 127.0.0.1
 allow_anonymous true
-threads $(nproc)
+threads ${TERN_THREADS:-$(nproc)}
 max_queued_messages 100000
 max_inflight_messages 65535
+${TERN_CONF_EXTRA:-}
 CONF
 "$tern" -c "$work/tern.conf" >"$work/tern.log" 2>&1 &
 tern_pid=$!
@@ -37,6 +40,7 @@ wait $lg_pid || true
 
 {
   echo "# bench/profile.sh $scenario $*  ($(date '+%Y-%m-%d %H:%M'))"
+  echo "# tern threads ${TERN_THREADS:-$(nproc)}${TERN_CONF_EXTRA:+; extra configuration: ${TERN_CONF_EXTRA//$'\n'/; }}"
   echo "## load generator result (12 s window; perf attached for 4 s of it, perf trace for 3 s)"
   cat "$work/result.json"
   echo

@@ -7,6 +7,7 @@
     bench/run.py --broker 'emqx=/opt/emqx/bin/emqx foreground:1883'   # any other broker: NAME=CMD:PORT
     bench/run.py --scenarios tls          # TLS against plain TCP: connection set-up, fan-in (tern, mosquitto, flashmq)
     bench/run.py --scenarios durable      # durable QoS 1: persistence on against off (tern, mosquitto)
+    bench/run.py --scenarios auth         # passwords and a 1,000-rule ACL against none (tern)
 
 Every run gets a fresh broker process on a fresh port (CMD may say {port}; otherwise its fixed PORT is used).
 Runs are interleaved broker by broker (A B C D A B C D) so machine drift hits all alike; the table shows medians.
@@ -18,7 +19,9 @@ Python 3 standard library only.
 """
 import argparse
 import atexit
+import base64
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -99,6 +102,22 @@ SCENARIOS = [
     ("t1-pairs-q1-v3", "11. threads 1: 50 pairs, QoS 1, 64 B, 3.1.1",
      ["--scenario", "pairs", "--qos", "1", "--mqtt", "3"]),
 ]
+# Authentication and ACLs (issue "Authentication and ACLs"): the loads of rows 11 with every client logging in and a
+# 1,000-rule ACL (AuthFiles), against none, and a connection set-up with $7$ passwords against none. Subscribers
+# subscribe to F/# instead of F (--wide-filters, the same messages) in all three halves of a load, so that the ACL can
+# grant the filter only in part.
+AUTH_LOADS = [("fanin-16", "fan-in 10->1, QoS 0, 16 B", ["--scenario", "fanin"]),
+              ("fanout", "fan-out 1->100, QoS 0, 16 B", ["--scenario", "fanout"]),
+              ("pairs-q1", "50 pairs, QoS 1, 64 B", ["--scenario", "pairs", "--qos", "1"])]
+AUTH_HALVES = [("-off", "no password file, no ACL"), ("", "passwords + ACL, filters partly readable"),
+               ("-all", "passwords + ACL, filters wholly readable")]
+SCENARIOS += [(f"auth-{kind}{half}-v3", f"12. threads 1: {what}, F/# filters, {how}, 3.1.1",
+               [*largs, "--mqtt", "3", "--wide-filters"])
+              for kind, what, largs in AUTH_LOADS for half, how in AUTH_HALVES]
+SCENARIOS += [("auth-connect-off-v3", "12. connection set-up, 32 at a time, a username each, no password file, 3.1.1",
+               ["--scenario", "connect", "--mqtt", "3"]),
+              ("auth-connect-v3", "12. connection set-up, 32 at a time, $7$ passwords (101 iterations), 3.1.1",
+               ["--scenario", "connect", "--mqtt", "3"])]
 
 # Scenarios that need a broker configuration start-peer does not make: run.py writes every broker's configuration
 # itself for them (the same settings as start-peer's, plus the listed ones), also for their plain / persistence-off
@@ -107,6 +126,9 @@ SCENARIOS = [
 #   persistence: tern "persistence true" + "persistence_sync full"; mosquitto "persistence true" (autosave_interval
 #                default: it writes its database every 1800 s and at exit, not per message)
 #   tern_threads: Tern's "threads" (default: --tern-threads)
+#   username: every client sends it (%i: the client's index) with AuthFiles.password, in both halves of a comparison
+#   passwords: tern "allow_anonymous false" + "password_file" with a $7$ hash for every user (AuthFiles)
+#   acl: tern "acl_file", the subscribers' filters "some" (partly) or "all" (wholly) readable (AuthFiles.acl_text)
 #   brokers: the brokers that run it (NanoMQ was built without TLS; FlashMQ and NanoMQ are not in the durable set;
 #            the threads 1 rows compare with mosquitto, the single-threaded peer)
 TLS_BROKERS = ("tern", "mosquitto", "flashmq")
@@ -129,6 +151,18 @@ SCENARIO_OPTIONS = {
     "t1-fanout-v3": SINGLE_THREAD,
     "t1-pairs-q1-v3": SINGLE_THREAD,
 }
+AUTH_LOAD = {"tern_threads": 1, "brokers": ("tern",), "username": "bench"}
+for _kind, _, _ in AUTH_LOADS:
+    SCENARIO_OPTIONS[f"auth-{_kind}-off-v3"] = AUTH_LOAD
+    SCENARIO_OPTIONS[f"auth-{_kind}-v3"] = {**AUTH_LOAD, "passwords": True, "acl": "some"}
+    SCENARIO_OPTIONS[f"auth-{_kind}-all-v3"] = {**AUTH_LOAD, "passwords": True, "acl": "all"}
+SCENARIO_OPTIONS["auth-connect-off-v3"] = {"brokers": ("tern",), "username": "dev%i"}
+SCENARIO_OPTIONS["auth-connect-v3"] = {"brokers": ("tern",), "username": "dev%i", "passwords": True}
+
+
+def connect_row(sid):
+    """Rows whose measured window is the connection set-up itself (the generator's connect scenario)."""
+    return sid.startswith(("tls-connect", "auth-connect"))
 
 
 def runs_on(sid, broker):
@@ -294,6 +328,89 @@ class Certificates:
         return os.path.join(self.dir, "server.key")
 
 
+class AuthFiles:
+    """A password file and ACL files for the auth rows, written to a temporary folder on first use (deleted at exit).
+
+    Passwords: every user's password is AuthFiles.password, hashed as mosquitto_passwd 2.0 writes it ($7$, PBKDF2-
+    HMAC-SHA512, 101 iterations, a random 12-byte salt; password_file.hpp), for the ACL's users, the load's user and
+    the connect rows' dev0..devN-1.
+
+    ACL: exactly ACL_RULES rules (topic and pattern lines): one anonymous rule, patterns with %c and %u, the load's
+    user "bench" in the middle of the file and, for the rest, other users with rules of their own. bench may write
+    bench/all and bench/pair/+ and read bench/#, and is denied a subtree the load never publishes to; with acl "some"
+    that subtree lies under the subscribers' F/# filters (deny bench/all/private/#: bench/all/# is partly readable,
+    so each delivery is checked, through the session's per-topic cache), with "all" it does not (deny
+    archive/bench/#: bench/all/# is wholly readable, no check per delivery). The two files differ in those lines only."""
+
+    password = "bench-secret"
+    ACL_RULES = 1000
+    PATTERNS = ["pattern readwrite clients/%c/#", "pattern deny clients/%c/secret/#", "pattern read users/%u/inbox/#",
+                "pattern write users/%u/outbox/#", "pattern read fleet/%u/config/%c"]
+    BENCH_DENIES = {"some": ["topic deny bench/all/private/#", "topic deny bench/pair/+/private/#"],
+                    "all": ["topic deny archive/bench/all/#", "topic deny archive/bench/pair/#"]}
+    BENCH_RULES = ["topic read fleet/+/announce", "topic write bench/all", "topic write bench/pair/+",
+                   "topic read bench/#"]
+
+    def __init__(self, connections):
+        self.connections = connections
+        self.dir = None
+        self.others = []  # (user, its rules)
+        anonymous = 1
+        bench = len(self.BENCH_DENIES["some"]) + len(self.BENCH_RULES)
+        spare = self.ACL_RULES - anonymous - len(self.PATTERNS) - bench
+        for i in range(spare // 4):
+            u = f"device-{i:04}"
+            self.others.append((u, [f"topic readwrite devices/{u}/#", "topic read fleet/+/announce",
+                                    f"topic deny devices/{u}/firmware/#", f"topic write telemetry/{u}/+"]))
+        self.others[-1][1].extend(f"topic read telemetry/+/{n}" for n in range(spare % 4))
+
+    @staticmethod
+    def hash7(password, iterations=101):
+        salt = os.urandom(12)
+        digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+        return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+    def acl_text(self, readable):
+        lines = [f"# bench/run.py: {self.ACL_RULES} rules, bench's filters {readable} readable (bench/README.md)",
+                 "topic read public/#", *self.PATTERNS]
+        for i, (user, rules) in enumerate(self.others):
+            if i == len(self.others) // 2:
+                lines += ["user bench", *self.BENCH_DENIES[readable], *self.BENCH_RULES]
+            lines += [f"user {user}", *rules]
+        rules = sum(1 for l in lines if l.startswith(("topic ", "pattern ")))
+        assert rules == self.ACL_RULES, rules
+        return "\n".join(lines) + "\n"
+
+    def make(self):
+        if self.dir is not None:
+            return self
+        self.dir = tempfile.mkdtemp(prefix="tern-bench-auth-")
+        atexit.register(shutil.rmtree, self.dir, True)
+        users = ["bench"] + [u for u, _ in self.others] + [f"dev{i}" for i in range(self.connections)]
+        with open(self.password_file, "w") as f:
+            f.writelines(f"{u}:{self.hash7(self.password)}\n" for u in users)
+        for readable in self.BENCH_DENIES:
+            with open(self.acl_file(readable), "w") as f:
+                f.write(self.acl_text(readable))
+        return self
+
+    @property
+    def password_file(self):
+        return os.path.join(self.dir, "passwd")
+
+    def acl_file(self, readable):
+        return os.path.join(self.dir, f"acl-{readable}")
+
+    def tern_lines(self, opts):
+        """Tern's configuration lines for an auth row's opts (see SCENARIO_OPTIONS)."""
+        lines = []
+        if opts.get("passwords"):
+            lines += ["allow_anonymous false", f"password_file {self.make().password_file}"]
+        if opts.get("acl"):
+            lines += [f"acl_file {self.make().acl_file(opts['acl'])}"]
+        return lines
+
+
 def peer_config(name, port, workdir, opts, certs):
     """argv starting a peer with start-peer's settings plus opts' TLS / persistence (see SCENARIO_OPTIONS)."""
     tls, persistence = opts.get("tls", False), opts.get("persistence", False)
@@ -334,7 +451,7 @@ class Broker:
     def __init__(self, name, args, fixed_port=None, command=None):
         self.name, self.args, self.fixed_port, self.command = name, args, fixed_port, command
 
-    def start(self, port, workdir, threads=None, opts=None, certs=None):
+    def start(self, port, workdir, threads=None, opts=None, certs=None, auth=None):
         log_path = os.path.join(workdir, f"{self.name}.out")
         out = open(log_path, "wb")
         env = dict(os.environ, PEER_LOG_DIR=workdir)
@@ -343,7 +460,10 @@ class Broker:
             lines = [f"listener {port} 127.0.0.1"]
             if opts and opts.get("tls"):
                 lines += [f"certfile {certs.cert}", f"keyfile {certs.key}"]
-            lines += ["allow_anonymous true", f"threads {threads if threads is not None else self.args.tern_threads}",
+            security = auth.tern_lines(opts) if opts else []
+            if not any(line.startswith("allow_anonymous") for line in security):
+                security.insert(0, "allow_anonymous true")
+            lines += [*security, f"threads {threads if threads is not None else self.args.tern_threads}",
                       "max_queued_messages 100000", "max_inflight_messages 65535"]
             if opts and opts.get("persistence"):
                 store = os.path.join(workdir, "store")
@@ -388,15 +508,18 @@ def scenario_args(sid, args, certs):
         extra = ["--connections", str(args.connections), "--hold", "60"]
     elif sid.startswith("retained"):
         extra = ["--topics", str(args.topics), "--retained-timeout", "30"]
-    elif sid.startswith("tls-connect"):
+    elif connect_row(sid):
         extra = ["--connections", str(args.connect_connections), "--setup-timeout", "120",
                  "--threads", str(args.loadgen_threads)]
-    if SCENARIO_OPTIONS.get(sid, {}).get("tls"):
+    opts = SCENARIO_OPTIONS.get(sid, {})
+    if opts.get("tls"):
         extra += ["--tls", "--tls-ca", certs.ca]  # the generator verifies the server's certificate, as clients do
+    if opts.get("username"):
+        extra += ["--username", opts["username"], "--password", AuthFiles.password]
     return extra
 
 
-def run_once(broker, sid, loadgen_args, args, ports, certs):
+def run_once(broker, sid, loadgen_args, args, ports, certs, auth):
     port = broker.fixed_port or ports.take()
     workdir = tempfile.mkdtemp(prefix=f"tern-bench-{broker.name}-")
     opts = SCENARIO_OPTIONS.get(sid)
@@ -405,7 +528,7 @@ def run_once(broker, sid, loadgen_args, args, ports, certs):
         threads = 1 if sid == "startup" else (opts or {}).get("tern_threads")
     if opts and opts.get("tls"):
         certs.make()
-    proc, startup, log_path = broker.start(port, workdir, threads, opts, certs)
+    proc, startup, log_path = broker.start(port, workdir, threads, opts, certs, auth)
     result = {"broker": broker.name, "scenario": sid, "port": port, "ok": False}
     try:
         if startup is None:
@@ -428,7 +551,7 @@ def run_once(broker, sid, loadgen_args, args, ports, certs):
                 if len(parts) >= 2 and parts[0] == "EVENT":
                     event = parts[1]
                     samples[event] = (time.monotonic(), cpu_seconds(proc.pid), memory_kib(proc.pid))
-                    if sid.startswith("tls-connect"):
+                    if connect_row(sid):
                         fine_cpu[event] = cpu_seconds_fine(proc.pid)
                     if event == "ready" and sid.startswith("idle"):
                         time.sleep(1.0)  # let the broker settle before reading its memory
@@ -549,6 +672,8 @@ def metrics(r):
         if r.get("cpu_s"):
             m["cpu_s"] = r["cpu_s"]
             m["connacks_per_cpu_s"] = lg["connacks"] / r["cpu_s"]
+            if lg["connacks"]:
+                m["cpu_us_per_connect"] = r["cpu_s"] / lg["connacks"] * 1e6
     if "kib_per_connection" in r:
         m["kib_per_connection"] = r["kib_per_connection"]
         m["connections"] = lg.get("connections", 0)
@@ -665,6 +790,17 @@ for kind, v, name in (("", "v3", "3.1.1"), ("", "v5", "5.0"), ("long-", "v3", "l
     TABLE_ROWS += (metric_rows(f"durable-{kind}q1-{v}", ACKED) + metric_rows(f"durable-{kind}q1-off-{v}", ACKED)
                    + ratio_rows(f"durable-{kind}q1-{v}", f"durable-{kind}q1-off-{v}",
                                 f"10. durable, {name}: persistence on ÷ off", ACKED[:1]))
+# 12. authentication and ACLs against none (Tern only).
+for kind, what, _ in AUTH_LOADS:
+    TABLE_ROWS += [row for half, _ in AUTH_HALVES for row in metric_rows(f"auth-{kind}{half}-v3", THROUGHPUT)]
+    TABLE_ROWS += (ratio_rows(f"auth-{kind}-v3", f"auth-{kind}-off-v3",
+                              f"12. {what}: ACL partly readable ÷ none", THROUGHPUT)
+                   + ratio_rows(f"auth-{kind}-all-v3", f"auth-{kind}-off-v3",
+                                f"12. {what}: ACL wholly readable ÷ none", THROUGHPUT))
+AUTH_CONNECTS = CONNECTS + [("cpu_us_per_connect", "broker CPU µs per connection", False, "us")]
+TABLE_ROWS += (metric_rows("auth-connect-off-v3", AUTH_CONNECTS) + metric_rows("auth-connect-v3", AUTH_CONNECTS)
+               + ratio_rows("auth-connect-v3", "auth-connect-off-v3", "12. connection set-up: $7$ passwords ÷ none",
+                            CONNECTS))
 
 
 def fmt(v, kind):
@@ -823,7 +959,8 @@ def main():
     p.add_argument("--warmup", type=float)
     p.add_argument("--connections", type=int, help="idle connections (default 10000, quick 1000)")
     p.add_argument("--topics", type=int, help="retained topics (default 100000, quick 10000)")
-    p.add_argument("--connect-connections", type=int, help="tls-connect rows: connections (default 2000, quick 500)")
+    p.add_argument("--connect-connections", type=int,
+                   help="tls-connect and auth-connect rows: connections (default 2000, quick 500)")
     p.add_argument("--tls-key", choices=("rsa", "ec"), default="rsa",
                    help="TLS rows: RSA-2048 (default) or EC P-256 keys for the CA and the server certificate")
     p.add_argument("--run-timeout", type=float, default=180)
@@ -865,12 +1002,13 @@ def main():
     log(f"run.py: {total} runs ({len(scenarios)} scenarios x up to {len(brokers)} brokers x {args.repeats} repeats)")
     ports = Ports(args.port_base)
     certs = Certificates(args.tls_key)
+    auth = AuthFiles(args.connect_connections)
     results, done, started = [], 0, time.monotonic()
     for repeat, sid, largs in runs:
         for broker in brokers.values():  # interleaved: A B C D, A B C D
             if not runs_on(sid, broker):
                 continue
-            r = run_once(broker, sid, largs or [], args, ports, certs)
+            r = run_once(broker, sid, largs or [], args, ports, certs, auth)
             r["repeat"] = repeat
             results.append(r)
             done += 1

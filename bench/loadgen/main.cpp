@@ -32,11 +32,12 @@ namespace {
             << "usage: tern_loadgen --port N [--host 127.0.0.1] --scenario "
                "fanin|fanout|pairs|latency|wildcard|idle|storm|retained|connect\n"
                "  [--mqtt 3|5] [--threads N] [--tls] [--tls-ca FILE] [--tls-server-name NAME]\n"
+               "  [--username NAME (%i: the client's index)] [--password PASSWORD]\n"
                "  [--pubs N] [--subs N] [--qos 0|1|2] [--payload BYTES]\n"
                "  [--rate MSGS_PER_S] [--window N] [--qos0-window N] [--batch BYTES] [--warmup S] [--duration S] [--drain S]\n"
                "  [--noise-subs N] [--noise-filters N] [--connections N] [--max-pending N] [--slots N] [--persistent]\n"
                "  [--spread-sources] [--hold S] [--topics N] [--retain-pubs N] [--retained-timeout S]\n"
-               "  [--setup-timeout S] [--long-names]\n";
+               "  [--setup-timeout S] [--long-names] [--wide-filters]\n";
   std::exit(2);
 }
 
@@ -93,6 +94,7 @@ Settings parse(int argc, char** argv) {
     if (key == "--spread-sources") { s.spread_sources = true; continue; }
     if (key == "--tls") { s.tls = true; continue; }
     if (key == "--long-names") { s.long_names = true; continue; }
+    if (key == "--wide-filters") { s.wide_filters = true; continue; }
     if (i + 1 >= argc) usage("missing value for " + key);
     const std::string value = argv[++i];
     auto num = [&] {
@@ -112,6 +114,8 @@ Settings parse(int argc, char** argv) {
     else if (key == "--threads") s.threads = std::max(1, static_cast<int>(num()));
     else if (key == "--tls-ca") s.tls_ca = value;
     else if (key == "--tls-server-name") s.tls_server_name = value;
+    else if (key == "--username") s.username = value;
+    else if (key == "--password") s.password = value;
     else if (key == "--max-pending") s.max_pending_connects = std::max(1, static_cast<int>(num()));
     else if (key == "--pubs") s.pubs = static_cast<int>(num());
     else if (key == "--subs") s.subs = static_cast<int>(num());
@@ -137,6 +141,7 @@ Settings parse(int argc, char** argv) {
   }
   if (s.pairs && s.pubs != s.subs) usage("this scenario pairs publishers with subscribers: --pubs must equal --subs");
   if (s.pubs > 65535) usage("at most 65535 publishers");
+  if (!s.password.empty() && s.username.empty()) usage("--password needs --username (MQTT 3.1.1 sends none without)");
   return s;
 }
 
@@ -217,6 +222,10 @@ int run(const Settings& s) {
     c->role = role;
     c->index = index;
     c->client_id = tag + kind + std::to_string(index);
+    c->username = s.username;
+    if (const auto at = c->username.find("%i"); at != std::string::npos) {
+      c->username.replace(at, 2, std::to_string(index));
+    }
     Client* raw = c.get();
     workers[static_cast<std::size_t>(next_worker++ % s.threads)]->add(std::move(c));
     return raw;
@@ -253,6 +262,7 @@ int run(const Settings& s) {
         Client* c = add(Role::subscriber, i, "s");
         const std::string n = std::to_string(i);
         c->filters = {s.pairs ? (wildcard ? "w/hot/" + n + "/+" : pair_topic(n)) : "bench/all"};
+        if (s.wide_filters) c->filters.front() += "/#";
         subs.push_back(c);
       }
       for (int i = 0; i < s.pubs; ++i) {

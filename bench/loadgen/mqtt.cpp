@@ -123,7 +123,10 @@ void encode_connect(std::string& out, const ConnectOptions& o) {
   std::string body;
   put_string(body, "MQTT");
   body.push_back(static_cast<char>(o.version));
-  body.push_back(static_cast<char>(o.clean ? 0x02 : 0x00));
+  // 3.1.1 forbids a password without a username; the flags follow that in both versions.
+  const bool with_password = !o.username.empty() && !o.password.empty();
+  body.push_back(
+      static_cast<char>((o.clean ? 0x02 : 0x00) | (o.username.empty() ? 0x00 : 0x80) | (with_password ? 0x40 : 0x00)));
   put_u16(body, o.keepalive);
   if (o.version == Version::v5) {
     std::string props;
@@ -139,6 +142,8 @@ void encode_connect(std::string& out, const ConnectOptions& o) {
     body.append(props);
   }
   put_string(body, o.client_id);
+  if (!o.username.empty()) put_string(body, o.username);
+  if (with_password) put_string(body, o.password);
   put_packet(out, 0x10, body);
 }
 

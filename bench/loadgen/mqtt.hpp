@@ -69,6 +69,8 @@ struct ConnectOptions {
   std::uint32_t session_expiry = 0;        // 5.0 only
   std::uint16_t receive_maximum = 65535;   // 5.0 only: how many QoS 1/2 messages the broker may have in flight to us
   std::uint16_t keepalive = 0;
+  std::string_view username;               // empty: not sent
+  std::string_view password;               // empty: not sent
 };
 
 void encode_connect(std::string& out, const ConnectOptions& o);

@@ -24,6 +24,10 @@ struct Settings {
   bool tls = false;
   std::string tls_ca;
   std::string tls_server_name = "localhost";
+  // Sent in every CONNECT when not empty; "%i" in the username is replaced by the client's index (publisher id,
+  // subscriber index, connection number), so each client may log in as a user of its own.
+  std::string username;
+  std::string password;
 
   // Publish/subscribe scenarios.
   int pubs = 10;
@@ -41,6 +45,9 @@ struct Settings {
   // Client ids and pair topics of the lengths real deployments use (34- and ~40-character ids and topics, like
   // Paho's or Home Assistant's) instead of short ones that fit in std::string's inline buffer.
   bool long_names = false;
+  // Every subscriber's filter F becomes F/#: it matches F itself and its subtree, so the same messages arrive, but
+  // the filter is no longer one topic (an ACL may then grant it only in part).
+  bool wide_filters = false;
   double warmup_s = 1;
   double duration_s = 5;
   double drain_s = 5;          // after publishing stops, how long to wait for the last deliveries

@@ -241,6 +241,8 @@ void Worker::send_connect(Client& c) {
   o.client_id = c.client_id;
   o.clean = !persistent;
   o.session_expiry = persistent && settings_.version == mqtt::Version::v5 ? 3600 : 0;
+  o.username = c.username;
+  o.password = settings_.password;
   mqtt::encode_connect(c.out, o);
   flush(c);
 }

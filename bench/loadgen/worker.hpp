@@ -32,6 +32,7 @@ struct Client {
   int fd = -1;
   enum class State { off, connecting, handshaking, connack_wait, subscribing, ready } state = State::off;
   std::string client_id;
+  std::string username;              // empty: none (Settings::username with %i expanded)
   std::vector<std::string> filters;  // subscribed once connected (subscribers, noise) or on command (retain_sub)
   int subacks_pending = 0;
 

@@ -539,7 +539,11 @@ core::Authentication Connection::authenticate(protocol::Connect& connect, std::c
   if (verdict.result == core::Authentication::Result::accepted) {
     if (throttle.remembers_any()) throttle.succeeded(peer_address(fd_));
   } else if (verdict.result == core::Authentication::Result::bad_credentials) {
-    delay = throttle.failed(peer_address(fd_), auth::LoginThrottle::Clock::now());
+    const std::string address = peer_address(fd_);
+    delay = throttle.failed(address, auth::LoginThrottle::Clock::now());
+    if (delay.count() != 0) {
+      TERN_LOG(notice, "Failed login from ", address, " again: its refusal is delayed by ", delay.count(), " ms.");
+    }
   }
   return verdict;
 }
