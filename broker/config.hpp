@@ -23,41 +23,11 @@
 
 #include "broker/auth/security_settings.hpp"
 #include "broker/core/broker_options.hpp"
+#include "broker/net/listener_config.hpp"
 #include "platform/log.hpp"
+#include "tls/tls_settings.hpp"
 
 namespace tern {
-
-// A listener's TLS settings, with mosquitto's directive names. The listener speaks TLS when `certfile` or
-// `psk_hint` is set. Files are only named here; they are read (and their errors reported) at start-up and on SIGHUP.
-struct TlsSettings {
-  std::string certfile;                   // PEM server certificate chain
-  std::string keyfile;                    // PEM private key
-  std::string cafile;                     // PEM CA certificates that client certificates are verified against
-  std::string capath;                     // a directory of PEM CA certificates, same use
-  std::string crlfile;                    // PEM certificate revocation list
-  bool require_certificate = false;       // clients must present a certificate that verifies
-  bool use_identity_as_username = false;  // the certificate's CN (or the PSK identity) is the username
-  bool use_subject_as_username = false;   // the certificate's subject (RFC 2253) is the username
-  std::string tls_version;                // empty: TLS 1.2 (the only version mbedTLS 2.28 offers for real)
-  std::string ciphers;                    // colon-separated mbedTLS suite names; empty: Tern's order (tls/context.cpp)
-  std::string psk_hint;                   // TLS-PSK on this listener (the hint itself is not sent by mbedTLS 2.28)
-  std::string psk_file;                   // identity:hex-key lines (from the global psk_file directive)
-
-  bool enabled() const { return !certfile.empty() || !psk_hint.empty(); }
-};
-
-struct ListenerConfig {
-  std::uint16_t port = 1883;  // 0: the kernel picks one (logged as "listening on ADDRESS:PORT")
-  std::string bind_address;   // empty: every address, IPv4 and IPv6
-  enum class Protocol { mqtt, websockets } protocol = Protocol::mqtt;  // protocol
-  int max_connections = -1;                                            // max_connections; -1: no limit
-  enum class Domain { ipv4, ipv6 };
-  std::optional<Domain> domain;  // socket_domain; nullopt: both IPv4 and IPv6
-  TlsSettings tls;
-  // per_listener_settings true: this listener's allow_anonymous, password_file and acl_file. Otherwise nullopt and
-  // Config::security applies.
-  std::optional<auth::SecuritySettings> security;
-};
 
 struct Config {
   std::vector<ListenerConfig> listeners;

@@ -19,7 +19,7 @@
 
 #include "broker/auth/passwd_tool.hpp"
 #include "broker/config.hpp"
-#include "broker/server.hpp"
+#include "broker/server/server.hpp"
 
 #ifndef TERN_VERSION
 #define TERN_VERSION "0.1.0"

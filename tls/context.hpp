@@ -16,7 +16,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "broker/config.hpp"
+#include "tls/tls_settings.hpp"
 
 namespace tern::tls {
 

@@ -24,8 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "broker/config.hpp"
 #include "broker/net/asio.hpp"
+#include "broker/net/listener_config.hpp"
 #include "broker/net/security_slot.hpp"
 #include "broker/net/shard.hpp"
 #include "broker/net/shared_broker.hpp"

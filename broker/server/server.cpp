@@ -1,4 +1,4 @@
-#include "broker/server.hpp"
+#include "broker/server/server.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -18,8 +18,8 @@
 #include "broker/net/security_slot.hpp"
 #include "broker/net/shard.hpp"
 #include "broker/net/shared_broker.hpp"
-#include "broker/net/store_bridge.hpp"
 #include "broker/net/ticker.hpp"
+#include "broker/server/store_bridge.hpp"
 #include "persistence/sqlite_store.hpp"
 #include "platform/clock.hpp"
 #include "platform/cpu.hpp"
@@ -111,7 +111,7 @@ class Running {
       // Before the first client: the state the store holds becomes the broker's, and every change from here on is
       // committed before it is acknowledged.
       const core::StoreSnapshot snapshot = store_->load();
-      bridge_ = std::make_unique<net::StoreBridge>(*store_, shared_, shards_[0]->executor());
+      bridge_ = std::make_unique<StoreBridge>(*store_, shared_, shards_[0]->executor());
       std::lock_guard lock(shared_.mutex);
       broker_.restore(snapshot, *bridge_, core::Clock::now(), platform::unix_millis());
     }
@@ -247,7 +247,7 @@ class Running {
   std::unique_ptr<net::Timer> grace_timer_;
   std::unique_ptr<net::Timer> watchdog_timer_;
   std::unique_ptr<asio::signal_set> signals_;
-  std::unique_ptr<net::StoreBridge> bridge_;
+  std::unique_ptr<StoreBridge> bridge_;
   std::atomic<std::size_t> next_shard_{0};
   bool shutting_down_ = false;
 };

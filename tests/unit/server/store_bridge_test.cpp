@@ -1,6 +1,6 @@
 // StoreBridge: the buffers of spent batches come back to the Broker's next batches, up to a bound, so that neither
 // side allocates a buffer per batch (store_bridge.hpp).
-#include "broker/net/store_bridge.hpp"
+#include "broker/server/store_bridge.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace tern::net {
+namespace tern {
 namespace {
 
 // A store that holds what it is given until the test commits it, as the writer would.
@@ -69,8 +69,8 @@ class StoreBridgeTest : public ::testing::Test {
   static constexpr std::size_t kNew = 15;  // an empty std::string's inline capacity
   std::size_t submitted_capacity_ = 0;     // of the last batch submitted
   core::Broker broker_{core::BrokerOptions{}};
-  SharedBroker shared_{broker_};
-  asio::io_context io_;
+  net::SharedBroker shared_{broker_};
+  net::asio::io_context io_;
   HeldStore store_;
   StoreBridge bridge_{store_, shared_, io_.get_executor()};
 };
@@ -95,4 +95,4 @@ TEST_F(StoreBridgeTest, TheSpareBuffersAreBounded) {
 }
 
 }  // namespace
-}  // namespace tern::net
+}  // namespace tern

@@ -1,8 +1,8 @@
-#include "broker/net/store_bridge.hpp"
+#include "broker/server/store_bridge.hpp"
 
-namespace tern::net {
+namespace tern {
 
-StoreBridge::StoreBridge(persistence::Store& store, SharedBroker& shared, Executor executor)
+StoreBridge::StoreBridge(persistence::Store& store, net::SharedBroker& shared, net::Executor executor)
     : store_(store), shared_(shared), executor_(std::move(executor)) {}
 
 namespace {
@@ -33,7 +33,7 @@ void StoreBridge::committed(std::uint64_t batch, bool durable) {
     if (drain_posted_) return;
     drain_posted_ = true;
   }
-  asio::post(executor_, [this] { drain(); });
+  net::asio::post(executor_, [this] { drain(); });
 }
 
 void StoreBridge::drain() {
@@ -63,4 +63,4 @@ void StoreBridge::drain() {
   spent_.clear();  // the batches not kept as spares are freed outside the lock
 }
 
-}  // namespace tern::net
+}  // namespace tern

@@ -25,11 +25,11 @@
 #include "broker/net/shared_broker.hpp"
 #include "persistence/store.hpp"
 
-namespace tern::net {
+namespace tern {
 
 class StoreBridge final : public core::StorePort {
  public:
-  StoreBridge(persistence::Store& store, SharedBroker& shared, Executor executor);
+  StoreBridge(persistence::Store& store, net::SharedBroker& shared, net::Executor executor);
 
   void submit(core::StoreBatch& ops, std::uint64_t batch) override;
   core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) override;
@@ -39,8 +39,8 @@ class StoreBridge final : public core::StorePort {
   void drain();                                       // the shard's thread
 
   persistence::Store& store_;
-  SharedBroker& shared_;
-  Executor executor_;
+  net::SharedBroker& shared_;
+  net::Executor executor_;
   std::mutex mutex_;  // guards done_ and drain_posted_
   std::vector<std::pair<std::uint64_t, bool>> done_;  // committed batches not yet handed to the Broker, in order
   bool drain_posted_ = false;
@@ -51,4 +51,4 @@ class StoreBridge final : public core::StorePort {
   std::vector<core::StoreBatch> spent_;   // drain()'s own: the batches the store handed back
 };
 
-}  // namespace tern::net
+}  // namespace tern

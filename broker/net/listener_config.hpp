@@ -1,0 +1,29 @@
+// One configured listener (the net layer's input), filled by the config parser (broker/config.cpp): where it
+// listens, its protocol and limits, its TLS settings, and with per_listener_settings its own security settings.
+//
+// Thread safety: a plain value type.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "broker/auth/security_settings.hpp"
+#include "tls/tls_settings.hpp"
+
+namespace tern {
+
+struct ListenerConfig {
+  std::uint16_t port = 1883;  // 0: the kernel picks one (logged as "listening on ADDRESS:PORT")
+  std::string bind_address;   // empty: every address, IPv4 and IPv6
+  enum class Protocol { mqtt, websockets } protocol = Protocol::mqtt;  // protocol
+  int max_connections = -1;                                            // max_connections; -1: no limit
+  enum class Domain { ipv4, ipv6 };
+  std::optional<Domain> domain;  // socket_domain; nullopt: both IPv4 and IPv6
+  TlsSettings tls;
+  // per_listener_settings true: this listener's allow_anonymous, password_file and acl_file. Otherwise nullopt and
+  // Config::security applies.
+  std::optional<auth::SecuritySettings> security;
+};
+
+}  // namespace tern
