@@ -14,20 +14,12 @@ std::chrono::milliseconds LoginThrottle::failed(std::string_view address, Clock:
   } else if (now - it->second.last > forget_after) {
     it->second.failures = 0;
   }
-  size_.store(entries_.size(), std::memory_order_relaxed);
   Entry& e = it->second;
   e.last = now;
   ++e.failures;
   if (e.failures <= 1) return std::chrono::milliseconds(0);
   const unsigned doublings = std::min(e.failures - 2, 5u);
   return std::min(max_delay, first_delay * (1u << doublings));
-}
-
-void LoginThrottle::succeeded(std::string_view address) {
-  std::lock_guard lock(mutex_);
-  if (entries_.empty()) return;
-  entries_.erase(std::string(address));
-  size_.store(entries_.size(), std::memory_order_relaxed);
 }
 
 // Forgets entries idle past forget_after; if that frees nothing, the older half.

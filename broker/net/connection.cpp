@@ -488,7 +488,8 @@ void Connection::deliver(std::string_view data) {
       used += result.consumed;
       batch.push_back(std::move(result.packet));
       if (refusal_delay.count() != 0) {
-        // What follows a refused CONNECT is never processed [MQTT-3.1.4-5]; the refusal waits.
+        // What follows a refused CONNECT is never processed (3.1.1 [MQTT-3.1.4-5], 5.0 [MQTT-3.1.4-6]); the
+        // refusal waits.
         refuse_later(std::vector<protocol::Packet>(std::make_move_iterator(batch.begin()),
                                                    std::make_move_iterator(batch.end())),
                      std::move(*authentication), refusal_delay);
@@ -535,12 +536,9 @@ core::Authentication Connection::authenticate(protocol::Connect& connect, std::c
   const bool identity = is_tls_ && tls().identity.has_value();
   core::Authentication verdict = security->authenticate(connect.client_id, connect.username, connect.password, identity);
   verdict.policy = security;
-  auth::LoginThrottle& throttle = shared().login_throttle;
-  if (verdict.result == core::Authentication::Result::accepted) {
-    if (throttle.remembers_any()) throttle.succeeded(peer_address(fd_));
-  } else if (verdict.result == core::Authentication::Result::bad_credentials) {
+  if (verdict.result == core::Authentication::Result::bad_credentials) {
     const std::string address = peer_address(fd_);
-    delay = throttle.failed(address, auth::LoginThrottle::Clock::now());
+    delay = shared().login_throttle.failed(address, auth::LoginThrottle::Clock::now());
     if (delay.count() != 0) {
       TERN_LOG(notice, "Failed login from ", address, " again: its refusal is delayed by ", delay.count(), " ms.");
     }
