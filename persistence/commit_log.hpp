@@ -4,10 +4,9 @@
 // records in the same SQLite transaction how far it got (meta: journal_seq, journal_offset).
 //
 // Why a file of its own and not a table: an SQLite row costs two writes per WAL frame and a checkpoint that copies
-// every page again; the file costs the record's own bytes. Measured in the durable benchmark (50 pairs, QoS 1,
-// 2-core VM, 3 interleaved rounds): 506 k, 532 k, 583 k against 473 k, 445 k, 499 k acknowledged msgs/s (+12%).
-// The space is preallocated (by writing zeros, grow_bytes at a time) and reused: appending to a growing file
-// gained only 5%, because each fdatasync() then also writes the file's new size.
+// every page again; the file costs the record's own bytes. The space is preallocated (by writing zeros, grow_bytes at
+// a time) and reused, so that an fdatasync() need not also write the file's new size. (The measurements behind both:
+// bench/README.md, "Decisions log".)
 //
 // Record (integers little-endian):
 //   offset 0  u32 magic "TCL1"

@@ -15,7 +15,7 @@ void configure_sqlite_once() {
 
 }  // namespace
 
-Connection::Connection(const std::filesystem::path& path, int flags) {
+Database::Database(const std::filesystem::path& path, int flags) {
   configure_sqlite_once();
   const int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
@@ -27,14 +27,14 @@ Connection::Connection(const std::filesystem::path& path, int flags) {
   sqlite3_extended_result_codes(db_, 1);
 }
 
-Connection::~Connection() { sqlite3_close_v2(db_); }
+Database::~Database() { sqlite3_close_v2(db_); }
 
-void Connection::check(int rc, std::string_view context) const {
+void Database::check(int rc, std::string_view context) const {
   if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) return;
   throw SqliteError(rc, std::string(context) + ": " + sqlite3_errmsg(db_));
 }
 
-void Connection::exec(const char* sql) {
+void Database::exec(const char* sql) {
   char* error = nullptr;
   const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
   if (rc != SQLITE_OK) {
@@ -44,11 +44,11 @@ void Connection::exec(const char* sql) {
   }
 }
 
-bool Connection::try_exec(const char* sql) noexcept {
+bool Database::try_exec(const char* sql) noexcept {
   return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
 }
 
-std::int64_t Connection::query_int(const char* sql) {
+std::int64_t Database::query_int(const char* sql) {
   Statement st(*this, sql);
   st.start();
   if (!st.step()) throw SqliteError(SQLITE_CORRUPT, std::string(sql) + ": no row");
@@ -57,7 +57,7 @@ std::int64_t Connection::query_int(const char* sql) {
   return value;
 }
 
-std::string Connection::query_text(const char* sql) {
+std::string Database::query_text(const char* sql) {
   Statement st(*this, sql);
   st.start();
   if (!st.step()) throw SqliteError(SQLITE_CORRUPT, std::string(sql) + ": no row");
@@ -66,7 +66,7 @@ std::string Connection::query_text(const char* sql) {
   return value;
 }
 
-Statement::Statement(Connection& db, std::string_view sql) : db_(db) {
+Statement::Statement(Database& db, std::string_view sql) : db_(db) {
   const int rc = sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
                                     &stmt_, nullptr);
   db.check(rc, sql.substr(0, 60));

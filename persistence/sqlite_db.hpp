@@ -1,8 +1,8 @@
-// Thin RAII over the SQLite C API: a Connection owns a sqlite3*, a Statement owns a prepared sqlite3_stmt*. Errors
+// Thin RAII over the SQLite C API: a Database owns a sqlite3*, a Statement owns a prepared sqlite3_stmt*. Errors
 // throw SqliteError carrying SQLite's (extended) result code, so the store can tell "not a database" or "corrupt"
 // (move the file aside) from "busy" (another process holds it) and from I/O errors.
 //
-//   Connection db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+//   Database db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
 //   Statement put(db, "INSERT INTO t(k, v) VALUES (?1, ?2)");
 //   put.start().bind(1, key).bind_blob(2, value).run();         // start(): reset + clear bindings
 //   Statement get(db, "SELECT v FROM t ORDER BY k");
@@ -11,7 +11,7 @@
 //
 // Text and blob arguments are bound without copying: they must stay alive until the statement is run.
 //
-// Thread safety: none. One thread uses a Connection and its statements at a time (the store's mutex sees to it).
+// Thread safety: none. One thread uses a Database and its statements at a time (the store's mutex sees to it).
 #pragma once
 
 #include <cstdint>
@@ -35,12 +35,12 @@ class SqliteError : public std::runtime_error {
   int code_;
 };
 
-class Connection {
+class Database {
  public:
-  Connection(const std::filesystem::path& path, int flags);
-  ~Connection();
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
+  Database(const std::filesystem::path& path, int flags);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
 
   sqlite3* get() const noexcept { return db_; }
   void exec(const char* sql);               // one or more statements, no results
@@ -57,7 +57,7 @@ class Connection {
 
 class Statement {
  public:
-  Statement(Connection& db, std::string_view sql);
+  Statement(Database& db, std::string_view sql);
   ~Statement();
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
@@ -78,7 +78,7 @@ class Statement {
   std::string column_blob(int index) const;
 
  private:
-  Connection& db_;
+  Database& db_;
   sqlite3_stmt* stmt_ = nullptr;
 };
 

@@ -20,7 +20,7 @@ bool adds_data(const PlanOp& op) {
 }
 
 // meta's value for `key`; throws SqliteError if it is missing (a schema 3 database has them all).
-std::int64_t meta_value(Connection& db, const char* key) {
+std::int64_t meta_value(Database& db, const char* key) {
   Statement get(db, "SELECT value FROM meta WHERE key = ?1");
   get.start().bind(1, std::string_view(key));
   if (!get.step()) throw SqliteError(SQLITE_CORRUPT, std::string("meta has no ") + key);
@@ -31,7 +31,7 @@ std::int64_t meta_value(Connection& db, const char* key) {
 
 }  // namespace
 
-FoundJournal read_journal(Connection& db, const platform::File& log) {
+FoundJournal read_journal(Database& db, const platform::File& log) {
   FoundJournal found;
   found.id = static_cast<std::uint64_t>(meta_value(db, "journal_id"));
   const auto applied_seq = static_cast<std::uint64_t>(meta_value(db, "journal_seq"));
@@ -69,7 +69,7 @@ FoundJournal read_journal(Connection& db, const platform::File& log) {
   return found;
 }
 
-SqliteJournal::SqliteJournal(Connection& db, std::unique_ptr<CommitLog> log, FoundJournal found,
+SqliteJournal::SqliteJournal(Database& db, std::unique_ptr<CommitLog> log, FoundJournal found,
                              std::uint64_t log_keep_bytes)
     : db_(db),
       log_(std::move(log)),

@@ -1,8 +1,8 @@
 // The SQLite store's write-ahead journal: the commit log (commit_log.hpp), where each group commit writes its ops as
 // ONE record, and the compaction that later applies the records ("rows") to the tables.
 //
-// Why: applying a group to the tables costs a statement per op that runs (~2 us each; ~1,500 per group under load)
-// plus the message garbage collection, and the writer is busy all that time while the publishers wait for their
+// Why: applying a group to the tables costs a statement per op that runs (and a group under load has many) plus
+// the message garbage collection, and the writer is busy all that time while the publishers wait for their
 // PUBACKs. Appending one record costs one write, and the work is done once per compaction over many groups, when
 // most of it cancels: a message put in one group and acknowledged in the next is planned away entirely
 // (transaction_plan.hpp).
@@ -15,20 +15,18 @@
 //            journal_offset = the end of record 2; COMMIT
 //   ... or the journal holds SqliteOptions::journal_compact_ops ops: the same for the oldest rows only, leaving
 //   the newest journal_keep_ops ops, and planned against every row (transaction_plan.hpp, "cut"). Under load a
-//   delivery is acknowledged a few thousand ops after it was put; applying the whole journal wrote every delivery
-//   still in flight at that moment to the tables only to delete it at the next compaction (half of the writer's
-//   work). Leaving the newest ops lets those acknowledgements cancel their deliveries: in the benchmark little
-//   but the plan runs. A fresh put whose key is decided by a row that stays is carried in memory (no row of its own),
-//   and garbage-collection candidates that a row that stays still references are deferred to a later compaction.
+//   delivery is acknowledged a few thousand ops after it was put; applying the whole journal would write every
+//   delivery still in flight at that moment to the tables only to delete it at the next compaction. Leaving the
+//   newest ops lets those acknowledgements cancel their deliveries. A fresh put whose key is decided by a row that
+//   stays is carried in memory (no row of its own), and garbage-collection candidates that a row that stays still
+//   references are deferred to a later compaction.
 //
 // The journal's records are also kept in memory, in row order: those this process appended (the writer keeps a
 // copy of each record it writes: the batches go back to the shards, see Store::take_spent), after those read at
 // open. So compaction never reads the log back. It plans over views of the records' ops (scan_record(),
 // op_codec.hpp) and decodes only the ops it applies, which under load are few: most of a journal's work cancels.
-// Until 2026-12-06 the memory held the decoded ops instead (a 136-byte StoreOp each, their strings, and a copy of
-// the group's payloads): peak RSS in the durable benchmark was ~21.5 MiB with those, ~18.2 MiB with the records
-// (4 rounds each), at no measurable cost in throughput. (Decoding every op of the rows at each compaction, before
-// that, cost more than everything else the writer does: SqliteBench.DISABLED_JournalCompactOps.)
+// Records rather than decoded StoreOps because the encoding is the smaller form (a StoreOp holds its strings
+// apart); the measurements: bench/README.md, "Decisions log".
 // The records stay the durable record; the memory is the same bytes (this store is the log's only writer). It
 // costs RAM in proportion to SqliteOptions::journal_compact_ops, and at most about commit_log_bytes of records.
 //
@@ -94,13 +92,13 @@ struct FoundJournal {
 
 // Reads the journal of `db` (schema 3) and its log. Read-only. Throws OpCodecError naming the row that does not
 // decode; CommitLogError, CommitLogForeign (scan_commit_log()); SqliteError.
-FoundJournal read_journal(Connection& db, const platform::File& log);
+FoundJournal read_journal(Database& db, const platform::File& log);
 
 class SqliteJournal {
  public:
   // Takes over what read_journal() found in `db` and `log`. A rewind cuts a log file grown beyond
   // `log_keep_bytes` (by larger records than usual) back to that size.
-  SqliteJournal(Connection& db, std::unique_ptr<CommitLog> log, FoundJournal found, std::uint64_t log_keep_bytes);
+  SqliteJournal(Database& db, std::unique_ptr<CommitLog> log, FoundJournal found, std::uint64_t log_keep_bytes);
   ~SqliteJournal();
 
   // Plans `ops` (one group, in order, scanned from its batches; see transaction_plan.hpp for why they are not const)
@@ -124,7 +122,7 @@ class SqliteJournal {
   std::uint64_t log_bytes() const noexcept { return log_->head(); }
 
  private:
-  Connection& db_;
+  Database& db_;
   std::unique_ptr<CommitLog> log_;
   Statement delete_, set_meta_;
   std::deque<JournalRow> rows_;          // the rows in the journal, in order

@@ -56,7 +56,7 @@ void check_magic(const fs::path& path) {
 
 // Opens (or creates) the database's commit log and reads the journal. A log of another database is moved aside
 // alone (and a new one made): it cannot be applied here, and whoever restored this database beside it may want it.
-OpenedDatabase open_log(std::unique_ptr<Connection> db, const fs::path& path, const SqliteOptions& options) {
+OpenedDatabase open_log(std::unique_ptr<Database> db, const fs::path& path, const SqliteOptions& options) {
   const fs::path log_path = path.string() + kCommitLogSuffix;
   try {
     for (int attempt = 0;; ++attempt) {  // at most twice: a new file holds no record
@@ -86,7 +86,7 @@ OpenedDatabase open_log(std::unique_ptr<Connection> db, const fs::path& path, co
 OpenedDatabase try_open(const fs::path& path, const SqliteOptions& options) {
   const bool existed = path_exists(path);
   if (existed) check_magic(path);
-  auto db = std::make_unique<Connection>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  auto db = std::make_unique<Database>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   db->exec("PRAGMA busy_timeout = 1000");
   if (options.exclusive_lock) db->exec("PRAGMA locking_mode = EXCLUSIVE");
   // Read-only checks first, so that a file we reject is moved aside as it was found.

@@ -13,7 +13,7 @@
 //   locked by another process, disk full, out of memory
 //                                    -> StoreError: moving the file would not help and might hurt
 //
-// Every connection: WAL journal, synchronous NORMAL (what a group commit makes durable is in the commit log, whose
+// Every Database opened: WAL journal, synchronous NORMAL (what a group commit makes durable is in the commit log, whose
 // writes follow SqliteOptions::sync), optionally locking_mode EXCLUSIVE, a 1 s busy timeout (a broker restarting
 // while its predecessor still closes), the WAL truncated to 8 MiB after checkpoints, and max_page_count from
 // SqliteOptions::max_database_bytes.
@@ -35,7 +35,7 @@ namespace tern::persistence {
 inline constexpr const char* kDatabaseFileName = "tern.db";  // the default of SqliteOptions::file_name
 
 struct OpenedDatabase {
-  std::unique_ptr<Connection> db;
+  std::unique_ptr<Database> db;
   std::optional<std::filesystem::path> moved_aside;  // where an unusable file went
   std::unique_ptr<CommitLog> log;                    // DIR/tern.db-commitlog
   FoundJournal journal;                              // what the journal holds, read from the database and log

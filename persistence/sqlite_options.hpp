@@ -24,10 +24,9 @@ struct SqliteOptions {
   // Group commit: a commit waits until the oldest queued batch is this old, or until max_group_ops ops are queued
   // (or a flush() waits), to gather more batches into the transaction. 0: commit whatever is queued at once;
   // batches then group while the previous commit (its fsync) runs, which is where they pile up under load anyway.
-  // Measured (SqliteBench.DISABLED_CommitDelay, ext4 on a virtual disk, 1/8/64 clients each waiting for its
-  // PUBACK; delays 0, 0.2, 1, 2 ms): every delay added latency (one client, sync full: 2.2 ms -> 4.8 ms at 2 ms)
-  // and never raised throughput, because the fsync already gathers the batches. A delay can still pay on flash
-  // that wears (fewer, larger commits at moderate load): raise it there, knowingly trading latency.
+  // Default 0 because the fsync already gathers the batches: a delay adds latency without raising throughput
+  // (bench/README.md, "Decisions log"). A delay can still pay on flash that wears (fewer, larger commits at
+  // moderate load): raise it there, knowingly trading latency.
   std::chrono::microseconds commit_delay{0};
   std::size_t max_group_ops = 4096;  // ops per transaction (whole batches; a larger batch goes alone)
   // Upper bound on the database file (PRAGMA max_page_count); 0: none. A group that adds data (puts) fails (its
@@ -44,12 +43,10 @@ struct SqliteOptions {
   // journal_keep_ops ops: the acknowledgements in them cancel the deliveries put in the part that goes. Larger: more of
   // the journalled work cancels out, but each compaction holds up the commits behind it for longer, and the journal's
   // records are also held in RAM (their encoded size, ~40 bytes an op for 64-byte messages; at most about
-  // commit_log_bytes, whatever their count), plus a 56-byte view of each op while it compacts. Measured in the durable
-  // benchmark (50 pairs, QoS 1, 2-core VM, 3 interleaved 8 s rounds, acked msgs/s): 20,000 keeping 10,000 (until
-  // 2026-12-05): 496 k, 501 k, 364 k; 20,000 keeping 5,000: 521 k, 532 k, 390 k; keeping 2,500: 479 k, 431 k, 378 k
-  // (too many deliveries still in flight are written); 40,000 keeping 10,000: 547 k, 577 k, 554 k (against 576 k,
-  // 492 k, 486 k), peak RSS 25 against 21 MiB. The plan runs over every op in the journal at each compaction: fewer,
-  // larger compactions that keep the same window plan each op fewer times.
+  // commit_log_bytes, whatever their count), plus a 56-byte view of each op while it compacts. A smaller keep
+  // window writes more deliveries still in flight to the tables. The plan runs over every op in the journal at each
+  // compaction: fewer, larger compactions that keep the same window plan each op fewer times. (How the defaults
+  // were chosen: bench/README.md, "Decisions log".)
   std::size_t journal_compact_ops = 40000;
   std::size_t journal_keep_ops = 10000;  // at most half of journal_compact_ops is kept
   // The commit log (commit_log.hpp): once its records reach this many bytes from the front, a compaction applies

@@ -9,7 +9,7 @@
 namespace tern::persistence {
 namespace {
 
-void migrate_0_to_1(Connection& db) {
+void migrate_0_to_1(Database& db) {
   // Rows with large values (messages, sessions with a will) keep a rowid; the small, composite-key tables are
   // WITHOUT ROWID so each row is stored once, in key order.
   db.exec(R"sql(
@@ -76,12 +76,12 @@ void migrate_0_to_1(Connection& db) {
   )sql");
 }
 
-void migrate_1_to_2(Connection& db) {
+void migrate_1_to_2(Database& db) {
   // The write-ahead journal (sqlite_journal.hpp): one row per group commit, an op_codec.hpp record.
   db.exec("CREATE TABLE journal(seq INTEGER PRIMARY KEY, ops BLOB NOT NULL);");
 }
 
-void migrate_2_to_3(Connection& db) {
+void migrate_2_to_3(Database& db) {
   // The journal's records go to the commit log (commit_log.hpp), bound to this database by a random id; rows left
   // in the journal table come first (their seqs are at most journal_seq) and are deleted as they are applied.
   // An older build refuses a database of this schema instead of starting without the records in the log.
@@ -92,7 +92,7 @@ void migrate_2_to_3(Connection& db) {
 }
 
 struct Migration {
-  void (*apply)(Connection&);
+  void (*apply)(Database&);
   const char* what;
 };
 
@@ -107,7 +107,7 @@ constexpr Migration kMigrations[] = {
 
 int latest_schema_version() noexcept { return static_cast<int>(std::size(kMigrations)); }
 
-int schema_version(Connection& db) {
+int schema_version(Database& db) {
   if (db.query_int("SELECT count(*) FROM sqlite_master") == 0) return 0;
   if (db.query_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'") == 0) {
     throw SchemaError("not a Tern store (no schema_version table)");
@@ -123,7 +123,7 @@ int schema_version(Connection& db) {
   return static_cast<int>(version);
 }
 
-int migrate(Connection& db) {
+int migrate(Database& db) {
   const int found = schema_version(db);
   for (int version = found; version < latest_schema_version(); ++version) {
     const auto& step = kMigrations[version];

@@ -29,7 +29,7 @@
 //   "journal_seq"     the seq of the last log record applied to the tables (at first, the last row of the table)
 //   "journal_offset"  where in the log the record after it is
 //
-// Thread safety: functions over a Connection the caller owns.
+// Thread safety: functions over a Database the caller owns.
 #pragma once
 
 #include <stdexcept>
@@ -49,10 +49,10 @@ int latest_schema_version() noexcept;
 
 // The version stored in `db`: 0 for an empty database. Throws SchemaError if `db` holds tables but is not a Tern
 // store, SqliteError if it cannot be read.
-int schema_version(Connection& db);
+int schema_version(Database& db);
 
 // Brings `db` to latest_schema_version(), one transaction per step; returns the version it found. Throws
 // SchemaError for a version newer than this build.
-int migrate(Connection& db);
+int migrate(Database& db);
 
 }  // namespace tern::persistence

@@ -15,11 +15,11 @@ namespace tern::persistence {
 
 template <typename F>
 auto SqliteStore::durably(F&& f) {
-  // The database's connection runs with synchronous=NORMAL (sqlite_open.cpp): FULL only for this call. If FULL
+  // The Database runs with synchronous=NORMAL (sqlite_open.cpp): FULL only for this call. If FULL
   // cannot be set, the call throws rather than rewind the log behind a commit that a power cut could undo.
   db_->exec("PRAGMA synchronous = FULL");
   struct Relax {
-    Connection& db;
+    Database& db;
     ~Relax() { db.try_exec("PRAGMA synchronous = NORMAL"); }  // if not: slower compactions, nothing worse
   } relax{*db_};
   return f();
@@ -69,7 +69,7 @@ SqliteStore::~SqliteStore() {
     std::lock_guard lock(db_mutex_);
     compact_locked("closing", 0, true);
   }
-  journal_.reset();  // finalize the statements before closing the connection
+  journal_.reset();  // finalize the statements before closing the Database
   tables_.reset();
   db_.reset();
 }

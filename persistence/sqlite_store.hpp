@@ -22,27 +22,8 @@
 // (it moves what the log holds; a compaction lost by a power cut finds the log's records still there), except
 // when the log starts again from the front (a rewind, every SqliteOptions::commit_log_bytes): then FULL first.
 //
-// Tried and measured against this, in the durable benchmark (50 pairs, QoS 1, 2-core VM, interleaved rounds): a
-// separate compactor thread that plans while the writer commits (6 rounds: medians 358 k against 382 k acked
-// msgs/s, no gain: the whole pipeline's CPU bounds it, not the writer alone); no fsync at all (slower, smaller
-// groups); 64 KiB pages (slower); later (2026-12-05, 3 interleaved 8 s rounds each): 16 KiB pages,
-// wal_autocheckpoint 200 or 10,000 (no gain), no plan at append time (6% slower: the record grows by the ops it
-// would skip). The journal was a table of the database until schema 3: each group was an INSERT, costing SQLite's
-// two pwrites per WAL frame and the checkpoint's copy; the commit log gained 12% over it (3 interleaved rounds:
-// 473 k, 445 k, 499 k against 506 k, 532 k, 583 k acked msgs/s). A log appended to, instead of preallocated, gained
-// only 5% in a throw-away build (the file's size then changes at every fdatasync). 2026-12-06, 3 or 4 interleaved
-// 8 s rounds each: a compactor thread again, now that the writer only appends to the log (compaction was 15% of
-// the writer's time, each one holding up the groups behind it for ~2.5 ms): 626 k, 625 k, 620 k, 578 k against
-// 615 k, 627 k, 628 k, 609 k, no gain; persistence_sync normal, no fdatasync at all: 613 k, 604 k, 616 k against
-// 623 k, 632 k, 621 k with full. So the writer's latency does not bound the durable rows: the CPU of the whole
-// pipeline does (the ops the shards build, copy and destroy, and the writer's own), on 2 cores shared with the
-// load generator. A plan that reads each op once into a compact summary, with the key table's slots prefetched
-// (its misses halved in the profile): no measurable gain either, here or in SqliteBench.DISABLED_JournalCompactOps.
-// What did gain, the same day: batches of encoded ops (core::StoreBatch) instead of vectors of StoreOps, which
-// the shards built and destroyed and the writer copied and encoded (3 interleaved 4 s rounds: 610 k, 666 k, 607 k
-// against 564 k, 576 k, 609 k; with 34-character client ids and 40-character topics: 570 k, 564 k, 521 k against
-// 387 k, 396 k, 370 k), and the journal keeping records instead of decoded ops (peak RSS ~16.5 against ~21.5 MiB).
-// bench/run.py --scenarios durable, 5 repeats: persistence on ÷ off 0.56 to 0.81 per repeat, against 0.42 to 0.59.
+// Why one thread both commits and compacts: the journal, its log and the tables then have a single writer and no
+// lock between them, and a second thread did not pay (the alternatives tried: bench/README.md, "Decisions log").
 //
 // Opening (sqlite_open.hpp) never refuses a bad file: it is moved aside and logged; only when no database can be
 // had at all does the constructor throw StoreError.
@@ -71,7 +52,7 @@
 
 namespace tern::persistence {
 
-class Connection;
+class Database;
 class SqliteJournal;
 class SqliteTables;
 
@@ -98,7 +79,7 @@ class SqliteStore final : public Store {
   std::uint64_t transactions() const noexcept { return transactions_.load(std::memory_order_relaxed); }
   // Journalled ops that an unclean shutdown left and the constructor applied (for the crash test).
   std::size_t recovered_journal_ops() const noexcept { return recovered_journal_ops_; }
-  // The connection's PRAGMA synchronous now (1 NORMAL, 2 FULL): FULL only while a rewinding compaction commits.
+  // The Database's PRAGMA synchronous now (1 NORMAL, 2 FULL): FULL only while a rewinding compaction commits.
   std::int64_t synchronous();
   // Bytes of records from the commit log's front to its head (for tests of the rewind).
   std::uint64_t commit_log_bytes();
@@ -122,7 +103,7 @@ class SqliteStore final : public Store {
   void compact_locked(const char* why, std::size_t keep_ops, bool rewind = false);
   // Sets database_bytes_ if SqliteOptions::max_database_bytes is set. db_mutex_ held.
   void measure_database();
-  // Calls f() with the connection at synchronous=FULL. db_mutex_ held (or the writer not running).
+  // Calls f() with the Database at synchronous=FULL. db_mutex_ held (or the writer not running).
   template <typename F>
   auto durably(F&& f);
 
@@ -130,9 +111,9 @@ class SqliteStore final : public Store {
   std::filesystem::path path_;
   std::optional<std::filesystem::path> moved_aside_;
 
-  // The connection and its statements: the writer's during a commit, load()'s otherwise.
+  // The Database and its statements: the writer's during a commit, load()'s otherwise.
   std::mutex db_mutex_;
-  std::unique_ptr<Connection> db_;
+  std::unique_ptr<Database> db_;
   std::unique_ptr<SqliteTables> tables_;
   std::unique_ptr<SqliteJournal> journal_;
   std::size_t recovered_journal_ops_ = 0;

@@ -97,7 +97,7 @@ std::optional<core::StoredQueueEntry> read_queue_entry(const Statement& row, int
 
 }  // namespace
 
-SqliteTables::SqliteTables(Connection& db)
+SqliteTables::SqliteTables(Database& db)
     : db_(db),
       begin_(db, "BEGIN IMMEDIATE"),
       commit_(db, "COMMIT"),

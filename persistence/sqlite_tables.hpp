@@ -38,7 +38,7 @@ struct PlanOp;
 
 class SqliteTables {
  public:
-  explicit SqliteTables(Connection& db);  // prepares every statement; the schema must be current
+  explicit SqliteTables(Database& db);  // prepares every statement; the schema must be current
 
   void begin();  // BEGIN IMMEDIATE
   // The ops [0, plan.skip.size()) of `ops`, planned by plan_transaction(ops, cut) (see transaction_plan.hpp): each op
@@ -77,7 +77,7 @@ class SqliteTables {
   // Runs `st` (already bound) and adds the message id in column 0 of each row to the candidates.
   void collect_candidates(Statement& st);
 
-  Connection& db_;
+  Database& db_;
   Statement begin_, commit_;
   Statement put_session_, delete_session_;
   Statement put_subscription_, delete_subscription_, delete_session_subscriptions_;

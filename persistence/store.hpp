@@ -7,20 +7,22 @@
 // `durable == true`.
 //
 //   start-up (one thread, before any submit):
-//     core::StoreSnapshot snap = store.load();      // sessions, subscriptions, messages, queue, incoming, retained
-//     broker.restore(snap);                          // next_message_id: first id the broker may hand out
+//     core::StoreSnapshot snap = store.load();  // sessions, subscriptions, messages, queue, incoming, retained
+//     broker.restore(snap, bridge, now, wall_now);  // next_message_id: the first id the broker may hand out;
+//                                                   // bridge: the core::StorePort that submits to this store
 //
-//   "p" publishes QoS 1 "a/b" (packet id 12); persistent session "s" subscribes to "a/#" and is offline:
-//     store.submit({PutMessage{{.id = 41, .topic = "a/b", ...}},
-//                   PutQueueEntry{{.client_id = "s", .seq = 9, .message_id = 41, .qos = at_least_once}}},
-//                  [=](bool durable) { shard.post([=] { session_p.on_stored(12, durable); }); });
+//   "p" publishes QoS 1 "a/b" (packet id 12); persistent session "s" subscribes to "a/#" and is offline. The
+//   Broker writes the call's ops into a batch and submits it, as its batch 5, through StoreBridge
+//   (broker/server/store_bridge.hpp):
+//     batch.put_message(41, "a/b", payload, QoS::at_least_once, false, {}, std::nullopt);
+//     batch.put_queue_entry("s", 9, 41, QoS::at_least_once, false, {}, 0, false, true);  // queued; fresh: no row yet
+//     store.submit(std::move(batch), [=](bool durable) { /* on a shard: broker.on_committed(5, durable, now) */ });
 //     ... the writer thread commits this batch together with whatever else was queued (group commit), then calls
-//     the callback: the shard sends PUBACK 12 (durable) or refuses / disconnects (not durable, see below).
+//     the callback: the broker sends the PUBACK 12 it held (durable) or disconnects "p" (not durable, see below).
 //
-//   "s" reconnects, receives it with packet id 3 and acknowledges it:
-//     store.submit({PutQueueEntry{{.client_id = "s", .seq = 9, .message_id = 41, .qos = at_least_once,
-//                                  .packet_id = 3}}}, {});                      // no one waits: empty callback
-//     store.submit({DeleteQueueEntry{"s", 9}}, {});     // message 41 is now unreferenced: the store drops it
+//   "s" reconnects, receives it with packet id 3 and acknowledges it (two calls, a batch each):
+//     batch.put_queue_entry("s", 9, 41, QoS::at_least_once, false, {}, 3, false, false);  // in flight
+//     batch.delete_queue_entry("s", 9);  // message 41 is now unreferenced: the store drops it
 //
 // Rules every backend follows (tests/unit/persistence/store_contract_test.cpp checks them for each):
 //   - Batches are applied in the order submit() was called (for calls from several threads: the order in which

@@ -52,8 +52,8 @@ struct KeyOps {
 };
 
 // The keys of one plan: open addressing over a vector sized for every op up front (so entries never move), kept
-// by the writer thread between plans (std::unordered_map allocated a node per key: a third of the plan's time). A
-// slot names its key by the key's first op.
+// by the writer thread between plans, so that a plan allocates nothing per key. A slot names its key by the key's
+// first op.
 class KeyTable {
  public:
   void reset(std::size_t ops) {

@@ -74,7 +74,7 @@ Digest512 sha512(std::span<const std::uint8_t> first, std::span<const std::uint8
 // PBKDF2 (RFC 8018) with HMAC-SHA512 (RFC 2104), for its first 64-byte block, which is all a password hash uses.
 // mbedtls_pkcs5_pbkdf2_hmac() keys the HMAC again in every iteration, about 4.5 SHA-512 compressions each; the
 // SHA-512 states after the padded key (inner and outer) are kept here and copied instead, 2 compressions an
-// iteration: half the CPU of a CONNECT with a $7$ password (bench/README.md). tests/unit/auth/crypto_test.cpp checks
+// iteration (the measured gain: bench/README.md, "Authentication and ACL cost"). tests/unit/auth/crypto_test.cpp checks
 // it against mbedtls_pkcs5_pbkdf2_hmac() and published vectors.
 Digest512 pbkdf2_sha512(std::string_view password, std::span<const std::uint8_t> salt, unsigned iterations) {
   if (iterations == 0) throw std::invalid_argument("PBKDF2 needs at least one iteration");

@@ -68,21 +68,21 @@ const BrokerOptions& Broker::options() const noexcept { return impl_->options_; 
 Broker::Impl::Impl(BrokerOptions options) : options_(std::move(options)), random_(std::random_device{}()) {}
 
 ConnectionId Broker::Impl::attach(ConnectionSink& sink, std::string remote, TimePoint now) {
-  auto c = std::make_unique<Connection>();
+  auto c = std::make_unique<Client>();
   c->id = next_connection_id_++;
   c->sink = &sink;
   c->remote = std::move(remote);
   c->attached_at = now;
   c->last_packet_at = now;
   const ConnectionId id = c->id;
-  connections_.emplace(id, std::move(c));
+  clients_.emplace(id, std::move(c));
   ++stats_.connections;
   return id;
 }
 
 protocol::Version Broker::Impl::version(ConnectionId id) const noexcept {
-  auto it = connections_.find(id);
-  return it == connections_.end() ? Version::v311 : it->second->version;
+  auto it = clients_.find(id);
+  return it == clients_.end() ? Version::v311 : it->second->version;
 }
 
 void Broker::Impl::on_packet(ConnectionId id, protocol::Packet&& packet, TimePoint now) {
@@ -91,9 +91,9 @@ void Broker::Impl::on_packet(ConnectionId id, protocol::Packet&& packet, TimePoi
 
 void Broker::Impl::on_packets(ConnectionId id, std::span<protocol::Packet> packets, TimePoint now) {
   const FlushAtExit flush{*this};
-  auto it = connections_.find(id);
-  if (it == connections_.end()) return;
-  Connection& c = *it->second;
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return;
+  Client& c = *it->second;
   for (protocol::Packet& packet : packets) {
     if (c.closed) return;  // packets decoded after the broker closed the connection
     c.last_packet_at = now;
@@ -101,7 +101,7 @@ void Broker::Impl::on_packets(ConnectionId id, std::span<protocol::Packet> packe
   }
 }
 
-void Broker::Impl::dispatch(Connection& c, protocol::Packet&& packet, TimePoint now) {
+void Broker::Impl::dispatch(Client& c, protocol::Packet&& packet, TimePoint now) {
   if (!c.connected) {
     // The first packet from a client must be CONNECT [MQTT-3.1.0-1].
     if (auto* connect = std::get_if<protocol::Connect>(&packet)) {
@@ -134,7 +134,8 @@ void Broker::Impl::dispatch(Connection& c, protocol::Packet&& packet, TimePoint 
           Session& s = *c.session;
           if (c.version == Version::v5) {
             if (auto expiry = p.properties.session_expiry_interval) {
-              // Setting a non-zero expiry on DISCONNECT when CONNECT had 0 is a protocol error [MQTT-3.14.2-2].
+              // Setting a non-zero expiry on DISCONNECT when CONNECT had 0 is a protocol error (5.0 section
+              // 3.14.2.2.2).
               if (c.disconnect_expiry_base == 0 && *expiry != 0) {
                 protocol_violation(c, ReasonCode::protocol_error, now, "session expiry set on DISCONNECT");
                 return;
@@ -152,7 +153,7 @@ void Broker::Impl::dispatch(Connection& c, protocol::Packet&& packet, TimePoint 
           // A second CONNECT is a protocol error [MQTT-3.1.0-2].
           protocol_violation(c, ReasonCode::protocol_error, now, "second CONNECT");
         } else if constexpr (std::is_same_v<T, protocol::Auth>) {
-          // Tern offers no enhanced authentication, so no AUTH exchange can be in progress [MQTT-4.12.0-1].
+          // Tern offers no enhanced authentication, so no AUTH exchange can be in progress (5.0 [MQTT-4.12.0-7]).
           protocol_violation(c, ReasonCode::protocol_error, now, "AUTH without an authentication method");
         } else {
           // CONNACK, SUBACK, UNSUBACK, PINGRESP are sent by servers only.
@@ -164,12 +165,12 @@ void Broker::Impl::dispatch(Connection& c, protocol::Packet&& packet, TimePoint 
 
 void Broker::Impl::on_decode_error(ConnectionId id, ReasonCode error, TimePoint now) {
   const FlushAtExit flush{*this};
-  auto it = connections_.find(id);
-  if (it == connections_.end() || it->second->closed) return;
-  Connection& c = *it->second;
+  auto it = clients_.find(id);
+  if (it == clients_.end() || it->second->closed) return;
+  Client& c = *it->second;
   if (!c.connected) {
     if (error == ReasonCode::unsupported_protocol_version) {
-      // Unknown protocol level: CONNACK 0x01 in the 3.1.1 form, then close [MQTT-3.1.2-2].
+      // Unknown protocol level: CONNACK 0x01 in the 3.1.1 form, then close (3.1.1 [MQTT-3.1.2-2]).
       refuse_connect(c, Version::v311, error, now, "unsupported protocol version");
     } else {
       close_connection(c, std::nullopt, false, now, protocol::reason_code_name(error));
@@ -180,9 +181,9 @@ void Broker::Impl::on_decode_error(ConnectionId id, ReasonCode error, TimePoint 
 }
 
 void Broker::Impl::detach(ConnectionId id, TimePoint now) {
-  auto it = connections_.find(id);
-  if (it == connections_.end()) return;
-  Connection& c = *it->second;
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return;
+  Client& c = *it->second;
   if (!c.closed) {
     // The socket went without DISCONNECT: an abnormal end, the will is published [MQTT-3.1.2-8].
     c.sink = nullptr;  // gone: nothing may be sent any more
@@ -190,15 +191,15 @@ void Broker::Impl::detach(ConnectionId id, TimePoint now) {
   }
   flush_output();  // before the erase: the list of staged connections may name this one
   if (!pending_authentication_.empty()) pending_authentication_.erase(id);
-  connections_.erase(it);
+  clients_.erase(it);
   --stats_.connections;
 }
 
-void Broker::Impl::protocol_violation(Connection& c, ReasonCode reason, TimePoint now, std::string_view why) {
+void Broker::Impl::protocol_violation(Client& c, ReasonCode reason, TimePoint now, std::string_view why) {
   close_connection(c, reason, true, now, why);
 }
 
-void Broker::Impl::close_connection(Connection& c, std::optional<ReasonCode> reason, bool will, TimePoint now,
+void Broker::Impl::close_connection(Client& c, std::optional<ReasonCode> reason, bool will, TimePoint now,
                                     std::string_view why) {
   if (c.closed) return;
   if (c.connected) {
@@ -221,18 +222,18 @@ void Broker::Impl::close_connection(Connection& c, std::optional<ReasonCode> rea
     c.connected = false;
     --stats_.clients;
     Session* s = std::exchange(c.session, nullptr);
-    s->connection = nullptr;
+    s->client = nullptr;
     session_offline(*s, will, now);
   }
 }
 
-void Broker::Impl::send(Connection& c, const protocol::Packet& packet) {
+void Broker::Impl::send(Client& c, const protocol::Packet& packet) {
   if (!c.sink || c.closed) return;
   scratch_.clear();
   protocol::encode(packet, c.version, scratch_);
   const std::uint32_t limit = c.client_maximum_packet_size;
   if (limit != 0 && scratch_.size() > limit) {
-    // Never more than the client's Maximum Packet Size [MQTT-3.1.2-24]: the Reason String and User Properties go
+    // Never more than the client's Maximum Packet Size (5.0 [MQTT-3.1.2-24]): the Reason String and User Properties go
     // first [MQTT-3.1.2-25], [MQTT-3.14.2-3]; a packet still too large is not sent.
     protocol::Packet trimmed = packet;
     std::visit(
@@ -255,7 +256,7 @@ void Broker::Impl::send(Connection& c, const protocol::Packet& packet) {
     c.must_wait = true;
 }
 
-std::string& Broker::Impl::stage(Connection& c) {
+std::string& Broker::Impl::stage(Client& c) {
   if (!c.staged_listed) {
     c.staged_listed = true;
     staged_.push_back(&c);
@@ -268,7 +269,7 @@ void Broker::Impl::flush_output() {
   // waits for them (see broker_store.cpp).
   submit_ops();
   const bool stored = std::exchange(call_submitted_, false);
-  for (Connection* c : staged_) {
+  for (Client* c : staged_) {
     if (c->sink) {
       if ((stored && std::exchange(c->must_wait, false)) || c->held_until_batch > committed_batches_) {
         hold_output(*c, submitted_batches_);
@@ -285,7 +286,7 @@ void Broker::Impl::flush_output() {
   staged_.clear();
 }
 
-std::optional<std::string> Broker::Impl::reason_string(const Connection& c, std::string_view text) const {
+std::optional<std::string> Broker::Impl::reason_string(const Client& c, std::string_view text) const {
   // Request Problem Information 0: no reason string on anything but PUBLISH, CONNACK and DISCONNECT
   // [MQTT-3.1.2-29]. Callers building those three use the text directly.
   if (!c.request_problem_information || text.empty()) return std::nullopt;
@@ -343,14 +344,14 @@ TimePoint Broker::Impl::tick(TimePoint now) {
   const FlushAtExit flush{*this};
   TimePoint next = TimePoint::max();
 
-  std::vector<Connection*> expired;
-  for (auto& [id, c] : connections_) {
+  std::vector<Client*> expired;
+  for (auto& [id, c] : clients_) {
     if (c->closed) continue;
     TimePoint deadline = TimePoint::max();
     if (!c->connected) {
       deadline = c->attached_at + connect_timeout;
     } else if (c->keep_alive > 0) {
-      // One and a half times the keep alive [MQTT-3.1.2-24].
+      // One and a half times the keep alive (3.1.1 [MQTT-3.1.2-24], 5.0 [MQTT-3.1.2-22]).
       deadline = c->last_packet_at + std::chrono::milliseconds(c->keep_alive * 1500);
     }
     if (deadline <= now) {
@@ -359,7 +360,7 @@ TimePoint Broker::Impl::tick(TimePoint now) {
       next = std::min(next, deadline);
     }
   }
-  for (Connection* c : expired) {
+  for (Client* c : expired) {
     if (c->connected) {
       close_connection(*c, ReasonCode::keep_alive_timeout, true, now, "keep alive timeout");
     } else {
@@ -369,7 +370,7 @@ TimePoint Broker::Impl::tick(TimePoint now) {
 
   std::vector<Session*> ending;
   for (auto& [id, s] : sessions_) {
-    if (s->connection) continue;
+    if (s->client) continue;
     if (s->will && s->will_at <= now) {
       publish_will(*s, now);
       store_session(*s, s->offline_since);  // without the will now
@@ -390,9 +391,9 @@ TimePoint Broker::Impl::tick(TimePoint now) {
 
 void Broker::Impl::shutdown(TimePoint now) {
   const FlushAtExit flush{*this};
-  std::vector<Connection*> all;
-  for (auto& [id, c] : connections_) all.push_back(c.get());
-  for (Connection* c : all) {
+  std::vector<Client*> all;
+  for (auto& [id, c] : clients_) all.push_back(c.get());
+  for (Client* c : all) {
     // The server closing a connection is an abnormal end for the client, so its will is published
     // [MQTT-3.1.2-8]; persistent subscribers find it queued when they come back.
     close_connection(*c, ReasonCode::server_shutting_down, true, now, "server shutting down");

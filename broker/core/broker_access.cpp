@@ -9,8 +9,8 @@
 namespace tern::core {
 
 void Broker::Impl::authenticate(ConnectionId id, Authentication authentication) {
-  auto it = connections_.find(id);
-  if (it == connections_.end() || it->second->connected) return;
+  auto it = clients_.find(id);
+  if (it == clients_.end() || it->second->connected) return;
   pending_authentication_.insert_or_assign(id, std::move(authentication));
 }
 
@@ -75,10 +75,10 @@ void Broker::Impl::replace_policy(const AccessPolicy& previous, const std::share
     if (it == sessions_.end()) continue;
     Session& s = *it->second;
     SessionAccess& access = *s.access;
-    if (s.connection && !current->still_accepts(previous, access.username(), access.password_checked())) {
+    if (s.client && !current->still_accepts(previous, access.username(), access.password_checked())) {
       TERN_LOG(notice, "Client ", s.client_id, " (username '", access.username().value_or(""),
                "') is no longer allowed to connect: disconnecting it.");
-      close_connection(*s.connection, protocol::ReasonCode::not_authorized, true, now, "not authorized any more");
+      close_connection(*s.client, protocol::ReasonCode::not_authorized, true, now, "not authorized any more");
       it = sessions_.find(id);
       if (it == sessions_.end()) continue;
     }

@@ -27,8 +27,7 @@ const char* protocol_label(Version v) {
 
 }  // namespace
 
-void Broker::Impl::refuse_connect(Connection& c, Version version, ReasonCode reason, TimePoint now,
-                                  std::string_view why) {
+void Broker::Impl::refuse_connect(Client& c, Version version, ReasonCode reason, TimePoint now, std::string_view why) {
   c.version = version;
   protocol::Connack ack;
   ack.reason_code = reason;
@@ -50,7 +49,7 @@ std::string Broker::Impl::assign_client_id(std::string_view prefix) {
   }
 }
 
-void Broker::Impl::on_connect(Connection& c, protocol::Connect&& connect, TimePoint now) {
+void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint now) {
   const Version version = connect.version;
   const bool v5 = version == Version::v5;
   c.version = version;
@@ -63,7 +62,7 @@ void Broker::Impl::on_connect(Connection& c, protocol::Connect&& connect, TimePo
     pending_authentication_.erase(it);
   }
 
-  // Client identifier [MQTT-3.1.3-6..9].
+  // Client identifier (3.1.1 [MQTT-3.1.3-6..9], 5.0 [MQTT-3.1.3-6..8]).
   std::string client_id = std::move(connect.client_id);
   bool assigned = false;
   if (client_id.empty()) {
@@ -110,7 +109,8 @@ void Broker::Impl::on_connect(Connection& c, protocol::Connect&& connect, TimePo
       return;
     }
     if (will.properties.response_topic && !protocol::valid_topic_name(*will.properties.response_topic)) {
-      refuse_connect(c, version, ReasonCode::protocol_error, now, "invalid will response topic");  // [MQTT-3.1.3-11]
+      // No wildcards, as in a PUBLISH's Response Topic (5.0 [MQTT-3.3.2-14]).
+      refuse_connect(c, version, ReasonCode::protocol_error, now, "invalid will response topic");
       return;
     }
     if (will.qos > options_.max_qos) {
@@ -153,21 +153,21 @@ void Broker::Impl::on_connect(Connection& c, protocol::Connect&& connect, TimePo
     }
   }
 
-  // Take over a connected session with the same client id [MQTT-3.1.4-3].
+  // Take over a connected session with the same client id (3.1.1 [MQTT-3.1.4-2], 5.0 [MQTT-3.1.4-3]).
   bool session_present = false;
   Session* s = nullptr;
   if (auto it = sessions_by_client_.find(client_id); it != sessions_by_client_.end()) {
-    if (Connection* old = it->second->connection) {
+    if (Client* old = it->second->client) {
       close_connection(*old, ReasonCode::session_taken_over, true, now, "session taken over");
     }
     it = sessions_by_client_.find(client_id);  // closing may have ended a session with expiry 0
     if (it != sessions_by_client_.end()) {
       if (connect.clean_start) {
-        end_session(*it->second, now);  // [MQTT-3.1.2-4]
+        end_session(*it->second, now);  // 3.1.1 [MQTT-3.1.2-6], 5.0 [MQTT-3.1.2-4]
       } else {
         s = it->second.get();
         session_present = true;
-        // Reconnecting before the will delay ran out: the old will is not sent [MQTT-3.1.3-9].
+        // Reconnecting before the will delay ran out: the old will is not sent (5.0 [MQTT-3.1.3-9]).
         s->will.reset();
         s->will_at = TimePoint::max();
       }
@@ -192,7 +192,7 @@ void Broker::Impl::on_connect(Connection& c, protocol::Connect&& connect, TimePo
   } else {
     s->access.reset();
   }
-  s->connection = &c;
+  s->client = &c;
   s->version = version;
   s->expiry_interval = expiry;
   s->expires_at = TimePoint::max();

@@ -60,25 +60,25 @@ class Broker::Impl {
 
  private:
   // --- broker.cpp: connection and session lifetime
-  void dispatch(Connection& c, protocol::Packet&& packet, TimePoint now);
+  void dispatch(Client& c, protocol::Packet&& packet, TimePoint now);
   // Ends the connection. With `reason` set and a 5.0 client, a DISCONNECT with that reason goes first.
   // `will`: whether the session's will is published (abnormal end) or discarded (normal DISCONNECT).
-  void close_connection(Connection& c, std::optional<protocol::ReasonCode> reason, bool will, TimePoint now,
+  void close_connection(Client& c, std::optional<protocol::ReasonCode> reason, bool will, TimePoint now,
                         std::string_view why);
-  void protocol_violation(Connection& c, protocol::ReasonCode reason, TimePoint now, std::string_view why);
+  void protocol_violation(Client& c, protocol::ReasonCode reason, TimePoint now, std::string_view why);
   // The connection of `s` went away: start the will delay and the expiry clock, or end the session now.
   void session_offline(Session& s, bool publish_will, TimePoint now);
   void end_session(Session& s, TimePoint now);  // publishes a pending will, drops subscriptions, frees it
   void publish_will(Session& s, TimePoint now);
-  void send(Connection& c, const protocol::Packet& packet);
+  void send(Client& c, const protocol::Packet& packet);
   // The buffer the current call writes `c`'s packets into.
-  std::string& stage(Connection& c);
+  std::string& stage(Client& c);
 
-  std::optional<std::string> reason_string(const Connection& c, std::string_view text) const;
+  std::optional<std::string> reason_string(const Client& c, std::string_view text) const;
 
   // --- broker_connect.cpp
-  void on_connect(Connection& c, protocol::Connect&& connect, TimePoint now);
-  void refuse_connect(Connection& c, protocol::Version version, protocol::ReasonCode reason, TimePoint now,
+  void on_connect(Client& c, protocol::Connect&& connect, TimePoint now);
+  void refuse_connect(Client& c, protocol::Version version, protocol::ReasonCode reason, TimePoint now,
                       std::string_view why);
   std::string assign_client_id(std::string_view prefix);
   // broker_access.cpp: the ACL applied to a session's subscriptions (after CONNECT or a reload): each filter's
@@ -94,24 +94,24 @@ class Broker::Impl {
   }
 
   // --- broker_publish.cpp
-  void on_publish(Connection& c, protocol::Publish&& publish, TimePoint now);
-  void on_denied_publish(Connection& c, const protocol::Publish& publish);
-  void on_puback(Connection& c, const protocol::Puback& ack, TimePoint now);
-  void on_pubrec(Connection& c, const protocol::Pubrec& ack, TimePoint now);
-  void on_pubrel(Connection& c, const protocol::Pubrel& ack, TimePoint now);
-  void on_pubcomp(Connection& c, const protocol::Pubcomp& ack, TimePoint now);
+  void on_publish(Client& c, protocol::Publish&& publish, TimePoint now);
+  void on_denied_publish(Client& c, const protocol::Publish& publish);
+  void on_puback(Client& c, const protocol::Puback& ack, TimePoint now);
+  void on_pubrec(Client& c, const protocol::Pubrec& ack, TimePoint now);
+  void on_pubrel(Client& c, const protocol::Pubrel& ack, TimePoint now);
+  void on_pubcomp(Client& c, const protocol::Pubcomp& ack, TimePoint now);
   // Routes to every matching subscription and stores it if retained. Returns the number of sessions it went to.
   std::size_t route(const MessagePtr& message, TimePoint now);
   void deliver(Session& s, Delivery&& d, TimePoint now);
   void enqueue(Session& s, Delivery&& d);
   // Sends `d` at QoS 1/2 with a new packet id and records it in the in-flight window.
-  void send_inflight(Session& s, Connection& c, Delivery&& d, TimePoint now);
+  void send_inflight(Session& s, Client& c, Delivery&& d, TimePoint now);
   // Sends queued messages while the in-flight window has room.
   void pump(Session& s, TimePoint now);
   // Writes one PUBLISH to the connection; false if it could not be sent (too large for the client, expired).
-  bool write_publish(Connection& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now);
+  bool write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now);
   void resend_inflight(Session& s, TimePoint now);
-  std::uint16_t inflight_window(const Connection& c) const noexcept;
+  std::uint16_t inflight_window(const Client& c) const noexcept;
   std::uint16_t allocate_packet_id(Session& s);
   InflightOut* find_inflight(Session& s, std::uint16_t packet_id);
   void erase_inflight(Session& s, std::uint16_t packet_id);
@@ -146,11 +146,11 @@ class Broker::Impl {
   UnixMillis to_wall(TimePoint t) const noexcept;
   TimePoint from_wall(UnixMillis t) const noexcept;
   // Holds `c`'s staged output until batch `batch` is committed.
-  void hold_output(Connection& c, std::uint64_t batch);
+  void hold_output(Client& c, std::uint64_t batch);
 
   // --- broker_subscribe.cpp
-  void on_subscribe(Connection& c, protocol::Subscribe&& subscribe, TimePoint now);
-  void on_unsubscribe(Connection& c, protocol::Unsubscribe&& unsubscribe, TimePoint now);
+  void on_subscribe(Client& c, protocol::Subscribe&& subscribe, TimePoint now);
+  void on_unsubscribe(Client& c, protocol::Unsubscribe&& unsubscribe, TimePoint now);
   void send_retained(Session& s, std::string_view filter, const SubscriptionOptions& options, TimePoint now);
 
   // --- broker_access.cpp: check_retain_source
@@ -159,7 +159,7 @@ class Broker::Impl {
   // Whether the publisher of the retained message on `topic` may still publish there (true when unknown).
   bool retain_source_allowed(const std::string& topic);
 
-  std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;
+  std::unordered_map<ConnectionId, std::unique_ptr<Client>> clients_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_by_client_;
   std::unordered_map<SessionId, Session*> sessions_;
   SubscriptionIndex subscriptions_;
@@ -171,14 +171,14 @@ class Broker::Impl {
     std::shared_ptr<const AccessPolicy> policy;
   };
   std::unordered_map<std::string, RetainSource> retain_sources_;
-  // Broker::authenticate()'s verdicts, until the CONNECT they were made for (kept here, not in Connection, so that a
+  // Broker::authenticate()'s verdicts, until the CONNECT they were made for (kept here, not in Client, so that a
   // connection pays nothing for them once connected).
   std::unordered_map<ConnectionId, Authentication> pending_authentication_;
   ConnectionId next_connection_id_ = 1;
   SessionId next_session_id_ = 1;
   std::mt19937_64 random_;
   std::string scratch_;              // encode buffer for packets that may need trimming (send())
-  std::vector<Connection*> staged_;  // connections with output staged in the current call
+  std::vector<Client*> staged_;      // clients with output staged in the current call
 
   // Routing scratch: one entry per session a message goes to (reused across messages).
   struct Target {

@@ -26,7 +26,9 @@ struct BrokerOptions {
   bool check_retain_source = true;
   protocol::QoS max_qos = protocol::QoS::exactly_once;  // max_qos
   std::uint16_t max_topic_alias = 10;              // max_topic_alias: Topic Alias Maximum Tern advertises
-  std::uint16_t max_outgoing_topic_alias = 10;     // aliases Tern assigns on its own PUBLISHes (tern)
+  // Topic aliases Tern assigns on the PUBLISHes it sends to a 5.0 client, at most (and at most the client's Topic
+  // Alias Maximum). No directive sets it: the config file leaves the default.
+  std::uint16_t max_outgoing_topic_alias = 10;
   // persistent_client_expiration: how long a 3.1.1 persistent session (or a 5.0 one with an expiry of "never")
   // is kept after its client goes. nullopt: forever.
   std::optional<std::chrono::seconds> persistent_client_expiration;

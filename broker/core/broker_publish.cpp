@@ -15,7 +15,7 @@ using protocol::Version;
 // ---------------------------------------------------------------------------------------------------------------
 // From the client.
 
-void Broker::Impl::on_publish(Connection& c, protocol::Publish&& publish, TimePoint now) {
+void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint now) {
   Session& s = *c.session;
   const bool v5 = c.version == Version::v5;
   protocol::Properties& props = publish.properties;
@@ -99,11 +99,11 @@ void Broker::Impl::on_publish(Connection& c, protocol::Publish&& publish, TimePo
     case QoS::exactly_once: {
       protocol::Pubrec ack{.packet_id = id};
       if (s.awaiting_pubrel(id)) {
-        // A resent PUBLISH before PUBREL: acknowledge again, deliver nothing twice [MQTT-4.3.3-9].
+        // A resent PUBLISH before PUBREL: acknowledge again, deliver nothing twice (5.0 [MQTT-4.3.3-10]).
         send(c, ack);
         return;
       }
-      if (v5 && s.qos().incoming_qos2.size() >= options_.max_inflight_messages) {  // [MQTT-3.3.4-9]
+      if (v5 && s.qos().incoming_qos2.size() >= options_.max_inflight_messages) {  // 5.0 [MQTT-3.3.4-7]
         protocol_violation(c, ReasonCode::receive_maximum_exceeded, now, "receive maximum exceeded");
         return;
       }
@@ -128,7 +128,7 @@ void Broker::Impl::on_publish(Connection& c, protocol::Publish&& publish, TimePo
 // A PUBLISH the ACL refuses is not routed, and not retained. The exchange still completes, as mosquitto does: 5.0
 // says why with 0x87 (which ends a QoS 2 exchange at PUBREC); 3.1.1 has no way to, so the client sees a normal
 // acknowledgement.
-void Broker::Impl::on_denied_publish(Connection& c, const protocol::Publish& publish) {
+void Broker::Impl::on_denied_publish(Client& c, const protocol::Publish& publish) {
   Session& s = *c.session;
   const bool v5 = c.version == Version::v5;
   TERN_LOG(debug, "Denied PUBLISH from ", s.client_id, " on ", publish.topic, " (QoS ", static_cast<int>(publish.qos),
@@ -150,7 +150,7 @@ void Broker::Impl::on_denied_publish(Connection& c, const protocol::Publish& pub
   }
 }
 
-void Broker::Impl::on_pubrel(Connection& c, const protocol::Pubrel& rel, TimePoint) {
+void Broker::Impl::on_pubrel(Client& c, const protocol::Pubrel& rel, TimePoint) {
   protocol::Pubcomp comp{.packet_id = rel.packet_id};
   Session& s = *c.session;
   const bool known = s.awaiting_pubrel(rel.packet_id);
@@ -163,7 +163,7 @@ void Broker::Impl::on_pubrel(Connection& c, const protocol::Pubrel& rel, TimePoi
   send(c, comp);
 }
 
-void Broker::Impl::on_puback(Connection& c, const protocol::Puback& ack, TimePoint now) {
+void Broker::Impl::on_puback(Client& c, const protocol::Puback& ack, TimePoint now) {
   Session& s = *c.session;
   InflightOut* f = find_inflight(s, ack.packet_id);
   if (!f || f->delivery.qos != QoS::at_least_once) return;  // unknown ids are ignored
@@ -172,7 +172,7 @@ void Broker::Impl::on_puback(Connection& c, const protocol::Puback& ack, TimePoi
   pump(s, now);
 }
 
-void Broker::Impl::on_pubrec(Connection& c, const protocol::Pubrec& rec, TimePoint now) {
+void Broker::Impl::on_pubrec(Client& c, const protocol::Pubrec& rec, TimePoint now) {
   Session& s = *c.session;
   InflightOut* f = find_inflight(s, rec.packet_id);
   if (!f || f->delivery.qos != QoS::exactly_once) {
@@ -194,7 +194,7 @@ void Broker::Impl::on_pubrec(Connection& c, const protocol::Pubrec& rec, TimePoi
   send(c, protocol::Pubrel{.packet_id = rec.packet_id});
 }
 
-void Broker::Impl::on_pubcomp(Connection& c, const protocol::Pubcomp& comp, TimePoint now) {
+void Broker::Impl::on_pubcomp(Client& c, const protocol::Pubcomp& comp, TimePoint now) {
   Session& s = *c.session;
   InflightOut* f = find_inflight(s, comp.packet_id);
   if (!f || !f->released) return;
@@ -208,7 +208,8 @@ void Broker::Impl::on_pubcomp(Connection& c, const protocol::Pubcomp& comp, Time
 
 std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
   if (message->retain) {
-    retained_.set(message);  // an empty payload clears [MQTT-3.3.1-6], [MQTT-3.3.1-7]
+    // An empty payload clears (5.0 [MQTT-3.3.1-6], [MQTT-3.3.1-7]; 3.1.1 [MQTT-3.3.1-10], [MQTT-3.3.1-11]).
+    retained_.set(message);
     if (options_.check_retain_source) note_retain_source(*message);
     store_retained(message);
     stats_.retained = retained_.size();
@@ -226,11 +227,12 @@ std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
   // One copy per session: the highest QoS of its matching subscriptions, and every subscription identifier
   // [MQTT-3.3.4-2..5].
   auto add_target = [&](const Subscriber& sub) {
-    if (sub.options.no_local && sub.session == message->origin_session) return;  // [MQTT-3.8.3-3]
+    if (sub.options.no_local && sub.session == message->origin_session) return;  // 5.0 [MQTT-3.8.3-3]
     auto sit = sessions_.find(sub.session);
     if (sit == sessions_.end()) return;
     const QoS qos = std::min(message->qos, sub.options.qos);
-    const bool retain = sub.options.retain_as_published && message->retain;  // [MQTT-3.3.1-12], [MQTT-3.3.1-13]
+    // 5.0 [MQTT-3.3.1-12], [MQTT-3.3.1-13]; 3.1.1 (retain_as_published false): RETAIN 0 [MQTT-3.3.1-9].
+    const bool retain = sub.options.retain_as_published && message->retain;
     auto [it, inserted] = target_index_.emplace(sub.session, targets_.size());
     if (inserted) targets_.push_back(Target{sit->second, Delivery{message, qos, retain, {}}, false});
     targets_[it->second].readable_all |= sub.options.readable_all;
@@ -253,7 +255,7 @@ std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
         continue;
       }
       if (!pick) pick = idx;
-      if (sit->second->connection) {
+      if (sit->second->client) {
         pick = idx;
         break;
       }
@@ -273,7 +275,7 @@ std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
 }
 
 void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
-  Connection* c = s.connection;
+  Client* c = s.client;
   if (!c) {
     if (d.qos == QoS::at_most_once && !options_.queue_qos0_messages) {
       ++stats_.messages_dropped;
@@ -298,7 +300,7 @@ void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
   send_inflight(s, *c, std::move(d), now);
 }
 
-void Broker::Impl::send_inflight(Session& s, Connection& c, Delivery&& d, TimePoint now) {
+void Broker::Impl::send_inflight(Session& s, Client& c, Delivery&& d, TimePoint now) {
   const std::uint16_t id = allocate_packet_id(s);
   if (!write_publish(c, d, id, false, now)) {
     unstore_delivery(s, d);  // dropped for this client
@@ -329,7 +331,7 @@ void Broker::Impl::enqueue(Session& s, Delivery&& d) {
 }
 
 void Broker::Impl::pump(Session& s, TimePoint now) {
-  Connection* c = s.connection;
+  Client* c = s.client;
   if (!c) return;
   const std::uint16_t window = inflight_window(*c);
   while (!s.queue.empty() || (s.spilled != 0 && s.inflight_count() < window && page_in(s))) {
@@ -356,7 +358,7 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
 void Broker::Impl::resend_inflight(Session& s, TimePoint now) {
   // Unacknowledged PUBLISHes go again with DUP set, PUBRELs again as PUBRELs, in their original order
   // [MQTT-4.4.0-1].
-  Connection& c = *s.connection;
+  Client& c = *s.client;
   if (!s.exchanges) return;
   for (auto& [seq, f] : s.exchanges->inflight) {
     if (f.released) {
@@ -367,8 +369,7 @@ void Broker::Impl::resend_inflight(Session& s, TimePoint now) {
   }
 }
 
-bool Broker::Impl::write_publish(Connection& c, const Delivery& d, std::uint16_t packet_id, bool dup,
-                                 TimePoint now) {
+bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now) {
   if (!c.sink || c.closed) return false;
   const Message& m = *d.message;
   protocol::PublishView v;
@@ -409,8 +410,8 @@ bool Broker::Impl::write_publish(Connection& c, const Delivery& d, std::uint16_t
   return true;
 }
 
-std::uint16_t Broker::Impl::inflight_window(const Connection& c) const noexcept {
-  // 5.0: never more than the client's Receive Maximum [MQTT-3.3.4-7]; 3.1.1: max_inflight_messages.
+std::uint16_t Broker::Impl::inflight_window(const Client& c) const noexcept {
+  // 5.0: never more than the client's Receive Maximum [MQTT-3.3.4-9]; 3.1.1: max_inflight_messages.
   return c.version == Version::v5 ? c.client_receive_maximum : options_.max_inflight_messages;
 }
 

@@ -230,7 +230,7 @@ MessagePtr Broker::Impl::from_stored(const StoredMessage& stored) const {
 // ---------------------------------------------------------------------------------------------------------------
 // Held output.
 
-void Broker::Impl::hold_output(Connection& c, std::uint64_t batch) {
+void Broker::Impl::hold_output(Client& c, std::uint64_t batch) {
   c.held_until_batch = batch;
   if (!held_.empty() && held_.back().batch == batch && held_.back().connection == c.id) {
     held_.back().bytes.append(c.staged);
@@ -247,8 +247,8 @@ void Broker::Impl::on_committed(std::uint64_t batch, bool durable, TimePoint now
   while (!held_.empty() && held_.front().batch <= batch) {
     HeldOutput h = std::move(held_.front());
     held_.pop_front();
-    auto it = connections_.find(h.connection);
-    if (it == connections_.end() || !it->second->sink) continue;  // the socket is gone
+    auto it = clients_.find(h.connection);
+    if (it == clients_.end() || !it->second->sink) continue;  // the socket is gone
     ConnectionSink& sink = *it->second->sink;
     if (!durable) {
       // These bytes may acknowledge what the store does not hold: they are not sent, and the client is
@@ -261,9 +261,9 @@ void Broker::Impl::on_committed(std::uint64_t batch, bool durable, TimePoint now
     if (h.close) sink.close();
   }
   for (ConnectionId id : failed) {
-    auto it = connections_.find(id);
-    if (it == connections_.end() || it->second->closed) continue;
-    Connection& c = *it->second;
+    auto it = clients_.find(id);
+    if (it == clients_.end() || it->second->closed) continue;
+    Client& c = *it->second;
     c.held_until_batch = 0;  // what was held is dropped; the DISCONNECT need not wait behind it
     close_connection(c, ReasonCode::unspecified_error, true, now, "the store could not commit its messages");
   }

@@ -11,7 +11,7 @@ using protocol::QoS;
 using protocol::ReasonCode;
 using protocol::Version;
 
-void Broker::Impl::on_subscribe(Connection& c, protocol::Subscribe&& subscribe, TimePoint now) {
+void Broker::Impl::on_subscribe(Client& c, protocol::Subscribe&& subscribe, TimePoint now) {
   Session& s = *c.session;
   const bool v5 = c.version == Version::v5;
   const std::uint32_t subscription_id =
@@ -33,7 +33,7 @@ void Broker::Impl::on_subscribe(Connection& c, protocol::Subscribe&& subscribe, 
       continue;
     }
     const auto shared = protocol::parse_shared(sub.filter);
-    if (shared && sub.no_local && v5) {  // [MQTT-3.8.3-4]
+    if (shared && sub.no_local && v5) {  // 5.0 [MQTT-3.8.3-4]
       protocol_violation(c, ReasonCode::protocol_error, now, "no local on a shared subscription");
       return;
     }
@@ -63,7 +63,7 @@ void Broker::Impl::on_subscribe(Connection& c, protocol::Subscribe&& subscribe, 
     TERN_LOG(debug, s.client_id, " subscribed to ", sub.filter, " (QoS ", static_cast<int>(options.qos), ')');
 
     // Retain handling: 0 always, 1 only for a new subscription, 2 never; never for shared subscriptions
-    // [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11] (5.0 section 4.8.2).
+    // (5.0 [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11]; shared subscriptions: 5.0 section 4.8.2).
     if (!shared && (options.retain_handling == 0 || (options.retain_handling == 1 && !existed)))
       retained_requests.push_back({std::move(sub.filter), options});
   }
@@ -85,14 +85,14 @@ void Broker::Impl::send_retained(Session& s, std::string_view filter, const Subs
     }
     if (!options.readable_all && !may_read(s, m->topic)) continue;
     if (!retain_source_allowed(m->topic)) continue;
-    Delivery d{m, std::min(m->qos, options.qos), true, {}};  // retained on subscribe: RETAIN set [MQTT-3.3.1-8]
+    Delivery d{m, std::min(m->qos, options.qos), true, {}};  // retained on subscribe: RETAIN set (3.1.1 [MQTT-3.3.1-8])
     if (options.subscription_id != 0) d.subscription_ids.push_back(options.subscription_id);
     deliver(s, std::move(d), now);
   }
   stats_.retained = retained_.size();
 }
 
-void Broker::Impl::on_unsubscribe(Connection& c, protocol::Unsubscribe&& unsubscribe, TimePoint) {
+void Broker::Impl::on_unsubscribe(Client& c, protocol::Unsubscribe&& unsubscribe, TimePoint) {
   Session& s = *c.session;
   protocol::Unsuback ack{.packet_id = unsubscribe.packet_id};
   for (const std::string& filter : unsubscribe.filters) {

@@ -1,12 +1,13 @@
 // Per-client state: the part that outlives a network connection (Session) and the part that does not
-// (Connection).
+// (Client).
 //
 // A Session is keyed by client id and holds what MQTT says survives a reconnect: subscriptions, messages queued for
 // the client, the outgoing in-flight window (QoS 1/2 PUBLISHes and PUBRELs awaiting acknowledgement), incoming QoS 2
-// packet ids awaiting PUBREL, the expiry interval and a will waiting for its delay. A Connection is one socket: its
-// sink, protocol version, keepalive, negotiated limits and topic-alias maps.
+// packet ids awaiting PUBREL, the expiry interval and a will waiting for its delay. A Client is the core's view of
+// one attached socket (net::Connection, known here only by its ConnectionId and ConnectionSink): its sink, protocol
+// version, keepalive, negotiated limits, topic-alias maps and the output staged for it.
 //
-//   CONNECT(id=x, clean=0) -> Session x found, Connection c1 attached; in-flight messages resent with DUP
+//   CONNECT(id=x, clean=0) -> Session x found, Client c1 attached; in-flight messages resent with DUP
 //   socket drops           -> c1 detached; Session x keeps queueing QoS 1/2 until its expiry
 //
 // Thread safety: none; owned by Broker::Impl, which is serialized by the network layer.
@@ -45,12 +46,12 @@ struct InflightOut {
   bool released = false;  // QoS 2: PUBREC received, PUBREL sent, awaiting PUBCOMP
 };
 
-struct Connection;
+struct Client;
 
 struct Session {
   SessionId id = 0;
   std::string client_id;
-  Connection* connection = nullptr;  // null while the client is offline
+  Client* client = nullptr;  // null while the client is offline
 
   std::map<std::string, SubscriptionOptions, std::less<>> subscriptions;  // filter -> options
 
@@ -100,8 +101,8 @@ struct Session {
   std::uint64_t spill_after_seq = 0;
 };
 
-struct Connection {
-  // (The small members are grouped after the large ones so that they share words: one Connection per socket.)
+struct Client {
+  // (The small members are grouped after the large ones so that they share words: one Client per socket.)
   ConnectionId id = 0;
   ConnectionSink* sink = nullptr;
   std::string remote;
@@ -120,7 +121,7 @@ struct Connection {
   std::uint32_t disconnect_expiry_base = 0;      // session expiry as given in CONNECT (5.0 DISCONNECT rules)
   std::uint16_t keep_alive = 0;                  // effective, seconds
   std::uint16_t client_receive_maximum = 65535;
-  std::uint16_t client_topic_alias_maximum = 0;
+  std::uint16_t client_topic_alias_maximum = 0;  // the client's, capped by BrokerOptions::max_outgoing_topic_alias
   protocol::Version version = protocol::Version::v311;
   bool connected = false;  // CONNECT accepted
   bool closed = false;     // the broker asked the sink to close; waiting for detach()

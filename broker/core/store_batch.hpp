@@ -2,12 +2,9 @@
 // writes to its commit log (persistence/op_codec.hpp gives the format, and decodes it).
 //
 // The Broker writes the ops of a publish straight from its own fields into one buffer per batch; no StoreOp is
-// built. Before, every QoS 1/2 message made three StoreOps (136 bytes each, with their strings and a share of the
-// payload), which one shard built, the store's writer copied and encoded, and the other shard destroyed; each op's
-// client id and topic was a malloc once longer than std::string keeps inline (real clients' ids often are: with
-// 33-character ids the durable benchmark lost a quarter of its throughput). Now a batch is one buffer, the writer
-// copies the bytes of the ops it keeps, and the buffer goes back to the Broker for its next batch (measured:
-// bench/README.md, rows 10; sqlite_store.hpp).
+// built, so a client id or topic of any length costs no allocation of its own on the way to the disk. The writer
+// copies the bytes of the ops it keeps, and the buffer goes back to the Broker for its next batch (why:
+// bench/README.md, "Decisions log").
 //
 //   StoreBatch batch;
 //   batch.put_message(7, "a/b", payload, QoS::at_least_once, false, {}, std::nullopt);
@@ -93,7 +90,7 @@ class StoreBatch {
  private:
   // Each op's writer asks once for room for the most bytes it can take (a varint takes at most 10), writes its
   // fields through the pointer, and ends the op at where the pointer got to: one capacity check per op, not one per
-  // byte (std::string's push_back for each byte was ~4% of a shard's time in the durable benchmark).
+  // byte, on a path every durable publish takes.
   char* begin_op(StoreOpTag tag, std::size_t max_bytes);
   void string_and_number(StoreOpTag tag, std::string_view s, std::uint64_t number);
   void end_op(char* end) noexcept {

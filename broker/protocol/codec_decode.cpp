@@ -76,9 +76,11 @@ ReasonCode decode_connect(Reader& r, Connect& c) {
   const bool will_retain = (flags & 0x20) != 0;
   const bool has_password = (flags & 0x40) != 0;
   const bool has_username = (flags & 0x80) != 0;
-  if (!will && (will_qos != 0 || will_retain)) return malformed;  // [MQTT-3.1.2-11], [MQTT-3.1.2-13], [MQTT-3.1.2-15]
-  if (!valid_qos(will_qos)) return malformed;                     // [MQTT-3.1.2-14]
-  if (!v5 && has_password && !has_username) return malformed;     // [MQTT-3.1.2-22]
+  // No will: Will QoS and Will Retain 0 (3.1.1 [MQTT-3.1.2-11], [MQTT-3.1.2-13], [MQTT-3.1.2-15]; 5.0 [MQTT-3.1.2-11],
+  // [MQTT-3.1.2-13]).
+  if (!will && (will_qos != 0 || will_retain)) return malformed;
+  if (!valid_qos(will_qos)) return malformed;                  // 3.1.1 [MQTT-3.1.2-14], 5.0 [MQTT-3.1.2-12]
+  if (!v5 && has_password && !has_username) return malformed;  // 3.1.1 [MQTT-3.1.2-22]
 
   if (v5) {
     if (const ReasonCode rc = detail::decode_properties(r, PropertyContext::connect, c.properties); rc != ok) return rc;
@@ -118,7 +120,7 @@ ReasonCode decode_connack(Reader& r, Version version, Connack& c) {
     c.reason_code = static_cast<ReasonCode>(code);
     return r.empty() ? ok : malformed;
   }
-  if (flags & 0xFE) return malformed;  // [MQTT-3.2.2-1] reserved bits
+  if (flags & 0xFE) return malformed;  // reserved bits (5.0 [MQTT-3.2.2-1]; 3.1.1 section 3.2.2.1)
   c.session_present = (flags & 0x01) != 0;
   if (version == Version::v311) {
     if (code > 5) return malformed;  // 6..255 are reserved return codes
@@ -182,7 +184,7 @@ ReasonCode decode_subscribe(Reader& r, Version version, Subscribe& s) {
       return rc;
     }
   }
-  if (r.empty()) return ReasonCode::protocol_error;  // [MQTT-3.8.3-3]
+  if (r.empty()) return ReasonCode::protocol_error;  // 3.1.1 [MQTT-3.8.3-3], 5.0 [MQTT-3.8.3-2]
   while (!r.empty()) {
     std::string_view filter;
     std::uint8_t options = 0;
@@ -247,7 +249,8 @@ ReasonCode decode_reason_and_properties(Reader& r, const ReasonSet& reasons, Pro
   return r.empty() ? ok : malformed;
 }
 
-// Required fixed-header flag bits per packet type ([MQTT-2.2.2-1], [MQTT-2.2.2-2]); PUBLISH is checked apart.
+// Required fixed-header flag bits per packet type (3.1.1 [MQTT-2.2.2-1], [MQTT-2.2.2-2]; 5.0 [MQTT-2.1.3-1]);
+// PUBLISH is checked apart.
 constexpr std::array<std::uint8_t, 16> required_flags = {0, 0, 0, 0, 0, 0, 0b0010, 0, 0b0010, 0, 0b0010, 0, 0, 0, 0, 0};
 
 // Sentinel for "need more bytes" inside decode_into(); never a wire reason code here.

@@ -45,11 +45,9 @@ unsigned shard_count(unsigned configured) {
   return configured != 0 ? configured : platform::cpu_count();
 }
 
-// Everything that runs, in construction order; destroyed in reverse, so the listeners, the timers and the signal
-// set go before the shards whose io_contexts they use, and the shards (with any connection still in them) before
-// the Broker.
-// persistence true: the SQLite store, opened (a corrupt database is moved aside by the store) before anything
-// listens. Throws persistence::StoreError when no database can be had at all.
+// persistence true: the SQLite store, opened (an unusable database is moved aside and a new one made: sqlite_open.hpp)
+// before any listener binds; null with persistence false. Throws persistence::StoreError, and the server does not
+// start, when no database can be had at all or the journal a crash left cannot be applied.
 std::unique_ptr<persistence::SqliteStore> open_store(const Config::Persistence& config) {
   if (!config.enabled) return nullptr;
   persistence::SqliteOptions options;
@@ -82,6 +80,9 @@ std::shared_ptr<const auth::ListenerSecurity> load_security(const auth::Security
   return security;
 }
 
+// Everything that runs, in construction order; destroyed in reverse, so the listeners, the timers and the signal
+// set go before the shards whose io_contexts they use, and the shards (with any connection still in them) before
+// the Broker, and the store last.
 class Running {
  public:
   explicit Running(const Config& config)

@@ -6,11 +6,9 @@ StoreBridge::StoreBridge(persistence::Store& store, net::SharedBroker& shared, n
     : store_(store), shared_(shared), executor_(std::move(executor)) {}
 
 namespace {
-// The spare batches kept for the Broker hold at most this many bytes in all. Under the durable benchmark's load
-// (50 pairs, QoS 1) ~15,000 batches a second are submitted, and a batch comes back a group commit or two later.
-// When batches were vectors of StoreOps, too few spares (4,096 ops; 16,384 left under 2% of submits without one)
-// made the Broker's vector grow op by op from empty: most of the mallocs persistence added. A batch of encoded ops
-// takes ~45 bytes an op, so 1 MiB keeps about as many as 16,384 ops did.
+// The spare batches kept for the Broker hold at most this many bytes in all (about 23,000 ops at ~45 bytes an op):
+// a batch comes back a group commit or two after its submit, and a submit that finds no spare starts from an empty
+// buffer that grows as it fills. How the bound was sized: bench/README.md, "Decisions log".
 constexpr std::size_t kMaxSpareBytes = 1 << 20;
 }  // namespace
 

@@ -49,7 +49,7 @@ std::string first_word(const std::string& line) {
 
 // Directives tern has and mosquitto 2.0.11 does not: dropped when the tests run against mosquitto.
 const std::set<std::string>& tern_only_directives() {
-  static const std::set<std::string> names = {"threads", "max_outgoing_topic_alias", "max_outgoing_buffer"};
+  static const std::set<std::string> names = {"threads", "max_outgoing_buffer"};
   return names;
 }
 

@@ -248,7 +248,7 @@ TEST_F(SqliteJournalTest, IdsOfMessagesThatWereNeverWrittenStayUsedUpInTheJourna
 
 // Appends `body` as the next record of the commit log of the database at `db`, as the store would have.
 void append_record(const fs::path& db, std::string_view body) {
-  Connection c(db, SQLITE_OPEN_READONLY);
+  Database c(db, SQLITE_OPEN_READONLY);
   auto file = platform::File::open_or_create(db.string() + kCommitLogSuffix);
   const auto found = read_journal(c, file);
   CommitLog log(std::move(file), found.id, found.scan, {});

@@ -12,7 +12,7 @@ namespace {
 
 class SchemaTest : public ::testing::Test {
  protected:
-  Connection open() { return Connection(dir_ / "tern.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE); }
+  Database open() { return Database(dir_ / "tern.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE); }
   TempDir dir_;
 };
 

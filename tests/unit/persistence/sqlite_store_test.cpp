@@ -198,7 +198,7 @@ TEST_P(SqliteStoreTest, UnderLoadFromSeveralThreadsThereAreFewerTransactionsThan
 
 // Whether another connection to `db` sees incoming id ("c", packet_id): in the incoming table or in a journal row.
 bool incoming_visible(const fs::path& db, std::uint16_t packet_id) {
-  Connection c(db, SQLITE_OPEN_READONLY);
+  Database c(db, SQLITE_OPEN_READONLY);
   if (c.query_int(("SELECT count(*) FROM incoming WHERE packet_id = " + std::to_string(packet_id)).c_str()) > 0) {
     return true;
   }

@@ -153,7 +153,7 @@ inline std::string sql(const fs::path& path, const std::string& statement) {
 // The journal's rows (of the schema 2 table, then the commit log's records) of the database at `db`, as an open
 // would find them; the store must not hold the database's lock.
 inline std::deque<JournalRow> journal_rows(const fs::path& db) {
-  Connection c(db, SQLITE_OPEN_READONLY);
+  Database c(db, SQLITE_OPEN_READONLY);
   const auto log = platform::File::open_or_create(db.string() + kCommitLogSuffix);
   return read_journal(c, log).rows;
 }
