@@ -80,16 +80,23 @@ TEST(TlsEngine, CloseNotifyIsClosed) {
   EXPECT_EQ(ec, error::closed);
 }
 
-TEST(TlsEngine, ClientCertificateIdentity) {
+// A server that requires client certificates from ca.crt, and a client presenting NAME.crt.
+TlsSettings requiring_certificates() {
   TlsSettings settings = test::server_settings();
   settings.cafile = cert("ca.crt");
   settings.require_certificate = true;
+  return settings;
+}
+std::shared_ptr<const Context> client_with(const std::string& name) {
+  return Context::client({.cafile = cert("ca.crt"), .certfile = cert(name + ".crt"), .keyfile = cert(name + ".key")});
+}
+
+TEST(TlsEngine, ClientCertificateIdentity) {
+  TlsSettings settings = requiring_certificates();
   settings.use_identity_as_username = true;
   auto context = Context::server(settings);
   EXPECT_EQ(context->peer_username(), Context::PeerUsername::identity);
-  Engine server(context),
-      client(
-          Context::client({.cafile = cert("ca.crt"), .certfile = cert("client.crt"), .keyfile = cert("client.key")}));
+  Engine server(context), client(client_with("client"));
   const auto r = test::handshake(server, client);
   ASSERT_FALSE(r.server) << r.server.message();
   EXPECT_EQ(server.peer_identity(), "tls-user");
@@ -97,17 +104,13 @@ TEST(TlsEngine, ClientCertificateIdentity) {
 
 // use_subject_as_username: the subject as RFC 2253 text, exactly as OpenSSL prints it (mosquitto's username).
 TEST(TlsEngine, ClientCertificateSubject) {
-  TlsSettings settings = test::server_settings();
-  settings.cafile = cert("ca.crt");
-  settings.require_certificate = true;
+  TlsSettings settings = requiring_certificates();
   settings.use_subject_as_username = true;
   auto context = Context::server(settings);
   EXPECT_EQ(context->peer_username(), Context::PeerUsername::subject);
   for (const auto& [name, subject] : {std::pair{"subject", R"(CN=\#dev 7,OU=Line\+1,O=Acme\, Inc.,C=DE)"},
                                       std::pair{"client", "CN=tls-user"}}) {
-    Engine server(context), client(Context::client({.cafile = cert("ca.crt"),
-                                                    .certfile = cert(std::string(name) + ".crt"),
-                                                    .keyfile = cert(std::string(name) + ".key")}));
+    Engine server(context), client(client_with(name));
     const auto r = test::handshake(server, client);
     ASSERT_FALSE(r.server) << r.server.message();
     EXPECT_EQ(server.peer_subject(), subject);
