@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "broker/auth/passwd_tool.hpp"
+#include "broker/auth/security.hpp"
 #include "broker/config.hpp"
 #include "broker/server/server.hpp"
 
@@ -122,8 +123,14 @@ int main(int argc, char** argv) {
   if (options.test_config) {
     if (!options.config_file) return usage_error("--test-config needs a configuration file (-c FILE)");
     try {
-      tern::load_config_file(*options.config_file);
+      const tern::Config config = tern::load_config_file(*options.config_file);
+      // The password and ACL files it names are read too: an error there would stop the broker as well.
+      tern::auth::ListenerSecurity::load(config.security);
+      for (const auto& listener : config.listeners) tern::auth::ListenerSecurity::load(config.security_of(listener));
     } catch (const tern::ConfigError& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    } catch (const tern::auth::AuthFileError& e) {
       std::fprintf(stderr, "%s\n", e.what());
       return 1;
     }

@@ -91,6 +91,29 @@ TEST(QuickStart, SaysItIsOpenToAnonymousClients) {
   EXPECT_TRUE(tern.wait_for_output("no acl_file: every client may use every topic")) << tern.output();
 }
 
+// `tern --test-config` reads the password and ACL files the config names, and names the file and line of an error.
+TEST(QuickStart, TestConfigChecksThePasswordAndAclFiles) {
+  if (testing_mosquitto()) GTEST_SKIP() << "tern's command line";
+  AuthFiles files;
+  files.mosquitto_passwd("passwd", "alice", "a-pass", true);
+  files.write("acl", "user alice\ntopic readwrite a/#\n");
+  const std::string conf =
+      files.write("tern.conf", "listener 1883\npassword_file " + files.path("passwd") + "\nacl_file " +
+                                   files.path("acl") + "\n");
+  auto check = [&] {
+    auto command = tern_command();
+    for (const auto& a : {std::string("--test-config"), std::string("-c"), conf}) command.push_back(a);
+    return run_command(command, 20s);
+  };
+  const auto ok = check();
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("configuration OK"), std::string::npos) << ok.output;
+  files.write("acl", "user alice\ntopic sometimes a/#\n");
+  const auto bad = check();
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_NE(bad.output.find(files.path("acl") + ":2:"), std::string::npos) << bad.output;
+}
+
 // --- Passwords ------------------------------------------------------------------------------------------------------
 
 class PasswordTest : public VersionedTest {};
