@@ -13,7 +13,9 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <limits>
+#include <system_error>
 #include <vector>
 
 #include "platform/text_file.hpp"
@@ -47,18 +49,23 @@ std::string_view next_token(std::string_view& rest) {
 // default depends on whether the file set something, as with allow_anonymous and the first log_type line).
 class Context {
  public:
-  Context(Config& config, std::string_view file) : config_(config), file_(file) {}
+  Context(Config& config, std::string file) : config_(config), file_(std::move(file)) {}
 
   Config& config() { return config_; }
   int line() const { return line_; }
+  const std::string& file() const { return file_; }
   void at(int line, std::string_view directive) {
     line_ = line;
     directive_ = directive;
   }
+  // Errors from here on name `file` (an include_dir file, or the main file again).
+  void in_file(std::string file) { file_ = std::move(file); }
+  int depth = 0;  // 0: the main file; 1: a file of include_dir
 
   ListenerConfig& listener() { return config_.listeners.back(); }  // the table checks scope before calling
 
-  std::vector<int> listener_lines;  // the line of each `listener`, for errors found once its section is complete
+  // Where each `listener` line is (file, line), for errors found once its section is complete.
+  std::vector<std::pair<std::string, int>> listener_lines;
   std::string psk_file;             // global, as in mosquitto; copied into every listener with psk_hint
   bool allow_anonymous_set = false;  // (per_listener_settings: in any listener section)
   int security_line = 0;             // the first security directive, which per_listener_settings must precede
@@ -131,7 +138,7 @@ class Context {
 
  private:
   Config& config_;
-  std::string_view file_;
+  std::string file_;
   int line_ = 0;
   std::string_view directive_;
 };
@@ -269,7 +276,7 @@ void apply_listener(Context& c, std::string_view value) {
     }
   }
   c.config().listeners.push_back(std::move(listener));
-  c.listener_lines.push_back(c.line());
+  c.listener_lines.emplace_back(c.file(), c.line());
 }
 
 // A file name: the rest of the line, so it may contain spaces (as mosquitto reads paths).
@@ -296,7 +303,8 @@ void check_tls(Context& c) {
   auto& listeners = c.config().listeners;
   for (std::size_t i = 0; i < listeners.size(); ++i) {
     TlsSettings& tls = listeners[i].tls;
-    c.at(c.listener_lines[i], "listener");
+    c.in_file(c.listener_lines[i].first);
+    c.at(c.listener_lines[i].second, "listener");
     const std::string where = "listener " + std::to_string(listeners[i].port) + ": ";
     if (!tls.certfile.empty() && tls.keyfile.empty()) c.fail(where + "certfile is set but keyfile is not");
     if (tls.certfile.empty() && !tls.keyfile.empty()) c.fail(where + "keyfile is set but certfile is not");
@@ -328,6 +336,41 @@ void check_tls(Context& c) {
       if (tls.psk_file.empty()) tls.psk_file = c.psk_file;  // per_listener_settings gives a listener its own
       if (tls.psk_file.empty()) c.fail(where + "psk_hint is set but no psk_file is configured");
     }
+  }
+}
+
+void parse_text(Context& c, std::string_view text);
+
+// include_dir DIR: the files in DIR whose names end in ".conf", in byte order of their names (capitals first), as
+// mosquitto reads them: their directives continue the main file's (a listener section may go on in them). Only the
+// main file may include; the main file itself is skipped if it lies in DIR.
+void apply_include_dir(Context& c, std::string_view value) {
+  if (c.depth > 0) c.fail("include_dir is read only in the main configuration file (as in mosquitto)");
+  const std::string dir = path_value(value);
+  std::error_code error;
+  std::vector<std::filesystem::path> files;
+  std::filesystem::directory_iterator it(dir, error), end;
+  for (; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() > 5 && name.ends_with(".conf")) files.push_back(it->path());
+  }
+  if (error) c.fail("include_dir: cannot read " + dir + ": " + error.message());
+  std::sort(files.begin(), files.end());
+  const std::string main_file = c.file();
+  const int main_line = c.line();
+  std::error_code ignored;
+  const auto main_path = std::filesystem::weakly_canonical(main_file, ignored);
+  for (const auto& file : files) {
+    if (std::filesystem::weakly_canonical(file, ignored) == main_path) continue;
+    std::string read_error;
+    const auto text = platform::read_whole_file(file.string(), read_error);
+    if (!text) c.fail("include_dir: " + read_error);
+    c.in_file(file.string());
+    ++c.depth;
+    parse_text(c, *text);
+    --c.depth;
+    c.in_file(main_file);
+    c.at(main_line, "include_dir");
   }
 }
 
@@ -480,6 +523,13 @@ constexpr Directive kDirectives[] = {
    [](Context& c, std::string_view v) { c.integer(v, 0, std::numeric_limits<std::uint32_t>::max()); },
    "SECONDS: accepted so that a mosquitto.conf carries over, and has no effect: Tern commits every change as it "
    "happens instead of saving snapshots"},
+  {"include_dir", Scope::global, apply_include_dir,
+   "DIR: read the files in DIR ending in .conf, in alphabetical order (capitals first), as if they followed this "
+   "line; only in the main file"},
+  {"pid_file", Scope::global,
+   [](Context& c, std::string_view v) { c.config().pid_file = path_value(v); },
+   "PATH: write tern's process id there at start-up and remove it at exit; tern stops if it cannot write it "
+   "(default: none)"},
   {"listener", Scope::global, apply_listener,
    "PORT [BIND-ADDRESS]: start a listener section; port 0 = the kernel picks (default: 1883 on 127.0.0.1 only)"},
   {"protocol", Scope::listener,
@@ -571,10 +621,8 @@ constexpr std::string_view kNotYetSupported[] = {
     "bind_address",
     "bind_interface",
     "mount_point",
-    "pid_file",
     "user",
     "sys_interval",
-    "include_dir",
     "log_timestamp_format",
     "connection_messages",
     "plugin",
@@ -644,17 +692,7 @@ void parse_line(Context& c, std::string_view line) {
   directive->apply(c, rest);
 }
 
-}  // namespace
-
-std::vector<DirectiveInfo> config_directives() {
-  std::vector<DirectiveInfo> out;
-  for (const auto& d : kDirectives) out.push_back({d.name, d.scope == Scope::listener, d.doc});
-  return out;
-}
-
-Config parse_config(const std::string& text, const std::string& name) {
-  Config config;
-  Context c(config, name);
+void parse_text(Context& c, std::string_view text) {
   std::string_view rest = text;
   if (rest.starts_with("\xEF\xBB\xBF")) rest.remove_prefix(3);  // a UTF-8 byte order mark, as some editors write
   int number = 0;
@@ -666,6 +704,20 @@ Config parse_config(const std::string& text, const std::string& name) {
     if (line.empty() || line.front() == '#') continue;
     parse_line(c, line);
   }
+}
+
+}  // namespace
+
+std::vector<DirectiveInfo> config_directives() {
+  std::vector<DirectiveInfo> out;
+  for (const auto& d : kDirectives) out.push_back({d.name, d.scope == Scope::listener, d.doc});
+  return out;
+}
+
+Config parse_config(const std::string& text, const std::string& name) {
+  Config config;
+  Context c(config, name);
+  parse_text(c, text);
   check_tls(c);
   if (config.listeners.empty()) {
     // mosquitto 2.0's local only mode: with no listener configured, only this machine can connect, and it may

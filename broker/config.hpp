@@ -40,6 +40,7 @@ struct Config {
     return listener.security ? *listener.security : security;
   }
   unsigned threads = 0;  // threads (tern): 0 = one per core
+  std::string pid_file;  // pid_file: written at start-up, removed at exit; empty: none
 
   // persistence, persistence_location, persistence_file (mosquitto's names), persistence_sync (Tern).
   struct Persistence {

@@ -1,10 +1,14 @@
 #include "broker/server/server.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -253,6 +257,18 @@ class Running {
   bool shutting_down_ = false;
 };
 
+// pid_file: the process id in decimal, as mosquitto writes it (no newline). False, logged, if it cannot be written.
+bool write_pid_file(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  const bool ok = file != nullptr && std::fprintf(file, "%d", static_cast<int>(::getpid())) > 0;
+  const bool closed = file != nullptr && std::fclose(file) == 0;
+  if (!ok || !closed) {
+    TERN_LOG(error, "cannot write pid_file ", path, ": ", std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Server::Server(Config config) : config_(std::move(config)) {}
@@ -282,8 +298,10 @@ int Server::run() {
     TERN_LOG(error, "cannot start: ", e.what());
     return 1;
   }
+  if (!config_.pid_file.empty() && !write_pid_file(config_.pid_file)) return 1;
   running->run();
   running.reset();
+  if (!config_.pid_file.empty()) std::remove(config_.pid_file.c_str());
   TERN_LOG(notice, "tern " TERN_VERSION " stopped");
   return 0;
 }

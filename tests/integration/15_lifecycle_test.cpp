@@ -2,9 +2,15 @@
 // connected, restart.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "tests/integration/harness.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace tern::itest {
 namespace {
@@ -56,6 +62,22 @@ TEST_P(LifecycleTest, AListenerGivenByHostNameIsServed) {
 }
 
 TERN_INSTANTIATE_VERSIONS(LifecycleTest);
+
+// pid_file: the running broker's process id, removed when it stops (as mosquitto).
+TEST(PidFile, WrittenAtStartRemovedAtExit) {
+  testsupport::TempDir dir("tern-pid");
+  const std::string pid_file = dir.file("broker.pid");
+  BrokerProcess broker({"pid_file " + pid_file});
+  std::string text;
+  ASSERT_TRUE(wait_until([&] {
+    std::ifstream in(pid_file);
+    return static_cast<bool>(std::getline(in, text)) && !text.empty();
+  })) << broker.log();
+  ASSERT_TRUE(std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) << text;
+  EXPECT_EQ(::kill(static_cast<pid_t>(std::stol(text)), 0), 0) << "no process " << text;
+  broker.stop();
+  EXPECT_FALSE(std::filesystem::exists(pid_file));
+}
 
 }  // namespace
 }  // namespace tern::itest

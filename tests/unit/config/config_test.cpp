@@ -9,7 +9,10 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <filesystem>
 #include <string>
+
+#include "tests/support/temp_dir.hpp"
 
 namespace tern {
 namespace {
@@ -275,6 +278,59 @@ TEST(ConfigSecurity, PerListenerSettings) {
             "'listener' line");
 }
 
+// include_dir: *.conf files in byte order (capitals first), continuing the main file; errors name the included
+// file and its line; only the main file may include.
+TEST(ConfigFile, IncludeDir) {
+  testsupport::TempDir dir("tern-conf");
+  const auto conf_d = dir / "conf.d";
+  std::filesystem::create_directories(conf_d);
+  auto write = [](const std::filesystem::path& path, const std::string& text) { std::ofstream(path) << text; };
+  write(conf_d / "b.conf", "max_qos 1\n");
+  write(conf_d / "a.conf", "max_qos 2\nlistener 8883\n");
+  write(conf_d / "B.conf", "max_qos 0\nmax_keepalive 60\n");  // capitals first: read before a.conf
+  write(conf_d / "ignored.txt", "bogus line\n");
+  write(conf_d / ".conf", "bogus line\n");  // no name before .conf: skipped, as mosquitto
+  write(dir / "main.conf", "pid_file /run/tern.pid\nlistener 1883\ninclude_dir " + conf_d.string() + "\n");
+  const auto c = load_config_file((dir / "main.conf").string());
+  EXPECT_EQ(c.pid_file, "/run/tern.pid");
+  EXPECT_EQ(c.broker.max_qos, protocol::QoS::at_least_once);  // b.conf is last
+  EXPECT_EQ(c.broker.max_keepalive, 60);
+  ASSERT_EQ(c.listeners.size(), 2u);
+  EXPECT_EQ(c.listeners[1].port, 8883);
+
+  write(conf_d / "c.conf", "\nmax_qos 3\n");
+  try {
+    load_config_file((dir / "main.conf").string());
+    FAIL() << "a bad included file was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              (conf_d / "c.conf").string() + ":2: max_qos: expected an integer from 0 to 2, got '3'");
+  }
+  std::filesystem::remove(conf_d / "c.conf");
+  write(conf_d / "d.conf", "include_dir " + conf_d.string() + "\n");
+  try {
+    load_config_file((dir / "main.conf").string());
+    FAIL() << "a nested include_dir was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("d.conf:1: include_dir is read only in the main configuration file"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(error_of("include_dir /nonexistent/tern.d\n").substr(0, 50),
+            std::string("tern.conf:1: include_dir: cannot read /nonexistent/tern.d: ").substr(0, 50));
+}
+
+// Debian's own /etc/mosquitto/mosquitto.conf (from the mosquitto package the tests install), unchanged: pid_file,
+// persistence, log_dest file and include_dir of /etc/mosquitto/conf.d.
+TEST(ConfigFile, DebiansStockMosquittoConf) {
+  const std::string stock = "/etc/mosquitto/mosquitto.conf";
+  ASSERT_TRUE(std::filesystem::exists(stock)) << stock << " is missing: scripts/install-deps.sh test installs mosquitto";
+  const auto c = load_config_file(stock);
+  EXPECT_EQ(c.pid_file, "/run/mosquitto/mosquitto.pid");
+  EXPECT_TRUE(c.persistence.enabled);
+  EXPECT_EQ(c.persistence.location, "/var/lib/mosquitto/");
+}
+
 TEST(ConfigSecurity, PskFilePerListener) {
   const auto global = parse_config(
       "psk_file /keys\nlistener 8883\npsk_hint a\nlistener 8884\npsk_hint b\n", kName);
@@ -345,6 +401,8 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "use_username_as_clientid",
                                           "clientid_prefixes",
                                           "check_retain_source",
+                                          "include_dir",
+                                          "pid_file",
                                           "use_subject_as_username",
                                           "max_keepalive",
                                           "max_packet_size",
