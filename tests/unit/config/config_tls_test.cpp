@@ -6,6 +6,7 @@
 #include <string>
 
 #include "broker/config.hpp"
+#include "tests/unit/config/config_test_support.hpp"
 
 namespace tern {
 namespace {
@@ -13,15 +14,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-std::string error_of(const std::string& text) {
-  try {
-    parse_config(text, "tern.conf");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "parsed without error:\n" << text;
-  return {};
-}
+std::string error_of(const std::string& text) { return testing::config_error_of(text); }
 
 TEST(ConfigTls, MixedListeners) {
   const Config c = parse_config(
