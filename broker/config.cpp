@@ -28,22 +28,8 @@ using platform::LogSettings;
 
 enum class Scope { global, listener };
 
-constexpr std::string_view kBlank = " \t\r\n\f\v";
-
-std::string_view trim(std::string_view s) {
-  const auto first = s.find_first_not_of(kBlank);
-  if (first == std::string_view::npos) return {};
-  return s.substr(first, s.find_last_not_of(kBlank) - first + 1);
-}
-
-// Splits off the first whitespace-separated token; `rest` keeps what follows, trimmed.
-std::string_view next_token(std::string_view& rest) {
-  rest = trim(rest);
-  const auto end = std::min(rest.find_first_of(kBlank), rest.size());
-  const auto token = rest.substr(0, end);
-  rest = trim(rest.substr(end));
-  return token;
-}
+using platform::next_token;
+using platform::trim;
 
 // State of one parse: the config being filled, where we are, and what the file has set so far (needed where a
 // default depends on whether the file set something, as with allow_anonymous and the first log_type line).
@@ -693,14 +679,11 @@ void parse_line(Context& c, std::string_view line) {
 }
 
 void parse_text(Context& c, std::string_view text) {
-  std::string_view rest = text;
-  if (rest.starts_with("\xEF\xBB\xBF")) rest.remove_prefix(3);  // a UTF-8 byte order mark, as some editors write
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // a UTF-8 byte order mark, as some editors write
   int number = 0;
-  while (!rest.empty()) {
-    const auto end = std::min(rest.find('\n'), rest.size());
-    const auto line = trim(rest.substr(0, end));
-    rest.remove_prefix(std::min(end + 1, rest.size()));
+  for (const std::string_view raw : platform::split_lines(text)) {
     c.at(++number, {});
+    const auto line = trim(raw);
     if (line.empty() || line.front() == '#') continue;
     parse_line(c, line);
   }

@@ -1,5 +1,6 @@
 #include "platform/text_file.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -24,6 +25,31 @@ std::optional<std::string> read_whole_file(const std::string& path, std::string&
     return std::nullopt;
   }
   return text;
+}
+
+std::string_view trim(std::string_view text) noexcept {
+  const auto first = text.find_first_not_of(text_blanks);
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(text_blanks) - first + 1);
+}
+
+std::string_view next_token(std::string_view& rest) noexcept {
+  rest = trim(rest);
+  const auto end = std::min(rest.find_first_of(text_blanks), rest.size());
+  const auto token = rest.substr(0, end);
+  rest = trim(rest.substr(end));
+  return token;
+}
+
+std::vector<std::string_view> split_lines(std::string_view text) {
+  std::vector<std::string_view> lines;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    lines.push_back(text.substr(0, end));
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+  return lines;
 }
 
 }  // namespace tern::platform

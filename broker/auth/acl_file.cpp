@@ -14,21 +14,8 @@ namespace {
 
 static_assert(AclFile::none == acl::deny && AclFile::read == acl::read_bit && AclFile::write == acl::write_bit);
 
-constexpr std::string_view blanks = " \t";
-
-std::string_view trim(std::string_view s) {
-  const std::size_t first = s.find_first_not_of(blanks);
-  if (first == std::string_view::npos) return {};
-  return s.substr(first, s.find_last_not_of(blanks) - first + 1);
-}
-
-// The first token of `rest` (which starts with no blank); `rest` becomes what follows, trimmed.
-std::string_view next_token(std::string_view& rest) {
-  const std::size_t stop = rest.find_first_of(blanks);
-  const std::string_view token = rest.substr(0, stop);
-  rest = stop == std::string_view::npos ? std::string_view{} : trim(rest.substr(stop));
-  return token;
-}
+using platform::next_token;
+using platform::trim;
 
 std::optional<AclFile::Access> access_word(std::string_view word) {
   if (word == "read") return AclFile::read;
@@ -77,7 +64,6 @@ class AclFile::Parser {
 
   void line(int number, std::string_view text) {
     line_ = number;
-    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
     std::string_view rest = trim(text);
     if (rest.empty() || rest.front() == '#') return;
     const std::string_view keyword = next_token(rest);
@@ -152,13 +138,7 @@ std::shared_ptr<const AclFile> AclFile::parse(std::string_view text, const std::
   auto file = std::make_shared<AclFile>();
   Parser parser(*file, name);
   int number = 0;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const std::size_t newline = text.find('\n', pos);
-    const std::size_t stop = newline == std::string_view::npos ? text.size() : newline;
-    parser.line(++number, text.substr(pos, stop - pos));
-    pos = stop + 1;
-  }
+  for (const std::string_view line : platform::split_lines(text)) parser.line(++number, line);
   file->compile();
   return file;
 }

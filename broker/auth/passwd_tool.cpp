@@ -12,6 +12,7 @@
 #include "broker/auth/password_file.hpp"
 #include "platform/replace_file.hpp"
 #include "platform/terminal.hpp"
+#include "platform/text_file.hpp"
 
 namespace tern::auth {
 namespace {
@@ -242,7 +243,7 @@ bool write_file(const std::string& path, std::string_view content, const PasswdI
 // The lines of an existing file, checked as mosquitto_passwd checks them before it edits: every line that is not
 // blank or a comment must be USERNAME:PASSWORD with both parts non-empty. nullopt after an error message.
 std::optional<std::vector<std::string_view>> checked_lines(std::string_view text, const PasswdIo& io) {
-  std::vector<std::string_view> lines = split_lines(text);
+  std::vector<std::string_view> lines = platform::split_lines(text);
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const PasswordLine line = PasswordLine::split(lines[i]);
     if (line.kind == PasswordLine::Kind::ignored) continue;

@@ -56,16 +56,10 @@ std::optional<std::vector<std::uint8_t>> decode_field(std::string_view text, con
   return bytes;
 }
 
-// mosquitto trims with isspace() in the C locale.
-bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && is_blank(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_blank(text.back())) text.remove_suffix(1);
-  return text;
-}
-
 }  // namespace
+
+using platform::split_lines;
+using platform::trim;
 
 PasswordLine PasswordLine::split(std::string_view line) {
   const std::string_view trimmed = trim(line);
@@ -73,17 +67,6 @@ PasswordLine PasswordLine::split(std::string_view line) {
   const std::size_t colon = trimmed.find(':');
   if (colon == std::string_view::npos) return {.kind = Kind::no_colon};
   return {.kind = Kind::user, .username = trim(trimmed.substr(0, colon)), .password = trim(trimmed.substr(colon + 1))};
-}
-
-std::vector<std::string_view> split_lines(std::string_view text) {
-  std::vector<std::string_view> lines;
-  while (!text.empty()) {
-    const std::size_t end = text.find('\n');
-    lines.push_back(text.substr(0, end));
-    if (end == std::string_view::npos) break;
-    text.remove_prefix(end + 1);
-  }
-  return lines;
 }
 
 bool looks_hashed(std::string_view password) {

@@ -72,10 +72,6 @@ struct PasswordLine {
   static PasswordLine split(std::string_view line);
 };
 
-// The lines of `text` without their '\n' (a '\r' before it stays, and is trimmed as a blank); a last line without
-// '\n' counts, and text ending in '\n' has no empty line after it.
-std::vector<std::string_view> split_lines(std::string_view text);
-
 // Whether a password field has the shape of a hash, "$TYPE$...", rather than being a plain-text password. A hash of
 // an unknown type is hash-shaped too: parse() names its type instead of calling it plain text.
 bool looks_hashed(std::string_view password);

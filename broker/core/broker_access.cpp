@@ -14,12 +14,17 @@ void Broker::Impl::authenticate(ConnectionId id, Authentication authentication) 
   pending_authentication_.insert_or_assign(id, std::move(authentication));
 }
 
-void Broker::Impl::apply_rights(Session& s, TimePoint) {
+ClientAccess::Coverage Broker::Impl::coverage(const Session& s, std::string_view filter) {
+  if (!s.access) return ClientAccess::Coverage::all;
+  const auto shared = protocol::parse_shared(filter);  // a shared subscription reads what its filter matches
+  return s.access->readable(shared ? shared->filter : filter);
+}
+
+void Broker::Impl::apply_rights(Session& s) {
   if (!s.access) return;
   std::vector<std::string> denied;
   for (auto& [filter, options] : s.subscriptions) {
-    const auto shared = protocol::parse_shared(filter);
-    const auto coverage = s.access->readable(shared ? shared->filter : std::string_view(filter));
+    const auto coverage = this->coverage(s, filter);
     if (coverage == ClientAccess::Coverage::none) {
       denied.push_back(filter);
       continue;
@@ -41,13 +46,13 @@ void Broker::Impl::apply_rights(Session& s, TimePoint) {
 void Broker::Impl::note_retain_source(const Message& message) {
   auto sit = sessions_.find(message.origin_session);
   const bool known = !message.payload.empty() && sit != sessions_.end() && sit->second->access &&
-                     sit->second->access->shared_policy();
+                     sit->second->access->policy();
   if (!known) {
     if (!retain_sources_.empty()) retain_sources_.erase(message.topic);
     return;
   }
   const Session& s = *sit->second;
-  retain_sources_[message.topic] = RetainSource{s.client_id, s.access->username(), s.access->shared_policy()};
+  retain_sources_[message.topic] = RetainSource{s.client_id, s.access->username(), s.access->policy()};
 }
 
 bool Broker::Impl::retain_source_allowed(const std::string& topic) {
@@ -65,7 +70,7 @@ void Broker::Impl::replace_policy(const AccessPolicy& previous, const std::share
   // Closing a connection can end its session (expiry 0), so the sessions are collected first.
   std::vector<SessionId> affected;
   for (const auto& [id, s] : sessions_) {
-    if (s->access && s->access->policy() == &previous) affected.push_back(id);
+    if (s->access && s->access->policy().get() == &previous) affected.push_back(id);
   }
   for (auto& [topic, source] : retain_sources_) {
     if (source.policy.get() == &previous) source.policy = current;
@@ -83,7 +88,7 @@ void Broker::Impl::replace_policy(const AccessPolicy& previous, const std::share
       if (it == sessions_.end()) continue;
     }
     s.access->bind(s.client_id, current);
-    apply_rights(s, now);
+    apply_rights(s);
   }
 }
 

@@ -242,7 +242,7 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
            connect.clean_start ? 1 : 0, ", k", keep_alive,
            connect.username ? ", u'" + *connect.username + "'" : std::string(), ").");
 
-  if (session_present) apply_rights(*s, now);  // the ACL may have changed since its subscriptions were made
+  if (session_present) apply_rights(*s);  // the ACL may have changed since its subscriptions were made
   if (session_present) resend_inflight(*s, now);
   pump(*s, now);
 }

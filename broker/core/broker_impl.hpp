@@ -83,7 +83,9 @@ class Broker::Impl {
   std::string assign_client_id(std::string_view prefix);
   // broker_access.cpp: the ACL applied to a session's subscriptions (after CONNECT or a reload): each filter's
   // readable_all again; a filter it may no longer read at all is unsubscribed.
-  void apply_rights(Session& s, TimePoint now);
+  void apply_rights(Session& s);
+  // How much of what `filter` (plain or "$share/...") matches `s` may read (all without an ACL).
+  static ClientAccess::Coverage coverage(const Session& s, std::string_view filter);
   // Whether `s` may receive a message on `topic` (true without an ACL). route() hashes a topic once for all the
   // sessions it checks instead.
   static bool may_read(Session& s, std::string_view topic) {

@@ -38,17 +38,15 @@ void Broker::Impl::on_subscribe(Client& c, protocol::Subscribe&& subscribe, Time
       return;
     }
     SubscriptionOptions options;
-    if (s.access) {
-      // The ACL: a filter of which the client may read nothing is refused; one it may read only in part is checked
-      // per topic at delivery.
-      const auto coverage = s.access->readable(shared ? shared->filter : std::string_view(sub.filter));
-      if (coverage == ClientAccess::Coverage::none) {
-        TERN_LOG(notice, "Denied SUBSCRIBE from ", s.client_id, " to ", sub.filter, '.');
-        ack.reason_codes.push_back(ReasonCode::not_authorized);  // 3.1.1: 0x80
-        continue;
-      }
-      options.readable_all = coverage == ClientAccess::Coverage::all;
+    // The ACL: a filter of which the client may read nothing is refused; one it may read only in part is checked
+    // per topic at delivery.
+    const auto readable = coverage(s, sub.filter);
+    if (readable == ClientAccess::Coverage::none) {
+      TERN_LOG(notice, "Denied SUBSCRIBE from ", s.client_id, " to ", sub.filter, '.');
+      ack.reason_codes.push_back(ReasonCode::not_authorized);  // 3.1.1: 0x80
+      continue;
     }
+    options.readable_all = readable == ClientAccess::Coverage::all;
     options.qos = std::min(sub.max_qos, options_.max_qos);  // granted QoS, at most max_qos
     if (v5) {
       options.no_local = sub.no_local;

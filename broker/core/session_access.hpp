@@ -33,8 +33,7 @@ class SessionAccess {
       : username_(std::move(username)), policy_(std::move(policy)), password_checked_(password_checked) {}
 
   const std::optional<std::string>& username() const noexcept { return username_; }
-  const AccessPolicy* policy() const noexcept { return policy_.get(); }
-  const std::shared_ptr<const AccessPolicy>& shared_policy() const noexcept { return policy_; }
+  const std::shared_ptr<const AccessPolicy>& policy() const noexcept { return policy_; }
   bool password_checked() const noexcept { return password_checked_; }
 
   // (Re)computes the rights of `client_id` under `policy` (the current one when null) and forgets every cached

@@ -347,18 +347,10 @@ TEST_F(TlsRefusalTest, SighupReloadsCertificatesForNewConnections) {
   std::filesystem::copy_file(cert("server2.key"), dir / "server.key",
                              std::filesystem::copy_options::overwrite_existing);
   // The first SIGHUP reloaded the two other TLS listeners already: wait for this one's three lines.
-  auto reloads = [&] {
-    const std::string log = broker.log();
-    std::size_t n = 0;
-    for (auto at = log.find("reloaded for new connections"); at != std::string::npos;
-         at = log.find("reloaded for new connections", at + 1)) {
-      ++n;
-    }
-    return n;
-  };
-  const std::size_t reloaded_before = reloads();
+  const std::string reloaded = "reloaded for new connections";
+  const std::size_t reloaded_before = broker.log_count(reloaded);
   broker.signal(SIGHUP);
-  ASSERT_TRUE(wait_until([&] { return reloads() >= reloaded_before + 3; })) << broker.log();
+  ASSERT_TRUE(wait_until([&] { return broker.log_count(reloaded) >= reloaded_before + 3; })) << broker.log();
   EXPECT_NE(pub(cert("ca.crt")), 0);
   EXPECT_EQ(pub(cert("wrongca.crt")), 0);
 

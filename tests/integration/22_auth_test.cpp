@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <thread>
 
 #include "tests/integration/harness.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -477,14 +476,8 @@ void wait_for_log(const BrokerProcess& broker, std::string text, std::size_t cou
     text = "Reloading config.";
     count = reloads;
   }
-  const auto deadline = std::chrono::steady_clock::now() + answer_timeout;
-  for (;;) {
-    const std::string log = broker.log();
-    std::size_t found = 0;
-    for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++found;
-    if (found >= count) return;
-    if (std::chrono::steady_clock::now() > deadline) throw HarnessError("not in the log: " + text + "\n" + log);
-    std::this_thread::sleep_for(20ms);
+  if (!wait_until([&] { return broker.log_count(text) >= count; })) {
+    throw HarnessError("not in the log: " + text + "\n" + broker.log());
   }
 }
 

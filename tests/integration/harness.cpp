@@ -142,6 +142,13 @@ void BrokerProcess::write_config() {
   }
 }
 
+std::size_t BrokerProcess::log_count(std::string_view text) const {
+  const std::string all = log();
+  std::size_t n = 0;
+  for (auto at = all.find(text); at != std::string::npos; at = all.find(text, at + 1)) ++n;
+  return n;
+}
+
 void BrokerProcess::start() {
   write_config();
   // Only what this start writes is searched for the "listening on" line (a restart appends to the same log).

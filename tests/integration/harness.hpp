@@ -84,6 +84,7 @@ class BrokerProcess {
   // fails (EFBIG). Until it stops; a restart runs without it.
   void limit_file_size(std::uint64_t bytes) const;
   std::string log() const;  // everything the broker wrote to stdout and stderr so far
+  std::size_t log_count(std::string_view text) const;  // how often `text` occurs in log()
   const std::filesystem::path& dir() const { return dir_; }
   bool running() const { return pid_ > 0; }
 
