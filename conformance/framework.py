@@ -105,7 +105,7 @@ class Broker:
                 self.port = port
             if self.port and self._accepts():
                 return
-            time.sleep(0.02)
+            time.sleep(0.02)  # polling the log and the port until the 10 s deadline
         self.stop()
         raise RuntimeError(f"broker did not start listening within 10 s: {self.read_log()}")
 

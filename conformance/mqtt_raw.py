@@ -660,6 +660,19 @@ class Client:
                 return bytes(self.buffer)
         raise AssertionError("too many reads")
 
+    def drop(self, timeout=None):
+        """Ends the connection without DISCONNECT, as a network failure would, and returns once the server has
+        processed it: the write side is shut down, so the server reads end of stream and closes its side, which is
+        awaited here (whatever the server still sent is discarded). Unlike close(), after drop() the server has
+        seen the end of the connection (a will is due, the session is offline), so the next step of a test is
+        ordered after it."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self.raw_until_closed(timeout)
+        self.close()
+
     def close(self):
         try:
             self.sock.close()

@@ -258,7 +258,7 @@ class Connect(BrokerTest):
         """A client sending PINGREQ every 0.5 s with Keep Alive 1 s stays connected."""
         c = self.connected(v, keepalive=1)
         for _ in range(5):
-            time.sleep(0.5)
+            time.sleep(0.5)  # pacing the client's own traffic (the scenario), not synchronization
             c.send(mq.pingreq())
             c.expect(mq.PINGRESP)
 
@@ -270,7 +270,7 @@ class Connect(BrokerTest):
         c.send(mq.connect(v, self.cid(), protocol_level=6) + mq.publish(v, topic, b"must not be stored", 0, True))
         c.raw_until_closed()
         sub = self.subscribed(v, topic, self.cid("sub"))
-        sub.expect_nothing(0.5)
+        sub.expect_nothing(0.5)  # bounded negative wait: no retained message was stored
 
     @spec("5.0:MQTT-4.12.0-1", "5.0:MQTT-3.2.2-6", "5.0:MQTT-3.2.2-7", "5.0:MQTT-4.13.2-1")
     def test_unsupported_authentication_method(self, v):

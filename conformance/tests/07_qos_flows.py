@@ -120,7 +120,7 @@ class QosFlows(BrokerTest):
         c = self.connected(v)
         c.send(mq.publish(v, self.topic(), b"x", qos=2, packet_id=3, properties=[(mq.MESSAGE_EXPIRY_INTERVAL, 1)]))
         c.expect(mq.PUBREC)
-        time.sleep(1.5)
+        time.sleep(1.5)  # the scenario, not synchronization: the message's 1 s expiry passes before PUBREL
         c.send(mq.pubrel(v, 3))
         self.assertEqual(c.expect(mq.PUBCOMP).packet_id, 3)
 

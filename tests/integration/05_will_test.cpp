@@ -1,8 +1,7 @@
-// Will messages: when they are published (abnormal close, keepalive timeout, 5.0 DISCONNECT 0x04), when not (normal
-// DISCONNECT), will retain, and 5.0 will delay.
-//
-// The will-delay tests assert order, not durations: nothing before a point well inside the delay (a slow machine
-// only makes a will later, never earlier), and the will within a generous bound after it.
+// Will messages end to end, where the conformance suite (conformance/tests/05_will.py) leaves something open: a will
+// on session takeover, a delayed will whose session ends at the close, and every will property. When wills are due
+// (delay, session expiry, keepalive) is checked in virtual time by tests/unit/core (BrokerWill, BrokerKeepAlive);
+// the one real-time will-delay test is conformance's test_will_delay.
 #include <gtest/gtest.h>
 
 #include "tests/integration/harness.hpp"
@@ -15,8 +14,6 @@ using protocol::Publish;
 
 class WillTest : public VersionedTest {};
 
-// How long a test waits for a delayed will: far past any delay it sets, far short of `never`.
-constexpr std::chrono::milliseconds will_timeout = 30s;
 // A will delay (or session expiry) that no test waits out: a will that arrives went for another reason.
 constexpr std::uint32_t never = 3600;
 
@@ -39,114 +36,6 @@ void drop_with_will(const BrokerProcess& broker, Connect connect) {
   RawClient c(broker.port(), connect.version);
   c.connect(std::move(connect));
   c.close();
-}
-
-// Socket dropped without DISCONNECT: the will is published. [MQTT-3.1.2-8] [MQTT-3.1.2-10] [MQTT-3.1.2-16]
-// (3.1.1) [MQTT-3.1.2-8] [MQTT-3.1.2-14] (5.0)
-TEST_P(WillTest, PublishedWhenSocketDropped) {
-  BrokerProcess broker;
-  Subscriber watcher(broker.port(), version(), "watcher", "will/#");
-  drop_with_will(broker, with_will(version(), "dropper"));
-  const Publish w = watcher.receive();
-  EXPECT_EQ(w.topic, "will/dropper");
-  EXPECT_EQ(w.payload, "gone dropper");
-  EXPECT_EQ(w.qos, QoS::at_least_once);
-  EXPECT_FALSE(w.retain);
-  watcher.expect_silence();  // published once
-}
-
-// Keepalive timeout: the will is published. [MQTT-3.1.2-8] [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0)
-TEST_P(WillTest, PublishedOnKeepaliveTimeout) {
-  BrokerProcess broker;
-  RawClient watcher(broker.port(), version());
-  watcher.connect("watcher", true, 0);
-  watcher.subscribe("will/#", QoS::at_least_once);
-  RawClient c(broker.port(), version());
-  c.connect(with_will(version(), "silent", 1));
-  // Generous: the timing itself is checked in 06_keepalive_test (mosquitto 2.0 checks keepalives only every 5 s).
-  const Publish w = watcher.receive(8s);
-  EXPECT_EQ(w.topic, "will/silent");
-  c.expect_closed(2s);
-}
-
-// A normal DISCONNECT (0x00) discards the will. [MQTT-3.1.2-10] (3.1.1 and 5.0) [MQTT-3.14.4-3] (5.0)
-TEST_P(WillTest, NotPublishedOnDisconnect) {
-  BrokerProcess broker;
-  Subscriber watcher(broker.port(), version(), "watcher", "will/#");
-  RawClient c(broker.port(), version());
-  c.connect(with_will(version(), "polite"));
-  c.disconnect();
-  c.expect_closed();
-  watcher.expect_silence();
-  publish_once(broker.port(), version(), "will/marker", "marker");
-  EXPECT_EQ(watcher.receive().payload, "marker");
-}
-
-// 5.0 DISCONNECT with 0x04 (Disconnect with Will Message) publishes the will. (3.14.2.1) [MQTT-3.1.2-8]
-TEST(WillV5, DisconnectWithWillMessagePublishesIt) {
-  BrokerProcess broker;
-  Subscriber watcher(broker.port(), Version::v5, "watcher", "will/#");
-  RawClient c(broker.port(), Version::v5);
-  c.connect(with_will(Version::v5, "with-will"));
-  c.disconnect(ReasonCode::disconnect_with_will);
-  c.expect_closed();
-  EXPECT_EQ(watcher.receive().topic, "will/with-will");
-}
-
-// Will retain 1: the will is published as a retained message. [MQTT-3.1.2-17] (3.1.1) [MQTT-3.1.2-15] (5.0)
-TEST_P(WillTest, WillRetain) {
-  BrokerProcess broker;
-  drop_with_will(broker, with_will(version(), "retained", 60, true));
-  // The will is published asynchronously; a later subscriber gets it as retained once it is there.
-  RawClient watcher(broker.port(), version());
-  watcher.connect("watcher");
-  const bool arrived = wait_until(
-      [&] {
-        watcher.subscribe("will/retained", QoS::at_least_once);
-        auto r = watcher.read(100ms);
-        if (r.status != RawClient::ReadResult::Status::packet) return false;
-        const auto& p = std::get<Publish>(r.packet);
-        watcher.acknowledge(p);
-        EXPECT_TRUE(p.retain);
-        EXPECT_EQ(p.payload, "gone retained");
-        return true;
-      },
-      5s);
-  EXPECT_TRUE(arrived);
-}
-
-// 5.0 Will Delay Interval: the will goes after the delay, not at the close: nothing for the first third of the
-// delay, then the will. [MQTT-3.1.3-9] [MQTT-3.1.2-8]
-TEST(WillV5, WillDelayDefersPublication) {
-  BrokerProcess broker;
-  Subscriber watcher(broker.port(), Version::v5, "watcher", "will/#");
-  drop_with_will(broker, with_delayed_will("delayed", 3, 30));
-  watcher.expect_silence(1s);
-  EXPECT_EQ(watcher.receive(will_timeout).topic, "will/delayed");
-}
-
-// 5.0: a reconnect within the will delay cancels the will. A second client with the same delay, dropped after the
-// reconnect, ends the wait: its will is due no earlier than the cancelled one would have been, which would come
-// before it or with it (the same timer pass: caught by the silence check). [MQTT-3.1.3-9]
-TEST(WillV5, ReconnectWithinDelayCancelsWill) {
-  BrokerProcess broker;
-  Subscriber watcher(broker.port(), Version::v5, "watcher", "will/#");
-  drop_with_will(broker, with_delayed_will("back", 5, 30));  // 5 s: ample for the reconnect on a loaded machine
-  RawClient again(broker.port(), Version::v5);
-  EXPECT_TRUE(again.connect("back", false, 60, Properties{.session_expiry_interval = 30}).session_present);
-  drop_with_will(broker, with_delayed_will("marker", 5, 30));
-  EXPECT_EQ(watcher.receive(will_timeout).topic, "will/marker");
-  watcher.expect_silence();
-}
-
-// 5.0: the will goes at the earlier of the will delay and the session expiry: nothing for the first third of the
-// session expiry, then the will (its own delay is never reached). [MQTT-3.1.2-8] [MQTT-3.1.3-9]
-TEST(WillV5, SessionExpiryBeforeWillDelaySendsWill) {
-  BrokerProcess broker;
-  Subscriber watcher(broker.port(), Version::v5, "watcher", "will/#");
-  drop_with_will(broker, with_delayed_will("expiring", never, 3));
-  watcher.expect_silence(1s);
-  EXPECT_EQ(watcher.receive(will_timeout).topic, "will/expiring");
 }
 
 // 5.0: session expiry 0 ends the session at the close, so a delayed will goes at once (the broker's usual answer

@@ -56,19 +56,6 @@ TEST_P(SessionTest, TakeoverClosesOldConnection) {
   fresh.ping();
 }
 
-// Takeover keeps the session (clean 0): subscriptions carry over to the new connection. [MQTT-3.1.2-4]
-TEST_P(SessionTest, TakeoverKeepsPersistentSession) {
-  BrokerProcess broker;
-  RawClient old(broker.port(), version());
-  connect_persistent(old, "same");
-  old.subscribe("to/#", QoS::at_least_once);
-  RawClient fresh(broker.port(), version());
-  EXPECT_TRUE(connect_persistent(fresh, "same").session_present);
-  old.expect_closed();
-  publish_once(broker.port(), version(), "to/x", "still subscribed");
-  EXPECT_EQ(fresh.receive().payload, "still subscribed");
-}
-
 // Offline persistent session: subscriptions kept, QoS 1 and 2 queued, QoS 0 not (queue_qos0_messages false), and
 // delivered in order on reconnect. [MQTT-3.1.2-4] [MQTT-3.1.2-5] [MQTT-3.2.2-2] [MQTT-4.6.0-6] (3.1.1)
 // [MQTT-3.1.2-5] [MQTT-4.6.0-6] (5.0)
@@ -99,42 +86,6 @@ TEST_P(SessionTest, QueuesQos0WhenConfigured) {
   EXPECT_EQ(first.payload, "q0");
   EXPECT_EQ(first.qos, QoS::at_most_once);
   EXPECT_EQ(s.receive().payload, "q1");
-  s.expect_silence();
-}
-
-// Clean session 1 discards the stored session: no session present, no subscriptions, nothing queued.
-// [MQTT-3.1.2-6] (3.1.1) [MQTT-3.1.2-4] (5.0)
-TEST_P(SessionTest, CleanStartDiscardsSession) {
-  BrokerProcess broker;
-  leave_offline_session(broker, "cleaned", "cl/#", QoS::at_least_once);
-  RawClient pub(broker.port(), version());
-  pub.connect("pub");
-  pub.publish("cl/x", "queued", QoS::at_least_once);
-  RawClient s(broker.port(), version());
-  EXPECT_FALSE(s.connect("cleaned", true).session_present);
-  s.expect_silence();
-  pub.publish("cl/x", "live", QoS::at_least_once);
-  s.expect_silence();  // the subscription went with the session
-}
-
-// Unacknowledged QoS 1 and QoS 2 PUBLISHes are resent on reconnect with DUP 1 and the same packet id; a QoS 2
-// message already PUBRECed is continued with PUBREL. [MQTT-3.3.1-1] [MQTT-4.4.0-1] [MQTT-2.3.1-3] (3.1.1)
-// [MQTT-3.3.1-1] [MQTT-4.4.0-1] (5.0)
-TEST_P(SessionTest, UnacknowledgedRedeliveredWithDup) {
-  BrokerProcess broker;
-  RawClient pub(broker.port(), version());
-  pub.connect("pub");
-  UnfinishedFlows flows;
-  {
-    RawClient s(broker.port(), version());
-    connect_persistent(s, "redeliver");
-    s.subscribe("rd/#", QoS::exactly_once);
-    flows = leave_unfinished_flows(s, pub, "rd");
-    s.close();  // no PUBACK, no PUBREC for 2, no PUBCOMP for 3
-  }
-  RawClient s(broker.port(), version());
-  EXPECT_TRUE(connect_persistent(s, "redeliver").session_present);
-  expect_flows_resumed(s, flows);
   s.expect_silence();
 }
 

@@ -104,55 +104,5 @@ TEST(TopicAlias, BrokerAssignsAliasesToClient) {
   EXPECT_EQ(second.payload, "second");
 }
 
-// With more topics than aliases the broker stays within the client's maximum, and every PUBLISH still resolves to
-// the right topic under the client's view of the alias table. [MQTT-3.3.2-11]
-TEST(TopicAlias, BrokerAliasesStayWithinMaximum) {
-  BrokerProcess broker;
-  Subscriber sub(broker.port(), v5, "sub", "tm/#", QoS::at_most_once, Properties{.topic_alias_maximum = 2});
-  RawClient pub(broker.port(), v5);
-  pub.connect("pub");
-  std::vector<std::string> topics;
-  for (int round = 0; round < 3; ++round) {
-    for (int t = 0; t < 4; ++t) topics.push_back("tm/" + std::to_string(t));
-  }
-  for (const auto& t : topics) pub.publish(t, t, QoS::at_least_once);
-  std::map<std::uint16_t, std::string> table;
-  for (const auto& t : topics) {
-    const Publish got = sub.receive();
-    std::string topic = got.topic;
-    if (got.properties.topic_alias) {
-      const auto alias = *got.properties.topic_alias;
-      EXPECT_GE(alias, 1);
-      EXPECT_LE(alias, 2);
-      if (topic.empty()) {
-        ASSERT_TRUE(table.contains(alias)) << "alias " << alias << " used before it was set";
-        topic = table[alias];
-      } else {
-        table[alias] = topic;
-      }
-    }
-    EXPECT_EQ(topic, t);
-    EXPECT_EQ(got.payload, t);
-  }
-}
-
-// Topic alias mappings end with the connection: after a reconnect an empty topic with the old alias is a protocol
-// error. [MQTT-3.3.2-7]
-TEST(TopicAlias, AliasesNotCarriedAcrossConnections) {
-  BrokerProcess broker;
-  {
-    RawClient c(broker.port(), v5);
-    c.connect("same", false, 60);
-    c.send(aliased("ta/x", 1, "set"));
-    c.ping();
-    c.disconnect();
-    c.expect_closed();
-  }
-  RawClient c(broker.port(), v5);
-  c.connect("same", false, 60);
-  c.send(aliased("", 1, "stale alias"));
-  c.expect_disconnect(ReasonCode::protocol_error);
-}
-
 }  // namespace
 }  // namespace tern::itest

@@ -27,22 +27,6 @@ Publish over_200_bytes() {
   return big;
 }
 
-// A client with more unacknowledged QoS 2 PUBLISHes than tern's Receive Maximum (max_inflight_messages 2) gets
-// DISCONNECT 0x93. [MQTT-3.3.4-7] (4.9: the receiver uses DISCONNECT 0x93)
-TEST(FlowControl, ClientExceedingReceiveMaximumDisconnected) {
-  BrokerProcess broker({"max_inflight_messages 2"});
-  Subscriber bystander(broker.port(), v5, "bystander", "ok/#");
-  RawClient c(broker.port(), v5);
-  EXPECT_EQ(c.connect("greedy").properties.receive_maximum, std::optional<std::uint16_t>(2));
-  c.send(qos2("rm/1", 1));
-  EXPECT_EQ(c.expect<protocol::Pubrec>().packet_id, 1);
-  c.send(qos2("rm/2", 2));
-  EXPECT_EQ(c.expect<protocol::Pubrec>().packet_id, 2);
-  c.send(qos2("rm/3", 3));  // third without PUBREL for the first two
-  c.expect_disconnect(ReasonCode::receive_maximum_exceeded);
-  expect_still_served(broker.port(), bystander);
-}
-
 // Completing the QoS 2 exchanges frees the window again: many messages in windows of 2 are fine.
 TEST(FlowControl, ClientWithinReceiveMaximumIsFine) {
   BrokerProcess broker({"max_inflight_messages 2"});
@@ -59,50 +43,6 @@ TEST(FlowControl, ClientWithinReceiveMaximumIsFine) {
     EXPECT_EQ(c.expect<protocol::Pubcomp>().packet_id, id + 1);
   }
   c.ping();
-}
-
-// Tern never has more unacknowledged QoS 1/2 PUBLISHes outstanding to a client than the client's Receive Maximum;
-// each acknowledgement lets one more through, and all arrive in order; PINGREQ is still answered while the quota
-// is 0. [MQTT-3.3.4-9] [MQTT-3.3.4-10] [MQTT-4.9.0-2] [MQTT-4.9.0-3]
-TEST(FlowControl, BrokerRespectsClientReceiveMaximum) {
-  BrokerProcess broker;
-  Subscriber sub(broker.port(), v5, "slow", "rx/#", QoS::exactly_once, Properties{.receive_maximum = 2});
-  RawClient pub(broker.port(), v5);
-  pub.connect("pub");
-  for (int i = 1; i <= 6; ++i) {
-    pub.publish("rx/x", "m" + std::to_string(i), i % 2 == 0 ? QoS::exactly_once : QoS::at_least_once);
-  }
-  std::vector<Publish> outstanding{sub.receive(answer_timeout, false), sub.receive(answer_timeout, false)};
-  sub.expect_silence();  // a third would exceed Receive Maximum 2
-  std::vector<std::string> got{outstanding[0].payload, outstanding[1].payload};
-  while (got.size() < 6) {
-    sub.acknowledge(outstanding.front());  // frees one slot
-    outstanding.erase(outstanding.begin());
-    const Publish next = sub.receive(answer_timeout, false);
-    got.push_back(next.payload);
-    outstanding.push_back(next);
-    if (got.size() < 6) {
-      auto r = sub.read(100ms);
-      ASSERT_EQ(r.status, RawClient::ReadResult::Status::timeout) << "over Receive Maximum: " << describe(r);
-    }
-  }
-  for (const auto& o : outstanding) sub.acknowledge(o);
-  EXPECT_EQ(got, (std::vector<std::string>{"m1", "m2", "m3", "m4", "m5", "m6"}));
-  sub.expect_silence();
-}
-
-// A packet larger than tern's max_packet_size: DISCONNECT 0x95 (Packet too large); the limit is in CONNACK; others
-// carry on. [MQTT-3.2.2-15] (4.13)
-TEST(FlowControl, PacketOverBrokerMaximumDisconnected) {
-  BrokerProcess broker({"max_packet_size 200"});
-  Subscriber bystander(broker.port(), v5, "bystander", "ok/#");
-  RawClient c(broker.port(), v5);
-  EXPECT_EQ(c.connect("big").properties.maximum_packet_size, std::optional<std::uint32_t>(200));
-  c.publish("ok/small", std::string(100, 's'), QoS::at_least_once);  // under the limit: fine
-  EXPECT_EQ(bystander.receive().payload.size(), 100u);
-  c.send(over_200_bytes());
-  c.expect_disconnect(ReasonCode::packet_too_large);
-  expect_still_served(broker.port(), bystander);  // and the big one never reached it
 }
 
 // Messages larger than a client's Maximum Packet Size are not sent to it; other subscribers still get them.

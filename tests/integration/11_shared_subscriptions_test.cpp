@@ -116,20 +116,6 @@ TEST_P(SharedSubscriptionTest, RetainedNotSentToSharedSubscription) {
   EXPECT_EQ(member.receive().payload, "live");
 }
 
-// A shared subscription's QoS is respected: a member granted QoS 0 gets QoS 1 messages at QoS 0. [MQTT-4.8.2-3]
-TEST_P(SharedSubscriptionTest, GrantedQosRespected) {
-  BrokerProcess broker;
-  RawClient member(broker.port(), version());
-  member.connect("member");
-  member.subscribe("$share/g/sq/#", QoS::at_most_once);
-  RawClient pub(broker.port(), version());
-  pub.connect("pub");
-  pub.publish("sq/x", "m", QoS::exactly_once);
-  const Publish got = member.receive();
-  EXPECT_EQ(got.qos, QoS::at_most_once);
-  EXPECT_EQ(got.payload, "m");
-}
-
 TERN_INSTANTIATE_VERSIONS(SharedSubscriptionTest);
 
 }  // namespace

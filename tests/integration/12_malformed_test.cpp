@@ -207,15 +207,8 @@ std::vector<std::tuple<Version, std::size_t>> case_params() {
 
 INSTANTIATE_TEST_SUITE_P(Cases, MalformedTest, ::testing::ValuesIn(case_params()), case_name);
 
-// CONNECT problems close the connection without a CONNACK.
-
-// Reserved CONNECT flag bit 0 set. [MQTT-3.1.2-3] [MQTT-3.1.4-1]
-TEST(MalformedConnect, ReservedFlagClosesWithoutConnack) {
-  BrokerProcess broker;
-  RawClient c(broker.port(), Version::v311);
-  c.send_bytes(packet(0x10, str("MQTT") + '\x04' + '\x03' + u16(60) + str("id")));
-  c.expect_closed();
-}
+// CONNECT problems close the connection without a CONNACK (the conformance suite also accepts a refusing CONNACK;
+// tern closes at once, as 3.1.1 section 3.1.4 asks for a malformed CONNECT).
 
 // Will flag 0 with Will QoS 1. [MQTT-3.1.2-13] (3.1.1) [MQTT-3.1.2-11] (5.0)
 TEST(MalformedConnect, WillQosWithoutWillFlagCloses) {
@@ -225,7 +218,6 @@ TEST(MalformedConnect, WillQosWithoutWillFlagCloses) {
   c.expect_closed();
 }
 
-// Password flag without user name flag (3.1.1 only). [MQTT-3.1.2-22]
 // Will QoS 3. [MQTT-3.1.2-14] (3.1.1) [MQTT-3.1.2-12] (5.0)
 TEST(MalformedConnect, WillQos3Closes) {
   BrokerProcess broker;
@@ -234,25 +226,11 @@ TEST(MalformedConnect, WillQos3Closes) {
   c.expect_closed();
 }
 
+// Password flag without user name flag (3.1.1 only). [MQTT-3.1.2-22]
 TEST(MalformedConnect, PasswordWithoutUsernameCloses311) {
   BrokerProcess broker;
   RawClient c(broker.port(), Version::v311);
   c.send_bytes(packet(0x10, str("MQTT") + '\x04' + '\x42' + u16(60) + str("id") + str("pw")));
-  c.expect_closed();
-}
-
-// Client id with invalid UTF-8. [MQTT-3.1.3-4] [MQTT-1.5.3-1]
-TEST(MalformedConnect, InvalidUtf8ClientIdCloses) {
-  BrokerProcess broker;
-  RawClient c(broker.port(), Version::v311);
-  c.send_bytes(packet(0x10, str("MQTT") + '\x04' + '\x02' + u16(60) + str("\xc3\x28")));
-  const auto r = c.read();
-  // A CONNACK 0x02 (identifier rejected) before the close is acceptable too. [MQTT-3.1.3-9]
-  if (r.status == RawClient::ReadResult::Status::packet) {
-    const auto* ack = std::get_if<protocol::Connack>(&r.packet);
-    ASSERT_NE(ack, nullptr) << describe(r.packet);
-    EXPECT_NE(static_cast<int>(ack->reason_code), 0);
-  }
   c.expect_closed();
 }
 

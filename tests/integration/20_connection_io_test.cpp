@@ -61,9 +61,9 @@ class SmallWindowClient {
   // The next packet, within answer_timeout.
   Packet read() {
     for (;;) {
-      protocol::DecodeResult r = protocol::decode(in_, version_, 0);
-      if (r.status == protocol::DecodeResult::Status::error) throw HarnessError("undecodable bytes from the broker");
-      if (r.status == protocol::DecodeResult::Status::packet) {
+      BrokerPacket r = decode_from_broker(in_, version_);
+      if (r.status == BrokerPacket::Status::error) throw HarnessError("undecodable bytes from the broker: " + r.error);
+      if (r.status == BrokerPacket::Status::packet) {
         in_.erase(0, r.consumed);
         return std::move(r.packet);
       }
