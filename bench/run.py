@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import resource
 import shlex
 import shutil
@@ -621,7 +622,28 @@ def run_once(broker, sid, loadgen_args, args, ports, certs, auth):
         return result
     finally:
         stop(proc)
+        if broker.name == "tern":
+            lock = core_lock(log_path)
+            if lock:
+                result["core_lock"] = lock
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+CORE_LOCK = re.compile(r"core lock: held ([\d.]+) % of ([\d.]+) s, longest hold ([\d.]+) us, (\d+) acquisitions")
+
+
+def core_lock(log_path):
+    """The core lock's counters Tern logs at exit (over its whole life: set-up, window and drain), or None."""
+    try:
+        with open(log_path, errors="replace") as f:
+            found = CORE_LOCK.findall(f.read())
+    except OSError:
+        return None
+    if not found:
+        return None
+    pct, wall, longest, acquisitions = found[-1]
+    return {"held_pct": float(pct), "wall_s": float(wall), "longest_hold_us": float(longest),
+            "acquisitions": int(acquisitions)}
 
 
 def tail(path, n=300):
@@ -674,6 +696,9 @@ def metrics(r):
             m["connacks_per_cpu_s"] = lg["connacks"] / r["cpu_s"]
             if lg["connacks"]:
                 m["cpu_us_per_connect"] = r["cpu_s"] / lg["connacks"] * 1e6
+    if "core_lock" in r:
+        m["lock_held_pct"] = r["core_lock"]["held_pct"]
+        m["lock_longest_us"] = r["core_lock"]["longest_hold_us"]
     if "kib_per_connection" in r:
         m["kib_per_connection"] = r["kib_per_connection"]
         m["connections"] = lg.get("connections", 0)

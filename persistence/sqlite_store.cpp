@@ -93,6 +93,40 @@ core::QueuePage SqliteStore::load_queue(const std::string& client_id, std::uint6
   return tables_->load_queue(client_id, after_seq, limit);
 }
 
+void SqliteStore::request_queue_page(const std::string& client_id, std::uint64_t after_seq, std::size_t limit,
+                                     PageCallback on_page) {
+  auto request = std::make_unique<PageRequest>(PageRequest{client_id, after_seq, limit, std::move(on_page)});
+  bool wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    wake = pending_.empty();
+    pending_ops_ += 1;
+    pending_.push_back({core::StoreBatch{}, {}, std::chrono::steady_clock::now(), std::move(request)});
+    ++submitted_;
+  }
+  if (wake) wake_writer_.notify_one();
+}
+
+void SqliteStore::serve(PageRequest& request) {
+  core::QueuePage page;
+  {
+    std::lock_guard lock(db_mutex_);
+    compact_locked("load_queue", 0, log_full());
+    try {
+      page = tables_->load_queue(request.client_id, request.after_seq, request.limit);
+    } catch (const std::exception& e) {
+      // An empty page: the broker stops waiting for the tail (it stays in the store for the next start).
+      TERN_LOG(error, "persistence: could not read the queue of ", request.client_id, " from ", path_.string(), ": ",
+               e.what());
+    }
+  }
+  try {
+    request.on_page(std::move(page));
+  } catch (const std::exception& e) {
+    TERN_LOG(error, "persistence: a page callback threw: ", e.what());
+  }
+}
+
 void SqliteStore::measure_database() {
   if (options_.max_database_bytes == 0) return;
   database_bytes_ =
@@ -167,6 +201,20 @@ void SqliteStore::run_writer() {
     wake_writer_.wait(lock, [&] { return stop_ || !pending_.empty(); });
     if (pending_.empty()) return;  // stopping, and nothing left
 
+    if (pending_.front().page) {
+      // A page request: read after the groups before it (committed by now), before the batches after it.
+      Batch request = std::move(pending_.front());
+      pending_.pop_front();
+      pending_ops_ -= 1;
+      lock.unlock();
+      serve(*request.page);
+      request.page.reset();
+      lock.lock();
+      completed_ += 1;
+      if (flush_waiters_ > 0) batches_done_.notify_all();
+      continue;
+    }
+
     if (options_.commit_delay.count() > 0) {
       const auto deadline = pending_.front().queued_at + options_.commit_delay;
       wake_writer_.wait_until(lock, deadline,
@@ -175,7 +223,8 @@ void SqliteStore::run_writer() {
 
     std::size_t ops = 0;
     const auto weight = [](const Batch& b) { return std::max<std::size_t>(b.ops.size(), 1); };  // as in submit()
-    while (!pending_.empty() && (group.empty() || ops + weight(pending_.front()) <= options_.max_group_ops)) {
+    while (!pending_.empty() && !pending_.front().page &&
+           (group.empty() || ops + weight(pending_.front()) <= options_.max_group_ops)) {
       const auto n = weight(pending_.front());
       ops += n;
       pending_ops_ -= n;

@@ -31,8 +31,9 @@
 // Opening applies a journal left by a crash; if that fails (disk full, I/O error) the constructor throws StoreError
 // rather than start without acknowledged messages.
 //
-// Thread safety: submit() from any thread; load() and flush() from any thread but the writer (i.e. not from a
-// callback); transactions() from any thread. Callbacks run on the writer thread, without the store's locks held.
+// Thread safety: submit() and request_queue_page() from any thread; load() and flush() from any thread but the writer
+// (i.e. not from a callback); transactions() from any thread. Callbacks (commit and page) run on the writer thread,
+// without the store's locks held.
 #pragma once
 
 #include <atomic>
@@ -69,6 +70,10 @@ class SqliteStore final : public Store {
   void submit(core::StoreBatch batch, CommitCallback on_committed) override;
   void flush() override;
   core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) override;
+  // Queued behind the batches submitted before it; the writer reads the page between two groups (after compacting
+  // the journal into the tables, as load_queue() does) and calls `on_page` on its thread.
+  void request_queue_page(const std::string& client_id, std::uint64_t after_seq, std::size_t limit,
+                          PageCallback on_page) override;
   // Keeps spent batches of up to kMaxSpentBytes (their capacity) until they are taken; the writer frees the rest.
   void take_spent(std::vector<core::StoreBatch>& out) override;
 
@@ -87,15 +92,25 @@ class SqliteStore final : public Store {
  private:
   static constexpr std::size_t kMaxSpentBytes = 512 << 10;  // ~3 groups' worth under the durable benchmark's load
 
+  // A page asked for with request_queue_page(): it travels in the queue of batches, so that it is read after every
+  // batch submitted before it and before any submitted after it.
+  struct PageRequest {
+    std::string client_id;
+    std::uint64_t after_seq = 0;
+    std::size_t limit = 0;
+    PageCallback on_page;
+  };
   struct Batch {
     core::StoreBatch ops;
     CommitCallback on_committed;
     std::chrono::steady_clock::time_point queued_at;
+    std::unique_ptr<PageRequest> page;  // set: not a batch but a page request (ops empty)
   };
 
   void recover_journal();
   void run_writer();
   bool commit(std::vector<Batch>& group);  // true: committed
+  void serve(PageRequest& request);        // the writer thread, between groups
   void compact_if_full();
   // The commit log has reached SqliteOptions::commit_log_bytes: the next full compaction rewinds it. db_mutex_ held.
   bool log_full() const noexcept;

@@ -48,10 +48,10 @@
 // PersistenceDiskFullTest). The state the core holds in memory is ahead of the store; a load() after such a failure
 // may lack the failed batches.
 //
-// Thread safety: submit() may be called from any thread. Callbacks run on the store's writer thread (the memory
-// store: inside submit()); they must be cheap (post work to the broker's own threads) and must not call flush() or
-// destroy the store; they may call submit(). load() and flush() block; call them from a thread that is not the
-// writer. The destructor flushes and stops the writer.
+// Thread safety: submit() and request_queue_page() may be called from any thread. Callbacks run on the store's writer
+// thread (the memory store: inside submit() / request_queue_page()); they must be cheap (post work to the broker's
+// own threads) and must not call flush() or destroy the store; they may call submit(). load() and flush() block; call
+// them from a thread that is not the writer. The destructor flushes and stops the writer.
 #pragma once
 
 #include <cstddef>
@@ -68,6 +68,8 @@ namespace tern::persistence {
 
 // Called once the batch is committed (durable == true) or could not be (durable == false).
 using CommitCallback = std::function<void(bool durable)>;
+// Called with the page request_queue_page() asked for.
+using PageCallback = std::function<void(core::QueuePage page)>;
 
 class Store {
  public:
@@ -94,6 +96,13 @@ class Store {
   // messages they reference; entries whose message is missing are left out. Sees every batch submitted before the
   // call (it waits for them, as flush() does). For the broker paging a long offline queue back in.
   virtual core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) = 0;
+  // The same page, without waiting for it: `on_page` gets it once every batch submitted before the call is applied,
+  // on the writer thread, in order with the commit callbacks (the broker's way: no I/O under its lock). The default
+  // reads it at once, inside the call (the memory store). flush() waits for requests made before it, as for batches.
+  virtual void request_queue_page(const std::string& client_id, std::uint64_t after_seq, std::size_t limit,
+                                  PageCallback on_page) {
+    on_page(load_queue(client_id, after_seq, limit));
+  }
 
   // Appends to `out` batches the store no longer needs (their group is committed, or failed), for the submitter to
   // reuse their buffers and to free the rest on its own thread: a thread that frees what another allocated makes that

@@ -37,7 +37,7 @@ namespace {
                "  [--rate MSGS_PER_S] [--window N] [--qos0-window N] [--batch BYTES] [--warmup S] [--duration S] [--drain S]\n"
                "  [--noise-subs N] [--noise-filters N] [--connections N] [--max-pending N] [--slots N] [--persistent]\n"
                "  [--spread-sources] [--hold S] [--topics N] [--retain-pubs N] [--retained-timeout S]\n"
-               "  [--setup-timeout S] [--long-names] [--wide-filters]\n";
+               "  [--setup-timeout S] [--long-names] [--wide-filters] [--until-stdin]\n";
   std::exit(2);
 }
 
@@ -95,6 +95,7 @@ Settings parse(int argc, char** argv) {
     if (key == "--tls") { s.tls = true; continue; }
     if (key == "--long-names") { s.long_names = true; continue; }
     if (key == "--wide-filters") { s.wide_filters = true; continue; }
+    if (key == "--until-stdin") { s.until_stdin = true; continue; }
     if (i + 1 >= argc) usage("missing value for " + key);
     const std::string value = argv[++i];
     auto num = [&] {
@@ -336,7 +337,14 @@ int run(const Settings& s) {
     const std::uint64_t start = mono_ns();
     control.measure_start_ns.store(start);
     event("measure_start");
-    wait_for(control, s.duration_s);
+    if (s.until_stdin) {
+      wait_for(control, s.duration_s, [] {
+        pollfd p{0, POLLIN, 0};
+        return poll(&p, 1, 0) > 0;
+      });
+    } else {
+      wait_for(control, s.duration_s);
+    }
     const std::uint64_t end = mono_ns();
     control.measure_end_ns.store(end);
     event("measure_end");

@@ -51,6 +51,9 @@ struct Settings {
   double warmup_s = 1;
   double duration_s = 5;
   double drain_s = 5;          // after publishing stops, how long to wait for the last deliveries
+  // The measured window ends at a line on stdin (or after duration_s, whichever comes first): a driver that runs
+  // something else alongside (bench/drain.py) makes the window cover exactly that.
+  bool until_stdin = false;
 
   // Wildcard scenario: this many extra subscriptions that never match, spread over noise_subs connections.
   int noise_subs = 100;

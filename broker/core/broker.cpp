@@ -57,6 +57,9 @@ void Broker::restore(const StoreSnapshot& snapshot, StorePort& store, TimePoint 
 void Broker::on_committed(std::uint64_t batch, bool durable, TimePoint now) {
   impl_->on_committed(batch, durable, now);
 }
+void Broker::on_queue_page(const std::string& client_id, std::uint64_t token, QueuePage page, TimePoint now) {
+  impl_->on_queue_page(client_id, token, std::move(page), now);
+}
 void Broker::set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept { impl_->set_wall_clock(now, wall_now); }
 protocol::Version Broker::version(ConnectionId connection) const noexcept { return impl_->version(connection); }
 BrokerStats Broker::stats() const noexcept { return impl_->stats_; }

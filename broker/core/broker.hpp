@@ -65,9 +65,12 @@ class StorePort {
   // does not allocate a buffer per batch.
   virtual void submit(StoreBatch& ops, std::uint64_t batch) = 0;
   // A persistent session's queue beyond BrokerOptions::max_queued_in_memory lives only in the store; the broker
-  // reads it back a page at a time as the client takes its messages: entries with seq > after_seq, at most
-  // `limit` (0: all), seeing every batch submitted so far (persistence::Store::load_queue). Blocks on I/O.
-  virtual QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) = 0;
+  // reads it back a page at a time as the client takes its messages. Called with the mutex held: asks for the
+  // entries of `client_id` with seq > after_seq, at most `limit` (0: all), as they are after every batch submitted
+  // so far (persistence::Store::request_queue_page), without blocking on I/O. The page comes back later, never from
+  // inside this call: the caller calls Broker::on_queue_page() with `token` and the page, on a thread of its own.
+  virtual void request_queue_page(const std::string& client_id, std::uint64_t after_seq, std::size_t limit,
+                                  std::uint64_t token) = 0;
 
  protected:
   ~StorePort() = default;
@@ -123,6 +126,9 @@ class Broker {
   // Batch `batch` (and every one before it) is committed, or could not be (`durable` false: the connections whose
   // output it held are closed without that output, so their clients send their messages again).
   void on_committed(std::uint64_t batch, bool durable, TimePoint now);
+  // The page StorePort::request_queue_page() asked for with `token`, for `client_id`: its entries join the session's
+  // queue and deliveries resume. A page whose session has ended or been replaced since the request is dropped.
+  void on_queue_page(const std::string& client_id, std::uint64_t token, QueuePage page, TimePoint now);
   // Keeps the conversion between the steady clock and the wall clock current (the wall clock may be stepped, e.g.
   // by NTP on a device without a real-time clock). The network layer calls it on each tick.
   void set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept;

@@ -45,6 +45,7 @@ class Broker::Impl {
   // broker_store.cpp
   void restore(const StoreSnapshot& snapshot, StorePort& store, TimePoint now, UnixMillis wall_now);
   void on_committed(std::uint64_t batch, bool durable, TimePoint now);
+  void on_queue_page(const std::string& client_id, std::uint64_t token, QueuePage page, TimePoint now);
   void set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept;
 
   // Hands every staged buffer to its sink (and closes those asked to close). Each public entry point ends with it.
@@ -133,8 +134,8 @@ class Broker::Impl {
   // Keeps a queued delivery (already stored) only in the store when the session's in-memory queue is full, or
   // already spills; true if so.
   bool spill(Session& s, const Delivery& d, std::size_t bytes);
-  // Reads the next page of the spilled tail (everything with `all`) back into the queue; false if none came.
-  bool page_in(Session& s, bool all = false);
+  // Asks the store for the next page of the spilled tail, unless one is on its way (on_queue_page() brings it).
+  void request_page(Session& s);
   // Submits the ops collected so far (before a read of the store, which must see them).
   void submit_ops();
   void unstore_delivery(Session& s, const Delivery& d);
@@ -197,6 +198,7 @@ class Broker::Impl {
   std::uint64_t next_message_id_ = 1;    // StoredMessage ids
   std::uint64_t submitted_batches_ = 0;  // batches handed to store_
   std::uint64_t committed_batches_ = 0;  // batches reported by on_committed()
+  std::uint64_t next_page_token_ = 1;    // Session::page_token: unique for the broker's life
   bool call_submitted_ = false;          // the current call submitted a batch before its end
   struct HeldOutput {
     std::uint64_t batch;

@@ -334,7 +334,7 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
   Client* c = s.client;
   if (!c) return;
   const std::uint16_t window = inflight_window(*c);
-  while (!s.queue.empty() || (s.spilled != 0 && s.inflight_count() < window && page_in(s))) {
+  while (!s.queue.empty()) {
     Delivery& d = s.queue.front();
     if (d.qos != QoS::at_most_once && s.inflight_count() >= window) break;
     Delivery taken = std::move(d);
@@ -353,6 +353,8 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
     }
     send_inflight(s, *c, std::move(taken), now);
   }
+  // The tail that lives only in the store is asked for before the queue runs dry (broker_store.cpp).
+  if (s.spilled != 0 && s.queue.size() <= options_.max_queued_in_memory / 2) request_page(s);
 }
 
 void Broker::Impl::resend_inflight(Session& s, TimePoint now) {

@@ -65,7 +65,11 @@ bool Broker::Impl::persistent(const Session& s) const noexcept {
 }
 
 void Broker::Impl::store_session(Session& s, std::optional<TimePoint> offline_since) {
-  if (!persistent(s)) {
+  // A session that stops being persistent (5.0: resumed with a session expiry of 0) while the tail of its queue lives
+  // only in the store stays stored until that tail is back (on_queue_page() unstores it then), so that the tail is
+  // paged in as the client takes its messages, never all at once. It is written with its expiry of 0: a restart
+  // meanwhile ends it at once, as its connection would have.
+  if (!persistent(s) && !(s.stored && s.spilled != 0)) {
     unstore_session(s);
     return;
   }
@@ -94,9 +98,13 @@ void Broker::Impl::store_session(Session& s, std::optional<TimePoint> offline_si
 
 void Broker::Impl::unstore_session(Session& s) {
   if (!s.stored) return;
-  // Its queue is about to leave the store: what lives only there comes back first.
-  if (s.spilled != 0) page_in(s, true);
+  // DeleteSession takes every queue entry of the client with it, the spilled tail included, which is never read back:
+  // a session is unstored when it ends, or once it has no tail left (store_session()). A page still on its way is
+  // dropped when it comes.
   s.stored = false;
+  s.spilled = 0;
+  s.spilled_bytes = 0;
+  s.page_token = 0;
   batch_.delete_session(s.client_id);
   // The deliveries' seqs now name nothing; they are not reused (store_seq keeps counting).
   if (s.exchanges) {
@@ -133,7 +141,7 @@ void Broker::Impl::store_delivery(Session& s, Delivery& d, std::uint16_t packet_
 }
 
 bool Broker::Impl::spill(Session& s, const Delivery& d, std::size_t bytes) {
-  if (d.seq == 0 || options_.max_queued_in_memory == 0) return false;
+  if (!s.stored || d.seq == 0 || options_.max_queued_in_memory == 0) return false;
   if (s.spilled == 0) {
     if (s.queue.size() < options_.max_queued_in_memory) return false;
     s.spill_after_seq = d.seq - 1;  // every entry kept in memory has a smaller seq
@@ -143,31 +151,54 @@ bool Broker::Impl::spill(Session& s, const Delivery& d, std::size_t bytes) {
   return true;
 }
 
-bool Broker::Impl::page_in(Session& s, bool all) {
-  submit_ops();  // the read must see the entries this call spilled
-  QueuePage page = store_->load_queue(s.client_id, s.spill_after_seq, all ? 0 : options_.max_queued_in_memory);
+// Paging in never waits for the store under the broker's lock: the request is queued behind every batch submitted
+// so far (the store's writer serves it in that order, so the page sees them) and the page comes back through
+// on_queue_page(), as a commit does through on_committed(). Meanwhile the session's deliveries go on from its
+// in-memory queue; pump() asks for the next page before that runs dry.
+//
+//   s: queue [seq 1..100] in memory, 900 spilled (spill_after_seq 100); s reconnects, takes 60:
+//     pump(): queue 40 <= 100 / 2 -> submit the call's ops; request_queue_page("s", 100, 100, token 7)
+//     s acknowledges 20 more: pump() sends from the queue; token 7 still out, so no second request
+//     on_queue_page("s", 7, [seq 101..200]): queue [81..200], 800 spilled, spill_after_seq 200; pump()
+void Broker::Impl::request_page(Session& s) {
+  if (s.spilled == 0 || s.page_token != 0) return;
+  submit_ops();  // the page must see the entries this call spilled
+  s.page_token = next_page_token_++;
+  store_->request_queue_page(s.client_id, s.spill_after_seq, options_.max_queued_in_memory, s.page_token);
+}
+
+void Broker::Impl::on_queue_page(const std::string& client_id, std::uint64_t token, QueuePage page, TimePoint now) {
+  const FlushAtExit flush{*this};
+  auto it = sessions_by_client_.find(client_id);
+  if (token == 0 || it == sessions_by_client_.end() || it->second->page_token != token) {
+    TERN_LOG(debug, "A page of the queue of ", client_id, " came back after its session ended: dropped.");
+    return;
+  }
+  Session& s = *it->second;
+  s.page_token = 0;
   if (page.entries.empty()) {
     // Nothing is left in the store (it failed to commit them, or they were removed): nothing to wait for.
     s.spilled = 0;
     s.spilled_bytes = 0;
-    return false;
+  } else {
+    std::unordered_map<std::uint64_t, MessagePtr> messages;
+    for (const StoredMessage& m : page.messages) messages.emplace(m.id, from_stored(m));
+    for (StoredQueueEntry& e : page.entries) {
+      MessagePtr& m = messages[e.message_id];
+      if (!m) continue;
+      const std::size_t bytes = m->payload.size() + m->topic.size();
+      s.queued_bytes += bytes;
+      s.spilled_bytes -= std::min(s.spilled_bytes, bytes);
+      s.queue.push_back(Delivery{m, e.qos, e.retain, std::move(e.subscription_ids), e.seq});
+    }
+    s.spill_after_seq = page.entries.back().seq;
+    s.spilled -= std::min<std::uint64_t>(s.spilled, page.entries.size());
+    if (s.spilled == 0) s.spilled_bytes = 0;
+    TERN_LOG(debug, "Read ", page.entries.size(), " queued message(s) of ", s.client_id, " back from the store; ",
+             s.spilled, " left there.");
   }
-  std::unordered_map<std::uint64_t, MessagePtr> messages;
-  for (const StoredMessage& m : page.messages) messages.emplace(m.id, from_stored(m));
-  for (StoredQueueEntry& e : page.entries) {
-    MessagePtr& m = messages[e.message_id];
-    if (!m) continue;
-    const std::size_t bytes = m->payload.size() + m->topic.size();
-    s.queued_bytes += bytes;
-    s.spilled_bytes -= std::min(s.spilled_bytes, bytes);
-    s.queue.push_back(Delivery{m, e.qos, e.retain, std::move(e.subscription_ids), e.seq});
-  }
-  s.spill_after_seq = page.entries.back().seq;
-  s.spilled -= std::min<std::uint64_t>(s.spilled, page.entries.size());
-  if (s.spilled == 0) s.spilled_bytes = 0;
-  TERN_LOG(debug, "Read ", page.entries.size(), " queued message(s) of ", s.client_id, " back from the store; ",
-           s.spilled, " left there.");
-  return true;
+  if (s.spilled == 0 && s.stored && !persistent(s)) unstore_session(s);  // its tail is back (store_session())
+  pump(s, now);
 }
 
 void Broker::Impl::submit_ops() {

@@ -99,6 +99,9 @@ struct Session {
   std::uint64_t spilled = 0;
   std::size_t spilled_bytes = 0;
   std::uint64_t spill_after_seq = 0;
+  // The page of that tail asked of the store and not yet arrived (0: none): one at a time, and one that comes back
+  // with another token (its session ended, or asked again) is dropped.
+  std::uint64_t page_token = 0;
 };
 
 struct Client {

@@ -10,10 +10,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 
 #include "broker/auth/login_throttle.hpp"
 #include "broker/core/broker.hpp"
+#include "broker/net/measured_mutex.hpp"
 #include "broker/protocol/codec.hpp"
 
 namespace tern::net {
@@ -27,7 +27,7 @@ struct SharedBroker {
                           (max_packet_size != 0 ? max_packet_size : protocol::max_remaining_length + 5)) {}
 
   core::Broker& broker;
-  std::mutex mutex;
+  MeasuredMutex mutex;  // a std::mutex that counts its hold time (measured_mutex.hpp)
 
   const std::uint32_t max_packet_size;  // for decode(); 0: the protocol maximum
   // A connection with more than this waiting to be written stops reading until its writes catch up (0: never).

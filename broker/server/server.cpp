@@ -129,12 +129,23 @@ class Running {
     shards_[0]->run();  // the main thread is shard 0's
     for (auto& shard : shards_) shard->stop();
     for (auto& shard : shards_) shard->join();
+    log_lock_stats();
     // Every batch the broker submitted is committed before the process exits; their callbacks post to the stopped
     // shards and are dropped (no client is left to answer).
     if (store_) store_->flush();
   }
 
  private:
+  // The core lock's counters over the broker's life (bench/run.py and bench/drain.py read this line).
+  void log_lock_stats() {
+    const net::LockStats l = shared_.mutex.stats();
+    char line[160];
+    std::snprintf(line, sizeof line, "core lock: held %.3f %% of %.3f s, longest hold %.1f us, %llu acquisitions",
+                  100 * l.hold_fraction(), static_cast<double>(l.wall_ns) / 1e9,
+                  static_cast<double>(l.longest_hold_ns) / 1e3, static_cast<unsigned long long>(l.acquisitions));
+    TERN_LOG(notice, line);
+  }
+
   // The slot for `settings`: shared by every listener with the same settings (all of them without
   // per_listener_settings). Throws auth::AuthFileError.
   net::SecuritySlot* security_slot(const auth::SecuritySettings& settings, std::uint16_t port) {

@@ -20,8 +20,19 @@ void StoreBridge::submit(core::StoreBatch& ops, std::uint64_t batch) {
   spare_bytes_ -= ops.capacity();
 }
 
-core::QueuePage StoreBridge::load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) {
-  return store_.load_queue(client_id, after_seq, limit);
+void StoreBridge::request_queue_page(const std::string& client_id, std::uint64_t after_seq, std::size_t limit,
+                                     std::uint64_t token) {
+  // A page is rare next to commits (one per max_queued_in_memory messages a draining session takes): one post each.
+  store_.request_queue_page(client_id, after_seq, limit, [this, client_id, token](core::QueuePage page) {
+    net::asio::post(executor_, [this, client_id, token, page = std::move(page)]() mutable {
+      deliver_page(client_id, token, std::move(page));
+    });
+  });
+}
+
+void StoreBridge::deliver_page(const std::string& client_id, std::uint64_t token, core::QueuePage page) {
+  std::lock_guard lock(shared_.mutex);
+  shared_.broker.on_queue_page(client_id, token, std::move(page), core::Clock::now());
 }
 
 void StoreBridge::committed(std::uint64_t batch, bool durable) {

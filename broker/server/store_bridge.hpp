@@ -8,10 +8,15 @@
 // Callbacks of consecutive committed batches are coalesced: one post and one lock release them all (group commit
 // hands several batches back at once). A failed batch is reported on its own, in order.
 //
+// Pages of a spilled queue travel the same way: request_queue_page() queues the request behind the batches submitted
+// before it; the writer reads the page and posts it to the shard, which hands it to the Broker (on_queue_page) under
+// the mutex. The Broker never waits for the store with the mutex held.
+//
 // Spent batches come back too (Store::take_spent): the drain keeps their buffers for the Broker's next batches
 // (submit() hands one back), so that neither the shards nor the writer allocate or free a buffer per batch.
 //
-// Thread safety: submit() under the Broker mutex (from the Broker); the store's callbacks from its writer thread.
+// Thread safety: submit() and request_queue_page() under the Broker mutex (from the Broker); the store's callbacks
+// from its writer thread.
 // Destroy only after the store has been flushed with the shards stopped (no callback may be running).
 #pragma once
 
@@ -32,11 +37,14 @@ class StoreBridge final : public core::StorePort {
   StoreBridge(persistence::Store& store, net::SharedBroker& shared, net::Executor executor);
 
   void submit(core::StoreBatch& ops, std::uint64_t batch) override;
-  core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) override;
+  void request_queue_page(const std::string& client_id, std::uint64_t after_seq, std::size_t limit,
+                          std::uint64_t token) override;
 
  private:
   void committed(std::uint64_t batch, bool durable);  // the writer thread
   void drain();                                       // the shard's thread
+  // The shard's thread: hands a page to the Broker.
+  void deliver_page(const std::string& client_id, std::uint64_t token, core::QueuePage page);
 
   persistence::Store& store_;
   net::SharedBroker& shared_;

@@ -2,6 +2,7 @@
 // commits, and what a new Broker rebuilt from the store (MemoryStore: the same tables as SQLite) gives the clients.
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <map>
 #include <vector>
 
@@ -33,12 +34,23 @@ class RecordingSubmitter final : public StorePort {
     batches.push_back(batch);
   }
   bool crashed = false;
-  QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) override {
+  // The page is read at once, so that it holds exactly the batches submitted before the request, as the writer's
+  // would; the test hands it to the Broker (on_queue_page) when it chooses.
+  void request_queue_page(const std::string& client_id, std::uint64_t after_seq, std::size_t limit,
+                          std::uint64_t token) override {
+    if (crashed) return;
     ++pages_read;
-    return store.load_queue(client_id, after_seq, limit);
+    pages.push_back({client_id, after_seq, token, store.load_queue(client_id, after_seq, limit)});
   }
   std::uint64_t last() const { return batches.empty() ? 0 : batches.back(); }
   int pages_read = 0;
+  struct Page {
+    std::string client_id;
+    std::uint64_t after_seq;
+    std::uint64_t token;
+    QueuePage page;
+  };
+  std::deque<Page> pages;  // requested, not yet handed back
 
   persistence::MemoryStore store;
   std::vector<std::uint64_t> batches;
@@ -56,6 +68,7 @@ class BrokerPersistence : public ::testing::TestWithParam<p::Version> {
   // built from what the store holds, `downtime` later on the wall clock.
   void start(std::chrono::milliseconds downtime = 0ms) {
     submitter_.crashed = true;
+    submitter_.pages.clear();
     clients_.clear();
     broker_.reset();
     submitter_.crashed = false;
@@ -77,6 +90,7 @@ class BrokerPersistence : public ::testing::TestWithParam<p::Version> {
     TestClient& c = *clients_.emplace_back(std::make_unique<TestClient>(*broker_, GetParam(), now_));
     c.after_send = [this] {
       if (auto_commit_) commit_all();
+      if (auto_pages_) serve_pages();
     };
     return c;
   }
@@ -100,6 +114,15 @@ class BrokerPersistence : public ::testing::TestWithParam<p::Version> {
   void commit_all(bool durable = true) {
     if (submitter_.last() != 0) broker_->on_committed(submitter_.last(), durable, now_);
   }
+  // Hands the requested pages back, as the store's writer would, until no more are asked for.
+  void serve_pages() {
+    while (!submitter_.pages.empty()) {
+      auto page = std::move(submitter_.pages.front());
+      submitter_.pages.pop_front();
+      broker_->on_queue_page(page.client_id, page.token, std::move(page.page), now_);
+      if (auto_commit_) commit_all();
+    }
+  }
 
   BrokerOptions options_ = default_options();
   RecordingSubmitter submitter_;
@@ -108,6 +131,7 @@ class BrokerPersistence : public ::testing::TestWithParam<p::Version> {
   TimePoint now_{std::chrono::hours(1)};
   UnixMillis wall_offset_ = 0;
   bool auto_commit_ = true;
+  bool auto_pages_ = true;
 };
 
 TEST_P(BrokerPersistence, PubackWaitsForTheCommitOfTheQueueEntry) {
@@ -456,6 +480,135 @@ TEST_P(BrokerSpill, ARestartLoadsOnlyTheHeadOfALongQueue) {
   EXPECT_GE(submitter_.pages_read, 27 / 3);
 }
 
+// Paging in is asynchronous (broker_store.cpp): the request goes to the store, the page comes back later through
+// Broker::on_queue_page(), and the session's deliveries wait for it only when its in-memory queue is empty.
+TEST_P(BrokerSpill, APageIsRequestedOnceWhileOneIsOnItsWay) {
+  auto_pages_ = false;
+  TestClient& sub = persistent_subscriber("s", "q");
+  sub.send(p::Disconnect{}, now_);
+  publish_numbered(20);  // seqs 1..20: 1..3 in memory, 4..20 only in the store
+  EXPECT_TRUE(submitter_.pages.empty()) << "nothing is read while the session is offline";
+  TestClient& again = client();
+  p::Properties props;
+  if (GetParam() == p::Version::v5) {
+    props.session_expiry_interval = 3600;
+    props.receive_maximum = 2;
+  }
+  again.connect("s", false, now_, props);
+  ASSERT_EQ(submitter_.pages.size(), 1u) << "m0, m1 sent; one left in memory: the next page is asked for";
+  EXPECT_EQ(submitter_.pages.front().after_seq, 3u);
+  std::vector<std::string> got;
+  for (int round = 0; round < 3; ++round) {  // m0 m1, then m2, then nothing: the page is not there yet
+    for (const auto& m : again.received_of<p::Publish>()) {
+      got.push_back(m.payload);
+      again.send(p::Puback{.packet_id = m.packet_id}, now_);
+    }
+  }
+  EXPECT_EQ(got, numbered(3));
+  EXPECT_EQ(submitter_.pages.size(), 1u) << "no second request while one is on its way";
+  EXPECT_EQ(submitter_.pages_read, 1);
+  auto_pages_ = true;
+  serve_pages();
+  acknowledge_all(again, got);
+  EXPECT_EQ(got, numbered(20));
+  EXPECT_TRUE(submitter_.store.load().queue.empty());
+}
+
+TEST_P(BrokerSpill, MessagesArrivingWhileAPageIsOnItsWayStayBehindIt) {
+  auto_pages_ = false;
+  TestClient& sub = persistent_subscriber("s", "q");
+  sub.send(p::Disconnect{}, now_);
+  publish_numbered(10);
+  TestClient& again = client();
+  p::Properties props;
+  if (GetParam() == p::Version::v5) {
+    props.session_expiry_interval = 3600;
+    props.receive_maximum = 2;
+  }
+  again.connect("s", false, now_, props);
+  ASSERT_EQ(submitter_.pages.size(), 1u);
+  TestClient& pub = client();
+  pub.connect("late", true, now_);
+  pub.publish("q", "late1", p::QoS::at_least_once, now_);
+  pub.publish("q", "late2", p::QoS::at_least_once, now_);
+  auto_pages_ = true;
+  serve_pages();
+  std::vector<std::string> got;
+  acknowledge_all(again, got);
+  auto expected = numbered(10);
+  expected.push_back("late1");
+  expected.push_back("late2");
+  EXPECT_EQ(got, expected);
+}
+
+TEST_P(BrokerSpill, APageThatComesBackAfterItsSessionEndedIsDropped) {
+  auto_pages_ = false;
+  TestClient& sub = persistent_subscriber("s", "q");
+  sub.send(p::Disconnect{}, now_);
+  publish_numbered(10);
+  TestClient& again = client();
+  connect_persistent(again, "s");
+  ASSERT_EQ(submitter_.pages.size(), 1u);
+  TestClient& fresh = client();
+  fresh.connect("s", true, now_);  // takes the session over and starts a new one: the old one ends
+  EXPECT_TRUE(again.closed());
+  serve_pages();  // the page asked for by the old session
+  EXPECT_TRUE(fresh.received_of<p::Publish>().empty());
+  const StoreSnapshot stored = submitter_.store.load();
+  EXPECT_TRUE(stored.queue.empty()) << "the old session's tail went with it";
+}
+
+TEST_P(BrokerSpill, AnEndingSessionDeletesItsTailWithoutReadingIt) {
+  TestClient& sub = persistent_subscriber("s", "q");
+  sub.send(p::Disconnect{}, now_);
+  publish_numbered(20);
+  ASSERT_EQ(submitter_.store.load().queue.size(), 20u);
+  TestClient& fresh = client();
+  fresh.connect("s", true, now_);  // clean: the offline session ends
+  EXPECT_EQ(submitter_.pages_read, 0);
+  EXPECT_TRUE(submitter_.store.load().queue.empty());
+  EXPECT_TRUE(fresh.received_of<p::Publish>().empty());
+}
+
+TEST_P(BrokerSpill, Qos2DeliveriesFromTheStoreKeepToTheWindow) {
+  TestClient& sub = persistent_subscriber("s", "q", p::QoS::exactly_once);
+  sub.send(p::Disconnect{}, now_);
+  TestClient& pub = client();
+  pub.connect("pub", true, now_);
+  for (int i = 0; i < 12; ++i) {  // one at a time: the broker's receive maximum is 2
+    pub.publish("q", "m" + std::to_string(i), p::QoS::exactly_once, now_);
+    for (const auto& rec : pub.received_of<p::Pubrec>()) pub.send(p::Pubrel{.packet_id = rec.packet_id}, now_);
+  }
+  TestClient& again = client();
+  p::Properties props;
+  if (GetParam() == p::Version::v5) {
+    props.session_expiry_interval = 3600;
+    props.receive_maximum = 2;
+  }
+  again.connect("s", false, now_, props);
+  std::vector<std::string> got;
+  std::size_t open = 0;  // PUBLISHes received and not yet completed (PUBCOMP sent)
+  for (int round = 0; round < 100; ++round) {
+    auto packets = again.received();
+    if (packets.empty()) break;
+    for (auto& packet : packets) {
+      if (auto* m = std::get_if<p::Publish>(&packet)) {
+        EXPECT_EQ(m->qos, p::QoS::exactly_once);
+        ++open;
+        EXPECT_LE(open, 2u) << "more in flight than the window";
+        got.push_back(m->payload);
+        again.send(p::Pubrec{.packet_id = m->packet_id}, now_);
+      } else if (auto* rel = std::get_if<p::Pubrel>(&packet)) {
+        again.send(p::Pubcomp{.packet_id = rel->packet_id}, now_);
+        --open;
+      }
+    }
+  }
+  EXPECT_EQ(got, numbered(12));
+  EXPECT_EQ(open, 0u);
+  EXPECT_TRUE(submitter_.store.load().queue.empty());
+}
+
 // 3.1.1 cannot resume a session and make it non-persistent.
 class BrokerSpillV5 : public BrokerSpill {};
 
@@ -472,6 +625,26 @@ TEST_P(BrokerSpillV5, ASessionThatStopsBeingPersistentTakesItsTailBackFirst) {
   acknowledge_all(again, got);
   EXPECT_EQ(got, numbered(8));
   EXPECT_TRUE(submitter_.store.load().sessions.empty());
+}
+
+TEST_P(BrokerSpillV5, ASessionThatStopsBeingPersistentStaysStoredOnlyUntilItsTailIsBack) {
+  auto_pages_ = false;
+  TestClient& sub = persistent_subscriber("s", "q");
+  sub.send(p::Disconnect{}, now_);
+  publish_numbered(8);
+  TestClient& again = client();
+  p::Properties props;
+  props.session_expiry_interval = 0;
+  props.receive_maximum = 2;
+  EXPECT_TRUE(again.connect("s", false, now_, props).session_present);
+  ASSERT_EQ(submitter_.pages.size(), 1u);
+  StoreSnapshot stored = submitter_.store.load();
+  ASSERT_EQ(stored.sessions.size(), 1u) << "the tail is still in the store: so is the session";
+  EXPECT_EQ(stored.sessions[0].expiry_interval, std::optional<std::uint32_t>(0));
+  start(1s);  // a crash now: the session ends at the restart, as it would have with its connection
+  stored = submitter_.store.load();
+  EXPECT_TRUE(stored.sessions.empty());
+  EXPECT_TRUE(stored.queue.empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, BrokerSpill, ::testing::Values(p::Version::v311, p::Version::v5),

@@ -133,6 +133,36 @@ TEST_P(StoreContract, LoadQueueReadsOneClientsEntriesAfterASeqInPages) {
   EXPECT_TRUE(store_->load_queue("nobody", 0, 0).entries.empty());
 }
 
+// request_queue_page() answers in submission order: the page holds every batch submitted before the request and
+// none submitted after it, and comes before the commit callbacks of those later batches.
+TEST_P(StoreContract, RequestQueuePageSeesTheBatchesSubmittedBeforeIt) {
+  std::mutex mutex;
+  std::vector<std::string> events;
+  std::vector<core::QueuePage> pages;
+  put(batch(op::PutMessage{message(1, "x")}, op::PutQueueEntry{entry("a", 1, 1)}, op::PutQueueEntry{entry("a", 2, 1)}));
+  store_->request_queue_page("a", 0, 0, [&](core::QueuePage page) {
+    std::lock_guard lock(mutex);
+    events.push_back("page");
+    pages.push_back(std::move(page));
+  });
+  store_->submit(batch(op::PutQueueEntry{entry("a", 3, 1)}, op::DeleteQueueEntry{"a", 1}), [&](bool durable) {
+    std::lock_guard lock(mutex);
+    events.push_back(durable ? "committed" : "failed");
+  });
+  store_->request_queue_page("a", 1, 5, [&](core::QueuePage page) {
+    std::lock_guard lock(mutex);
+    events.push_back("page");
+    pages.push_back(std::move(page));
+  });
+  store_->flush();  // waits for the requests too
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(events, (std::vector<std::string>{"page", "committed", "page"}));
+  ASSERT_EQ(pages.size(), 2u);
+  EXPECT_EQ(pages[0].entries, (std::vector{entry("a", 1, 1), entry("a", 2, 1)}));
+  EXPECT_EQ(pages[0].messages, std::vector{message(1, "x")});
+  EXPECT_EQ(pages[1].entries, (std::vector{entry("a", 2, 1), entry("a", 3, 1)}));
+}
+
 TEST_P(StoreContract, PutQueueEntryReplacesByClientAndSeq) {
   put(batch(op::PutMessage{message(1, "x")}, op::PutQueueEntry{entry("s", 1, 1)}));
   auto in_flight = entry("s", 1, 1, 3);

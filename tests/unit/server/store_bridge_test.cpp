@@ -94,5 +94,16 @@ TEST_F(StoreBridgeTest, TheSpareBuffersAreBounded) {
   EXPECT_GE(handed_back, 3u);
 }
 
+// A page comes back on the shard, under the Broker mutex, never from inside the request (the memory store reads it
+// at once, with the mutex still held by the Broker's caller).
+TEST_F(StoreBridgeTest, APageComesBackThroughTheShardNotInsideTheRequest) {
+  {
+    std::lock_guard lock(shared_.mutex);
+    bridge_.request_queue_page("s", 0, 100, 7);  // HeldStore: read at once, an empty page
+  }
+  io_.restart();
+  EXPECT_EQ(io_.run(), 1u);  // the Broker drops it: no session "s"
+}
+
 }  // namespace
 }  // namespace tern
