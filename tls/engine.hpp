@@ -1,7 +1,7 @@
 // One TLS session over memory buffers: ciphertext in with feed(), plaintext out with read(); plaintext in with
 // write(), ciphertext out in output(). It does no I/O, so the caller chooses how bytes travel: the broker's
 // Connection reads ciphertext with one non-blocking read into its shard's buffer and decrypts into the same shard's
-// read buffer; tls::Stream does the same with Asio's async operations.
+// read buffer (through broker/net/tls_transport).
 //
 //   engine.feed(bytes_from_socket);
 //   error_code ec = engine.handshake();          // {} once done; error::want_read: feed more; else the failure

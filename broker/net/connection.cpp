@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "broker/net/endpoint.hpp"
+#include "broker/net/socket_calls.hpp"
 #include "broker/protocol/codec.hpp"
 #include "platform/log.hpp"
-#include "tls/engine.hpp"
 
 namespace tern::net {
 
@@ -33,46 +33,8 @@ constexpr int max_batches_per_turn = 4;
 // Packets handed to the broker per lock (see deliver()).
 constexpr std::size_t max_batch_packets = 128;
 
-// TLS: plaintext is encrypted into records of at most this much ciphertext at a time (see encrypt_slice()).
-constexpr std::size_t tls_slice = 64 * 1024;
-
-error_code last_error() noexcept { return error_code(errno, boost::system::system_category()); }
-
-bool would_block(const error_code& error) noexcept {
-  return error == asio::error::would_block || error == asio::error::try_again;
-}
-
-// recv() as Asio's read_some reports it: the bytes read, or 0 with eof, would_block or the error.
-std::size_t receive(int fd, std::span<char> buffer, error_code& error) noexcept {
-  for (;;) {
-    const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
-    if (n > 0) {
-      error = {};
-      return static_cast<std::size_t>(n);
-    }
-    if (n == 0) {
-      error = asio::error::eof;
-      return 0;
-    }
-    if (errno == EINTR) continue;
-    error = last_error();
-    return 0;
-  }
-}
-
-// send() without SIGPIPE: the bytes the kernel took, or 0 with would_block or the error.
-std::size_t transmit(int fd, std::string_view data, error_code& error) noexcept {
-  for (;;) {
-    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n >= 0) {
-      error = {};
-      return static_cast<std::size_t>(n);
-    }
-    if (errno == EINTR) continue;
-    error = last_error();
-    return 0;
-  }
-}
+// With a transport: a batch becomes wire bytes this much at a time (see encode_slice()).
+constexpr std::size_t wire_slice = 64 * 1024;
 
 // The client's IP address without the port, the key of auth::LoginThrottle ("" when the socket cannot tell).
 std::string peer_address(int fd) {
@@ -87,20 +49,6 @@ std::string peer_address(int fd) {
   return text;
 }
 
-std::string hex_byte(char c) {
-  static constexpr char digits[] = "0123456789abcdef";
-  const auto b = static_cast<unsigned char>(c);
-  return {digits[b >> 4], digits[b & 15]};
-}
-
-// mbedTLS's reason, with the certificate verification details when there are some.
-std::string handshake_reason(const tls::Engine& engine, const error_code& error) {
-  std::string reason = error.message();
-  const std::string verify = engine.verify_failure();
-  if (!verify.empty()) reason += " (" + verify + ")";
-  return reason;
-}
-
 }  // namespace
 
 void intrusive_ptr_add_ref(Connection* connection) noexcept {
@@ -111,41 +59,23 @@ void intrusive_ptr_release(Connection* connection) noexcept {
   if (connection->references_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete connection;
 }
 
-struct Connection::TlsState {
-  explicit TlsState(std::shared_ptr<const tls::Context> context)
-      : peer_username(context->peer_username()), engine(std::move(context)) {}
+// While a transport opens: what it needs until the connection is attached.
+struct Connection::Opening {
+  Opening(Executor executor, std::string remote) : deadline(executor), remote(std::move(remote)) {}
 
-  tls::Context::PeerUsername peer_username;
-  tls::Engine engine;
-  std::unique_ptr<Timer> handshake_timer;  // only during the handshake
-  std::string remote;                      // for the handshake's log lines
-  std::optional<std::string> identity;     // use_identity/subject_as_username: the username every CONNECT gets
-  std::string ciphertext;                  // the records being written: a handshake flight, or a slice of a batch
-  std::size_t written = 0;                 // how much of `ciphertext` has left
-  std::size_t encrypted = 0;               // how much of the batch (Outgoing::writing) has been encrypted
-  error_code handshake_result;             // what the handshake said before its flight was written
-  bool first_read = true;                  // the handshake has not read anything yet
-  bool socket_drained = true;              // the last read of ciphertext was short (edge-triggered readiness)
+  Timer deadline;                   // opening_timeout
+  std::string remote;               // for the log lines, and attach()
+  std::string flight;               // what the transport said must be sent before going on
+  std::size_t written = 0;          // how much of `flight` has left
+  Transport::Result result;         // what the transport said with it, acted on once it has left
 };
 
-// A TLS connection is a Connection with its TlsState in the same allocation: a plain connection does not pay even a
-// pointer for TLS (is_tls_ says which one it is).
-struct Connection::TlsConnection final : Connection {
-  TlsConnection(int fd, Shard& shard, ListenerLink* listener, std::shared_ptr<const tls::Context> context)
-      : Connection(fd, shard, listener, true), state(std::move(context)) {}
-  TlsState state;
-};
-
-Connection::TlsState& Connection::tls() noexcept { return static_cast<TlsConnection*>(this)->state; }
-
-ConnectionRef Connection::create(int fd, Shard& shard, ListenerLink* listener,
-                                 std::shared_ptr<const tls::Context> tls) {
-  if (tls) return ConnectionRef(new TlsConnection(fd, shard, listener, std::move(tls)));
-  return ConnectionRef(new Connection(fd, shard, listener, false));
+ConnectionRef Connection::create(int fd, Shard& shard, ListenerLink* listener, std::unique_ptr<Transport> transport) {
+  return ConnectionRef(new Connection(fd, shard, listener, std::move(transport)));
 }
 
-Connection::Connection(int fd, Shard& shard, ListenerLink* listener, bool tls)
-    : shard_(shard), listener_(listener), fd_(fd), is_tls_(tls) {
+Connection::Connection(int fd, Shard& shard, ListenerLink* listener, std::unique_ptr<Transport> transport)
+    : shard_(shard), listener_(listener), transport_(std::move(transport)), fd_(fd) {
   shared().open_sockets.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -167,9 +97,8 @@ void Connection::start(const tcp::endpoint& remote) {
     close_socket(CloseMode::quiet);
     return;
   }
-  if (is_tls_) {
-    tls().remote = to_string(remote);
-    start_handshake();
+  if (transport_) {
+    start_opening(remote);
     return;
   }
   attach(to_string(remote));
@@ -186,11 +115,10 @@ void Connection::attach(const std::string& remote) {
 
 void Connection::on_ready(std::uint32_t events) {
   if (socket_closed_) return;
-  const bool handshaking = is_tls_ && !attached_;
   if (wants_write_ && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) {
     wants_write_ = false;
-    if (handshaking) {
-      handshake_write();
+    if (opening_) {
+      open_write();
     } else if (write_batch()) {
       flush();
     }
@@ -198,7 +126,7 @@ void Connection::on_ready(std::uint32_t events) {
   }
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) == 0) return;
   if (!wants_read_) {
-    // Busy with something else (a blocked handshake write, a posted read, paused reading): the event will not come
+    // Busy with something else (a blocked opening write, a posted read, paused reading): the event will not come
     // again, so it is remembered for wait_readable().
     read_signalled_ = true;
     return;
@@ -208,8 +136,8 @@ void Connection::on_ready(std::uint32_t events) {
 }
 
 void Connection::read_now() {
-  if (is_tls_ && !attached_) {
-    handshake_read();
+  if (opening_) {
+    open_read();
   } else {
     read_available();
   }
@@ -228,125 +156,100 @@ void Connection::wait_readable() {
   });
 }
 
-// --- TLS handshake -----------------------------------------------------------------------------------------------
+// --- A transport's opening ---------------------------------------------------------------------------------------
+// Each step: the transport takes what was read and says what to send (open_step), that is written (open_write),
+// then what it said is acted on (open_continue): read more (open_read), fail, or attach (opened).
 
-void Connection::start_handshake() {
-  tls().handshake_timer = std::make_unique<Timer>(shard_.executor());
-  tls().handshake_timer->expires_after(tls_handshake_timeout);
-  tls().handshake_timer->async_wait([self = self()](const error_code& error) {
-    if (error || self->socket_closed_ || self->attached_) return;
-    self->handshake_failed("timed out after " + std::to_string(tls_handshake_timeout.count()) + " s");
+void Connection::start_opening(const tcp::endpoint& remote) {
+  opening_ = std::make_unique<Opening>(shard_.executor(), to_string(remote));
+  opening_->deadline.expires_after(opening_timeout);
+  opening_->deadline.async_wait([self = self()](const error_code& error) {
+    if (error || self->socket_closed_ || !self->opening_) return;
+    self->open_failed("timed out after " + std::to_string(opening_timeout.count()) + " s");
   });
-  handshake_step();
+  open_step({});
 }
 
-void Connection::handshake_step() {
-  const error_code result = tls().engine.handshake();
-  if (tls().engine.output().empty()) {
-    handshake_continue(result);
-    return;
-  }
-  // Our flight (or the alert that explains a failure) goes out before anything else.
-  tls().ciphertext.swap(tls().engine.output());  // ciphertext is free until the connection is attached
-  tls().engine.output().clear();
-  tls().written = 0;
-  tls().handshake_result = result;
-  handshake_write();
+void Connection::open_step(std::string_view input) {
+  opening_->flight.clear();
+  opening_->written = 0;
+  opening_->result = transport_->open(input, opening_->flight);
+  open_write();
 }
 
-void Connection::handshake_write() {
-  std::string& flight = tls().ciphertext;
-  while (tls().written < flight.size()) {
+void Connection::open_write() {
+  const std::string& flight = opening_->flight;
+  while (opening_->written < flight.size()) {
     error_code error;
-    const std::size_t n = transmit(fd_, std::string_view(flight).substr(tls().written), error);
+    const std::size_t n = calls().transmit(fd_, std::string_view(flight).substr(opening_->written), error);
     if (would_block(error)) {
       wants_write_ = true;  // on_ready() comes back here
       return;
     }
     if (error) {
-      std::string().swap(flight);
-      handshake_failed(error.message());
+      open_failed(error.message());
       return;
     }
-    tls().written += n;
+    opening_->written += n;
   }
-  std::string().swap(flight);
-  handshake_continue(tls().handshake_result);
+  open_continue();
 }
 
-void Connection::handshake_continue(error_code result) {
-  if (!result) {
-    handshake_done();
-    return;
+void Connection::open_continue() {
+  switch (opening_->result.status) {
+    case Transport::Status::ok:
+      opened();
+      return;
+    case Transport::Status::want_read:
+      if (!wire_drained_) {  // the last read filled the buffer: readiness will not be signalled for the rest
+        asio::post(shard_.executor(), [self = self()] {
+          if (!self->socket_closed_ && self->opening_) self->open_read();
+        });
+        return;
+      }
+      wait_readable();
+      return;
+    case Transport::Status::closed:
+    case Transport::Status::failed:
+      open_failed(opening_->result.reason);
+      return;
   }
-  if (result != tls::error::want_read) {
-    handshake_failed(handshake_reason(tls().engine, result));
-    return;
-  }
-  if (!tls().socket_drained) {  // the last read filled the buffer: readiness will not be signalled for the rest
-    asio::post(shard_.executor(), [self = self()] {
-      if (!self->socket_closed_) self->handshake_read();
-    });
-    return;
-  }
-  wait_readable();
 }
 
-void Connection::handshake_read() {
+void Connection::open_read() {
   read_signalled_ = false;  // this read sees whatever an event announced
-  const std::span<char> buffer = shard_.tls_buffer();
+  const std::span<char> buffer = shard_.wire_buffer();
   error_code error;
-  const std::size_t n = receive(fd_, buffer, error);
+  const std::size_t n = calls().receive(fd_, buffer, error);
   if (would_block(error)) {
-    tls().socket_drained = true;
-    handshake_continue(tls::error::want_read);
+    wire_drained_ = true;
+    wait_readable();
     return;
   }
   if (error) {
-    handshake_failed(error == asio::error::eof ? "the client closed the connection" : error.message());
+    open_failed(error == asio::error::eof ? "the client closed the connection" : error.message());
     return;
   }
-  tls().socket_drained = n < buffer.size();
-  // A TLS connection starts with a handshake record (content type 22); anything else is not TLS at all, most often
-  // a plain MQTT client on a TLS port, and mbedTLS's own reason for that would only confuse.
-  const bool first = std::exchange(tls().first_read, false);
-  if (first && n != 0 && buffer[0] != 0x16) {
-    handshake_failed("not TLS (first byte 0x" + hex_byte(buffer[0]) + (buffer[0] == 0x10 ? ", an MQTT CONNECT" : "") +
-                     "): a plain client on a TLS port?");
-    return;
-  }
-  tls().engine.feed({buffer.data(), n});
-  handshake_step();
+  wire_drained_ = n < buffer.size();
+  open_step({buffer.data(), n});
 }
 
-void Connection::handshake_failed(const std::string& reason) {
-  TERN_LOG(notice, "TLS handshake with ", tls().remote, " failed: ", reason);
+void Connection::open_failed(const std::string& reason) {
+  TERN_LOG(notice, transport_->opening_name(), " with ", opening_->remote, " failed: ", reason);
   close_socket(CloseMode::quiet);
 }
 
-void Connection::handshake_done() {
-  tls().handshake_timer->cancel();
-  tls().handshake_timer.reset();
-  using PeerUsername = tls::Context::PeerUsername;
-  if (tls().peer_username != PeerUsername::none) {
-    const bool subject = tls().peer_username == PeerUsername::subject;
-    std::string identity = subject ? tls().engine.peer_subject() : tls().engine.peer_identity();
-    if (identity.empty()) {
-      handshake_failed(subject ? "use_subject_as_username is set and the client sent no certificate"
-                               : "use_identity_as_username is set and the client's certificate has no Common Name");
-      return;
-    }
-    tls().identity = std::move(identity);
-  }
+void Connection::opened() {
+  const std::string remote = std::move(opening_->remote);
+  opening_.reset();  // cancels the deadline
   if (shared().shutting_down.load(std::memory_order_relaxed)) {
     close_socket(CloseMode::quiet);
     return;
   }
-  attach(tls().remote);
-  std::string().swap(tls().remote);
-  // Bytes that came with the handshake's last flight (the CONNECT, usually) are already in the engine, or still in
+  attach(remote);
+  // Bytes that came with the opening's last flight (the CONNECT, usually) are already in the transport, or still in
   // the socket after a full read: readiness will not be signalled for them again.
-  if (tls().engine.pending() || !tls().socket_drained) {
+  if (transport_->pending() || !wire_drained_) {
     read_available();
   } else {
     wait_readable();
@@ -360,7 +263,7 @@ void Connection::read_available() {
   read_signalled_ = false;  // these reads see whatever an event announced
   const std::span<char> buffer = shard_.read_buffer();
   for (int reads = 1;; ++reads) {
-    const ReadResult result = is_tls_ ? read_tls(buffer) : read_plain(buffer);
+    const ReadResult result = transport_ ? read_transport(buffer) : read_plain(buffer);
     const error_code& error = result.error;
     const std::size_t n = result.size;
     if (would_block(error)) {
@@ -403,41 +306,45 @@ void Connection::read_available() {
 
 Connection::ReadResult Connection::read_plain(std::span<char> buffer) {
   ReadResult result;
-  result.size = receive(fd_, buffer, result.error);
+  result.size = calls().receive(fd_, buffer, result.error);
   result.drained = result.size < buffer.size();
   return result;
 }
 
-// Ciphertext into the shard's TLS buffer, plaintext into `buffer`. A partial record yields no plaintext: then the
-// socket is read again, until it has nothing more (would_block).
-Connection::ReadResult Connection::read_tls(std::span<char> buffer) {
-  tls::Engine& engine = tls().engine;
+// Wire bytes into the shard's wire buffer, MQTT bytes into `buffer`. Wire bytes that give no MQTT bytes yet (a
+// partial TLS record) are followed by another read, until the socket has nothing more (would_block).
+Connection::ReadResult Connection::read_transport(std::span<char> buffer) {
   ReadResult result;
   for (;;) {
-    if (!engine.pending()) {
-      const std::span<char> ciphertext = shard_.tls_buffer();
-      const std::size_t n = receive(fd_, ciphertext, result.error);
+    if (!transport_->pending()) {
+      const std::span<char> wire = shard_.wire_buffer();
+      const std::size_t n = calls().receive(fd_, wire, result.error);
       if (result.error) {
         if (would_block(result.error)) {
-          tls().socket_drained = true;
+          wire_drained_ = true;
         } else if (result.error == asio::error::eof) {
-          TERN_LOG(information, "connection ", id_, ": closed without a TLS close_notify (truncated)");
+          TERN_LOG(information, "connection ", id_, ": ", transport_->abrupt_end());
         }
         return result;
       }
-      tls().socket_drained = n < ciphertext.size();
-      engine.feed({ciphertext.data(), n});
+      wire_drained_ = n < wire.size();
+      transport_->feed({wire.data(), n});
     }
-    tls::error_code error;
-    result.size = engine.read(buffer, error);
-    if (result.size != 0) {
-      result.drained = tls().socket_drained && !engine.pending();
-      return result;
-    }
-    if (error != tls::error::want_read) {
-      if (error != tls::error::closed) TERN_LOG(notice, "connection ", id_, ": TLS error: ", error.message());
-      result.error = error;
-      return result;
+    const Transport::Result read = transport_->read(buffer);
+    switch (read.status) {
+      case Transport::Status::ok:
+        result.size = read.size;
+        result.drained = wire_drained_ && !transport_->pending();
+        return result;
+      case Transport::Status::want_read:
+        continue;
+      case Transport::Status::closed:
+        result.error = asio::error::eof;
+        return result;
+      case Transport::Status::failed:
+        TERN_LOG(notice, "connection ", id_, ": ", transport_->name(), " error: ", read.reason);
+        result.error = asio::error::connection_aborted;
+        return result;
     }
   }
 }
@@ -479,7 +386,7 @@ void Connection::deliver(std::string_view data) {
       auto* connect = std::get_if<protocol::Connect>(&result.packet);
       if (connect) {
         version_ = connect->version;
-        if (is_tls_ && tls().identity) connect->username = *tls().identity;  // use_identity_as_username
+        if (transport_ && transport_->username()) connect->username = *transport_->username();  // use_identity_as_username
       }
       if (connect && !connect_seen_) {
         connect_seen_ = true;
@@ -533,7 +440,7 @@ void Connection::deliver(std::string_view data) {
 
 core::Authentication Connection::authenticate(protocol::Connect& connect, std::chrono::milliseconds& delay) {
   const auto security = listener_->security->get();
-  const bool identity = is_tls_ && tls().identity.has_value();
+  const bool identity = transport_ && transport_->username() != nullptr;
   core::Authentication verdict = security->authenticate(connect.client_id, connect.username, connect.password, identity);
   verdict.policy = security;
   if (verdict.result == core::Authentication::Result::bad_credentials) {
@@ -637,9 +544,9 @@ void Connection::flush() {
       out_->written = 0;
       writing_active_ = true;
     }
-    if (is_tls_) {
-      tls().encrypted = 0;
-      if (!encrypt_slice()) return;
+    if (transport_) {
+      out_->encoded = 0;
+      if (!encode_slice()) return;
     }
     if (!write_batch()) return;
   }
@@ -650,37 +557,36 @@ void Connection::flush() {
 bool Connection::write_batch() {
   for (;;) {
     // out_ stays while writing_active_: only batch_done() and close_socket(), both on this thread, free it.
-    std::string& data = is_tls_ ? tls().ciphertext : out_->writing;
-    std::size_t& written = is_tls_ ? tls().written : out_->written;
-    while (written < data.size()) {
+    const std::string& data = transport_ ? out_->wire : out_->writing;
+    while (out_->written < data.size()) {
       error_code error;
-      const std::size_t n = transmit(fd_, std::string_view(data).substr(written), error);
+      const std::size_t n = calls().transmit(fd_, std::string_view(data).substr(out_->written), error);
       if (would_block(error)) {
         wants_write_ = true;
         return false;
       }
       if (error) return batch_done(error);  // the peer is gone
-      written += n;
+      out_->written += n;
     }
-    if (is_tls_ && tls().encrypted < out_->writing.size()) {
-      if (!encrypt_slice()) return false;
+    if (transport_ && out_->encoded < out_->writing.size()) {
+      if (!encode_slice()) return false;
       continue;
     }
     return batch_done({});
   }
 }
 
-// The batch in Outgoing::writing becomes TLS records one system call's worth at a time (a large batch costs the
-// same calls as in one piece): the peer decrypts the first records while the next ones are encrypted, and the
-// ciphertext buffer stays at 64 KiB whatever the batch.
-bool Connection::encrypt_slice() {
-  tls::error_code error;
-  tls().ciphertext.clear();
-  tls().written = 0;
-  tls().encrypted += tls().engine.write_some(std::string_view(out_->writing).substr(tls().encrypted), tls().ciphertext,
-                                             tls_slice, error);
-  if (!error) return true;
-  TERN_LOG(error, "connection ", id_, ": TLS encryption failed: ", error.message());
+// With a transport, the batch in Outgoing::writing becomes wire bytes one system call's worth at a time (a large
+// batch costs the same calls as in one piece): the peer decodes the first slice while the next one is encoded, and
+// the wire buffer stays at 64 KiB whatever the batch.
+bool Connection::encode_slice() {
+  std::string failure;
+  out_->wire.clear();
+  out_->written = 0;
+  out_->encoded += transport_->write_some(std::string_view(out_->writing).substr(out_->encoded), out_->wire,
+                                          wire_slice, failure);
+  if (failure.empty()) return true;
+  TERN_LOG(error, "connection ", id_, ": ", failure);
   {
     std::lock_guard lock(write_mutex_);
     writing_active_ = false;
@@ -700,15 +606,9 @@ bool Connection::batch_done(const error_code& error) {
       out_.reset();  // an idle connection owns no buffers (a linger timer goes too: the close follows at once)
     } else {
       out_->writing.clear();
+      out_->wire.clear();
     }
     pending_.store(idle ? 0 : out_->queue.size(), std::memory_order_relaxed);
-  }
-  if (is_tls_) {
-    if (idle) {
-      std::string().swap(tls().ciphertext);
-    } else {
-      tls().ciphertext.clear();
-    }
   }
   if (error) {
     close_socket(CloseMode::quiet);
@@ -750,14 +650,14 @@ void Connection::close_socket(CloseMode mode) {
     pending_.store(0, std::memory_order_relaxed);
   }
   out.reset();  // outside the lock: its linger timer's handler is cancelled
-  if (mode == CloseMode::graceful && is_tls_ && tls().engine.handshake_done()) {
-    // Best effort, without waiting: the socket is non-blocking and our last records were written already.
-    tls().engine.close_notify();
+  if (mode == CloseMode::graceful && transport_ && attached_) {
+    // Best effort, without waiting: the socket is non-blocking and our last bytes were written already.
+    std::string end;
+    transport_->close(end);
     error_code ignored;
-    transmit(fd_, tls().engine.output(), ignored);
-    std::string().swap(tls().engine.output());
+    calls().transmit(fd_, end, ignored);
   }
-  if (is_tls_ && tls().handshake_timer) tls().handshake_timer->cancel();
+  opening_.reset();  // cancels its deadline
   if (mode == CloseMode::graceful) ::shutdown(fd_, SHUT_RDWR);
   if (mode == CloseMode::reset) {
     const linger abortive{1, 0};

@@ -1,7 +1,7 @@
 // One client's TCP connection: reads and decodes its packets, hands them to the Broker, and writes what the Broker
 // sends it. It is the Broker's ConnectionSink for that client.
 //
-// Memory. An idle connection is this object (about 100 bytes), its socket descriptor and an entry in its shard's
+// Memory. An idle connection is this object (about 110 bytes), its socket descriptor and an entry in its shard's
 // epoll set (kernel memory), nothing else: no Asio socket (see poller.hpp), no read or write buffer, no timer. The
 // pieces that only exist while there is something to do are allocated then and freed after: the write buffers
 // (Outgoing) while bytes are waiting to be written, `leftover_` while an unfinished packet is buffered, the linger
@@ -13,7 +13,7 @@
 // unfinished packet are kept. Edge-triggered readiness is only signalled for new data, so a read that fills the
 // whole buffer is followed by another read (or a posted continuation) before the connection waits again
 // (`wants_read_`): it waits only once a short read has drained the socket. An event that comes while the connection
-// is not waiting (a posted read is pending, reading is paused, a TLS handshake flight is being written) is
+// is not waiting (a posted read is pending, reading is paused, a transport's opening bytes are being written) is
 // remembered (`read_signalled_`), so it is not lost.
 //
 // Writing. send() appends to the queue and, if no flush is scheduled or running, posts one flush to the
@@ -30,17 +30,21 @@
 // incoming bytes are read and discarded meanwhile. A close that cannot finish within close_linger, and a client over
 // the hard cap, are reset instead: the kernel drops what it still holds for them.
 //
-// TLS. A connection accepted on a TLS listener is a TlsConnection: a Connection followed, in the same allocation, by
-// a TlsState (an engine over the listener's shared tls::Context). A plain one is a Connection alone; `is_tls_` says
-// which, tested once per read system call and once per write batch: no virtual call, nothing per byte, so plain TCP
-// costs what it did. The handshake comes first, with a deadline
-// (tls_handshake_timeout), before the connection is attached to the Broker: a failed handshake is one log line with
-// its reason and costs nothing else. Then each readiness event reads ciphertext into the shard's TLS buffer and
-// decrypts it into the shard's read buffer, and each flush encrypts the gathered batch 64 KiB of records at a time,
-// each slice written as plain TCP writes a batch, so the peer starts decrypting while the rest is encrypted. A
-// peer's close_notify and a TCP end without one (truncation) both end the connection as a lost one; a graceful
-// close sends our close_notify before the TCP shutdown. With use_identity_as_username the certificate's CN or the
-// PSK identity replaces the CONNECT's username before the Broker sees it.
+// Transports. Between the socket and the MQTT bytes there may be a Transport (transport.hpp): TLS today, WebSocket
+// framing next. It is sans-I/O; the connection does every system call for it, so batching, back pressure, deadlines
+// and closing above hold for every transport alike. A plain TCP connection has none (`transport_` is null): it reads
+// straight into the shard's buffer and writes its batch as it is, at no cost for the others' existence. A transport
+// first opens (a TLS handshake), with a deadline (opening_timeout), before the connection is attached to the Broker:
+// a failed opening is one log line with its reason and costs nothing else. Then each readiness event reads wire bytes
+// into the shard's wire buffer and has the transport turn them into MQTT bytes in the shard's read buffer, and each
+// flush has the transport turn the gathered batch into wire bytes 64 KiB at a time, each slice written as plain TCP
+// writes a batch, so the peer starts decoding while the rest is encoded. A transport's own end (close_notify) and a
+// TCP end without it (truncation) both end the connection as a lost one; a graceful close sends the transport's end
+// before the TCP shutdown. A username the transport proved (use_identity_as_username) replaces the CONNECT's before
+// the Broker sees it.
+//
+// System calls. Reads and writes go through SharedBroker::socket_calls (socket_calls.hpp), so that a test can fail
+// the n-th of them.
 //
 // Authentication. The first CONNECT is authenticated here, on the shard's thread and off the broker's lock, by the
 // listener's security (SecuritySlot): a password hash costs hundreds of times what a message does, and a CONNECT
@@ -50,7 +54,7 @@
 //
 // Lifetime and detach. The connection is reference counted (ConnectionRef): its shard holds a reference while the
 // socket is open, and each posted handler or timer wait holds one. attach() happens in start() (after the TLS
-// handshake); detach() exactly once, when the socket closes for any reason (EOF, read or write error, decode error,
+// opening); detach() exactly once, when the socket closes for any reason (EOF, read or write error, decode error,
 // close() finished), always under the Broker mutex, so the Broker never calls a sink it has been told is gone. A
 // connection still open when its shard is destroyed at shutdown is destroyed without detach, together with the
 // Broker.
@@ -76,7 +80,7 @@
 #include "broker/net/shard.hpp"
 #include "broker/net/shared_broker.hpp"
 #include "broker/net/slim_mutex.hpp"
-#include "tls/context.hpp"
+#include "broker/net/transport.hpp"
 
 namespace tern::net {
 
@@ -84,22 +88,23 @@ void intrusive_ptr_add_ref(Connection* connection) noexcept;
 void intrusive_ptr_release(Connection* connection) noexcept;
 using ConnectionRef = boost::intrusive_ptr<Connection>;
 
-class Connection : public core::ConnectionSink, public ShardLink {
+class Connection final : public core::ConnectionSink, public ShardLink {
  public:
   static constexpr std::chrono::seconds close_linger{5};
-  static constexpr std::chrono::seconds tls_handshake_timeout{10};
+  static constexpr std::chrono::seconds opening_timeout{10};
 
   // `fd`: an accepted non-blocking TCP socket, owned (closed) by the connection from now on; served by `shard`.
   // `listener`, when given, counts the listener's open sockets (the connection decrements it when its socket
-  // closes) and holds the security that authenticates its CONNECT. `tls`, when given, makes it a TLS connection.
+  // closes) and holds the security that authenticates its CONNECT. `transport`, when given, lies between the socket
+  // and the MQTT bytes (TLS); without one the connection is plain TCP.
   static ConnectionRef create(int fd, Shard& shard, ListenerLink* listener,
-                              std::shared_ptr<const tls::Context> tls = nullptr);
+                              std::unique_ptr<Transport> transport = nullptr);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
-  virtual ~Connection();
+  ~Connection();
 
   // On the shard's thread: sets the socket options, registers the socket with the shard, attaches to the Broker
-  // (after the TLS handshake) and starts reading. `remote` is the peer's address, for the log.
+  // (once the transport, if any, has opened) and starts reading. `remote` is the peer's address, for the log.
   void start(const tcp::endpoint& remote);
 
   // On the shard's thread, from its Poller: the socket's epoll events.
@@ -111,14 +116,13 @@ class Connection : public core::ConnectionSink, public ShardLink {
   std::size_t pending_bytes() const noexcept override;
 
  private:
-  struct TlsState;
-  struct TlsConnection;
-  Connection(int fd, Shard& shard, ListenerLink* listener, bool tls);
-  TlsState& tls() noexcept;  // only if is_tls_
+  struct Opening;
+  Connection(int fd, Shard& shard, ListenerLink* listener, std::unique_ptr<Transport> transport);
   friend void intrusive_ptr_add_ref(Connection* connection) noexcept;
   friend void intrusive_ptr_release(Connection* connection) noexcept;
   ConnectionRef self() noexcept { return ConnectionRef(this); }
   SharedBroker& shared() const noexcept { return shard_.shared(); }
+  SocketCalls& calls() const noexcept { return *shard_.shared().socket_calls; }
 
   void attach(const std::string& remote);
   void wait_readable();
@@ -130,15 +134,17 @@ class Connection : public core::ConnectionSink, public ShardLink {
     bool drained = false;  // the socket has nothing more until readiness is signalled again
   };
   ReadResult read_plain(std::span<char> buffer);
-  ReadResult read_tls(std::span<char> buffer);
+  ReadResult read_transport(std::span<char> buffer);
 
-  void start_handshake();
-  void handshake_step();
-  void handshake_write();
-  void handshake_continue(error_code result);
-  void handshake_read();
-  void handshake_failed(const std::string& reason);
-  void handshake_done();
+  // The transport's opening (start_opening() .. opened()), before the connection is attached.
+  void start_opening(const tcp::endpoint& remote);
+  void open_step(std::string_view input);
+  void open_write();
+  void open_continue();
+  void open_read();
+  void open_failed(const std::string& reason);
+  void opened();
+
   void deliver(std::string_view data);
   // The verdict on the connection's CONNECT, made here, off the broker's lock (a password hash costs far more than a
   // message); a refusal also counts against the client's address (auth::LoginThrottle) and says how long to wait.
@@ -151,7 +157,7 @@ class Connection : public core::ConnectionSink, public ShardLink {
   void schedule_flush_locked();
   void flush();
   bool write_batch();
-  bool encrypt_slice();
+  bool encode_slice();
   bool batch_done(const error_code& error);
   void start_linger_timer();
 
@@ -166,18 +172,22 @@ class Connection : public core::ConnectionSink, public ShardLink {
     std::string queue;              // under write_mutex_: the buffer send() fills
     std::size_t writing_size = 0;   // under write_mutex_: the size of `writing` while it is being written
     std::string writing;            // shard thread, while writing_active_: the batch being written
-    std::size_t written = 0;        // shard thread: how much of `writing` has left (plain TCP)
+    std::string wire;               // shard thread, with a transport: the wire bytes of a slice of `writing`
+    std::size_t encoded = 0;        // shard thread, with a transport: how much of `writing` is in wire bytes
+    std::size_t written = 0;        // shard thread: how much of `writing` (plain) or `wire` has left
     std::unique_ptr<Timer> linger;  // shard thread: the close deadline (close_linger)
   };
 
   // Field order keeps the object small (it is most of an idle connection's memory): pointers first, then the
-  // four-byte members, then the flags, which pack into the last word.
+  // four-byte members, then the flags.
   Shard& shard_;
   ListenerLink* listener_;
-  core::ConnectionId id_ = 0;
+  std::unique_ptr<Transport> transport_;   // null: plain TCP
+  std::unique_ptr<Opening> opening_;       // shard thread: only while the transport opens
   std::unique_ptr<std::string> leftover_;  // shard thread: bytes of an unfinished packet
   std::unique_ptr<Outgoing> out_;          // created under write_mutex_; see Outgoing for who touches what
   std::atomic<std::size_t> pending_{0};    // the queued and writing bytes, stored under write_mutex_
+  core::ConnectionId id_ = 0;
   std::atomic<std::uint32_t> references_{0};
   int fd_;  // -1 once closed
   mutable SlimMutex write_mutex_;
@@ -192,15 +202,14 @@ class Connection : public core::ConnectionSink, public ShardLink {
   bool read_paused_ : 1 = false;     // stopped reading for back pressure
   bool socket_closed_ : 1 = false;
   bool connect_seen_ : 1 = false;    // the first CONNECT was decoded (and authenticated)
-  const bool is_tls_ : 1;  // a TlsConnection: TLS state follows this object
+  bool wire_drained_ : 1 = true;     // with a transport: the last read of wire bytes was short
 
-  // Under write_mutex_. The zero-width field starts a new memory location: other threads write these while the
-  // shard thread writes the flags above.
-  unsigned char : 0;
-  bool flush_scheduled_ : 1 = false;
-  bool writing_active_ : 1 = false;
-  bool abort_ : 1 = false;  // over the hard cap: close without flushing
-  bool dead_ : 1 = false;   // socket closed: whatever is sent is dropped
+  // Under write_mutex_ (other threads write them while the shard thread writes the flags above: whole bytes, each
+  // its own memory location, not bit-fields).
+  bool flush_scheduled_ = false;
+  bool writing_active_ = false;
+  bool abort_ = false;  // over the hard cap: close without flushing
+  bool dead_ = false;   // socket closed: whatever is sent is dropped
 
   std::atomic<bool> closing_{false};  // written under write_mutex_; read by the reader without it
 };

@@ -11,6 +11,7 @@
 
 #include "broker/net/connection.hpp"
 #include "broker/net/endpoint.hpp"
+#include "broker/net/tls_transport.hpp"
 #include "platform/log.hpp"
 
 namespace tern::net {
@@ -222,7 +223,8 @@ void Listener::on_accept(Endpoint& endpoint, int fd, const tcp::endpoint& remote
   }
   link_.connections.fetch_add(1, std::memory_order_relaxed);
   Shard& target = pick_shard_();
-  ConnectionRef connection = Connection::create(fd, target, &link_, tls_);
+  ConnectionRef connection =
+      Connection::create(fd, target, &link_, tls_ ? std::make_unique<TlsTransport>(tls_) : nullptr);
   asio::post(target.executor(), [connection = std::move(connection), remote] { connection->start(remote); });
 }
 

@@ -6,7 +6,7 @@
 // closed. A connection still open when the shard is destroyed (shutdown) is destroyed with it.
 //
 // The shard also owns what its connections use only while they are being served, so that an idle connection owns
-// none of it: the 64 KiB read buffer every read goes into (and, for TLS, the one ciphertext is read into), and the
+// none of it: the 64 KiB read buffer every read goes into (and, for TLS, the one its wire bytes are read into), and the
 // vector a read's decoded packets are collected in before they are handed to the broker in one locked batch. Both
 // buffers are allocated on first use and never zero-filled, so a shard that has read little has touched little.
 //
@@ -71,11 +71,11 @@ class Shard {
     if (!read_buffer_) read_buffer_ = std::make_unique_for_overwrite<char[]>(read_buffer_size);
     return {read_buffer_.get(), read_buffer_size};
   }
-  // Where TLS connections read ciphertext before decrypting it into read_buffer(); allocated on first use, so a
-  // broker without TLS listeners never has it.
-  std::span<char> tls_buffer() {
-    if (!tls_buffer_) tls_buffer_ = std::make_unique_for_overwrite<char[]>(read_buffer_size);
-    return {tls_buffer_.get(), read_buffer_size};
+  // Where connections with a transport (TLS) read wire bytes before it turns them into MQTT bytes in
+  // read_buffer(); allocated on first use, so a broker with plain TCP listeners only never has it.
+  std::span<char> wire_buffer() {
+    if (!wire_buffer_) wire_buffer_ = std::make_unique_for_overwrite<char[]>(read_buffer_size);
+    return {wire_buffer_.get(), read_buffer_size};
   }
   std::vector<protocol::Packet>& packet_batch() noexcept { return batch_; }
 
@@ -89,7 +89,7 @@ class Shard {
   Poller poller_;
   ShardLink connections_;  // the list's head: connections_.next is the first connection, or &connections_
   std::unique_ptr<char[]> read_buffer_;
-  std::unique_ptr<char[]> tls_buffer_;
+  std::unique_ptr<char[]> wire_buffer_;
   std::vector<protocol::Packet> batch_;
   std::thread thread_;
 };

@@ -14,6 +14,7 @@
 #include "broker/auth/login_throttle.hpp"
 #include "broker/core/broker.hpp"
 #include "broker/net/measured_mutex.hpp"
+#include "broker/net/socket_calls.hpp"
 #include "broker/protocol/codec.hpp"
 
 namespace tern::net {
@@ -38,6 +39,8 @@ struct SharedBroker {
   std::atomic<std::size_t> open_sockets{0};  // accepted and not yet closed: shutdown waits for it to reach 0
   std::atomic<bool> shutting_down{false};    // set at shutdown: sockets accepted after it are closed unattached
   auth::LoginThrottle login_throttle;        // failed logins per address, across every listener
+  // The reads and writes of every connection; a test replaces them before any connection exists.
+  SocketCalls* socket_calls = &SocketCalls::system();
 };
 
 }  // namespace tern::net
