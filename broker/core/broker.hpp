@@ -141,6 +141,7 @@ class Broker {
 
  private:
   class Impl;
+  friend class SessionStore;  // a session's handle on Impl's store ops (session_store.hpp)
   std::unique_ptr<Impl> impl_;
 };
 

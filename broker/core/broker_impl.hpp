@@ -27,6 +27,8 @@
 namespace tern::core {
 
 class Broker::Impl {
+  friend class SessionStore;  // writes a session's queue and exchange ops (store_delivery() and the like)
+
  public:
   explicit Impl(BrokerOptions options);
 
@@ -115,9 +117,6 @@ class Broker::Impl {
   bool write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now);
   void resend_inflight(Session& s, TimePoint now);
   std::uint16_t inflight_window(const Client& c) const noexcept;
-  std::uint16_t allocate_packet_id(Session& s);
-  InflightOut* find_inflight(Session& s, std::uint16_t packet_id);
-  void erase_inflight(Session& s, std::uint16_t packet_id);
 
   // --- broker_store.cpp: durable changes (each a no-op while persistence is off, or for a session that is not
   // persistent). The ops of a call are submitted, as one batch, by flush_output().
@@ -128,18 +127,18 @@ class Broker::Impl {
   void unstore_session(Session& s);
   void store_subscription(Session& s, const std::string& filter, const SubscriptionOptions& options);
   void unstore_subscription(Session& s, const std::string& filter);
-  // PutQueueEntry for a QoS 1/2 delivery to a persistent session (and PutMessage first if the message is not
-  // stored yet): queued (packet_id 0), in flight, or released (QoS 2 PUBREC received).
+  // The handle through which `s`'s queue and exchanges write their ops (session_store.hpp): this broker's batch
+  // while `s` is stored, nothing otherwise.
+  SessionStore store_of(Session& s) noexcept { return SessionStore(s.stored ? this : nullptr, s); }
+  // SessionStore's ops for a stored session: PutQueueEntry for a QoS 1/2 delivery (and PutMessage first if the
+  // message is not stored yet), DeleteQueueEntry, PutIncoming, DeleteIncoming.
   void store_delivery(Session& s, Delivery& d, std::uint16_t packet_id, bool released);
-  // Keeps a queued delivery (already stored) only in the store when the session's in-memory queue is full, or
-  // already spills; true if so.
-  bool spill(Session& s, const Delivery& d, std::size_t bytes);
+  void unstore_delivery(Session& s, const Delivery& d);
+  void store_incoming(Session& s, std::uint16_t packet_id, bool add);
   // Asks the store for the next page of the spilled tail, unless one is on its way (on_queue_page() brings it).
   void request_page(Session& s);
   // Submits the ops collected so far (before a read of the store, which must see them).
   void submit_ops();
-  void unstore_delivery(Session& s, const Delivery& d);
-  void store_incoming(Session& s, std::uint16_t packet_id, bool add);
   void store_retained(const MessagePtr& message);  // SetRetained, or ClearRetained for an empty payload
   void unstore_retained(const std::string& topic);
   void store_message(const MessagePtr& m);  // PutMessage, once per message

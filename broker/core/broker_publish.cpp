@@ -103,7 +103,7 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
         send(c, ack);
         return;
       }
-      if (v5 && s.qos().incoming_qos2.size() >= options_.max_inflight_messages) {  // 5.0 [MQTT-3.3.4-7]
+      if (v5 && s.qos().incoming_count() >= options_.max_inflight_messages) {  // 5.0 [MQTT-3.3.4-7]
         protocol_violation(c, ReasonCode::receive_maximum_exceeded, now, "receive maximum exceeded");
         return;
       }
@@ -117,8 +117,8 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
                                                publish.retain, props, s.id, now),
                                   now);
       if (n == 0 && v5) ack.reason_code = ReasonCode::no_matching_subscribers;
-      s.qos().incoming_qos2.insert(id);
-      store_incoming(s, id, true);
+      SessionStore store = store_of(s);
+      s.qos().await_pubrel(id, store);
       send(c, ack);
       return;
     }
@@ -142,8 +142,8 @@ void Broker::Impl::on_denied_publish(Client& c, const protocol::Publish& publish
       return;
     case QoS::exactly_once:
       if (!v5 && !s.awaiting_pubrel(publish.packet_id)) {
-        s.qos().incoming_qos2.insert(publish.packet_id);
-        store_incoming(s, publish.packet_id, true);
+        SessionStore store = store_of(s);
+        s.qos().await_pubrel(publish.packet_id, store);
       }
       send(c, protocol::Pubrec{.packet_id = publish.packet_id, .reason_code = reason});
       return;
@@ -153,11 +153,8 @@ void Broker::Impl::on_denied_publish(Client& c, const protocol::Publish& publish
 void Broker::Impl::on_pubrel(Client& c, const protocol::Pubrel& rel, TimePoint) {
   protocol::Pubcomp comp{.packet_id = rel.packet_id};
   Session& s = *c.session;
-  const bool known = s.awaiting_pubrel(rel.packet_id);
-  if (known) {
-    s.qos().incoming_qos2.erase(rel.packet_id);
-    store_incoming(s, rel.packet_id, false);
-  }
+  SessionStore store = store_of(s);
+  const bool known = s.exchanges && s.exchanges->pubrel(rel.packet_id, store);
   if (!known && c.version == Version::v5)
     comp.reason_code = ReasonCode::packet_identifier_not_found;
   send(c, comp);
@@ -165,16 +162,16 @@ void Broker::Impl::on_pubrel(Client& c, const protocol::Pubrel& rel, TimePoint) 
 
 void Broker::Impl::on_puback(Client& c, const protocol::Puback& ack, TimePoint now) {
   Session& s = *c.session;
-  InflightOut* f = find_inflight(s, ack.packet_id);
+  InflightOut* f = s.exchanges ? s.exchanges->find(ack.packet_id) : nullptr;
   if (!f || f->delivery.qos != QoS::at_least_once) return;  // unknown ids are ignored
-  unstore_delivery(s, f->delivery);
-  erase_inflight(s, ack.packet_id);
+  SessionStore store = store_of(s);
+  s.exchanges->complete(ack.packet_id, store);
   pump(s, now);
 }
 
 void Broker::Impl::on_pubrec(Client& c, const protocol::Pubrec& rec, TimePoint now) {
   Session& s = *c.session;
-  InflightOut* f = find_inflight(s, rec.packet_id);
+  InflightOut* f = s.exchanges ? s.exchanges->find(rec.packet_id) : nullptr;
   if (!f || f->delivery.qos != QoS::exactly_once) {
     protocol::Pubrel rel{.packet_id = rec.packet_id};
     if (c.version == Version::v5) rel.reason_code = ReasonCode::packet_identifier_not_found;
@@ -183,23 +180,22 @@ void Broker::Impl::on_pubrec(Client& c, const protocol::Pubrec& rec, TimePoint n
   }
   if (c.version == Version::v5 && protocol::is_error(rec.reason_code)) {
     // The client refused the message: the exchange ends here (5.0 section 4.3.3).
-    unstore_delivery(s, f->delivery);
-    erase_inflight(s, rec.packet_id);
+    SessionStore store = store_of(s);
+    s.exchanges->complete(rec.packet_id, store);
     pump(s, now);
     return;
   }
-  f->released = true;
-  store_delivery(s, f->delivery, rec.packet_id, true);
-  f->delivery.message.reset();  // the payload is no longer needed once the client holds the message
+  SessionStore store = store_of(s);
+  s.exchanges->release(*f, store);
   send(c, protocol::Pubrel{.packet_id = rec.packet_id});
 }
 
 void Broker::Impl::on_pubcomp(Client& c, const protocol::Pubcomp& comp, TimePoint now) {
   Session& s = *c.session;
-  InflightOut* f = find_inflight(s, comp.packet_id);
+  InflightOut* f = s.exchanges ? s.exchanges->find(comp.packet_id) : nullptr;
   if (!f || !f->released) return;
-  unstore_delivery(s, f->delivery);
-  erase_inflight(s, comp.packet_id);
+  SessionStore store = store_of(s);
+  s.exchanges->complete(comp.packet_id, store);
   pump(s, now);
 }
 
@@ -293,7 +289,7 @@ void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
     write_publish(*c, d, 0, false, now);
     return;
   }
-  if (!s.queue.empty() || s.spilled != 0 || s.inflight_count() >= inflight_window(*c)) {
+  if (!s.queue.empty() || s.queue.spills() || s.inflight_count() >= inflight_window(*c)) {
     enqueue(s, std::move(d));
     return;
   }
@@ -301,33 +297,26 @@ void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
 }
 
 void Broker::Impl::send_inflight(Session& s, Client& c, Delivery&& d, TimePoint now) {
-  const std::uint16_t id = allocate_packet_id(s);
+  Exchanges& x = s.qos();
+  const std::uint16_t id = x.next_packet_id();
+  SessionStore store = store_of(s);
   if (!write_publish(c, d, id, false, now)) {
-    unstore_delivery(s, d);  // dropped for this client
+    store.remove(d);  // dropped for this client
     return;
   }
-  store_delivery(s, d, id, false);
-  Session::Exchanges& x = s.qos();
-  const std::uint64_t seq = ++x.inflight_seq;
-  x.inflight.emplace(seq, InflightOut{id, std::move(d), false});
-  x.inflight_index.emplace(id, seq);
+  x.send(id, std::move(d), store);
 }
 
 void Broker::Impl::enqueue(Session& s, Delivery&& d) {
-  const std::size_t bytes = d.message->payload.size() + d.message->topic.size();
-  if ((options_.max_queued_messages != 0 && s.queue.size() + s.spilled >= options_.max_queued_messages) ||
-      (options_.max_queued_bytes != 0 && s.queued_bytes + s.spilled_bytes + bytes > options_.max_queued_bytes)) {
+  if ((options_.max_queued_messages != 0 && s.queue.size() >= options_.max_queued_messages) ||
+      (options_.max_queued_bytes != 0 && s.queue.bytes() + d.bytes() > options_.max_queued_bytes)) {
     // The queue is full: the new message is dropped for this client, as mosquitto does.
     ++stats_.messages_dropped;
     TERN_LOG(debug, "Queue of ", s.client_id, " full: message on ", d.message->topic, " dropped.");
     return;
   }
-  if (d.qos != QoS::at_most_once) {
-    store_delivery(s, d, 0, false);
-    if (spill(s, d, bytes)) return;
-  }
-  s.queued_bytes += bytes;
-  s.queue.push_back(std::move(d));
+  SessionStore store = store_of(s);
+  s.queue.push(std::move(d), store, options_.max_queued_in_memory);
 }
 
 void Broker::Impl::pump(Session& s, TimePoint now) {
@@ -335,15 +324,12 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
   if (!c) return;
   const std::uint16_t window = inflight_window(*c);
   while (!s.queue.empty()) {
-    Delivery& d = s.queue.front();
-    if (d.qos != QoS::at_most_once && s.inflight_count() >= window) break;
-    Delivery taken = std::move(d);
-    s.queue.pop_front();
-    s.queued_bytes -= taken.message->payload.size() + taken.message->topic.size();
+    if (s.queue.front().qos != QoS::at_most_once && s.inflight_count() >= window) break;
+    Delivery taken = s.queue.pop_front();
     // Expired [MQTT-3.3.2-5], or no longer readable under the client's current rights (a reload, a restart, or
     // a new identity since it was queued).
     if (taken.message->expired(now) || !may_read(s, taken.message->topic)) {
-      unstore_delivery(s, taken);
+      store_of(s).remove(taken);
       ++stats_.messages_dropped;
       continue;
     }
@@ -354,7 +340,7 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
     send_inflight(s, *c, std::move(taken), now);
   }
   // The tail that lives only in the store is asked for before the queue runs dry (broker_store.cpp).
-  if (s.spilled != 0 && s.queue.size() <= options_.max_queued_in_memory / 2) request_page(s);
+  if (s.queue.page_wanted(options_.max_queued_in_memory)) request_page(s);
 }
 
 void Broker::Impl::resend_inflight(Session& s, TimePoint now) {
@@ -362,13 +348,13 @@ void Broker::Impl::resend_inflight(Session& s, TimePoint now) {
   // [MQTT-4.4.0-1].
   Client& c = *s.client;
   if (!s.exchanges) return;
-  for (auto& [seq, f] : s.exchanges->inflight) {
+  s.exchanges->for_each_inflight([&](InflightOut& f) {
     if (f.released) {
       send(c, protocol::Pubrel{.packet_id = f.packet_id});
     } else {
       write_publish(c, f.delivery, f.packet_id, true, now);
     }
-  }
+  });
 }
 
 bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now) {
@@ -415,31 +401,6 @@ bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t pac
 std::uint16_t Broker::Impl::inflight_window(const Client& c) const noexcept {
   // 5.0: never more than the client's Receive Maximum [MQTT-3.3.4-9]; 3.1.1: max_inflight_messages.
   return c.version == Version::v5 ? c.client_receive_maximum : options_.max_inflight_messages;
-}
-
-std::uint16_t Broker::Impl::allocate_packet_id(Session& s) {
-  // The window is at most 65535 entries and we only allocate below it, so a free id always exists.
-  Session::Exchanges& x = s.qos();
-  for (;;) {
-    const std::uint16_t id = x.next_packet_id;
-    x.next_packet_id = x.next_packet_id == 65535 ? 1 : x.next_packet_id + 1;
-    if (!x.inflight_index.contains(id)) return id;
-  }
-}
-
-InflightOut* Broker::Impl::find_inflight(Session& s, std::uint16_t packet_id) {
-  if (!s.exchanges) return nullptr;
-  auto it = s.exchanges->inflight_index.find(packet_id);
-  if (it == s.exchanges->inflight_index.end()) return nullptr;
-  return &s.exchanges->inflight.at(it->second);
-}
-
-void Broker::Impl::erase_inflight(Session& s, std::uint16_t packet_id) {
-  if (!s.exchanges) return;
-  auto it = s.exchanges->inflight_index.find(packet_id);
-  if (it == s.exchanges->inflight_index.end()) return;
-  s.exchanges->inflight.erase(it->second);
-  s.exchanges->inflight_index.erase(it);
 }
 
 }  // namespace tern::core

@@ -69,7 +69,7 @@ void Broker::Impl::store_session(Session& s, std::optional<TimePoint> offline_si
   // only in the store stays stored until that tail is back (on_queue_page() unstores it then), so that the tail is
   // paged in as the client takes its messages, never all at once. It is written with its expiry of 0: a restart
   // meanwhile ends it at once, as its connection would have.
-  if (!persistent(s) && !(s.stored && s.spilled != 0)) {
+  if (!persistent(s) && !(s.stored && s.queue.spills())) {
     unstore_session(s);
     return;
   }
@@ -86,13 +86,9 @@ void Broker::Impl::store_session(Session& s, std::optional<TimePoint> offline_si
     // only at CONNECT, so this is a new or a resumed session, whose subscriptions and queue follow).
     s.stored = true;
     for (const auto& [filter, options] : s.subscriptions) store_subscription(s, filter, options);
-    if (s.exchanges) {
-      for (auto& [seq, f] : s.exchanges->inflight) {
-        if (f.delivery.message) store_delivery(s, f.delivery, f.packet_id, f.released);
-      }
-      for (std::uint16_t id : s.exchanges->incoming_qos2) store_incoming(s, id, true);
-    }
-    s.queue.for_each([&](Delivery& d) { store_delivery(s, d, 0, false); });
+    SessionStore store = store_of(s);
+    if (s.exchanges) s.exchanges->store_all(store);
+    s.queue.for_each([&](Delivery& d) { store.put(d, 0, false); });
   }
 }
 
@@ -102,15 +98,10 @@ void Broker::Impl::unstore_session(Session& s) {
   // a session is unstored when it ends, or once it has no tail left (store_session()). A page still on its way is
   // dropped when it comes.
   s.stored = false;
-  s.spilled = 0;
-  s.spilled_bytes = 0;
-  s.page_token = 0;
   batch_.delete_session(s.client_id);
   // The deliveries' seqs now name nothing; they are not reused (store_seq keeps counting).
-  if (s.exchanges) {
-    for (auto& [seq, f] : s.exchanges->inflight) f.delivery.seq = 0;
-  }
-  s.queue.for_each([](Delivery& d) { d.seq = 0; });
+  if (s.exchanges) s.exchanges->unstored();
+  s.queue.unstored();
 }
 
 void Broker::Impl::store_subscription(Session& s, const std::string& filter, const SubscriptionOptions& options) {
@@ -140,17 +131,6 @@ void Broker::Impl::store_delivery(Session& s, Delivery& d, std::uint16_t packet_
                          released, fresh);
 }
 
-bool Broker::Impl::spill(Session& s, const Delivery& d, std::size_t bytes) {
-  if (!s.stored || d.seq == 0 || options_.max_queued_in_memory == 0) return false;
-  if (s.spilled == 0) {
-    if (s.queue.size() < options_.max_queued_in_memory) return false;
-    s.spill_after_seq = d.seq - 1;  // every entry kept in memory has a smaller seq
-  }
-  ++s.spilled;
-  s.spilled_bytes += bytes;
-  return true;
-}
-
 // Paging in never waits for the store under the broker's lock: the request is queued behind every batch submitted
 // so far (the store's writer serves it in that order, so the page sees them) and the page comes back through
 // on_queue_page(), as a commit does through on_committed(). Meanwhile the session's deliveries go on from its
@@ -161,44 +141,46 @@ bool Broker::Impl::spill(Session& s, const Delivery& d, std::size_t bytes) {
 //     s acknowledges 20 more: pump() sends from the queue; token 7 still out, so no second request
 //     on_queue_page("s", 7, [seq 101..200]): queue [81..200], 800 spilled, spill_after_seq 200; pump()
 void Broker::Impl::request_page(Session& s) {
-  if (s.spilled == 0 || s.page_token != 0) return;
   submit_ops();  // the page must see the entries this call spilled
-  s.page_token = next_page_token_++;
-  store_->request_queue_page(s.client_id, s.spill_after_seq, options_.max_queued_in_memory, s.page_token);
+  s.queue.page_requested(next_page_token_++);
+  store_->request_queue_page(s.client_id, s.queue.spill_after_seq(), options_.max_queued_in_memory,
+                             s.queue.page_token());
 }
 
 void Broker::Impl::on_queue_page(const std::string& client_id, std::uint64_t token, QueuePage page, TimePoint now) {
   const FlushAtExit flush{*this};
   auto it = sessions_by_client_.find(client_id);
-  if (token == 0 || it == sessions_by_client_.end() || it->second->page_token != token) {
+  if (token == 0 || it == sessions_by_client_.end() || it->second->queue.page_token() != token) {
     TERN_LOG(debug, "A page of the queue of ", client_id, " came back after its session ended: dropped.");
     return;
   }
   Session& s = *it->second;
-  s.page_token = 0;
-  if (page.entries.empty()) {
-    // Nothing is left in the store (it failed to commit them, or they were removed): nothing to wait for.
-    s.spilled = 0;
-    s.spilled_bytes = 0;
-  } else {
-    std::unordered_map<std::uint64_t, MessagePtr> messages;
-    for (const StoredMessage& m : page.messages) messages.emplace(m.id, from_stored(m));
-    for (StoredQueueEntry& e : page.entries) {
-      MessagePtr& m = messages[e.message_id];
-      if (!m) continue;
-      const std::size_t bytes = m->payload.size() + m->topic.size();
-      s.queued_bytes += bytes;
-      s.spilled_bytes -= std::min(s.spilled_bytes, bytes);
-      s.queue.push_back(Delivery{m, e.qos, e.retain, std::move(e.subscription_ids), e.seq});
-    }
-    s.spill_after_seq = page.entries.back().seq;
-    s.spilled -= std::min<std::uint64_t>(s.spilled, page.entries.size());
-    if (s.spilled == 0) s.spilled_bytes = 0;
-    TERN_LOG(debug, "Read ", page.entries.size(), " queued message(s) of ", s.client_id, " back from the store; ",
-             s.spilled, " left there.");
+  std::unordered_map<std::uint64_t, MessagePtr> messages;
+  for (const StoredMessage& m : page.messages) messages.emplace(m.id, from_stored(m));
+  std::vector<Delivery> deliveries;
+  deliveries.reserve(page.entries.size());
+  for (StoredQueueEntry& e : page.entries) {
+    MessagePtr& m = messages[e.message_id];
+    if (m) deliveries.push_back(Delivery{m, e.qos, e.retain, std::move(e.subscription_ids), e.seq});
   }
-  if (s.spilled == 0 && s.stored && !persistent(s)) unstore_session(s);  // its tail is back (store_session())
+  s.queue.add_page(std::move(deliveries), page.entries.empty() ? 0 : page.entries.back().seq, page.entries.size());
+  TERN_LOG(debug, "Read ", page.entries.size(), " queued message(s) of ", s.client_id, " back from the store; ",
+           s.queue.size() - s.queue.in_memory(), " left there.");
+  if (!s.queue.spills() && s.stored && !persistent(s)) unstore_session(s);  // its tail is back (store_session())
   pump(s, now);
+}
+
+void SessionStore::put(Delivery& d, std::uint16_t packet_id, bool released) {
+  if (impl_) impl_->store_delivery(session_, d, packet_id, released);
+}
+void SessionStore::remove(const Delivery& d) {
+  if (impl_) impl_->unstore_delivery(session_, d);
+}
+void SessionStore::put_incoming(std::uint16_t packet_id) {
+  if (impl_) impl_->store_incoming(session_, packet_id, true);
+}
+void SessionStore::remove_incoming(std::uint16_t packet_id) {
+  if (impl_) impl_->store_incoming(session_, packet_id, false);
 }
 
 void Broker::Impl::submit_ops() {
@@ -368,25 +350,15 @@ void Broker::Impl::restore(const StoreSnapshot& snapshot, StorePort& store, Time
     Delivery d{std::move(m), e.qos, e.retain, e.subscription_ids, e.seq};
     if (e.packet_id == 0) {
       // Up to max_queued_in_memory queued entries per session are loaded; the rest stays in the store.
-      const std::size_t bytes = d.message->payload.size() + d.message->topic.size();
-      if (!spill(s, d, bytes)) {
-        s.queued_bytes += bytes;
-        s.queue.push_back(std::move(d));
-      }
-      continue;
+      s.queue.restore(std::move(d), options_.max_queued_in_memory);
+    } else {
+      s.qos().restore_inflight(e.packet_id, std::move(d), e.released);
     }
-    Session::Exchanges& x = s.qos();
-    if (x.inflight_index.contains(e.packet_id)) continue;  // cannot happen in a consistent store
-    if (e.released) d.message.reset();                     // only the PUBREL is resent
-    const std::uint64_t seq = ++x.inflight_seq;
-    x.inflight.emplace(seq, InflightOut{e.packet_id, std::move(d), e.released});
-    x.inflight_index.emplace(e.packet_id, seq);
-    x.next_packet_id = e.packet_id == 65535 ? 1 : static_cast<std::uint16_t>(e.packet_id + 1);
   }
 
   for (const StoredIncoming& in : snapshot.incoming) {
     auto it = sessions_by_client_.find(in.client_id);
-    if (it != sessions_by_client_.end()) it->second->qos().incoming_qos2.insert(in.packet_id);
+    if (it != sessions_by_client_.end()) it->second->qos().restore_incoming(in.packet_id);
   }
 
   stats_.sessions = sessions_.size();

@@ -23,28 +23,13 @@
 #include <vector>
 
 #include "broker/core/broker.hpp"
-#include "broker/core/fifo.hpp"
+#include "broker/core/delivery_queue.hpp"
+#include "broker/core/exchanges.hpp"
 #include "broker/core/message.hpp"
 #include "broker/core/session_access.hpp"
 #include "broker/core/subscription_index.hpp"
 
 namespace tern::core {
-
-// One message on its way to one session: what is sent is the shared message plus these per-subscriber fields.
-struct Delivery {
-  MessagePtr message;
-  protocol::QoS qos = protocol::QoS::at_most_once;  // min(message QoS, granted QoS)
-  bool retain = false;                             // the RETAIN flag as sent
-  std::vector<std::uint32_t> subscription_ids;     // 5.0
-  std::uint64_t seq = 0;                           // persistence: StoredQueueEntry::seq; 0 while not stored
-};
-
-// A PUBLISH sent at QoS 1/2 (or a PUBREL) that awaits its acknowledgement.
-struct InflightOut {
-  std::uint16_t packet_id = 0;
-  Delivery delivery;
-  bool released = false;  // QoS 2: PUBREC received, PUBREL sent, awaiting PUBCOMP
-};
 
 struct Client;
 
@@ -55,25 +40,16 @@ struct Session {
 
   std::map<std::string, SubscriptionOptions, std::less<>> subscriptions;  // filter -> options
 
-  Fifo<Delivery> queue;  // waiting for the client or for room in its in-flight window
-  std::size_t queued_bytes = 0;
+  DeliveryQueue queue;  // waiting for the client or for room in its in-flight window
 
   // QoS 1/2 exchanges, created with the first one: an idle or QoS 0 client carries none of it.
-  struct Exchanges {
-    // Outgoing, in send order (redelivery keeps it); `inflight_index` finds an entry by packet id.
-    std::map<std::uint64_t, InflightOut> inflight;
-    std::unordered_map<std::uint16_t, std::uint64_t> inflight_index;
-    std::uint64_t inflight_seq = 0;
-    std::uint16_t next_packet_id = 1;
-    std::unordered_set<std::uint16_t> incoming_qos2;  // PUBREC sent, awaiting PUBREL
-  };
   std::unique_ptr<Exchanges> exchanges;
   Exchanges& qos() {
     if (!exchanges) exchanges = std::make_unique<Exchanges>();
     return *exchanges;
   }
-  std::size_t inflight_count() const noexcept { return exchanges ? exchanges->inflight.size() : 0; }
-  bool awaiting_pubrel(std::uint16_t id) const { return exchanges && exchanges->incoming_qos2.contains(id); }
+  std::size_t inflight_count() const noexcept { return exchanges ? exchanges->inflight_count() : 0; }
+  bool awaiting_pubrel(std::uint16_t id) const { return exchanges && exchanges->awaiting_pubrel(id); }
 
   // (The small members are grouped so that they share words: a Session exists per connected client, idle or not.)
 
@@ -95,13 +71,6 @@ struct Session {
 
   // Persistence: the last StoredQueueEntry::seq used for this session.
   std::uint64_t store_seq = 0;
-  // Queued QoS 1/2 deliveries kept only in the store (the queue's tail, seq > spill_after_seq), and their bytes.
-  std::uint64_t spilled = 0;
-  std::size_t spilled_bytes = 0;
-  std::uint64_t spill_after_seq = 0;
-  // The page of that tail asked of the store and not yet arrived (0: none): one at a time, and one that comes back
-  // with another token (its session ended, or asked again) is dropped.
-  std::uint64_t page_token = 0;
 };
 
 struct Client {

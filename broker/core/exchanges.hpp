@@ -1,0 +1,83 @@
+// A session's QoS 1/2 exchanges: the outgoing in-flight window (PUBLISHes and PUBRELs awaiting acknowledgement, in
+// send order, found by packet id) and the incoming QoS 2 packet ids awaiting PUBREL. Created with a session's first
+// exchange: an idle or QoS 0 client carries none of it.
+//
+//   send(3, d)       inflight {1: [3 -> d]}                 PutQueueEntry{s, d.seq, packet_id 3}
+//   release(3)       (QoS 2 PUBREC) PUBREL 3 in flight      PutQueueEntry{..., released}; the payload is dropped
+//   complete(3)      (PUBACK / PUBCOMP) gone                DeleteQueueEntry{s, d.seq}
+//   await_pubrel(7)  incoming {7}                           PutIncoming{s, 7}
+//   pubrel(7)        incoming {}                            DeleteIncoming{s, 7}
+//
+// Store ops. Each mutator writes its own op through the session's SessionStore (session_store.hpp); restore_*() take
+// what the store already holds, and store_all() / unstored() follow the session into and out of the store.
+//
+// Thread safety: none (the broker's).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "broker/core/delivery_queue.hpp"
+#include "broker/core/session_store.hpp"
+
+namespace tern::core {
+
+// A PUBLISH sent at QoS 1/2 (or a PUBREL) that awaits its acknowledgement.
+struct InflightOut {
+  std::uint16_t packet_id = 0;
+  Delivery delivery;
+  bool released = false;  // QoS 2: PUBREC received, PUBREL sent, awaiting PUBCOMP
+};
+
+class Exchanges {
+ public:
+  // --- Outgoing.
+  std::size_t inflight_count() const noexcept { return inflight_.size(); }
+  // A packet id that is not in flight. The window is at most 65535 entries and ids are only taken below it, so a
+  // free one always exists.
+  std::uint16_t next_packet_id();
+  // `d` went out with packet id `id`: in flight until acknowledged.
+  void send(std::uint16_t id, Delivery&& d, SessionStore& store);
+  // The in-flight entry of `id`, or null.
+  InflightOut* find(std::uint16_t id);
+  // QoS 2 PUBREC for `f`: its PUBREL is in flight now, and its payload no longer needed.
+  void release(InflightOut& f, SessionStore& store);
+  // The exchange of `id` ended (PUBACK, PUBCOMP, a PUBREC that refuses the message).
+  void complete(std::uint16_t id, SessionStore& store);
+  // Every in-flight entry, in send order (redelivery keeps it [MQTT-4.4.0-1]).
+  template <class F>
+  void for_each_inflight(F&& f) {
+    for (auto& [seq, entry] : inflight_) f(entry);
+  }
+
+  // --- Incoming QoS 2.
+  bool awaiting_pubrel(std::uint16_t id) const { return incoming_.contains(id); }
+  std::size_t incoming_count() const noexcept { return incoming_.size(); }
+  // PUBREC sent for `id`.
+  void await_pubrel(std::uint16_t id, SessionStore& store);
+  // PUBREL received for `id`; false if it was not awaited.
+  bool pubrel(std::uint16_t id, SessionStore& store);
+
+  // --- The store.
+  // Start-up: an in-flight entry and an incoming id the store holds.
+  void restore_inflight(std::uint16_t id, Delivery&& d, bool released);
+  void restore_incoming(std::uint16_t id) { incoming_.insert(id); }
+  // The session enters the store with everything it has.
+  void store_all(SessionStore& store);
+  // The session left the store (its DeleteSession took every entry): no delivery has a seq any more.
+  void unstored();
+
+ private:
+  void add(std::uint16_t id, Delivery&& d, bool released);
+
+  std::map<std::uint64_t, InflightOut> inflight_;             // send order -> entry
+  std::unordered_map<std::uint16_t, std::uint64_t> index_;    // packet id -> send order
+  std::uint64_t sent_ = 0;                                    // the last send order given
+  std::uint16_t next_packet_id_ = 1;
+  std::unordered_set<std::uint16_t> incoming_;                // PUBREC sent, awaiting PUBREL
+};
+
+}  // namespace tern::core

@@ -1,0 +1,152 @@
+// DeliveryQueue and Exchanges on their own (memory only: their store ops are checked through a real broker in
+// tests/unit/persistence/broker_persistence_test.cpp): the queue's byte count, its spilled tail and paging, the
+// in-flight window's packet ids, release and completion.
+#include "broker/core/delivery_queue.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/core/exchanges.hpp"
+#include "broker/core/session.hpp"
+
+namespace tern::core {
+namespace {
+
+using protocol::QoS;
+
+Delivery delivery(const std::string& topic, std::size_t payload, std::uint64_t seq = 0, QoS qos = QoS::at_least_once) {
+  auto m = std::make_shared<Message>();
+  m->topic = topic;
+  m->payload.assign(payload, 'x');
+  m->qos = qos;
+  return Delivery{std::move(m), qos, false, {}, seq};
+}
+
+TEST(DeliveryQueue, CountsBytesInOnePlace) {
+  Session s;
+  SessionStore store = SessionStore::memory_only(s);
+  DeliveryQueue q;
+  q.push(delivery("a", 10), store, 0);  // 11 bytes
+  q.push(delivery("bb", 20), store, 0);  // 22 bytes
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.bytes(), 33u);
+  const Delivery first = q.pop_front();
+  EXPECT_EQ(first.message->topic, "a");
+  EXPECT_EQ(q.bytes(), 22u);
+  q.pop_front();
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+}
+
+TEST(DeliveryQueue, NotStoredNeverSpills) {
+  Session s;
+  SessionStore store = SessionStore::memory_only(s);
+  DeliveryQueue q;
+  for (int i = 0; i < 5; ++i) q.push(delivery("t", 1), store, 2);  // no seq: it can only live in memory
+  EXPECT_EQ(q.in_memory(), 5u);
+  EXPECT_FALSE(q.spills());
+}
+
+// Stored entries beyond the in-memory limit live only in the store, counted; a page brings them back in order.
+TEST(DeliveryQueue, SpilledTailIsPagedBackIn) {
+  DeliveryQueue q;
+  for (std::uint64_t seq = 1; seq <= 5; ++seq) q.restore(delivery("t", 9, seq), 3);  // 10 bytes each
+  EXPECT_EQ(q.in_memory(), 3u);
+  EXPECT_EQ(q.size(), 5u);
+  EXPECT_EQ(q.bytes(), 50u);
+  EXPECT_TRUE(q.spills());
+  EXPECT_EQ(q.spill_after_seq(), 3u);
+  EXPECT_FALSE(q.page_wanted(3));  // 3 in memory > 3 / 2
+
+  q.pop_front();
+  q.pop_front();
+  EXPECT_EQ(q.bytes(), 30u);
+  ASSERT_TRUE(q.page_wanted(3));
+  q.page_requested(7);
+  EXPECT_FALSE(q.page_wanted(3));  // one page at a time
+  EXPECT_EQ(q.page_token(), 7u);
+
+  std::vector<Delivery> page;
+  page.push_back(delivery("t", 9, 4));
+  page.push_back(delivery("t", 9, 5));
+  q.add_page(std::move(page), 5, 2);
+  EXPECT_FALSE(q.spills());
+  EXPECT_EQ(q.page_token(), 0u);
+  EXPECT_EQ(q.in_memory(), 3u);
+  EXPECT_EQ(q.bytes(), 30u);
+  std::vector<std::uint64_t> seqs;
+  while (!q.empty()) seqs.push_back(q.pop_front().seq);
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{3, 4, 5}));
+}
+
+// An entry whose message is gone counts as read; an empty page means the store holds nothing more.
+TEST(DeliveryQueue, PagesWithMissingMessagesAndEmptyPages) {
+  DeliveryQueue q;
+  for (std::uint64_t seq = 1; seq <= 6; ++seq) q.restore(delivery("t", 9, seq), 2);
+  ASSERT_EQ(q.size(), 6u);
+  std::vector<Delivery> page;
+  page.push_back(delivery("t", 9, 4));  // seq 3's message was missing
+  q.add_page(std::move(page), 4, 2);
+  EXPECT_EQ(q.size(), 5u);  // 3 in memory, 2 still spilled
+  EXPECT_EQ(q.spill_after_seq(), 4u);
+  q.add_page({}, 0, 0);
+  EXPECT_FALSE(q.spills());
+  EXPECT_EQ(q.size(), 3u);
+  EXPECT_EQ(q.bytes(), 30u);
+}
+
+TEST(DeliveryQueue, UnstoredForgetsTheStoresSide) {
+  DeliveryQueue q;
+  for (std::uint64_t seq = 1; seq <= 4; ++seq) q.restore(delivery("t", 9, seq), 2);
+  q.page_requested(3);
+  q.unstored();
+  EXPECT_FALSE(q.spills());
+  EXPECT_EQ(q.page_token(), 0u);
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.bytes(), 20u);
+  q.for_each([](const Delivery& d) { EXPECT_EQ(d.seq, 0u); });
+}
+
+TEST(Exchanges, PacketIdsSkipThoseInFlightAndWrap) {
+  Session s;
+  SessionStore store = SessionStore::memory_only(s);
+  Exchanges x;
+  x.restore_inflight(65534, delivery("t", 1, 1), false);  // the next id follows the last restored one
+  EXPECT_EQ(x.next_packet_id(), 65535);
+  EXPECT_EQ(x.next_packet_id(), 1);
+  x.send(2, delivery("t", 1), store);
+  EXPECT_EQ(x.next_packet_id(), 3);  // 2 is in flight
+  EXPECT_EQ(x.inflight_count(), 2u);
+}
+
+TEST(Exchanges, ReleaseAndComplete) {
+  Session s;
+  SessionStore store = SessionStore::memory_only(s);
+  Exchanges x;
+  x.send(1, delivery("a", 1, 0, QoS::exactly_once), store);
+  x.send(2, delivery("b", 1), store);
+  InflightOut* f = x.find(1);
+  ASSERT_NE(f, nullptr);
+  x.release(*f, store);
+  EXPECT_TRUE(f->released);
+  EXPECT_EQ(f->delivery.message, nullptr);  // only the PUBREL is left to send
+  std::vector<std::uint16_t> order;
+  x.for_each_inflight([&](InflightOut& e) { order.push_back(e.packet_id); });
+  EXPECT_EQ(order, (std::vector<std::uint16_t>{1, 2}));  // send order
+  x.complete(1, store);
+  x.complete(9, store);  // unknown: nothing
+  EXPECT_EQ(x.find(1), nullptr);
+  EXPECT_EQ(x.inflight_count(), 1u);
+
+  x.await_pubrel(7, store);
+  EXPECT_TRUE(x.awaiting_pubrel(7));
+  EXPECT_EQ(x.incoming_count(), 1u);
+  EXPECT_TRUE(x.pubrel(7, store));
+  EXPECT_FALSE(x.pubrel(7, store));
+}
+
+}  // namespace
+}  // namespace tern::core
