@@ -18,6 +18,7 @@
 #include <system_error>
 #include <vector>
 
+#include "broker/config_context.hpp"
 #include "platform/text_file.hpp"
 
 namespace tern {
@@ -26,117 +27,10 @@ namespace {
 using platform::LogLevel;
 using platform::LogSettings;
 
-enum class Scope { global, listener };
-
 using platform::next_token;
 using platform::trim;
+using namespace config_detail;
 
-// State of one parse: the config being filled, where we are, and what the file has set so far (needed where a
-// default depends on whether the file set something, as with allow_anonymous and the first log_type line).
-class Context {
- public:
-  Context(Config& config, std::string file) : config_(config), file_(std::move(file)) {}
-
-  Config& config() { return config_; }
-  int line() const { return line_; }
-  const std::string& file() const { return file_; }
-  void at(int line, std::string_view directive) {
-    line_ = line;
-    directive_ = directive;
-  }
-  // Errors from here on name `file` (an include_dir file, or the main file again).
-  void in_file(std::string file) { file_ = std::move(file); }
-  int depth = 0;  // 0: the main file; 1: a file of include_dir
-
-  ListenerConfig& listener() { return config_.listeners.back(); }  // the table checks scope before calling
-
-  // Where each `listener` line is (file, line), for errors found once its section is complete.
-  std::vector<std::pair<std::string, int>> listener_lines;
-  std::string psk_file;             // global, as in mosquitto; copied into every listener with psk_hint
-  bool allow_anonymous_set = false;  // (per_listener_settings: in any listener section)
-  int security_line = 0;             // the first security directive, which per_listener_settings must precede
-  std::string security_directive;    // its name
-
-  // Where allow_anonymous, password_file and acl_file go: the global settings, or with per_listener_settings the
-  // current listener's.
-  auth::SecuritySettings& security() {
-    if (security_line == 0) {
-      security_line = line_;
-      security_directive = std::string(directive_);
-    }
-    if (!config_.per_listener_settings) return config_.security;
-    if (config_.listeners.empty()) {
-      fail(std::string(directive_) +
-           " applies to a listener when per_listener_settings is true, and must follow a 'listener' line");
-    }
-    auto& listener = config_.listeners.back();
-    if (!listener.security) listener.security.emplace();
-    return *listener.security;
-  }
-  bool log_type_set = false;
-  int log_dest_line = 0;  // the line of the log_dest that chose the current destination; 0: the default
-
-  // "FILE:LINE: what"
-  [[noreturn]] void fail(std::string_view what) const {
-    throw ConfigError(std::string(file_) + ':' + std::to_string(line_) + ": " + std::string(what));
-  }
-
-  // "FILE:LINE: DIRECTIVE: expected EXPECTED, got 'VALUE'"
-  [[noreturn]] void bad_value(std::string_view expected, std::string_view value) const {
-    fail(std::string(directive_) + ": expected " + std::string(expected) + ", got '" + std::string(value) + "'");
-  }
-
-  // The value must be one token; mosquitto would ignore the rest, which hides typos and inline comments.
-  std::string_view single(std::string_view value) const {
-    auto rest = value;
-    const auto token = next_token(rest);
-    if (!rest.empty()) {
-      std::string what = std::string(directive_) + ": unexpected '" + std::string(rest) + "' after the value";
-      if (rest.front() == '#') what += " (comments must be on a line of their own)";
-      fail(what);
-    }
-    return token;
-  }
-
-  bool boolean(std::string_view value) const {
-    const auto token = single(value);
-    if (token == "true") return true;
-    if (token == "false") return false;
-    bad_value("true or false", token);
-  }
-
-  // A decimal integer in [lo, hi]: digits only, no sign, no trailing garbage. `expected` describes the accepted
-  // values in the error message; by default "an integer from LO to HI".
-  std::uint64_t integer(std::string_view value, std::uint64_t lo, std::uint64_t hi,
-                        std::string_view expected = {}) const {
-    const auto token = single(value);
-    std::uint64_t n = 0;
-    const auto* end = token.data() + token.size();
-    const bool digits =
-        !token.empty() && std::all_of(token.begin(), token.end(), [](char c) { return c >= '0' && c <= '9'; });
-    const auto [ptr, ec] = std::from_chars(token.data(), end, n);
-    if (!digits || ec != std::errc() || ptr != end || n < lo || n > hi) {
-      if (!expected.empty()) bad_value(expected, token);
-      bad_value("an integer from " + std::to_string(lo) + " to " + std::to_string(hi), token);
-    }
-    return n;
-  }
-
- private:
-  Config& config_;
-  std::string file_;
-  int line_ = 0;
-  std::string_view directive_;
-};
-
-using Apply = void (*)(Context&, std::string_view value);
-
-struct Directive {
-  std::string_view name;
-  Scope scope;
-  Apply apply;
-  std::string_view doc;
-};
 
 constexpr unsigned kAllLevels = 1 | 2 | 4 | 8 | 16;
 
@@ -190,7 +84,11 @@ void apply_log_dest(Context& c, std::string_view value) {
     } else if (kind == "none") {
       dest = Dest::none;
     } else if (kind == "topic" || kind == "dlt") {
-      c.fail("log_dest " + std::string(kind) + " is not supported yet");
+      c.note(LogLevel::warning, "log_dest " + std::string(kind) +
+                                    (kind == "topic" ? ": Tern does not publish its log to $SYS/broker/log yet"
+                                                     : ": Tern does not log to DLT (the automotive diagnostic log)") +
+                                    "; ignored, the log goes to the other log_dest (default stderr)");
+      return;
     } else {
       c.bad_value("stderr, stdout, syslog, none or file PATH", kind);
     }
@@ -291,7 +189,10 @@ void check_tls(Context& c) {
     TlsSettings& tls = listeners[i].tls;
     c.in_file(c.listener_lines[i].first);
     c.at(c.listener_lines[i].second, "listener");
-    const std::string where = "listener " + std::to_string(listeners[i].port) + ": ";
+    const bool default_listener = c.default_listener_added && i + 1 == listeners.size();
+    const std::string where = (default_listener ? "the default listener (port " : "listener ") +
+                              std::to_string(listeners[i].port) +
+                              (default_listener ? ", set before the first 'listener' line): " : ": ");
     if (!tls.certfile.empty() && tls.keyfile.empty()) c.fail(where + "certfile is set but keyfile is not");
     if (tls.certfile.empty() && !tls.keyfile.empty()) c.fail(where + "keyfile is set but certfile is not");
     if (!tls.enabled()) {
@@ -326,6 +227,27 @@ void check_tls(Context& c) {
 }
 
 void parse_text(Context& c, std::string_view text);
+
+// mosquitto's default listener, if a line configured it, goes after the file's listeners (as mosquitto orders them).
+void add_default_listener(Context& c) {
+  auto& listener = c.default_listener_if_any();
+  if (!listener) return;
+  const auto& [file, line] = c.default_listener_line();
+  c.in_file(file);
+  c.at(line, "port");
+  for (const auto& other : c.config().listeners) {
+    if (listener->port != 0 && other.port == listener->port && other.bind_address == listener->bind_address) {
+      c.fail("the default listener (port " + std::to_string(listener->port) +
+             (listener->bind_address.empty() ? std::string() : " at " + listener->bind_address) +
+             ", set by port, bind_address or a listener setting before the first 'listener' line) is also defined "
+             "by a 'listener' line");
+    }
+  }
+  c.config().listeners.push_back(std::move(*listener));
+  c.listener_lines.push_back(c.default_listener_line());
+  c.default_listener_added = true;
+  listener.reset();
+}
 
 // include_dir DIR: the files in DIR whose names end in ".conf", in byte order of their names (capitals first), as
 // mosquitto reads them: their directives continue the main file's (a listener section may go on in them). Only the
@@ -592,38 +514,74 @@ constexpr Directive kDirectives[] = {
    },
    "PATH: TLS-PSK keys, one IDENTITY:HEX-KEY per line, for listeners with psk_hint (each listener its own with "
    "per_listener_settings); re-read on SIGHUP"},
+  // mosquitto's operational directives and those accepted with a note (config_compat.cpp).
+  {"port", Scope::global, apply_port,
+   "PORT: mosquitto's deprecated form of 'listener PORT': the default listener's port (default 1883)"},
+  {"bind_address", Scope::global, apply_bind_address,
+   "ADDRESS: mosquitto's deprecated form: the default listener's bind address (default: every address)"},
+  {"bind_interface", Scope::listener, apply_bind_interface,
+   "INTERFACE: accept connections only from this network interface, e.g. eth0 (SO_BINDTODEVICE)"},
+  {"user", Scope::global, apply_user,
+   "USER: when started as root, run as USER once listeners are bound and files opened (default: stay as started)"},
+  {"set_tcp_nodelay", Scope::global, apply_set_tcp_nodelay,
+   "true|false: accepted; Tern always disables Nagle's algorithm on client sockets (it batches writes itself)"},
+  {"log_timestamp_format", Scope::global, apply_log_timestamp_format,
+   "FORMAT: strftime(3) format of the log timestamp, local time, e.g. %Y-%m-%dT%H:%M:%S (default: epoch seconds)"},
+  {"log_facility", Scope::global, apply_log_facility,
+   "0..7: with log_dest syslog, log to facility LOCAL0..LOCAL7 (default: DAEMON)"},
+  {"connection_messages", Scope::global, apply_connection_messages,
+   "true|false: log clients connecting and disconnecting (default true)"},
+  {"autosave_on_changes", Scope::global, apply_autosave_on_changes,
+   "true|false: accepted; Tern commits every change as it happens"},
+  {"allow_duplicate_messages", Scope::global, apply_allow_duplicate_messages,
+   "true|false: deprecated in mosquitto; accepted with a warning, no effect"},
+  {"retry_interval", Scope::global, apply_retry_interval,
+   "SECONDS: removed from mosquitto; accepted with a warning, no effect (MQTT resends only on reconnection)"},
+  {"sys_interval", Scope::global, apply_sys_interval,
+   "0..65535: seconds between $SYS updates; accepted, $SYS topics are not published yet (default 10)"},
+  {"plugin", Scope::global, apply_plugin,
+   "PATH: a mosquitto plugin; Tern cannot load one: warning, and usernames are refused unless password_file is set"},
+  {"auth_plugin", Scope::global, apply_plugin, "PATH: mosquitto 1.x name of plugin; the same"},
+  {"global_plugin", Scope::global, apply_plugin, "PATH: mosquitto 2.1's global plugin; the same as plugin"},
+  {"auth_plugin_deny_special_chars", Scope::global, apply_plugin_deny_special_chars,
+   "true|false: an option of the plugin before it; accepted with it"},
+  {"websockets_log_level", Scope::global, apply_websockets_log_level,
+   "LEVEL: for websockets listeners, which Tern does not support yet: accepted, no effect"},
+  {"websockets_headers_size", Scope::global, apply_websockets_headers_size,
+   "0..65535: for websockets listeners, which Tern does not support yet: accepted, no effect"},
+  {"http_dir", Scope::listener, apply_http_dir,
+   "DIR: files served over HTTP by a websockets listener, which Tern does not support yet: accepted, no effect"},
+  {"dhparamfile", Scope::listener, apply_dhparamfile,
+   "PATH: accepted with a warning and not read: Tern's TLS offers ECDHE key exchange, never DHE"},
+  {"ciphers_tls1.3", Scope::listener, apply_ciphers_tls13,
+   "SUITES: accepted with a warning: Tern speaks TLS 1.2 only (see ciphers)"},
+  {"tls_engine", Scope::listener, apply_tls_engine,
+   "ENGINE: an OpenSSL engine; accepted with a warning: keys are read from keyfile"},
+  {"tls_engine_kpass_sha1", Scope::listener, apply_tls_engine_kpass_sha1,
+   "HEX: the engine key's password hash; accepted with a warning, as tls_engine"},
+  {"tls_keyform", Scope::listener, apply_tls_keyform,
+   "pem|engine: pem is what Tern reads; engine is accepted with a warning (keyfile must then be PEM)"},
+  {"message_size_limit", Scope::global, apply_message_size_limit,
+   "BYTES: 0 (no limit) is accepted; a limit is not supported yet (refused): use max_packet_size"},
+  {"max_inflight_bytes", Scope::global, apply_max_inflight_bytes,
+   "BYTES: 0 (no limit) is accepted; a limit is not supported yet (refused)"},
+  {"memory_limit", Scope::global, apply_memory_limit,
+   "BYTES: 0 (no limit) is accepted; a limit is not supported yet (refused)"},
+  {"mount_point", Scope::listener, apply_mount_point, "TOPIC-PREFIX: not supported yet (refused)"},
+  {"upgrade_outgoing_qos", Scope::global, apply_upgrade_outgoing_qos,
+   "true|false: false is accepted; true is not supported yet (refused)"},
 };
 // clang-format on
 
 // mosquitto directives Tern will support but does not yet: an error that says so, rather than "unknown".
 constexpr std::string_view kNotYetSupported[] = {
+    // Bridges (a later step).
     "connection",
     "address",
     "topic",
     "bridge_protocol_version",
-    "http_dir",
-    // Also in mosquitto 2.0's mosquitto.conf; listed so that users switching see "not supported yet".
-    "port",
-    "bind_address",
-    "bind_interface",
-    "mount_point",
-    "user",
-    "sys_interval",
-    "log_timestamp_format",
-    "connection_messages",
-    "plugin",
-    "auth_plugin",
-    "dhparamfile",
-    "websockets_log_level",
-    "websockets_headers_size",
-    "ciphers_tls1.3",
-    "upgrade_outgoing_qos",
-    "allow_duplicate_messages",
-    "set_tcp_nodelay",
-    "memory_limit",
-    "message_size_limit",
-    "max_inflight_bytes",
-    "autosave_on_changes",
+    // mosquitto 2.1: refusing CONNECTs of other protocol versions needs the broker core.
+    "accept_protocol_versions",
 };
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -663,6 +621,7 @@ void parse_line(Context& c, std::string_view line) {
   const auto* directive =
       std::find_if(std::begin(kDirectives), std::end(kDirectives), [&](const Directive& d) { return d.name == name; });
   if (directive == std::end(kDirectives)) {
+    if (apply_plugin_option(c, name, rest)) return;
     if (std::find(std::begin(kNotYetSupported), std::end(kNotYetSupported), name) != std::end(kNotYetSupported)) {
       // Built with append: GCC 12 -O3 reports a false -Wrestrict for "'" + std::string(...) (GCC PR 105651).
       std::string what = "'";
@@ -672,9 +631,8 @@ void parse_line(Context& c, std::string_view line) {
     unknown_directive(c, name);
   }
   if (rest.empty()) c.fail("missing value for " + std::string(name));
-  if (directive->scope == Scope::listener && c.config().listeners.empty()) {
-    c.fail(std::string(name) + " applies to a listener and must follow a 'listener' line");
-  }
+  // A per-listener directive before the first `listener` line configures mosquitto's default listener
+  // (Context::listener()).
   directive->apply(c, rest);
 }
 
@@ -701,7 +659,9 @@ Config parse_config(const std::string& text, const std::string& name) {
   Config config;
   Context c(config, name);
   parse_text(c, text);
+  add_default_listener(c);
   check_tls(c);
+  finish_plugins(c);
   if (config.listeners.empty()) {
     // mosquitto 2.0's local only mode: with no listener configured, only this machine can connect, and it may
     // connect without credentials unless the file says otherwise.

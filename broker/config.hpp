@@ -4,7 +4,15 @@
 // `listener PORT [ADDRESS]` starts a listener section; per-listener directives that follow apply to it. An unknown
 // directive or a bad value is an error naming the file and line ("tern.conf:12: max_keepalive: expected an
 // integer from 0 to 65535, got 'x'"), never silently ignored; so is a mosquitto directive Tern does not support
-// yet ("'certfile' is not supported yet"). A scalar given twice takes the last value, as in mosquitto.
+// yet ("'mount_point' is not supported yet"). A scalar given twice takes the last value, as in mosquitto.
+//
+// A mosquitto directive that cannot mean in Tern what it means in mosquitto (a C plugin, an OpenSSL engine) is
+// accepted, and the parser records a note that says what Tern does instead ("FILE:LINE: plugin ...: ..."); the server
+// logs the notes at start-up and `tern --test-config` prints them. Unknown names (typos) stay errors.
+//
+// mosquitto's deprecated `port` and `bind_address`, and per-listener directives given before the first `listener`
+// line, configure mosquitto's "default listener" (port 1883 on every address unless they say otherwise), which is
+// added after the listeners the file defines.
 //
 // With no `listener` line the config is mosquitto 2.0's "local only mode": one listener on 127.0.0.1:1883, and
 // allow_anonymous defaults to true. With any listener, allow_anonymous defaults to false (for each listener, with
@@ -29,6 +37,13 @@
 
 namespace tern {
 
+// A warning or a note about an accepted directive: "FILE:LINE: what Tern does instead".
+struct ConfigNote {
+  platform::LogLevel level;  // warning: the directive has no effect or a different one; information: same effect
+  std::string text;
+  bool operator==(const ConfigNote&) const = default;
+};
+
 struct Config {
   std::vector<ListenerConfig> listeners;
   core::BrokerOptions broker;
@@ -41,6 +56,21 @@ struct Config {
   }
   unsigned threads = 0;  // threads (tern): 0 = one per core
   std::string pid_file;  // pid_file: written at start-up, removed at exit; empty: none
+  // user: when started as root, run as this user once the listeners are bound and the pid file, log file and
+  // database are open (setgid, initgroups, setuid); empty or "root": stay root. Ignored when not started as root.
+  std::string user;
+  unsigned sys_interval = 10;  // sys_interval (seconds): kept for $SYS, which Tern does not publish yet
+
+  // Directives whose meaning needs the broker core, which does not apply them yet: parsed and validated, then
+  // refused as "not supported yet" (a limit silently not enforced would be worse). Here for when the core does.
+  struct Unapplied {
+    std::uint32_t message_size_limit = 0;  // message_size_limit: largest PUBLISH payload; 0 = none
+    std::uint64_t max_inflight_bytes = 0;  // max_inflight_bytes: QoS 1/2 payload bytes in flight per client
+    std::uint64_t memory_limit = 0;        // memory_limit: bytes of heap the broker may use; 0 = none
+    bool upgrade_outgoing_qos = false;     // upgrade_outgoing_qos: deliver at the subscription's QoS
+  } unapplied;
+
+  std::vector<ConfigNote> notes;  // in file order
 
   // persistence, persistence_location, persistence_file (mosquitto's names), persistence_sync (Tern).
   struct Persistence {
@@ -50,8 +80,8 @@ struct Config {
     bool sync_full = true;            // full: fsync before acknowledging; normal: survives a crash, not a power cut
   } persistence;
 
-  // log_type / log_dest / log_timestamp, with mosquitto's meanings. Default: error, warning, notice, information
-  // to stderr.
+  // log_type / log_dest / log_timestamp / log_timestamp_format / log_facility / connection_messages, with
+  // mosquitto's meanings. Default: error, warning, notice, information to stderr.
   platform::LogSettings log;
 };
 

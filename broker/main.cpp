@@ -122,8 +122,9 @@ int main(int argc, char** argv) {
 
   if (options.test_config) {
     if (!options.config_file) return usage_error("--test-config needs a configuration file (-c FILE)");
+    tern::Config config;
     try {
-      const tern::Config config = tern::load_config_file(*options.config_file);
+      config = tern::load_config_file(*options.config_file);
       // The password and ACL files it names are read too: an error there would stop the broker as well.
       tern::auth::ListenerSecurity::load(config.security);
       for (const auto& listener : config.listeners) tern::auth::ListenerSecurity::load(config.security_of(listener));
@@ -134,6 +135,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", e.what());
       return 1;
     }
+    for (const tern::ConfigNote& note : config.notes) std::fprintf(stderr, "%s\n", note.text.c_str());
     std::printf("%s: configuration OK\n", options.config_file->c_str());
     return 0;
   }

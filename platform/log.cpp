@@ -24,6 +24,9 @@ using Dest = LogSettings::Dest;
 std::atomic<Dest> g_dest{Dest::stderr_};
 std::atomic<int> g_fd{STDERR_FILENO};
 std::atomic<bool> g_timestamp{true};
+std::atomic<bool> g_connection_messages{true};
+// log_timestamp_format: set only by configure_log, before other threads log (see log.hpp); empty: epoch seconds.
+std::string g_timestamp_format;
 int g_file_fd = -1;  // the open log file, owned here; touched only by configure_log
 
 int syslog_priority(LogLevel level) {
@@ -57,7 +60,26 @@ void write_all(int fd, const std::string& line) {
   }
 }
 
+// "1712345678" or, with log_timestamp_format, the local time as strftime() formats it ("Time error" when the result
+// is empty or too long, as mosquitto writes then).
+void append_timestamp(std::string& line) {
+  const std::time_t now = std::time(nullptr);
+  if (g_timestamp_format.empty()) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, static_cast<long long>(now)).ptr;
+    line.append(digits, end);
+    return;
+  }
+  std::tm local{};
+  char text[256];
+  const std::size_t n = ::localtime_r(&now, &local) != nullptr
+                            ? std::strftime(text, sizeof text, g_timestamp_format.c_str(), &local)
+                            : 0;
+  line.append(n != 0 ? std::string_view(text, n) : std::string_view("Time error"));
+}
+
 void write_line(LogLevel level, std::string_view text) {
+  if (!g_connection_messages.load(std::memory_order_relaxed) && is_connection_message(text)) return;
   const Dest dest = g_dest.load(std::memory_order_relaxed);
   if (dest == Dest::syslog) {
     // syslog stamps its own time.
@@ -67,9 +89,7 @@ void write_line(LogLevel level, std::string_view text) {
   std::string line;
   line.reserve(text.size() + 24);
   if (g_timestamp.load(std::memory_order_relaxed)) {
-    char digits[24];
-    const auto end = std::to_chars(digits, digits + sizeof digits, static_cast<long long>(std::time(nullptr))).ptr;
-    line.append(digits, end);
+    append_timestamp(line);
     line += ": ";
   }
   line += text;
@@ -77,7 +97,20 @@ void write_line(LogLevel level, std::string_view text) {
   write_all(g_fd.load(std::memory_order_relaxed), line);
 }
 
+int syslog_facility(int local) {
+  static constexpr int kLocal[] = {LOG_LOCAL0, LOG_LOCAL1, LOG_LOCAL2, LOG_LOCAL3,
+                                   LOG_LOCAL4, LOG_LOCAL5, LOG_LOCAL6, LOG_LOCAL7};
+  return local >= 0 && local < 8 ? kLocal[local] : LOG_DAEMON;
+}
+
 }  // namespace
+
+bool is_connection_message(std::string_view text) {
+  if (text.starts_with("New client connected from ")) return true;
+  if (text.starts_with("Client ")) return text.find(" disconnected: ") != std::string_view::npos;
+  if (text.starts_with("Connection from ")) return text.find(" closed: ") != std::string_view::npos;
+  return false;
+}
 
 bool configure_log(const LogSettings& settings, std::string& error) {
   int fd = -1;
@@ -96,7 +129,7 @@ bool configure_log(const LogSettings& settings, std::string& error) {
       }
       break;
     case Dest::syslog:
-      ::openlog("tern", LOG_PID | LOG_CONS, LOG_DAEMON);
+      ::openlog("tern", LOG_PID | LOG_CONS, syslog_facility(settings.syslog_facility));
       break;
     case Dest::none:
       break;
@@ -105,6 +138,8 @@ bool configure_log(const LogSettings& settings, std::string& error) {
   g_fd.store(fd, std::memory_order_relaxed);
   g_dest.store(settings.dest, std::memory_order_relaxed);
   g_timestamp.store(settings.timestamp, std::memory_order_relaxed);
+  g_timestamp_format = settings.timestamp_format;
+  g_connection_messages.store(settings.connection_messages, std::memory_order_relaxed);
   set_log_backend(settings.dest == Dest::none ? 0 : settings.levels, &write_line);
   if (g_file_fd >= 0) ::close(g_file_fd);
   g_file_fd = settings.dest == Dest::file ? fd : -1;

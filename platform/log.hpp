@@ -21,7 +21,17 @@ struct LogSettings {
   enum class Dest { stderr_, stdout_, file, syslog, none } dest = Dest::stderr_;
   std::string file;  // Dest::file
   bool timestamp = true;
+  // log_timestamp_format: a strftime(3) format for the local time, as mosquitto; empty: seconds since the epoch.
+  std::string timestamp_format;
+  int syslog_facility = -1;  // log_facility N: LOG_LOCALN; -1: LOG_DAEMON (as mosquitto)
+  // connection_messages false: lines that say a client connected or disconnected are not written (mosquitto's
+  // option). Recognised by their text (is_connection_message), as the broker core writes them.
+  bool connection_messages = true;
 };
+
+// The broker core's connect and disconnect lines: "New client connected from ...", "Client ID disconnected: ...",
+// "Connection from ADDRESS closed: ...".
+bool is_connection_message(std::string_view text);
 
 // Applies the settings; false (with `error` set) when the log file cannot be opened.
 bool configure_log(const LogSettings& settings, std::string& error);

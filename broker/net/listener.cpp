@@ -51,6 +51,21 @@ bool transient(const error_code& error) {
 
 }  // namespace
 
+// bind_interface: SO_BINDTODEVICE, as mosquitto sets it, so that only connections arriving on that interface are
+// accepted. Linux before 5.7 lets only CAP_NET_RAW set it; the error says so rather than a bare EPERM.
+void Listener::bind_to_interface(int fd, const tcp::endpoint& endpoint) {
+  const std::string& name = config_.bind_interface;
+  if (::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name.c_str(), static_cast<socklen_t>(name.size() + 1)) == 0) {
+    return;
+  }
+  const int error = errno;
+  std::string why = std::strerror(error);
+  if (error == ENODEV) why = "no network interface of that name";
+  if (error == EPERM) why += " (this kernel lets only root or CAP_NET_RAW bind a socket to an interface)";
+  throw ListenError("cannot listen on " + describe(endpoint.address().to_string(), config_.port) +
+                    ": bind_interface " + name + ": " + why);
+}
+
 Listener::Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicker pick_shard, SharedBroker& shared,
                    SecuritySlot* security)
     : config_(config), accept_shard_(accept_shard), pick_shard_(std::move(pick_shard)), shared_(shared) {
@@ -124,6 +139,7 @@ void Listener::bind(const tcp::endpoint& endpoint, bool dual_stack) {
   auto entry = std::make_unique<Endpoint>(accept_shard_.executor());
   Acceptor& acceptor = entry->acceptor;
   acceptor.open(endpoint.protocol());
+  if (!config_.bind_interface.empty()) bind_to_interface(acceptor.native_handle(), endpoint);
   if (dual_stack) acceptor.set_option(asio::ip::v6_only(false));
   acceptor.set_option(Acceptor::reuse_address(true));
   acceptor.bind(endpoint);

@@ -3,7 +3,8 @@
 // An empty bind address listens on [::] with IPV6_V6ONLY off, so IPv4 clients arrive as v4-mapped addresses (one
 // socket, both families); where IPv6 is unavailable it falls back to 0.0.0.0. Each bound socket is logged as
 // "listening on ADDRESS:PORT" at notice level; with port 0 the kernel picks the port and that line says which
-// (the integration tests read it).
+// (the integration tests read it). With bind_interface, each socket accepts only connections that arrive on that
+// network interface (SO_BINDTODEVICE); a name the kernel does not know is a ListenError at start-up.
 //
 // A TLS listener (certfile or psk_hint) builds its tls::Context in the constructor, so a bad certificate or key
 // stops the start-up with a ListenError naming the file; every accepted connection shares that Context.
@@ -71,6 +72,7 @@ class Listener {
   };
 
   void bind(const tcp::endpoint& endpoint, bool dual_stack);
+  void bind_to_interface(int fd, const tcp::endpoint& endpoint);  // throws ListenError
   void accept(Endpoint& endpoint);
   void accept_ready(Endpoint& endpoint);
   void on_accept(Endpoint& endpoint, int fd, const tcp::endpoint& remote);

@@ -20,6 +20,8 @@ struct ListenerConfig {
   int max_connections = -1;                                            // max_connections; -1: no limit
   enum class Domain { ipv4, ipv6 };
   std::optional<Domain> domain;  // socket_domain; nullopt: both IPv4 and IPv6
+  std::string bind_interface;    // bind_interface: accept only on this network interface (SO_BINDTODEVICE)
+  std::string mount_point;       // mount_point: parsed for the core, which does not apply it yet (refused)
   TlsSettings tls;
   // per_listener_settings true: this listener's allow_anonymous, password_file and acl_file. Otherwise nullopt and
   // Config::security applies.

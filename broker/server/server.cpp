@@ -28,6 +28,7 @@
 #include "platform/clock.hpp"
 #include "platform/cpu.hpp"
 #include "platform/log.hpp"
+#include "platform/privileges.hpp"
 #include "platform/signals.hpp"
 #include "platform/systemd.hpp"
 
@@ -280,6 +281,26 @@ bool write_pid_file(const std::string& path) {
   return true;
 }
 
+// user: after the listeners are bound and the files are open (platform/privileges.hpp). False, logged, when the
+// change failed: running on as root would be worse than not starting.
+bool change_user(const std::string& user) {
+  std::string detail;
+  switch (platform::drop_privileges(user, detail)) {
+    case platform::PrivilegeDrop::dropped:
+      TERN_LOG(notice, "running as user ", detail);
+      return true;
+    case platform::PrivilegeDrop::not_root:
+      return true;
+    case platform::PrivilegeDrop::stayed_root:
+      TERN_LOG(warning, "running as root: set 'user' to run as an unprivileged user once the listeners are bound");
+      return true;
+    case platform::PrivilegeDrop::failed:
+      TERN_LOG(error, "user ", user, ": ", detail);
+      return false;
+  }
+  return false;
+}
+
 }  // namespace
 
 Server::Server(Config config) : config_(std::move(config)) {}
@@ -291,6 +312,7 @@ int Server::run() {
     return 1;
   }
   TERN_LOG(notice, "tern " TERN_VERSION " starting");
+  for (const ConfigNote& note : config_.notes) platform::log(note.level, note.text);
   platform::ignore_write_signals();
 
   std::unique_ptr<Running> running;
@@ -310,6 +332,7 @@ int Server::run() {
     return 1;
   }
   if (!config_.pid_file.empty() && !write_pid_file(config_.pid_file)) return 1;
+  if (!change_user(config_.user)) return 1;
   running->run();
   running.reset();
   if (!config_.pid_file.empty()) std::remove(config_.pid_file.c_str());

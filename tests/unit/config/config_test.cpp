@@ -154,8 +154,9 @@ TEST(ConfigSyntax, ExactMessages) {
   EXPECT_EQ(error_of("\n\nmax_keepalve 10\n"),
             "tern.conf:3: unknown directive 'max_keepalve' (did you mean 'max_keepalive'?)");
   EXPECT_EQ(error_of("\n\n\n\n\n\nallow_anonymous\n"), "tern.conf:7: missing value for allow_anonymous");
-  EXPECT_EQ(error_of("certfile /etc/tern/cert.pem\n"),
-            "tern.conf:1: certfile applies to a listener and must follow a 'listener' line");
+  EXPECT_EQ(error_of("\ncertfile /etc/tern/cert.pem\n"),
+            "tern.conf:2: the default listener (port 1883, set before the first 'listener' line): certfile is set "
+            "but keyfile is not");
   EXPECT_EQ(error_of("listener 1883\nprotocol websockets\n"), "tern.conf:2: protocol websockets is not supported yet");
 }
 
@@ -230,7 +231,7 @@ TEST(ConfigValues, Persistence) {
 
 TEST(ConfigSyntax, NotSupportedYet) {
   for (const char* name :
-       {"connection", "address", "topic", "bridge_protocol_version", "http_dir"}) {
+       {"connection", "address", "topic", "bridge_protocol_version", "accept_protocol_versions"}) {
     const std::string n = name;
     EXPECT_EQ(error_of("listener 1883\n" + n + " x\n"), "tern.conf:2: '" + n + "' is not supported yet");
     EXPECT_EQ(error_of(n + " x\n"), "tern.conf:1: '" + n + "' is not supported yet");  // also in global scope
@@ -355,7 +356,36 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "tls_version",
                                           "ciphers",
                                           "psk_hint",
-                                          "psk_file"}));
+                                          "psk_file",
+                                          "port",
+                                          "bind_address",
+                                          "bind_interface",
+                                          "user",
+                                          "set_tcp_nodelay",
+                                          "log_timestamp_format",
+                                          "log_facility",
+                                          "connection_messages",
+                                          "autosave_on_changes",
+                                          "allow_duplicate_messages",
+                                          "retry_interval",
+                                          "sys_interval",
+                                          "plugin",
+                                          "auth_plugin",
+                                          "global_plugin",
+                                          "auth_plugin_deny_special_chars",
+                                          "websockets_log_level",
+                                          "websockets_headers_size",
+                                          "http_dir",
+                                          "dhparamfile",
+                                          "ciphers_tls1.3",
+                                          "tls_engine",
+                                          "tls_engine_kpass_sha1",
+                                          "tls_keyform",
+                                          "message_size_limit",
+                                          "max_inflight_bytes",
+                                          "memory_limit",
+                                          "mount_point",
+                                          "upgrade_outgoing_qos"}));
 }
 
 // ---- Booleans -------------------------------------------------------------------------------------------------
@@ -545,8 +575,6 @@ TEST(ConfigLog, BadLogDest) {
   expect_error("log_dest file\n", 1, "log_dest: missing the path after 'file'");
   expect_error("log_dest file   \n", 1, "log_dest: missing the path after 'file'");
   expect_error("log_dest console\n", 1, "log_dest: expected stderr, stdout, syslog, none or file PATH, got 'console'");
-  EXPECT_EQ(error_of("log_dest topic\n"), "tern.conf:1: log_dest topic is not supported yet");
-  EXPECT_EQ(error_of("log_dest dlt\n"), "tern.conf:1: log_dest dlt is not supported yet");
 }
 
 // ---- Listeners -------------------------------------------------------------------------------------------------
@@ -601,12 +629,18 @@ TEST(ConfigListener, SectionsApplyToTheLatestListener) {
   EXPECT_EQ(c.broker.max_keepalive, 30);
 }
 
+// As mosquitto: per-listener directives before the first listener line configure the default listener (port 1883,
+// every address), which goes after the file's listeners.
 TEST(ConfigListener, PerListenerDirectiveBeforeAnyListener) {
-  for (const std::string line : {"protocol mqtt", "max_connections 10", "socket_domain ipv4"}) {
-    const auto name = line.substr(0, line.find(' '));
-    EXPECT_EQ(error_of("max_qos 1\n" + line + "\nlistener 1883\n"),
-              "tern.conf:2: " + name + " applies to a listener and must follow a 'listener' line");
-  }
+  const auto c = parse("max_qos 1\nmax_connections 10\nsocket_domain ipv4\nlistener 8883\n");
+  ASSERT_EQ(c.listeners.size(), 2u);
+  EXPECT_EQ(c.listeners[0].port, 8883);
+  EXPECT_EQ(c.listeners[0].max_connections, -1);
+  EXPECT_EQ(c.listeners[1].port, 1883);
+  EXPECT_EQ(c.listeners[1].bind_address, "");
+  EXPECT_EQ(c.listeners[1].max_connections, 10);
+  EXPECT_EQ(c.listeners[1].domain, ListenerConfig::Domain::ipv4);
+  EXPECT_FALSE(c.broker.allow_anonymous);  // a listener is configured: not local only mode
 }
 
 TEST(ConfigListener, Protocol) {

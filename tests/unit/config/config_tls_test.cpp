@@ -77,7 +77,10 @@ TEST(ConfigTls, ListenerChecksPointAtTheListenerLine) {
               HasSubstr("use_identity_as_username needs require_certificate true"));
   EXPECT_EQ(error_of("listener 8883\npsk_hint x\n"),
             "tern.conf:1: listener 8883: psk_hint is set but no psk_file is configured");
-  EXPECT_EQ(error_of("certfile a\n"), "tern.conf:1: certfile applies to a listener and must follow a 'listener' line");
+  // Before the first listener line: mosquitto's default listener, named so.
+  EXPECT_EQ(error_of("port 8883\ncertfile a\n"),
+            "tern.conf:1: the default listener (port 8883, set before the first 'listener' line): certfile is set "
+            "but keyfile is not");
 }
 
 }  // namespace

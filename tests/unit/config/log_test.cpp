@@ -132,5 +132,44 @@ TEST_F(LogTest, DefaultsAfterConfigure) {
   EXPECT_FALSE(log_enabled(LogLevel::debug));
 }
 
+// log_timestamp_format: strftime of the local time; empty again: seconds since the epoch.
+TEST_F(LogTest, TimestampFormat) {
+  LogSettings settings;
+  settings.levels = unsigned(LogLevel::notice);
+  settings.dest = LogSettings::Dest::file;
+  settings.file = path_;
+  settings.timestamp_format = "%Y-%m-%d %H:%M:%S";
+  std::string error;
+  ASSERT_TRUE(configure_log(settings, error)) << error;
+  TERN_LOG(notice, "formatted");
+  settings.timestamp_format = "";
+  ASSERT_TRUE(configure_log(settings, error));
+  TERN_LOG(notice, "epoch");
+  const auto text = read_file(path_);
+  EXPECT_TRUE(std::regex_match(
+      text, std::regex("[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}: formatted\n[0-9]+: epoch\n")))
+      << text;
+}
+
+TEST_F(LogTest, ConnectionMessagesOff) {
+  LogSettings settings;
+  settings.levels = unsigned(LogLevel::notice) | unsigned(LogLevel::information);
+  settings.dest = LogSettings::Dest::file;
+  settings.file = path_;
+  settings.timestamp = false;
+  settings.connection_messages = false;
+  std::string error;
+  ASSERT_TRUE(configure_log(settings, error)) << error;
+  // The broker core's lines (broker/core/broker_connect.cpp, broker.cpp), then others that must stay.
+  TERN_LOG(notice, "New client connected from 127.0.0.1:5000 as c1 (p5, c1, k60).");
+  TERN_LOG(notice, "Client c1 disconnected: client sent DISCONNECT.");
+  TERN_LOG(information, "Connection from 127.0.0.1:5001 closed: no CONNECT in time.");
+  TERN_LOG(notice, "Client c2 from 127.0.0.1:5002 (username 'eve') refused: bad username or password.");
+  TERN_LOG(notice, "listening on 0.0.0.0:1883");
+  EXPECT_EQ(read_file(path_),
+            "Client c2 from 127.0.0.1:5002 (username 'eve') refused: bad username or password.\n"
+            "listening on 0.0.0.0:1883\n");
+}
+
 }  // namespace
 }  // namespace tern::platform

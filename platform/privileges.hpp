@@ -1,0 +1,29 @@
+// Dropping root privileges to a configured user (mosquitto's `user` directive).
+//
+//   std::string error;
+//   switch (tern::platform::drop_privileges("mosquitto", error)) { ... }
+//
+// As mosquitto: only a process whose effective uid is 0 changes user (anyone else keeps running as itself); the user
+// "root", or none, keeps root; the user "mosquitto", when it does not exist, falls back to "nobody" (mosquitto's
+// default user). The change is initgroups(), setgid(), setuid(), in that order, so that no root group survives.
+// Unlike mosquitto 2.0, which drops right after reading its configuration, Tern calls this after binding its
+// listeners and opening its pid file, log file and database (mosquitto 1.x's order), so ports below 1024 and
+// root-only certificates work; files re-read on SIGHUP must be readable by the user.
+//
+// Thread safety: call once; glibc applies set*id() to every thread of the process.
+#pragma once
+
+#include <string>
+
+namespace tern::platform {
+
+enum class PrivilegeDrop {
+  dropped,      // now running as the user (`error` holds "uid U, gid G" for the log)
+  not_root,     // not started as root: nothing to do
+  stayed_root,  // started as root and asked to stay root (no user, or "root")
+  failed,       // `error` says why: an unknown user, or a set*id() call failed
+};
+
+PrivilegeDrop drop_privileges(const std::string& user, std::string& error);
+
+}  // namespace tern::platform
