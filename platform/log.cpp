@@ -24,7 +24,6 @@ using Dest = LogSettings::Dest;
 std::atomic<Dest> g_dest{Dest::stderr_};
 std::atomic<int> g_fd{STDERR_FILENO};
 std::atomic<bool> g_timestamp{true};
-std::atomic<bool> g_connection_messages{true};
 // log_timestamp_format: set only by configure_log, before other threads log (see log.hpp); empty: epoch seconds.
 std::string g_timestamp_format;
 int g_file_fd = -1;  // the open log file, owned here; touched only by configure_log
@@ -79,7 +78,6 @@ void append_timestamp(std::string& line) {
 }
 
 void write_line(LogLevel level, std::string_view text) {
-  if (!g_connection_messages.load(std::memory_order_relaxed) && is_connection_message(text)) return;
   const Dest dest = g_dest.load(std::memory_order_relaxed);
   if (dest == Dest::syslog) {
     // syslog stamps its own time.
@@ -104,13 +102,6 @@ int syslog_facility(int local) {
 }
 
 }  // namespace
-
-bool is_connection_message(std::string_view text) {
-  if (text.starts_with("New client connected from ")) return true;
-  if (text.starts_with("Client ")) return text.find(" disconnected: ") != std::string_view::npos;
-  if (text.starts_with("Connection from ")) return text.find(" closed: ") != std::string_view::npos;
-  return false;
-}
 
 bool configure_log(const LogSettings& settings, std::string& error) {
   int fd = -1;
@@ -139,8 +130,7 @@ bool configure_log(const LogSettings& settings, std::string& error) {
   g_dest.store(settings.dest, std::memory_order_relaxed);
   g_timestamp.store(settings.timestamp, std::memory_order_relaxed);
   g_timestamp_format = settings.timestamp_format;
-  g_connection_messages.store(settings.connection_messages, std::memory_order_relaxed);
-  set_log_backend(settings.dest == Dest::none ? 0 : settings.levels, &write_line);
+  set_log_backend(settings.dest == Dest::none ? 0 : settings.levels, &write_line, settings.connection_messages);
   if (g_file_fd >= 0) ::close(g_file_fd);
   g_file_fd = settings.dest == Dest::file ? fd : -1;
   if (old_dest == Dest::syslog && settings.dest != Dest::syslog) ::closelog();

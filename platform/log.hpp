@@ -24,14 +24,10 @@ struct LogSettings {
   // log_timestamp_format: a strftime(3) format for the local time, as mosquitto; empty: seconds since the epoch.
   std::string timestamp_format;
   int syslog_facility = -1;  // log_facility N: LOG_LOCALN; -1: LOG_DAEMON (as mosquitto)
-  // connection_messages false: lines that say a client connected or disconnected are not written (mosquitto's
-  // option). Recognised by their text (is_connection_message), as the broker core writes them.
+  // connection_messages false: lines that say a client connected or disconnected (TERN_LOG_CONNECTION) are not
+  // written (mosquitto's option).
   bool connection_messages = true;
 };
-
-// The broker core's connect and disconnect lines: "New client connected from ...", "Client ID disconnected: ...",
-// "Connection from ADDRESS closed: ...".
-bool is_connection_message(std::string_view text);
 
 // Applies the settings; false (with `error` set) when the log file cannot be opened.
 bool configure_log(const LogSettings& settings, std::string& error);
@@ -40,9 +36,11 @@ bool configure_log(const LogSettings& settings, std::string& error);
 // configure_log() (log.cpp, the OS back end) installs the levels and the function that writes a line. Until then
 // lines at the default levels go to stderr.
 bool log_enabled(LogLevel level) noexcept;
+// Whether lines about a client connecting or disconnecting are written (connection_messages).
+bool connection_messages_enabled() noexcept;
 void log_line(LogLevel level, std::string_view text);
 using LogWriter = void (*)(LogLevel level, std::string_view text);
-void set_log_backend(unsigned levels, LogWriter writer) noexcept;
+void set_log_backend(unsigned levels, LogWriter writer, bool connection_messages = true) noexcept;
 
 template <class... Args>
 void log(LogLevel level, const Args&... args) {
@@ -58,4 +56,10 @@ void log(LogLevel level, const Args&... args) {
   do {                                                                            \
     if (::tern::platform::log_enabled(::tern::platform::LogLevel::level))         \
       ::tern::platform::log(::tern::platform::LogLevel::level, __VA_ARGS__);      \
+  } while (0)
+
+// A line that says a client connected or disconnected: written only with connection_messages true (the default).
+#define TERN_LOG_CONNECTION(level, ...)                                            \
+  do {                                                                             \
+    if (::tern::platform::connection_messages_enabled()) TERN_LOG(level, __VA_ARGS__); \
   } while (0)

@@ -206,9 +206,9 @@ void Broker::Impl::close_connection(Client& c, std::optional<ReasonCode> reason,
                                     std::string_view why) {
   if (c.closed) return;
   if (c.connected) {
-    TERN_LOG(notice, "Client ", c.session->client_id, " disconnected: ", why, '.');
+    TERN_LOG_CONNECTION(notice, "Client ", c.session->client_id, " disconnected: ", why, '.');
   } else {
-    TERN_LOG(information, "Connection from ", c.remote, " closed: ", why, '.');
+    TERN_LOG_CONNECTION(information, "Connection from ", c.remote, " closed: ", why, '.');
   }
   if (c.sink) {
     if (reason && c.connected && c.version == Version::v5) {

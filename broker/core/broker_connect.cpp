@@ -238,7 +238,7 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
   }
   send(c, ack);
 
-  TERN_LOG(notice, "New client connected from ", c.remote, " as ", client_id, " (", protocol_label(version), ", c",
+  TERN_LOG_CONNECTION(notice, "New client connected from ", c.remote, " as ", client_id, " (", protocol_label(version), ", c",
            connect.clean_start ? 1 : 0, ", k", keep_alive,
            connect.username ? ", u'" + *connect.username + "'" : std::string(), ").");
 

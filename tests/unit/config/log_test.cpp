@@ -160,10 +160,10 @@ TEST_F(LogTest, ConnectionMessagesOff) {
   settings.connection_messages = false;
   std::string error;
   ASSERT_TRUE(configure_log(settings, error)) << error;
-  // The broker core's lines (broker/core/broker_connect.cpp, broker.cpp), then others that must stay.
-  TERN_LOG(notice, "New client connected from 127.0.0.1:5000 as c1 (p5, c1, k60).");
-  TERN_LOG(notice, "Client c1 disconnected: client sent DISCONNECT.");
-  TERN_LOG(information, "Connection from 127.0.0.1:5001 closed: no CONNECT in time.");
+  // Lines as the broker core writes them (broker/core/broker_connect.cpp, broker.cpp), then others that must stay.
+  TERN_LOG_CONNECTION(notice, "New client connected from 127.0.0.1:5000 as c1 (p5, c1, k60).");
+  TERN_LOG_CONNECTION(notice, "Client c1 disconnected: client sent DISCONNECT.");
+  TERN_LOG_CONNECTION(information, "Connection from 127.0.0.1:5001 closed: no CONNECT in time.");
   TERN_LOG(notice, "Client c2 from 127.0.0.1:5002 (username 'eve') refused: bad username or password.");
   TERN_LOG(notice, "listening on 0.0.0.0:1883");
   EXPECT_EQ(read_file(path_),
