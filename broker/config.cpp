@@ -62,48 +62,46 @@ void apply_log_type(Context& c, std::string_view value) {
   levels |= it->levels;
 }
 
+// As mosquitto: the first log_dest replaces the default (stderr), each further one adds a destination, and none
+// clears them all. One log file: a second, different path is an error rather than a file silently not written.
 void apply_log_dest(Context& c, std::string_view value) {
   auto rest = value;
   const auto kind = next_token(rest);
   using Dest = LogSettings::Dest;
-  Dest dest{};
-  std::string file;
+  if (kind == "topic" || kind == "dlt") {
+    if (!rest.empty()) c.single(value);
+    c.note(LogLevel::warning, "log_dest " + std::string(kind) +
+                                  (kind == "topic" ? ": Tern does not publish its log to $SYS/broker/log yet"
+                                                   : ": Tern does not log to DLT (the automotive diagnostic log)") +
+                                  "; ignored, the log goes to the other log_dest lines (default stderr)");
+    return;
+  }
+  auto& log = c.config().log;
+  if (c.log_dest_line == 0) log.dests = 0;  // the first log_dest replaces the default
+  c.log_dest_line = c.line();
   if (kind == "file") {
     // As mosquitto, the path is the rest of the line, so it may contain spaces.
     if (rest.empty()) c.fail("log_dest: missing the path after 'file'");
-    dest = Dest::file;
-    file = std::string(rest);
-  } else {
-    if (!rest.empty()) c.single(value);  // reports the extra text
-    if (kind == "stderr") {
-      dest = Dest::stderr_;
-    } else if (kind == "stdout") {
-      dest = Dest::stdout_;
-    } else if (kind == "syslog") {
-      dest = Dest::syslog;
-    } else if (kind == "none") {
-      dest = Dest::none;
-    } else if (kind == "topic" || kind == "dlt") {
-      c.note(LogLevel::warning, "log_dest " + std::string(kind) +
-                                    (kind == "topic" ? ": Tern does not publish its log to $SYS/broker/log yet"
-                                                     : ": Tern does not log to DLT (the automotive diagnostic log)") +
-                                    "; ignored, the log goes to the other log_dest (default stderr)");
-      return;
-    } else {
-      c.bad_value("stderr, stdout, syslog, none or file PATH", kind);
+    if ((log.dests & Dest::file) != 0 && log.file != rest) {
+      c.fail("log_dest: one log file only, and '" + log.file + "' was given before");
     }
+    log.dests |= Dest::file;
+    log.file = std::string(rest);
+    return;
   }
-  auto& log = c.config().log;
-  // mosquitto writes to every log_dest given; Tern has one destination, so a second, different one is an error
-  // rather than a destination silently dropped. none clears the choice, as in mosquitto.
-  const bool chosen = c.log_dest_line != 0 && log.dest != Dest::none;
-  if (chosen && dest != Dest::none && (dest != log.dest || file != log.file)) {
-    c.fail("log_dest: only one destination is supported yet, and line " + std::to_string(c.log_dest_line) +
-           " already chose one");
+  if (!rest.empty()) c.single(value);  // reports the extra text
+  if (kind == "stderr") {
+    log.dests |= Dest::stderr_;
+  } else if (kind == "stdout") {
+    log.dests |= Dest::stdout_;
+  } else if (kind == "syslog") {
+    log.dests |= Dest::syslog;
+  } else if (kind == "none") {
+    log.dests = 0;
+    log.file.clear();
+  } else {
+    c.bad_value("stderr, stdout, syslog, none or file PATH", kind);
   }
-  log.dest = dest;
-  log.file = std::move(file);
-  c.log_dest_line = c.line();
 }
 
 void apply_persistent_client_expiration(Context& c, std::string_view value) {
@@ -385,7 +383,8 @@ constexpr Directive kDirectives[] = {
    "(default: never)"},
   {"log_type", Scope::global, apply_log_type,
    "error|warning|notice|information|debug|all|none, repeatable (default error, warning, notice, information)"},
-  {"log_dest", Scope::global, apply_log_dest, "stderr|stdout|syslog|none|file PATH: where to log (default stderr)"},
+  {"log_dest", Scope::global, apply_log_dest,
+   "stderr|stdout|syslog|none|file PATH: where to log; repeat for several (default stderr)"},
   {"log_timestamp", Scope::global,
    [](Context& c, std::string_view v) { c.config().log.timestamp = c.boolean(v); },
    "true|false: prefix each log line with the unix time (default true)"},

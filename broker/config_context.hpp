@@ -91,7 +91,7 @@ class Context {
   bool plugin_global = false;
   std::vector<std::size_t> plugin_listeners;
   bool log_type_set = false;
-  int log_dest_line = 0;  // the line of the log_dest that chose the current destination; 0: the default
+  int log_dest_line = 0;  // the line of the last log_dest; 0: none yet (the default, stderr, stands)
 
   // "FILE:LINE: what"
   [[noreturn]] void fail(std::string_view what) const {

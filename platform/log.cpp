@@ -4,6 +4,9 @@
 //
 // The settings live in atomics read with relaxed loads: configure_log() runs at start-up before other threads (see
 // log.hpp), so there is nothing to order; the atomics only keep a later reconfiguration, as tests do, well defined.
+// reopen_log_file() runs while other threads log: it never changes which descriptor number the log file has, it
+// makes that number name the new file (dup2), so a thread that read the number is never left writing to a closed
+// descriptor, or to one reused by a socket.
 #include "platform/log.hpp"
 
 #include <fcntl.h>
@@ -21,12 +24,13 @@ namespace {
 
 using Dest = LogSettings::Dest;
 
-std::atomic<Dest> g_dest{Dest::stderr_};
-std::atomic<int> g_fd{STDERR_FILENO};
+std::atomic<unsigned> g_dests{Dest::stderr_};
 std::atomic<bool> g_timestamp{true};
 // log_timestamp_format: set only by configure_log, before other threads log (see log.hpp); empty: epoch seconds.
 std::string g_timestamp_format;
-int g_file_fd = -1;  // the open log file, owned here; touched only by configure_log
+// The open log file, owned here: set by configure_log only; reopen_log_file() points the same number at a new file.
+std::atomic<int> g_file_fd{-1};
+std::string g_file_path;  // configure_log only
 
 int syslog_priority(LogLevel level) {
   switch (level) {
@@ -78,12 +82,12 @@ void append_timestamp(std::string& line) {
 }
 
 void write_line(LogLevel level, std::string_view text) {
-  const Dest dest = g_dest.load(std::memory_order_relaxed);
-  if (dest == Dest::syslog) {
+  const unsigned dests = g_dests.load(std::memory_order_relaxed);
+  if ((dests & Dest::syslog) != 0) {
     // syslog stamps its own time.
     ::syslog(syslog_priority(level), "%.*s", static_cast<int>(text.size()), text.data());
-    return;
   }
+  if ((dests & (Dest::stderr_ | Dest::stdout_ | Dest::file)) == 0) return;
   std::string line;
   line.reserve(text.size() + 24);
   if (g_timestamp.load(std::memory_order_relaxed)) {
@@ -92,7 +96,15 @@ void write_line(LogLevel level, std::string_view text) {
   }
   line += text;
   line += '\n';
-  write_all(g_fd.load(std::memory_order_relaxed), line);
+  if ((dests & Dest::stderr_) != 0) write_all(STDERR_FILENO, line);
+  if ((dests & Dest::stdout_) != 0) write_all(STDOUT_FILENO, line);
+  if ((dests & Dest::file) != 0) write_all(g_file_fd.load(std::memory_order_relaxed), line);
+}
+
+int open_log_file(const std::string& path, std::string& error) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) error = "cannot open log file " + path + ": " + std::generic_category().message(errno);
+  return fd;
 }
 
 int syslog_facility(int local) {
@@ -105,36 +117,34 @@ int syslog_facility(int local) {
 
 bool configure_log(const LogSettings& settings, std::string& error) {
   int fd = -1;
-  switch (settings.dest) {
-    case Dest::stderr_:
-      fd = STDERR_FILENO;
-      break;
-    case Dest::stdout_:
-      fd = STDOUT_FILENO;
-      break;
-    case Dest::file:
-      fd = ::open(settings.file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      if (fd < 0) {
-        error = "cannot open log file " + settings.file + ": " + std::generic_category().message(errno);
-        return false;
-      }
-      break;
-    case Dest::syslog:
-      ::openlog("tern", LOG_PID | LOG_CONS, syslog_facility(settings.syslog_facility));
-      break;
-    case Dest::none:
-      break;
+  if ((settings.dests & Dest::file) != 0) {
+    fd = open_log_file(settings.file, error);
+    if (fd < 0) return false;
   }
-  const Dest old_dest = g_dest.load(std::memory_order_relaxed);
-  g_fd.store(fd, std::memory_order_relaxed);
-  g_dest.store(settings.dest, std::memory_order_relaxed);
+  const unsigned old_dests = g_dests.load(std::memory_order_relaxed);
+  if ((settings.dests & Dest::syslog) != 0) {
+    ::openlog("tern", LOG_PID | LOG_CONS, syslog_facility(settings.syslog_facility));
+  }
   g_timestamp.store(settings.timestamp, std::memory_order_relaxed);
   g_timestamp_format = settings.timestamp_format;
-  set_log_backend(settings.dest == Dest::none ? 0 : settings.levels, &write_line, settings.connection_messages);
-  if (g_file_fd >= 0) ::close(g_file_fd);
-  g_file_fd = settings.dest == Dest::file ? fd : -1;
-  if (old_dest == Dest::syslog && settings.dest != Dest::syslog) ::closelog();
+  const int old_fd = g_file_fd.exchange(fd, std::memory_order_relaxed);
+  g_file_path = fd >= 0 ? settings.file : std::string();
+  g_dests.store(settings.dests, std::memory_order_relaxed);
+  set_log_backend(settings.dests == 0 ? 0 : settings.levels, &write_line, settings.connection_messages);
+  if (old_fd >= 0) ::close(old_fd);
+  if ((old_dests & Dest::syslog) != 0 && (settings.dests & Dest::syslog) == 0) ::closelog();
   return true;
+}
+
+bool reopen_log_file(std::string& error) {
+  const int fd = g_file_fd.load(std::memory_order_relaxed);
+  if (fd < 0) return true;
+  const int fresh = open_log_file(g_file_path, error);
+  if (fresh < 0) return false;
+  const bool moved = ::dup3(fresh, fd, O_CLOEXEC) >= 0;
+  if (!moved) error = "cannot reopen log file " + g_file_path + ": " + std::generic_category().message(errno);
+  ::close(fresh);
+  return moved;
 }
 
 }  // namespace tern::platform

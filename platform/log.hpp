@@ -18,8 +18,13 @@ enum class LogLevel : unsigned { error = 1, warning = 2, notice = 4, information
 
 struct LogSettings {
   unsigned levels = 1 | 2 | 4 | 8;  // bit set of LogLevel
-  enum class Dest { stderr_, stdout_, file, syslog, none } dest = Dest::stderr_;
-  std::string file;  // Dest::file
+  // Where lines go (log_dest): every destination in `dests` at once, as mosquitto writes to each log_dest given;
+  // none (0): nowhere.
+  struct Dest {
+    static constexpr unsigned stderr_ = 1, stdout_ = 2, file = 4, syslog = 8;
+  };
+  unsigned dests = Dest::stderr_;
+  std::string file;  // with Dest::file
   bool timestamp = true;
   // log_timestamp_format: a strftime(3) format for the local time, as mosquitto; empty: seconds since the epoch.
   std::string timestamp_format;
@@ -31,6 +36,10 @@ struct LogSettings {
 
 // Applies the settings; false (with `error` set) when the log file cannot be opened.
 bool configure_log(const LogSettings& settings, std::string& error);
+// Opens the log file again by its name (SIGHUP, after logrotate moved it away); lines written meanwhile by other
+// threads go to the old file or the new one, never elsewhere. True if there is no log file. False (with `error`
+// set) if it cannot be opened: lines keep going to the old file.
+bool reopen_log_file(std::string& error);
 
 // The front end below (log_api.cpp) is standard C++ only, so broker/core can log without linking the OS layer;
 // configure_log() (log.cpp, the OS back end) installs the levels and the function that writes a line. Until then

@@ -109,7 +109,7 @@ TEST(ConfigCompat, Logging) {
 
 TEST(ConfigCompat, LogDestTopicAndDltAreNotedAndLeaveTheDestination) {
   const auto c = parse("log_dest stdout\nlog_dest topic\n");
-  EXPECT_EQ(c.log.dest, platform::LogSettings::Dest::stdout_);
+  EXPECT_EQ(c.log.dests, platform::LogSettings::Dest::stdout_);
   ASSERT_EQ(c.notes.size(), 1u);
   EXPECT_THAT(c.notes[0].text, StartsWith("tern.conf:2: log_dest topic: Tern does not publish its log"));
   EXPECT_THAT(only_note("log_dest dlt\n").text, HasSubstr("does not log to DLT"));

@@ -40,7 +40,7 @@ TEST(ConfigCorpus, EclipseMosquittoDockerImage) {
   EXPECT_TRUE(c.broker.allow_anonymous);
   EXPECT_TRUE(c.persistence.enabled);
   EXPECT_EQ(c.persistence.location, "/mosquitto/data/");
-  EXPECT_EQ(c.log.dest, Dest::file);
+  EXPECT_EQ(c.log.dests, Dest::file);
   EXPECT_EQ(c.log.file, "/mosquitto/log/mosquitto.log");
   EXPECT_TRUE(c.notes.empty());
 
@@ -81,7 +81,7 @@ TEST(ConfigCorpus, Mosquitto1xStyle) {
   EXPECT_EQ(c.listeners[1].bind_address, "");
   EXPECT_FALSE(c.listeners[1].tls.enabled());
   EXPECT_EQ(c.user, "mosquitto");
-  EXPECT_EQ(c.log.dest, Dest::syslog);
+  EXPECT_EQ(c.log.dests, Dest::syslog);
   EXPECT_EQ(c.log.syslog_facility, 5);
   // Each directive Tern cannot honour says so, with its line: sys_interval, allow_duplicate_messages,
   // autosave_on_changes (a note), dhparamfile, ciphers_tls1.3.
@@ -119,7 +119,7 @@ TEST(ConfigCorpus, HomeAssistantAddon) {
   EXPECT_TRUE(c.listeners[1].tls.enabled());
   EXPECT_FALSE(c.broker.allow_anonymous);
   EXPECT_FALSE(c.log.timestamp);
-  EXPECT_EQ(c.log.dest, Dest::stdout_);
+  EXPECT_EQ(c.log.dests, Dest::stdout_);
   EXPECT_EQ(c.security.password_file, "/dev/null");
   ASSERT_EQ(c.notes.size(), 2u);
   EXPECT_THAT(c.notes[0].text, HasSubstr(":21: plugin /usr/share/mosquitto/go-auth.so: Tern cannot load"));

@@ -63,7 +63,7 @@ void expect_default_broker_options(const core::BrokerOptions& o) {
 
 void expect_default_log(const platform::LogSettings& log) {
   EXPECT_EQ(log.levels, 1u | 2u | 4u | 8u);
-  EXPECT_EQ(log.dest, Dest::stderr_);
+  EXPECT_EQ(log.dests, Dest::stderr_);
   EXPECT_EQ(log.file, "");
   EXPECT_TRUE(log.timestamp);
 }
@@ -547,28 +547,32 @@ TEST(ConfigLog, BadLogType) {
 }
 
 TEST(ConfigLog, LogDest) {
-  EXPECT_EQ(parse("log_dest stderr\n").log.dest, Dest::stderr_);
-  EXPECT_EQ(parse("log_dest stdout\n").log.dest, Dest::stdout_);
-  EXPECT_EQ(parse("log_dest syslog\n").log.dest, Dest::syslog);
-  EXPECT_EQ(parse("log_dest none\n").log.dest, Dest::none);
+  EXPECT_EQ(parse("log_dest stderr\n").log.dests, (Dest::stderr_));
+  EXPECT_EQ(parse("log_dest stdout\n").log.dests, (Dest::stdout_));
+  EXPECT_EQ(parse("log_dest syslog\n").log.dests, (Dest::syslog));
+  EXPECT_EQ(parse("log_dest none\n").log.dests, 0u);
   const auto c = parse("log_dest file /var/log/tern/tern.log\n");
-  EXPECT_EQ(c.log.dest, Dest::file);
+  EXPECT_EQ(c.log.dests, (Dest::file));
   EXPECT_EQ(c.log.file, "/var/log/tern/tern.log");
   // As mosquitto, the path is the rest of the line.
   EXPECT_EQ(parse("log_dest file  /tmp/my logs/tern.log  \n").log.file, "/tmp/my logs/tern.log");
 }
 
-TEST(ConfigLog, LogDestOneDestination) {
-  // The same destination again is fine; none clears the choice, after which another may be chosen.
-  EXPECT_EQ(parse("log_dest stdout\nlog_dest stdout\n").log.dest, Dest::stdout_);
-  EXPECT_EQ(parse("log_dest stdout\nlog_dest none\nlog_dest syslog\n").log.dest, Dest::syslog);
+TEST(ConfigLog, SeveralLogDests) {
+  // As mosquitto: the first log_dest replaces the default stderr, the next ones add, none clears them all.
+  EXPECT_EQ(parse("log_dest stdout\nlog_dest stdout\n").log.dests, (Dest::stdout_));
+  EXPECT_EQ(parse("log_dest stdout\n# x\nlog_dest syslog\n").log.dests, (Dest::stdout_ | Dest::syslog));
+  const auto c = parse("log_dest file /var/log/tern.log\nlog_dest stderr\n");
+  EXPECT_EQ(c.log.dests, (Dest::file | Dest::stderr_));
+  EXPECT_EQ(c.log.file, "/var/log/tern.log");
+  EXPECT_EQ(parse("log_dest stdout\nlog_dest none\nlog_dest syslog\n").log.dests, (Dest::syslog));
   EXPECT_EQ(parse("log_dest file /a\nlog_dest none\n").log.file, "");
-  // The first log_dest replaces the default stderr.
-  EXPECT_EQ(parse("log_dest stdout\n").log.dest, Dest::stdout_);
-  // mosquitto logs to both; Tern cannot, and says so.
-  expect_error("log_dest stdout\n# x\nlog_dest syslog\n", 3,
-               "log_dest: only one destination is supported yet, and line 1 already chose one");
-  expect_error("log_dest file /a\nlog_dest file /b\n", 2, "only one destination is supported yet");
+  // log_dest topic is ignored (with a note): it neither replaces the default nor adds a destination.
+  EXPECT_EQ(parse("log_dest topic\n").log.dests, (Dest::stderr_));
+  EXPECT_EQ(parse("log_dest topic\nlog_dest stdout\n").log.dests, (Dest::stdout_));
+  // One log file.
+  EXPECT_EQ(parse("log_dest file /a\nlog_dest file /a\n").log.dests, (Dest::file));
+  expect_error("log_dest file /a\nlog_dest file /b\n", 2, "log_dest: one log file only, and '/a' was given before");
 }
 
 TEST(ConfigLog, BadLogDest) {

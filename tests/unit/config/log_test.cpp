@@ -38,7 +38,7 @@ class LogTest : public ::testing::Test {
   void configure(unsigned levels, bool timestamp) {
     LogSettings settings;
     settings.levels = levels;
-    settings.dest = LogSettings::Dest::file;
+    settings.dests = LogSettings::Dest::file;
     settings.file = path_;
     settings.timestamp = timestamp;
     std::string error;
@@ -106,16 +106,46 @@ TEST_F(LogTest, LinesFromManyThreadsDoNotInterleave) {
 TEST_F(LogTest, DestNoneDisablesEverything) {
   LogSettings settings;
   settings.levels = 31;
-  settings.dest = LogSettings::Dest::none;
+  settings.dests = 0;
   std::string error;
   ASSERT_TRUE(configure_log(settings, error));
   EXPECT_FALSE(log_enabled(LogLevel::error));
   EXPECT_FALSE(log_enabled(LogLevel::debug));
 }
 
+// logrotate moves the file away and sends SIGHUP: the next lines go to a new file of the same name.
+TEST_F(LogTest, ReopenAfterTheFileWasMoved) {
+  configure(unsigned(LogLevel::notice), false);
+  TERN_LOG(notice, "before");
+  const std::string moved = path_ + ".1";
+  ASSERT_EQ(std::rename(path_.c_str(), moved.c_str()), 0);
+  TERN_LOG(notice, "still the old file");
+  std::string error;
+  ASSERT_TRUE(reopen_log_file(error)) << error;
+  TERN_LOG(notice, "after");
+  EXPECT_EQ(read_file(moved), "before\nstill the old file\n");
+  EXPECT_EQ(read_file(path_), "after\n");
+  std::remove(moved.c_str());
+}
+
+// Several destinations at once: every line reaches each.
+TEST_F(LogTest, SeveralDestinations) {
+  LogSettings settings;
+  settings.levels = unsigned(LogLevel::notice);
+  settings.dests = LogSettings::Dest::file | LogSettings::Dest::stdout_;
+  settings.file = path_;
+  settings.timestamp = false;
+  std::string error;
+  ASSERT_TRUE(configure_log(settings, error)) << error;
+  testing::internal::CaptureStdout();
+  TERN_LOG(notice, "to both");
+  EXPECT_EQ(testing::internal::GetCapturedStdout(), "to both\n");
+  EXPECT_EQ(read_file(path_), "to both\n");
+}
+
 TEST_F(LogTest, UnopenableFileIsAnError) {
   LogSettings settings;
-  settings.dest = LogSettings::Dest::file;
+  settings.dests = LogSettings::Dest::file;
   settings.file = "/nonexistent/dir/tern.log";
   std::string error;
   EXPECT_FALSE(configure_log(settings, error));
@@ -136,7 +166,7 @@ TEST_F(LogTest, DefaultsAfterConfigure) {
 TEST_F(LogTest, TimestampFormat) {
   LogSettings settings;
   settings.levels = unsigned(LogLevel::notice);
-  settings.dest = LogSettings::Dest::file;
+  settings.dests = LogSettings::Dest::file;
   settings.file = path_;
   settings.timestamp_format = "%Y-%m-%d %H:%M:%S";
   std::string error;
@@ -154,7 +184,7 @@ TEST_F(LogTest, TimestampFormat) {
 TEST_F(LogTest, ConnectionMessagesOff) {
   LogSettings settings;
   settings.levels = unsigned(LogLevel::notice) | unsigned(LogLevel::information);
-  settings.dest = LogSettings::Dest::file;
+  settings.dests = LogSettings::Dest::file;
   settings.file = path_;
   settings.timestamp = false;
   settings.connection_messages = false;
