@@ -53,7 +53,7 @@ std::size_t encode_record(const std::vector<core::StoreOpView>& ops, const std::
 std::uint64_t decode_record(std::string_view bytes, std::vector<core::StoreOp>& ops) {
   core::StoreOpReader r(bytes);
   const auto header = read_header(r);
-  for (std::uint64_t i = 0; i < header.op_count; ++i) ops.push_back(r.op());
+  r.decode(header.op_count, ops);
   if (!r.at_end()) r.fail("trailing bytes");
   return header.next_message_id;
 }
@@ -61,7 +61,7 @@ std::uint64_t decode_record(std::string_view bytes, std::vector<core::StoreOp>& 
 void scan_record(std::string_view record, std::vector<core::StoreOpView>& ops) {
   core::StoreOpReader r(record);
   const auto header = read_header(r);
-  for (std::uint64_t i = 0; i < header.op_count; ++i) ops.push_back(r.scan());
+  r.scan(header.op_count, ops);
   if (!r.at_end()) r.fail("trailing bytes");
 }
 

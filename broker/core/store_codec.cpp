@@ -176,220 +176,263 @@ void StoreBatch::add(const StoreOp& o) {
   }
 }
 
-// The reader. Every read checks that the bytes are there and the value is in range.
+// The reader.
 
 namespace {
+
 using protocol::QoS;
 using protocol::Version;
 using Tag = StoreOpTag;
+
+// Reads what StoreBatch wrote; every read checks that the bytes are there and the value is in range. Internal to
+// this file, so that the compiler sees every use and inlines the field readers into the loops over ops (the public
+// StoreOpReader hands its position to one of these per call).
+class Reader {
+ public:
+  Reader(std::string_view in, std::size_t pos) noexcept : in_(in), pos_(pos) {}
+
+  std::size_t pos() const noexcept { return pos_; }
+
+  bool at_end() const noexcept { return pos_ == in_.size(); }
+
+  std::uint8_t byte() {
+    if (pos_ >= in_.size()) fail("truncated");
+    return static_cast<std::uint8_t>(in_[pos_++]);
+  }
+  bool flag() {
+    const auto b = byte();
+    if (b > 1) fail("a flag is neither 0 nor 1");
+    return b == 1;
+  }
+  std::uint64_t varint() {
+    // Most varints are one byte (short strings' lengths, counts, small numbers): that case first, without the loop.
+    if (pos_ < in_.size() && (static_cast<std::uint8_t>(in_[pos_]) & 0x80) == 0) {
+      return static_cast<std::uint8_t>(in_[pos_++]);
+    }
+    std::uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      const auto b = byte();
+      if (shift == 63 && b > 1) fail("a varint overflows 64 bits");
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+    fail("a varint is longer than 10 bytes");
+  }
+  template <class T>
+  T bounded(const char* what) {
+    const auto v = varint();
+    if (v > std::numeric_limits<T>::max()) fail(std::string(what) + " is out of range");
+    return static_cast<T>(v);
+  }
+  std::int64_t signed_varint() {
+    const auto v = varint();
+    return static_cast<std::int64_t>((v >> 1) ^ (~(v & 1) + 1));
+  }
+  std::string_view view() {
+    const auto size = varint();
+    if (size > in_.size() - pos_) fail("truncated string");
+    const auto s = in_.substr(pos_, static_cast<std::size_t>(size));
+    pos_ += static_cast<std::size_t>(size);
+    return s;
+  }
+  std::string string() { return std::string(view()); }
+  QoS qos() {
+    const auto b = byte();
+    if (b > 2) fail("invalid QoS");
+    return static_cast<QoS>(b);
+  }
+  Version version() {
+    const auto b = byte();
+    if (b < 3 || b > 5) fail("invalid protocol version");
+    return static_cast<Version>(b);
+  }
+
+  StoredMessage message() {
+    StoredMessage m;
+    m.id = varint();
+    m.topic = string();
+    m.payload = string();
+    m.qos = qos();
+    m.retain = flag();
+    m.forward_properties = string();
+    if (flag()) m.expires_at = signed_varint();
+    return m;
+  }
+
+  StoreOp op() {
+    switch (static_cast<Tag>(byte())) {
+      case Tag::put_session: {
+        StoredSession s;
+        s.client_id = string();
+        if (flag()) s.expiry_interval = bounded<std::uint32_t>("expiry_interval");
+        s.disconnected_at = signed_varint();
+        s.version = version();
+        if (flag()) s.will = message();
+        s.will_delay = bounded<std::uint32_t>("will_delay");
+        return op::PutSession{std::move(s)};
+      }
+      case Tag::delete_session:
+        return op::DeleteSession{string()};
+      case Tag::put_subscription: {
+        StoredSubscription s;
+        s.client_id = string();
+        s.filter = string();
+        s.options.qos = qos();
+        s.options.no_local = flag();
+        s.options.retain_as_published = flag();
+        s.options.retain_handling = byte();
+        s.options.subscription_id = bounded<std::uint32_t>("subscription_id");
+        return op::PutSubscription{std::move(s)};
+      }
+      case Tag::delete_subscription: {
+        auto client_id = string();
+        return op::DeleteSubscription{std::move(client_id), string()};
+      }
+      case Tag::put_message:
+        return op::PutMessage{message()};
+      case Tag::put_queue_entry:
+        return put_queue_entry();
+      case Tag::delete_queue_entry: {
+        auto client_id = string();
+        return op::DeleteQueueEntry{std::move(client_id), varint()};
+      }
+      case Tag::put_incoming: {
+        auto client_id = string();
+        return op::PutIncoming{{std::move(client_id), bounded<std::uint16_t>("packet_id")}};
+      }
+      case Tag::delete_incoming: {
+        auto client_id = string();
+        return op::DeleteIncoming{std::move(client_id), bounded<std::uint16_t>("packet_id")};
+      }
+      case Tag::set_retained: {
+        auto topic = string();
+        return op::SetRetained{{std::move(topic), varint()}};
+      }
+      case Tag::clear_retained:
+        return op::ClearRetained{string()};
+    }
+    fail("unknown op tag");
+  }
+
+  // The next op as the plan sees it, viewing the bytes. The ops the plan has no key of are decoded and dropped:
+  // they are rare, and their fields are then checked as decode_record() checks them.
+  StoreOpView scan() {
+    const auto begin = pos_;
+    StoreOpView p;
+    p.kind = static_cast<Tag>(byte());
+    switch (p.kind) {
+      case Tag::put_message:
+        p.message_id = varint();
+        view();  // topic
+        view();  // payload
+        qos();
+        flag();  // retain
+        view();  // properties
+        if (flag()) signed_varint();
+        break;
+      case Tag::put_queue_entry: {
+        p.client_id = view();
+        p.number = varint();
+        p.message_id = varint();
+        qos();
+        flag();  // retain
+        for (auto count = varint(); count > 0; --count) bounded<std::uint32_t>("subscription id");
+        bounded<std::uint16_t>("packet_id");
+        flag();  // released
+        p.fresh = flag();
+        break;
+      }
+      case Tag::delete_queue_entry:
+        p.client_id = view();
+        p.number = varint();
+        break;
+      case Tag::put_incoming:
+      case Tag::delete_incoming:
+        p.client_id = view();
+        p.number = bounded<std::uint16_t>("packet_id");
+        break;
+      case Tag::set_retained:
+        view();  // topic
+        p.message_id = varint();
+        break;
+      default:
+        pos_ = begin;
+        op();
+    }
+    p.bytes = in_.substr(begin, pos_ - begin);
+    return p;
+  }
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw StoreCodecError("store ops: " + what + " at byte " + std::to_string(pos_));
+  }
+
+ private:
+  op::PutQueueEntry put_queue_entry() {
+    op::PutQueueEntry o;
+    auto& e = o.entry;
+    e.client_id = string();
+    e.seq = varint();
+    e.message_id = varint();
+    e.qos = qos();
+    e.retain = flag();
+    const auto count = varint();
+    if (count > in_.size() - pos_) fail("truncated subscription ids");  // each takes at least one byte
+    e.subscription_ids.reserve(static_cast<std::size_t>(count));
+    for (std::uint64_t i = 0; i < count; ++i) e.subscription_ids.push_back(bounded<std::uint32_t>("subscription id"));
+    e.packet_id = bounded<std::uint16_t>("packet_id");
+    e.released = flag();
+    o.fresh = flag();
+    return o;
+  }
+
+  std::string_view in_;
+  std::size_t pos_ = 0;
+};
+
 }  // namespace
 
-void StoreOpReader::fail(const std::string& what) const {
-  throw StoreCodecError("store ops: " + what + " at byte " + std::to_string(pos_));
+std::uint8_t StoreOpReader::byte() {
+  Reader r(in_, pos_);
+  const auto b = r.byte();
+  pos_ = r.pos();
+  return b;
 }
 
-std::uint64_t StoreOpReader::long_varint() {
-  std::uint64_t v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    const auto b = byte();
-    if (shift == 63 && b > 1) fail("a varint overflows 64 bits");
-    v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) return v;
-  }
-  fail("a varint is longer than 10 bytes");
-}
-
-bool StoreOpReader::flag() {
-  const auto b = byte();
-  if (b > 1) fail("a flag is neither 0 nor 1");
-  return b == 1;
-}
-
-template <class T>
-T StoreOpReader::bounded(const char* what) {
-  const auto v = varint();
-  if (v > std::numeric_limits<T>::max()) fail(std::string(what) + " is out of range");
-  return static_cast<T>(v);
-}
-
-std::int64_t StoreOpReader::signed_varint() {
-  const auto v = varint();
-  return static_cast<std::int64_t>((v >> 1) ^ (~(v & 1) + 1));
-}
-
-std::string_view StoreOpReader::view() {
-  const auto size = varint();
-  if (size > in_.size() - pos_) fail("truncated string");
-  const auto s = in_.substr(pos_, static_cast<std::size_t>(size));
-  pos_ += static_cast<std::size_t>(size);
-  return s;
-}
-
-QoS StoreOpReader::qos() {
-  const auto b = byte();
-  if (b > 2) fail("invalid QoS");
-  return static_cast<QoS>(b);
-}
-
-Version StoreOpReader::version() {
-  const auto b = byte();
-  if (b < 3 || b > 5) fail("invalid protocol version");
-  return static_cast<Version>(b);
-}
-
-StoredMessage StoreOpReader::message() {
-  StoredMessage m;
-  m.id = varint();
-  m.topic = string();
-  m.payload = string();
-  m.qos = qos();
-  m.retain = flag();
-  m.forward_properties = string();
-  if (flag()) m.expires_at = signed_varint();
-  return m;
-}
-
-op::PutQueueEntry StoreOpReader::put_queue_entry() {
-  op::PutQueueEntry o;
-  auto& e = o.entry;
-  e.client_id = string();
-  e.seq = varint();
-  e.message_id = varint();
-  e.qos = qos();
-  e.retain = flag();
-  const auto count = varint();
-  if (count > in_.size() - pos_) fail("truncated subscription ids");  // each takes at least one byte
-  e.subscription_ids.reserve(static_cast<std::size_t>(count));
-  for (std::uint64_t i = 0; i < count; ++i) e.subscription_ids.push_back(bounded<std::uint32_t>("subscription id"));
-  e.packet_id = bounded<std::uint16_t>("packet_id");
-  e.released = flag();
-  o.fresh = flag();
-  return o;
-}
-
-StoreOp StoreOpReader::op() {
-  switch (static_cast<Tag>(byte())) {
-    case Tag::put_session: {
-      StoredSession s;
-      s.client_id = string();
-      if (flag()) s.expiry_interval = bounded<std::uint32_t>("expiry_interval");
-      s.disconnected_at = signed_varint();
-      s.version = version();
-      if (flag()) s.will = message();
-      s.will_delay = bounded<std::uint32_t>("will_delay");
-      return op::PutSession{std::move(s)};
-    }
-    case Tag::delete_session:
-      return op::DeleteSession{string()};
-    case Tag::put_subscription: {
-      StoredSubscription s;
-      s.client_id = string();
-      s.filter = string();
-      s.options.qos = qos();
-      s.options.no_local = flag();
-      s.options.retain_as_published = flag();
-      s.options.retain_handling = byte();
-      s.options.subscription_id = bounded<std::uint32_t>("subscription_id");
-      return op::PutSubscription{std::move(s)};
-    }
-    case Tag::delete_subscription: {
-      auto client_id = string();
-      return op::DeleteSubscription{std::move(client_id), string()};
-    }
-    case Tag::put_message:
-      return op::PutMessage{message()};
-    case Tag::put_queue_entry:
-      return put_queue_entry();
-    case Tag::delete_queue_entry: {
-      auto client_id = string();
-      return op::DeleteQueueEntry{std::move(client_id), varint()};
-    }
-    case Tag::put_incoming: {
-      auto client_id = string();
-      return op::PutIncoming{{std::move(client_id), bounded<std::uint16_t>("packet_id")}};
-    }
-    case Tag::delete_incoming: {
-      auto client_id = string();
-      return op::DeleteIncoming{std::move(client_id), bounded<std::uint16_t>("packet_id")};
-    }
-    case Tag::set_retained: {
-      auto topic = string();
-      return op::SetRetained{{std::move(topic), varint()}};
-    }
-    case Tag::clear_retained:
-      return op::ClearRetained{string()};
-  }
-  fail("unknown op tag");
-}
-
-StoreOpView StoreOpReader::scan() {
-  const auto begin = pos_;
-  StoreOpView v;
-  v.kind = static_cast<Tag>(byte());
-  switch (v.kind) {
-    case Tag::put_message:
-      v.message_id = varint();
-      view();  // topic
-      view();  // payload
-      qos();
-      flag();  // retain
-      view();  // properties
-      if (flag()) signed_varint();
-      break;
-    case Tag::put_queue_entry:
-      v.client_id = view();
-      v.number = varint();
-      v.message_id = varint();
-      qos();
-      flag();  // retain
-      for (auto count = varint(); count > 0; --count) bounded<std::uint32_t>("subscription id");
-      bounded<std::uint16_t>("packet_id");
-      flag();  // released
-      v.fresh = flag();
-      break;
-    case Tag::delete_queue_entry:
-      v.client_id = view();
-      v.number = varint();
-      break;
-    case Tag::put_incoming:
-    case Tag::delete_incoming:
-      v.client_id = view();
-      v.number = bounded<std::uint16_t>("packet_id");
-      break;
-    case Tag::set_retained:
-      view();  // topic
-      v.message_id = varint();
-      break;
-    default:
-      pos_ = begin;
-      op();
-  }
-  v.bytes = in_.substr(begin, pos_ - begin);
+std::uint64_t StoreOpReader::varint() {
+  Reader r(in_, pos_);
+  const auto v = r.varint();
+  pos_ = r.pos();
   return v;
 }
 
+void StoreOpReader::decode(std::uint64_t count, std::vector<StoreOp>& ops) {
+  Reader r(in_, pos_);
+  for (; count > 0; --count) ops.push_back(r.op());
+  pos_ = r.pos();
+}
+
+void StoreOpReader::scan(std::uint64_t count, std::vector<StoreOpView>& ops) {
+  Reader r(in_, pos_);
+  for (; count > 0; --count) ops.push_back(r.scan());
+  pos_ = r.pos();
+}
+
+void StoreOpReader::fail(const std::string& what) const { Reader(in_, pos_).fail(what); }
+
 StoreOp decode_store_op(std::string_view bytes) {
-  StoreOpReader r(bytes);
+  Reader r(bytes, 0);
   StoreOp o = r.op();
   if (!r.at_end()) r.fail("trailing bytes");
   return o;
 }
 
 void decode_store_ops(std::string_view bytes, std::vector<StoreOp>& ops) {
-  for (StoreOpReader r(bytes); !r.at_end();) ops.push_back(r.op());
+  for (Reader r(bytes, 0); !r.at_end();) ops.push_back(r.op());
 }
 
 void scan_store_ops(std::string_view bytes, std::vector<StoreOpView>& ops) {
-  for (StoreOpReader r(bytes); !r.at_end();) ops.push_back(r.scan());
-}
-
-void append_store_op(const StoreOpView& op, std::string& out) {
-  if (op.kind != Tag::put_queue_entry || op.bytes.empty()) {
-    out.append(op.bytes);
-    return;
-  }
-  out.append(op.bytes.substr(0, op.bytes.size() - 1));  // `fresh` is the last byte (StoreBatch::put_queue_entry)
-  out.push_back(op.fresh ? 1 : 0);
+  for (Reader r(bytes, 0); !r.at_end();) ops.push_back(r.scan());
 }
 
 }  // namespace tern::core

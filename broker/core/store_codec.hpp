@@ -160,8 +160,9 @@ struct StoreOpView {
   std::string_view bytes;        // the op's encoding, as written (`fresh` as it was then)
 };
 
-// Reads ops, and the varints of whatever frames them, from `in`, checking every field. Every read throws
-// StoreCodecError (naming the byte offset in `in`) if the bytes are not there or a value is out of range.
+// Reads ops, and the varints of whatever frames them (a journal record's header), from `in`, checking every field.
+// Every read throws StoreCodecError (naming the byte offset in `in`) if the bytes are not there or a value is out of
+// range; the reader is then of no further use.
 class StoreOpReader {
  public:
   explicit StoreOpReader(std::string_view in) noexcept : in_(in) {}
@@ -169,36 +170,17 @@ class StoreOpReader {
   bool at_end() const noexcept { return pos_ == in_.size(); }
   std::size_t remaining() const noexcept { return in_.size() - pos_; }
 
-  std::uint8_t byte() {
-    if (pos_ >= in_.size()) fail("truncated");
-    return static_cast<std::uint8_t>(in_[pos_++]);
-  }
-  std::uint64_t varint() {
-    // Most varints are one byte (short strings' lengths, counts, small numbers): that case first, without the loop.
-    if (pos_ < in_.size() && (static_cast<std::uint8_t>(in_[pos_]) & 0x80) == 0) {
-      return static_cast<std::uint8_t>(in_[pos_++]);
-    }
-    return long_varint();
-  }
-
-  StoreOp op();        // decodes the next op
-  StoreOpView scan();  // views the next op; the ops a plan has no key of are decoded (so checked) and dropped
+  std::uint8_t byte();
+  std::uint64_t varint();
+  // Appends the next `count` ops to `ops`, decoded.
+  void decode(std::uint64_t count, std::vector<StoreOp>& ops);
+  // Appends the views of the next `count` ops to `ops`; the ops a plan has no key of are decoded (so checked) and
+  // dropped.
+  void scan(std::uint64_t count, std::vector<StoreOpView>& ops);
 
   [[noreturn]] void fail(const std::string& what) const;
 
  private:
-  std::uint64_t long_varint();
-  bool flag();
-  template <class T>
-  T bounded(const char* what);
-  std::int64_t signed_varint();
-  std::string_view view();
-  std::string string() { return std::string(view()); }
-  protocol::QoS qos();
-  protocol::Version version();
-  StoredMessage message();
-  store_op::PutQueueEntry put_queue_entry();
-
   std::string_view in_;
   std::size_t pos_ = 0;
 };
@@ -211,7 +193,11 @@ void decode_store_ops(std::string_view bytes, std::vector<StoreOp>& ops);
 // concatenated). Throws StoreCodecError.
 void scan_store_ops(std::string_view bytes, std::vector<StoreOpView>& ops);
 // Appends `op`'s encoding to `out` with `op.fresh` as its `fresh` (a put_queue_entry's: a plan may have set it);
-// any other op's bytes as they are.
-void append_store_op(const StoreOpView& op, std::string& out);
+// any other op's bytes as they are. Inline: the journal calls it for every op it writes.
+inline void append_store_op(const StoreOpView& op, std::string& out) {
+  out.append(op.bytes);
+  // `fresh` is a put's last byte (StoreBatch::put_queue_entry).
+  if (op.kind == StoreOpTag::put_queue_entry && !op.bytes.empty()) out.back() = op.fresh ? 1 : 0;
+}
 
 }  // namespace tern::core

@@ -326,14 +326,16 @@ TEST(StoreCodec, TheReaderReadsAFrameAroundOpsAndNamesTheByteOfAnError) {
   EXPECT_EQ(r.byte(), 1u);
   EXPECT_EQ(r.varint(), 129u);
   EXPECT_EQ(r.remaining(), 5u);
-  const auto o = r.op();
-  EXPECT_EQ(std::get<op::DeleteQueueEntry>(o).seq, 300u);
+  std::vector<StoreOp> ops;
+  r.decode(1, ops);
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_EQ(std::get<op::DeleteQueueEntry>(ops[0]).seq, 300u);
   EXPECT_TRUE(r.at_end());
 
   const std::string op_bytes = "\x07\x01"s;  // DeleteQueueEntry, a client id of 1 byte that is not there
   StoreOpReader truncated(op_bytes);
   try {
-    truncated.op();
+    truncated.decode(1, ops);
     ADD_FAILURE() << "no error";
   } catch (const StoreCodecError& e) {
     EXPECT_NE(std::string(e.what()).find("truncated string at byte 2"), std::string::npos) << e.what();
