@@ -2,7 +2,7 @@
 
 #include <variant>
 
-#include "persistence/op_codec.hpp"
+#include "broker/core/store_codec.hpp"
 #include "persistence/snapshot_check.hpp"
 
 namespace tern::persistence {
@@ -41,7 +41,7 @@ core::QueuePage MemoryStore::load_queue(const std::string& client_id, std::uint6
 
 void MemoryStore::submit(core::StoreBatch batch, CommitCallback on_committed) {
   std::vector<core::StoreOp> ops;
-  decode_ops(batch.bytes(), ops);  // the broker's own encoding: a failure here is a bug, and throws
+  core::decode_store_ops(batch.bytes(), ops);  // the broker's own encoding: a failure here is a bug, and throws
   {
     std::lock_guard lock(mutex_);
     for (auto& o : ops) apply(o);

@@ -13,7 +13,7 @@ namespace tern::persistence {
 
 namespace {
 
-bool adds_data(const PlanOp& op) {
+bool adds_data(const core::StoreOpView& op) {
   using Tag = core::StoreOpTag;
   return op.kind == Tag::put_session || op.kind == Tag::put_subscription || op.kind == Tag::put_message ||
          op.kind == Tag::put_queue_entry || op.kind == Tag::put_incoming || op.kind == Tag::set_retained;
@@ -42,8 +42,8 @@ FoundJournal read_journal(Database& db, const platform::File& log) {
     ops.clear();
     try {
       found.next_message_id = std::max(found.next_message_id, decode_record(row.record, ops));
-    } catch (const OpCodecError& e) {
-      throw OpCodecError(where + ": " + e.what());
+    } catch (const core::StoreCodecError& e) {
+      throw core::StoreCodecError(where + ": " + e.what());
     }
     row.op_count = ops.size();
   };
@@ -86,7 +86,7 @@ SqliteJournal::SqliteJournal(Database& db, std::unique_ptr<CommitLog> log, Found
 
 SqliteJournal::~SqliteJournal() = default;
 
-void SqliteJournal::append(std::vector<PlanOp>& ops, std::uint64_t room) {
+void SqliteJournal::append(std::vector<core::StoreOpView>& ops, std::uint64_t room) {
   const TransactionPlan plan = plan_transaction(ops);
   std::uint64_t next_message_id = 0;
   bool adds = false;
@@ -118,10 +118,10 @@ std::size_t SqliteJournal::compact(SqliteTables& tables, std::size_t keep_ops, b
   if (applied_rows == 0) applied_rows = rows_.size();
 
   // The carried puts, then every row's ops, as views of their bytes; the transaction is those before the cut.
-  std::vector<PlanOp>& ops = plan_ops_;
+  std::vector<core::StoreOpView>& ops = plan_ops_;
   ops.clear();
   ops.reserve(ops_);
-  scan_ops(carried_, ops);
+  core::scan_store_ops(carried_, ops);
   std::size_t cut = 0;
   const JournalRow* last_in_table = nullptr;  // the last applied row of the schema 2 table, and of the log
   const JournalRow* last_in_log = nullptr;

@@ -90,8 +90,8 @@ struct FoundJournal {
   CommitLogScan scan;                 // where the log goes on (its records are in rows)
 };
 
-// Reads the journal of `db` (schema 3) and its log. Read-only. Throws OpCodecError naming the row that does not
-// decode; CommitLogError, CommitLogForeign (scan_commit_log()); SqliteError.
+// Reads the journal of `db` (schema 3) and its log. Read-only. Throws core::StoreCodecError naming the row that does
+// not decode; CommitLogError, CommitLogForeign (scan_commit_log()); SqliteError.
 FoundJournal read_journal(Database& db, const platform::File& log);
 
 class SqliteJournal {
@@ -106,13 +106,13 @@ class SqliteJournal {
   // the ops view, see Store::take_spent). `room`: if not 0, the group is refused (JournalFull) when it adds data and
   // twice the size of the journal's rows with it would pass `room` (SqliteOptions::max_database_bytes). Throws
   // JournalFull, std::system_error (the log could not be written); then nothing was appended.
-  void append(std::vector<PlanOp>& ops, std::uint64_t room = 0);
+  void append(std::vector<core::StoreOpView>& ops, std::uint64_t room = 0);
 
   // Applies the oldest rows to the tables, in one transaction, planned against every row (see
   // transaction_plan.hpp): as many rows as leave at least `keep_ops` ops in the journal (all rows if none can go,
   // or keep_ops is 0). With `rewind` (and keep_ops 0) the transaction also sets meta's journal_offset to 0 and the
   // log then starts again from the front: the caller commits it durably (synchronous=FULL). Returns the number of
-  // ops applied (before planning). Throws (SqliteError, OpCodecError); then nothing changed.
+  // ops applied (before planning). Throws (SqliteError, core::StoreCodecError); then nothing changed.
   std::size_t compact(SqliteTables& tables, std::size_t keep_ops = 0, bool rewind = false);
 
   // Ops in the journal's memory, and the encoded size of the rows that hold them.
@@ -134,7 +134,7 @@ class SqliteJournal {
   std::uint64_t next_message_id_ = 0;    // the largest next_message_id of the rows
   std::uint64_t log_keep_bytes_;
   std::string record_;  // append()'s encoding buffer
-  std::vector<PlanOp> plan_ops_;  // compact()'s, kept for their capacity
+  std::vector<core::StoreOpView> plan_ops_;  // compact()'s, kept for their capacity
 };
 
 }  // namespace tern::persistence

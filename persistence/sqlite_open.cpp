@@ -8,8 +8,8 @@
 #include <string>
 #include <system_error>
 
+#include "broker/core/store_codec.hpp"
 #include "persistence/commit_log.hpp"
-#include "persistence/op_codec.hpp"
 #include "persistence/sqlite_journal.hpp"
 #include "persistence/sqlite_schema.hpp"
 #include "persistence/store_files.hpp"
@@ -76,7 +76,7 @@ OpenedDatabase open_log(std::unique_ptr<Database> db, const fs::path& path, cons
     }
   } catch (const CommitLogError& e) {  // acknowledged groups we cannot restore, in order
     throw Unusable(e.what());
-  } catch (const OpCodecError& e) {
+  } catch (const core::StoreCodecError& e) {
     throw Unusable(e.what());
   } catch (const std::system_error& e) {
     throw FileError(e.what());

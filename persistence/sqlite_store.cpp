@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <exception>
 
-#include "persistence/op_codec.hpp"
+#include "broker/core/store_codec.hpp"
 #include "persistence/snapshot_check.hpp"
 #include "persistence/sqlite_db.hpp"
 #include "persistence/sqlite_journal.hpp"
@@ -266,9 +266,9 @@ void SqliteStore::run_writer() {
 bool SqliteStore::commit(std::vector<Batch>& group) {
   std::lock_guard lock(db_mutex_);
   try {
-    std::vector<PlanOp>& ops = group_ops_;
+    std::vector<core::StoreOpView>& ops = group_ops_;
     ops.clear();
-    for (auto& batch : group) scan_ops(batch.ops.bytes(), ops);
+    for (auto& batch : group) core::scan_store_ops(batch.ops.bytes(), ops);
     std::uint64_t room = 0;
     if (options_.max_database_bytes > 0) {
       room = options_.max_database_bytes > database_bytes_ ? options_.max_database_bytes - database_bytes_ : 1;

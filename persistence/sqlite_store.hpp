@@ -2,11 +2,11 @@
 // by one writer thread that group-commits.
 //
 // submit() appends the batch to a queue and returns. The writer takes the queued batches (up to max_group_ops ops,
-// whole batches), reads their ops as views of the batches' bytes (scan_ops(), op_codec.hpp), plans them as ONE group,
-// skipping what a later op of the same group overwrites or undoes (transaction_plan.hpp), appends the ops that remain
-// to the journal as one record of the commit log (sqlite_journal.hpp, commit_log.hpp) and, with persistence_sync full,
-// fdatasyncs it; then runs the batches' callbacks in order. The journal is applied to the tables later, many groups at
-// once (compaction), when it is full and before anything reads them.
+// whole batches), reads their ops as views of the batches' bytes (core::scan_store_ops(), store_codec.hpp), plans them
+// as ONE group, skipping what a later op of the same group overwrites or undoes (transaction_plan.hpp), appends the
+// ops that remain to the journal as one record of the commit log (sqlite_journal.hpp, commit_log.hpp) and, with
+// persistence_sync full, fdatasyncs it; then runs the batches' callbacks in order. The journal is applied to the
+// tables later, many groups at once (compaction), when it is full and before anything reads them.
 //
 //   shard 1: submit(A, cbA)  submit(B, cbB)      shard 2: submit(C, cbC)
 //   writer:  plan(A B C); pwrite record(A B C minus skipped); fdatasync     -> cbA(true) cbB(true) cbC(true)
@@ -147,7 +147,7 @@ class SqliteStore final : public Store {
   std::size_t flush_waiters_ = 0;
   bool stop_ = false;
 
-  std::vector<PlanOp> group_ops_;  // commit()'s, kept for their capacity
+  std::vector<core::StoreOpView> group_ops_;  // commit()'s, kept for their capacity
   std::atomic<std::uint64_t> transactions_{0};
   std::thread writer_;  // last: starts after everything above exists
 };

@@ -6,7 +6,7 @@
 #include <string>
 #include <variant>
 
-#include "persistence/op_codec.hpp"
+#include "broker/core/store_codec.hpp"
 #include "persistence/transaction_plan.hpp"
 #include "platform/log.hpp"
 
@@ -138,11 +138,11 @@ void SqliteTables::begin() {
   begin_.start().run();
 }
 
-void SqliteTables::apply(const std::vector<PlanOp>& ops, const TransactionPlan& plan) {
+void SqliteTables::apply(const std::vector<core::StoreOpView>& ops, const TransactionPlan& plan) {
   plan_ = &plan;
   for (std::size_t i = 0; i < plan.skip.size(); ++i) {
     if (!plan.skip[i]) {
-      core::StoreOp o = decode_op(ops[i].bytes);
+      core::StoreOp o = core::decode_store_op(ops[i].bytes);
       if (auto* put = std::get_if<op::PutQueueEntry>(&o)) put->fresh = ops[i].fresh;
       apply(o);
     } else if (ops[i].kind == core::StoreOpTag::put_message) {

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "broker/core/store_codec.hpp"
 #include "broker/core/store_ops.hpp"
 #include "persistence/message_id_set.hpp"
 #include "persistence/sqlite_db.hpp"
@@ -34,7 +35,6 @@
 namespace tern::persistence {
 
 struct TransactionPlan;
-struct PlanOp;
 
 class SqliteTables {
  public:
@@ -42,8 +42,9 @@ class SqliteTables {
 
   void begin();  // BEGIN IMMEDIATE
   // The ops [0, plan.skip.size()) of `ops`, planned by plan_transaction(ops, cut) (see transaction_plan.hpp): each op
-  // that runs is decoded from its bytes (PlanOp::bytes, scanned from a journal record), with the plan's `fresh`.
-  void apply(const std::vector<PlanOp>& ops, const TransactionPlan& plan);
+  // that runs is decoded from its bytes (core::StoreOpView::bytes, scanned from a journal record), with the plan's
+  // `fresh`.
+  void apply(const std::vector<core::StoreOpView>& ops, const TransactionPlan& plan);
   // A message to delete at commit() if nothing references it then (a candidate deferred by an earlier commit()).
   void add_candidate(std::uint64_t message_id) { candidates_.push_back(message_id); }
   // next_message_id is raised to at least `next` at commit() (the journal's record of ids its groups used up).

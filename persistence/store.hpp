@@ -1,7 +1,7 @@
 // The Store: where the broker keeps what must survive a restart (DESIGN.md, "Durability contract").
 //
 // The core describes every durable change as a core::StoreOp (broker/core/store_ops.hpp), written encoded into a
-// core::StoreBatch (broker/core/store_batch.hpp). The server hands the batches to a Store; the store applies each
+// core::StoreBatch (broker/core/store_codec.hpp). The server hands the batches to a Store; the store applies each
 // batch atomically, in submission order, and calls the batch's callback once the batch is durable. The broker holds
 // a PUBACK / PUBREC until the callback of the batch that carries the message and its queue entries has run with
 // `durable == true`.
@@ -61,7 +61,7 @@
 #include <utility>
 #include <vector>
 
-#include "broker/core/store_batch.hpp"
+#include "broker/core/store_codec.hpp"
 #include "broker/core/store_ops.hpp"
 
 namespace tern::persistence {

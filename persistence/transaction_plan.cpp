@@ -23,7 +23,7 @@ struct RowKey {
 };
 
 // The key a row op touches, or nullopt for every other op.
-std::optional<RowKey> row_key(const PlanOp& o) {
+std::optional<RowKey> row_key(const core::StoreOpView& o) {
   switch (o.kind) {
     case Kind::put_queue_entry:
     case Kind::delete_queue_entry:
@@ -63,7 +63,7 @@ class KeyTable {
   }
 
   // The entry of `key`, the key of ops[i]; added (with `first` = i) if the key is new, then the bool is true.
-  std::pair<KeyOps*, bool> find_or_add(const RowKey& key, std::size_t i, const std::vector<PlanOp>& ops) {
+  std::pair<KeyOps*, bool> find_or_add(const RowKey& key, std::size_t i, const std::vector<core::StoreOpView>& ops) {
     const std::uint32_t hash = hash_of(key);
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t s = hash & mask;; s = (s + 1) & mask) {
@@ -81,11 +81,11 @@ class KeyTable {
 };
 
 // A queue entry put or a retained topic set: the op references its message_id.
-bool references(const PlanOp& o) { return o.kind == Kind::put_queue_entry || o.kind == Kind::set_retained; }
+bool references(const core::StoreOpView& o) { return o.kind == Kind::put_queue_entry || o.kind == Kind::set_retained; }
 
 }  // namespace
 
-TransactionPlan plan_transaction(std::vector<PlanOp>& ops, std::size_t cut) {
+TransactionPlan plan_transaction(std::vector<core::StoreOpView>& ops, std::size_t cut) {
   cut = std::min(cut, ops.size());
   TransactionPlan plan;
   plan.skip.assign(cut, false);

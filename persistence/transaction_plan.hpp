@@ -49,7 +49,7 @@
 #include <string_view>
 #include <vector>
 
-#include "broker/core/store_batch.hpp"
+#include "broker/core/store_codec.hpp"
 #include "persistence/message_id_set.hpp"
 
 namespace tern::persistence {
@@ -61,25 +61,18 @@ struct TransactionPlan {
   std::vector<std::size_t> carry;  // fresh puts before the cut whose key's last op is after it
 };
 
-// What the plan reads of one op: its kind and keys, viewing the op's encoding (scan_ops(), op_codec.hpp): the store
-// gets its batches, and the journal keeps its ops, as bytes.
-struct PlanOp {
-  core::StoreOpTag kind = core::StoreOpTag::put_session;
-  bool fresh = false;            // put_queue_entry: PutQueueEntry::fresh (the plan may set it)
-  std::string_view client_id;    // queue entry and incoming ops: their key's client id
-  std::uint64_t number = 0;      // and its seq (queue) or packet id (incoming)
-  std::uint64_t message_id = 0;  // put_message: the message's id; put_queue_entry, set_retained: the one referenced
-  std::string_view bytes;        // the op's encoding
-};
+// The plan reads each op as a core::StoreOpView (its kind and keys, viewing the op's encoding: store_codec.hpp): the
+// store gets its batches, and the journal keeps its ops, as bytes.
 
-// Frees the capacity of a vector of PlanOps kept for reuse once it passes what an ordinary group or compaction
+// Frees the capacity of a vector of op views kept for reuse once it passes what an ordinary group or compaction
 // needs (65,536 ops, 3.5 MiB), so that one unusual plan does not hold its memory for the life of the store.
-inline void release_if_large(std::vector<PlanOp>& ops) {
-  if (ops.capacity() > (std::size_t{1} << 16)) std::vector<PlanOp>().swap(ops);
+inline void release_if_large(std::vector<core::StoreOpView>& ops) {
+  if (ops.capacity() > (std::size_t{1} << 16)) std::vector<core::StoreOpView>().swap(ops);
 }
 
 // `ops`: every op of the transaction, in order, then (from `cut` on) the ops known to follow it. Puts that run
 // after a skipped fresh put of their key are marked fresh (hence the non-const ops).
-TransactionPlan plan_transaction(std::vector<PlanOp>& ops, std::size_t cut = std::numeric_limits<std::size_t>::max());
+TransactionPlan plan_transaction(std::vector<core::StoreOpView>& ops,
+                                 std::size_t cut = std::numeric_limits<std::size_t>::max());
 
 }  // namespace tern::persistence

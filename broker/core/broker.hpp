@@ -31,7 +31,7 @@
 #include "broker/core/access.hpp"
 #include "broker/core/broker_options.hpp"
 #include "broker/core/message.hpp"
-#include "broker/core/store_batch.hpp"
+#include "broker/core/store_codec.hpp"
 #include "broker/core/store_ops.hpp"
 #include "broker/protocol/packets.hpp"
 

@@ -6,8 +6,8 @@
 #include <map>
 #include <vector>
 
+#include "broker/core/store_codec.hpp"
 #include "persistence/memory_store.hpp"
-#include "persistence/op_codec.hpp"
 #include "tests/unit/core/broker_test_support.hpp"
 
 namespace tern::core::testing {
@@ -24,7 +24,7 @@ class RecordingSubmitter final : public StorePort {
       return;
     }
     std::vector<StoreOp> ops;
-    persistence::decode_ops(batch_ops.bytes(), ops);
+    core::decode_store_ops(batch_ops.bytes(), ops);
     ops_seen += ops.size();
     for (const StoreOp& o : ops) {
       if (const auto* put = std::get_if<store_op::PutQueueEntry>(&o)) queue_puts.push_back(*put);

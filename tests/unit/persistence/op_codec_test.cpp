@@ -1,5 +1,6 @@
 // The journal record encoding: byte arrays with a comment per field, every op kind and field round-trips, and
-// truncated, damaged or foreign blobs are an OpCodecError (never a crash, never a half-decoded op).
+// truncated, damaged or foreign blobs are a core::StoreCodecError (never a crash, never a half-decoded op). The ops
+// alone (their writer, reader and scanner) are tested in tests/unit/core/store_codec_test.cpp.
 #include "persistence/op_codec.hpp"
 
 #include <gtest/gtest.h>
@@ -128,10 +129,10 @@ TEST(OpCodec, EveryOpKindAndFieldRoundTrips) {
 }
 
 // What the plan must read of `o` (its kind and keys), taken from the op's own fields.
-PlanOp expected_view(const StoreOp& o) {
+core::StoreOpView expected_view(const StoreOp& o) {
   core::StoreBatch one;
   one.add(o);
-  PlanOp p;
+  core::StoreOpView p;
   p.kind = static_cast<core::StoreOpTag>(one.bytes().front());
   if (const auto* put = std::get_if<op::PutQueueEntry>(&o)) {
     p.fresh = put->fresh;
@@ -160,64 +161,29 @@ PlanOp expected_view(const StoreOp& o) {
 TEST(OpCodec, AScannedRecordViewsEachOpsBytesAndKeys) {
   const auto ops = every_op();
   const auto bytes = encode(ops, 3);
-  std::vector<PlanOp> scanned;
+  std::vector<core::StoreOpView> scanned;
   scan_record(bytes, scanned);
   ASSERT_EQ(scanned.size(), ops.size());
   std::string concatenated;
   for (std::size_t i = 0; i < ops.size(); ++i) {
-    const PlanOp& p = scanned[i];
-    const PlanOp expected = expected_view(ops[i]);
+    const core::StoreOpView& p = scanned[i];
+    const core::StoreOpView expected = expected_view(ops[i]);
     EXPECT_EQ(p.kind, expected.kind) << "op " << i;
     EXPECT_EQ(p.fresh, expected.fresh) << "op " << i;
     EXPECT_EQ(p.client_id, expected.client_id) << "op " << i;
     EXPECT_EQ(p.number, expected.number) << "op " << i;
     EXPECT_EQ(p.message_id, expected.message_id) << "op " << i;
-    EXPECT_TRUE(same(decode_op(p.bytes), ops[i])) << "op " << i;
+    EXPECT_TRUE(same(core::decode_store_op(p.bytes), ops[i])) << "op " << i;
     concatenated.append(p.bytes);
   }
-  // The views tile the record after its header, so the carried ops (PlanOp::bytes appended) scan back alike.
+  // The views tile the record after its header, so the carried ops (StoreOpView::bytes appended) scan back alike.
   EXPECT_TRUE(bytes.ends_with(concatenated));
-  std::vector<PlanOp> again;
-  scan_ops(concatenated, again);
+  std::vector<core::StoreOpView> again;
+  core::scan_store_ops(concatenated, again);
   ASSERT_EQ(again.size(), ops.size());
   for (std::size_t i = 0; i < ops.size(); ++i) EXPECT_EQ(again[i].bytes, scanned[i].bytes) << "op " << i;
-  EXPECT_THROW(scan_record(std::string_view(bytes).substr(0, bytes.size() - 1), scanned), OpCodecError);
-  EXPECT_THROW(decode_op(scanned[0].bytes.substr(1)), OpCodecError);
-}
-
-// The Broker writes the ops of a publish from its own fields (core::StoreBatch::put_message() and the like): they
-// must decode to the ops those fields make, and encode exactly as the ops themselves do.
-TEST(OpCodec, TheFieldWritersEncodeAsTheOpsDo) {
-  auto m = message(7, "a/b");
-  m.expires_at = 1'700'000'000'000;
-  m.forward_properties = "\x03\x00\x01x"s;
-  auto e = entry("client", 9, 7);
-  e.subscription_ids = {1, 268'435'455};
-  e.packet_id = 65535;
-  e.released = true;
-  const std::vector<StoreOp> ops{op::PutMessage{m},         op::PutQueueEntry{e, true},
-                                 op::DeleteQueueEntry{"client", 9}, op::PutIncoming{{"c", 3}},
-                                 op::DeleteIncoming{"c", 3}, op::SetRetained{{"a/b", 7}},
-                                 op::ClearRetained{"a/b"},  op::DeleteSession{"c"},
-                                 op::DeleteSubscription{"c", "a/#"}};
-  core::StoreBatch by_op, by_fields;
-  for (const StoreOp& o : ops) by_op.add(o);
-  by_fields.put_message(m.id, m.topic, m.payload, m.qos, m.retain, m.forward_properties, m.expires_at);
-  by_fields.put_queue_entry(e.client_id, e.seq, e.message_id, e.qos, e.retain, e.subscription_ids, e.packet_id,
-                            e.released, true);
-  by_fields.delete_queue_entry("client", 9);
-  by_fields.put_incoming("c", 3);
-  by_fields.delete_incoming("c", 3);
-  by_fields.set_retained("a/b", 7);
-  by_fields.clear_retained("a/b");
-  by_fields.delete_session("c");
-  by_fields.delete_subscription("c", "a/#");
-  std::vector<StoreOp> decoded;
-  decode_ops(by_fields.bytes(), decoded);
-  ASSERT_EQ(decoded.size(), ops.size());
-  for (std::size_t i = 0; i < ops.size(); ++i) EXPECT_TRUE(same(decoded[i], ops[i])) << "op " << i;
-  EXPECT_EQ(by_fields.size(), ops.size());
-  EXPECT_EQ(by_fields.bytes(), by_op.bytes());
+  EXPECT_THROW(scan_record(std::string_view(bytes).substr(0, bytes.size() - 1), scanned), core::StoreCodecError);
+  EXPECT_THROW(core::decode_store_op(scanned[0].bytes.substr(1)), core::StoreCodecError);
 }
 
 TEST(OpCodec, AnEmptyRecordRoundTrips) { EXPECT_TRUE(decode(encode({})).ops.empty()); }
@@ -225,7 +191,7 @@ TEST(OpCodec, AnEmptyRecordRoundTrips) { EXPECT_TRUE(decode(encode({})).ops.empt
 TEST(OpCodec, EveryTruncationIsRejected) {
   const auto bytes = encode(every_op(), 7);
   for (std::size_t size = 0; size < bytes.size(); ++size) {
-    EXPECT_THROW(decode(std::string_view(bytes).substr(0, size)), OpCodecError) << "size " << size;
+    EXPECT_THROW(decode(std::string_view(bytes).substr(0, size)), core::StoreCodecError) << "size " << size;
   }
 }
 
@@ -244,7 +210,7 @@ TEST(OpCodec, MalformedRecordsAreRejected) {
       {"varint over 64 bits", "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02\x00"s},
       {"varint of 11 bytes", "\x01\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x00\x00"s},
   };
-  for (const auto& [what, bytes] : cases) EXPECT_THROW(decode(bytes), OpCodecError) << what;
+  for (const auto& [what, bytes] : cases) EXPECT_THROW(decode(bytes), core::StoreCodecError) << what;
 }
 
 TEST(OpCodec, DamagedRecordsNeverCrash) {
@@ -257,7 +223,7 @@ TEST(OpCodec, DamagedRecordsNeverCrash) {
     }
     try {
       decode(bytes);  // a damage that happens to decode is fine: only crashes and other errors are not
-    } catch (const OpCodecError&) {
+    } catch (const core::StoreCodecError&) {
     }
   }
   for (int i = 0; i < 2000; ++i) {
@@ -265,7 +231,7 @@ TEST(OpCodec, DamagedRecordsNeverCrash) {
     for (auto& c : garbage) c = static_cast<char>(rng() & 0xff);
     try {
       decode(garbage);
-    } catch (const OpCodecError&) {
+    } catch (const core::StoreCodecError&) {
     }
   }
 }

@@ -7,8 +7,8 @@
 
 #include <regex>
 
+#include "broker/core/store_codec.hpp"
 #include "known_content.hpp"
-#include "persistence/op_codec.hpp"
 #include "persistence/sqlite_store.hpp"
 #include "store_test_support.hpp"
 
@@ -266,7 +266,7 @@ TEST_F(SqliteJournalTest, ARecordThatCannotBeDecodedMovesTheDatabaseAsideWithIts
   ASSERT_TRUE(store.moved_aside());
   EXPECT_TRUE(store.load().sessions.empty());
   EXPECT_TRUE(fs::exists(store.moved_aside()->string() + kCommitLogSuffix));  // kept for a person to recover
-  EXPECT_THROW(journal_rows(*store.moved_aside()), OpCodecError);
+  EXPECT_THROW(journal_rows(*store.moved_aside()), core::StoreCodecError);
 }
 
 TEST_F(SqliteJournalTest, ADamagedRecordBeforeWholeOnesMovesTheDatabaseAside) {

@@ -279,7 +279,7 @@ TEST_P(SqliteStoreTest, CommittedBatchesComeBackWholeAndTheJournalKeepsItsOwnCop
   store.take_spent(spent);
   ASSERT_EQ(spent.size(), 1u);
   std::vector<StoreOp> decoded;
-  decode_ops(spent[0].bytes(), decoded);
+  core::decode_store_ops(spent[0].bytes(), decoded);
   ASSERT_EQ(decoded.size(), 2u);  // intact, as submitted
   EXPECT_EQ(std::get<op::PutMessage>(decoded[0]).message, m);
   EXPECT_EQ(std::get<op::PutQueueEntry>(decoded[1]).entry, entry("s", 1, 1));

@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "persistence/op_codec.hpp"
+#include "broker/core/store_codec.hpp"
 #include "store_test_support.hpp"
 
 namespace tern::persistence::test {
@@ -33,8 +33,8 @@ Planned plan_of(std::vector<StoreOp> ops, std::size_t cut = SIZE_MAX) {
   Planned p{std::move(ops), {}};
   core::StoreBatch batch;
   for (const auto& o : p.ops) batch.add(o);
-  std::vector<PlanOp> views;
-  scan_ops(batch.bytes(), views);
+  std::vector<core::StoreOpView> views;
+  core::scan_store_ops(batch.bytes(), views);
   p.plan = plan_transaction(views, cut);
   for (std::size_t i = 0; i < p.ops.size(); ++i) {
     if (auto* put = std::get_if<op::PutQueueEntry>(&p.ops[i])) put->fresh = views[i].fresh;
