@@ -186,7 +186,10 @@ class Running {
     signals_->async_wait([this](const error_code& error, int number) {
       if (error) return;
       if (number == SIGHUP) {
-        TERN_LOG(notice, "SIGHUP: reloading password and ACL files, TLS certificates and keys");
+        // The log file first, so that what follows goes to the new one (logrotate moved the old one away).
+        std::string log_error;
+        if (!platform::reopen_log_file(log_error)) TERN_LOG(error, "SIGHUP: ", log_error, "; logging to the old file");
+        TERN_LOG(notice, "SIGHUP: log file reopened; reloading password and ACL files, TLS certificates and keys");
         reload_security();
         for (auto& listener : listeners_) listener->reload_tls();
       } else if (shutting_down_) {

@@ -8,6 +8,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -167,6 +168,34 @@ TEST(Operations, ConnectionMessages) {
     EXPECT_EQ(broker.log_count("Client chatty disconnected"), on ? 1u : 0u) << broker.log();
     EXPECT_EQ(broker.log_count("tern 0"), 2u);  // other lines are still written ("starting", "stopped")
   }
+}
+
+std::string file_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// log_dest file and log_dest stderr together: every line in both. logrotate's way: the file is moved away, SIGHUP,
+// and the broker writes to a new file of the old name.
+TEST(Operations, LogFileBesideStderrReopenedOnSighup) {
+  SKIP_FOR_MOSQUITTO();
+  testsupport::TempDir dir("tern-log");
+  const auto log = dir / "tern.log";
+  BrokerProcess broker({"log_dest file " + log.string(), "log_dest stderr"});
+  EXPECT_NE(file_text(log).find("listening on 127.0.0.1:"), std::string::npos) << file_text(log);
+  std::filesystem::rename(log, dir / "tern.log.1");
+  broker.signal(SIGHUP);
+  ASSERT_TRUE(wait_until([&] { return file_text(log).find("log file reopened") != std::string::npos; }))
+      << broker.log();
+  {
+    RawClient c(broker.port(), Version::v5);
+    ASSERT_EQ(c.connect("after-rotation").reason_code, ReasonCode::success);
+  }
+  ASSERT_TRUE(wait_until([&] { return file_text(log).find("as after-rotation") != std::string::npos; }));
+  EXPECT_EQ(file_text(dir / "tern.log.1").find("after-rotation"), std::string::npos);
+  EXPECT_EQ(broker.log_count("as after-rotation"), 1u);  // and on stderr
 }
 
 TEST(Operations, LogTimestampFormat) {
