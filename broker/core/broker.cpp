@@ -151,7 +151,8 @@ void Broker::Impl::dispatch(Client& c, protocol::Packet&& packet, TimePoint now)
           }
           // 5.0 "Disconnect with Will Message" keeps the will; any other DISCONNECT discards it [MQTT-3.1.2-10].
           const bool keep_will = c.version == Version::v5 && p.reason_code == ReasonCode::disconnect_with_will;
-          close_connection(c, std::nullopt, keep_will, now, "disconnected");
+          close_connection(c, std::nullopt, keep_will, now,
+                           keep_will ? "client sent DISCONNECT, with its will" : "client sent DISCONNECT");
         } else if constexpr (std::is_same_v<T, protocol::Connect>) {
           // A second CONNECT is a protocol error [MQTT-3.1.0-2].
           protocol_violation(c, ReasonCode::protocol_error, now, "second CONNECT");
@@ -206,7 +207,12 @@ void Broker::Impl::close_connection(Client& c, std::optional<ReasonCode> reason,
                                     std::string_view why) {
   if (c.closed) return;
   if (c.connected) {
-    TERN_LOG_CONNECTION(notice, "Client ", c.session->client_id, " disconnected: ", why, '.');
+    // The connect line's facts again (address, protocol, username), so one line tells who went and why.
+    const Session& s = *c.session;
+    const std::optional<std::string>* username = s.access ? &s.access->username() : nullptr;
+    TERN_LOG_CONNECTION(notice, "Client ", s.client_id, " disconnected: ", why, " (from ", c.remote, ", ",
+                        protocol_label(c.version), username && *username ? ", u'" + **username + "'" : std::string(),
+                        ").");
   } else {
     TERN_LOG_CONNECTION(information, "Connection from ", c.remote, " closed: ", why, '.');
   }

@@ -16,15 +16,6 @@ namespace {
 
 constexpr std::uint32_t never_expires = 0xFFFFFFFF;
 
-const char* protocol_label(Version v) {
-  switch (v) {
-    case Version::v31: return "p1";
-    case Version::v311: return "p2";
-    case Version::v5: return "p5";
-  }
-  return "p?";
-}
-
 }  // namespace
 
 void Broker::Impl::refuse_connect(Client& c, Version version, ReasonCode reason, TimePoint now, std::string_view why) {

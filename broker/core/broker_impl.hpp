@@ -26,6 +26,16 @@
 
 namespace tern::core {
 
+// The protocol as mosquitto's log lines name it: p1 (3.1), p2 (3.1.1), p5 (5.0).
+inline const char* protocol_label(protocol::Version v) {
+  switch (v) {
+    case protocol::Version::v31: return "p1";
+    case protocol::Version::v311: return "p2";
+    case protocol::Version::v5: return "p5";
+  }
+  return "p?";
+}
+
 class Broker::Impl {
   friend class SessionStore;  // writes a session's queue and exchange ops (store_delivery() and the like)
 

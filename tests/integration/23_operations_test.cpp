@@ -166,6 +166,9 @@ TEST(Operations, ConnectionMessages) {
     }
     broker.stop();
     EXPECT_EQ(broker.log_count("Client chatty disconnected"), on ? 1u : 0u) << broker.log();
+    // Who went, from where, with which protocol, and why, in one line.
+    EXPECT_EQ(broker.log_count("Client chatty disconnected: client sent DISCONNECT (from 127.0.0.1:"), on ? 1u : 0u);
+    EXPECT_EQ(broker.log_count(", p5)."), on ? 1u : 0u);
     EXPECT_EQ(broker.log_count("tern 0"), 2u);  // other lines are still written ("starting", "stopped")
   }
 }
