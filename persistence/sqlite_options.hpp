@@ -56,6 +56,9 @@ struct SqliteOptions {
   std::uint64_t commit_log_bytes = 32 << 20;
   // The log's file grows by this much at a time, written as zeros ahead of the records.
   std::uint64_t commit_log_grow_bytes = 4 << 20;
+  // A load() at start-up logs how far it got at most this often (a large database takes a while to read back, and
+  // an operator must be able to see that it is working). Tests make it 0: a line at every check.
+  std::chrono::milliseconds load_progress_interval{1000};
   // Compact the journal when the store is destroyed. Tests turn it off to leave the journal as a crash would.
   bool compact_on_close = true;
 };

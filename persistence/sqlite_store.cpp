@@ -80,7 +80,7 @@ core::StoreSnapshot SqliteStore::load() {
   {
     std::lock_guard lock(db_mutex_);
     compact_locked("load", 0, log_full());
-    snap = tables_->load();
+    snap = tables_->load(options_.load_progress_interval);
   }
   drop_dangling(snap);
   return snap;

@@ -290,15 +290,28 @@ void SqliteTables::rollback() noexcept {
   db_.try_exec("ROLLBACK");
 }
 
-core::StoreSnapshot SqliteTables::load() {
+core::StoreSnapshot SqliteTables::load(std::chrono::milliseconds progress_interval) {
   core::StoreSnapshot snap;
   Skipped skipped;
+  // Every 4,096 rows the clock is read; once progress_interval has passed, a line says how far the load got.
+  std::size_t rows = 0;
+  auto last_report = std::chrono::steady_clock::now();
+  const auto progress = [&] {
+    if ((++rows & 4095) != 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_report < progress_interval) return;
+    last_report = now;
+    TERN_LOG(notice, "persistence: restoring, read so far: ", snap.sessions.size(), " session(s), ",
+             snap.subscriptions.size(), " subscription(s), ", snap.messages.size(), " message(s), ",
+             snap.queue.size(), " queued or in-flight entr", snap.queue.size() == 1 ? "y" : "ies");
+  };
 
   Statement sessions(db_,
                      "SELECT client_id, expiry_interval, disconnected_at, version, will_delay, will_id, will_topic, "
                      "will_payload, will_qos, will_retain, will_properties, will_expires_at "
                      "FROM sessions ORDER BY client_id");
   for (sessions.start(); sessions.step();) {
+    progress();
     core::StoredSession s;
     s.client_id = sessions.column_text(0);
     if (!sessions.column_null(1)) s.expiry_interval = static_cast<std::uint32_t>(sessions.column_int(1));
@@ -330,6 +343,7 @@ core::StoreSnapshot SqliteTables::load() {
                           "SELECT client_id, filter, qos, no_local, retain_as_published, retain_handling, "
                           "subscription_id FROM subscriptions ORDER BY client_id, filter");
   for (subscriptions.start(); subscriptions.step();) {
+    progress();
     const auto qos = to_qos(subscriptions.column_int(2));
     const auto handling = subscriptions.column_int(5);
     if (!qos || handling < 0 || handling > 2) {
@@ -349,6 +363,7 @@ core::StoreSnapshot SqliteTables::load() {
 
   Statement messages(db_, "SELECT " + std::string(kMessageColumns) + " FROM messages ORDER BY id");
   for (messages.start(); messages.step();) {
+    progress();
     if (auto m = read_message(messages, 0)) {
       snap.messages.push_back(std::move(*m));
     } else {
@@ -358,6 +373,7 @@ core::StoreSnapshot SqliteTables::load() {
 
   Statement queue(db_, "SELECT " + std::string(kQueueColumns) + " FROM queue ORDER BY client_id, seq");
   for (queue.start(); queue.step();) {
+    progress();
     if (auto e = read_queue_entry(queue, 0)) {
       snap.queue.push_back(std::move(*e));
     } else {

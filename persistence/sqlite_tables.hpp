@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -58,7 +59,8 @@ class SqliteTables {
   void delete_unreferenced_messages();
 
   // Everything, sorted by key. Does not call drop_dangling().
-  core::StoreSnapshot load();
+  // Logs its progress (what it has read so far) every `progress_interval`.
+  core::StoreSnapshot load(std::chrono::milliseconds progress_interval);
   // Store::load_queue().
   core::QueuePage load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit);
 

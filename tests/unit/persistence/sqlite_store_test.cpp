@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -12,6 +14,7 @@
 #include "known_content.hpp"
 #include "persistence/op_codec.hpp"
 #include "persistence/sqlite_db.hpp"
+#include "platform/log.hpp"
 #include "store_test_support.hpp"
 
 namespace tern::persistence::test {
@@ -327,6 +330,47 @@ TEST(SqliteStoreOpen, ASecondStoreOnTheSameDirectoryFailsAndLeavesTheFirstAlone)
   for (const auto& f : fs::directory_iterator(dir.path())) {
     EXPECT_EQ(f.path().filename().string().find("corrupt"), std::string::npos) << f.path();
   }
+}
+
+// A load at start-up says how far it got while it reads (at most once a second; here at every check, once per 4,096
+// rows), with counts that only grow.
+TEST(SqliteStoreLoad, LogsItsProgress) {
+  TempDir dir;
+  {
+    SqliteStore store({.directory = dir.path()});
+    core::StoreBatch batch;
+    batch.add(op::PutSession{session("s")});
+    batch.put_message(1, "t", "p", protocol::QoS::at_least_once, false, {}, std::nullopt);
+    for (std::uint64_t seq = 1; seq <= 10000; ++seq) {
+      batch.put_queue_entry("s", seq, 1, protocol::QoS::at_least_once, false, {}, 0, false, true);
+    }
+    store.submit(std::move(batch), {});
+    store.flush();
+  }
+  const auto log = dir / "load.log";
+  platform::LogSettings settings;
+  settings.dests = platform::LogSettings::Dest::file;
+  settings.file = log.string();
+  settings.timestamp = false;
+  std::string error;
+  ASSERT_TRUE(platform::configure_log(settings, error)) << error;
+  std::size_t entries = 0;
+  {
+    SqliteStore store({.directory = dir.path(), .load_progress_interval = std::chrono::milliseconds(0)});
+    entries = store.load().queue.size();
+  }
+  ASSERT_TRUE(platform::configure_log(platform::LogSettings{}, error));
+  EXPECT_EQ(entries, 10000u);
+  std::ifstream in(log);
+  std::vector<std::uint64_t> counts;
+  for (std::string line; std::getline(in, line);) {
+    const std::string prefix = "persistence: restoring, read so far: 1 session(s), 0 subscription(s), 1 message(s), ";
+    if (line.rfind(prefix, 0) != 0) continue;
+    counts.push_back(std::stoull(line.substr(prefix.size())));
+  }
+  ASSERT_GE(counts.size(), 2u);  // 10,002 rows: a line at rows 4,096 and 8,192
+  EXPECT_TRUE(std::is_sorted(counts.begin(), counts.end()));
+  EXPECT_LT(counts.back(), 10000u);
 }
 
 TEST(SqliteStoreOpen, ADirectoryThatCannotBeCreatedIsAStoreError) {
