@@ -161,6 +161,19 @@ void apply_listener(Context& c, std::string_view value) {
   c.listener_lines.emplace_back(c.file(), c.line());
 }
 
+void apply_http_listener(Context& c, std::string_view value) {
+  auto rest = value;
+  const auto port_token = next_token(rest);
+  const auto address = next_token(rest);
+  if (!rest.empty()) {
+    c.fail("http_listener: expected a port and an optional bind address, got unexpected '" + std::string(rest) + "'");
+  }
+  Config::HttpListener http;
+  http.port = static_cast<std::uint16_t>(c.integer(port_token, 0, 65535));
+  http.address = std::string(address);
+  c.config().http_listener = std::move(http);
+}
+
 // A file name: the rest of the line, so it may contain spaces (as mosquitto reads paths).
 std::string path_value(std::string_view value) { return std::string(trim(value)); }
 
@@ -437,6 +450,9 @@ constexpr Directive kDirectives[] = {
    [](Context& c, std::string_view v) { c.config().pid_file = path_value(v); },
    "PATH: write tern's process id there at start-up and remove it at exit; tern stops if it cannot write it "
    "(default: none)"},
+  {"http_listener", Scope::global, apply_http_listener,
+   "PORT [BIND-ADDRESS] (Tern): serve GET /metrics (Prometheus text format) and GET /healthz over HTTP there; "
+   "port 0 = the kernel picks (default: none)"},
   {"listener", Scope::global, apply_listener,
    "PORT [BIND-ADDRESS]: start a listener section; port 0 = the kernel picks (default: 1883 on 127.0.0.1 only)"},
   {"protocol", Scope::listener,

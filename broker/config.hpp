@@ -59,6 +59,13 @@ struct Config {
   // user: when started as root, run as this user once the listeners are bound and the pid file, log file and
   // database are open (setgid, initgroups, setuid); empty or "root": stay root. Ignored when not started as root.
   std::string user;
+  // http_listener PORT [ADDRESS] (Tern's own): serves GET /metrics (Prometheus) and /healthz; none by default.
+  struct HttpListener {
+    std::uint16_t port = 0;
+    std::string address;  // empty: every address
+    bool operator==(const HttpListener&) const = default;
+  };
+  std::optional<HttpListener> http_listener;
   unsigned sys_interval = 10;  // sys_interval (seconds): kept for $SYS, which Tern does not publish yet
 
   // Directives whose meaning needs the broker core, which does not apply them yet: parsed and validated, then

@@ -62,6 +62,9 @@ class Listener {
   void reload_tls();
 
   std::vector<tcp::endpoint> local_endpoints() const;
+  const ListenerConfig& config() const noexcept { return config_; }
+  // Open sockets accepted here (any thread; a relaxed snapshot).
+  int open_connections() const noexcept { return link_.connections.load(std::memory_order_relaxed); }
 
  private:
   struct Endpoint {

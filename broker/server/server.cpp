@@ -18,11 +18,14 @@
 #include "broker/auth/security.hpp"
 #include "broker/core/broker.hpp"
 #include "broker/net/asio.hpp"
+#include "broker/net/endpoint.hpp"
+#include "broker/net/http_endpoint.hpp"
 #include "broker/net/listener.hpp"
 #include "broker/net/security_slot.hpp"
 #include "broker/net/shard.hpp"
 #include "broker/net/shared_broker.hpp"
 #include "broker/net/ticker.hpp"
+#include "broker/server/metrics.hpp"
 #include "broker/server/store_bridge.hpp"
 #include "persistence/sqlite_store.hpp"
 #include "platform/clock.hpp"
@@ -106,6 +109,14 @@ class Running {
                s.password_file.empty() ? "" : ", passwords from " + s.password_file,
                s.acl_file.empty() ? "; no acl_file: every client may use every topic" : ", ACL from " + s.acl_file);
     }
+    if (config.http_listener) {
+      try {
+        http_ = std::make_unique<net::HttpEndpoint>(shards_[0]->context(), config.http_listener->address,
+                                                    config.http_listener->port, http_handlers());
+      } catch (const std::exception& e) {
+        throw std::runtime_error("http_listener " + std::to_string(config.http_listener->port) + ": " + e.what());
+      }
+    }
     ticker_ = std::make_unique<net::Ticker>(shards_[0]->executor(), shared_);
     grace_timer_ = std::make_unique<net::Timer>(shards_[0]->executor());
     signals_ = std::make_unique<asio::signal_set>(shards_[0]->context(), SIGINT, SIGTERM, SIGHUP);
@@ -122,6 +133,10 @@ class Running {
       broker_.restore(snapshot, *bridge_, core::Clock::now(), platform::unix_millis());
     }
     for (auto& listener : listeners_) listener->start();
+    if (http_) {
+      http_->start();
+      TERN_LOG(notice, "http_listener: metrics on http://", http_->name(), "/metrics, health on /healthz");
+    }
     ticker_->start();
     wait_for_signal();
     platform::notify_ready();  // the listeners are bound: clients can connect
@@ -204,6 +219,34 @@ class Running {
     });
   }
 
+  // What GET /metrics shows: the core's counters under its lock (a copy, taken in a microsecond), the rest from
+  // atomics. Runs on shard 0.
+  net::HttpEndpoint::Handlers http_handlers() {
+    net::HttpEndpoint::Handlers h;
+    h.metrics = [this] {
+      MetricsSnapshot s;
+      {
+        std::lock_guard lock(shared_.mutex);
+        s.broker = broker_.stats();
+      }
+      s.lock = shared_.mutex.stats();
+      for (const auto& listener : listeners_) {
+        for (const auto& endpoint : listener->local_endpoints()) {
+          s.listeners.push_back({net::to_string(endpoint), listener->open_connections()});
+        }
+      }
+      s.open_sockets = shared_.open_sockets.load(std::memory_order_relaxed);
+      s.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+      return render_metrics(s);
+    };
+    h.health = [this](std::string& reason) {
+      if (!shutting_down_) return true;
+      reason = "shutting down";
+      return false;
+    };
+    return h;
+  }
+
   // systemd's watchdog (WatchdogSec=): a ping at half the period from shard 0's event loop, after taking the
   // broker's lock, so a stuck loop or a lock never released stops the pings and systemd restarts the broker.
   void start_watchdog() {
@@ -227,6 +270,7 @@ class Running {
     shutting_down_ = true;
     shared_.shutting_down.store(true, std::memory_order_relaxed);
     for (auto& listener : listeners_) listener->stop();
+    if (http_) http_->stop();
     ticker_->stop();
     const core::TimePoint now = core::Clock::now();
     {
@@ -264,6 +308,8 @@ class Running {
   std::vector<SecurityDomain> security_;  // before the listeners, which point into it
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   std::unique_ptr<net::Ticker> ticker_;
+  std::unique_ptr<net::HttpEndpoint> http_;  // http_listener: /metrics and /healthz
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::unique_ptr<net::Timer> grace_timer_;
   std::unique_ptr<net::Timer> watchdog_timer_;
   std::unique_ptr<asio::signal_set> signals_;

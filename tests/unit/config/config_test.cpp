@@ -772,3 +772,19 @@ TEST(TernConf, UncommentedDefaultsAreTheDefaults) {
 
 }  // namespace
 }  // namespace tern
+
+namespace tern {
+namespace {
+
+TEST(ConfigHttpListener, PortAndAddress) {
+  EXPECT_FALSE(parse_config("", "tern.conf").http_listener.has_value());
+  EXPECT_EQ(parse_config("http_listener 9100\n", "tern.conf").http_listener, (Config::HttpListener{9100, ""}));
+  EXPECT_EQ(parse_config("http_listener 0 127.0.0.1\n", "tern.conf").http_listener,
+            (Config::HttpListener{0, "127.0.0.1"}));
+  EXPECT_THROW(parse_config("http_listener\n", "tern.conf"), ConfigError);
+  EXPECT_THROW(parse_config("http_listener 70000\n", "tern.conf"), ConfigError);
+  EXPECT_THROW(parse_config("http_listener 9100 127.0.0.1 extra\n", "tern.conf"), ConfigError);
+}
+
+}  // namespace
+}  // namespace tern

@@ -1,0 +1,85 @@
+#include "broker/server/metrics.hpp"
+
+#include <charconv>
+#include <cstdio>
+
+namespace tern {
+namespace {
+
+class Writer {
+ public:
+  explicit Writer(std::string& out) : out_(out) {}
+
+  void header(const char* name, const char* type, const char* help) {
+    out_.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out_.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  }
+  void gauge(const char* name, const char* help, double value) {
+    header(name, "gauge", help);
+    sample(name, {}, value);
+  }
+  void counter(const char* name, const char* help, double value) {
+    header(name, "counter", help);
+    sample(name, {}, value);
+  }
+  // `labels`: already formatted, e.g. listener="0.0.0.0:1883".
+  void sample(const char* name, const std::string& labels, double value) {
+    out_.append(name);
+    if (!labels.empty()) out_.append("{").append(labels).append("}");
+    char text[32];
+    const auto end = std::to_chars(text, text + sizeof text, value).ptr;
+    out_.append(" ").append(text, end).append("\n");
+  }
+
+ private:
+  std::string& out_;
+};
+
+// A label value with \, " and newlines escaped, as the text format requires.
+std::string label(const char* key, const std::string& value) {
+  std::string out = std::string(key) + "=\"";
+  for (const char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c == '\n' ? 'n' : c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string render_metrics(const MetricsSnapshot& s) {
+  std::string out;
+  out.reserve(4096);
+  Writer w(out);
+  w.header("tern_build_info", "gauge", "Tern's version (the value is always 1).");
+  w.sample("tern_build_info", label("version", TERN_VERSION), 1);
+  w.gauge("tern_uptime_seconds", "Seconds since the broker started.", s.uptime_seconds);
+
+  const core::BrokerStats& b = s.broker;
+  w.gauge("tern_open_sockets", "Client sockets open now, attached or not yet.", static_cast<double>(s.open_sockets));
+  w.gauge("tern_connections", "Client connections attached to the broker now.", static_cast<double>(b.connections));
+  w.gauge("tern_clients_connected", "Clients connected now (CONNECT accepted).", static_cast<double>(b.clients));
+  w.gauge("tern_sessions", "Sessions, connected or not.", static_cast<double>(b.sessions));
+  w.gauge("tern_subscriptions", "Subscriptions (filter and session pairs).", static_cast<double>(b.subscriptions));
+  w.gauge("tern_retained_messages", "Retained messages.", static_cast<double>(b.retained));
+  w.counter("tern_messages_received_total", "PUBLISH packets accepted from clients.",
+            static_cast<double>(b.messages_received));
+  w.counter("tern_messages_sent_total", "PUBLISH packets written to clients.", static_cast<double>(b.messages_sent));
+  w.counter("tern_messages_dropped_total",
+            "Messages not delivered to a client: its queue was full, it was too large for the client, or it expired.",
+            static_cast<double>(b.messages_dropped));
+
+  w.header("tern_listener_connections", "gauge", "Open client sockets per listener.");
+  for (const auto& l : s.listeners) w.sample("tern_listener_connections", label("listener", l.name), l.connections);
+
+  w.counter("tern_core_lock_held_seconds_total",
+            "Time the broker core's lock was held (divide its rate by the wall clock's: the core's busy fraction).",
+            static_cast<double>(s.lock.held_ns) / 1e9);
+  w.counter("tern_core_lock_acquisitions_total", "Times the broker core's lock was taken.",
+            static_cast<double>(s.lock.acquisitions));
+  w.gauge("tern_core_lock_longest_hold_seconds", "The longest single hold of the core's lock since the start.",
+          static_cast<double>(s.lock.longest_hold_ns) / 1e9);
+  return out;
+}
+
+}  // namespace tern

@@ -1,0 +1,38 @@
+// The Prometheus text exposition (format 0.0.4) of what an operator watches: served at GET /metrics by the
+// http_listener (broker/net/http_endpoint.hpp). The server gathers a MetricsSnapshot (the core's counters under the
+// core lock, the rest from atomics) and render_metrics() writes it; nothing here takes a lock or reads a clock.
+//
+//   # HELP tern_clients_connected Clients connected now (CONNECT accepted).
+//   # TYPE tern_clients_connected gauge
+//   tern_clients_connected 42
+//   tern_listener_connections{listener="0.0.0.0:1883"} 40
+//
+// Names follow Prometheus' conventions: a unit suffix (_seconds, _bytes), _total on counters.
+//
+// Thread safety: plain functions and values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "broker/core/broker.hpp"
+#include "broker/net/measured_mutex.hpp"
+
+namespace tern {
+
+struct MetricsSnapshot {
+  core::BrokerStats broker;
+  net::LockStats lock;
+  struct Listener {
+    std::string name;  // "0.0.0.0:1883"
+    int connections = 0;
+  };
+  std::vector<Listener> listeners;
+  std::uint64_t open_sockets = 0;
+  double uptime_seconds = 0;
+};
+
+std::string render_metrics(const MetricsSnapshot& snapshot);
+
+}  // namespace tern

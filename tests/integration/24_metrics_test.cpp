@@ -1,0 +1,195 @@
+// http_listener (Tern's own): GET /metrics in the Prometheus text format, GET /healthz, and what bad HTTP gets.
+// The counters must follow what the test's clients did; every line must parse as the text format says; a client
+// that sends nothing, sends garbage or sends a body costs the others nothing.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "tests/integration/harness.hpp"
+
+namespace tern::itest {
+namespace {
+
+#define SKIP_FOR_MOSQUITTO() \
+  if (testing_mosquitto()) GTEST_SKIP() << "http_listener is Tern's own"
+
+// The port of "http_listener: metrics on http://127.0.0.1:PORT/metrics".
+std::uint16_t http_port(const BrokerProcess& broker) {
+  std::smatch m;
+  const std::string log = broker.log();
+  if (!std::regex_search(log, m, std::regex(R"(metrics on http://127\.0\.0\.1:([0-9]+)/metrics)"))) return 0;
+  return static_cast<std::uint16_t>(std::stoi(m[1]));
+}
+
+int connect_to(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    throw HarnessError(std::string("connect: ") + std::strerror(errno));
+  }
+  return fd;
+}
+
+// Sends `request` as it is and reads until the server closes (at most 5 s).
+std::string http_exchange(std::uint16_t port, const std::string& request) {
+  const int fd = connect_to(port);
+  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string response;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    pollfd p{fd, POLLIN, 0};
+    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+    char buffer[4096];
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    response.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return response;
+}
+
+std::string get(std::uint16_t port, const std::string& path) {
+  return http_exchange(port, "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+}
+
+std::string body_of(const std::string& response) {
+  const auto at = response.find("\r\n\r\n");
+  return at == std::string::npos ? std::string() : response.substr(at + 4);
+}
+
+// Every sample line of the text format, name{labels} -> value; fails the test on a line that is not the format.
+std::map<std::string, double> samples(const std::string& text) {
+  static const std::regex comment(R"(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+)");
+  static const std::regex sample(R"(([a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_]+="[^"]*"(,[a-zA-Z_]+="[^"]*")*\})?) (\S+))");
+  std::map<std::string, double> out;
+  std::set<std::string> typed;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (std::regex_match(line, m, comment)) {
+      if (m[1] == "TYPE") typed.insert(line.substr(7, line.find(' ', 7) - 7));
+      continue;
+    }
+    if (!std::regex_match(line, m, sample)) {
+      ADD_FAILURE() << "not the Prometheus text format: '" << line << "'";
+      continue;
+    }
+    const std::string name = m[1].str().substr(0, m[1].str().find('{'));
+    EXPECT_TRUE(typed.contains(name)) << name << " has no # TYPE line before it";
+    out[m[1]] = std::stod(m[4]);
+  }
+  return out;
+}
+
+TEST(Metrics, CountersFollowTheClients) {
+  SKIP_FOR_MOSQUITTO();
+  BrokerProcess broker({"http_listener 0 127.0.0.1"});
+  const std::uint16_t http = http_port(broker);
+  ASSERT_NE(http, 0) << broker.log();
+
+  RawClient sub(broker.port(), Version::v5);
+  ASSERT_EQ(sub.connect("metrics-sub").reason_code, ReasonCode::success);
+  sub.subscribe("m/#", QoS::at_least_once);
+  RawClient pub(broker.port(), Version::v311);
+  ASSERT_EQ(pub.connect("metrics-pub").reason_code, ReasonCode::success);
+  for (int i = 0; i < 3; ++i) pub.publish("m/" + std::to_string(i), "x", QoS::at_least_once, i == 0);
+  for (int i = 0; i < 3; ++i) sub.receive();
+
+  const std::string response = get(http, "/metrics");
+  ASSERT_EQ(response.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << response;
+  EXPECT_NE(response.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << response;
+  const auto m = samples(body_of(response));
+  EXPECT_EQ(m.at("tern_clients_connected"), 2);
+  EXPECT_EQ(m.at("tern_connections"), 2);
+  EXPECT_EQ(m.at("tern_sessions"), 2);
+  EXPECT_EQ(m.at("tern_subscriptions"), 1);
+  EXPECT_EQ(m.at("tern_retained_messages"), 1);
+  EXPECT_EQ(m.at("tern_messages_received_total"), 3);
+  EXPECT_EQ(m.at("tern_messages_sent_total"), 3);
+  EXPECT_EQ(m.at("tern_listener_connections{listener=\"127.0.0.1:" + std::to_string(broker.port()) + "\"}"), 2);
+  EXPECT_EQ(m.at("tern_build_info{version=\"" TERN_VERSION_FOR_TESTS "\"}"), 1);
+  EXPECT_GT(m.at("tern_core_lock_acquisitions_total"), 0);
+  EXPECT_GE(m.at("tern_uptime_seconds"), 0);
+}
+
+TEST(Metrics, HealthAndWrongRequests) {
+  SKIP_FOR_MOSQUITTO();
+  BrokerProcess broker({"http_listener 0 127.0.0.1"});
+  const std::uint16_t http = http_port(broker);
+  ASSERT_NE(http, 0) << broker.log();
+  RawClient bystander(broker.port(), Version::v5);
+  ASSERT_EQ(bystander.connect("bystander").reason_code, ReasonCode::success);
+  bystander.subscribe("ok/#", QoS::at_least_once);
+
+  const std::string health = get(http, "/healthz");
+  EXPECT_EQ(health.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << health;
+  EXPECT_EQ(body_of(health), "ok\n");
+
+  const std::string head = http_exchange(http, "HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
+  EXPECT_EQ(body_of(head), "");
+
+  const std::string post = http_exchange(http, "POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(post.rfind("HTTP/1.1 405 ", 0), 0u) << post;
+  EXPECT_NE(post.find("Allow: GET, HEAD"), std::string::npos) << post;
+  EXPECT_EQ(get(http, "/nothing").rfind("HTTP/1.1 404 ", 0), 0u);
+
+  // Garbage, a body, headers over 8 KiB: 400, then the connection ends.
+  EXPECT_EQ(http_exchange(http, "HELLO THERE\r\n\r\n").rfind("HTTP/1.1 400 ", 0), 0u);
+  EXPECT_EQ(http_exchange(http, "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello").rfind("HTTP/1.1 400 ", 0),
+            0u);
+  EXPECT_EQ(http_exchange(http, "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n")
+                .rfind("HTTP/1.1 400 ", 0),
+            0u);
+
+  // A client that connects and says nothing holds no one up.
+  const int idle = connect_to(http);
+  EXPECT_EQ(get(http, "/healthz").rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  ::close(idle);
+  expect_still_served(broker.port(), bystander);
+}
+
+TEST(Metrics, KeepAliveServesSeveralRequests) {
+  SKIP_FOR_MOSQUITTO();
+  BrokerProcess broker({"http_listener 0 127.0.0.1"});
+  const std::uint16_t http = http_port(broker);
+  ASSERT_NE(http, 0) << broker.log();
+  const std::string two = http_exchange(http, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                         "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::size_t count = 0;
+  for (std::size_t at = 0; (at = two.find("HTTP/1.1 200 OK", at)) != std::string::npos; ++at) ++count;
+  EXPECT_EQ(count, 2u) << two;
+}
+
+TEST(Metrics, HttpListenerPortInUseStopsTheStart) {
+  SKIP_FOR_MOSQUITTO();
+  BrokerProcess first({"http_listener 0 127.0.0.1"});
+  const std::uint16_t http = http_port(first);
+  ASSERT_NE(http, 0);
+  try {
+    BrokerProcess second({"http_listener " + std::to_string(http) + " 127.0.0.1"});
+    ADD_FAILURE() << "started on a port in use";
+  } catch (const HarnessError& e) {
+    EXPECT_NE(std::string(e.what()).find("http_listener " + std::to_string(http)), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace tern::itest
