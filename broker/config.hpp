@@ -59,7 +59,7 @@ struct Config {
   // user: when started as root, run as this user once the listeners are bound and the pid file, log file and
   // database are open (setgid, initgroups, setuid); empty or "root": stay root. Ignored when not started as root.
   std::string user;
-  unsigned sys_interval = 10;  // sys_interval (seconds): kept for $SYS, which Tern does not publish yet
+  unsigned sys_interval = 10;  // sys_interval (seconds) between $SYS updates; 0: no $SYS
 
   // Directives whose meaning needs the broker core, which does not apply them yet: parsed and validated, then
   // refused as "not supported yet" (a limit silently not enforced would be worse). Here for when the core does.

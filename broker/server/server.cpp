@@ -106,7 +106,9 @@ class Running {
                s.password_file.empty() ? "" : ", passwords from " + s.password_file,
                s.acl_file.empty() ? "; no acl_file: every client may use every topic" : ", ACL from " + s.acl_file);
     }
-    ticker_ = std::make_unique<net::Ticker>(shards_[0]->executor(), shared_);
+    ticker_ = std::make_unique<net::Ticker>(
+        shards_[0]->executor(), shared_,
+        net::SysPublishing{std::chrono::seconds(config.sys_interval), TERN_VERSION, &shards_});
     grace_timer_ = std::make_unique<net::Timer>(shards_[0]->executor());
     signals_ = std::make_unique<asio::signal_set>(shards_[0]->context(), SIGINT, SIGTERM, SIGHUP);
     TERN_LOG(information, "running ", count, count == 1 ? " network thread" : " network threads");
