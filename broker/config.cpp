@@ -553,7 +553,7 @@ constexpr Directive kDirectives[] = {
   {"retry_interval", Scope::global, apply_retry_interval,
    "SECONDS: removed from mosquitto; accepted with a warning, no effect (MQTT resends only on reconnection)"},
   {"sys_interval", Scope::global, apply_sys_interval,
-   "0..65535: seconds between $SYS updates; accepted, $SYS topics are not published yet (default 10)"},
+   "0..65535: seconds between updates of the $SYS/broker/... topics; 0: none (default 10)"},
   {"plugin", Scope::global, apply_plugin,
    "PATH: a mosquitto plugin; Tern cannot load one: warning, and usernames are refused unless password_file is set"},
   {"auth_plugin", Scope::global, apply_plugin, "PATH: mosquitto 1.x name of plugin; the same"},

@@ -66,7 +66,7 @@ struct Config {
     bool operator==(const HttpListener&) const = default;
   };
   std::optional<HttpListener> http_listener;
-  unsigned sys_interval = 10;  // sys_interval (seconds): kept for $SYS, which Tern does not publish yet
+  unsigned sys_interval = 10;  // sys_interval (seconds) between $SYS updates; 0: no $SYS
 
   // Directives whose meaning needs the broker core, which does not apply them yet: parsed and validated, then
   // refused as "not supported yet" (a limit silently not enforced would be worse). Here for when the core does.

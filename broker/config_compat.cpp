@@ -94,11 +94,6 @@ void apply_retry_interval(Context& c, std::string_view value) {
 void apply_sys_interval(Context& c, std::string_view value) {
   const auto seconds = c.integer(value, 0, 65535);
   c.config().sys_interval = static_cast<unsigned>(seconds);
-  if (seconds != 0) {
-    c.note(LogLevel::warning,
-           "sys_interval " + std::to_string(seconds) +
-               ": Tern does not publish $SYS topics yet; the interval is kept for when it does");
-  }
 }
 
 // plugin / auth_plugin / global_plugin PATH. Tern cannot load mosquitto's plugins (C shared objects written against

@@ -25,4 +25,10 @@ struct ProcessInfo {
 
 std::optional<ProcessInfo> process_info() noexcept;
 
+// Bytes of heap the allocator has handed out and not got back (glibc: mallinfo2()'s uordblks, over every arena;
+// blocks served by mmap counted too, hblkhd). What Tern reports as $SYS/broker/heap/current. Empty where the
+// allocator cannot say. Walks the allocator's arenas under their locks: for a call every few seconds, not per
+// message.
+std::optional<std::uint64_t> heap_in_use() noexcept;
+
 }  // namespace tern::platform

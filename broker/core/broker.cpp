@@ -63,6 +63,7 @@ void Broker::on_queue_page(const std::string& client_id, std::uint64_t token, Qu
 void Broker::set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept { impl_->set_wall_clock(now, wall_now); }
 protocol::Version Broker::version(ConnectionId connection) const noexcept { return impl_->version(connection); }
 BrokerStats Broker::stats() const noexcept { return impl_->stats_; }
+void Broker::publish_sys(const SysSample& sample, TimePoint now) { impl_->publish_sys(sample, now); }
 const BrokerOptions& Broker::options() const noexcept { return impl_->options_; }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -80,6 +81,7 @@ ConnectionId Broker::Impl::attach(ConnectionSink& sink, std::string remote, Time
   const ConnectionId id = c->id;
   clients_.emplace(id, std::move(c));
   ++stats_.connections;
+  ++stats_.sockets_opened;
   return id;
 }
 
@@ -105,6 +107,8 @@ void Broker::Impl::on_packets(ConnectionId id, std::span<protocol::Packet> packe
 }
 
 void Broker::Impl::dispatch(Client& c, protocol::Packet&& packet, TimePoint now) {
+  ++stats_.packets_received;
+  if (std::holds_alternative<protocol::Connect>(packet)) ++stats_.connects;
   if (!c.connected) {
     // The first packet from a client must be CONNECT [MQTT-3.1.0-1].
     if (auto* connect = std::get_if<protocol::Connect>(&packet)) {
@@ -258,6 +262,7 @@ void Broker::Impl::send(Client& c, const protocol::Packet& packet) {
     if (scratch_.size() > limit) return;
   }
   stage(c).append(scratch_);
+  ++stats_.packets_sent;
   // What a client is told (CONNACK: its session; SUBACK / UNSUBACK: its subscriptions; PUBACK / PUBREC: its
   // message; PUBREL / PUBCOMP: the end of a QoS 2 exchange) must be in the store before the client hears it.
   // PINGRESP and DISCONNECT promise nothing.
@@ -341,6 +346,7 @@ void Broker::Impl::end_session(Session& s, TimePoint now) {
   unstore_session(s);
   for (const auto& [filter, options] : s.subscriptions) subscriptions_.unsubscribe(filter, s.id);
   stats_.subscriptions = subscriptions_.size();
+  stats_.shared_subscriptions = subscriptions_.shared_size();
   sessions_.erase(s.id);
   sessions_by_client_.erase(s.client_id);  // destroys s
   stats_.sessions = sessions_.size();
@@ -393,6 +399,7 @@ TimePoint Broker::Impl::tick(TimePoint now) {
   }
   for (Session* s : ending) {
     TERN_LOG(information, "Session of ", s->client_id, " expired.");
+    ++stats_.clients_expired;
     end_session(*s, now);
   }
   return next;

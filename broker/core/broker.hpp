@@ -76,16 +76,27 @@ class StorePort {
   ~StorePort() = default;
 };
 
+// The core's counters, read under the lock (stats()). "Since the start" counters never go down.
 struct BrokerStats {
   std::size_t connections = 0;       // attached sockets
   std::size_t clients = 0;           // connected (CONNECT accepted) clients
   std::size_t sessions = 0;          // sessions, connected or not
-  std::size_t subscriptions = 0;
+  std::size_t subscriptions = 0;     // (filter, session) pairs, shared ones included
+  std::size_t shared_subscriptions = 0;  // of which "$share/..." memberships
   std::size_t retained = 0;
-  std::uint64_t messages_received = 0;
-  std::uint64_t messages_sent = 0;
-  std::uint64_t messages_dropped = 0;  // queue limits, oversized for the client, expired
+  std::uint64_t messages_received = 0;  // PUBLISHes accepted from clients, since the start
+  std::uint64_t messages_sent = 0;      // PUBLISHes written to clients
+  std::uint64_t messages_dropped = 0;   // queue limits, oversized for the client, expired
+  std::uint64_t publish_bytes_received = 0;  // payload bytes of messages_received
+  std::uint64_t publish_bytes_sent = 0;      // payload bytes of messages_sent
+  std::uint64_t packets_received = 0;  // MQTT packets of every type from clients
+  std::uint64_t packets_sent = 0;      // MQTT packets of every type to clients
+  std::uint64_t sockets_opened = 0;    // attach() calls
+  std::uint64_t connects = 0;          // CONNECT packets, accepted or refused
+  std::uint64_t clients_expired = 0;   // disconnected sessions ended by their expiry
 };
+
+struct SysSample;
 
 class Broker {
  public:
@@ -137,6 +148,11 @@ class Broker {
   protocol::Version version(ConnectionId connection) const noexcept;
 
   BrokerStats stats() const noexcept;
+
+  // $SYS (sys_tree.hpp): publishes what is due of "$SYS/broker/..." from the core's counters and `sample`, as retained
+  // QoS 2 messages through the normal route (ACLs and subscriptions apply; the store does not keep them). The network
+  // layer calls it every sys_interval seconds.
+  void publish_sys(const SysSample& sample, TimePoint now);
   const BrokerOptions& options() const noexcept;
 
  private:

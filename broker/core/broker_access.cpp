@@ -41,6 +41,7 @@ void Broker::Impl::apply_rights(Session& s) {
     unstore_subscription(s, filter);
   }
   stats_.subscriptions = subscriptions_.size();
+  stats_.shared_subscriptions = subscriptions_.shared_size();
 }
 
 void Broker::Impl::note_retain_source(const Message& message) {

@@ -22,6 +22,7 @@
 #include "broker/core/retained_index.hpp"
 #include "broker/core/session.hpp"
 #include "broker/core/subscription_index.hpp"
+#include "broker/core/sys_tree.hpp"
 #include "broker/protocol/packets.hpp"
 
 namespace tern::core {
@@ -59,6 +60,9 @@ class Broker::Impl {
   void on_committed(std::uint64_t batch, bool durable, TimePoint now);
   void on_queue_page(const std::string& client_id, std::uint64_t token, QueuePage page, TimePoint now);
   void set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept;
+
+  // broker_publish.cpp
+  void publish_sys(const SysSample& sample, TimePoint now);
 
   // Hands every staged buffer to its sink (and closes those asked to close). Each public entry point ends with it.
   void flush_output();
@@ -104,13 +108,21 @@ class Broker::Impl {
   static bool may_read(Session& s, std::string_view topic) {
     return !s.access || !s.access->restricted() || s.access->may_read(topic, SessionAccess::topic_hash(topic));
   }
+  // $SYS is the broker's own: no client publishes there, whatever the ACL says (as mosquitto; wills included).
   static bool may_publish(Session& s, std::string_view topic) {
+    if (is_sys_topic(topic)) return false;
     return !s.access || !s.access->restricted() || s.access->may_publish(topic);
   }
+  // mosquitto's test: the topic starts with "$SYS".
+  static bool is_sys_topic(std::string_view topic) noexcept { return topic.starts_with("$SYS"); }
 
   // --- broker_publish.cpp
   void on_publish(Client& c, protocol::Publish&& publish, TimePoint now);
   void on_denied_publish(Client& c, const protocol::Publish& publish);
+  void count_received(const protocol::Publish& publish) noexcept {
+    ++stats_.messages_received;
+    stats_.publish_bytes_received += publish.payload.size();
+  }
   void on_puback(Client& c, const protocol::Puback& ack, TimePoint now);
   void on_pubrec(Client& c, const protocol::Pubrec& ack, TimePoint now);
   void on_pubrel(Client& c, const protocol::Pubrel& ack, TimePoint now);
@@ -191,6 +203,7 @@ class Broker::Impl {
   std::mt19937_64 random_;
   std::string scratch_;              // encode buffer for packets that may need trimming (send())
   std::vector<Client*> staged_;      // clients with output staged in the current call
+  SysTree sys_tree_;                 // $SYS: what was last published, the load averages
 
   // Routing scratch: one entry per session a message goes to (reused across messages).
   struct Target {

@@ -76,7 +76,7 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
         protocol_violation(c, ReasonCode::payload_format_invalid, now, "payload is not UTF-8");
         return;
       }
-      ++stats_.messages_received;
+      count_received(publish);
       route(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos, publish.retain, props,
                          s.id, now),
             now);
@@ -87,7 +87,7 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
       if (bad_payload) {
         ack.reason_code = ReasonCode::payload_format_invalid;
       } else {
-        ++stats_.messages_received;
+        count_received(publish);
         const std::size_t n = route(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos,
                                                  publish.retain, props, s.id, now),
                                     now);
@@ -112,7 +112,7 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
         send(c, ack);
         return;
       }
-      ++stats_.messages_received;
+      count_received(publish);
       const std::size_t n = route(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos,
                                                publish.retain, props, s.id, now),
                                   now);
@@ -197,6 +197,18 @@ void Broker::Impl::on_pubcomp(Client& c, const protocol::Pubcomp& comp, TimePoin
   SessionStore store = store_of(s);
   s.exchanges->complete(comp.packet_id, store);
   pump(s, now);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// $SYS: the broker's own messages, routed as a client's would be (subscriptions, ACLs, queues, retained index).
+
+void Broker::Impl::publish_sys(const SysSample& sample, TimePoint now) {
+  const FlushAtExit flush{*this};
+  // QoS 2 and retained, as mosquitto; without retain_available, not retained (as mosquitto).
+  const QoS qos = std::min(QoS::exactly_once, options_.max_qos);
+  for (SysMessage& m : sys_tree_.update(stats_, sample, now)) {
+    route(make_message(std::move(m.topic), std::move(m.payload), qos, options_.retain_available, {}, 0, now), now);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -395,6 +407,8 @@ bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t pac
   // be able to receive it as a new message again. A QoS 1 one may go at once (a duplicate is within QoS 1).
   if (d.qos == QoS::exactly_once) c.must_wait = true;
   ++stats_.messages_sent;
+  ++stats_.packets_sent;
+  stats_.publish_bytes_sent += m.payload.size();
   return true;
 }
 

@@ -204,7 +204,8 @@ void Broker::Impl::store_incoming(Session& s, std::uint16_t packet_id, bool add)
 }
 
 void Broker::Impl::store_retained(const MessagePtr& message) {
-  if (!store_) return;
+  // $SYS is the broker's own, republished every sys_interval: not written to disk at that rate (nor by mosquitto).
+  if (!store_ || is_sys_topic(message->topic)) return;
   if (message->payload.empty()) {
     unstore_retained(message->topic);
     return;
@@ -363,6 +364,7 @@ void Broker::Impl::restore(const StoreSnapshot& snapshot, StorePort& store, Time
 
   stats_.sessions = sessions_.size();
   stats_.subscriptions = subscriptions_.size();
+  stats_.shared_subscriptions = subscriptions_.shared_size();
   stats_.retained = retained_.size();
   tick(now);  // sessions that expired while the broker was down end now, and wills that are due go
   TERN_LOG(notice, "Restored ", snapshot.sessions.size(), " session(s), ", snapshot.subscriptions.size(),

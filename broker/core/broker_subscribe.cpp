@@ -66,6 +66,7 @@ void Broker::Impl::on_subscribe(Client& c, protocol::Subscribe&& subscribe, Time
       retained_requests.push_back({std::move(sub.filter), options});
   }
   stats_.subscriptions = subscriptions_.size();
+  stats_.shared_subscriptions = subscriptions_.shared_size();
   send(c, ack);
   for (const RetainedRequest& r : retained_requests) send_retained(s, r.filter, r.options, now);
 }
@@ -104,6 +105,7 @@ void Broker::Impl::on_unsubscribe(Client& c, protocol::Unsubscribe&& unsubscribe
     ack.reason_codes.push_back(existed ? ReasonCode::success : ReasonCode::no_subscription_existed);
   }
   stats_.subscriptions = subscriptions_.size();
+  stats_.shared_subscriptions = subscriptions_.shared_size();
   send(c, ack);  // [MQTT-3.10.4-4]
 }
 

@@ -152,6 +152,7 @@ bool SubscriptionIndex::subscribe(std::string_view filter, SessionId session, co
   }
   members->push_back(Subscriber{session, options});
   ++count_;
+  if (shared) ++shared_count_;
   return false;
 }
 
@@ -187,6 +188,7 @@ bool SubscriptionIndex::unsubscribe(std::string_view filter, SessionId session) 
     if (index < group->next) --group->next;
     if (group->next >= group->members.size()) group->next = 0;
     if (group->members.empty()) node->groups.erase(group);
+    --shared_count_;
   }
   --count_;
 

@@ -78,6 +78,7 @@ class SubscriptionIndex {
   void match(std::string_view topic, OnSubscriber&& on_subscriber, OnShared&& on_shared);
 
   std::size_t size() const noexcept { return count_; }  // number of (filter, session) pairs
+  std::size_t shared_size() const noexcept { return shared_count_; }  // of which in shared groups
 
  private:
   struct Node;
@@ -92,6 +93,7 @@ class SubscriptionIndex {
 
   std::unique_ptr<Node> root_;
   std::size_t count_ = 0;
+  std::size_t shared_count_ = 0;
 };
 
 template <class OnSubscriber, class OnShared>

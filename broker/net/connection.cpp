@@ -278,6 +278,7 @@ void Connection::read_available() {
       return;
     }
     // After close() incoming bytes are drained and dropped, so the peer is not sent a reset with our last packets.
+    shard_.count_received(n);
     if (!closing_.load(std::memory_order_relaxed)) {
       try {
         deliver({buffer.data(), n});
@@ -567,6 +568,7 @@ bool Connection::write_batch() {
       }
       if (error) return batch_done(error);  // the peer is gone
       out_->written += n;
+      if (!transport_) shard_.count_sent(n);
     }
     if (transport_ && out_->encoded < out_->writing.size()) {
       if (!encode_slice()) return false;
@@ -583,8 +585,10 @@ bool Connection::encode_slice() {
   std::string failure;
   out_->wire.clear();
   out_->written = 0;
-  out_->encoded += transport_->write_some(std::string_view(out_->writing).substr(out_->encoded), out_->wire,
-                                          wire_slice, failure);
+  const std::size_t taken = transport_->write_some(std::string_view(out_->writing).substr(out_->encoded),
+                                                  out_->wire, wire_slice, failure);
+  out_->encoded += taken;
+  shard_.count_sent(taken);
   if (failure.empty()) return true;
   TERN_LOG(error, "connection ", id_, ": ", failure);
   {

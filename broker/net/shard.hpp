@@ -14,6 +14,7 @@
 // (inside its handlers), or before it runs.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -79,8 +80,19 @@ class Shard {
   }
   std::vector<protocol::Packet>& packet_batch() noexcept { return batch_; }
 
+  // MQTT bytes this shard's connections read from and wrote to their clients since the start (after TLS on the way
+  // in, before it on the way out), for $SYS. Counted by the shard's own thread, the only writer, so a relaxed load
+  // and store suffice (no read-modify-write); read from any thread.
+  void count_received(std::size_t n) noexcept { add(bytes_received_, n); }
+  void count_sent(std::size_t n) noexcept { add(bytes_sent_, n); }
+  std::uint64_t bytes_received() const noexcept { return bytes_received_.load(std::memory_order_relaxed); }
+  std::uint64_t bytes_sent() const noexcept { return bytes_sent_.load(std::memory_order_relaxed); }
+
  private:
   static void dispatch(void* target, std::uint32_t events);
+  static void add(std::atomic<std::uint64_t>& counter, std::size_t n) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
 
   unsigned index_;
   SharedBroker& shared_;
@@ -92,6 +104,8 @@ class Shard {
   std::unique_ptr<char[]> wire_buffer_;
   std::vector<protocol::Packet> batch_;
   std::thread thread_;
+  std::atomic<std::uint64_t> bytes_received_{0};
+  std::atomic<std::uint64_t> bytes_sent_{0};
 };
 
 }  // namespace tern::net

@@ -3,31 +3,51 @@
 // (a new client's keepalive, a will delay) are late by at most a second, and never sooner than now + 20 ms, so a
 // busy broker does not tick in a loop.
 //
+// It also publishes $SYS: at start() and then every sys_interval seconds it sums the shards' byte counters and asks
+// the allocator for the heap in use (both outside the lock), then calls Broker::publish_sys() in the same locked turn
+// as tick().
+//
 // Thread safety: start() and stop() on the timer's shard thread (or before it runs).
 #pragma once
 
 #include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
 
+#include "broker/core/sys_tree.hpp"
 #include "broker/net/asio.hpp"
 #include "broker/net/shared_broker.hpp"
 
 namespace tern::net {
+
+class Shard;
+
+struct SysPublishing {
+  std::chrono::seconds interval{0};  // sys_interval; 0: $SYS is not published
+  std::string version;               // "0.1.0"
+  const std::vector<std::unique_ptr<Shard>>* shards = nullptr;  // whose byte counters $SYS adds up
+};
 
 class Ticker {
  public:
   static constexpr std::chrono::seconds max_interval{1};
   static constexpr std::chrono::milliseconds min_interval{20};
 
-  Ticker(Executor executor, SharedBroker& shared);
+  Ticker(Executor executor, SharedBroker& shared, SysPublishing sys = {});
 
   void start();
   void stop();
 
  private:
   void arm(core::TimePoint at);
+  core::SysSample sample() const;
 
   Timer timer_;
   SharedBroker& shared_;
+  SysPublishing sys_;
+  core::TimePoint started_{};
+  core::TimePoint next_sys_ = core::TimePoint::max();
   bool stopped_ = false;
 };
 

@@ -60,11 +60,33 @@ std::string render_metrics(const MetricsSnapshot& s) {
   w.gauge("tern_connections", "Client connections attached to the broker now.", static_cast<double>(b.connections));
   w.gauge("tern_clients_connected", "Clients connected now (CONNECT accepted).", static_cast<double>(b.clients));
   w.gauge("tern_sessions", "Sessions, connected or not.", static_cast<double>(b.sessions));
-  w.gauge("tern_subscriptions", "Subscriptions (filter and session pairs).", static_cast<double>(b.subscriptions));
+  w.gauge("tern_subscriptions", "Subscriptions (filter and session pairs), shared ones included.",
+          static_cast<double>(b.subscriptions));
+  w.gauge("tern_shared_subscriptions", "Shared subscription memberships ($share/GROUP/FILTER).",
+          static_cast<double>(b.shared_subscriptions));
   w.gauge("tern_retained_messages", "Retained messages.", static_cast<double>(b.retained));
   w.counter("tern_messages_received_total", "PUBLISH packets accepted from clients.",
             static_cast<double>(b.messages_received));
   w.counter("tern_messages_sent_total", "PUBLISH packets written to clients.", static_cast<double>(b.messages_sent));
+  w.counter("tern_publish_bytes_received_total", "Payload bytes of the PUBLISH packets accepted from clients.",
+            static_cast<double>(b.publish_bytes_received));
+  w.counter("tern_publish_bytes_sent_total", "Payload bytes of the PUBLISH packets written to clients.",
+            static_cast<double>(b.publish_bytes_sent));
+  w.counter("tern_packets_received_total", "MQTT packets of every type from clients.",
+            static_cast<double>(b.packets_received));
+  w.counter("tern_packets_sent_total", "MQTT packets of every type to clients.", static_cast<double>(b.packets_sent));
+  w.counter("tern_bytes_received_total", "MQTT bytes read from clients (after TLS).",
+            static_cast<double>(s.bytes_received));
+  w.counter("tern_bytes_sent_total", "MQTT bytes written to clients (before TLS).", static_cast<double>(s.bytes_sent));
+  w.counter("tern_sockets_opened_total", "Client sockets accepted and attached to the broker.",
+            static_cast<double>(b.sockets_opened));
+  w.counter("tern_connects_total", "CONNECT packets, accepted or refused.", static_cast<double>(b.connects));
+  w.counter("tern_sessions_expired_total", "Disconnected sessions ended by their expiry.",
+            static_cast<double>(b.clients_expired));
+  if (s.heap_bytes) {
+    w.gauge("tern_heap_bytes", "Heap in use (glibc mallinfo2: allocated blocks and mmapped ones).",
+            static_cast<double>(*s.heap_bytes));
+  }
   w.counter("tern_messages_dropped_total",
             "Messages not delivered to a client: its queue was full, it was too large for the client, or it expired.",
             static_cast<double>(b.messages_dropped));

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct MetricsSnapshot {
   };
   std::vector<Listener> listeners;
   std::uint64_t open_sockets = 0;
+  std::uint64_t bytes_received = 0;  // MQTT bytes, summed over the shards (after TLS on the way in)
+  std::uint64_t bytes_sent = 0;      // (before TLS on the way out)
+  std::optional<std::uint64_t> heap_bytes;
   double uptime_seconds = 0;
 };
 

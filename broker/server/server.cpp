@@ -33,6 +33,7 @@
 #include "platform/log.hpp"
 #include "platform/privileges.hpp"
 #include "platform/signals.hpp"
+#include "platform/sysinfo.hpp"
 #include "platform/systemd.hpp"
 
 #ifndef TERN_VERSION
@@ -117,7 +118,9 @@ class Running {
         throw std::runtime_error("http_listener " + std::to_string(config.http_listener->port) + ": " + e.what());
       }
     }
-    ticker_ = std::make_unique<net::Ticker>(shards_[0]->executor(), shared_);
+    ticker_ = std::make_unique<net::Ticker>(
+        shards_[0]->executor(), shared_,
+        net::SysPublishing{std::chrono::seconds(config.sys_interval), TERN_VERSION, &shards_});
     grace_timer_ = std::make_unique<net::Timer>(shards_[0]->executor());
     signals_ = std::make_unique<asio::signal_set>(shards_[0]->context(), SIGINT, SIGTERM, SIGHUP);
     TERN_LOG(information, "running ", count, count == 1 ? " network thread" : " network threads");
@@ -236,6 +239,11 @@ class Running {
         }
       }
       s.open_sockets = shared_.open_sockets.load(std::memory_order_relaxed);
+      for (const auto& shard : shards_) {
+        s.bytes_received += shard->bytes_received();
+        s.bytes_sent += shard->bytes_sent();
+      }
+      s.heap_bytes = platform::heap_in_use();
       s.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
       return render_metrics(s);
     };

@@ -1,5 +1,6 @@
 #include "platform/sysinfo.hpp"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
@@ -62,6 +63,11 @@ std::optional<ProcessInfo> process_info() noexcept {
   if (fields != 2) return std::nullopt;
   info.resident_bytes = resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   return info;
+}
+
+std::optional<std::uint64_t> heap_in_use() noexcept {
+  const struct mallinfo2 info = ::mallinfo2();
+  return static_cast<std::uint64_t>(info.uordblks) + static_cast<std::uint64_t>(info.hblkhd);
 }
 
 }  // namespace tern::platform

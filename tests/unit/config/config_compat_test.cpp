@@ -127,7 +127,6 @@ TEST(ConfigCompat, AcceptedWithANote) {
       {"autosave_on_changes true\n", LogLevel::information, "commits every change"},
       {"allow_duplicate_messages true\n", LogLevel::warning, "receives each message once"},
       {"retry_interval 20\n", LogLevel::warning, "when the client reconnects"},
-      {"sys_interval 10\n", LogLevel::warning, "does not publish $SYS topics yet"},
       {"websockets_log_level 255\n", LogLevel::information, "websockets listeners"},
       {"websockets_headers_size 4096\n", LogLevel::information, "websockets listeners"},
       {"listener 1883\nhttp_dir /var/www\n", LogLevel::information, "websockets listeners"},
@@ -148,6 +147,8 @@ TEST(ConfigCompat, AcceptedWithANote) {
   }
   // What equals Tern's behaviour says nothing.
   EXPECT_TRUE(parse("set_tcp_nodelay true\nsys_interval 0\ntls_keyform pem\n").notes.empty());
+  EXPECT_TRUE(parse("sys_interval 10\n").notes.empty());  // $SYS is published: nothing to say
+  EXPECT_EQ(parse("").sys_interval, 10u);                   // mosquitto's default
   EXPECT_EQ(parse("sys_interval 30\n").sys_interval, 30u);
   // Bad values are still errors.
   EXPECT_EQ(config_error_of("sys_interval 70000\n"),

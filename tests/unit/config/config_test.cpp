@@ -335,6 +335,7 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "log_dest",
                                           "log_timestamp",
                                           "threads",
+                                          "http_listener",
                                           "max_outgoing_buffer",
                                           "persistence",
                                           "persistence_location",

@@ -184,6 +184,8 @@ class Client {
 struct Outcome {
   std::string received;  // what the client got, in MQTT bytes
   int calls = 0;         // the connection's system calls
+  std::size_t sent = 0;  // MQTT bytes the client sent
+  std::uint64_t shard_received = 0, shard_sent = 0;  // the shard's counters for $SYS
 };
 
 // One broker with one shard thread; one connection over a socket pair, served with `calls`; the client subscribes
@@ -225,8 +227,11 @@ Outcome exchange(FaultyCalls& calls, std::size_t payload, std::shared_ptr<const 
       publish.payload.assign(payload, 'p');
       publish.qos = protocol::QoS::at_least_once;
       publish.packet_id = 2;
-      client.send(protocol::encode(connect, protocol::Version::v5) + protocol::encode(subscribe, protocol::Version::v5) +
-                  protocol::encode(publish, protocol::Version::v5));
+      const std::string bytes = protocol::encode(connect, protocol::Version::v5) +
+                                protocol::encode(subscribe, protocol::Version::v5) +
+                                protocol::encode(publish, protocol::Version::v5);
+      outcome.sent = bytes.size();
+      client.send(bytes);
       outcome.received = client.receive(4, deadline);
     }
     ::close(fds[1]);  // the broker's side sees EOF: the connection ends, if it had not yet
@@ -237,6 +242,8 @@ Outcome exchange(FaultyCalls& calls, std::size_t payload, std::shared_ptr<const 
     shard.stop();
     shard.join();
     outcome.calls = calls.calls();
+    outcome.shard_received = shard.bytes_received();
+    outcome.shard_sent = shard.bytes_sent();
   }
   std::lock_guard lock(shared.mutex);
   EXPECT_EQ(broker.stats().connections, 0u) << "a connection was never detached";
@@ -293,6 +300,18 @@ TEST_P(ConnectionCalls, ShortWritesLoseNothing) {
     FaultyCalls calls(0, max_write);
     const Outcome outcome = exchange(calls, payload, server_, client_);
     EXPECT_EQ(outcome.received, expected) << "writes of at most " << max_write;
+  }
+}
+
+// The shard counts MQTT bytes for $SYS/broker/bytes/...: what the client sent and got, not TLS records, however the
+// writes were cut.
+TEST_P(ConnectionCalls, TheShardCountsMqttBytes) {
+  for (const std::size_t max_write : {SIZE_MAX, std::size_t{7}}) {
+    FaultyCalls calls(0, max_write);
+    const Outcome outcome = exchange(calls, 3000, server_, client_);
+    ASSERT_EQ(whole_packets(outcome.received), 4u);
+    EXPECT_EQ(outcome.shard_received, outcome.sent) << "writes of at most " << max_write;
+    EXPECT_EQ(outcome.shard_sent, outcome.received.size()) << "writes of at most " << max_write;
   }
 }
 

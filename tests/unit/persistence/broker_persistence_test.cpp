@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "broker/core/store_codec.hpp"
+#include "broker/core/sys_tree.hpp"
 #include "persistence/memory_store.hpp"
 #include "tests/unit/core/broker_test_support.hpp"
 
@@ -270,6 +271,25 @@ TEST_P(BrokerPersistence, QueuedMessagesSurviveARestartInOrder) {
   ASSERT_EQ(retained.size(), 1u);
   EXPECT_EQ(retained[0].payload, "kept");
   EXPECT_TRUE(retained[0].retain);
+}
+
+// $SYS is republished every sys_interval: the retained index keeps it, the store does not (nor does mosquitto), so
+// an idle broker writes nothing to disk for it. A client's retained message beside it is stored as ever.
+TEST_P(BrokerPersistence, SysRetainedMessagesAreNotStored) {
+  TestClient& c = client();
+  c.connect("c", true, now_);
+  c.publish("r", "kept", p::QoS::at_least_once, now_, /*retain=*/true);
+  const std::size_t ops_before = submitter_.ops_seen;
+  SysSample sample;
+  sample.version = "0.1.0";
+  sample.started = now_;
+  broker_->publish_sys(sample, now_);
+  broker_->publish_sys(sample, now_ + 10s);
+  EXPECT_EQ(submitter_.ops_seen, ops_before);
+  EXPECT_GT(broker_->stats().retained, 1u);
+
+  start();  // a restart brings back the client's retained message alone
+  EXPECT_EQ(broker_->stats().retained, 1u);
 }
 
 // One read with many publishes is one batch: one buffer of encoded ops (core::StoreBatch), grown as it fills. Every

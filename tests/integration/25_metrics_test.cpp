@@ -100,7 +100,8 @@ std::map<std::string, double> samples(const std::string& text) {
 
 TEST(Metrics, CountersFollowTheClients) {
   SKIP_FOR_MOSQUITTO();
-  BrokerProcess broker({"http_listener 0 127.0.0.1"});
+  // Without $SYS, whose retained messages would count too.
+  BrokerProcess broker({"http_listener 0 127.0.0.1", "sys_interval 0"});
   const std::uint16_t http = http_port(broker);
   ASSERT_NE(http, 0) << broker.log();
 
@@ -125,6 +126,13 @@ TEST(Metrics, CountersFollowTheClients) {
   EXPECT_EQ(m.at("tern_messages_sent_total"), 3);
   EXPECT_EQ(m.at("tern_listener_connections{listener=\"127.0.0.1:" + std::to_string(broker.port()) + "\"}"), 2);
   EXPECT_EQ(m.at("tern_build_info{version=\"" TERN_VERSION_FOR_TESTS "\"}"), 1);
+  EXPECT_EQ(m.at("tern_publish_bytes_received_total"), 3);  // three one-byte payloads
+  EXPECT_EQ(m.at("tern_publish_bytes_sent_total"), 3);
+  EXPECT_EQ(m.at("tern_connects_total"), 2);
+  EXPECT_GT(m.at("tern_bytes_received_total"), m.at("tern_publish_bytes_received_total"));
+  EXPECT_GT(m.at("tern_bytes_sent_total"), m.at("tern_publish_bytes_sent_total"));
+  EXPECT_GT(m.at("tern_packets_received_total"), 3);  // CONNECTs, SUBSCRIBE, PUBLISHes, PUBACKs
+  EXPECT_GT(m.at("tern_heap_bytes"), 0);
   EXPECT_GT(m.at("tern_core_lock_acquisitions_total"), 0);
   EXPECT_GE(m.at("tern_uptime_seconds"), 0);
 }
