@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves the ARM builds on this (x86-64) machine: for each target, cross-builds tern (build.sh, reused when up to
 # date), runs the unit tests under qemu-user, then starts the cross-built tern under qemu-user for the host-built
-# integration tests (tests/integration) and the conformance suite (conformance/run.py).
+# integration tests (tests/integration) and the conformance suite (conformance/run.py), and checks its Debian
+# package (tests/package/check_arch.sh).
 #
 #   cross-toolchains/test-arm.sh aarch64 armhf
 #
@@ -53,6 +54,8 @@ for arch in "$@"; do
   step "$arch integration tests (host clients, tern under qemu)" \
     env JOBS="$jobs" scripts/integration.sh "$host_build" "$launcher" "$log_dir"
   step "$arch conformance (tern under qemu)" python3 conformance/run.py --tern "$tern" --wrapper "$wrapper" -j 4
+  # The Debian package of this build (arm64 / armhf): architecture, contents, lintian (the binary is not rebuilt).
+  step "$arch Debian package" tests/package/check_arch.sh "$([[ $arch == aarch64 ]] && echo arm64 || echo armhf)"
 done
 
 if [[ ${#failed[@]} -gt 0 ]]; then

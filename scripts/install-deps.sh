@@ -3,12 +3,18 @@
 #   scripts/install-deps.sh build   compiler, CMake, Boost, mbedTLS, SQLite (enough to build and run tern)
 #   scripts/install-deps.sh test    the above plus GoogleTest, Paho MQTT C/C++ and mosquitto's clients
 #                                   (and openssl, which makes the TLS test certificates)
+#   scripts/install-deps.sh package the above plus what builds and checks the .deb (dist/deb/build.sh,
+#                                   tests/package/test_package.sh): dpkg-dev, fakeroot, lintian, systemd
+#                                   (systemd-analyze verify), file
 set -euo pipefail
 
 what=${1:-build}
 packages=(g++ cmake ninja-build ccache libboost1.74-dev libmbedtls-dev libsqlite3-dev)
-if [[ $what == test ]]; then
+if [[ $what == test || $what == package ]]; then
   packages+=(libgtest-dev libgmock-dev libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto mosquitto-clients python3 openssl)
+fi
+if [[ $what == package ]]; then
+  packages+=(dpkg-dev fakeroot lintian systemd file)
 fi
 
 missing=()

@@ -2,7 +2,7 @@
 # Builds everything and runs every test: unit tests and the integration tests that start the real broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh test
+scripts/install-deps.sh package
 jobs=$(nproc)
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs"
@@ -16,6 +16,11 @@ cmake -S . -B build-static -G Ninja -DCMAKE_BUILD_TYPE=Release -DTERN_BUILD_TEST
 cmake --build build-static -j "$jobs" --target tern
 echo "==== integration tests against the static build"
 JOBS=$jobs scripts/integration.sh build "$PWD/build-static/tern" build-static/test-logs
+
+# The Debian package made from that static build (dist/deb/build.sh): lintian, systemd-analyze verify on the unit,
+# installed, upgraded, removed and purged with dpkg --root in a scratch root, the installed broker started as the
+# unit starts it (about 30 s; also checks the ARM packages when their cross builds exist).
+tests/package/test_package.sh
 
 # The ARM builds (64-bit and 32-bit), proven under qemu-user: unit tests emulated, the integration and conformance
 # suites run against the cross-built broker (about 5 minutes per target on 2 cores; the whole script about 18 minutes
