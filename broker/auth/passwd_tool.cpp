@@ -1,5 +1,7 @@
 #include "broker/auth/passwd_tool.hpp"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -18,7 +20,10 @@ namespace tern::auth {
 namespace {
 
 constexpr std::size_t max_password_size = 65535;  // mosquitto_passwd's limit
-constexpr unsigned file_mode = 0600;              // hashes are secrets too: offline guessing
+// Hashes are secrets too (offline guessing): a file is the owner's alone, except that a file its group could read
+// (a service account's group: chgrp tern, chmod 640) keeps that; nobody else ever may.
+constexpr unsigned file_mode = 0600;
+constexpr unsigned kept_group_read = 0040;
 
 constexpr const char* usage_text =
     "tern passwd is a tool for managing password files for tern and mosquitto.\n"
@@ -232,7 +237,9 @@ int read_whole_file(const std::string& path, std::string& text) {
 
 bool write_file(const std::string& path, std::string_view content, const PasswdIo& io) {
   try {
-    platform::replace_file(path, content, file_mode);
+    struct stat before {};
+    const unsigned mode = ::stat(path.c_str(), &before) == 0 ? file_mode | (before.st_mode & kept_group_read) : file_mode;
+    platform::replace_file(path, content, mode);
     return true;
   } catch (const std::system_error& e) {
     io.err << "Error: Unable to write password file " << path << ": " << e.what() << ".\n";

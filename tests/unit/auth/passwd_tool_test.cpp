@@ -86,15 +86,23 @@ TEST_F(PasswdTool, CreateWritesOneHashedLineWithMode0600) {
   expect_only_the_file();
 }
 
-TEST_F(PasswdTool, ModeIs0600WhateverTheUmaskAndTheFileHadBefore) {
+// 0600 whatever the umask; an edit keeps the group's read permission (a service account's group reads the file)
+// and never gives anything to others, whatever the file had before.
+TEST_F(PasswdTool, ModeIs0600OrGroupReadableWhateverTheUmask) {
   {
     const Umask umask(0277);  // would make a new file read-only for its owner
     ASSERT_EQ(passwd({"-c", "-b", path_, "alice", "right"}).code, 0);
     EXPECT_EQ(test::file_mode(path_), 0600u);
   }
-  ASSERT_EQ(::chmod(path_.c_str(), 0644), 0);
   const Umask umask(0);
+  ASSERT_EQ(::chmod(path_.c_str(), 0644), 0);
   ASSERT_EQ(passwd({"-b", path_, "bob", "pw"}).code, 0);
+  EXPECT_EQ(test::file_mode(path_), 0640u);
+  ASSERT_EQ(::chmod(path_.c_str(), 0666), 0);
+  ASSERT_EQ(passwd({"-D", path_, "bob"}).code, 0);
+  EXPECT_EQ(test::file_mode(path_), 0640u);
+  ASSERT_EQ(::chmod(path_.c_str(), 0604), 0);
+  ASSERT_EQ(passwd({"-b", path_, "carol", "pw"}).code, 0);
   EXPECT_EQ(test::file_mode(path_), 0600u);
   expect_only_the_file();
 }
@@ -199,7 +207,7 @@ TEST_F(PasswdTool, UpgradeHashesPlainTextPasswordsAndKeepsHashes) {
   EXPECT_EQ(file.check("alice", "right"), Check::ok);
   EXPECT_EQ(file.check("carol", "p@ss:w0rd"), Check::ok);
   EXPECT_EQ(file.check("bob", "secret word"), Check::ok);  // the last bob line wins
-  EXPECT_EQ(test::file_mode(path_), 0600u);
+  EXPECT_EQ(test::file_mode(path_), 0640u);  // it was written 0644: its group still reads it, others no longer
 
   // Once more: nothing is plain any more, so nothing changes.
   const std::string upgraded = test::read_file(path_);
