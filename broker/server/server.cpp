@@ -98,6 +98,15 @@ class Running {
       : store_(open_store(config.persistence)), broker_(config.broker), shared_(broker_) {
     const unsigned count = shard_count(config.threads);
     for (unsigned i = 0; i < count; ++i) shards_.push_back(std::make_unique<net::Shard>(i, shared_));
+    // Before the MQTT listeners: a port in use stops the start before any "listening on" line.
+    if (config.http_listener) {
+      try {
+        http_ = std::make_unique<net::HttpEndpoint>(shards_[0]->context(), config.http_listener->address,
+                                                    config.http_listener->port, http_handlers());
+      } catch (const std::exception& e) {
+        throw std::runtime_error("http_listener " + std::to_string(config.http_listener->port) + ": " + e.what());
+      }
+    }
     for (const ListenerConfig& listener : config.listeners) {
       net::SecuritySlot* slot = security_slot(config.security_of(listener), listener.port);
       listeners_.push_back(std::make_unique<net::Listener>(
@@ -109,14 +118,6 @@ class Running {
                s.allow_anonymous ? "open to anonymous clients (allow_anonymous true)" : "anonymous clients refused",
                s.password_file.empty() ? "" : ", passwords from " + s.password_file,
                s.acl_file.empty() ? "; no acl_file: every client may use every topic" : ", ACL from " + s.acl_file);
-    }
-    if (config.http_listener) {
-      try {
-        http_ = std::make_unique<net::HttpEndpoint>(shards_[0]->context(), config.http_listener->address,
-                                                    config.http_listener->port, http_handlers());
-      } catch (const std::exception& e) {
-        throw std::runtime_error("http_listener " + std::to_string(config.http_listener->port) + ": " + e.what());
-      }
     }
     ticker_ = std::make_unique<net::Ticker>(
         shards_[0]->executor(), shared_,

@@ -24,12 +24,18 @@ namespace {
 #define SKIP_FOR_MOSQUITTO() \
   if (testing_mosquitto()) GTEST_SKIP() << "http_listener is Tern's own"
 
-// The port of "http_listener: metrics on http://127.0.0.1:PORT/metrics".
+// The port of "http_listener: metrics on http://127.0.0.1:PORT/metrics", logged once the broker runs (after the
+// MQTT listeners' lines that BrokerProcess waits for); 0 if it never comes.
 std::uint16_t http_port(const BrokerProcess& broker) {
-  std::smatch m;
-  const std::string log = broker.log();
-  if (!std::regex_search(log, m, std::regex(R"(metrics on http://127\.0\.0\.1:([0-9]+)/metrics)"))) return 0;
-  return static_cast<std::uint16_t>(std::stoi(m[1]));
+  std::uint16_t port = 0;
+  wait_until([&] {
+    std::smatch m;
+    const std::string log = broker.log();
+    if (!std::regex_search(log, m, std::regex(R"(metrics on http://127\.0\.0\.1:([0-9]+)/metrics)"))) return false;
+    port = static_cast<std::uint16_t>(std::stoi(m[1]));
+    return true;
+  });
+  return port;
 }
 
 int connect_to(std::uint16_t port) {

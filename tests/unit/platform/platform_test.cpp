@@ -11,11 +11,13 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "platform/clock.hpp"
 #include "platform/cpu.hpp"
 #include "platform/entropy.hpp"
 #include "platform/fs.hpp"
+#include "platform/privileges.hpp"
 #include "platform/signals.hpp"
 #include "platform/sysinfo.hpp"
 
@@ -125,6 +127,38 @@ TEST(SysInfo, ProcessFiguresArePlausible) {
   const auto after = process_info();
   ASSERT_TRUE(after.has_value());
   EXPECT_GT(after->cpu_time, before->cpu_time);
+}
+
+}  // namespace
+}  // namespace tern::platform
+
+namespace tern::platform {
+namespace {
+
+// The static build's own reading of passwd(5) and group(5) (privileges.hpp).
+TEST(Privileges, AccountsAndGroupsFromTheFiles) {
+  const std::string passwd =
+      "root:x:0:0:root:/root:/bin/bash\n"
+      "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+      "broken:x:notanumber:1::/:/bin/false\n"
+      "mosquitto:x:102:105::/var/lib/mosquitto:/usr/sbin/nologin\n";
+  const auto m = find_account(passwd, "mosquitto");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->uid, 102u);
+  EXPECT_EQ(m->gid, 105u);
+  EXPECT_FALSE(find_account(passwd, "mosq").has_value());     // whole names only
+  EXPECT_FALSE(find_account(passwd, "broken").has_value());   // an unreadable line is no account
+  EXPECT_FALSE(find_account(passwd, "").has_value());
+
+  const std::string group =
+      "root:x:0:\n"
+      "adm:x:4:syslog,mosquitto\n"
+      "tern:x:990:mosquitto\n"
+      "mosquitto:x:105:\n"
+      "users:x:100:mosquittoX,other\n";
+  EXPECT_EQ(find_groups(group, "mosquitto", 105), (std::vector<gid_t>{105, 4, 990}));
+  EXPECT_EQ(find_groups(group, "nobody", 65534), (std::vector<gid_t>{65534}));
+  EXPECT_EQ(find_groups("", "mosquitto", 105), (std::vector<gid_t>{105}));
 }
 
 }  // namespace
