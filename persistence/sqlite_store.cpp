@@ -237,6 +237,16 @@ void SqliteStore::run_writer() {
     // The journal copied the ops it keeps: the batches go back to the submitter (take_spent()), up to a bound,
     // before the callbacks tell it to come for them.
     lock.lock();
+    const auto committed_at = std::chrono::steady_clock::now();
+    for (const auto& batch : group) {
+      const double seconds = std::chrono::duration<double>(committed_at - batch.queued_at).count();
+      ++stats_.commits;
+      stats_.commit_seconds += seconds;
+      if (!durable) ++stats_.failed;
+      for (std::size_t i = 0; i < StoreStats::commit_bucket_seconds.size(); ++i) {
+        if (seconds <= StoreStats::commit_bucket_seconds[i]) ++stats_.commits_within[i];
+      }
+    }
     for (auto& batch : group) {
       if (spent_bytes_ + batch.ops.capacity() > kMaxSpentBytes) break;
       spent_bytes_ += batch.ops.capacity();
@@ -282,6 +292,14 @@ bool SqliteStore::commit(std::vector<Batch>& group) {
              e.what(), "; they are not stored and must not be acknowledged");
     return false;
   }
+}
+
+StoreStats SqliteStore::stats() const {
+  std::lock_guard lock(mutex_);
+  StoreStats s = stats_;
+  s.backlog_batches = submitted_ - completed_;
+  s.backlog_ops = pending_ops_;
+  return s;
 }
 
 bool SqliteStore::log_full() const noexcept { return journal_->log_bytes() >= options_.commit_log_bytes; }

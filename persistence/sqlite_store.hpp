@@ -76,6 +76,7 @@ class SqliteStore final : public Store {
                           PageCallback on_page) override;
   // Keeps spent batches of up to kMaxSpentBytes (their capacity) until they are taken; the writer frees the rest.
   void take_spent(std::vector<core::StoreBatch>& out) override;
+  StoreStats stats() const override;
 
   const std::filesystem::path& path() const noexcept { return path_; }
   // Where an unusable database found at start-up was moved (so the server can report it); nullopt if none.
@@ -135,7 +136,7 @@ class SqliteStore final : public Store {
   std::uint64_t database_bytes_ = 0;  // the database's pages in use, as of the last compaction
 
   // The queue between submit() and the writer.
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable wake_writer_;
   std::condition_variable batches_done_;
   std::deque<Batch> pending_;
@@ -146,6 +147,7 @@ class SqliteStore final : public Store {
   std::uint64_t completed_ = 0;  // batches whose callbacks have returned
   std::size_t flush_waiters_ = 0;
   bool stop_ = false;
+  StoreStats stats_;  // under mutex_: the commit histogram (written by the writer); backlog filled in by stats()
 
   std::vector<core::StoreOpView> group_ops_;  // commit()'s, kept for their capacity
   std::atomic<std::uint64_t> transactions_{0};

@@ -54,6 +54,7 @@
 // them from a thread that is not the writer. The destructor flushes and stops the writer.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -70,6 +71,20 @@ namespace tern::persistence {
 using CommitCallback = std::function<void(bool durable)>;
 // Called with the page request_queue_page() asked for.
 using PageCallback = std::function<void(core::QueuePage page)>;
+
+// What an operator watches of a store (/metrics): how long a batch waits to be durable, and what waits now.
+struct StoreStats {
+  // Commit latency, submit() to durable (or failed), as a cumulative histogram: commits_within[i] batches took at
+  // most commit_bucket_seconds[i]; `commits` is every batch (the +Inf bucket).
+  static constexpr std::array<double, 10> commit_bucket_seconds{0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                                0.025,  0.05,  0.1,    0.25,  1.0};
+  std::array<std::uint64_t, 10> commits_within{};
+  std::uint64_t commits = 0;
+  double commit_seconds = 0;  // their sum
+  std::uint64_t failed = 0;   // batches that could not be committed
+  std::uint64_t backlog_batches = 0;  // submitted, not yet committed
+  std::uint64_t backlog_ops = 0;
+};
 
 class Store {
  public:
@@ -109,6 +124,9 @@ class Store {
   // thread's later allocations slow (glibc hands the memory back to the other thread's arena, in bins it must then
   // sort). A store that keeps spent batches for this bounds them; the default keeps none.
   virtual void take_spent(std::vector<core::StoreBatch>& out) { (void)out; }
+
+  // Any thread. The memory store has nothing to report.
+  virtual StoreStats stats() const { return {}; }
 };
 
 }  // namespace tern::persistence

@@ -62,7 +62,29 @@ void Broker::on_queue_page(const std::string& client_id, std::uint64_t token, Qu
 }
 void Broker::set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept { impl_->set_wall_clock(now, wall_now); }
 protocol::Version Broker::version(ConnectionId connection) const noexcept { return impl_->version(connection); }
-BrokerStats Broker::stats() const noexcept { return impl_->stats_; }
+BrokerStats Broker::stats() const noexcept { return impl_->stats(); }
+
+BrokerStats Broker::Impl::stats() const noexcept {
+  BrokerStats s = stats_;
+  // Summed when asked ($SYS, /metrics: every few seconds), not kept on the message path.
+  for (const auto& [id, session] : sessions_) {
+    s.queued_messages += session->queue.size();
+    s.queued_bytes += session->queue.bytes();
+  }
+  return s;
+}
+
+const char* drop_reason_name(DropReason reason) noexcept {
+  switch (reason) {
+    case DropReason::offline_qos0: return "offline_qos0";
+    case DropReason::slow_client: return "slow_client";
+    case DropReason::queue_full: return "queue_full";
+    case DropReason::expired: return "expired";
+    case DropReason::not_authorized: return "not_authorized";
+    case DropReason::too_large: return "too_large";
+  }
+  return "unknown";
+}
 void Broker::publish_sys(const SysSample& sample, TimePoint now) { impl_->publish_sys(sample, now); }
 const BrokerOptions& Broker::options() const noexcept { return impl_->options_; }
 

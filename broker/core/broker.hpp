@@ -20,6 +20,7 @@
 // shard's thread is in the broker, so a sink must be thread-safe and must not call back into the Broker.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -76,6 +77,18 @@ class StorePort {
   ~StorePort() = default;
 };
 
+// Why a message was not delivered to one client (BrokerStats::dropped).
+enum class DropReason : unsigned {
+  offline_qos0,   // QoS 0 to an offline session (queue_qos0_messages false)
+  slow_client,    // QoS 0 to a client over max_outgoing_buffer
+  queue_full,     // max_queued_messages / max_queued_bytes reached
+  expired,        // its Message Expiry Interval passed while it was queued
+  not_authorized, // no longer readable under the client's rights (an ACL reload, a new identity)
+  too_large,      // larger than the client's Maximum Packet Size
+};
+inline constexpr std::size_t drop_reasons = 6;
+const char* drop_reason_name(DropReason reason) noexcept;  // "queue_full"
+
 // The core's counters, read under the lock (stats()). "Since the start" counters never go down.
 struct BrokerStats {
   std::size_t connections = 0;       // attached sockets
@@ -86,7 +99,10 @@ struct BrokerStats {
   std::size_t retained = 0;
   std::uint64_t messages_received = 0;  // PUBLISHes accepted from clients, since the start
   std::uint64_t messages_sent = 0;      // PUBLISHes written to clients
-  std::uint64_t messages_dropped = 0;   // queue limits, oversized for the client, expired
+  std::uint64_t messages_dropped = 0;   // every DropReason
+  std::array<std::uint64_t, drop_reasons> dropped{};  // by DropReason
+  std::uint64_t queued_messages = 0;    // in every session's queue now (memory and store), not in flight
+  std::uint64_t queued_bytes = 0;       // their payload and topic bytes
   std::uint64_t publish_bytes_received = 0;  // payload bytes of messages_received
   std::uint64_t publish_bytes_sent = 0;      // payload bytes of messages_sent
   std::uint64_t packets_received = 0;  // MQTT packets of every type from clients

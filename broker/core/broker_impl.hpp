@@ -42,6 +42,7 @@ class Broker::Impl {
 
  public:
   explicit Impl(BrokerOptions options);
+  BrokerStats stats() const noexcept;  // stats_ with the queue totals
 
   // broker.cpp
   ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now);
@@ -117,6 +118,10 @@ class Broker::Impl {
   static bool is_sys_topic(std::string_view topic) noexcept { return topic.starts_with("$SYS"); }
 
   // --- broker_publish.cpp
+  void drop(DropReason reason) noexcept {
+    ++stats_.messages_dropped;
+    ++stats_.dropped[static_cast<unsigned>(reason)];
+  }
   void on_publish(Client& c, protocol::Publish&& publish, TimePoint now);
   void on_denied_publish(Client& c, const protocol::Publish& publish);
   void count_received(const protocol::Publish& publish) noexcept {

@@ -286,7 +286,7 @@ void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
   Client* c = s.client;
   if (!c) {
     if (d.qos == QoS::at_most_once && !options_.queue_qos0_messages) {
-      ++stats_.messages_dropped;
+      drop(DropReason::offline_qos0);
       return;
     }
     enqueue(s, std::move(d));
@@ -295,7 +295,7 @@ void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
   if (d.qos == QoS::at_most_once) {
     // QoS 0 to a client that cannot keep up is dropped rather than buffered without bound.
     if (c->sink && c->sink->pending_bytes() + c->staged.size() > options_.max_outgoing_buffer) {
-      ++stats_.messages_dropped;
+      drop(DropReason::slow_client);
       return;
     }
     write_publish(*c, d, 0, false, now);
@@ -323,7 +323,7 @@ void Broker::Impl::enqueue(Session& s, Delivery&& d) {
   if ((options_.max_queued_messages != 0 && s.queue.size() >= options_.max_queued_messages) ||
       (options_.max_queued_bytes != 0 && s.queue.bytes() + d.bytes() > options_.max_queued_bytes)) {
     // The queue is full: the new message is dropped for this client, as mosquitto does.
-    ++stats_.messages_dropped;
+    drop(DropReason::queue_full);
     TERN_LOG(debug, "Queue of ", s.client_id, " full: message on ", d.message->topic, " dropped.");
     return;
   }
@@ -340,9 +340,10 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
     Delivery taken = s.queue.pop_front();
     // Expired [MQTT-3.3.2-5], or no longer readable under the client's current rights (a reload, a restart, or
     // a new identity since it was queued).
-    if (taken.message->expired(now) || !may_read(s, taken.message->topic)) {
+    const bool expired = taken.message->expired(now);
+    if (expired || !may_read(s, taken.message->topic)) {
       store_of(s).remove(taken);
-      ++stats_.messages_dropped;
+      drop(expired ? DropReason::expired : DropReason::not_authorized);
       continue;
     }
     if (taken.qos == QoS::at_most_once) {
@@ -397,7 +398,7 @@ bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t pac
     // Never send a packet larger than the client's Maximum Packet Size: it is dropped for this client
     // [MQTT-3.1.2-25].
     if (c.client_maximum_packet_size != 0 && protocol::publish_size(v, c.version) > c.client_maximum_packet_size) {
-      ++stats_.messages_dropped;
+      drop(DropReason::too_large);
       return false;
     }
     if (new_alias != 0) c.topic_aliases().outgoing.emplace(m.topic, new_alias);

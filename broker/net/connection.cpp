@@ -236,6 +236,7 @@ void Connection::open_read() {
 
 void Connection::open_failed(const std::string& reason) {
   TERN_LOG(notice, transport_->opening_name(), " with ", opening_->remote, " failed: ", reason);
+  shared().opening_failures.fetch_add(1, std::memory_order_relaxed);
   close_socket(CloseMode::quiet);
 }
 

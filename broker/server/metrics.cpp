@@ -87,9 +87,38 @@ std::string render_metrics(const MetricsSnapshot& s) {
     w.gauge("tern_heap_bytes", "Heap in use (glibc mallinfo2: allocated blocks and mmapped ones).",
             static_cast<double>(*s.heap_bytes));
   }
-  w.counter("tern_messages_dropped_total",
-            "Messages not delivered to a client: its queue was full, it was too large for the client, or it expired.",
-            static_cast<double>(b.messages_dropped));
+  w.header("tern_messages_dropped_total", "counter",
+           "Messages not delivered to one client, by reason (offline_qos0, slow_client, queue_full, expired, "
+           "not_authorized, too_large).");
+  for (std::size_t r = 0; r < core::drop_reasons; ++r) {
+    w.sample("tern_messages_dropped_total", label("reason", core::drop_reason_name(static_cast<core::DropReason>(r))),
+             static_cast<double>(b.dropped[r]));
+  }
+  w.gauge("tern_queued_messages", "Messages waiting in the sessions' queues (in memory and in the store), not in flight.",
+          static_cast<double>(b.queued_messages));
+  w.gauge("tern_queued_bytes", "Payload and topic bytes of tern_queued_messages.", static_cast<double>(b.queued_bytes));
+  w.counter("tern_tls_handshake_failures_total", "TLS handshakes that failed (each also logged with its reason).",
+            static_cast<double>(s.tls_handshake_failures));
+
+  if (s.store) {
+    const persistence::StoreStats& st = *s.store;
+    w.header("tern_persistence_commit_seconds", "histogram",
+             "Time from a batch's submission to its commit (fsynced with persistence_sync full): what a QoS 1/2 "
+             "acknowledgement waits for.");
+    for (std::size_t i = 0; i < st.commits_within.size(); ++i) {
+      char bound[32];
+      std::snprintf(bound, sizeof bound, "%g", persistence::StoreStats::commit_bucket_seconds[i]);
+      w.sample("tern_persistence_commit_seconds_bucket", label("le", bound), static_cast<double>(st.commits_within[i]));
+    }
+    w.sample("tern_persistence_commit_seconds_bucket", label("le", "+Inf"), static_cast<double>(st.commits));
+    w.sample("tern_persistence_commit_seconds_sum", {}, st.commit_seconds);
+    w.sample("tern_persistence_commit_seconds_count", {}, static_cast<double>(st.commits));
+    w.counter("tern_persistence_commit_failures_total", "Batches the store could not commit (never acknowledged).",
+              static_cast<double>(st.failed));
+    w.gauge("tern_persistence_backlog_batches", "Batches submitted and not yet committed.",
+            static_cast<double>(st.backlog_batches));
+    w.gauge("tern_persistence_backlog_ops", "Store operations of those batches.", static_cast<double>(st.backlog_ops));
+  }
 
   w.header("tern_listener_connections", "gauge", "Open client sockets per listener.");
   for (const auto& l : s.listeners) w.sample("tern_listener_connections", label("listener", l.name), l.connections);

@@ -19,6 +19,7 @@
 
 #include "broker/core/broker.hpp"
 #include "broker/net/measured_mutex.hpp"
+#include "persistence/store.hpp"
 
 namespace tern {
 
@@ -31,9 +32,11 @@ struct MetricsSnapshot {
   };
   std::vector<Listener> listeners;
   std::uint64_t open_sockets = 0;
+  std::uint64_t tls_handshake_failures = 0;
   std::uint64_t bytes_received = 0;  // MQTT bytes, summed over the shards (after TLS on the way in)
   std::uint64_t bytes_sent = 0;      // (before TLS on the way out)
   std::optional<std::uint64_t> heap_bytes;
+  std::optional<persistence::StoreStats> store;  // persistence on
   double uptime_seconds = 0;
 };
 

@@ -240,11 +240,13 @@ class Running {
         }
       }
       s.open_sockets = shared_.open_sockets.load(std::memory_order_relaxed);
+      s.tls_handshake_failures = shared_.opening_failures.load(std::memory_order_relaxed);
       for (const auto& shard : shards_) {
         s.bytes_received += shard->bytes_received();
         s.bytes_sent += shard->bytes_sent();
       }
       s.heap_bytes = platform::heap_in_use();
+      if (store_) s.store = store_->stats();
       s.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
       return render_metrics(s);
     };

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -17,6 +18,7 @@
 #include <string>
 
 #include "tests/integration/harness.hpp"
+#include "tests/integration/persistence_support.hpp"
 
 namespace tern::itest {
 namespace {
@@ -97,7 +99,12 @@ std::map<std::string, double> samples(const std::string& text) {
       ADD_FAILURE() << "not the Prometheus text format: '" << line << "'";
       continue;
     }
-    const std::string name = m[1].str().substr(0, m[1].str().find('{'));
+    std::string name = m[1].str().substr(0, m[1].str().find('{'));
+    for (const char* suffix : {"_bucket", "_sum", "_count"}) {  // a histogram's samples carry its TYPE line's name
+      if (name.ends_with(suffix) && typed.contains(name.substr(0, name.size() - std::strlen(suffix)))) {
+        name.resize(name.size() - std::strlen(suffix));
+      }
+    }
     EXPECT_TRUE(typed.contains(name)) << name << " has no # TYPE line before it";
     out[m[1]] = std::stod(m[4]);
   }
@@ -140,7 +147,74 @@ TEST(Metrics, CountersFollowTheClients) {
   EXPECT_GT(m.at("tern_packets_received_total"), 3);  // CONNECTs, SUBSCRIBE, PUBLISHes, PUBACKs
   EXPECT_GT(m.at("tern_heap_bytes"), 0);
   EXPECT_GT(m.at("tern_core_lock_acquisitions_total"), 0);
+  EXPECT_EQ(m.at("tern_queued_messages"), 0);
+  for (const char* reason : {"offline_qos0", "slow_client", "queue_full", "expired", "not_authorized", "too_large"}) {
+    EXPECT_EQ(m.at(std::string("tern_messages_dropped_total{reason=\"") + reason + "\"}"), 0) << reason;
+  }
+  EXPECT_EQ(m.at("tern_tls_handshake_failures_total"), 0);
+  EXPECT_FALSE(m.contains("tern_persistence_commit_seconds_count"));  // persistence off
   EXPECT_GE(m.at("tern_uptime_seconds"), 0);
+}
+
+// A persistent session offline with max_queued_messages 2: two of three messages wait for it, one is dropped for a
+// full queue; the store's commit histogram counts the batches and stays cumulative.
+TEST(Metrics, QueuesDropsAndPersistence) {
+  SKIP_FOR_MOSQUITTO();
+  durability::StoreDir dir;
+  BrokerProcess broker(durability::persistence_config(dir, {"http_listener 0 127.0.0.1", "sys_interval 0",
+                                                "max_queued_messages 2"}));
+  const std::uint16_t http = http_port(broker);
+  ASSERT_NE(http, 0) << broker.log();
+  {
+    RawClient sub(broker.port(), Version::v311);
+    ASSERT_EQ(sub.connect("queued", false).reason_code, ReasonCode::success);
+    sub.subscribe("q/#", QoS::at_least_once);
+    sub.disconnect();
+  }
+  RawClient pub(broker.port(), Version::v311);
+  ASSERT_EQ(pub.connect("queue-filler").reason_code, ReasonCode::success);
+  for (int i = 0; i < 3; ++i) pub.publish("q/" + std::to_string(i), "x", QoS::at_least_once);  // each acknowledged
+
+  const auto m = samples(body_of(get(http, "/metrics")));
+  EXPECT_EQ(m.at("tern_queued_messages"), 2);
+  EXPECT_EQ(m.at("tern_queued_bytes"), 2 * (3 + 1));  // topic "q/N" and a one-byte payload each
+  EXPECT_EQ(m.at("tern_messages_dropped_total{reason=\"queue_full\"}"), 1);
+  EXPECT_EQ(m.at("tern_messages_dropped_total{reason=\"expired\"}"), 0);
+  const double commits = m.at("tern_persistence_commit_seconds_count");
+  EXPECT_GE(commits, 3);  // the session, the subscription, three publishes (some may share a batch)
+  EXPECT_EQ(m.at("tern_persistence_commit_seconds_bucket{le=\"+Inf\"}"), commits);
+  double previous = 0;
+  for (const char* le : {"0.0005", "0.001", "0.01", "0.1", "1"}) {
+    const double within = m.at(std::string("tern_persistence_commit_seconds_bucket{le=\"") + le + "\"}");
+    EXPECT_GE(within, previous) << le;  // cumulative
+    previous = within;
+  }
+  EXPECT_EQ(m.at("tern_persistence_commit_failures_total"), 0);
+  EXPECT_EQ(m.at("tern_persistence_backlog_batches"), 0);
+}
+
+// dist/grafana/tern-dashboard.json asks only for metrics that a broker with persistence on serves.
+TEST(Metrics, TheGrafanaDashboardUsesServedMetrics) {
+  SKIP_FOR_MOSQUITTO();
+  std::ifstream in(std::string(TERN_SOURCE_DIR) + "/dist/grafana/tern-dashboard.json");
+  ASSERT_TRUE(in) << "dist/grafana/tern-dashboard.json";
+  std::stringstream dashboard;
+  dashboard << in.rdbuf();
+  durability::StoreDir dir;
+  BrokerProcess broker(durability::persistence_config(dir, {"http_listener 0 127.0.0.1"}));
+  const std::uint16_t http = http_port(broker);
+  ASSERT_NE(http, 0) << broker.log();
+  const std::string served = body_of(get(http, "/metrics"));
+  std::set<std::string> used;
+  const std::string text = dashboard.str();
+  const std::regex name(R"(\btern_[a-z_]+)");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), name); it != std::sregex_iterator(); ++it) {
+    used.insert(it->str());
+  }
+  EXPECT_GE(used.size(), 10u);
+  for (const std::string& metric : used) {
+    EXPECT_NE(served.find("\n" + metric), std::string::npos) << metric << " is not served";
+  }
 }
 
 TEST(Metrics, HealthAndWrongRequests) {

@@ -186,6 +186,7 @@ struct Outcome {
   int calls = 0;         // the connection's system calls
   std::size_t sent = 0;  // MQTT bytes the client sent
   std::uint64_t shard_received = 0, shard_sent = 0;  // the shard's counters for $SYS
+  std::uint64_t opening_failures = 0;                 // SharedBroker::opening_failures: a failed TLS handshake
 };
 
 // One broker with one shard thread; one connection over a socket pair, served with `calls`; the client subscribes
@@ -242,6 +243,7 @@ Outcome exchange(FaultyCalls& calls, std::size_t payload, std::shared_ptr<const 
     shard.stop();
     shard.join();
     outcome.calls = calls.calls();
+    outcome.opening_failures = shared.opening_failures.load();
     outcome.shard_received = shard.bytes_received();
     outcome.shard_sent = shard.bytes_sent();
   }
@@ -273,12 +275,16 @@ class ConnectionCalls : public ::testing::TestWithParam<Case> {
 // Every call in turn fails: the client gets a prefix of what an undisturbed exchange gets, then the end.
 TEST_P(ConnectionCalls, FailingTheNthCallEndsTheConnectionCleanly) {
   FaultyCalls undisturbed(0, SIZE_MAX);
-  const std::string expected = exchange(undisturbed, 300, server_, client_).received;
+  const Outcome clean = exchange(undisturbed, 300, server_, client_);
+  const std::string expected = clean.received;
   ASSERT_EQ(whole_packets(expected), 4u);
+  EXPECT_EQ(clean.opening_failures, 0u);
+  std::uint64_t failed_openings = 0;
   int n = 1;
   for (; n <= 100; ++n) {
     FaultyCalls calls(n, SIZE_MAX);
     const Outcome outcome = exchange(calls, 300, server_, client_);
+    failed_openings += outcome.opening_failures;
     EXPECT_EQ(outcome.received, expected.substr(0, outcome.received.size())) << "failing call " << n;
     if (outcome.calls < n) {  // the exchange ended before the n-th call: every call has failed once
       EXPECT_EQ(outcome.received, expected);
@@ -287,6 +293,12 @@ TEST_P(ConnectionCalls, FailingTheNthCallEndsTheConnectionCleanly) {
   }
   EXPECT_LE(n, 100) << "more system calls than expected";
   EXPECT_GE(n, 3);
+  // Only a TLS connection opens; a call failed during its handshake is counted (for /metrics).
+  if (GetParam().tls) {
+    EXPECT_GT(failed_openings, 0u);
+  } else {
+    EXPECT_EQ(failed_openings, 0u);
+  }
 }
 
 // Writes the kernel takes a few bytes at a time, and a message larger than one 64 KiB write slice: every byte
