@@ -1,9 +1,9 @@
 // mosquitto 2.0's operational directives (port, bind_address, bind_interface, user, log_timestamp_format,
-// log_facility, connection_messages, sys_interval), and the mosquitto directives Tern accepts with a note that says
+// log_facility, connection_messages, sys_interval, message_size_limit, upgrade_outgoing_qos), and the mosquitto directives Tern accepts with a note that says
 // what it does instead (plugins, OpenSSL engines, websockets settings while websockets listeners are not supported,
 // options mosquitto itself deprecated), or refuses as "not supported yet" after checking their value, because a
-// limit the broker would silently not enforce is worse than a broker that says so (message_size_limit, mount_point,
-// max_inflight_bytes, memory_limit, upgrade_outgoing_qos: they need the broker core). Their default values (0,
+// limit the broker would silently not enforce is worse than a broker that says so (mount_point, max_inflight_bytes,
+// memory_limit: they need the broker core). Their default values (0,
 // false) mean what Tern does, so those are accepted.
 //
 // Values are checked as strictly as the rest of the file: a directive accepted with a note still needs a valid value,
@@ -211,10 +211,7 @@ void apply_tls_keyform(Context& c, std::string_view value) {
 
 void apply_message_size_limit(Context& c, std::string_view value) {
   // mosquitto: MQTT_MAX_PAYLOAD, the largest payload a packet can carry.
-  c.config().unapplied.message_size_limit = static_cast<std::uint32_t>(c.integer(value, 0, 268435455));
-  if (c.config().unapplied.message_size_limit == 0) return;  // no limit
-  not_supported_yet(c, "message_size_limit",
-                    "max_packet_size limits the whole packet and is what mosquitto recommends instead");
+  c.config().broker.message_size_limit = static_cast<std::uint32_t>(c.integer(value, 0, 268435455));
 }
 
 void apply_max_inflight_bytes(Context& c, std::string_view value) {
@@ -238,9 +235,7 @@ void apply_mount_point(Context& c, std::string_view value) {
 }
 
 void apply_upgrade_outgoing_qos(Context& c, std::string_view value) {
-  c.config().unapplied.upgrade_outgoing_qos = c.boolean(value);
-  if (!c.config().unapplied.upgrade_outgoing_qos) return;
-  not_supported_yet(c, "upgrade_outgoing_qos", "messages are delivered at the lower of the two QoS, as MQTT requires");
+  c.config().broker.upgrade_outgoing_qos = c.boolean(value);
 }
 
 }  // namespace tern::config_detail

@@ -123,7 +123,7 @@ class Broker::Impl {
     ++stats_.dropped[static_cast<unsigned>(reason)];
   }
   void on_publish(Client& c, protocol::Publish&& publish, TimePoint now);
-  void on_denied_publish(Client& c, const protocol::Publish& publish);
+  void refuse_publish(Client& c, const protocol::Publish& publish, protocol::ReasonCode why);
   void count_received(const protocol::Publish& publish) noexcept {
     ++stats_.messages_received;
     stats_.publish_bytes_received += publish.payload.size();

@@ -15,6 +15,12 @@ struct BrokerOptions {
   bool allow_anonymous = false;                    // allow_anonymous
   std::uint16_t max_keepalive = 65535;             // max_keepalive (seconds); 5.0 clients get Server Keep Alive
   std::uint32_t max_packet_size = 0;               // max_packet_size; 0: protocol maximum
+  // message_size_limit: a PUBLISH whose payload is larger is not accepted (its QoS flow completes; 5.0 gets 0x83,
+  // as mosquitto sends); 0: no limit.
+  std::uint32_t message_size_limit = 0;
+  // upgrade_outgoing_qos: deliver at the subscription's QoS, not the lower of the two (MQTT's rule; mosquitto's
+  // option against it).
+  bool upgrade_outgoing_qos = false;
   std::uint16_t max_inflight_messages = 20;        // max_inflight_messages: Receive Maximum Tern advertises, and
                                                    // the outgoing in-flight window for 3.1.1 clients
   std::size_t max_queued_messages = 1000;          // max_queued_messages; 0: no limit

@@ -65,7 +65,15 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
   const bool bad_payload =
       v5 && props.payload_format_indicator.value_or(0) == 1 && !protocol::valid_utf8(publish.payload);
   if (!may_publish(s, publish.topic)) {
-    on_denied_publish(c, publish);
+    TERN_LOG(debug, "Denied PUBLISH from ", s.client_id, " on ", publish.topic, " (QoS ", static_cast<int>(publish.qos),
+             ")");
+    refuse_publish(c, publish, ReasonCode::not_authorized);
+    return;
+  }
+  if (options_.message_size_limit != 0 && publish.payload.size() > options_.message_size_limit) {
+    TERN_LOG(notice, "Dropped a PUBLISH of ", publish.payload.size(), " bytes from ", s.client_id, " on ",
+             publish.topic, ": over message_size_limit (", options_.message_size_limit, ")");
+    refuse_publish(c, publish, ReasonCode::implementation_specific_error);
     return;
   }
 
@@ -125,15 +133,13 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
   }
 }
 
-// A PUBLISH the ACL refuses is not routed, and not retained. The exchange still completes, as mosquitto does: 5.0
-// says why with 0x87 (which ends a QoS 2 exchange at PUBREC); 3.1.1 has no way to, so the client sees a normal
-// acknowledgement.
-void Broker::Impl::on_denied_publish(Client& c, const protocol::Publish& publish) {
+// A PUBLISH the broker does not accept (the ACL refuses it, or it is over message_size_limit) is not routed, and not
+// retained. The exchange still completes, as mosquitto does: 5.0 says why with `why` (an error code, which ends a QoS
+// 2 exchange at PUBREC); 3.1.1 has no way to, so the client sees a normal acknowledgement.
+void Broker::Impl::refuse_publish(Client& c, const protocol::Publish& publish, ReasonCode why) {
   Session& s = *c.session;
   const bool v5 = c.version == Version::v5;
-  TERN_LOG(debug, "Denied PUBLISH from ", s.client_id, " on ", publish.topic, " (QoS ", static_cast<int>(publish.qos),
-           ")");
-  const ReasonCode reason = v5 ? ReasonCode::not_authorized : ReasonCode::success;
+  const ReasonCode reason = v5 ? why : ReasonCode::success;
   switch (publish.qos) {
     case QoS::at_most_once:
       return;
@@ -238,7 +244,7 @@ std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
     if (sub.options.no_local && sub.session == message->origin_session) return;  // 5.0 [MQTT-3.8.3-3]
     auto sit = sessions_.find(sub.session);
     if (sit == sessions_.end()) return;
-    const QoS qos = std::min(message->qos, sub.options.qos);
+    const QoS qos = options_.upgrade_outgoing_qos ? sub.options.qos : std::min(message->qos, sub.options.qos);
     // 5.0 [MQTT-3.3.1-12], [MQTT-3.3.1-13]; 3.1.1 (retain_as_published false): RETAIN 0 [MQTT-3.3.1-9].
     const bool retain = sub.options.retain_as_published && message->retain;
     auto [it, inserted] = target_index_.emplace(sub.session, targets_.size());

@@ -84,7 +84,7 @@ void Broker::Impl::send_retained(Session& s, std::string_view filter, const Subs
     }
     if (!options.readable_all && !may_read(s, m->topic)) continue;
     if (!retain_source_allowed(m->topic)) continue;
-    Delivery d{m, std::min(m->qos, options.qos), true, {}};  // retained on subscribe: RETAIN set (3.1.1 [MQTT-3.3.1-8])
+    Delivery d{m, options_.upgrade_outgoing_qos ? options.qos : std::min(m->qos, options.qos), true, {}};  // retained on subscribe: RETAIN set (3.1.1 [MQTT-3.3.1-8])
     if (options.subscription_id != 0) d.subscription_ids.push_back(options.subscription_id);
     deliver(s, std::move(d), now);
   }

@@ -1,5 +1,6 @@
 #include "broker/net/listener.hpp"
 
+#include <net/if.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,10 +56,14 @@ bool transient(const error_code& error) {
 // accepted. Linux before 5.7 lets only CAP_NET_RAW set it; the error says so rather than a bare EPERM.
 void Listener::bind_to_interface(int fd, const tcp::endpoint& endpoint) {
   const std::string& name = config_.bind_interface;
-  if (::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name.c_str(), static_cast<socklen_t>(name.size() + 1)) == 0) {
+  // The name is checked first on its own: the kernel's answer to SO_BINDTODEVICE is the same (ENODEV), but not every
+  // environment passes that option through (qemu-user, on which the ARM builds are tested, accepts any name).
+  const bool known = ::if_nametoindex(name.c_str()) != 0;
+  if (known &&
+      ::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name.c_str(), static_cast<socklen_t>(name.size() + 1)) == 0) {
     return;
   }
-  const int error = errno;
+  const int error = known ? errno : ENODEV;
   std::string why = std::strerror(error);
   if (error == ENODEV) why = "no network interface of that name";
   if (error == EPERM) why += " (this kernel lets only root or CAP_NET_RAW bind a socket to an interface)";

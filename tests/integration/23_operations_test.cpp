@@ -125,10 +125,15 @@ TEST(Operations, UserDropsPrivileges) {
   BrokerProcess broker({"user nobody", "pid_file " + pid_file});
   const std::string pid = read_pid(pid_file);
   ASSERT_FALSE(pid.empty()) << broker.log();
-  const std::string uid = uid_line(pid);
+  std::string uid = uid_line(pid);
   if (::geteuid() == 0) {
-    EXPECT_EQ(uid, "Uid:\t" + nobody_uid + '\t' + nobody_uid + '\t' + nobody_uid + '\t' + nobody_uid) << uid;
-    EXPECT_NE(broker.log().find("running as user nobody (uid " + nobody_uid), std::string::npos) << broker.log();
+    // The drop follows the pid file: wait for it.
+    const std::string expected = "Uid:\t" + nobody_uid + '\t' + nobody_uid + '\t' + nobody_uid + '\t' + nobody_uid;
+    wait_until([&] { return (uid = uid_line(pid)) == expected; });
+    EXPECT_EQ(uid, expected) << uid;
+    // The line comes after the pid file (the drop follows opening it).
+    EXPECT_TRUE(wait_until([&] { return broker.log_count("running as user nobody (uid " + nobody_uid) == 1; }))
+        << broker.log();
   } else {
     const std::string me = std::to_string(::geteuid());
     EXPECT_NE(uid.find('\t' + me + '\t'), std::string::npos) << uid;

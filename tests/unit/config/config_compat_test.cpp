@@ -203,13 +203,12 @@ TEST(ConfigCompat, PluginsAreIgnoredAndFailClosed) {
 // Needs the broker core, which does not apply them yet: the value is checked, then refused, except the value that
 // means what Tern does anyway.
 TEST(ConfigCompat, CoreLimitsNotSupportedYet) {
-  EXPECT_EQ(config_error_of("message_size_limit 1000\n"),
-            "tern.conf:1: 'message_size_limit' is not supported yet: max_packet_size limits the whole packet and is "
-            "what mosquitto recommends instead");
+  const auto applied = parse("message_size_limit 1000\nupgrade_outgoing_qos true\n");
+  EXPECT_EQ(applied.broker.message_size_limit, 1000u);
+  EXPECT_TRUE(applied.broker.upgrade_outgoing_qos);
+  EXPECT_TRUE(applied.notes.empty());
   EXPECT_THAT(config_error_of("max_inflight_bytes 1000\n"), StartsWith("tern.conf:1: 'max_inflight_bytes' is not supported yet"));
   EXPECT_THAT(config_error_of("memory_limit 1000000\n"), StartsWith("tern.conf:1: 'memory_limit' is not supported yet"));
-  EXPECT_THAT(config_error_of("upgrade_outgoing_qos true\n"),
-              StartsWith("tern.conf:1: 'upgrade_outgoing_qos' is not supported yet"));
   EXPECT_THAT(config_error_of("listener 1883\nmount_point site1/\n"),
               StartsWith("tern.conf:2: 'mount_point' is not supported yet"));
   EXPECT_EQ(config_error_of("listener 1883\nmount_point a/#\n"),

@@ -50,6 +50,55 @@ TEST(BrokerQos, DowngradedToGrantedQos) {
   EXPECT_EQ(msgs[0].qos, p::QoS::at_most_once);
 }
 
+// upgrade_outgoing_qos (mosquitto's option against MQTT's rule): the subscription's QoS, for live and retained
+// messages.
+TEST(BrokerQos, UpgradeOutgoingQos) {
+  BrokerOptions o = anonymous();
+  o.upgrade_outgoing_qos = true;
+  Broker b(o);
+  Pair x(b);
+  x.pub.publish("kept", "r", p::QoS::at_most_once, t0, true);
+  x.sub.subscribe("#", p::QoS::at_least_once, t0);
+  x.pub.publish("t", "m", p::QoS::at_most_once, t0);
+  auto msgs = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].topic, "kept");
+  EXPECT_EQ(msgs[0].qos, p::QoS::at_least_once);
+  EXPECT_EQ(msgs[1].qos, p::QoS::at_least_once);
+  EXPECT_NE(msgs[1].packet_id, 0);
+}
+
+// message_size_limit: a larger payload is not accepted; its QoS flow completes (5.0 says why: 0x83).
+TEST(BrokerQos, MessageSizeLimit) {
+  for (const p::Version v : {p::Version::v311, p::Version::v5}) {
+    BrokerOptions o = anonymous();
+    o.message_size_limit = 4;
+    Broker b(o);
+    Pair x(b, v);
+    x.sub.subscribe("t", p::QoS::exactly_once, t0);
+    x.sub.received();
+    x.pub.publish("t", "12345", p::QoS::at_least_once, t0);
+    const auto acks = x.pub.received_of<p::Puback>();
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].reason_code,
+              v == p::Version::v5 ? p::ReasonCode::implementation_specific_error : p::ReasonCode::success);
+    x.pub.send(p::Publish{.topic = "t", .payload = "123456", .qos = p::QoS::exactly_once, .packet_id = 9}, t0);
+    const auto recs = x.pub.received_of<p::Pubrec>();
+    ASSERT_EQ(recs.size(), 1u);
+    if (v == p::Version::v311) {  // the exchange goes on to PUBCOMP, with nothing delivered
+      x.pub.send(p::Pubrel{.packet_id = 9}, t0);
+      const auto comps = x.pub.received_of<p::Pubcomp>();
+      ASSERT_EQ(comps.size(), 1u);
+      EXPECT_EQ(comps[0].reason_code, p::ReasonCode::success);
+    } else {
+      EXPECT_EQ(recs[0].reason_code, p::ReasonCode::implementation_specific_error);
+    }
+    EXPECT_TRUE(x.sub.received_of<p::Publish>().empty());
+    x.pub.publish("t", "1234", p::QoS::at_least_once, t0);  // at the limit: delivered
+    EXPECT_EQ(x.sub.received_of<p::Publish>().size(), 1u);
+  }
+}
+
 TEST(BrokerQos, IncomingQos2DeliversOnceAcrossResends) {  // [MQTT-4.3.3-9]
   Broker b(anonymous());
   Pair x(b);
