@@ -17,46 +17,12 @@
 #include <vector>
 
 #include "tests/integration/harness.hpp"
+#include "tests/support/sys_topics.hpp"
 
 namespace tern::itest {
 namespace {
 
 using protocol::Publish;
-
-// mosquitto 2.0's $SYS/broker topics (src/sys_tree.c), less the message store's (store/messages/count,
-// store/messages/bytes, messages/stored), which Tern does not publish.
-std::set<std::string> expected_topics() {
-  std::set<std::string> t{"version",
-                          "uptime",
-                          "clients/total",
-                          "clients/maximum",
-                          "clients/inactive",
-                          "clients/disconnected",
-                          "clients/active",
-                          "clients/connected",
-                          "clients/expired",
-                          "subscriptions/count",
-                          "shared_subscriptions/count",
-                          "retained messages/count",
-                          "heap/current",
-                          "heap/maximum",
-                          "messages/received",
-                          "messages/sent",
-                          "publish/messages/dropped",
-                          "publish/messages/received",
-                          "publish/messages/sent",
-                          "bytes/received",
-                          "bytes/sent",
-                          "publish/bytes/received",
-                          "publish/bytes/sent"};
-  for (const char* load : {"messages/received", "messages/sent", "publish/dropped", "publish/received", "publish/sent",
-                           "bytes/received", "bytes/sent", "sockets", "connections"}) {
-    for (const char* w : {"1min", "5min", "15min"}) t.insert(std::string("load/") + load + "/" + w);
-  }
-  std::set<std::string> full;
-  for (const auto& x : t) full.insert("$SYS/broker/" + x);
-  return full;
-}
 
 std::uint64_t number(const std::string& payload) {
   if (!std::regex_match(payload, std::regex("[0-9]+"))) throw HarnessError("not a count: '" + payload + "'");
@@ -121,7 +87,7 @@ TEST(SysTopics, EveryTopicInMosquittosFormat) {
     seen[p.topic] = p.payload;
     if (p.topic == "$SYS/broker/uptime") ++uptimes;
   }
-  for (const std::string& topic : expected_topics()) {
+  for (const std::string& topic : testsupport::sys_topics()) {
     SCOPED_TRACE(topic);
     ASSERT_TRUE(seen.contains(topic));
     const std::string& v = seen[topic];

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "broker/core/broker.hpp"
+#include "tests/support/sys_topics.hpp"
 #include "tests/unit/core/broker_test_support.hpp"
 
 namespace tern::core::testing {
@@ -29,39 +30,7 @@ SysSample sample_at(TimePoint started) {
   return s;
 }
 
-// mosquitto 2.0's $SYS/broker topics (src/sys_tree.c), less the message store's three.
-const std::set<std::string> all_topics = [] {
-  std::set<std::string> t{"version",
-                          "uptime",
-                          "clients/total",
-                          "clients/maximum",
-                          "clients/inactive",
-                          "clients/disconnected",
-                          "clients/active",
-                          "clients/connected",
-                          "clients/expired",
-                          "subscriptions/count",
-                          "shared_subscriptions/count",
-                          "retained messages/count",
-                          "heap/current",
-                          "heap/maximum",
-                          "messages/received",
-                          "messages/sent",
-                          "publish/messages/dropped",
-                          "publish/messages/received",
-                          "publish/messages/sent",
-                          "bytes/received",
-                          "bytes/sent",
-                          "publish/bytes/received",
-                          "publish/bytes/sent"};
-  for (const char* load : {"messages/received", "messages/sent", "publish/dropped", "publish/received", "publish/sent",
-                           "bytes/received", "bytes/sent", "sockets", "connections"}) {
-    for (const char* w : {"1min", "5min", "15min"}) t.insert(std::string("load/") + load + "/" + w);
-  }
-  std::set<std::string> full;
-  for (const auto& x : t) full.insert("$SYS/broker/" + x);
-  return full;
-}();
+const std::set<std::string> all_topics = testsupport::sys_topics();
 
 TEST(SysTree, FirstUpdatePublishesEveryTopicInMosquittosFormats) {
   SysTree tree;
