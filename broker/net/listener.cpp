@@ -1,6 +1,5 @@
 #include "broker/net/listener.hpp"
 
-#include <net/if.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -8,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <utility>
 
 #include "broker/net/connection.hpp"
@@ -56,9 +56,11 @@ bool transient(const error_code& error) {
 // accepted. Linux before 5.7 lets only CAP_NET_RAW set it; the error says so rather than a bare EPERM.
 void Listener::bind_to_interface(int fd, const tcp::endpoint& endpoint) {
   const std::string& name = config_.bind_interface;
-  // The name is checked first on its own: the kernel's answer to SO_BINDTODEVICE is the same (ENODEV), but not every
-  // environment passes that option through (qemu-user, on which the ARM builds are tested, accepts any name).
-  const bool known = ::if_nametoindex(name.c_str()) != 0;
+  // The name is checked first on its own, in /sys/class/net (Linux's list of interfaces): the kernel's answer to
+  // SO_BINDTODEVICE is the same (ENODEV), but not every environment passes that option, or the interface ioctls,
+  // through (qemu-user, on which the ARM builds are tested, accepts any name for both).
+  std::error_code ignored;
+  const bool known = name.find('/') == std::string::npos && std::filesystem::exists("/sys/class/net/" + name, ignored);
   if (known &&
       ::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name.c_str(), static_cast<socklen_t>(name.size() + 1)) == 0) {
     return;
@@ -151,11 +153,13 @@ void Listener::bind(const tcp::endpoint& endpoint, bool dual_stack) {
   acceptor.listen(Acceptor::max_listen_connections);
   acceptor.non_blocking(true);  // accept_ready() accepts until EAGAIN
   entry->name = to_string(acceptor.local_endpoint());
-  TERN_LOG(notice, "listening on ", entry->name, tls_ ? " (TLS)" : "");
   endpoints_.push_back(std::move(entry));
 }
 
+// The "listening on" lines come here, once every listener (and the http_listener) is bound: a start-up that fails
+// on a later one never announces an earlier one.
 void Listener::start() {
+  for (const auto& endpoint : endpoints_) TERN_LOG(notice, "listening on ", endpoint->name, tls_ ? " (TLS)" : "");
   for (auto& endpoint : endpoints_) accept(*endpoint);
 }
 
