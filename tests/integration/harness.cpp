@@ -233,11 +233,11 @@ void BrokerProcess::stop() {
 std::vector<std::uint16_t> BrokerProcess::ports() const {
   static const std::regex listening(R"(listening on 127\.0\.0\.1:([0-9]+))");
   std::string text;
-  // The listeners are all bound before the "running N network threads" line.
+  // Every listener is announced before the "running N network threads" line.
   wait_until([&] {
     const std::string all = log();
     text = all.size() > log_offset_ ? all.substr(log_offset_) : std::string();
-    return text.find("running ") != std::string::npos;
+    return text.find(" network thread") != std::string::npos;
   });
   std::vector<std::uint16_t> result;
   for (auto it = std::sregex_iterator(text.begin(), text.end(), listening); it != std::sregex_iterator(); ++it) {
