@@ -89,7 +89,12 @@ core::StoreSnapshot SqliteStore::load() {
 core::QueuePage SqliteStore::load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) {
   flush();
   std::lock_guard lock(db_mutex_);
-  compact_locked("load_queue", 0, log_full());
+  return read_queue_locked(client_id, after_seq, limit);
+}
+
+core::QueuePage SqliteStore::read_queue_locked(const std::string& client_id, std::uint64_t after_seq,
+                                               std::size_t limit) {
+  compact_locked("load_queue", 0, log_full());  // the tables must hold what the journal still has
   return tables_->load_queue(client_id, after_seq, limit);
 }
 
@@ -111,9 +116,8 @@ void SqliteStore::serve(PageRequest& request) {
   core::QueuePage page;
   {
     std::lock_guard lock(db_mutex_);
-    compact_locked("load_queue", 0, log_full());
     try {
-      page = tables_->load_queue(request.client_id, request.after_seq, request.limit);
+      page = read_queue_locked(request.client_id, request.after_seq, request.limit);
     } catch (const std::exception& e) {
       // An empty page: the broker stops waiting for the tail (it stays in the store for the next start).
       TERN_LOG(error, "persistence: could not read the queue of ", request.client_id, " from ", path_.string(), ": ",

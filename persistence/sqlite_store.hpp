@@ -112,6 +112,8 @@ class SqliteStore final : public Store {
   void run_writer();
   bool commit(std::vector<Batch>& group);  // true: committed
   void serve(PageRequest& request);        // the writer thread, between groups
+  // load_queue()'s and serve()'s read: compacts the journal, then reads the tables. db_mutex_ held.
+  core::QueuePage read_queue_locked(const std::string& client_id, std::uint64_t after_seq, std::size_t limit);
   void compact_if_full();
   // The commit log has reached SqliteOptions::commit_log_bytes: the next full compaction rewinds it. db_mutex_ held.
   bool log_full() const noexcept;
