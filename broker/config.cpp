@@ -458,11 +458,22 @@ constexpr Directive kDirectives[] = {
   {"protocol", Scope::listener,
    [](Context& c, std::string_view v) {
      const auto token = c.single(v);
-     if (token == "websockets") c.fail("protocol websockets is not supported yet");
-     if (token != "mqtt") c.bad_value("mqtt or websockets", token);
-     c.listener().protocol = ListenerConfig::Protocol::mqtt;
+     if (token != "mqtt" && token != "websockets") c.bad_value("mqtt or websockets", token);
+     c.listener().protocol = token == "mqtt" ? ListenerConfig::Protocol::mqtt : ListenerConfig::Protocol::websockets;
    },
-   "mqtt|websockets: the listener's protocol (default mqtt)"},
+   "mqtt|websockets: the listener's protocol: MQTT over TCP, or MQTT over WebSockets (ws://, wss:// with the "
+   "listener's certfile and keyfile) (default mqtt)"},
+  {"websockets_path", Scope::listener,
+   [](Context& c, std::string_view v) {
+     const auto path = c.single(v);
+     if (path.front() != '/') c.bad_value("a path that starts with /", path);
+     c.listener().websockets.path = std::string(path);
+   },
+   "PATH (Tern): a websockets listener upgrades requests for this path only (404 for others) (default: any path)"},
+  {"websockets_compression", Scope::listener,
+   [](Context& c, std::string_view v) { c.listener().websockets.compression = c.boolean(v); },
+   "true|false (Tern): a websockets listener agrees on permessage-deflate with clients that offer it (browsers "
+   "do): less data on the wire for more CPU (default false)"},
   {"max_connections", Scope::listener,
    [](Context& c, std::string_view v) {
      constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<int>::max());
@@ -561,11 +572,14 @@ constexpr Directive kDirectives[] = {
   {"auth_plugin_deny_special_chars", Scope::global, apply_plugin_deny_special_chars,
    "true|false: an option of the plugin before it; accepted with it"},
   {"websockets_log_level", Scope::global, apply_websockets_log_level,
-   "LEVEL: for websockets listeners, which Tern does not support yet: accepted, no effect"},
+   "LEVEL: libwebsockets' log bit mask in mosquitto; accepted, no effect: Tern logs WebSocket upgrades and their "
+   "failures as the other connection events"},
   {"websockets_headers_size", Scope::global, apply_websockets_headers_size,
-   "0..65535: for websockets listeners, which Tern does not support yet: accepted, no effect"},
+   "0..65535: the largest WebSocket upgrade request header in bytes, for every websockets listener; 0: the "
+   "default (4096)"},
   {"http_dir", Scope::listener, apply_http_dir,
-   "DIR: files served over HTTP by a websockets listener, which Tern does not support yet: accepted, no effect"},
+   "DIR: a websockets listener serves the files in DIR to plain HTTP GET requests (never a path outside it); no "
+   "effect on an mqtt listener (default: none)"},
   {"dhparamfile", Scope::listener, apply_dhparamfile,
    "PATH: accepted with a warning and not read: Tern's TLS offers ECDHE key exchange, never DHE"},
   {"ciphers_tls1.3", Scope::listener, apply_ciphers_tls13,
@@ -677,6 +691,7 @@ Config parse_config(const std::string& text, const std::string& name) {
   add_default_listener(c);
   check_tls(c);
   finish_plugins(c);
+  finish_websockets(c);
   if (config.listeners.empty()) {
     // mosquitto 2.0's local only mode: with no listener configured, only this machine can connect, and it may
     // connect without credentials unless the file says otherwise.

@@ -67,6 +67,9 @@ struct Config {
   };
   std::optional<HttpListener> http_listener;
   unsigned sys_interval = 10;  // sys_interval (seconds) between $SYS updates; 0: no $SYS
+  // websockets_headers_size: the largest WebSocket upgrade request header (global in mosquitto); 0: the default
+  // (4096), copied into every websockets listener.
+  std::size_t websockets_headers_size = 0;
 
   // Directives whose meaning needs the broker core, which does not apply them yet: parsed and validated, then
   // refused as "not supported yet" (a limit silently not enforced would be worse). Here for when the core does.

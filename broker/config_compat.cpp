@@ -1,7 +1,6 @@
 // mosquitto 2.0's operational directives (port, bind_address, bind_interface, user, log_timestamp_format,
 // log_facility, connection_messages, sys_interval, message_size_limit, upgrade_outgoing_qos), and the mosquitto directives Tern accepts with a note that says
-// what it does instead (plugins, OpenSSL engines, websockets settings while websockets listeners are not supported,
-// options mosquitto itself deprecated), or refuses as "not supported yet" after checking their value, because a
+// what it does instead (plugins, OpenSSL engines, websockets_log_level, options mosquitto itself deprecated), or refuses as "not supported yet" after checking their value, because a
 // limit the broker would silently not enforce is worse than a broker that says so (mount_point, max_inflight_bytes,
 // memory_limit: they need the broker core). Their default values (0,
 // false) mean what Tern does, so those are accepted.
@@ -157,20 +156,34 @@ void finish_plugins(Context& c) {
 void apply_websockets_log_level(Context& c, std::string_view value) {
   c.integer(value, 0, std::numeric_limits<std::int32_t>::max());
   c.note(LogLevel::information,
-         "websockets_log_level applies to websockets listeners, which Tern does not support yet; no effect");
+         "websockets_log_level is libwebsockets' log bit mask in mosquitto; no effect: Tern logs WebSocket upgrades "
+         "and their failures (notice) and files served (information) as its other connection events");
 }
 
 void apply_websockets_headers_size(Context& c, std::string_view value) {
-  c.integer(value, 0, 65535);
-  c.note(LogLevel::information,
-         "websockets_headers_size applies to websockets listeners, which Tern does not support yet; no effect");
+  c.config().websockets_headers_size = static_cast<std::size_t>(c.integer(value, 0, 65535));
 }
 
-void apply_http_dir(Context& c, std::string_view value) {
-  path_of(value);
-  c.note(LogLevel::information,
-         "http_dir is served by websockets listeners, which Tern does not support yet; no effect on an mqtt "
-         "listener (as in mosquitto)");
+void apply_http_dir(Context& c, std::string_view value) { c.listener().websockets.http_dir = path_of(value); }
+
+void finish_websockets(Context& c) {
+  Config& config = c.config();
+  for (auto& listener : config.listeners) {
+    auto& ws = listener.websockets;
+    if (listener.protocol == ListenerConfig::Protocol::websockets) {
+      if (config.websockets_headers_size != 0) ws.headers_size = config.websockets_headers_size;
+      continue;
+    }
+    if (!ws.http_dir.empty()) {
+      config.notes.push_back({LogLevel::information, "listener " + std::to_string(listener.port) +
+                                                         ": http_dir has no effect on an mqtt listener (as in "
+                                                         "mosquitto): it is served by websockets listeners"});
+    }
+    if (!ws.path.empty() || ws.compression) {
+      c.fail("listener " + std::to_string(listener.port) +
+             ": websockets_path and websockets_compression need protocol websockets");
+    }
+  }
 }
 
 void apply_dhparamfile(Context& c, std::string_view value) {

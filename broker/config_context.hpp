@@ -175,6 +175,8 @@ void apply_plugin_deny_special_chars(Context& c, std::string_view value);
 void apply_websockets_log_level(Context& c, std::string_view value);
 void apply_websockets_headers_size(Context& c, std::string_view value);
 void apply_http_dir(Context& c, std::string_view value);
+// After the whole file: websockets_headers_size into every websockets listener; websockets settings elsewhere.
+void finish_websockets(Context& c);
 void apply_dhparamfile(Context& c, std::string_view value);
 void apply_ciphers_tls13(Context& c, std::string_view value);
 void apply_tls_engine(Context& c, std::string_view value);

@@ -3,6 +3,7 @@
 
 #include <mbedtls/base64.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/sha1.h>
 #include <mbedtls/sha512.h>
 
 #include <algorithm>
@@ -60,6 +61,13 @@ class Sha512 {
 };
 
 }  // namespace
+
+Digest160 sha1(std::string_view bytes) {
+  Digest160 digest{};
+  const int rc = mbedtls_sha1_ret(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest.data());
+  if (rc != 0) fail("SHA-1", rc);
+  return digest;
+}
 
 Digest512 sha512(std::span<const std::uint8_t> first, std::span<const std::uint8_t> second) {
   Digest512 out{};

@@ -1,4 +1,4 @@
-// The cryptographic primitives that password files need, from mbedTLS (the only code that includes it: DESIGN.md).
+// The cryptographic primitives that password files and the WebSocket handshake need, from mbedTLS (the only code that includes it: DESIGN.md).
 // Built with and without TERN_WITH_TLS (mbedcrypto is always linked).
 //
 // Thread safety: stateless functions; any thread.
@@ -16,6 +16,11 @@
 namespace tern::crypto {
 
 using Digest512 = std::array<std::uint8_t, 64>;
+using Digest160 = std::array<std::uint8_t, 20>;
+
+// SHA-1 of `bytes`: only for what a protocol fixes (the WebSocket handshake's Sec-WebSocket-Accept, RFC 6455
+// section 4.2.2), never for secrets.
+Digest160 sha1(std::string_view bytes);
 
 // SHA-512 of `first` followed by `second` (mosquitto's "$6$" hash: SHA-512(password || salt)).
 Digest512 sha512(std::span<const std::uint8_t> first, std::span<const std::uint8_t> second = {});

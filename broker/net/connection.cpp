@@ -209,7 +209,10 @@ void Connection::open_continue() {
       }
       wait_readable();
       return;
-    case Transport::Status::closed:
+    case Transport::Status::closed:  // the opening was all the client wanted (a file over HTTP)
+      TERN_LOG(information, transport_->opening_name(), " with ", opening_->remote, ": ", opening_->result.reason);
+      close_socket(CloseMode::graceful);
+      return;
     case Transport::Status::failed:
       open_failed(opening_->result.reason);
       return;
@@ -236,7 +239,7 @@ void Connection::open_read() {
 
 void Connection::open_failed(const std::string& reason) {
   TERN_LOG(notice, transport_->opening_name(), " with ", opening_->remote, " failed: ", reason);
-  shared().opening_failures.fetch_add(1, std::memory_order_relaxed);
+  shared().opening_failures[static_cast<std::size_t>(transport_->opening_layer())].fetch_add(1, std::memory_order_relaxed);
   close_socket(CloseMode::quiet);
 }
 
@@ -333,6 +336,10 @@ Connection::ReadResult Connection::read_transport(std::span<char> buffer) {
       transport_->feed({wire.data(), n});
     }
     const Transport::Result read = transport_->read(buffer);
+    if (transport_->wants_write() && read.status != Transport::Status::closed &&
+        read.status != Transport::Status::failed) {
+      flush_transport_output();  // a pong; closing sends what a close frame needs itself (close_socket())
+    }
     switch (read.status) {
       case Transport::Status::ok:
         result.size = read.size;
@@ -509,6 +516,12 @@ void Connection::close() {
 
 std::size_t Connection::pending_bytes() const noexcept { return pending_.load(std::memory_order_relaxed); }
 
+void Connection::flush_transport_output() {
+  std::lock_guard lock(write_mutex_);
+  if (dead_ || abort_) return;
+  schedule_flush_locked();
+}
+
 void Connection::schedule_flush_locked() {
   // A running write calls flush() when it completes, which picks up whatever was queued meanwhile.
   if (flush_scheduled_ || writing_active_) return;
@@ -529,13 +542,16 @@ void Connection::flush() {
         close_socket(CloseMode::reset);
         return;
       }
-      if (!out_ || out_->queue.empty()) {
+      // With nothing queued, a transport may still have bytes of its own to send (a pong): an empty batch.
+      const bool transport_output = transport_ && transport_->wants_write();
+      if ((!out_ || out_->queue.empty()) && !transport_output) {
         if (closing_.load(std::memory_order_relaxed)) {
           lock.unlock();
           close_socket(CloseMode::graceful);
         }
         return;
       }
+      if (!out_) out_ = std::make_unique<Outgoing>();
       if (batches == max_batches_per_turn) {  // other threads keep queueing: let this shard's other work run
         flush_scheduled_ = true;
         asio::post(shard_.executor(), [self = self()] { self->flush(); });
@@ -648,19 +664,24 @@ void Connection::close_socket(CloseMode mode) {
   wants_read_ = false;
   wants_write_ = false;
   std::unique_ptr<Outgoing> out;
+  bool mid_write = false;  // part of a batch's wire bytes has left: nothing more can be framed after it
   {
     std::lock_guard lock(write_mutex_);
     dead_ = true;
+    mid_write = out_ && writing_active_ && out_->written != 0;
     out = std::move(out_);
     pending_.store(0, std::memory_order_relaxed);
   }
   out.reset();  // outside the lock: its linger timer's handler is cancelled
-  if (mode == CloseMode::graceful && transport_ && attached_) {
-    // Best effort, without waiting: the socket is non-blocking and our last bytes were written already.
+  if (transport_ && mode != CloseMode::reset && !mid_write && !opening_) {
+    // Best effort, without waiting (the socket is non-blocking): what the transport still has to say (the close
+    // frame that answers a client's, or explains why the stream failed), then on a graceful close its own end.
     std::string end;
-    transport_->close(end);
+    std::string failure;
+    if (transport_->wants_write()) transport_->write_some({}, end, wire_slice, failure);
+    if (mode == CloseMode::graceful && attached_) transport_->close(end);
     error_code ignored;
-    calls().transmit(fd_, end, ignored);
+    if (!end.empty()) calls().transmit(fd_, end, ignored);
   }
   opening_.reset();  // cancels its deadline
   if (mode == CloseMode::graceful) ::shutdown(fd_, SHUT_RDWR);

@@ -30,8 +30,8 @@
 // incoming bytes are read and discarded meanwhile. A close that cannot finish within close_linger, and a client over
 // the hard cap, are reset instead: the kernel drops what it still holds for them.
 //
-// Transports. Between the socket and the MQTT bytes there may be a Transport (transport.hpp): TLS today, WebSocket
-// framing next. It is sans-I/O; the connection does every system call for it, so batching, back pressure, deadlines
+// Transports. Between the socket and the MQTT bytes there may be a Transport (transport.hpp): TLS, WebSocket
+// framing, or both. It is sans-I/O; the connection does every system call for it, so batching, back pressure, deadlines
 // and closing above hold for every transport alike. A plain TCP connection has none (`transport_` is null): it reads
 // straight into the shard's buffer and writes its batch as it is, at no cost for the others' existence. A transport
 // first opens (a TLS handshake), with a deadline (opening_timeout), before the connection is attached to the Broker:
@@ -154,6 +154,7 @@ class Connection final : public core::ConnectionSink, public ShardLink {
                     std::chrono::milliseconds delay);
   bool over_read_limit() const noexcept;
 
+  void flush_transport_output();
   void schedule_flush_locked();
   void flush();
   bool write_batch();

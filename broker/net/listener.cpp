@@ -1,17 +1,20 @@
 #include "broker/net/listener.hpp"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <utility>
 
 #include "broker/net/connection.hpp"
 #include "broker/net/endpoint.hpp"
+#include "broker/net/layered_transport.hpp"
 #include "broker/net/tls_transport.hpp"
 #include "platform/log.hpp"
 
@@ -77,11 +80,7 @@ Listener::Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicke
                    SecuritySlot* security)
     : config_(config), accept_shard_(accept_shard), pick_shard_(std::move(pick_shard)), shared_(shared) {
   link_.security = security;
-  if (config_.protocol != ListenerConfig::Protocol::mqtt) {
-    throw ListenError("cannot listen on " +
-                      describe(config_.bind_address.empty() ? "*" : config_.bind_address, config_.port) +
-                      ": websockets listeners are not supported yet");
-  }
+  if (config_.protocol == ListenerConfig::Protocol::websockets) websockets_ = websocket_settings();
   if (config_.tls.enabled()) {
     try {
       tls_ = tls::Context::server(config_.tls);
@@ -159,7 +158,8 @@ void Listener::bind(const tcp::endpoint& endpoint, bool dual_stack) {
 // The "listening on" lines come here, once every listener (and the http_listener) is bound: a start-up that fails
 // on a later one never announces an earlier one.
 void Listener::start() {
-  for (const auto& endpoint : endpoints_) TERN_LOG(notice, "listening on ", endpoint->name, tls_ ? " (TLS)" : "");
+  const char* kind = websockets_ ? (tls_ ? " (WebSocket, TLS)" : " (WebSocket)") : (tls_ ? " (TLS)" : "");
+  for (const auto& endpoint : endpoints_) TERN_LOG(notice, "listening on ", endpoint->name, kind);
   for (auto& endpoint : endpoints_) accept(*endpoint);
 }
 
@@ -248,9 +248,42 @@ void Listener::on_accept(Endpoint& endpoint, int fd, const tcp::endpoint& remote
   }
   link_.connections.fetch_add(1, std::memory_order_relaxed);
   Shard& target = pick_shard_();
-  ConnectionRef connection =
-      Connection::create(fd, target, &link_, tls_ ? std::make_unique<TlsTransport>(tls_) : nullptr);
+  ConnectionRef connection = Connection::create(fd, target, &link_, make_transport());
   asio::post(target.executor(), [connection = std::move(connection), remote] { connection->start(remote); });
+}
+
+std::shared_ptr<const WebSocketTransport::Settings> Listener::websocket_settings() const {
+  auto settings = std::make_shared<WebSocketTransport::Settings>();
+  const auto& ws = config_.websockets;
+  settings->path = ws.path;
+  settings->compression = ws.compression;
+  settings->headers_size = ws.headers_size;
+  settings->max_frame = shared_.max_packet_size;
+  if (!ws.http_dir.empty()) {
+    // The folder's real path, once: every file served must resolve to a path under it.
+    char* real = ::realpath(ws.http_dir.c_str(), nullptr);
+    struct stat status {};
+    if (real == nullptr || ::stat(real, &status) != 0 || !S_ISDIR(status.st_mode)) {
+      const int error = errno;
+      std::free(real);
+      throw ListenError("websockets listener on port " + std::to_string(config_.port) + ": http_dir " + ws.http_dir +
+                        ": " + (real == nullptr ? std::strerror(error) : "not a directory"));
+    }
+    settings->http_dir = real;
+    std::free(real);
+    if (settings->http_dir == "/") {
+      throw ListenError("websockets listener on port " + std::to_string(config_.port) +
+                        ": http_dir / would serve the whole file system");
+    }
+  }
+  return settings;
+}
+
+std::unique_ptr<Transport> Listener::make_transport() const {
+  if (!websockets_) return tls_ ? std::make_unique<TlsTransport>(tls_) : nullptr;
+  auto websocket = std::make_unique<WebSocketTransport>(websockets_);
+  if (!tls_) return websocket;
+  return std::make_unique<LayeredTransport>(std::make_unique<TlsTransport>(tls_), std::move(websocket));
 }
 
 }  // namespace tern::net

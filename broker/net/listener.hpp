@@ -7,7 +7,9 @@
 // network interface (SO_BINDTODEVICE); a name the kernel does not know is a ListenError at start-up.
 //
 // A TLS listener (certfile or psk_hint) builds its tls::Context in the constructor, so a bad certificate or key
-// stops the start-up with a ListenError naming the file; every accepted connection shares that Context.
+// stops the start-up with a ListenError naming the file; every accepted connection shares that Context. A
+// websockets listener gives each connection a WebSocketTransport (over a TlsTransport for wss://), with settings
+// made once; an http_dir that is not a directory stops the start-up the same way.
 //
 // Accepting runs on one shard: when a listening socket is readable, accept4() takes every queued connection (up to
 // 64 per turn); each gets a Connection started on the shard that will serve it (the next one round-robin). Beyond
@@ -30,6 +32,7 @@
 #include "broker/net/security_slot.hpp"
 #include "broker/net/shard.hpp"
 #include "broker/net/shared_broker.hpp"
+#include "broker/net/websocket_transport.hpp"
 #include "tls/context.hpp"
 
 namespace tern::net {
@@ -79,9 +82,12 @@ class Listener {
   void accept(Endpoint& endpoint);
   void accept_ready(Endpoint& endpoint);
   void on_accept(Endpoint& endpoint, int fd, const tcp::endpoint& remote);
+  std::shared_ptr<const WebSocketTransport::Settings> websocket_settings() const;  // throws ListenError
+  std::unique_ptr<Transport> make_transport() const;  // null: plain TCP
 
   ListenerConfig config_;
   std::shared_ptr<const tls::Context> tls_;  // null: a plain listener
+  std::shared_ptr<const WebSocketTransport::Settings> websockets_;  // null: an mqtt listener
   Shard& accept_shard_;
   ShardPicker pick_shard_;
   SharedBroker& shared_;

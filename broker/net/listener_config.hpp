@@ -4,6 +4,7 @@
 // Thread safety: a plain value type.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,6 +23,14 @@ struct ListenerConfig {
   std::optional<Domain> domain;  // socket_domain; nullopt: both IPv4 and IPv6
   std::string bind_interface;    // bind_interface: accept only on this network interface (SO_BINDTODEVICE)
   std::string mount_point;       // mount_point: parsed for the core, which does not apply it yet (refused)
+  // protocol websockets: MQTT over WebSockets (ws://, or wss:// with the TLS settings below); see
+  // websocket_transport.hpp for what each setting means.
+  struct WebSockets {
+    std::string path;              // websockets_path (Tern's): the only request path accepted; empty: any
+    std::string http_dir;          // http_dir: static files served over plain HTTP GET; empty: none
+    bool compression = false;      // websockets_compression (Tern's): permessage-deflate when the client offers it
+    std::size_t headers_size = 4096;  // websockets_headers_size (a global directive, copied into each listener)
+  } websockets;
   TlsSettings tls;
   // per_listener_settings true: this listener's allow_anonymous, password_file and acl_file. Otherwise nullopt and
   // Config::security applies.

@@ -7,6 +7,7 @@
 // Thread safety: `broker` only under `mutex`; the other members are constants or atomics.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -37,9 +38,10 @@ struct SharedBroker {
   const std::size_t hard_outgoing_cap;
 
   std::atomic<std::size_t> open_sockets{0};  // accepted and not yet closed: shutdown waits for it to reach 0
-  std::atomic<bool> shutting_down{false};
-  // Transports whose opening failed (TLS handshakes: the only transport that opens today), for /metrics.
-  std::atomic<std::uint64_t> opening_failures{0};    // set at shutdown: sockets accepted after it are closed unattached
+  std::atomic<bool> shutting_down{false};  // set at shutdown: sockets accepted after it are closed unattached
+  // Transports whose opening failed, by the layer that failed (Transport::Layer: TLS handshakes, WebSocket
+  // upgrades), for /metrics.
+  std::array<std::atomic<std::uint64_t>, 2> opening_failures{};
   auth::LoginThrottle login_throttle;        // failed logins per address, across every listener
   // The reads and writes of every connection; a test replaces them before any connection exists.
   SocketCalls* socket_calls = &SocketCalls::system();

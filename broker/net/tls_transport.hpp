@@ -24,6 +24,7 @@ class TlsTransport final : public Transport {
 
   std::string_view name() const noexcept override { return "TLS"; }
   std::string_view opening_name() const noexcept override { return "TLS handshake"; }
+  Layer opening_layer() const noexcept override { return Layer::tls; }
   Result open(std::string_view input, std::string& out) override;
   void feed(std::string_view input) override { engine_.feed(input); }
   Result read(std::span<char> out) override;

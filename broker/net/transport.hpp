@@ -1,4 +1,5 @@
-// What lies between a client's socket and its MQTT bytes, when something does: TLS today, WebSocket framing next.
+// What lies between a client's socket and its MQTT bytes, when something does: TLS, WebSocket framing, or both
+// (LayeredTransport: WebSocket over TLS).
 // A Transport is sans-I/O: it turns bytes the connection read from the socket into MQTT bytes and MQTT bytes into
 // bytes for the socket, and never touches the socket itself. The connection (connection.hpp) does every system
 // call, so batching, back pressure, deadlines and closing are written once for every transport, and a transport
@@ -17,6 +18,10 @@
 //   write_some(batch, out, max) the wire bytes of the start of a gathered batch, one system call's worth at a time.
 //   close(out)                  the bytes of a graceful end (TLS close_notify, a WebSocket close frame).
 //
+// A transport may also need bytes sent that carry no MQTT bytes (a WebSocket pong, the close frame that answers
+// the client's or explains a failure): wants_write() says so after a read(), and the connection then flushes, where
+// write_some() puts those bytes first (with no data too).
+//
 // Thread safety: one thread at a time (the connection's shard).
 #pragma once
 
@@ -32,9 +37,12 @@ class Transport {
   enum class Status {
     ok,         // open(): done, MQTT may flow; read(): `size` MQTT bytes
     want_read,  // needs more bytes from the client (not a failure)
-    closed,     // read(): the client ended the stream gracefully (close_notify, close frame)
+    closed,     // read(): the client ended the stream gracefully (close_notify, close frame); open(): the opening
+                // ended the connection as it should (a file served over HTTP), `reason` says what for the log
     failed,     // the stream cannot go on; `reason` says why, for the log
   };
+  // Which kind of opening failed, for /metrics.
+  enum class Layer { tls, websocket };
   struct Result {
     Status status = Status::ok;
     std::size_t size = 0;  // read(): MQTT bytes written into the caller's buffer
@@ -48,8 +56,9 @@ class Transport {
 
   // For log lines: "TLS", "WebSocket".
   virtual std::string_view name() const noexcept = 0;
-  // For log lines about opening: "TLS handshake", "WebSocket upgrade".
+  // For log lines about opening: "TLS handshake", "WebSocket upgrade"; the layer that is opening.
   virtual std::string_view opening_name() const noexcept = 0;
+  virtual Layer opening_layer() const noexcept = 0;
 
   // Opening. `input`: bytes read from the client since the last call (none on the first call). Appends to `out`
   // what must be sent to the client first; says ok once the stream is open, want_read, or failed.
@@ -67,6 +76,8 @@ class Transport {
   // Writing. Appends the wire bytes of the start of `data` to `out`, about `max` of them at most (but always some),
   // and returns how much of `data` they carry; on failure returns 0 with `failure` set.
   virtual std::size_t write_some(std::string_view data, std::string& out, std::size_t max, std::string& failure) = 0;
+  // Bytes to send that carry no MQTT bytes are waiting (see above).
+  virtual bool wants_write() const noexcept { return false; }
   // Appends the bytes that end the stream gracefully; only after open() said ok.
   virtual void close(std::string& out) = 0;
 

@@ -99,6 +99,9 @@ std::string render_metrics(const MetricsSnapshot& s) {
   w.gauge("tern_queued_bytes", "Payload and topic bytes of tern_queued_messages.", static_cast<double>(b.queued_bytes));
   w.counter("tern_tls_handshake_failures_total", "TLS handshakes that failed (each also logged with its reason).",
             static_cast<double>(s.tls_handshake_failures));
+  w.counter("tern_websocket_upgrade_failures_total",
+            "WebSocket upgrades refused (each also logged with its reason), files served over HTTP not counted.",
+            static_cast<double>(s.websocket_upgrade_failures));
 
   if (s.store) {
     const persistence::StoreStats& st = *s.store;

@@ -33,6 +33,7 @@ struct MetricsSnapshot {
   std::vector<Listener> listeners;
   std::uint64_t open_sockets = 0;
   std::uint64_t tls_handshake_failures = 0;
+  std::uint64_t websocket_upgrade_failures = 0;
   std::uint64_t bytes_received = 0;  // MQTT bytes, summed over the shards (after TLS on the way in)
   std::uint64_t bytes_sent = 0;      // (before TLS on the way out)
   std::optional<std::uint64_t> heap_bytes;

@@ -25,6 +25,7 @@
 #include "broker/net/shard.hpp"
 #include "broker/net/shared_broker.hpp"
 #include "broker/net/ticker.hpp"
+#include "broker/net/transport.hpp"
 #include "broker/server/metrics.hpp"
 #include "broker/server/store_bridge.hpp"
 #include "persistence/sqlite_store.hpp"
@@ -241,7 +242,10 @@ class Running {
         }
       }
       s.open_sockets = shared_.open_sockets.load(std::memory_order_relaxed);
-      s.tls_handshake_failures = shared_.opening_failures.load(std::memory_order_relaxed);
+      using Layer = net::Transport::Layer;
+      s.tls_handshake_failures = shared_.opening_failures[std::size_t(Layer::tls)].load(std::memory_order_relaxed);
+      s.websocket_upgrade_failures =
+          shared_.opening_failures[std::size_t(Layer::websocket)].load(std::memory_order_relaxed);
       for (const auto& shard : shards_) {
         s.bytes_received += shard->bytes_received();
         s.bytes_sent += shard->bytes_sent();

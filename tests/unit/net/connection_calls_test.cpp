@@ -243,7 +243,7 @@ Outcome exchange(FaultyCalls& calls, std::size_t payload, std::shared_ptr<const 
     shard.stop();
     shard.join();
     outcome.calls = calls.calls();
-    outcome.opening_failures = shared.opening_failures.load();
+    outcome.opening_failures = shared.opening_failures[std::size_t(Transport::Layer::tls)].load();
     outcome.shard_received = shard.bytes_received();
     outcome.shard_sent = shard.bytes_sent();
   }
