@@ -168,20 +168,24 @@ void apply_http_dir(Context& c, std::string_view value) { c.listener().websocket
 
 void finish_websockets(Context& c) {
   Config& config = c.config();
-  for (auto& listener : config.listeners) {
+  for (std::size_t i = 0; i < config.listeners.size(); ++i) {
+    auto& listener = config.listeners[i];
+    // "FILE:LINE: listener PORT" (the default listener has no line of its own).
+    const std::string where = (i < c.listener_lines.size()
+                                   ? c.listener_lines[i].first + ':' + std::to_string(c.listener_lines[i].second) + ": "
+                                   : std::string()) +
+                              "listener " + std::to_string(listener.port);
     auto& ws = listener.websockets;
     if (listener.protocol == ListenerConfig::Protocol::websockets) {
       if (config.websockets_headers_size != 0) ws.headers_size = config.websockets_headers_size;
       continue;
     }
     if (!ws.http_dir.empty()) {
-      config.notes.push_back({LogLevel::information, "listener " + std::to_string(listener.port) +
-                                                         ": http_dir has no effect on an mqtt listener (as in "
-                                                         "mosquitto): it is served by websockets listeners"});
+      config.notes.push_back({LogLevel::information, where + ": http_dir has no effect on an mqtt listener (as in "
+                                                                 "mosquitto): it is served by websockets listeners"});
     }
     if (!ws.path.empty() || ws.compression) {
-      c.fail("listener " + std::to_string(listener.port) +
-             ": websockets_path and websockets_compression need protocol websockets");
+      throw ConfigError(where + ": websockets_path and websockets_compression need protocol websockets");
     }
   }
 }

@@ -249,6 +249,14 @@ Transport::Result WebSocketTransport::open(std::string_view input, std::string& 
     append_response(out, 431, "text/plain", "Request header larger than websockets_headers_size.\n");
     return {Status::failed, 0, "request header over " + std::to_string(limit) + " bytes (websockets_headers_size)"};
   }
+  if (!request.empty() && (request[0] < 'A' || request[0] > 'Z')) {
+    // Every HTTP request starts with a method in capitals; anything else is not HTTP at all, most often a plain
+    // MQTT client on a WebSocket port, which would otherwise wait for the deadline.
+    append_response(out, 400, "text/plain", "Not an HTTP request.\n");
+    return {Status::failed, 0, std::string("not HTTP (first byte ") + std::to_string(static_cast<unsigned char>(request[0])) +
+                                   (request[0] == 0x10 ? ", an MQTT CONNECT): a plain MQTT client on a WebSocket port?"
+                                                       : ")")};
+  }
   if (end == std::string::npos) return {Status::want_read, 0, {}};
   Result result = handle_request(out);
   if (result.status == Status::ok && end + 4 < request.size()) {

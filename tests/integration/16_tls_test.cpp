@@ -17,21 +17,7 @@
 namespace tern::itest {
 namespace {
 
-const std::filesystem::path& certs() {
-  static const std::filesystem::path dir = [] {
-    const auto path = std::filesystem::temp_directory_path() / ("tern-tls-it-" + std::to_string(::getpid()));
-    const std::string command =
-        std::string(TERN_SOURCE_DIR) + "/tests/unit/tls/make_test_certs.sh '" + path.string() + "'";
-    if (std::system(command.c_str()) != 0) throw HarnessError("cannot make test certificates: " + command);
-    std::atexit([] {
-      std::error_code ignored;
-      std::filesystem::remove_all(
-          std::filesystem::temp_directory_path() / ("tern-tls-it-" + std::to_string(::getpid())), ignored);
-    });
-    return path;
-  }();
-  return dir;
-}
+const std::filesystem::path& certs() { return test_certs(); }
 
 std::string cert(const std::string& name) { return (certs() / name).string(); }
 

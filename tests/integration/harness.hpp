@@ -64,6 +64,10 @@ class HarnessError : public std::runtime_error {
 
 bool testing_mosquitto();  // TERN_TEST_BROKER=mosquitto
 
+// The certificates tests/unit/tls/make_test_certs.sh makes (openssl), once per test process and removed at its exit:
+// ca.crt, server.crt, server.key, client certificates, psk.txt, ... None is committed.
+const std::filesystem::path& test_certs();
+
 // ---------------------------------------------------------------------------------------------------------------
 // The broker under test.
 class BrokerProcess {
@@ -278,6 +282,9 @@ class PahoClient {
   PahoClient(std::uint16_t port, const std::string& client_id, Version version);
   // Over TLS: ssl://127.0.0.1:PORT with these options (trust store, client certificate, ...).
   PahoClient(std::uint16_t port, const std::string& client_id, Version version, mqtt::ssl_options ssl);
+  // Any URI Paho takes: ws://127.0.0.1:PORT/mqtt, wss://... (with `ssl`).
+  PahoClient(const std::string& uri, const std::string& client_id, Version version,
+             std::optional<mqtt::ssl_options> ssl);
   ~PahoClient();
 
   mqtt::connect_response connect(bool clean = true, int keep_alive = 60, mqtt::properties properties = {},

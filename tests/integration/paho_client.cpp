@@ -36,16 +36,15 @@ void wait_token(const mqtt::token_ptr& token, const char* what) {
 }
 }  // namespace
 
-PahoClient::PahoClient(std::uint16_t port, const std::string& client_id, Version version) : version_(version) {
-  const std::string uri = "tcp://127.0.0.1:" + std::to_string(port);
-  const int mqtt_version = version == Version::v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
-  client_ = std::make_unique<mqtt::async_client>(uri, client_id, mqtt::create_options(mqtt_version));
-  client_->set_message_callback([this](mqtt::const_message_ptr m) { received_.add(std::move(m)); });
-}
+PahoClient::PahoClient(std::uint16_t port, const std::string& client_id, Version version)
+    : PahoClient("tcp://127.0.0.1:" + std::to_string(port), client_id, version, std::nullopt) {}
 
 PahoClient::PahoClient(std::uint16_t port, const std::string& client_id, Version version, mqtt::ssl_options ssl)
+    : PahoClient("ssl://127.0.0.1:" + std::to_string(port), client_id, version, std::move(ssl)) {}
+
+PahoClient::PahoClient(const std::string& uri, const std::string& client_id, Version version,
+                       std::optional<mqtt::ssl_options> ssl)
     : version_(version), ssl_(std::move(ssl)) {
-  const std::string uri = "ssl://127.0.0.1:" + std::to_string(port);
   const int mqtt_version = version == Version::v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
   client_ = std::make_unique<mqtt::async_client>(uri, client_id, mqtt::create_options(mqtt_version));
   client_->set_message_callback([this](mqtt::const_message_ptr m) { received_.add(std::move(m)); });

@@ -127,9 +127,8 @@ TEST(ConfigCompat, AcceptedWithANote) {
       {"autosave_on_changes true\n", LogLevel::information, "commits every change"},
       {"allow_duplicate_messages true\n", LogLevel::warning, "receives each message once"},
       {"retry_interval 20\n", LogLevel::warning, "when the client reconnects"},
-      {"websockets_log_level 255\n", LogLevel::information, "websockets listeners"},
-      {"websockets_headers_size 4096\n", LogLevel::information, "websockets listeners"},
-      {"listener 1883\nhttp_dir /var/www\n", LogLevel::information, "websockets listeners"},
+      {"websockets_log_level 255\n", LogLevel::information, "libwebsockets' log bit mask"},
+      {"listener 1883\nhttp_dir /var/www\n", LogLevel::information, "no effect on an mqtt listener"},
       {"listener 8883\ncertfile c\nkeyfile k\ndhparamfile /etc/dh.pem\n", LogLevel::warning, "ECDHE"},
       {"listener 8883\ncertfile c\nkeyfile k\nciphers_tls1.3 TLS_AES_128_GCM_SHA256\n", LogLevel::warning,
        "TLS 1.2 only"},
@@ -159,6 +158,30 @@ TEST(ConfigCompat, AcceptedWithANote) {
   EXPECT_THAT(config_error_of("listener 1\ntls_engine_kpass_sha1 abc\n"), HasSubstr("40 hexadecimal digits"));
   EXPECT_EQ(config_error_of("websockets_headers_size 65536\n"),
             "tern.conf:1: websockets_headers_size: expected an integer from 0 to 65535, got '65536'");
+}
+
+// protocol websockets and its settings, mosquitto's and Tern's.
+TEST(ConfigCompat, WebSocketsListeners) {
+  const auto c = parse("websockets_headers_size 8192\n"
+                       "listener 9001\nhttp_dir /srv/www\nprotocol websockets\n"
+                       "listener 9002\nprotocol websockets\nwebsockets_path /mqtt\nwebsockets_compression true\n"
+                       "listener 1883\n");
+  ASSERT_EQ(c.listeners.size(), 3u);
+  using Protocol = ListenerConfig::Protocol;
+  EXPECT_EQ(c.listeners[0].protocol, Protocol::websockets);
+  EXPECT_EQ(c.listeners[0].websockets.http_dir, "/srv/www");  // http_dir may come before protocol
+  EXPECT_EQ(c.listeners[0].websockets.headers_size, 8192u);
+  EXPECT_FALSE(c.listeners[0].websockets.compression);
+  EXPECT_EQ(c.listeners[1].websockets.path, "/mqtt");
+  EXPECT_TRUE(c.listeners[1].websockets.compression);
+  EXPECT_EQ(c.listeners[2].protocol, Protocol::mqtt);
+  EXPECT_TRUE(c.notes.empty());
+  EXPECT_EQ(parse("listener 9001\nprotocol websockets\n").listeners[0].websockets.headers_size, 4096u);
+  EXPECT_EQ(parse("websockets_headers_size 0\nlistener 9001\nprotocol websockets\n").listeners[0].websockets.headers_size,
+            4096u);
+  EXPECT_EQ(config_error_of("listener 1\nprotocol http\n"), "tern.conf:2: protocol: expected mqtt or websockets, got 'http'");
+  EXPECT_THAT(config_error_of("listener 1\nprotocol websockets\nwebsockets_path mqtt\n"), HasSubstr("starts with /"));
+  EXPECT_THAT(config_error_of("listener 1\nwebsockets_compression true\n"), HasSubstr("need protocol websockets"));
 }
 
 // A plugin cannot be loaded: a warning, its options accepted, and the settings it belonged to refuse usernames

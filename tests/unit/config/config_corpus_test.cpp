@@ -91,32 +91,22 @@ TEST(ConfigCorpus, Mosquitto1xStyle) {
   EXPECT_THAT(c.notes[3].text, HasSubstr("ciphers_tls1.3 has no effect"));
 }
 
-// The add-on's websockets listeners are refused until Tern has them (the rest loads: the plugin is ignored with a
-// warning and, having no password_file beside it, every username is refused rather than let in).
+// The Home Assistant add-on's file loads unchanged: MQTT and WebSocket listeners, each plain and with TLS (the
+// plugin is ignored with a warning and, having no password_file beside it, every username is refused rather than
+// let in).
 TEST(ConfigCorpus, HomeAssistantAddon) {
-  const std::string path = kCorpus + "home-assistant-addon.conf";
-  try {
-    load_config_file(path);
-    FAIL() << "protocol websockets was accepted";
-  } catch (const ConfigError& e) {
-    EXPECT_EQ(std::string(e.what()), path + ":44: protocol websockets is not supported yet");
-  }
-  std::string error;
-  const auto text = platform::read_whole_file(path, error);
-  ASSERT_TRUE(text) << error;
-  // Without the websockets listener sections (each a paragraph of its own, as the add-on writes them).
-  std::string mqtt_only, paragraph;
-  for (const std::string_view line : platform::split_lines(*text)) {
-    paragraph.append(line).append("\n");
-    if (!platform::trim(line).empty()) continue;
-    if (paragraph.find("protocol websockets") == std::string::npos) mqtt_only += paragraph;
-    paragraph.clear();
-  }
-  if (paragraph.find("protocol websockets") == std::string::npos) mqtt_only += paragraph;
-  ASSERT_EQ(mqtt_only.find("websockets\n"), std::string::npos);
-  const auto c = parse_config(mqtt_only, "home-assistant-addon.conf (mqtt listeners only)");
-  ASSERT_EQ(c.listeners.size(), 2u);
-  EXPECT_TRUE(c.listeners[1].tls.enabled());
+  const auto c = load("home-assistant-addon.conf");
+  ASSERT_EQ(c.listeners.size(), 4u);
+  using Protocol = ListenerConfig::Protocol;
+  EXPECT_EQ(c.listeners[0].protocol, Protocol::mqtt);
+  EXPECT_EQ(c.listeners[1].protocol, Protocol::websockets);
+  EXPECT_EQ(c.listeners[1].port, 1884);
+  EXPECT_FALSE(c.listeners[1].tls.enabled());
+  EXPECT_EQ(c.listeners[2].protocol, Protocol::mqtt);
+  EXPECT_TRUE(c.listeners[2].tls.enabled());
+  EXPECT_EQ(c.listeners[3].protocol, Protocol::websockets);
+  EXPECT_TRUE(c.listeners[3].tls.enabled());  // wss://
+  EXPECT_EQ(c.listeners[3].websockets.headers_size, 4096u);
   EXPECT_FALSE(c.broker.allow_anonymous);
   EXPECT_FALSE(c.log.timestamp);
   EXPECT_EQ(c.log.dests, Dest::stdout_);

@@ -157,7 +157,7 @@ TEST(ConfigSyntax, ExactMessages) {
   EXPECT_EQ(error_of("\ncertfile /etc/tern/cert.pem\n"),
             "tern.conf:2: the default listener (port 1883, set before the first 'listener' line): certfile is set "
             "but keyfile is not");
-  EXPECT_EQ(error_of("listener 1883\nprotocol websockets\n"), "tern.conf:2: protocol websockets is not supported yet");
+  EXPECT_EQ(error_of("listener 1883\nprotocol websocket\n"), "tern.conf:2: protocol: expected mqtt or websockets, got 'websocket'");
 }
 
 TEST(ConfigSyntax, ErrorsUseTheGivenName) {
@@ -386,7 +386,7 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "max_inflight_bytes",
                                           "memory_limit",
                                           "mount_point",
-                                          "upgrade_outgoing_qos"}));
+                                          "upgrade_outgoing_qos", "websockets_path", "websockets_compression"}));
 }
 
 // ---- Booleans -------------------------------------------------------------------------------------------------
@@ -650,7 +650,7 @@ TEST(ConfigListener, PerListenerDirectiveBeforeAnyListener) {
 
 TEST(ConfigListener, Protocol) {
   EXPECT_EQ(parse("listener 1883\nprotocol mqtt\n").listeners[0].protocol, ListenerConfig::Protocol::mqtt);
-  EXPECT_EQ(error_of("listener 1883\nprotocol websockets\n"), "tern.conf:2: protocol websockets is not supported yet");
+  EXPECT_EQ(parse("listener 1883\nprotocol websockets\n").listeners[0].protocol, ListenerConfig::Protocol::websockets);
   expect_error("listener 1883\nprotocol http\n", 2, "protocol: expected mqtt or websockets, got 'http'");
   expect_error("listener 1883\nprotocol MQTT\n", 2, "got 'MQTT'");
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/websocket_frames.hpp"
 
 namespace tern::net {
 namespace {
@@ -32,26 +33,9 @@ std::string upgrade_request(std::string_view extra = "Sec-WebSocket-Protocol: mq
   return r;
 }
 
-// A client frame: masked unless told otherwise.
 std::string frame(std::uint8_t opcode, std::string_view payload, bool fin = true, bool masked = true,
                   std::uint8_t rsv = 0) {
-  std::string out;
-  out.push_back(static_cast<char>((fin ? 0x80 : 0) | rsv | opcode));
-  const std::uint8_t mask_bit = masked ? 0x80 : 0;
-  if (payload.size() < 126) {
-    out.push_back(static_cast<char>(mask_bit | payload.size()));
-  } else if (payload.size() <= 0xFFFF) {
-    out.push_back(static_cast<char>(mask_bit | 126));
-    out.push_back(static_cast<char>(payload.size() >> 8));
-    out.push_back(static_cast<char>(payload.size()));
-  } else {
-    out.push_back(static_cast<char>(mask_bit | 127));
-    for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(std::uint64_t(payload.size()) >> shift));
-  }
-  const char mask[4] = {0x37, char(0xFA), 0x21, 0x3D};
-  if (masked) out.append(mask, 4);
-  for (std::size_t i = 0; i < payload.size(); ++i) out.push_back(masked ? char(payload[i] ^ mask[i % 4]) : payload[i]);
-  return out;
+  return testsupport::websocket_frame(opcode, payload, fin, masked, rsv);
 }
 
 struct Opened {
@@ -112,9 +96,7 @@ std::string control_output(Transport& t) {
   return out;
 }
 
-std::string close_frame(std::uint16_t code) {
-  return std::string{char(0x88), 2, char(code >> 8), char(code & 0xFF)};
-}
+std::string close_frame(std::uint16_t code) { return testsupport::websocket_close_frame(code); }
 
 TEST(WebSocketTransportTest, AcceptKeyIsTheRfcExample) {
   EXPECT_EQ(WebSocketTransport::accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
@@ -178,6 +160,7 @@ TEST(WebSocketTransportTest, BadUpgradesGetAClearHttpStatus) {
            "Sec-WebSocket-Protocol: mqtt\r\n\r\n",
        "HTTP/1.1 400", ""},  // no Connection: Upgrade
       {"GARBAGE\x01\x02 nonsense\r\n\r\n", "HTTP/1.1 400", ""},
+      {std::string("\x10\x0d\x00\x04MQTT", 8), "HTTP/1.1 400", ""},  // an MQTT client: told at once
       {upgrade_request("X-Padding: " + std::string(5000, 'a') + "\r\nSec-WebSocket-Protocol: mqtt\r\n"), "HTTP/1.1 431", ""},
   };
   for (const auto& c : cases) {
