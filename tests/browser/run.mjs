@@ -164,22 +164,34 @@ function can_connect(port) {
   });
 }
 
-// Returns { tcp, ws, wss } once the broker listens on all of them.
-async function start_broker(opts, dir, http_dir, certs) {
+// The listeners, in config order. kind is how Tern's log names each ("listening on 127.0.0.1:PORT" followed by
+// nothing, " (WebSocket)" or " (WebSocket, TLS)"); Tern announces its listeners in config order, so two of a kind
+// are told apart by their order.
+function listeners_for(opts, http_dir, certs) {
+  const list = [{ name: 'tcp', kind: 'tcp', lines: [] },
+                { name: 'ws', kind: 'ws', lines: ['protocol websockets', 'http_dir ' + http_dir] }];
+  if (certs) {
+    list.push({ name: 'wss', kind: 'wss', lines: ['protocol websockets', 'certfile ' + path.join(certs, 'server.crt'),
+                                                  'keyfile ' + path.join(certs, 'server.key')] });
+  }
+  // Tern's own directive (mosquitto 2.0 has no such setting): permessage-deflate, which chromium offers.
+  if (opts.kind === 'tern') {
+    list.push({ name: 'wsz', kind: 'ws', lines: ['protocol websockets', 'websockets_compression true'] });
+  }
+  return list;
+}
+
+// Returns { ports: { NAME: PORT }, log_path } once the broker listens on every listener.
+async function start_broker(opts, dir, listeners) {
   const config_path = path.join(dir, 'broker.conf');
   const log_path = path.join(dir, 'broker.log');
   const mosquitto = opts.kind === 'mosquitto';
-  const fixed = mosquitto ? { tcp: await free_port(), ws: await free_port(), wss: await free_port() } : null;
-  const port = (name) => (mosquitto ? fixed[name] : 0);
+  const fixed = {};
+  for (const l of listeners) fixed[l.name] = mosquitto ? await free_port() : 0;
   const lines = ['log_dest stderr', 'log_type all', 'allow_anonymous true'];
   // Started as root, mosquitto would switch to its own user, which cannot read this run's private directory.
   if (mosquitto) lines.push('user ' + os.userInfo().username);
-  lines.push('', 'listener ' + port('tcp') + ' 127.0.0.1');
-  lines.push('', 'listener ' + port('ws') + ' 127.0.0.1', 'protocol websockets', 'http_dir ' + http_dir);
-  if (certs) {
-    lines.push('', 'listener ' + port('wss') + ' 127.0.0.1', 'protocol websockets',
-               'certfile ' + path.join(certs, 'server.crt'), 'keyfile ' + path.join(certs, 'server.key'));
-  }
+  for (const l of listeners) lines.push('', 'listener ' + fixed[l.name] + ' 127.0.0.1', ...l.lines);
   fs.writeFileSync(config_path, lines.join('\n') + '\n');
 
   const log_fd = fs.openSync(log_path, 'a');
@@ -188,7 +200,6 @@ async function start_broker(opts, dir, http_dir, certs) {
   children.add(broker);
   let spawn_error = null;
   broker.once('error', (e) => { spawn_error = e; });
-  const wanted = certs ? ['tcp', 'ws', 'wss'] : ['tcp', 'ws'];
   const deadline = Date.now() + step_timeout_ms;
   for (;;) {
     if (spawn_error) throw new CheckFailed('cannot start ' + opts.broker + ': ' + spawn_error.message);
@@ -198,34 +209,39 @@ async function start_broker(opts, dir, http_dir, certs) {
     }
     let ports = null;
     if (mosquitto) {
-      const up = await Promise.all(wanted.map((name) => can_connect(fixed[name])));
+      const up = await Promise.all(listeners.map((l) => can_connect(fixed[l.name])));
       if (up.every(Boolean)) ports = fixed;
     } else {
-      ports = ports_from_log(fs.readFileSync(log_path, 'utf8'), wanted);
+      ports = ports_from_log(fs.readFileSync(log_path, 'utf8'), listeners);
     }
     if (ports) {
       console.log('broker ' + opts.broker + ' (pid ' + broker.pid + '): ' +
-                  wanted.map((name) => name + ' ' + ports[name]).join(', '));
-      return { ports, log_path, config_path };
+                  listeners.map((l) => l.name + ' ' + ports[l.name]).join(', '));
+      return { ports, log_path };
     }
     if (Date.now() > deadline) {
-      throw new CheckFailed('the broker did not listen on ' + wanted.join(', ') + ' within ' +
-                            step_timeout_ms / 1000 + ' s; log:\n' + fs.readFileSync(log_path, 'utf8'));
+      throw new CheckFailed('the broker did not listen on ' + listeners.map((l) => l.name).join(', ') +
+                            ' within ' + step_timeout_ms / 1000 + ' s; log:\n' + fs.readFileSync(log_path, 'utf8'));
     }
     await sleep(50);
   }
 }
 
-// Tern's "listening on 127.0.0.1:PORT" lines, told apart by what follows in parentheses: none for MQTT over TCP,
-// "(WebSocket)" and "(WebSocket, TLS)". Null until there is one of each wanted kind.
-function ports_from_log(text, wanted) {
-  const ports = {};
+// The ports of Tern's "listening on" lines, matched to the listeners by kind and order; null until all are there.
+function ports_from_log(text, listeners) {
+  const by_kind = { tcp: [], ws: [], wss: [], other: [] };
   for (const m of text.matchAll(/listening on 127\.0\.0\.1:(\d+)(?: \(([^)]*)\))?/g)) {
     const suffix = (m[2] || '').toLowerCase();
     const kind = suffix.includes('websocket') ? (suffix.includes('tls') ? 'wss' : 'ws') : suffix ? 'other' : 'tcp';
-    ports[kind] ??= Number(m[1]);
+    by_kind[kind].push(Number(m[1]));
   }
-  return wanted.every((name) => ports[name]) ? ports : null;
+  const ports = {};
+  for (const l of listeners) {
+    const port = by_kind[l.kind].shift();
+    if (port === undefined) return null;
+    ports[l.name] = port;
+  }
+  return ports;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -284,38 +300,93 @@ function big_payload(seed) {
 
 const digest = (text) => createHash('sha256').update(text).digest('hex').slice(0, 16);
 
-async function check_http(page, base_url, probe) {
+// The served files as the page sees them. Content types are checked against Tern only: mosquitto 2.0 sends none
+// (the browser sniffs), and is shown.
+async function check_http(page, base_url, http_dir, strict_types) {
+  const type_is = (what, type, wanted) => {
+    if (strict_types) check(type !== null && wanted.test(type), 'http_dir: ' + what + ' is served as ' + wanted, type);
+    else console.log('info Content-Type of ' + what + ': ' + (type || '(none)'));
+  };
   const response = await within(step_timeout_ms, 'loading ' + base_url + '/index.html',
                                 page.goto(base_url + '/index.html', { timeout: step_timeout_ms }));
   check(response && response.status() === 200, 'http_dir: GET /index.html answers 200',
         response ? 'status ' + response.status() : 'no response');
-  // Not checked (the browser sniffs a missing type; mosquitto 2.0 sends none), but shown.
-  console.log('info Content-Type of index.html: ' + (response.headers()['content-type'] || '(none)'));
+  type_is('index.html', response.headers()['content-type'] || null, /^text\/html/);
   await within(step_timeout_ms, 'the page running its scripts (mqtt.min.js, client.js)',
                page.waitForFunction(() => window.tern !== undefined, null, { timeout: step_timeout_ms }));
-  check(await page.evaluate(() => window.tern.ready), 'http_dir: the page loaded mqtt.min.js (' +
-        fs.statSync(path.join(here, 'node_modules/mqtt/dist/mqtt.min.js')).size + ' bytes) and client.js');
+  check(await page.evaluate(() => window.tern.ready), 'http_dir: the page ran mqtt.min.js and client.js');
 
-  const got = await within(step_timeout_ms, 'fetching probe/data.bin',
-                           page.evaluate((p) => window.tern.fetchFile(p), 'probe/data.bin'));
-  console.log('info Content-Type of probe/data.bin: ' + (got.contentType || '(none)'));
-  check(got.status === 200 && got.length === probe.length && got.sha256 === probe.sha256,
-        'http_dir: a binary file in a subfolder arrives intact (' + probe.length + ' bytes)', JSON.stringify(got));
+  for (const [file, wanted] of [['mqtt.min.js', /^(text|application)\/javascript/], ['probe/data.bin', /./]]) {
+    const bytes = fs.readFileSync(path.join(http_dir, file));
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const got = await within(step_timeout_ms, 'fetching ' + file, page.evaluate((p) => window.tern.fetchFile(p), file));
+    check(got.status === 200 && got.length === bytes.length && got.sha256 === sha256,
+          'http_dir: ' + file + ' arrives intact (' + bytes.length + ' bytes)', JSON.stringify(got));
+    type_is(file, got.contentType, wanted);
+  }
   const missing = await within(step_timeout_ms, 'fetching a missing file',
                                page.evaluate((p) => window.tern.fetchFile(p), 'no-such-file.txt'));
   check(missing.status === 404, 'http_dir: a missing file answers 404', 'status ' + missing.status);
 }
 
-// One browser client on url: messages from mosquitto_pub reach it, and its own reach mosquitto_sub.
-async function check_mqtt(page, dir, tcp_port, transport, url, version, run_id) {
-  const name = 'browser-' + transport + '-v' + version + '-' + run_id;
-  const label = transport + ' MQTT ' + (version === 5 ? '5.0' : '3.1.1');
-  const base = 'tern-browser/' + run_id + '/' + transport + '-v' + version;
-  const tool_version = version === 5 ? 'mqttv5' : 'mqttv311';
+// The WebSocket handshakes chromium made, as its DevTools protocol reports them: { url, status, headers }.
+const handshakes = new Map();
+
+async function watch_handshakes(context, page) {
+  const cdp = await context.newCDPSession(page);
+  cdp.on('Network.webSocketCreated', (e) => handshakes.set(e.requestId, { url: e.url, used: false }));
+  cdp.on('Network.webSocketHandshakeResponseReceived', (e) => {
+    const h = handshakes.get(e.requestId);
+    if (!h) return;
+    h.status = e.response.status;
+    h.headers = Object.fromEntries(Object.entries(e.response.headers).map(([k, v]) => [k.toLowerCase(), v]));
+  });
+  await cdp.send('Network.enable');
+}
+
+// The newest answered handshake to url not looked at yet.
+async function handshake_to(url) {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const h = [...handshakes.values()].reverse().find((x) => !x.used && x.headers && x.url.startsWith(url));
+    if (h) {
+      h.used = true;
+      return h;
+    }
+    if (Date.now() > deadline) throw new CheckFailed('chromium reported no WebSocket handshake with ' + url);
+    await sleep(20);
+  }
+}
+
+const version_names = { 3: '3.1', 4: '3.1.1', 5: '5.0' };
+const tool_versions = { 3: 'mqttv31', 4: 'mqttv311', 5: 'mqttv5' };
+
+// One browser client on transport.url: messages from mosquitto_pub reach it, and its own reach mosquitto_sub.
+// transport.deflate: whether permessage-deflate must be agreed (true), must not be (false) or is only shown (null).
+async function check_mqtt(page, dir, tcp_port, transport, version, run_id) {
+  const { url } = transport;
+  const name = 'browser-' + transport.name + '-v' + version + '-' + run_id;  // MQTT 3.1: 23 characters at most
+  const label = transport.label + ' MQTT ' + version_names[version];
+  const base = 'tern-browser/' + run_id + '/' + transport.name + '-v' + version;
+  const tool_version = tool_versions[version];
   const evaluate = (what, fn, arg) => within(step_timeout_ms, label + ': ' + what, page.evaluate(fn, arg));
 
   const code = await evaluate('CONNECT', ([n, u, v]) => window.tern.connect(n, u, v), [name, url, version]);
   check(code === 0, label + ': the browser connects to ' + url, 'CONNACK code ' + code);
+  const handshake = await handshake_to(url);
+  const subprotocol = handshake.headers['sec-websocket-protocol'];
+  const wanted_subprotocol = version === 3 ? 'mqttv3.1' : 'mqtt';
+  check(handshake.status === 101 && subprotocol === wanted_subprotocol,
+        label + ': the upgrade answers 101 with subprotocol ' + wanted_subprotocol,
+        handshake.status + ', Sec-WebSocket-Protocol: ' + subprotocol);
+  const extensions = handshake.headers['sec-websocket-extensions'] || '';
+  if (transport.deflate === null) {
+    console.log('info ' + label + ': Sec-WebSocket-Extensions: ' + (extensions || '(none)'));
+  } else {
+    check(extensions.includes('permessage-deflate') === transport.deflate,
+          label + (transport.deflate ? ': permessage-deflate is agreed' : ': no extension is agreed'),
+          'Sec-WebSocket-Extensions: ' + (extensions || '(none)'));
+  }
   const granted = JSON.stringify(await evaluate('SUBSCRIBE', ([n, t]) => window.tern.subscribe(n, t, 1),
                                                 [name, base + '/to-browser/#']));
   check(granted === '[1]', label + ': the browser subscribes at QoS 1', 'granted ' + granted);
@@ -436,9 +507,7 @@ async function main() {
       fs.copyFileSync(path.join(here, 'page', file), path.join(http_dir, file));
     }
     fs.copyFileSync(path.join(here, 'node_modules/mqtt/dist/mqtt.min.js'), path.join(http_dir, 'mqtt.min.js'));
-    const probe_bytes = randomBytes(70000);
-    fs.writeFileSync(path.join(http_dir, 'probe', 'data.bin'), probe_bytes);
-    const probe = { length: probe_bytes.length, sha256: createHash('sha256').update(probe_bytes).digest('hex') };
+    fs.writeFileSync(path.join(http_dir, 'probe', 'data.bin'), randomBytes(70000));
 
     let certs = null;
     if (opts.tls) {
@@ -448,7 +517,7 @@ async function main() {
       if (made.status !== 0) throw new CheckFailed('make_test_certs.sh failed: ' + made.stderr + (made.error || ''));
     }
 
-    broker = await start_broker(opts, run_dir, http_dir, certs);
+    broker = await start_broker(opts, run_dir, listeners_for(opts, http_dir, certs));
     const { ports } = broker;
 
     browser_context = await within(30000, 'launching ' + opts.chromium, chromium.launchPersistentContext(
@@ -474,12 +543,20 @@ async function main() {
       ws.on('close', () => page_log.push(stamp() + 'WebSocket closed: ' + ws.url()));
     });
 
-    const base_url = 'http://127.0.0.1:' + ports.ws;
-    await check_http(page, base_url, probe);
-    const transports = [['ws', 'ws://127.0.0.1:' + ports.ws]];
-    if (certs) transports.push(['wss', 'wss://127.0.0.1:' + ports.wss]);
-    for (const [transport, url] of transports) {
-      for (const version of [4, 5]) await check_mqtt(page, run_dir, ports.tcp, transport, url, version, run_id);
+    await watch_handshakes(browser_context, page);
+
+    const tern = opts.kind === 'tern';
+    await check_http(page, 'http://127.0.0.1:' + ports.ws, http_dir, tern);
+    const transports = [{ name: 'ws', label: 'ws', url: 'ws://127.0.0.1:' + ports.ws, deflate: tern ? false : null }];
+    if (certs) {
+      transports.push({ name: 'wss', label: 'wss', url: 'wss://127.0.0.1:' + ports.wss, deflate: tern ? false : null });
+    }
+    if (ports.wsz) {
+      transports.push({ name: 'wsz', label: 'ws (permessage-deflate)', url: 'ws://127.0.0.1:' + ports.wsz,
+                        deflate: true });
+    }
+    for (const transport of transports) {
+      for (const version of [3, 4, 5]) await check_mqtt(page, run_dir, ports.tcp, transport, version, run_id);
     }
     clearTimeout(overall);
     await cleanup();

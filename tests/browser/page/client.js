@@ -27,11 +27,13 @@
 
   // Resolves with the CONNACK's return/reason code; rejects on an error or a close before the CONNACK. No reconnect:
   // a failure must show, not be retried away.
+  // protocolVersion 3 is MQTT 3.1 ("MQIsdp", WebSocket subprotocol mqttv3.1), 4 is 3.1.1 and 5 is 5.0.
   function connect(name, url, protocolVersion) {
     return new Promise((resolve, reject) => {
       let connected = false;
       const client = mqtt.connect(url, {
         protocolVersion,
+        protocolId: protocolVersion === 3 ? 'MQIsdp' : 'MQTT',
         clientId: name,
         clean: true,
         keepalive: 30,
