@@ -1,17 +1,21 @@
 // Tern's real-browser test: Debian's chromium, headless and driven by playwright-core, loads page/index.html from
 // the broker's own http_dir and uses MQTT.js (the npm package's browser bundle) over ws:// and wss:// with MQTT
-// 3.1.1 and 5.0; mosquitto_pub / mosquitto_sub on the broker's TCP listener check that messages go both ways.
+// 3.1, 3.1.1 and 5.0; mosquitto_pub / mosquitto_sub on the broker's TCP listener check that messages go both ways,
+// a short one and one of 100 kB (a WebSocket frame with a 64-bit length, or several frames) each way.
 //
 //   node run.mjs --broker PATH [--work-dir DIR] [--broker-kind tern|mosquitto] [--no-tls]
 //                [--chromium PATH] [--timeout SECONDS]
 //
-// The broker gets three listeners on 127.0.0.1, port 0 (Tern logs "listening on 127.0.0.1:PORT" with " (WebSocket)"
-// or " (WebSocket, TLS)" after it; those lines give the ports): MQTT over TCP, websockets with http_dir, and
-// websockets with certfile/keyfile (made by tests/unit/tls/make_test_certs.sh). --broker-kind mosquitto (or
-// TERN_TEST_BROKER=mosquitto) runs the same checks against Debian's mosquitto, which needs fixed ports: free ones are
-// picked. Everything lives in a fresh directory under the work dir, kept on failure (broker.log, browser.log) and
-// removed on success. Exit 0 only when every check passed; every wait has a deadline, and --timeout (90 s) bounds
-// the whole run, after which the broker and the browser are stopped and the test fails.
+// The broker listens on 127.0.0.1, port 0 (Tern logs "listening on 127.0.0.1:PORT" with " (WebSocket)" or
+// " (WebSocket, TLS)" after it; those lines give the ports): MQTT over TCP, websockets with http_dir, websockets
+// with certfile/keyfile (made by tests/unit/tls/make_test_certs.sh), and, Tern only, websockets with
+// websockets_compression (permessage-deflate, which chromium offers). chromium's DevTools protocol shows each
+// upgrade's answer: its subprotocol and extensions are checked. --broker-kind mosquitto (or
+// TERN_TEST_BROKER=mosquitto) runs the same checks against Debian's mosquitto, which needs fixed ports (free ones
+// are picked) and sends no Content-Type (shown, not checked). Everything lives in a fresh directory under the work
+// dir, kept on failure (broker.log, browser.log) and removed on success. Exit 0 only when every check passed; every
+// wait has a deadline, and --timeout (90 s) bounds the whole run, after which the broker and the browser are
+// stopped and the test fails.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import fs from 'node:fs';
