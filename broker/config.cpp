@@ -463,6 +463,21 @@ constexpr Directive kDirectives[] = {
    },
    "mqtt|websockets: the listener's protocol: MQTT over TCP, or MQTT over WebSockets (ws://, wss:// with the "
    "listener's certfile and keyfile) (default mqtt)"},
+  {"accept_protocol_versions", Scope::listener,
+   [](Context& c, std::string_view v) {
+     std::uint8_t versions = 0;
+     std::string_view rest = platform::trim(v);
+     while (!rest.empty()) {
+       const auto comma = rest.find(',');
+       const std::string_view item = platform::trim(rest.substr(0, comma));
+       if (item != "3" && item != "4" && item != "5") c.bad_value("a comma-separated list of 3, 4 and 5", v);
+       versions |= static_cast<std::uint8_t>(1u << (item[0] - '0'));
+       rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+     }
+     c.listener().accepted_versions = versions;
+   },
+   "LIST (mosquitto 2.1): the MQTT versions this listener accepts, of 3 (3.1), 4 (3.1.1) and 5 (5.0), e.g. 4,5; a "
+   "CONNECT of another gets CONNACK 'unsupported protocol version' (default 3,4,5)"},
   {"websockets_path", Scope::listener,
    [](Context& c, std::string_view v) {
      const auto path = c.single(v);
@@ -609,8 +624,6 @@ constexpr std::string_view kNotYetSupported[] = {
     "address",
     "topic",
     "bridge_protocol_version",
-    // mosquitto 2.1: refusing CONNECTs of other protocol versions needs the broker core.
-    "accept_protocol_versions",
 };
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {

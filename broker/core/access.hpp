@@ -59,6 +59,7 @@ struct Authentication {
     bad_credentials,  // unknown user or wrong password: CONNACK 0x04 (3.1.1) / 0x86 (5.0)
     not_authorized,   // anonymous where that is not allowed, a client id outside clientid_prefixes: 0x05 / 0x87
     client_id_not_valid,  // an empty client id where allow_zero_length_clientid is false: 0x02 / 0x85
+    unsupported_version,  // a protocol version the listener does not accept (accept_protocol_versions): 0x01 / 0x84
   };
   Result result = Result::accepted;
   // The name the client is known by from now on: the CONNECT's username, or the certificate's or PSK identity.

@@ -53,6 +53,12 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
     pending_authentication_.erase(it);
   }
 
+  if (auth && auth->result == Authentication::Result::unsupported_version) {
+    TERN_LOG(notice, "Client from ", c.remote, " refused: ", auth->reason, '.');
+    refuse_connect(c, version, ReasonCode::unsupported_protocol_version, now, "protocol version not accepted here");
+    return;
+  }
+
   // Client identifier (3.1.1 [MQTT-3.1.3-6..9], 5.0 [MQTT-3.1.3-6..8]).
   std::string client_id = std::move(connect.client_id);
   bool assigned = false;

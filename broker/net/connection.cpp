@@ -399,7 +399,15 @@ void Connection::deliver(std::string_view data) {
       }
       if (connect && !connect_seen_) {
         connect_seen_ = true;
-        if (listener_ && listener_->security) authentication = authenticate(*connect, refusal_delay);
+        const auto level = static_cast<unsigned>(connect->version);
+        if (listener_ && (listener_->accepted_versions & (1u << level)) == 0) {
+          // accept_protocol_versions: refused before any password is looked at.
+          authentication = core::Authentication{.result = core::Authentication::Result::unsupported_version,
+                                                .reason = "MQTT protocol level " + std::to_string(level) +
+                                                          " is not accepted on this listener (accept_protocol_versions)"};
+        } else if (listener_ && listener_->security) {
+          authentication = authenticate(*connect, refusal_delay);
+        }
       }
       used += result.consumed;
       batch.push_back(std::move(result.packet));

@@ -80,6 +80,7 @@ Listener::Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicke
                    SecuritySlot* security)
     : config_(config), accept_shard_(accept_shard), pick_shard_(std::move(pick_shard)), shared_(shared) {
   link_.security = security;
+  link_.accepted_versions = config_.accepted_versions;
   if (config_.protocol == ListenerConfig::Protocol::websockets) websockets_ = websocket_settings();
   if (config_.tls.enabled()) {
     try {

@@ -19,6 +19,10 @@ struct ListenerConfig {
   std::string bind_address;   // empty: every address, IPv4 and IPv6
   enum class Protocol { mqtt, websockets } protocol = Protocol::mqtt;  // protocol
   int max_connections = -1;                                            // max_connections; -1: no limit
+  // accept_protocol_versions: the MQTT versions whose CONNECT the listener accepts, a bit per protocol level
+  // (1 << 3: 3.1, 1 << 4: 3.1.1, 1 << 5: 5.0); others get CONNACK "unsupported protocol version".
+  static constexpr std::uint8_t all_versions = (1 << 3) | (1 << 4) | (1 << 5);
+  std::uint8_t accepted_versions = all_versions;
   enum class Domain { ipv4, ipv6 };
   std::optional<Domain> domain;  // socket_domain; nullopt: both IPv4 and IPv6
   std::string bind_interface;    // bind_interface: accept only on this network interface (SO_BINDTODEVICE)

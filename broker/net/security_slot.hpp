@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "broker/auth/security.hpp"
+#include "broker/net/listener_config.hpp"
 
 namespace tern::net {
 
@@ -38,6 +39,7 @@ class SecuritySlot {
 struct ListenerLink {
   std::atomic<int> connections{0};  // open sockets accepted by the listener
   SecuritySlot* security = nullptr;  // null: no authentication (allow_anonymous of BrokerOptions alone)
+  std::uint8_t accepted_versions = ListenerConfig::all_versions;  // accept_protocol_versions
 };
 
 }  // namespace tern::net

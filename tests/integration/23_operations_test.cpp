@@ -74,6 +74,28 @@ TEST(Operations, PortAndBindAddressMakeTheDefaultListener) {
   expect_serves(ports[1]);
 }
 
+// accept_protocol_versions (mosquitto 2.1): a listener for 5.0 only refuses a 3.1.1 CONNECT with "unsupported
+// protocol version" (0x01) and a 5.0 one with 0x84 on a 3.1.1-only listener; the harness's listener takes both.
+TEST(Operations, AcceptProtocolVersions) {
+  SKIP_FOR_MOSQUITTO();
+  BrokerProcess broker({"listener 0 127.0.0.1", "accept_protocol_versions 5", "listener 0 127.0.0.1",
+                        "accept_protocol_versions 3,4"});
+  const auto ports = broker.ports();
+  ASSERT_EQ(ports.size(), 3u) << broker.log();
+  RawClient old_on_v5(ports[1], Version::v311);
+  EXPECT_EQ(static_cast<int>(old_on_v5.connect("old").reason_code), 0x01);  // 3.1.1: unacceptable protocol version
+  old_on_v5.expect_closed();
+  RawClient v5_on_v5(ports[1], Version::v5);
+  EXPECT_EQ(v5_on_v5.connect("new").reason_code, ReasonCode::success);
+  RawClient v5_on_old(ports[2], Version::v5);
+  EXPECT_EQ(v5_on_old.connect("new2").reason_code, ReasonCode::unsupported_protocol_version);
+  RawClient old_on_old(ports[2], Version::v311);
+  EXPECT_EQ(old_on_old.connect("old2").reason_code, ReasonCode::success);
+  RawClient any(ports[0], Version::v311);
+  EXPECT_EQ(any.connect("any").reason_code, ReasonCode::success);
+  EXPECT_NE(broker.log().find("is not accepted on this listener (accept_protocol_versions)"), std::string::npos);
+}
+
 TEST(Operations, BindInterfaceLoopback) {
   SKIP_FOR_MOSQUITTO();
   // Linux >= 5.7 lets anyone bind an unbound socket to an interface; older kernels need CAP_NET_RAW, and then the

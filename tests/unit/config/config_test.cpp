@@ -231,7 +231,7 @@ TEST(ConfigValues, Persistence) {
 
 TEST(ConfigSyntax, NotSupportedYet) {
   for (const char* name :
-       {"connection", "address", "topic", "bridge_protocol_version", "accept_protocol_versions"}) {
+       {"connection", "address", "topic", "bridge_protocol_version"}) {
     const std::string n = name;
     EXPECT_EQ(error_of("listener 1883\n" + n + " x\n"), "tern.conf:2: '" + n + "' is not supported yet");
     EXPECT_EQ(error_of(n + " x\n"), "tern.conf:1: '" + n + "' is not supported yet");  // also in global scope
@@ -386,7 +386,7 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "max_inflight_bytes",
                                           "memory_limit",
                                           "mount_point",
-                                          "upgrade_outgoing_qos", "websockets_path", "websockets_compression"}));
+                                          "upgrade_outgoing_qos", "websockets_path", "websockets_compression", "accept_protocol_versions"}));
 }
 
 // ---- Booleans -------------------------------------------------------------------------------------------------
@@ -653,6 +653,16 @@ TEST(ConfigListener, Protocol) {
   EXPECT_EQ(parse("listener 1883\nprotocol websockets\n").listeners[0].protocol, ListenerConfig::Protocol::websockets);
   expect_error("listener 1883\nprotocol http\n", 2, "protocol: expected mqtt or websockets, got 'http'");
   expect_error("listener 1883\nprotocol MQTT\n", 2, "got 'MQTT'");
+}
+
+TEST(ConfigListener, AcceptProtocolVersions) {
+  EXPECT_EQ(parse("listener 1883\n").listeners[0].accepted_versions, ListenerConfig::all_versions);
+  const auto c = parse("listener 1883\naccept_protocol_versions 4, 5\nlistener 1884\naccept_protocol_versions 3\n");
+  EXPECT_EQ(c.listeners[0].accepted_versions, (1 << 4) | (1 << 5));
+  EXPECT_EQ(c.listeners[1].accepted_versions, 1 << 3);
+  expect_error("listener 1883\naccept_protocol_versions 4,6\n", 2,
+               "accept_protocol_versions: expected a comma-separated list of 3, 4 and 5, got '4,6'");
+  expect_error("listener 1883\naccept_protocol_versions 4,,5\n", 2, "got '4,,5'");
 }
 
 TEST(ConfigListener, MaxConnections) {
