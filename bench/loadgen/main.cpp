@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/loadgen/payload.hpp"
 #include "bench/loadgen/settings.hpp"
 #include "bench/loadgen/worker.hpp"
 
@@ -32,8 +33,9 @@ namespace {
             << "usage: tern_loadgen --port N [--host 127.0.0.1] --scenario "
                "fanin|fanout|pairs|latency|wildcard|idle|storm|retained|connect\n"
                "  [--mqtt 3|5] [--threads N] [--tls] [--tls-ca FILE] [--tls-server-name NAME]\n"
+               "  [--ws (MQTT over WebSockets; with --tls: wss)] [--ws-path /mqtt] [--ws-deflate]\n"
                "  [--username NAME (%i: the client's index)] [--password PASSWORD]\n"
-               "  [--pubs N] [--subs N] [--qos 0|1|2] [--payload BYTES]\n"
+               "  [--pubs N] [--subs N] [--qos 0|1|2] [--payload BYTES] [--json-payload]\n"
                "  [--rate MSGS_PER_S] [--window N] [--qos0-window N] [--batch BYTES] [--warmup S] [--duration S] [--drain S]\n"
                "  [--noise-subs N] [--noise-filters N] [--connections N] [--max-pending N] [--slots N] [--persistent]\n"
                "  [--spread-sources] [--hold S] [--topics N] [--retain-pubs N] [--retained-timeout S]\n"
@@ -93,6 +95,9 @@ Settings parse(int argc, char** argv) {
     if (key == "--persistent") { s.persistent = true; continue; }
     if (key == "--spread-sources") { s.spread_sources = true; continue; }
     if (key == "--tls") { s.tls = true; continue; }
+    if (key == "--ws") { s.ws = true; continue; }
+    if (key == "--ws-deflate") { s.ws_deflate = true; continue; }
+    if (key == "--json-payload") { s.json_payload = true; continue; }
     if (key == "--long-names") { s.long_names = true; continue; }
     if (key == "--wide-filters") { s.wide_filters = true; continue; }
     if (key == "--until-stdin") { s.until_stdin = true; continue; }
@@ -115,6 +120,7 @@ Settings parse(int argc, char** argv) {
     else if (key == "--threads") s.threads = std::max(1, static_cast<int>(num()));
     else if (key == "--tls-ca") s.tls_ca = value;
     else if (key == "--tls-server-name") s.tls_server_name = value;
+    else if (key == "--ws-path") s.ws_path = value;
     else if (key == "--username") s.username = value;
     else if (key == "--password") s.password = value;
     else if (key == "--max-pending") s.max_pending_connects = std::max(1, static_cast<int>(num()));
@@ -143,6 +149,8 @@ Settings parse(int argc, char** argv) {
   if (s.pairs && s.pubs != s.subs) usage("this scenario pairs publishers with subscribers: --pubs must equal --subs");
   if (s.pubs > 65535) usage("at most 65535 publishers");
   if (!s.password.empty() && s.username.empty()) usage("--password needs --username (MQTT 3.1.1 sends none without)");
+  if (s.ws_deflate && !s.ws) usage("--ws-deflate needs --ws");
+  if (s.ws_path.empty() || s.ws_path.front() != '/') usage("--ws-path must start with /");
   return s;
 }
 
@@ -216,6 +224,8 @@ int run(const Settings& s) {
   std::vector<Client*> pubs, subs, noise;
   Client* retain_sub = nullptr;
   std::unique_ptr<std::atomic<std::uint32_t>[]> progress;  // QoS 0 window: publisher x subscriber
+  std::unique_ptr<JsonBodies> json;
+  if (s.json_payload && s.payload > mqtt::stamp_size) json = std::make_unique<JsonBodies>(s.payload - mqtt::stamp_size);
   const std::string tag = (s.long_names ? "edge-gateway-" : "lg") + std::to_string(getpid()) +
                           (s.long_names ? "-mqtt-client-" : "-");
   auto add = [&](Role role, int index, const char* kind) {
@@ -270,7 +280,7 @@ int run(const Settings& s) {
         Client* c = add(Role::publisher, i, "p");
         const std::string n = std::to_string(i);
         const std::string topic = s.pairs ? (wildcard ? "w/hot/" + n + "/x" : pair_topic(n)) : "bench/all";
-        c->publish = mqtt::PublishTemplate(s.version, topic, s.qos, false, s.payload);
+        c->publish = mqtt::PublishTemplate(s.version, topic, s.qos, false, s.payload, json.get());
         c->fan = s.pairs ? 1 : s.subs;
         if (s.qos > 0) {
           c->packet_id_used.assign(65536, 0);
@@ -414,6 +424,13 @@ int run(const Settings& s) {
     total.acked_in_window += r.acked_in_window;
     total.last_connack_ns = std::max(total.last_connack_ns, r.last_connack_ns);
     if (total.tls_ciphersuite.empty()) total.tls_ciphersuite = r.tls_ciphersuite;
+    if (total.ws_extensions.empty()) total.ws_extensions = r.ws_extensions;
+    total.ws_upgrades += r.ws_upgrades;
+    total.ws_compressing += r.ws_compressing;
+    total.mqtt_bytes_out += r.mqtt_bytes_out;
+    total.mqtt_bytes_in += r.mqtt_bytes_in;
+    total.socket_bytes_out += r.socket_bytes_out;
+    total.socket_bytes_in += r.socket_bytes_in;
     total.published_in_window += r.published_in_window;
     total.delivered_in_window += r.delivered_in_window;
     total.connacks_in_window += r.connacks_in_window;
@@ -428,6 +445,14 @@ int run(const Settings& s) {
     << (s.version == mqtt::Version::v5 ? "5.0" : "3.1.1") << "\",\"threads\":" << s.threads
     << ",\"tls\":" << (s.tls ? "true" : "false");
   if (s.tls) o << ",\"tls_ciphersuite\":" << quote(total.tls_ciphersuite);
+  o << ",\"transport\":\"" << (s.ws ? (s.tls ? "wss" : "ws") : (s.tls ? "tls" : "tcp")) << "\"";
+  if (s.ws) {
+    o << ",\"ws_deflate_offered\":" << (s.ws_deflate ? "true" : "false") << ",\"ws_extensions\":"
+      << quote(total.ws_extensions) << ",\"ws_upgrades\":" << total.ws_upgrades
+      << ",\"ws_compressing\":" << total.ws_compressing;
+  }
+  o << ",\"bytes\":{\"mqtt_out\":" << total.mqtt_bytes_out << ",\"mqtt_in\":" << total.mqtt_bytes_in
+    << ",\"socket_out\":" << total.socket_bytes_out << ",\"socket_in\":" << total.socket_bytes_in << "}";
   o << ",\"persistent\":" << (s.persistent ? "true" : "false")
     << ",\"setup_s\":" << fmt(setup_s);
   switch (s.scenario) {
@@ -488,7 +513,8 @@ int run(const Settings& s) {
         error = "lost " + std::to_string(lost) + " QoS " + std::to_string(s.qos) + " messages";
       }
       if (unexpected > 0 && error.empty()) error = "noise subscriptions received " + std::to_string(unexpected);
-      o << ",\"qos\":" << s.qos << ",\"payload\":" << s.payload << ",\"pubs\":" << s.pubs << ",\"subs\":" << s.subs
+      o << ",\"qos\":" << s.qos << ",\"payload\":" << s.payload
+        << ",\"payload_kind\":\"" << (json ? "json" : "zeros") << "\",\"pubs\":" << s.pubs << ",\"subs\":" << s.subs
         << ",\"rate\":" << fmt(s.rate) << ",\"duration_s\":" << fmt(measured_s)
         << ",\"published\":" << total.published_in_window << ",\"delivered\":" << total.delivered_in_window
         << ",\"published_per_s\":"

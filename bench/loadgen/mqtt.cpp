@@ -1,5 +1,9 @@
 #include "bench/loadgen/mqtt.hpp"
 
+#include <algorithm>
+
+#include "bench/loadgen/payload.hpp"
+
 namespace loadgen::mqtt {
 namespace {
 
@@ -170,8 +174,12 @@ void encode_disconnect(std::string& out) {
   out.push_back(0);
 }
 
-PublishTemplate::PublishTemplate(Version v, std::string_view topic, int qos, bool retain, std::size_t payload_size)
-    : payload_size_(payload_size < stamp_size ? stamp_size : payload_size), qos_(qos), v5_(v == Version::v5) {
+PublishTemplate::PublishTemplate(Version v, std::string_view topic, int qos, bool retain, std::size_t payload_size,
+                                 const JsonBodies* bodies)
+    : payload_size_(payload_size < stamp_size ? stamp_size : payload_size),
+      bodies_(bodies),
+      qos_(qos),
+      v5_(v == Version::v5) {
   tail_size_ = (qos > 0 ? 2 : 0) + (v5_ ? 1 : 0) + payload_size_;
   const std::size_t remaining = 2 + topic.size() + tail_size_;
   prefix_.push_back(static_cast<char>(0x30 | qos << 1 | (retain ? 1 : 0)));
@@ -192,7 +200,13 @@ void PublishTemplate::append(std::string& out, const Stamp& stamp, std::uint16_t
   }
   if (v5_) *p++ = 0;
   write_stamp(p, stamp);
-  if (payload_size_ > stamp_size) std::memset(p + stamp_size, 0, payload_size_ - stamp_size);
+  if (payload_size_ == stamp_size) return;
+  if (bodies_ != nullptr) {
+    const std::string_view body = bodies_->body(stamp.seq, stamp.publisher);
+    std::memcpy(p + stamp_size, body.data(), std::min(body.size(), payload_size_ - stamp_size));
+  } else {
+    std::memset(p + stamp_size, 0, payload_size_ - stamp_size);
+  }
 }
 
 bool decode_publish(const Packet& p, Version v, Publish& out) {

@@ -9,7 +9,7 @@
 //   bytes 8..11  sequence number within the publisher (0, 1, 2, ...)
 //   bytes 12..13 publisher id
 //   bytes 14..15 0x7e 0x4e, a marker so foreign messages are recognised and not counted
-// Larger payloads are the stamp followed by zero bytes.
+// Larger payloads are the stamp followed by zero bytes, or with --json-payload by sensor JSON (payload.hpp).
 #pragma once
 
 #include <cstddef>
@@ -17,6 +17,10 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+
+namespace loadgen {
+class JsonBodies;
+}
 
 namespace loadgen::mqtt {
 
@@ -85,7 +89,9 @@ void encode_disconnect(std::string& out);
 class PublishTemplate {
  public:
   PublishTemplate() = default;
-  PublishTemplate(Version v, std::string_view topic, int qos, bool retain, std::size_t payload_size);
+  // `bodies`: what follows the stamp (null: zero bytes); it must outlive the template.
+  PublishTemplate(Version v, std::string_view topic, int qos, bool retain, std::size_t payload_size,
+                  const JsonBodies* bodies = nullptr);
   // Appends one PUBLISH carrying `stamp` (and `packet_id` when QoS > 0).
   void append(std::string& out, const Stamp& stamp, std::uint16_t packet_id) const;
   std::size_t packet_size() const noexcept { return prefix_.size() + tail_size_; }
@@ -94,6 +100,7 @@ class PublishTemplate {
   std::string prefix_;        // fixed header, remaining length, topic
   std::size_t tail_size_ = 0; // packet id + properties + payload
   std::size_t payload_size_ = 0;
+  const JsonBodies* bodies_ = nullptr;
   int qos_ = 0;
   bool v5_ = false;
 };

@@ -24,6 +24,11 @@ struct Settings {
   bool tls = false;
   std::string tls_ca;
   std::string tls_server_name = "localhost";
+  // MQTT over WebSockets (websocket.hpp) on every connection, over TLS too with `tls`: the HTTP upgrade to ws_path,
+  // then MQTT in binary frames; ws_deflate offers permessage-deflate (RFC 7692) and compresses if the server agrees.
+  bool ws = false;
+  std::string ws_path = "/mqtt";
+  bool ws_deflate = false;
   // Sent in every CONNECT when not empty; "%i" in the username is replaced by the client's index (publisher id,
   // subscriber index, connection number), so each client may log in as a user of its own.
   std::string username;
@@ -35,6 +40,7 @@ struct Settings {
   bool pairs = false;          // publisher i -> subscriber i; otherwise every subscriber gets every publisher
   int qos = 0;
   std::size_t payload = 16;
+  bool json_payload = false;   // after the stamp, sensor JSON (payload.hpp) instead of zero bytes
   double rate = 0;             // total msgs/s over all publishers; 0: as fast as flow control allows
   unsigned window = 64;        // QoS 1/2 messages in flight per publisher (capped by the broker's Receive Maximum)
   std::size_t batch = 65536;   // bytes of PUBLISH packets a publisher builds per write

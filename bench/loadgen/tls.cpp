@@ -112,6 +112,7 @@ struct Session::Impl {
   bool drained = false;  // a recv() in this call came back short (or EAGAIN): do not ask the socket again
   bool closed = false;   // the peer closed the TCP connection or sent close_notify
   int sys_errno = 0;
+  std::uint64_t received = 0;
 
   static int bio_send(void* ctx, const unsigned char* buf, std::size_t len) {
     auto* self = static_cast<Impl*>(ctx);
@@ -141,6 +142,7 @@ struct Session::Impl {
       }
       self->in_pos = 0;
       self->in_len = static_cast<std::size_t>(n);
+      self->received += self->in_len;
       if (self->in_len < recv_size) self->drained = true;
     }
     const std::size_t k = std::min(len, self->in_len - self->in_pos);
@@ -243,6 +245,8 @@ bool Session::write(std::string_view plaintext) {
 }
 
 bool Session::peer_closed() const noexcept { return impl_->closed; }
+
+std::uint64_t Session::received_bytes() const noexcept { return impl_->received; }
 
 const char* Session::ciphersuite() const noexcept { return mbedtls_ssl_get_ciphersuite(&impl_->ssl); }
 

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -68,6 +69,7 @@ class Session {
   const std::string& error() const noexcept { return error_; }
   bool peer_closed() const noexcept;  // read() saw the end of the connection (after the bytes it returned)
   const char* ciphersuite() const noexcept;  // after the handshake: the suite the server chose
+  std::uint64_t received_bytes() const noexcept;  // ciphertext read from the socket, over every session so far
 
   struct Impl;
 

@@ -33,7 +33,12 @@ std::uint64_t mono_ns() noexcept {
 }
 
 Worker::Worker(const Settings& settings, Control& control, int id)
-    : settings_(settings), control_(control), id_(id), buffer_(new char[buffer_size]) {
+    : settings_(settings),
+      control_(control),
+      id_(id),
+      buffer_(new char[buffer_size]),
+      ws_options_{settings.host, settings.port, settings.ws_path, settings.ws_deflate},
+      nonce_rng_(std::random_device{}()) {
   if (settings_.tls) {
     tls_config_ = std::make_unique<tls::Config>(tls::Options{settings_.tls_ca, settings_.tls_server_name});
   }
@@ -171,6 +176,7 @@ void Worker::start_connect(Client& c) {
     if (!c.tls) c.tls = std::make_unique<tls::Session>(*tls_config_);
     c.tls->reset(c.fd);
   }
+  if (settings_.ws && !c.ws) c.ws = std::make_unique<websocket::Channel>(ws_options_);
   int one = 1;
   setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (settings_.spread_sources) {
@@ -211,7 +217,20 @@ void Worker::on_connected(Client& c) {
     c.state = Client::State::handshaking;
     return step_handshake(c);
   }
-  send_connect(c);
+  start_session(c);
+}
+
+// The byte stream is up (TCP, or TLS after its handshake): the WebSocket upgrade first under --ws, else CONNECT.
+void Worker::start_session(Client& c) {
+  if (!c.ws) return send_connect(c);
+  c.state = Client::State::upgrading;
+  std::array<std::uint8_t, 16> nonce;
+  for (std::size_t i = 0; i < nonce.size(); i += 8) {
+    const std::uint64_t r = nonce_rng_();
+    std::memcpy(nonce.data() + i, &r, 8);
+  }
+  c.ws->start(nonce);
+  flush(c);
 }
 
 // A TLS handshake step: send what is left of our last flight, go on with the handshake, send its records; CONNECT
@@ -229,7 +248,7 @@ void Worker::step_handshake(Client& c) {
     if (results_.tls_ciphersuite.empty() && c.tls->ciphersuite() != nullptr) {
       results_.tls_ciphersuite = c.tls->ciphersuite();
     }
-    send_connect(c);
+    start_session(c);
   }
 }
 
@@ -294,25 +313,57 @@ void Worker::do_read(Client& c) {
   char* buf = buffer_.get();
   bool storm_connacked = false;
   for (int i = 0; i < max_reads_per_turn; ++i) {
-    const std::size_t have = c.in.size();
-    if (have > buffer_size - read_size) return client_error(c, "packet larger than 64 KiB");
-    std::memcpy(buf, c.in.data(), have);
+    // Plain: the unfinished packet, then one read, in `buf`. WebSocket: the read in `buf`, unframed onto `in`.
+    const std::size_t have = c.ws ? 0 : c.in.size();
+    if (c.in.size() > buffer_size - read_size) return client_error(c, "packet larger than 64 KiB");
+    if (!c.ws) std::memcpy(buf, c.in.data(), have);
+    const std::uint64_t tls_before = c.tls ? c.tls->received_bytes() : 0;
     const ssize_t n = c.tls ? c.tls->read(buf + have, read_size) : ::read(c.fd, buf + have, read_size);
+    if (c.tls) {
+      results_.socket_bytes_in += c.tls->received_bytes() - tls_before;
+    } else if (n > 0) {
+      results_.socket_bytes_in += static_cast<std::uint64_t>(n);
+    }
     if (n > 0) {
-      c.in.clear();
+      std::string_view data(buf, have + static_cast<std::size_t>(n));
+      if (c.ws) {
+        const std::size_t before = c.in.size();
+        const websocket::Channel::Status status = c.ws->receive(data, c.in);
+        if (status == websocket::Channel::Status::error) return client_error(c, "WebSocket: " + c.ws->error());
+        if (status == websocket::Channel::Status::closed) {
+          flush(c);  // our close frame
+          if (c.fd < 0) return;
+          return client_error(c, "WebSocket close from the broker, code " + std::to_string(c.ws->close_code()));
+        }
+        if (c.state == Client::State::upgrading && status == websocket::Channel::Status::open) {
+          ++results_.ws_upgrades;
+          if (c.ws->compressing()) ++results_.ws_compressing;
+          if (results_.ws_extensions.empty()) results_.ws_extensions = c.ws->extensions();
+          send_connect(c);
+          if (c.fd < 0) return;
+        }
+        results_.mqtt_bytes_in += c.in.size() - before;
+        data = c.in;
+      } else {
+        c.in.clear();
+        results_.mqtt_bytes_in += static_cast<std::uint64_t>(n);
+      }
       const std::uint64_t now = mono_ns();
       bool ok = true;
-      const long used = mqtt::split_packets(std::string_view(buf, have + static_cast<std::size_t>(n)),
-                                            [&](const mqtt::Packet& p) {
-                                              if (!ok) return;
-                                              if (c.role == Role::storm && p.type == mqtt::connack) {
-                                                storm_connacked = true;
-                                              }
-                                              ok = handle_packet(c, p, now);
-                                            });
+      const long used = mqtt::split_packets(data, [&](const mqtt::Packet& p) {
+        if (!ok) return;
+        if (c.role == Role::storm && p.type == mqtt::connack) {
+          storm_connacked = true;
+        }
+        ok = handle_packet(c, p, now);
+      });
       if (!ok || c.fd < 0) return;
       if (used < 0) return client_error(c, "malformed remaining length");
-      c.in.assign(buf + used, have + static_cast<std::size_t>(n) - static_cast<std::size_t>(used));
+      if (c.ws) {
+        c.in.erase(0, static_cast<std::size_t>(used));
+      } else {
+        c.in.assign(buf + used, have + static_cast<std::size_t>(n) - static_cast<std::size_t>(used));
+      }
       if (c.tls && c.tls->peer_closed()) return client_error(c, "connection closed by the broker");
       if (storm_connacked) break;
       if (static_cast<std::size_t>(n) < read_size) break;  // drained: edge-triggered epoll tells us of more
@@ -327,7 +378,7 @@ void Worker::do_read(Client& c) {
       return client_error(c, c.tls && !c.tls->error().empty() ? c.tls->error() : errno_text("read"));
     }
   }
-  if (c.out_offset < c.out.size()) flush(c);
+  if (c.out_offset < c.out.size() || (c.ws && c.ws->wire_offset < c.ws->wire().size())) flush(c);
   if (storm_connacked && c.fd >= 0) recycle_storm(c);
 }
 
@@ -557,6 +608,7 @@ bool Worker::send_all(Client& c, const std::string& bytes, std::size_t& offset) 
     const ssize_t n = ::send(c.fd, bytes.data() + offset, bytes.size() - offset, MSG_NOSIGNAL);
     if (n > 0) {
       offset += static_cast<std::size_t>(n);
+      results_.socket_bytes_out += static_cast<std::uint64_t>(n);
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -572,13 +624,18 @@ bool Worker::send_all(Client& c, const std::string& bytes, std::size_t& offset) 
 
 void Worker::flush(Client& c) {
   if (c.tls) return flush_tls(c);
-  if (!send_all(c, c.out, c.out_offset)) return;
+  if (c.ws) return flush_ws(c);
+  const std::size_t before = c.out_offset;
+  const bool done = send_all(c, c.out, c.out_offset);
+  results_.mqtt_bytes_out += c.out_offset - before;
+  if (!done) return;
   c.out.clear();
   c.out_offset = 0;
 }
 
-// TLS: first the records not yet sent, then the plaintext in `out` as new records, one send() per batch as on a
-// plain connection. While records are left unsent, nothing more is encrypted (the plaintext waits in `out`).
+// TLS: first the records not yet sent, then the plaintext as new records, one send() per batch as on a plain
+// connection. While records are left unsent, nothing more is encrypted (the plaintext waits in `out`). Under --ws the
+// plaintext is the channel's wire(): the upgrade request, control frames, and `out` framed.
 void Worker::flush_tls(Client& c) {
   tls::Session& t = *c.tls;
   std::string& records = t.cipher_out();
@@ -586,11 +643,41 @@ void Worker::flush_tls(Client& c) {
     if (!send_all(c, records, t.cipher_offset)) return;
     records.clear();
     t.cipher_offset = 0;
-    if (c.out_offset >= c.out.size() || c.state == Client::State::handshaking) return;
-    if (!t.write(std::string_view(c.out).substr(c.out_offset))) return client_error(c, t.error());
-    c.out.clear();
-    c.out_offset = 0;
+    if (c.state == Client::State::handshaking) return;
+    if (c.ws) {
+      frame_out(c);
+    } else {
+      results_.mqtt_bytes_out += c.out.size() - std::min(c.out_offset, c.out.size());
+    }
+    std::string& plain = c.ws ? c.ws->wire() : c.out;
+    std::size_t& offset = c.ws ? c.ws->wire_offset : c.out_offset;
+    if (offset >= plain.size()) return;
+    if (!t.write(std::string_view(plain).substr(offset))) return client_error(c, t.error());
+    plain.clear();
+    offset = 0;
   }
+}
+
+// WebSocket over TCP: first the frames not yet sent, then `out` as one new frame, as flush_tls does with records.
+void Worker::flush_ws(Client& c) {
+  websocket::Channel& w = *c.ws;
+  while (true) {
+    if (!send_all(c, w.wire(), w.wire_offset)) return;
+    w.wire().clear();
+    w.wire_offset = 0;
+    if (!w.open() || c.out_offset >= c.out.size()) return;
+    frame_out(c);
+  }
+}
+
+// Hands the MQTT bytes waiting in `out` to the WebSocket channel as one binary frame, once the upgrade is done.
+void Worker::frame_out(Client& c) {
+  if (!c.ws->open() || c.out_offset >= c.out.size()) return;
+  const std::string_view message = std::string_view(c.out).substr(c.out_offset);
+  results_.mqtt_bytes_out += message.size();
+  c.ws->send(message);
+  c.out.clear();
+  c.out_offset = 0;
 }
 
 void Worker::release_packet_id(Client& c, std::uint16_t id) {
@@ -610,9 +697,15 @@ void Worker::release_packet_id(Client& c, std::uint16_t id) {
 }
 
 void Worker::recycle_storm(Client& c) {
-  if (c.tls && c.out_offset < c.out.size() && c.tls->write(std::string_view(c.out).substr(c.out_offset))) {
-    c.out.clear();  // DISCONNECT and close_notify leave in one send()
-    c.out_offset = 0;
+  if (c.ws) {
+    frame_out(c);  // DISCONNECT, then the close frame
+    c.ws->close(1000);
+  }
+  std::string& plain = c.ws ? c.ws->wire() : c.out;
+  std::size_t& offset = c.ws ? c.ws->wire_offset : c.out_offset;
+  if (c.tls && offset < plain.size() && c.tls->write(std::string_view(plain).substr(offset))) {
+    plain.clear();  // DISCONNECT and close_notify leave in one send()
+    offset = 0;
     c.tls->close_notify();
   }
   flush(c);
@@ -630,7 +723,7 @@ void Worker::close_client(Client& c) {
 
 void Worker::client_error(Client& c, const std::string& what) {
   const bool was_connecting = c.state == Client::State::connecting || c.state == Client::State::handshaking ||
-                              c.state == Client::State::connack_wait;
+                              c.state == Client::State::upgrading || c.state == Client::State::connack_wait;
   close_client(c);
   if (c.role == Role::storm) {
     ++results_.storm_errors;

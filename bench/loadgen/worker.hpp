@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "bench/loadgen/settings.hpp"
 #include "bench/loadgen/stats.hpp"
 #include "bench/loadgen/tls.hpp"
+#include "bench/loadgen/websocket.hpp"
 
 namespace loadgen {
 
@@ -30,7 +32,8 @@ struct Client {
   Role role = Role::idle;
   int index = 0;  // publisher id, subscriber index, storm slot
   int fd = -1;
-  enum class State { off, connecting, handshaking, connack_wait, subscribing, ready } state = State::off;
+  // handshaking: TLS; upgrading: the WebSocket upgrade (after TLS under --ws --tls).
+  enum class State { off, connecting, handshaking, upgrading, connack_wait, subscribing, ready } state = State::off;
   std::string client_id;
   std::string username;              // empty: none (Settings::username with %i expanded)
   std::vector<std::string> filters;  // subscribed once connected (subscribers, noise) or on command (retain_sub)
@@ -45,6 +48,9 @@ struct Client {
   // --tls: the session (reused across reconnects). `out` then holds plaintext, encrypted into tls->cipher_out() when
   // flushed; null on plain connections, so the plain path costs one pointer test per read() and per flush.
   std::unique_ptr<tls::Session> tls;
+  // --ws: the WebSocket channel (reused across reconnects). `out` then holds MQTT bytes, framed into ws->wire() when
+  // flushed (and that encrypted under --tls); what arrives is unframed into `in`. Null on plain MQTT connections.
+  std::unique_ptr<websocket::Channel> ws;
 
   // Publishers.
   mqtt::PublishTemplate publish;
@@ -82,6 +88,15 @@ struct WorkerResults {
   std::uint64_t acked_in_window = 0;
   std::uint64_t last_connack_ns = 0;  // connect: when the last connection was set up
   std::string tls_ciphersuite;        // --tls: what the server chose (first handshake)
+  std::string ws_extensions;          // --ws: the server's Sec-WebSocket-Extensions answer (first upgrade)
+  std::uint64_t ws_upgrades = 0;      // --ws: upgrades completed
+  std::uint64_t ws_compressing = 0;   // --ws: of which with permessage-deflate agreed
+  // Bytes over the whole run, all clients: MQTT packets handed to the transport / taken from it, and what went
+  // through the sockets (with framing, compression and TLS records). Plain MQTT over TCP: the same numbers.
+  std::uint64_t mqtt_bytes_out = 0;
+  std::uint64_t mqtt_bytes_in = 0;
+  std::uint64_t socket_bytes_out = 0;
+  std::uint64_t socket_bytes_in = 0;
   std::uint64_t published_in_window = 0;
   std::uint64_t delivered_in_window = 0;
   std::uint64_t connacks_in_window = 0;
@@ -111,6 +126,7 @@ class Worker {
   void start_connect(Client& c);
   void on_connected(Client& c);
   void step_handshake(Client& c);
+  void start_session(Client& c);
   void send_connect(Client& c);
   void on_event(Client& c, std::uint32_t events);
   void do_read(Client& c);
@@ -122,6 +138,8 @@ class Worker {
   bool window_open(Client& c);
   void flush(Client& c);
   void flush_tls(Client& c);
+  void flush_ws(Client& c);
+  void frame_out(Client& c);
   // Sends bytes[offset..] until done (true) or the socket is full or failed (false; `offset` advanced).
   bool send_all(Client& c, const std::string& bytes, std::size_t& offset);
   void service(Client& c);
@@ -155,6 +173,8 @@ class Worker {
   std::int64_t inflight_unflushed_ = 0;
   std::unique_ptr<char[]> buffer_;
   std::unique_ptr<tls::Config> tls_config_;  // --tls: this thread's mbedTLS configuration and random generator
+  websocket::Options ws_options_;
+  std::mt19937_64 nonce_rng_;  // --ws: Sec-WebSocket-Key nonces
   WorkerResults results_;
 };
 
