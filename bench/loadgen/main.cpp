@@ -195,6 +195,14 @@ std::string percentiles(const Histogram& h) {
   return o.str();
 }
 
+// This process's CPU time so far (every thread, user + system), in seconds.
+double own_cpu_s() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 // Reads a line from stdin, waiting at most `seconds`.
 void wait_stdin(double seconds) {
   pollfd p{0, POLLIN, 0};
@@ -340,11 +348,13 @@ int run(const Settings& s) {
   event("ready");
 
   double measured_s = 0;
+  double own_cpu_window_s = 0;  // the generator's own CPU time in the measured window
   double retained_s = 0;
   auto measure_window = [&] {
     control.phase.store(Phase::publish, std::memory_order_release);
     if (!wait_for(control, s.warmup_s)) return;
     const std::uint64_t start = mono_ns();
+    const double cpu_start = own_cpu_s();
     control.measure_start_ns.store(start);
     event("measure_start");
     if (s.until_stdin) {
@@ -356,6 +366,7 @@ int run(const Settings& s) {
       wait_for(control, s.duration_s);
     }
     const std::uint64_t end = mono_ns();
+    own_cpu_window_s = own_cpu_s() - cpu_start;
     control.measure_end_ns.store(end);
     event("measure_end");
     measured_s = static_cast<double>(end - start) / 1e9;
@@ -521,7 +532,7 @@ int run(const Settings& s) {
         << fmt(measured_s > 0 ? static_cast<double>(total.published_in_window) / measured_s : 0)
         << ",\"delivered_per_s\":"
         << fmt(measured_s > 0 ? static_cast<double>(total.delivered_in_window) / measured_s : 0)
-        << ",\"latency_us\":" << percentiles(total.latency);
+        << ",\"latency_us\":" << percentiles(total.latency) << ",\"loadgen_cpu_s\":" << fmt(own_cpu_window_s);
       if (s.qos > 0) {
         o << ",\"acked\":" << total.acked_in_window << ",\"acked_per_s\":"
           << fmt(measured_s > 0 ? static_cast<double>(total.acked_in_window) / measured_s : 0)
