@@ -8,6 +8,7 @@
     bench/run.py --scenarios tls          # TLS against plain TCP: connection set-up, fan-in (tern, mosquitto, flashmq)
     bench/run.py --scenarios durable      # durable QoS 1: persistence on against off (tern, mosquitto)
     bench/run.py --scenarios auth         # passwords and a 1,000-rule ACL against none (tern)
+    bench/run.py --scenarios websockets   # MQTT over WebSockets against TCP (tern, mosquitto), compression (tern)
 
 Every run gets a fresh broker process on a fresh port (CMD may say {port}; otherwise its fixed PORT is used).
 Runs are interleaved broker by broker (A B C D A B C D) so machine drift hits all alike; the table shows medians.
@@ -119,6 +120,29 @@ SCENARIOS += [("auth-connect-off-v3", "12. connection set-up, 32 at a time, a us
                ["--scenario", "connect", "--mqtt", "3"]),
               ("auth-connect-v3", "12. connection set-up, 32 at a time, $7$ passwords (101 iterations), 3.1.1",
                ["--scenario", "connect", "--mqtt", "3"])]
+# MQTT over WebSockets (issue 20): each load over ws:// and over TCP against the same broker configuration but the
+# listener's protocol; idle connections over both; wss:// fan-in; and, for Tern only, permessage-deflate on sensor
+# JSON against the same JSON uncompressed. The group's ids start with "ws-" (--scenarios websockets selects them).
+SCENARIOS += [
+    ("ws-fanin-16-tcp-v3", "14. fan-in 10->1, QoS 0, 16 B, TCP, 3.1.1", ["--scenario", "fanin", "--mqtt", "3"]),
+    ("ws-fanin-16-v3", "14. fan-in 10->1, QoS 0, 16 B, ws://, 3.1.1", ["--scenario", "fanin", "--mqtt", "3"]),
+    ("ws-fanout-tcp-v3", "14. fan-out 1->100, QoS 0, 16 B, TCP, 3.1.1", ["--scenario", "fanout", "--mqtt", "3"]),
+    ("ws-fanout-v3", "14. fan-out 1->100, QoS 0, 16 B, ws://, 3.1.1", ["--scenario", "fanout", "--mqtt", "3"]),
+    ("ws-idle-tcp-v3", "14. idle connections, TCP, 3.1.1", ["--scenario", "idle", "--mqtt", "3"]),
+    ("ws-idle-v3", "14. idle connections, ws://, 3.1.1", ["--scenario", "idle", "--mqtt", "3"]),
+    ("ws-fanin-16-tls-v3", "14. fan-in 10->1, QoS 0, 16 B, wss:// (TLS 1.2), 3.1.1",
+     ["--scenario", "fanin", "--mqtt", "3"]),
+    ("ws-json-fanin-v3", "14. fan-in 10->1, QoS 0, 256 B JSON, ws://, uncompressed, 3.1.1",
+     ["--scenario", "fanin", "--mqtt", "3", "--payload", "256", "--json-payload"]),
+    ("ws-json-fanin-deflate-v3", "14. fan-in 10->1, QoS 0, 256 B JSON, ws:// + permessage-deflate, 3.1.1",
+     ["--scenario", "fanin", "--mqtt", "3", "--payload", "256", "--json-payload"]),
+    ("ws-json-fanout-v3", "14. fan-out 1->100, QoS 0, 256 B JSON, ws://, uncompressed, 3.1.1",
+     ["--scenario", "fanout", "--mqtt", "3", "--payload", "256", "--json-payload"]),
+    ("ws-json-fanout-deflate-v3", "14. fan-out 1->100, QoS 0, 256 B JSON, ws:// + permessage-deflate, 3.1.1",
+     ["--scenario", "fanout", "--mqtt", "3", "--payload", "256", "--json-payload"]),
+]
+# Names for groups of rows in --scenarios, besides the ids' own prefixes.
+SCENARIO_GROUPS = {"websockets": "ws-"}
 
 # Scenarios that need a broker configuration start-peer does not make: run.py writes every broker's configuration
 # itself for them (the same settings as start-peer's, plus the listed ones), also for their plain / persistence-off
@@ -130,8 +154,13 @@ SCENARIOS += [("auth-connect-off-v3", "12. connection set-up, 32 at a time, a us
 #   username: every client sends it (%i: the client's index) with AuthFiles.password, in both halves of a comparison
 #   passwords: tern "allow_anonymous false" + "password_file" with a $7$ hash for every user (AuthFiles)
 #   acl: tern "acl_file", the subscribers' filters "some" (partly) or "all" (wholly) readable (AuthFiles.acl_text)
+#   ws: the listener speaks MQTT over WebSockets (tern and mosquitto "protocol websockets"; mosquitto 2.0.11 also
+#       gets an MQTT listener on a unix socket in the run's folder, without which it does not start, see
+#       bench/README.md); ws_compression: tern "websockets_compression true" and the generator offers
+#       permessage-deflate (--ws-deflate)
 #   brokers: the brokers that run it (NanoMQ was built without TLS; FlashMQ and NanoMQ are not in the durable set;
-#            the threads 1 rows compare with mosquitto, the single-threaded peer)
+#            the threads 1 rows compare with mosquitto, the single-threaded peer; the websockets rows compare
+#            with Debian's mosquitto, as issue 20 asks)
 TLS_BROKERS = ("tern", "mosquitto", "flashmq")
 DURABLE_BROKERS = ("tern", "mosquitto")
 SINGLE_THREAD = {"tern_threads": 1, "brokers": ("tern", "mosquitto")}
@@ -159,6 +188,17 @@ for _kind, _, _ in AUTH_LOADS:
     SCENARIO_OPTIONS[f"auth-{_kind}-all-v3"] = {**AUTH_LOAD, "passwords": True, "acl": "all"}
 SCENARIO_OPTIONS["auth-connect-off-v3"] = {"brokers": ("tern",), "username": "dev%i"}
 SCENARIO_OPTIONS["auth-connect-v3"] = {"brokers": ("tern",), "username": "dev%i", "passwords": True}
+WS_BROKERS = ("tern", "mosquitto")
+for _sid, _, _ in SCENARIOS:
+    if _sid.startswith("ws-json-"):
+        SCENARIO_OPTIONS[_sid] = {"ws": True, "ws_compression": _sid.endswith("-deflate-v3"), "brokers": ("tern",)}
+    elif _sid.startswith("ws-"):
+        SCENARIO_OPTIONS[_sid] = {"ws": "-tcp-" not in _sid, "tls": "-tls-" in _sid, "brokers": WS_BROKERS}
+
+
+def idle_row(sid):
+    """Rows of the generator's idle scenario: RSS per idle connection."""
+    return sid.startswith(("idle", "ws-idle"))
 
 
 def connect_row(sid):
@@ -413,12 +453,18 @@ class AuthFiles:
 
 
 def peer_config(name, port, workdir, opts, certs):
-    """argv starting a peer with start-peer's settings plus opts' TLS / persistence (see SCENARIO_OPTIONS)."""
-    tls, persistence = opts.get("tls", False), opts.get("persistence", False)
+    """argv starting a peer with start-peer's settings plus opts' TLS / persistence / WebSockets (see
+    SCENARIO_OPTIONS)."""
+    tls, persistence, ws = opts.get("tls", False), opts.get("persistence", False), opts.get("ws", False)
     os.chmod(workdir, 0o777)  # mosquitto drops root before it opens its log and its database
     if name == "mosquitto":
         conf = os.path.join(workdir, "mosquitto.conf")
         lines = [f"listener {port} 127.0.0.1"]
+        if ws:
+            # mosquitto 2.0.11 refuses to start with only a websockets listener ("Unable to start any listening
+            # sockets", eclipse-mosquitto/mosquitto#2284): an MQTT listener on a unix socket that nothing uses. It also
+            # binds the websockets listener to every address, not the one given (#3045).
+            lines = [f"listener 0 {workdir}/mqtt.sock", f"listener {port} 127.0.0.1", "protocol websockets"]
         if tls:
             lines += [f"certfile {certs.cert}", f"keyfile {certs.key}"]
         lines += ["allow_anonymous true", "set_tcp_nodelay true", "max_queued_messages 100000",
@@ -434,8 +480,8 @@ def peer_config(name, port, workdir, opts, certs):
             f.write("\n".join(lines) + "\n")
         return ["/usr/sbin/mosquitto", "-c", conf]
     if name == "flashmq":
-        if persistence:
-            raise ValueError("flashmq has no per-message persistence to configure")
+        if persistence or ws:
+            raise ValueError("run.py does not configure flashmq for persistence or WebSockets")
         conf = os.path.join(workdir, "flashmq.conf")
         tls_lines = f"    fullchain {certs.cert}\n    privkey {certs.key}\n" if tls else ""
         with open(conf, "w") as f:
@@ -459,6 +505,10 @@ class Broker:
         if self.name == "tern":
             conf = os.path.join(workdir, "tern.conf")
             lines = [f"listener {port} 127.0.0.1"]
+            if opts and opts.get("ws"):
+                lines += ["protocol websockets"]
+                if opts.get("ws_compression"):
+                    lines += ["websockets_compression true"]
             if opts and opts.get("tls"):
                 lines += [f"certfile {certs.cert}", f"keyfile {certs.key}"]
             security = auth.tern_lines(opts) if opts else []
@@ -505,7 +555,7 @@ def stop(proc):
 
 def scenario_args(sid, args, certs):
     extra = ["--warmup", str(args.warmup), "--duration", str(args.duration), "--threads", str(args.loadgen_threads)]
-    if sid.startswith("idle"):
+    if idle_row(sid):
         extra = ["--connections", str(args.connections), "--hold", "60"]
     elif sid.startswith("retained"):
         extra = ["--topics", str(args.topics), "--retained-timeout", "30"]
@@ -515,6 +565,10 @@ def scenario_args(sid, args, certs):
     opts = SCENARIO_OPTIONS.get(sid, {})
     if opts.get("tls"):
         extra += ["--tls", "--tls-ca", certs.ca]  # the generator verifies the server's certificate, as clients do
+    if opts.get("ws"):
+        extra += ["--ws"]
+    if opts.get("ws_compression"):
+        extra += ["--ws-deflate"]
     if opts.get("username"):
         extra += ["--username", opts["username"], "--password", AuthFiles.password]
     return extra
@@ -554,7 +608,7 @@ def run_once(broker, sid, loadgen_args, args, ports, certs, auth):
                     samples[event] = (time.monotonic(), cpu_seconds(proc.pid), memory_kib(proc.pid))
                     if connect_row(sid):
                         fine_cpu[event] = cpu_seconds_fine(proc.pid)
-                    if event == "ready" and sid.startswith("idle"):
+                    if event == "ready" and idle_row(sid):
                         time.sleep(1.0)  # let the broker settle before reading its memory
                         samples["settled"] = (time.monotonic(), cpu_seconds(proc.pid), memory_kib(proc.pid))
                         try:
@@ -605,7 +659,7 @@ def run_once(broker, sid, loadgen_args, args, ports, certs, auth):
             result["window_s"] = round(t1 - t0, 3)
             if "measure_start" in fine_cpu and "measure_end" in fine_cpu:
                 result["cpu_s"] = round(fine_cpu["measure_end"] - fine_cpu["measure_start"], 4)
-        if sid.startswith("idle") and "settled" in samples:
+        if idle_row(sid) and "settled" in samples:
             rss_idle = samples["settled"][2][0]
             n = lgres.get("connections", 0)
             if n:
@@ -685,6 +739,19 @@ def metrics(r):
         if r.get("cpu_s"):
             m["cpu_s"] = r["cpu_s"]
             m["msgs_per_cpu_s"] = lg["delivered"] / r["cpu_s"]
+            if lg["delivered"]:
+                m["cpu_us_per_msg"] = r["cpu_s"] / lg["delivered"] * 1e6
+        if lg.get("loadgen_cpu_s") and lg["delivered"]:  # the generator's own CPU, same window
+            m["loadgen_cpu_us_per_msg"] = lg["loadgen_cpu_s"] / lg["delivered"] * 1e6
+        # Bytes through the sockets over the whole run (set-up included, a few KiB against the load's MiBs): to the
+        # subscribers per message received, from the publishers per message sent; and per MQTT byte.
+        b = lg.get("bytes")
+        if b and lg.get("received"):
+            m["wire_bytes_per_delivery"] = b["socket_in"] / lg["received"]
+        if b and lg.get("sent"):
+            m["wire_bytes_per_publish"] = b["socket_out"] / lg["sent"]
+        if b and b.get("mqtt_in"):
+            m["wire_per_mqtt_byte_in"] = b["socket_in"] / b["mqtt_in"]
     if "connacks_per_s" in lg:
         m["connacks_per_s"] = lg["connacks_per_s"]
         lat = lg.get("connect_latency_us", {})
@@ -798,6 +865,11 @@ def ratio_rows(sid, reference, title, metrics):
     return [((sid, reference, title), key, label, True, "f2") for key, label, _, _ in metrics]
 
 
+def difference_rows(sid, reference, title, metrics):
+    """sid's median − reference's median, per broker, for each metric (labelled and formatted as the metric)."""
+    return [((sid, reference, title, "difference"), key, label, higher, kind) for key, label, higher, kind in metrics]
+
+
 # 9. TLS against plain TCP; 10. persistence on against off.
 TABLE_ROWS += (metric_rows("tls-connect-plain-v3", CONNECTS) + metric_rows("tls-connect-v3", TLS_CONNECTS)
                + ratio_rows("tls-connect-v3", "tls-connect-plain-v3", "9. connection set-up: TLS ÷ plain TCP",
@@ -826,6 +898,23 @@ AUTH_CONNECTS = CONNECTS + [("cpu_us_per_connect", "broker CPU µs per connectio
 TABLE_ROWS += (metric_rows("auth-connect-off-v3", AUTH_CONNECTS) + metric_rows("auth-connect-v3", AUTH_CONNECTS)
                + ratio_rows("auth-connect-v3", "auth-connect-off-v3", "12. connection set-up: $7$ passwords ÷ none",
                             CONNECTS))
+# 14. WebSockets against TCP (the "Tern ÷ best peer" column of a ws:// row is Tern ÷ mosquitto over WebSockets).
+for load, name in (("fanin-16", "fan-in"), ("fanout", "fan-out")):
+    TABLE_ROWS += (metric_rows(f"ws-{load}-tcp-v3", THROUGHPUT) + metric_rows(f"ws-{load}-v3", THROUGHPUT)
+                   + ratio_rows(f"ws-{load}-v3", f"ws-{load}-tcp-v3", f"14. {name}: ws:// ÷ TCP", THROUGHPUT))
+TABLE_ROWS += (metric_rows("ws-fanin-16-tls-v3", THROUGHPUT)
+               + ratio_rows("ws-fanin-16-tls-v3", "ws-fanin-16-v3", "14. fan-in: wss:// ÷ ws://", THROUGHPUT))
+IDLE = [("kib_per_connection", "KiB RSS per idle connection", False, "f2")]
+TABLE_ROWS += (metric_rows("ws-idle-tcp-v3", IDLE) + metric_rows("ws-idle-v3", IDLE)
+               + difference_rows("ws-idle-v3", "ws-idle-tcp-v3", "14. idle connections: ws:// − TCP", IDLE))
+COMPRESSION = THROUGHPUT + [("cpu_us_per_msg", "broker CPU µs per delivery", False, "f2"),
+                            ("loadgen_cpu_us_per_msg", "generator CPU µs per delivery", False, "f2"),
+                            ("wire_bytes_per_delivery", "socket bytes per delivery", False, "f1"),
+                            ("wire_bytes_per_publish", "socket bytes per publish", False, "f1")]
+for load, name in (("fanin", "fan-in"), ("fanout", "fan-out")):
+    TABLE_ROWS += (metric_rows(f"ws-json-{load}-v3", COMPRESSION) + metric_rows(f"ws-json-{load}-deflate-v3", COMPRESSION)
+                   + ratio_rows(f"ws-json-{load}-deflate-v3", f"ws-json-{load}-v3",
+                                f"14. {name}, 256 B JSON: permessage-deflate ÷ uncompressed", COMPRESSION))
 
 
 def fmt(v, kind):
@@ -881,7 +970,10 @@ def render(summary, brokers, meta):
                 cells.append(base["status"])
             else:
                 v = cell["metrics"].get(key)
-                if ratio_of:
+                if ratio_of and ratio_of[3:] == ("difference",):
+                    b_v = base["metrics"].get(key)
+                    v = v - b_v if v is not None and b_v is not None else None
+                elif ratio_of:
                     b_v = base["metrics"].get(key)
                     v = v / b_v if v is not None and b_v else None
                     partial = "partial" in (cell["status"], base["status"])
@@ -891,7 +983,7 @@ def render(summary, brokers, meta):
                 cells.append(fmt(v, kind) + ("*" if partial else ""))
         ratio = ""
         peer_values = [values[p] for p in peers if values.get(p) is not None]
-        if values.get("tern") is not None and peer_values:
+        if values.get("tern") is not None and peer_values and not (ratio_of and ratio_of[3:] == ("difference",)):
             best = max(peer_values) if higher else min(peer_values)
             if best:
                 ratio = f"{values['tern'] / best:.2f}"
@@ -905,7 +997,7 @@ def render(summary, brokers, meta):
     for sid, title, _ in SCENARIOS:
         for b in brokers:
             cell = summary.get((sid, b))
-            if cell is None or sid == "startup" or sid.startswith("idle"):
+            if cell is None or sid == "startup" or idle_row(sid):
                 continue
             if "metrics" not in cell:
                 lines.append(f"| {sid} | {b} | {cell['status']}: {cell.get('error', '')[:80]} | | | | |")
@@ -975,7 +1067,8 @@ def main():
     p.add_argument("--brokers", default="tern," + ",".join(PEERS), help="comma list among tern and the peers")
     p.add_argument("--broker", action="append", default=[], metavar="NAME=CMD:PORT",
                    help="another broker: a start command ({port} is replaced by a fresh port) and its port")
-    p.add_argument("--scenarios", help="comma list of scenario ids (default: all); prefixes match")
+    p.add_argument("--scenarios", help="comma list of scenario ids (default: all); prefixes match; group names: "
+                   + ", ".join(SCENARIO_GROUPS))
     p.add_argument("--tern", default=os.path.join(ROOT, "build-bench", "tern"))
     p.add_argument("--loadgen", default=os.path.join(ROOT, "build-bench", "bench", "tern_loadgen"))
     p.add_argument("--tern-threads", type=int, default=os.cpu_count())
@@ -1019,7 +1112,7 @@ def main():
 
     scenarios = SCENARIOS
     if args.scenarios:
-        wanted = args.scenarios.split(",")
+        wanted = [SCENARIO_GROUPS.get(w, w) for w in args.scenarios.split(",")]
         scenarios = [s for s in SCENARIOS if any(s[0].startswith(w) for w in wanted)]
 
     runs = [(r, sid, largs) for r in range(args.repeats) for sid, _, largs in scenarios]
@@ -1040,7 +1133,7 @@ def main():
             m = metrics(r)
             brief = ", ".join(f"{k}={v:,.1f}" for k, v in sorted(m.items()) if k in (
                 "delivered_per_s", "msgs_per_cpu_s", "lat_p99", "connacks_per_s", "connacks_per_cpu_s", "acked_per_s",
-                "ack_p99", "kib_per_connection",
+                "ack_p99", "kib_per_connection", "cpu_us_per_msg", "wire_bytes_per_delivery",
                 "retained_time_s", "startup_ms", "rss_start_mib"))
             status = "ok" if r["ok"] else ("FAILED" if r.get("failed_loss") else "error")
             elapsed = time.monotonic() - started
