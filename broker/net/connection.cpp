@@ -327,7 +327,7 @@ Connection::ReadResult Connection::read_transport(std::span<char> buffer) {
       if (result.error) {
         if (would_block(result.error)) {
           wire_drained_ = true;
-        } else if (result.error == asio::error::eof) {
+        } else if (result.error == asio::error::eof && !transport_->abrupt_end().empty()) {
           TERN_LOG(information, "connection ", id_, ": ", transport_->abrupt_end());
         }
         return result;

@@ -70,7 +70,8 @@ class Transport {
   virtual void feed(std::string_view input) = 0;
   virtual Result read(std::span<char> out) = 0;
   virtual bool pending() const noexcept = 0;
-  // When the client's socket ended (EOF) without the transport's own end (truncation): the note for the log.
+  // When the client's socket ended (EOF) without the transport's own end (truncation): the note for the log; empty
+  // when that is nothing to note.
   virtual std::string_view abrupt_end() const noexcept = 0;
 
   // Writing. Appends the wire bytes of the start of `data` to `out`, about `max` of them at most (but always some),

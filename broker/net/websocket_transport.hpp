@@ -26,8 +26,9 @@
 // directions without context takeover (the response says server_no_context_takeover and
 // client_no_context_takeover), so a connection keeps no compression state between messages: its idle cost is
 // the same as without compression. Outgoing messages are deflated by one compressor per shard thread
-// (window 2^deflate_window_bits), incoming ones inflated by a decompressor that exists only while a compressed
-// message is being read (window as the client's offer allows, at most 2^15).
+// (window 2^deflate_window_bits, level 1), those under min_deflated_size bytes sent as they are; incoming ones are
+// inflated by a decompressor that exists only while a compressed message is being read (window as the client's
+// offer allows, at most 2^15).
 //
 // Memory: an open, idle WebSocket connection is this object (about 150 bytes) and nothing else; the request is
 // buffered only while opening, a partial frame header lives in the object, and unconsumed input is kept only when a
@@ -56,6 +57,8 @@ class WebSocketTransport final : public Transport {
     std::uint64_t max_frame = 0;      // the largest data frame accepted (max_packet_size); 0: no limit
   };
   static constexpr int deflate_window_bits = 12;
+  // Smaller slices are sent uncompressed: a deflate costs microseconds whatever the size, and saves little on them.
+  static constexpr std::size_t min_deflated_size = 128;
   static constexpr std::size_t max_http_file = 16 * 1024 * 1024;  // larger files are refused (413)
 
   explicit WebSocketTransport(std::shared_ptr<const Settings> settings);
@@ -68,7 +71,8 @@ class WebSocketTransport final : public Transport {
   void feed(std::string_view input) override;
   Result read(std::span<char> out) override;
   bool pending() const noexcept override;
-  std::string_view abrupt_end() const noexcept override { return "closed without a WebSocket close frame"; }
+  // Many clients end with DISCONNECT and a TCP close, no close frame: nothing worth a log line of its own.
+  std::string_view abrupt_end() const noexcept override { return {}; }
   std::size_t write_some(std::string_view data, std::string& out, std::size_t max, std::string& failure) override;
   bool wants_write() const noexcept override { return control_ != nullptr; }
   void close(std::string& out) override;

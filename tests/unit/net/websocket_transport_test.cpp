@@ -499,8 +499,14 @@ TEST(WebSocketTransportTest, WritesAreDeflatedAndInflateBack) {
   EXPECT_EQ(inflate(out.substr(header)), message);
   // No context is taken over: the next message inflates on its own too.
   out.clear();
-  ASSERT_EQ(o.transport->write_some("second", out, 65536, failure), 6u);
-  EXPECT_EQ(inflate(out.substr(2)), "second");
+  const std::string second = json_messages(2);
+  ASSERT_EQ(o.transport->write_some(second, out, 65536, failure), second.size());
+  EXPECT_EQ(static_cast<std::uint8_t>(out[0]), 0xC2);
+  EXPECT_EQ(inflate(out.substr(2)), second);
+  // A small one is not worth deflating: a plain binary frame (RSV1 clear), as the extension allows.
+  out.clear();
+  ASSERT_EQ(o.transport->write_some("tiny", out, 65536, failure), 4u);
+  EXPECT_EQ(out, std::string("\x82\x04tiny", 6));
 }
 
 TEST(WebSocketTransportTest, ACorruptCompressedMessageFailsWith1007) {
