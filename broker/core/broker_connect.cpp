@@ -44,6 +44,7 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
   const Version version = connect.version;
   const bool v5 = version == Version::v5;
   c.version = version;
+  c.bridge = connect.bridge;
 
   // Authentication: the network layer's verdict when it gave one (passwords are checked off the broker's lock),
   // else allow_anonymous alone.
@@ -238,6 +239,10 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
   TERN_LOG_CONNECTION(notice, "New client connected from ", c.remote, " as ", client_id, " (", protocol_label(version), ", c",
            connect.clean_start ? 1 : 0, ", k", keep_alive,
            connect.username ? ", u'" + *connect.username + "'" : std::string(), ").");
+  if (c.bridge) {
+    TERN_LOG(information, "Client ", client_id, " is a bridge (try_private): its subscriptions are no-local and "
+             "retain-as-published.");
+  }
 
   if (session_present) apply_rights(*s);  // the ACL may have changed since its subscriptions were made
   if (session_present) resend_inflight(*s, now);

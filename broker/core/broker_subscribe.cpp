@@ -54,6 +54,10 @@ void Broker::Impl::on_subscribe(Client& c, protocol::Subscribe&& subscribe, Time
       options.retain_handling = sub.retain_handling;
       options.subscription_id = subscription_id;
     }
+    if (c.bridge && !shared) {
+      options.no_local = true;
+      options.retain_as_published = true;
+    }
     const bool existed = subscriptions_.subscribe(sub.filter, s.id, options);
     s.subscriptions[sub.filter] = options;
     store_subscription(s, sub.filter, options);

@@ -103,6 +103,9 @@ struct Client {
   // The current call staged an acknowledgement (or a QoS 2 delivery) that promises what the call stored: the
   // connection's output waits for the call's batch.
   bool must_wait = false;
+  // A mosquitto bridge (its CONNECT's try_private): each of its subscriptions is no-local and retain-as-published,
+  // which is what mosquitto does for bridges, so a message it forwarded is never sent back to it.
+  bool bridge = false;
 
   // Topic aliases (5.0), created on first use: most connections never use them.
   struct Aliases {

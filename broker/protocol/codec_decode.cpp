@@ -58,6 +58,12 @@ ReasonCode decode_connect(Reader& r, Connect& c) {
   std::string_view name;
   std::uint8_t level = 0;
   if (!r.read_binary(name) || !r.read_u8(level)) return malformed;
+  // mosquitto's bridges announce themselves with the top bit of the level set ("try_private", on by default), for
+  // 3.1 and 3.1.1; mosquitto accepts it, and so does Tern.
+  if ((level == 0x83 && name == "MQIsdp") || (level == 0x84 && name == "MQTT")) {
+    c.bridge = true;
+    level &= 0x7F;
+  }
   if (name == "MQTT" && (level == 4 || level == 5)) {
     c.version = static_cast<Version>(level);
   } else if (name == "MQIsdp" && level == 3) {

@@ -53,7 +53,7 @@ void encode_one(const Connect& c, Version, std::string& out) {
 
   begin(out, first_byte(PacketType::connect), rl);
   put_string(out, name);
-  put_u8(out, static_cast<std::uint8_t>(c.version));
+  put_u8(out, static_cast<std::uint8_t>(static_cast<std::uint8_t>(c.version) | (c.bridge && !v5 ? 0x80 : 0)));
   put_u8(out, flags);
   put_u16(out, c.keep_alive);
   if (v5) put_property_block(out, c.properties);

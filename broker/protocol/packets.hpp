@@ -54,6 +54,9 @@ struct Will {
 
 struct Connect {
   Version version = Version::v311;  // the protocol name ("MQTT" or "MQIsdp") follows from it
+  // A mosquitto bridge's "try_private": the protocol level with its top bit set (0x83, 0x84) says the client is a
+  // bridge (see Broker: its own messages are not sent back to it, retain flags reach it as published).
+  bool bridge = false;
   bool clean_start = true;          // "clean session" in 3.1.1
   std::uint16_t keep_alive = 0;     // seconds
   std::string client_id;

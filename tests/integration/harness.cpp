@@ -89,7 +89,10 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 // BrokerProcess
 
 BrokerProcess::BrokerProcess(std::vector<std::string> extra_config)
-    : extra_config_(std::move(extra_config)), mosquitto_(testing_mosquitto()) {
+    : BrokerProcess(std::move(extra_config), testing_mosquitto() ? Kind::mosquitto : Kind::tern) {}
+
+BrokerProcess::BrokerProcess(std::vector<std::string> extra_config, Kind kind)
+    : extra_config_(std::move(extra_config)), mosquitto_(kind == Kind::mosquitto) {
   std::string tmpl = (std::filesystem::temp_directory_path() / "tern-it-XXXXXX").string();
   if (::mkdtemp(tmpl.data()) == nullptr) throw HarnessError("mkdtemp failed");
   dir_ = tmpl;

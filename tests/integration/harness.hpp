@@ -75,6 +75,9 @@ class BrokerProcess {
   // `extra_config`: lines appended to the default config ("listener 0 127.0.0.1", "allow_anonymous true"). A line
   // that sets `allow_anonymous` replaces the default one. Lines that only tern knows are dropped for mosquitto.
   explicit BrokerProcess(std::vector<std::string> extra_config = {});
+  // Debian's mosquitto whatever TERN_TEST_BROKER says (as a peer of tern: a bridge into it, say), or tern.
+  enum class Kind { tern, mosquitto };
+  BrokerProcess(std::vector<std::string> extra_config, Kind kind);
   ~BrokerProcess();
   BrokerProcess(const BrokerProcess&) = delete;
   BrokerProcess& operator=(const BrokerProcess&) = delete;

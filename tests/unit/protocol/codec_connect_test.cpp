@@ -141,6 +141,30 @@ TEST(CodecConnect, V5PasswordWithoutUsernameIsAllowed) {
   expect_round_trip(wire, c, Version::v5);
 }
 
+// mosquitto bridges with try_private (their default) send the level with its top bit set: 0x84 for 3.1.1, 0x83
+// for 3.1. Decoded as that version with `bridge` set, and encoded back the same way.
+TEST(CodecConnect, BridgeLevels) {
+  const std::string v311 = bytes({0x10, 0x0e, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x84, 0x00, 0x00, 0x3c, 0x00, 0x02, 'b', 'r'});
+  Connect c;
+  c.version = Version::v311;
+  c.bridge = true;
+  c.clean_start = false;
+  c.keep_alive = 60;
+  c.client_id = "br";
+  expect_round_trip(v311, c, Version::v311);
+  const std::string v31 =
+      bytes({0x10, 0x10, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x83, 0x02, 0x00, 0x3c, 0x00, 0x02, 'b', 'r'});
+  c.version = Version::v31;
+  c.clean_start = true;
+  expect_round_trip(v31, c, Version::v311);
+  // Only those two: 0x85 (no such thing for 5.0), or the bit with the other protocol name, are not bridges.
+  const std::string header = bytes({0x00, 0x04, 'M', 'Q', 'T', 'T'});
+  expect_error(bytes({0x10, 0x0c}) + header + bytes({0x85, 0x02, 0x00, 0x00, 0x00, 0x00}), Version::v311,
+               ReasonCode::unsupported_protocol_version);
+  expect_error(bytes({0x10, 0x0c}) + header + bytes({0x83, 0x02, 0x00, 0x00, 0x00, 0x00}), Version::v311,
+               ReasonCode::unsupported_protocol_version);
+}
+
 TEST(CodecConnect, Errors) {
   const std::string header = bytes({0x00, 0x04, 'M', 'Q', 'T', 'T'});
   auto connect = [](std::string body) { return bytes({0x10, static_cast<int>(body.size())}) + body; };
