@@ -284,7 +284,13 @@ ReasonCode decode_into(std::string_view data, Version version, std::uint32_t max
     if (qos == 3) return malformed;                         // [MQTT-3.3.1-4]
     if (qos == 0 && (flags & 0x08) != 0) return malformed;  // [MQTT-3.3.1-2]
   } else if (flags != required_flags[type]) {
-    return malformed;
+    // MQTT 3.1 (protocol level 3) sets DUP when it resends PUBREL, SUBSCRIBE or UNSUBSCRIBE, as 3.1 defines; 3.1.1
+    // and 5.0 fix those flags (3.1.1 [MQTT-2.2.2-1], [MQTT-2.2.2-2]), so the leniency is for 3.1 alone.
+    const bool v31_dup = version == Version::v31 && flags == (required_flags[type] | 0x08) &&
+                         (type == static_cast<std::uint8_t>(PacketType::pubrel) ||
+                          type == static_cast<std::uint8_t>(PacketType::subscribe) ||
+                          type == static_cast<std::uint8_t>(PacketType::unsubscribe));
+    if (!v31_dup) return malformed;
   }
 
   // Remaining length: a variable byte integer of at most 4 bytes.

@@ -234,5 +234,36 @@ TEST(MalformedConnect, PasswordWithoutUsernameCloses311) {
   c.expect_closed();
 }
 
+// MQTT 3.1 clients set DUP when they resend PUBREL, SUBSCRIBE or UNSUBSCRIBE (3.1 sections 3.6, 3.8, 3.10): Tern
+// accepts that for protocol level 3 (the strict check stays for 3.1.1 and 5.0, above), so a QoS 2 flow cut by a lost
+// connection completes with the resent PUBREL, and the message is delivered once.
+TEST(Mqtt31, DupOnResentPubrelSubscribeAndUnsubscribe) {
+  BrokerProcess broker;
+  Subscriber watcher(broker.port(), Version::v311, "watcher", "q2/#", QoS::exactly_once);
+  {
+    RawClient first(broker.port(), Version::v31);
+    first.connect("old-client", false);
+    first.send(protocol::Publish{.topic = "q2/a", .payload = "once", .qos = QoS::exactly_once, .packet_id = 9});
+    EXPECT_EQ(first.expect<protocol::Pubrec>().packet_id, 9);
+    first.close();  // lost before PUBREL
+  }
+  RawClient again(broker.port(), Version::v31);
+  again.connect("old-client", false);
+  again.send_bytes(packet(0x6A, u16(9)));  // PUBREL, DUP set as 3.1 resends it
+  EXPECT_EQ(again.expect<protocol::Pubcomp>().packet_id, 9);
+  again.send_bytes(packet(0x8A, u16(2) + str("q2/b") + '\x01'));  // SUBSCRIBE with DUP
+  EXPECT_EQ(again.expect<protocol::Suback>().packet_id, 2);
+  again.send_bytes(packet(0xAA, u16(3) + str("q2/b")));  // UNSUBSCRIBE with DUP
+  EXPECT_EQ(again.expect<protocol::Unsuback>().packet_id, 3);
+  const auto delivered = watcher.receive();
+  EXPECT_EQ(delivered.payload, "once");
+  watcher.expect_silence();
+  // 3.1.1 keeps the rule: the same PUBREL closes the connection as malformed.
+  RawClient strict(broker.port(), Version::v311);
+  strict.connect("strict");
+  strict.send_bytes(packet(0x6A, u16(9)));
+  strict.expect_closed();
+}
+
 }  // namespace
 }  // namespace tern::itest

@@ -39,6 +39,25 @@ TEST(CodecFixedHeader, ReservedFlagsAreMalformed) {
   }
 }
 
+// MQTT 3.1 sets DUP on a resent PUBREL, SUBSCRIBE or UNSUBSCRIBE (its section 3.6, 3.8, 3.10): accepted for protocol
+// level 3 only; 3.1.1 and 5.0 keep the strict check above.
+TEST(CodecFixedHeader, Mqtt31MaySetDupOnPubrelSubscribeAndUnsubscribe) {
+  const std::string pubrel = bytes({0x6A, 0x02, 0x00, 0x07});
+  const std::string subscribe = bytes({0x8A, 0x06, 0x00, 0x01, 0x00, 0x01, 't', 0x01});
+  const std::string unsubscribe = bytes({0xAA, 0x05, 0x00, 0x01, 0x00, 0x01, 't'});
+  for (const auto& wire : {pubrel, subscribe, unsubscribe}) {
+    const DecodeResult r = decode(wire, Version::v31, 0);
+    EXPECT_EQ(r.status, DecodeResult::Status::packet);
+    EXPECT_EQ(r.consumed, wire.size());
+    expect_error(wire, Version::v311, ReasonCode::malformed_packet);
+    expect_error(wire, Version::v5, ReasonCode::malformed_packet);
+  }
+  EXPECT_EQ(std::get<Pubrel>(decode(pubrel, Version::v31, 0).packet).packet_id, 7);
+  // Only DUP: other reserved bits stay malformed in 3.1 too, and so does DUP on other packets.
+  expect_error(bytes({0x6B, 0x02, 0x00, 0x07}), Version::v31, ReasonCode::malformed_packet);
+  expect_error(bytes({0x48, 0x02, 0x00, 0x07}), Version::v31, ReasonCode::malformed_packet);  // PUBACK with DUP
+}
+
 TEST(CodecFixedHeader, RemainingLengthOfMoreThanFourBytes) {
   // Malformed as soon as the fourth length byte still has its continuation bit, even with nothing after it.
   expect_error(bytes({0x30, 0x80, 0x80, 0x80, 0x80}), Version::v311, ReasonCode::malformed_packet);
