@@ -8,6 +8,7 @@
 // configure() is called once at start-up, before threads start.
 #pragma once
 
+#include <cstddef>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -45,6 +46,12 @@ bool reopen_log_file(std::string& error);
 // configure_log() (log.cpp, the OS back end) installs the levels and the function that writes a line. Until then
 // lines at the default levels go to stderr.
 bool log_enabled(LogLevel level) noexcept;
+// Lines carry what clients sent (client ids, usernames, topics up to 65,535 bytes, reason strings), so before a
+// line is written its control characters (a newline that would start a forged line, a terminal escape) become \xNN
+// and it is cut at max_log_line bytes with a note of how much was left out. `scratch` holds the result when the text
+// had to change; otherwise the text itself is returned.
+inline constexpr std::size_t max_log_line = 4096;
+std::string_view safe_log_text(std::string_view text, std::string& scratch);
 // Whether lines about a client connecting or disconnecting are written (connection_messages).
 bool connection_messages_enabled() noexcept;
 void log_line(LogLevel level, std::string_view text);

@@ -2,6 +2,7 @@
 // C++ only (see log.hpp), so that broker/core links nothing else.
 #include <atomic>
 #include <cstdio>
+#include <string>
 
 #include "platform/log.hpp"
 
@@ -24,9 +25,35 @@ bool log_enabled(LogLevel level) noexcept {
 
 bool connection_messages_enabled() noexcept { return g_connection_messages.load(std::memory_order_relaxed); }
 
+std::string_view safe_log_text(std::string_view text, std::string& scratch) {
+  bool clean = text.size() <= max_log_line;
+  for (std::size_t i = 0; clean && i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    clean = (c >= 0x20 && c != 0x7F) || c == '\t';
+  }
+  if (clean) return text;
+  scratch.clear();
+  const std::string_view kept = text.substr(0, max_log_line);
+  for (const char ch : kept) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 0x20 && c != 0x7F) || c == '\t') {
+      scratch.push_back(ch);
+    } else {
+      static constexpr char digits[] = "0123456789abcdef";
+      scratch.append("\\x").push_back(digits[c >> 4]);
+      scratch.push_back(digits[c & 15]);
+    }
+  }
+  if (text.size() > kept.size()) {
+    scratch.append(" ... (").append(std::to_string(text.size() - kept.size())).append(" more bytes)");
+  }
+  return scratch;
+}
+
 void log_line(LogLevel level, std::string_view text) {
   if (!log_enabled(level)) return;
-  g_writer.load(std::memory_order_relaxed)(level, text);
+  std::string scratch;
+  g_writer.load(std::memory_order_relaxed)(level, safe_log_text(text, scratch));
 }
 
 void set_log_backend(unsigned levels, LogWriter writer, bool connection_messages) noexcept {

@@ -96,6 +96,19 @@ TEST(Operations, AcceptProtocolVersions) {
   EXPECT_NE(broker.log().find("is not accepted on this listener (accept_protocol_versions)"), std::string::npos);
 }
 
+// A client cannot forge a log line: the newline in its client id is written escaped, on the line that names it.
+TEST(Operations, ClientTextIsEscapedInTheLog) {
+  SKIP_FOR_MOSQUITTO();
+  BrokerProcess broker;
+  RawClient evil(broker.port(), Version::v311);
+  EXPECT_EQ(evil.connect("evil\n1796570562: Client admin connected\x1b[2J").reason_code, ReasonCode::success);
+  evil.disconnect();
+  ASSERT_TRUE(wait_until([&] { return broker.log().find("as evil\\x0a") != std::string::npos; })) << broker.log();
+  EXPECT_NE(broker.log().find("as evil\\x0a1796570562: Client admin connected\\x1b[2J (p2"), std::string::npos);
+  EXPECT_EQ(broker.log().find("\n1796570562: Client admin"), std::string::npos);
+  EXPECT_EQ(broker.log().find('\x1b'), std::string::npos);
+}
+
 TEST(Operations, BindInterfaceLoopback) {
   SKIP_FOR_MOSQUITTO();
   // Linux >= 5.7 lets anyone bind an unbound socket to an interface; older kernels need CAP_NET_RAW, and then the

@@ -17,6 +17,7 @@
 #include "platform/cpu.hpp"
 #include "platform/entropy.hpp"
 #include "platform/fs.hpp"
+#include "platform/log.hpp"
 #include "platform/privileges.hpp"
 #include "platform/signals.hpp"
 #include "platform/sysinfo.hpp"
@@ -25,6 +26,32 @@ namespace tern::platform {
 namespace {
 
 namespace fs = std::filesystem;
+
+// What clients send cannot forge or flood a log line (issue 22): control characters are escaped, long lines cut.
+TEST(Log, ClientTextCannotForgeOrFloodALine) {
+  std::string scratch;
+  EXPECT_EQ(safe_log_text("New client connected as sensor-1 (p2).", scratch), "New client connected as sensor-1 (p2).");
+  EXPECT_EQ(safe_log_text("tabs\tand UTF-8 \xC3\xA9 stay", scratch), "tabs\tand UTF-8 \xC3\xA9 stay");
+  EXPECT_EQ(safe_log_text("as evil\n1796570562: Client admin connected", scratch),
+            "as evil\\x0a1796570562: Client admin connected");
+  EXPECT_EQ(safe_log_text(std::string("a\x1b[2Jb\rc\x7f\0d", 11), scratch), "a\\x1b[2Jb\\x0dc\\x7f\\x00d");
+  const std::string topic(65535, 't');
+  const std::string line(safe_log_text("Denied PUBLISH to " + topic, scratch));
+  const std::string note = " ... (" + std::to_string(18 + 65535 - max_log_line) + " more bytes)";
+  EXPECT_EQ(line.size(), max_log_line + note.size());
+  EXPECT_TRUE(line.ends_with(note)) << line.substr(4000);
+  // The line as written: one line whatever the text.
+  std::vector<std::string> written;
+  static std::vector<std::string>* sink = nullptr;
+  sink = &written;
+  set_log_backend(unsigned(LogLevel::notice), [](LogLevel, std::string_view text) { sink->emplace_back(text); });
+  log(LogLevel::notice, "id ", "x\ny");
+  set_log_backend(LogSettings{}.levels, [](LogLevel, std::string_view text) {
+    std::fprintf(stderr, "%.*s\n", static_cast<int>(text.size()), text.data());
+  });
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_EQ(written[0], "id x\\x0ay");
+}
 
 TEST(Clock, MonotonicAndBootClocksMove) {
   const auto a = monotonic_now();
