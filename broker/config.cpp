@@ -463,6 +463,80 @@ constexpr Directive kDirectives[] = {
    },
    "mqtt|websockets: the listener's protocol: MQTT over TCP, or MQTT over WebSockets (ws://, wss:// with the "
    "listener's certfile and keyfile) (default mqtt)"},
+  // Bridges (mosquitto's bridge section; config_bridge.cpp).
+  {"connection", Scope::global, apply_connection,
+   "NAME: start a bridge section: the directives after it, up to the next connection line, configure a bridge to "
+   "an upstream broker (MQTT over TCP)"},
+  {"address", Scope::global, apply_address,
+   "HOST[:PORT] [HOST[:PORT] ...]: the bridge's upstream (port 1883 by default); with several, one that cannot be "
+   "reached is followed by the next, in order"},
+  {"addresses", Scope::global, apply_address, "the same as address"},
+  {"topic", Scope::global, apply_topic,
+   "PATTERN [out|in|both] [QOS] [LOCAL_PREFIX REMOTE_PREFIX]: what the bridge forwards: out (default) from here "
+   "upstream, in from upstream here, both; at most QOS (default 0); a topic LOCAL_PREFIX+X here is REMOTE_PREFIX+X "
+   "upstream (\"\" for an empty one)"},
+  {"remote_clientid", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_string(c, v, &bridge::BridgeSettings::remote_clientid); },
+   "ID: the bridge's client id upstream (default HOSTNAME.NAME)"},
+  {"clientid", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_string(c, v, &bridge::BridgeSettings::remote_clientid); },
+   "ID: mosquitto 1.x name of remote_clientid"},
+  {"local_clientid", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_string(c, v, &bridge::BridgeSettings::local_clientid); },
+   "ID: the client id of the bridge's session in this broker (default local.REMOTE_CLIENTID)"},
+  {"remote_username", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_optional(c, v, &bridge::BridgeSettings::remote_username); },
+   "NAME: the username the bridge gives upstream (default none)"},
+  {"username", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_optional(c, v, &bridge::BridgeSettings::remote_username); },
+   "NAME: mosquitto 1.x name of remote_username"},
+  {"remote_password", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_optional(c, v, &bridge::BridgeSettings::remote_password); },
+   "PASSWORD: the password the bridge gives upstream (default none)"},
+  {"password", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_optional(c, v, &bridge::BridgeSettings::remote_password); },
+   "PASSWORD: mosquitto 1.x name of remote_password"},
+  {"bridge_protocol_version", Scope::global, apply_bridge_protocol_version,
+   "mqttv31|mqttv311|mqttv50: the MQTT version the bridge speaks upstream (default mqttv311)"},
+  {"cleansession", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::cleansession); },
+   "true|false: whether the bridge's upstream session starts clean on each connection (default false)"},
+  {"local_cleansession", Scope::global, apply_local_cleansession,
+   "true|false: whether the bridge's session here starts clean; false keeps what waits to go out while the "
+   "upstream is unreachable (default: as cleansession)"},
+  {"keepalive_interval", Scope::global, apply_keepalive_interval,
+   "SECONDS: the bridge's keep alive upstream: a PINGREQ every interval, the link dropped if one is not answered "
+   "(default 60)"},
+  {"restart_timeout", Scope::global, apply_restart_timeout,
+   "BASE [CAP]: seconds before the bridge tries again after its link ended: BASE, doubling with jitter up to CAP "
+   "while attempts fail; BASE alone: always BASE (default 5 30)"},
+  {"start_type", Scope::global, apply_start_type,
+   "automatic: the bridge connects at start-up and after every loss (lazy and once are not supported yet)"},
+  {"round_robin", Scope::global, apply_round_robin,
+   "true|false: accepted; with several addresses Tern fails over in order and stays on the one that works"},
+  {"try_private", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::try_private); },
+   "true|false: tell a 3.1/3.1.1 upstream that this is a bridge (mosquitto's marker), so that it does not echo what "
+   "the bridge forwards; 5.0 bridges subscribe with no-local instead (default true)"},
+  {"notifications", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::notifications); },
+   "true|false: publish the bridge's state, retained: 1 when connected, 0 when not (the upstream gets the 0 as the "
+   "bridge's will) (default true)"},
+  {"notification_topic", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_string(c, v, &bridge::BridgeSettings::notification_topic); },
+   "TOPIC: where the state goes (default $SYS/broker/connection/REMOTE_CLIENTID/state)"},
+  {"notifications_local_only", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::notifications_local_only); },
+   "true|false: publish the state only here, not upstream (default false)"},
+  {"bridge_outgoing_retain", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::outgoing_retain); },
+   "true|false: forward the retain flag of outgoing messages; false sends them unretained (default true)"},
+  {"bridge_attempt_unsubscribe", Scope::global,
+   [](Context& c, std::string_view v) {
+     apply_bridge_noted(c, v, "accepted; Tern does not unsubscribe upstream topics it no longer bridges (messages "
+                              "for them are acknowledged and dropped)");
+   },
+   "true|false: accepted with a note: topics no longer configured are acknowledged and dropped, not unsubscribed"},
   {"accept_protocol_versions", Scope::listener,
    [](Context& c, std::string_view v) {
      std::uint8_t versions = 0;
@@ -619,11 +693,10 @@ constexpr Directive kDirectives[] = {
 
 // mosquitto directives Tern will support but does not yet: an error that says so, rather than "unknown".
 constexpr std::string_view kNotYetSupported[] = {
-    // Bridges (a later step).
-    "connection",
-    "address",
-    "topic",
-    "bridge_protocol_version",
+    // Bridge settings of later steps: the TLS uplink, the lazy start, the disk budget of a bridge's backlog.
+    "bridge_cafile", "bridge_capath", "bridge_certfile", "bridge_keyfile", "bridge_insecure", "bridge_tls_version",
+    "bridge_identity", "bridge_psk", "bridge_alpn", "bridge_require_ocsp", "bridge_bind_address",
+    "bridge_max_packet_size", "bridge_queue_max_bytes", "idle_timeout", "threshold",
 };
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -705,6 +778,7 @@ Config parse_config(const std::string& text, const std::string& name) {
   check_tls(c);
   finish_plugins(c);
   finish_websockets(c);
+  finish_bridges(c);
   if (config.listeners.empty()) {
     // mosquitto 2.0's local only mode: with no listener configured, only this machine can connect, and it may
     // connect without credentials unless the file says otherwise.

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "broker/auth/security_settings.hpp"
+#include "broker/bridge/bridge_settings.hpp"
 #include "broker/core/broker_options.hpp"
 #include "broker/net/listener_config.hpp"
 #include "platform/log.hpp"
@@ -70,6 +71,8 @@ struct Config {
   // websockets_headers_size: the largest WebSocket upgrade request header (global in mosquitto); 0: the default
   // (4096), copied into every websockets listener.
   std::size_t websockets_headers_size = 0;
+  // connection NAME and the bridge directives after it, in file order.
+  std::vector<bridge::BridgeSettings> bridges;
 
   // Directives whose meaning needs the broker core, which does not apply them yet: parsed and validated, then
   // refused as "not supported yet" (a limit silently not enforced would be worse). Here for when the core does.

@@ -29,6 +29,7 @@ class Context {
 
   Config& config() { return config_; }
   int line() const { return line_; }
+  std::string_view directive() const { return directive_; }
   const std::string& file() const { return file_; }
   void at(int line, std::string_view directive) {
     line_ = line;
@@ -63,6 +64,7 @@ class Context {
 
   // Where each `listener` line is (file, line), for errors found once its section is complete.
   std::vector<std::pair<std::string, int>> listener_lines;
+  std::vector<std::pair<std::string, int>> bridge_lines;  // the same for each `connection` line
   std::string psk_file;             // global, as in mosquitto; copied into every listener with psk_hint
   bool allow_anonymous_set = false;  // (per_listener_settings: in any listener section)
   int security_line = 0;             // the first security directive, which per_listener_settings must precede
@@ -177,6 +179,24 @@ void apply_websockets_headers_size(Context& c, std::string_view value);
 void apply_http_dir(Context& c, std::string_view value);
 // After the whole file: websockets_headers_size into every websockets listener; websockets settings elsewhere.
 void finish_websockets(Context& c);
+
+// config_bridge.cpp: mosquitto's bridge section.
+void apply_connection(Context& c, std::string_view value);
+void apply_address(Context& c, std::string_view value);
+void apply_topic(Context& c, std::string_view value);
+void apply_bridge_string(Context& c, std::string_view value, std::string bridge::BridgeSettings::*member);
+void apply_bridge_optional(Context& c, std::string_view value,
+                           std::optional<std::string> bridge::BridgeSettings::*member);
+void apply_bridge_flag(Context& c, std::string_view value, bool bridge::BridgeSettings::*member);
+void apply_local_cleansession(Context& c, std::string_view value);
+void apply_bridge_protocol_version(Context& c, std::string_view value);
+void apply_keepalive_interval(Context& c, std::string_view value);
+void apply_restart_timeout(Context& c, std::string_view value);
+void apply_start_type(Context& c, std::string_view value);
+void apply_round_robin(Context& c, std::string_view value);
+void apply_bridge_noted(Context& c, std::string_view value, std::string_view why);
+// After the whole file: every bridge has an address and a topic.
+void finish_bridges(Context& c);
 void apply_dhparamfile(Context& c, std::string_view value);
 void apply_ciphers_tls13(Context& c, std::string_view value);
 void apply_tls_engine(Context& c, std::string_view value);

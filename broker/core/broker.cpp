@@ -86,6 +86,9 @@ const char* drop_reason_name(DropReason reason) noexcept {
   return "unknown";
 }
 void Broker::publish_sys(const SysSample& sample, TimePoint now) { impl_->publish_sys(sample, now); }
+void Broker::publish_own(std::string topic, std::string payload, bool retain, TimePoint now) {
+  impl_->publish_own(std::move(topic), std::move(payload), retain, now);
+}
 const BrokerOptions& Broker::options() const noexcept { return impl_->options_; }
 
 // ---------------------------------------------------------------------------------------------------------------

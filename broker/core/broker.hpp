@@ -169,6 +169,9 @@ class Broker {
   // QoS 2 messages through the normal route (ACLs and subscriptions apply; the store does not keep them). The network
   // layer calls it every sys_interval seconds.
   void publish_sys(const SysSample& sample, TimePoint now);
+  // A message of the broker's own that is not from a client (a bridge's state, "1" or "0" on
+  // $SYS/broker/connection/ID/state): QoS 1 (at most max_qos), routed as $SYS messages are.
+  void publish_own(std::string topic, std::string payload, bool retain, TimePoint now);
   const BrokerOptions& options() const noexcept;
 
  private:

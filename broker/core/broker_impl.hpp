@@ -64,6 +64,7 @@ class Broker::Impl {
 
   // broker_publish.cpp
   void publish_sys(const SysSample& sample, TimePoint now);
+  void publish_own(std::string topic, std::string payload, bool retain, TimePoint now);
 
   // Hands every staged buffer to its sink (and closes those asked to close). Each public entry point ends with it.
   void flush_output();
@@ -109,10 +110,17 @@ class Broker::Impl {
   static bool may_read(Session& s, std::string_view topic) {
     return !s.access || !s.access->restricted() || s.access->may_read(topic, SessionAccess::topic_hash(topic));
   }
-  // $SYS is the broker's own: no client publishes there, whatever the ACL says (as mosquitto; wills included).
+  // $SYS is the broker's own: no client publishes there, whatever the ACL says (wills included), but for the state
+  // of its own connection, $SYS/broker/connection/CLIENT-ID/state, which bridges announce (mosquitto's ACL example
+  // grants exactly that: "pattern write $SYS/broker/connection/%c/state"); the ACL still applies to it.
   static bool may_publish(Session& s, std::string_view topic) {
-    if (is_sys_topic(topic)) return false;
+    if (is_sys_topic(topic) && !is_own_state_topic(s, topic)) return false;
     return !s.access || !s.access->restricted() || s.access->may_publish(topic);
+  }
+  static bool is_own_state_topic(const Session& s, std::string_view topic) noexcept {
+    constexpr std::string_view head = "$SYS/broker/connection/", tail = "/state";
+    return topic.size() == head.size() + s.client_id.size() + tail.size() && topic.starts_with(head) &&
+           topic.ends_with(tail) && topic.substr(head.size(), s.client_id.size()) == s.client_id;
   }
   // mosquitto's test: the topic starts with "$SYS".
   static bool is_sys_topic(std::string_view topic) noexcept { return topic.starts_with("$SYS"); }

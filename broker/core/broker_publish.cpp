@@ -217,6 +217,12 @@ void Broker::Impl::publish_sys(const SysSample& sample, TimePoint now) {
   }
 }
 
+void Broker::Impl::publish_own(std::string topic, std::string payload, bool retain, TimePoint now) {
+  const FlushAtExit flush{*this};
+  const QoS qos = std::min(QoS::at_least_once, options_.max_qos);
+  route(make_message(std::move(topic), std::move(payload), qos, retain && options_.retain_available, {}, 0, now), now);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Routing.
 

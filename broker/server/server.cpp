@@ -18,6 +18,7 @@
 #include "broker/auth/security.hpp"
 #include "broker/core/broker.hpp"
 #include "broker/net/asio.hpp"
+#include "broker/net/bridge_link.hpp"
 #include "broker/net/endpoint.hpp"
 #include "broker/net/http_endpoint.hpp"
 #include "broker/net/listener.hpp"
@@ -123,6 +124,9 @@ class Running {
     ticker_ = std::make_unique<net::Ticker>(
         shards_[0]->executor(), shared_,
         net::SysPublishing{std::chrono::seconds(config.sys_interval), TERN_VERSION, &shards_});
+    for (const bridge::BridgeSettings& settings : config.bridges) {
+      bridges_.push_back(std::make_unique<net::BridgeLink>(settings, shards_[0]->executor(), shared_));
+    }
     grace_timer_ = std::make_unique<net::Timer>(shards_[0]->executor());
     signals_ = std::make_unique<asio::signal_set>(shards_[0]->context(), SIGINT, SIGTERM, SIGHUP);
   }
@@ -144,6 +148,7 @@ class Running {
     // After every "listening on" line (the tests' harness reads the ports up to this one).
     TERN_LOG(information, "running ", shards_.size(), shards_.size() == 1 ? " network thread" : " network threads");
     ticker_->start();
+    for (auto& link : bridges_) link->start();  // on shard 0, once it runs
     wait_for_signal();
     platform::notify_ready();  // the listeners are bound: clients can connect
     start_watchdog();
@@ -287,6 +292,7 @@ class Running {
     shared_.shutting_down.store(true, std::memory_order_relaxed);
     for (auto& listener : listeners_) listener->stop();
     if (http_) http_->stop();
+    for (auto& link : bridges_) link->stop();  // before the broker closes everyone: the local sessions just detach
     ticker_->stop();
     const core::TimePoint now = core::Clock::now();
     {
@@ -325,6 +331,7 @@ class Running {
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   std::unique_ptr<net::Ticker> ticker_;
   std::unique_ptr<net::HttpEndpoint> http_;  // http_listener: /metrics and /healthz
+  std::vector<std::unique_ptr<net::BridgeLink>> bridges_;  // connection sections
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::unique_ptr<net::Timer> grace_timer_;
   std::unique_ptr<net::Timer> watchdog_timer_;

@@ -231,7 +231,7 @@ TEST(ConfigValues, Persistence) {
 
 TEST(ConfigSyntax, NotSupportedYet) {
   for (const char* name :
-       {"connection", "address", "topic", "bridge_protocol_version"}) {
+       {"bridge_cafile", "bridge_insecure", "bridge_psk", "bridge_queue_max_bytes", "idle_timeout", "threshold"}) {
     const std::string n = name;
     EXPECT_EQ(error_of("listener 1883\n" + n + " x\n"), "tern.conf:2: '" + n + "' is not supported yet");
     EXPECT_EQ(error_of(n + " x\n"), "tern.conf:1: '" + n + "' is not supported yet");  // also in global scope
@@ -386,7 +386,14 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "max_inflight_bytes",
                                           "memory_limit",
                                           "mount_point",
-                                          "upgrade_outgoing_qos", "websockets_path", "websockets_compression", "accept_protocol_versions"}));
+                                          "upgrade_outgoing_qos", "websockets_path", "websockets_compression", "accept_protocol_versions",
+                                          "connection", "address", "addresses", "topic", "remote_clientid", "clientid",
+                                          "local_clientid", "remote_username", "username", "remote_password",
+                                          "password", "bridge_protocol_version", "cleansession", "local_cleansession",
+                                          "keepalive_interval", "restart_timeout", "start_type", "round_robin",
+                                          "try_private", "notifications", "notification_topic",
+                                          "notifications_local_only", "bridge_outgoing_retain",
+                                          "bridge_attempt_unsubscribe"}));
 }
 
 // ---- Booleans -------------------------------------------------------------------------------------------------
@@ -663,6 +670,90 @@ TEST(ConfigListener, AcceptProtocolVersions) {
   expect_error("listener 1883\naccept_protocol_versions 4,6\n", 2,
                "accept_protocol_versions: expected a comma-separated list of 3, 4 and 5, got '4,6'");
   expect_error("listener 1883\naccept_protocol_versions 4,,5\n", 2, "got '4,,5'");
+}
+
+// mosquitto's bridge section: `connection` starts it, the directives after it configure that bridge.
+TEST(ConfigBridge, ASectionAsMosquittoWritesIt) {
+  const auto c = parse("listener 1883\n"
+                       "connection cloud\n"
+                       "address broker.example.com:8883 [::1] 10.0.0.2\n"
+                       "topic sensors/# out 1\n"
+                       "topic commands/# in 2 \"\" site7/\n"
+                       "topic # both 0 local/ remote/\n"
+                       "topic status\n"
+                       "remote_clientid gw-7\n"
+                       "remote_username gw\n"
+                       "remote_password secret\n"
+                       "bridge_protocol_version mqttv50\n"
+                       "cleansession true\n"
+                       "local_cleansession false\n"
+                       "keepalive_interval 30\n"
+                       "restart_timeout 2 60\n"
+                       "try_private false\n"
+                       "notifications false\n"
+                       "bridge_outgoing_retain false\n"
+                       "start_type automatic\n"
+                       "connection second\n"
+                       "address 127.0.0.1\n"
+                       "topic a/# both\n"
+                       "restart_timeout 7\n");
+  ASSERT_EQ(c.bridges.size(), 2u);
+  const auto& b = c.bridges[0];
+  EXPECT_EQ(b.name, "cloud");
+  ASSERT_EQ(b.addresses.size(), 3u);
+  EXPECT_EQ(b.addresses[0].host, "broker.example.com");
+  EXPECT_EQ(b.addresses[0].port, 8883);
+  EXPECT_EQ(b.addresses[1].host, "::1");
+  EXPECT_EQ(b.addresses[1].port, 1883);
+  EXPECT_EQ(b.addresses[2].host, "10.0.0.2");
+  using Direction = bridge::BridgeSettings::Topic::Direction;
+  ASSERT_EQ(b.topics.size(), 4u);
+  EXPECT_EQ(b.topics[0].pattern, "sensors/#");
+  EXPECT_EQ(b.topics[0].direction, Direction::out);
+  EXPECT_EQ(b.topics[0].qos, QoS::at_least_once);
+  EXPECT_EQ(b.topics[1].direction, Direction::in);
+  EXPECT_EQ(b.topics[1].qos, QoS::exactly_once);
+  EXPECT_EQ(b.topics[1].local_prefix, "");
+  EXPECT_EQ(b.topics[1].remote_prefix, "site7/");
+  EXPECT_EQ(b.topics[2].direction, Direction::both);
+  EXPECT_EQ(b.topics[2].local_prefix, "local/");
+  EXPECT_EQ(b.topics[3].direction, Direction::out);  // the defaults: out, QoS 0
+  EXPECT_EQ(b.topics[3].qos, QoS::at_most_once);
+  EXPECT_EQ(b.remote_clientid, "gw-7");
+  EXPECT_EQ(b.remote_username, "gw");
+  EXPECT_EQ(b.remote_password, "secret");
+  EXPECT_EQ(b.protocol, protocol::Version::v5);
+  EXPECT_TRUE(b.cleansession);
+  EXPECT_FALSE(b.local_clean());
+  EXPECT_EQ(b.keepalive, 30);
+  EXPECT_EQ(b.restart_base.count(), 2);
+  EXPECT_EQ(b.restart_cap.count(), 60);
+  EXPECT_FALSE(b.try_private);
+  EXPECT_FALSE(b.notifications);
+  EXPECT_FALSE(b.outgoing_retain);
+  const auto& second = c.bridges[1];
+  EXPECT_EQ(second.restart_base.count(), 7);
+  EXPECT_EQ(second.restart_cap.count(), 7);
+  EXPECT_TRUE(second.try_private);
+  EXPECT_FALSE(second.local_clean());  // mosquitto's default: cleansession false
+  EXPECT_EQ(c.listeners.size(), 1u);    // the bridge lines did not touch the listener
+}
+
+TEST(ConfigBridge, Errors) {
+  expect_error("address 127.0.0.1\n", 1, "address: must follow a 'connection' line");
+  expect_error("connection a\naddress 127.0.0.1\n", 1, "connection a: no topic given");
+  expect_error("connection a\ntopic x\n", 1, "connection a: no address given");
+  expect_error("connection a\nconnection a\n", 2, "a bridge named 'a' is already defined");
+  expect_error("connection a\naddress h:99999\n", 2, "a port from 1 to 65535");
+  expect_error("connection a\ntopic x sideways\n", 2, "expected out, in or both, got 'sideways'");
+  expect_error("connection a\ntopic x out 3\n", 2, "a QoS of 0, 1 or 2");
+  expect_error("connection a\ntopic x out 1 local/\n", 2, "a local prefix needs a remote prefix");
+  expect_error("connection a\ntopic x out 1 l/# r/\n", 2, "a prefix cannot hold wildcards");
+  expect_error("connection a\ntopic a/#/b\n", 2, "is not a valid topic filter");
+  expect_error("connection a\nbridge_protocol_version 5\n", 2, "expected mqttv31, mqttv311 or mqttv50");
+  expect_error("connection a\nrestart_timeout 10 5\n", 2, "CAP must not be below BASE");
+  expect_error("connection a\nstart_type lazy\n", 2, "start_type lazy is not supported yet");
+  expect_error("connection a\nbridge_cafile /etc/ca.pem\n", 2, "'bridge_cafile' is not supported yet");
 }
 
 TEST(ConfigListener, MaxConnections) {

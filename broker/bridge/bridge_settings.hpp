@@ -1,0 +1,56 @@
+// One configured bridge (mosquitto's `connection` section), filled by the config parser (broker/config.cpp) and
+// used by the bridge (bridge.hpp) and its network driver (broker/net/bridge_link.hpp).
+//
+// Thread safety: a plain value type.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "broker/protocol/packets.hpp"
+
+namespace tern::bridge {
+
+struct BridgeSettings {
+  std::string name;  // connection NAME
+  struct Address {
+    std::string host;
+    std::uint16_t port = 1883;
+  };
+  std::vector<Address> addresses;  // address / addresses: tried in order, the first again after the last
+  // topic PATTERN [out|in|both] [QOS] [LOCAL_PREFIX REMOTE_PREFIX]: a local topic is LOCAL_PREFIX + PATTERN's match
+  // and the same message upstream is REMOTE_PREFIX + that match.
+  struct Topic {
+    enum class Direction { out, in, both };
+    std::string pattern;
+    Direction direction = Direction::out;
+    protocol::QoS qos = protocol::QoS::at_most_once;
+    std::string local_prefix;
+    std::string remote_prefix;
+    bool outgoing() const { return direction != Direction::in; }
+    bool incoming() const { return direction != Direction::out; }
+  };
+  std::vector<Topic> topics;
+  std::string remote_clientid;  // default: HOSTNAME.NAME, as mosquitto
+  std::optional<std::string> remote_username;
+  std::optional<std::string> remote_password;
+  std::string local_clientid;  // default: local.REMOTE_CLIENTID, as mosquitto
+  protocol::Version protocol = protocol::Version::v311;  // bridge_protocol_version
+  bool cleansession = false;                             // the upstream session
+  std::optional<bool> local_cleansession;                // default: cleansession
+  std::uint16_t keepalive = 60;                          // keepalive_interval, seconds
+  std::chrono::seconds restart_base{5};                  // restart_timeout BASE [CAP]: the first retry after BASE,
+  std::chrono::seconds restart_cap{30};                  // doubling (with jitter) up to CAP; BASE alone: constant
+  bool try_private = true;  // mosquitto's bridge marker: the upstream does not echo what we forward
+  bool notifications = true;
+  std::string notification_topic;  // default: $SYS/broker/connection/REMOTE_CLIENTID/state
+  bool notifications_local_only = false;
+  bool outgoing_retain = true;  // bridge_outgoing_retain: forward the retain flag of outgoing messages
+
+  bool local_clean() const { return local_cleansession.value_or(cleansession); }
+};
+
+}  // namespace tern::bridge

@@ -1,0 +1,305 @@
+#include "broker/net/bridge_link.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <boost/asio/connect.hpp>
+#include <mutex>
+#include <random>
+#include <utility>
+
+#include "broker/protocol/codec.hpp"
+#include "platform/log.hpp"
+
+namespace tern::net {
+
+namespace {
+
+bridge::BridgeSettings with_defaults(bridge::BridgeSettings settings) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "tern");
+  bridge::fill_defaults(settings, host);
+  return settings;
+}
+
+}  // namespace
+
+BridgeLink::BridgeLink(bridge::BridgeSettings settings, Executor executor, SharedBroker& shared)
+    : bridge_(with_defaults(std::move(settings))),
+      executor_(executor),
+      shared_(shared),
+      resolver_(executor),
+      socket_(executor),
+      retry_timer_(executor),
+      keepalive_timer_(executor) {}
+
+BridgeLink::~BridgeLink() = default;
+
+std::string BridgeLink::where() const {
+  const auto& a = bridge_.settings().addresses[address_];
+  return a.host + ":" + std::to_string(a.port);
+}
+
+void BridgeLink::start() { connect(); }
+
+void BridgeLink::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  ++generation_;
+  error_code ignored;
+  socket_.close(ignored);
+  resolver_.cancel();
+  retry_timer_.cancel();
+  keepalive_timer_.cancel();
+  connected_ = false;
+  bridge::Bridge::Output out;
+  bridge_.remote_lost(out);
+  apply(out);  // the local notification, and the local client detached: its session keeps what waits to go out
+}
+
+// --- The upstream connection ---------------------------------------------------------------------------------------
+
+void BridgeLink::connect() {
+  if (stopped_ || shared_.shutting_down.load(std::memory_order_relaxed)) return;
+  const auto& address = bridge_.settings().addresses[address_];
+  TERN_LOG(information, "Bridge ", name(), ": connecting to ", where(), '.');
+  const std::uint64_t generation = generation_;
+  resolver_.async_resolve(address.host, std::to_string(address.port),
+                          [this, generation](const error_code& error, const auto& results) {
+                            if (generation != generation_) return;
+                            if (error) {
+                              lost("cannot resolve the address: " + error.message());
+                              return;
+                            }
+                            asio::async_connect(socket_, results, [this, generation](const error_code& e, const auto&) {
+                              if (generation != generation_) return;
+                              if (e) {
+                                lost("cannot connect: " + e.message());
+                                return;
+                              }
+                              on_connected();
+                            });
+                          });
+}
+
+void BridgeLink::on_connected() {
+  connected_ = true;
+  error_code ignored;
+  socket_.set_option(tcp::no_delay(true), ignored);
+  bridge::Bridge::Output out;
+  bridge_.remote_opened(out);
+  apply(out);
+  arm_keepalive();
+  read_remote();
+}
+
+void BridgeLink::arm_keepalive() {
+  const std::uint64_t generation = generation_;
+  // Until the CONNACK, the same interval bounds the wait for it.
+  keepalive_timer_.expires_after(std::chrono::seconds(std::max<std::uint16_t>(bridge_.settings().keepalive, 1)));
+  keepalive_timer_.async_wait([this, generation](const error_code& error) {
+    if (error || generation != generation_) return;
+    if (!bridge_.up()) {
+      lost("no CONNACK within keepalive_interval");
+      return;
+    }
+    bridge::Bridge::Output out;
+    bridge_.keepalive(out);
+    apply(out);
+    if (generation == generation_) arm_keepalive();
+  });
+}
+
+void BridgeLink::read_remote() {
+  const std::uint64_t generation = generation_;
+  socket_.async_read_some(asio::buffer(read_buffer_), [this, generation](const error_code& error, std::size_t n) {
+    if (generation != generation_) return;
+    if (error) {
+      lost(error == asio::error::eof ? std::string("the upstream closed the connection") : error.message());
+      return;
+    }
+    on_remote_bytes(n);
+    if (generation == generation_) read_remote();
+  });
+}
+
+void BridgeLink::on_remote_bytes(std::size_t n) {
+  remote_in_.append(read_buffer_.data(), n);
+  const std::uint64_t generation = generation_;
+  std::size_t used = 0;
+  while (generation == generation_) {
+    protocol::DecodeResult result =
+        protocol::decode(std::string_view(remote_in_).substr(used), bridge_.remote_version(), 0);
+    if (result.status == protocol::DecodeResult::Status::need_more) break;
+    if (result.status == protocol::DecodeResult::Status::error) {
+      lost(std::string("the upstream sent a bad packet: ") + protocol::reason_code_name(result.error));
+      return;
+    }
+    used += result.consumed;
+    bridge::Bridge::Output out;
+    bridge_.on_remote(std::move(result.packet), out);
+    apply(out);
+  }
+  if (generation == generation_) remote_in_.erase(0, used);
+}
+
+void BridgeLink::write_remote() {
+  if (remote_write_active_ || remote_out_.empty() || !connected_) return;
+  remote_writing_.swap(remote_out_);
+  remote_write_active_ = true;
+  const std::uint64_t generation = generation_;
+  asio::async_write(socket_, asio::buffer(remote_writing_), [this, generation](const error_code& error, std::size_t) {
+    if (generation != generation_) return;
+    remote_write_active_ = false;
+    remote_writing_.clear();
+    if (error) {
+      lost("cannot write to the upstream: " + error.message());
+      return;
+    }
+    write_remote();
+  });
+}
+
+// --- Between the two sides -----------------------------------------------------------------------------------------
+
+void BridgeLink::apply(bridge::Bridge::Output& out) {
+  const core::TimePoint now = core::Clock::now();
+  if (out.attach_local && !local_attached_) {
+    std::lock_guard lock(shared_.mutex);
+    local_id_ = shared_.broker.attach(*this, "bridge " + name(), now);
+    // The bridge is the broker's own client: no password, no ACL (null policy).
+    shared_.broker.authenticate(local_id_, core::Authentication{});
+    local_attached_ = true;
+    failures_ = 0;
+    TERN_LOG(notice, "Bridge ", name(), ": connected to ", where(), " as ", bridge_.settings().remote_clientid, '.');
+  }
+  if (!out.local.empty() && local_attached_) {
+    std::lock_guard lock(shared_.mutex);
+    shared_.broker.on_packets(local_id_, out.local, now);
+  }
+  if (!out.remote.empty() && connected_) {
+    remote_out_ += out.remote;
+    write_remote();
+  }
+  if (out.detach_local && local_attached_) {
+    local_attached_ = false;
+    {
+      std::lock_guard lock(shared_.mutex);
+      shared_.broker.detach(local_id_, now);
+    }
+    std::lock_guard lock(local_mutex_);
+    local_in_.clear();  // what the broker sent the detached client: its session resends what needs it
+    local_pending_.store(0, std::memory_order_relaxed);
+    local_close_ = false;
+  }
+  if (!out.local_state.empty()) {
+    std::lock_guard lock(shared_.mutex);
+    shared_.broker.publish_own(bridge_.settings().notification_topic, out.local_state, true, now);
+  }
+  if (!out.failure.empty()) lost(out.failure);
+}
+
+void BridgeLink::send(std::string_view bytes) {
+  std::lock_guard lock(local_mutex_);
+  local_in_.append(bytes);
+  local_pending_.store(local_in_.size(), std::memory_order_relaxed);
+  if (local_posted_) return;
+  local_posted_ = true;
+  asio::post(executor_, [this] { process_local(); });
+}
+
+void BridgeLink::close() {
+  std::lock_guard lock(local_mutex_);
+  local_close_ = true;
+  if (local_posted_) return;
+  local_posted_ = true;
+  asio::post(executor_, [this] { process_local(); });
+}
+
+std::size_t BridgeLink::pending_bytes() const noexcept { return local_pending_.load(std::memory_order_relaxed); }
+
+void BridgeLink::process_local() {
+  std::string bytes;
+  bool close = false;
+  {
+    std::lock_guard lock(local_mutex_);
+    local_posted_ = false;
+    bytes.swap(local_in_);
+    local_pending_.store(0, std::memory_order_relaxed);
+    close = std::exchange(local_close_, false);
+  }
+  if (!local_attached_) return;
+  local_leftover_.append(bytes);
+  const std::uint64_t generation = generation_;
+  std::size_t used = 0;
+  while (generation == generation_ && local_attached_) {
+    protocol::DecodeResult result =
+        protocol::decode(std::string_view(local_leftover_).substr(used), protocol::Version::v5, 0);
+    if (result.status != protocol::DecodeResult::Status::packet) break;  // need_more (the broker's bytes are valid)
+    used += result.consumed;
+    bridge::Bridge::Output out;
+    bridge_.on_local(std::move(result.packet), out);
+    apply(out);
+  }
+  if (generation == generation_ && local_attached_) {
+    local_leftover_.erase(0, used);
+  } else {
+    local_leftover_.clear();
+  }
+  if (close && local_attached_) lost("the broker closed the bridge's local session");
+}
+
+// --- Ending and retrying -------------------------------------------------------------------------------------------
+
+void BridgeLink::lost(const std::string& why) {
+  ++generation_;
+  error_code ignored;
+  socket_.close(ignored);
+  resolver_.cancel();
+  keepalive_timer_.cancel();
+  connected_ = false;
+  remote_in_.clear();
+  remote_out_.clear();
+  remote_writing_.clear();
+  remote_write_active_ = false;
+  local_leftover_.clear();
+  const bool was_up = bridge_.up();
+  bridge::Bridge::Output out;
+  bridge_.remote_lost(out);
+  apply(out);
+  if (stopped_) return;
+  if (was_up) {
+    TERN_LOG(warning, "Bridge ", name(), ": the link to ", where(), " ended: ", why, '.');
+  } else {
+    TERN_LOG(notice, "Bridge ", name(), ": ", where(), ": ", why, '.');
+    address_ = (address_ + 1) % bridge_.settings().addresses.size();  // fail over to the next address
+  }
+  schedule_retry(was_up);
+}
+
+void BridgeLink::schedule_retry(bool after_link) {
+  if (stopped_ || shared_.shutting_down.load(std::memory_order_relaxed)) return;
+  const auto& s = bridge_.settings();
+  failures_ = after_link ? 0 : failures_ + 1;
+  // BASE, then doubling up to CAP while attempts fail, each delay drawn from its upper half (jitter, so that many
+  // gateways that lost the same upstream do not all come back at once). BASE alone (= CAP): always BASE.
+  const auto ceiling = std::min<std::int64_t>(s.restart_cap.count(),
+                                              s.restart_base.count() << std::min(failures_, 16u));
+  std::int64_t delay_ms = std::max<std::int64_t>(s.restart_base.count(), ceiling) * 1000;
+  if (s.restart_cap > s.restart_base) {
+    thread_local std::minstd_rand random(std::random_device{}());
+    delay_ms = delay_ms / 2 + static_cast<std::int64_t>(random() % static_cast<unsigned>(delay_ms / 2 + 1));
+  }
+  TERN_LOG(information, "Bridge ", name(), ": next attempt in ", delay_ms, " ms.");
+  const std::uint64_t generation = generation_;
+  retry_timer_.expires_after(std::chrono::milliseconds(delay_ms));
+  retry_timer_.async_wait([this, generation](const error_code& error) {
+    if (error || generation != generation_) return;
+    connect();
+  });
+}
+
+}  // namespace tern::net

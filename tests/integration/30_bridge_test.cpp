@@ -1,0 +1,186 @@
+// Tern bridging to an upstream broker (issue 21): `connection` sections against Debian's mosquitto and against a
+// second Tern as the upstream, 3.1.1 and 5.0 bridge protocols: out, in and both topics with prefixes, no echo, and
+// store-and-forward: what is published while the upstream is down (and the gateway killed with SIGKILL meanwhile)
+// arrives upstream once it is back. With TERN_TEST_BROKER=mosquitto the edge is mosquitto's own bridge, which checks
+// the tests themselves.
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "tests/integration/harness.hpp"
+#include "tests/integration/persistence_support.hpp"
+
+namespace tern::itest {
+namespace {
+
+using durability::persistence_config;
+using durability::StoreDir;
+
+std::vector<std::string> bridge_lines(std::uint16_t upstream, const std::string& version) {
+  return {"connection up",
+          "address 127.0.0.1:" + std::to_string(upstream),
+          "bridge_protocol_version " + version,
+          "remote_clientid gateway-7",
+          "topic out/# out 1",
+          "topic in/# in 1",
+          "topic both/# both 1",
+          "topic # out 1 sensors/ site7/sensors/",
+          "topic # in 1 commands/ site7/commands/",
+          "restart_timeout 1",
+          "keepalive_interval 5"};
+}
+
+// Until a message published upstream on in/probe reaches a subscriber at the edge: the bridge is up.
+void wait_for_bridge(const BrokerProcess& upstream, const BrokerProcess& edge) {
+  Subscriber probe(edge.port(), Version::v311, "probe", "in/probe", QoS::at_least_once);
+  const bool up = wait_until(
+      [&] {
+        publish_once(upstream.port(), Version::v311, "in/probe", "ping", QoS::at_least_once);
+        return probe.read(200ms).status == RawClient::ReadResult::Status::packet;
+      },
+      20s);
+  if (!up) throw HarnessError("the bridge never came up\n" + edge.log());
+}
+
+using Kind = BrokerProcess::Kind;
+
+class TernBridge : public ::testing::TestWithParam<std::tuple<Kind, std::string>> {
+ protected:
+  Kind upstream_kind() const { return std::get<0>(GetParam()); }
+  const std::string& version() const { return std::get<1>(GetParam()); }
+};
+
+TEST_P(TernBridge, ForwardsOutInAndBothWithPrefixesAndNoEcho) {
+  BrokerProcess upstream({}, upstream_kind());
+  BrokerProcess edge(bridge_lines(upstream.port(), version()));
+  wait_for_bridge(upstream, edge);
+  Subscriber at_upstream(upstream.port(), Version::v311, "at-upstream", "#", QoS::at_least_once);
+  Subscriber at_edge(edge.port(), Version::v311, "at-edge", "#", QoS::at_least_once);
+
+  publish_once(edge.port(), Version::v311, "out/a", "up at qos 1");
+  auto p = at_upstream.receive();
+  EXPECT_EQ(p.topic, "out/a");
+  EXPECT_EQ(p.payload, "up at qos 1");
+  EXPECT_EQ(at_edge.receive().topic, "out/a");
+
+  publish_once(upstream.port(), Version::v311, "in/b", "down at qos 1");
+  EXPECT_EQ(at_edge.receive().payload, "down at qos 1");
+  EXPECT_EQ(at_upstream.receive().topic, "in/b");
+
+  // Prefixes: sensors/X here is site7/sensors/X upstream; site7/commands/Y upstream is commands/Y here.
+  publish_once(edge.port(), Version::v311, "sensors/t1", "21.5");
+  p = at_upstream.receive();
+  EXPECT_EQ(p.topic, "site7/sensors/t1");
+  EXPECT_EQ(p.payload, "21.5");
+  EXPECT_EQ(at_edge.receive().topic, "sensors/t1");
+  publish_once(upstream.port(), Version::v311, "site7/commands/valve", "open");
+  p = at_edge.receive();
+  EXPECT_EQ(p.topic, "commands/valve");
+  EXPECT_EQ(p.payload, "open");
+  EXPECT_EQ(at_upstream.receive().topic, "site7/commands/valve");
+
+  // both: each side's message reaches the other once and never comes back.
+  publish_once(edge.port(), Version::v311, "both/from-edge", "b1");
+  publish_once(upstream.port(), Version::v311, "both/from-upstream", "b2");
+  std::multiset<std::string> upstream_got, edge_got;
+  for (int i = 0; i < 2; ++i) upstream_got.insert(at_upstream.receive().topic);
+  for (int i = 0; i < 2; ++i) edge_got.insert(at_edge.receive().topic);
+  const std::multiset<std::string> both{"both/from-edge", "both/from-upstream"};
+  EXPECT_EQ(upstream_got, both);
+  EXPECT_EQ(edge_got, both);
+  // Not configured either way: stays where it was published.
+  publish_once(edge.port(), Version::v311, "private/x", "stays");
+  EXPECT_EQ(at_edge.receive().topic, "private/x");
+  at_upstream.expect_silence(1s);
+  at_edge.expect_silence(500ms);
+}
+
+TEST_P(TernBridge, TheStateIsPublishedRetainedOnBothSides) {
+  BrokerProcess upstream({}, upstream_kind());
+  BrokerProcess edge(bridge_lines(upstream.port(), version()));
+  wait_for_bridge(upstream, edge);
+  const std::string topic = "$SYS/broker/connection/gateway-7/state";
+  auto state_at = [&](std::uint16_t port) {
+    Subscriber s(port, Version::v311, "state-reader", topic, QoS::at_least_once);
+    const auto p = s.receive();
+    EXPECT_TRUE(p.retain);
+    return p.payload;
+  };
+  EXPECT_EQ(state_at(edge.port()), "1");
+  EXPECT_EQ(state_at(upstream.port()), "1");
+  edge.kill();  // the upstream publishes the bridge's will
+  EXPECT_TRUE(wait_until([&] { return state_at(upstream.port()) == "0"; }, 10s));
+}
+
+INSTANTIATE_TEST_SUITE_P(Upstreams, TernBridge,
+                         ::testing::Combine(::testing::Values(Kind::tern, Kind::mosquitto),
+                                            ::testing::Values(std::string("mqttv311"), std::string("mqttv50"))),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param) == Kind::tern ? "tern" : "mosquitto") + "_" +
+                                  std::get<1>(info.param);
+                         });
+
+// Store-and-forward: the upstream goes away, QoS 1 and 2 messages are published at the edge and acknowledged there,
+// the edge is killed with SIGKILL and restarted, the upstream comes back: every message arrives upstream, in order.
+TEST(TernBridgeOutage, NothingAcknowledgedIsLostWhileTheUpstreamIsDown) {
+  if (testing_mosquitto()) GTEST_SKIP() << "mosquitto's bridge keeps its queue in memory: a SIGKILL loses it";
+  StoreDir upstream_store, edge_store;
+  const std::uint16_t fixed = pick_free_port();  // the upstream comes back on the same port
+  BrokerProcess upstream(persistence_config(upstream_store, {"listener " + std::to_string(fixed) + " 127.0.0.1"}),
+                         Kind::tern);
+  auto edge_config = persistence_config(edge_store, bridge_lines(fixed, "mqttv311"));
+  edge_config.push_back("max_queued_messages 0");
+  BrokerProcess edge(edge_config);
+  wait_for_bridge(upstream, edge);
+  {
+    RawClient sink(upstream.port(), Version::v311);
+    sink.connect("sink", false);  // a persistent session upstream collects what comes
+    sink.subscribe("out/#", QoS::exactly_once);
+    sink.close();
+  }
+
+  upstream.stop();
+  constexpr int qos1 = 400, qos2 = 50;
+  {
+    RawClient publisher(edge.port(), Version::v311);
+    publisher.connect("publisher");
+    for (int i = 0; i < qos1; ++i) publisher.publish("out/q1", std::to_string(i), QoS::at_least_once);
+    for (int i = 0; i < qos2; ++i) publisher.publish("out/q2", std::to_string(i), QoS::exactly_once);
+    publisher.disconnect();
+  }
+  edge.kill();
+  edge.restart();
+  upstream.restart();
+
+  RawClient sink(upstream.port(), Version::v311);
+  sink.connect("sink", false);
+  std::vector<int> got1, got2;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while ((got1.size() < qos1 || got2.size() < qos2) && std::chrono::steady_clock::now() < deadline) {
+    auto r = sink.read(5s);
+    if (r.status != RawClient::ReadResult::Status::packet) break;
+    auto* publish = std::get_if<protocol::Publish>(&r.packet);
+    if (publish == nullptr) continue;
+    sink.acknowledge(*publish);
+    (publish->topic == "out/q1" ? got1 : got2).push_back(std::stoi(publish->payload));
+  }
+  // QoS 2 exactly once and in order; QoS 1 at least once, each first copy in order.
+  std::vector<int> want2(qos2);
+  for (int i = 0; i < qos2; ++i) want2[i] = i;
+  EXPECT_EQ(got2, want2) << edge.log();
+  std::vector<int> first1;
+  std::set<int> seen;
+  for (int v : got1) {
+    if (seen.insert(v).second) first1.push_back(v);
+  }
+  std::vector<int> want1(qos1);
+  for (int i = 0; i < qos1; ++i) want1[i] = i;
+  EXPECT_EQ(first1, want1) << edge.log();
+}
+
+}  // namespace
+}  // namespace tern::itest
