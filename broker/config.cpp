@@ -608,7 +608,8 @@ constexpr Directive kDirectives[] = {
   {"message_size_limit", Scope::global, apply_message_size_limit,
    "BYTES: 0 (no limit) is accepted; a limit is not supported yet (refused): use max_packet_size"},
   {"max_inflight_bytes", Scope::global, apply_max_inflight_bytes,
-   "BYTES: 0 (no limit) is accepted; a limit is not supported yet (refused)"},
+   "BYTES: QoS 1/2 messages go out to a client while the payload bytes in flight to it are below this (with "
+   "max_inflight_messages: whichever is reached first); 0: no limit"},
   {"memory_limit", Scope::global, apply_memory_limit,
    "BYTES: 0 (no limit) is accepted; a limit is not supported yet (refused)"},
   {"mount_point", Scope::listener, apply_mount_point, "TOPIC-PREFIX: not supported yet (refused)"},

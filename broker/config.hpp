@@ -74,7 +74,6 @@ struct Config {
   // Directives whose meaning needs the broker core, which does not apply them yet: parsed and validated, then
   // refused as "not supported yet" (a limit silently not enforced would be worse). Here for when the core does.
   struct Unapplied {
-    std::uint64_t max_inflight_bytes = 0;  // max_inflight_bytes: QoS 1/2 payload bytes in flight per client
     std::uint64_t memory_limit = 0;        // memory_limit: bytes of heap the broker may use; 0 = none
   } unapplied;
 

@@ -1,9 +1,10 @@
 // mosquitto 2.0's operational directives (port, bind_address, bind_interface, user, log_timestamp_format,
-// log_facility, connection_messages, sys_interval, message_size_limit, upgrade_outgoing_qos), and the mosquitto directives Tern accepts with a note that says
-// what it does instead (plugins, OpenSSL engines, websockets_log_level, options mosquitto itself deprecated), or refuses as "not supported yet" after checking their value, because a
-// limit the broker would silently not enforce is worse than a broker that says so (mount_point, max_inflight_bytes,
-// memory_limit: they need the broker core). Their default values (0,
-// false) mean what Tern does, so those are accepted.
+// log_facility, connection_messages, sys_interval, message_size_limit, upgrade_outgoing_qos, max_inflight_bytes), and
+// the mosquitto directives Tern accepts with a note that says what it does instead (plugins, OpenSSL engines,
+// websockets_log_level, options mosquitto itself deprecated), or refuses as "not supported yet" after checking their
+// value, because a limit the broker would silently not enforce is worse than a broker that says so (mount_point,
+// memory_limit: they need the broker core). Their default values (0, none) mean what Tern does, so those are
+// accepted.
 //
 // Values are checked as strictly as the rest of the file: a directive accepted with a note still needs a valid value,
 // so that the note is the only difference from mosquitto.
@@ -232,9 +233,8 @@ void apply_message_size_limit(Context& c, std::string_view value) {
 }
 
 void apply_max_inflight_bytes(Context& c, std::string_view value) {
-  c.config().unapplied.max_inflight_bytes = c.integer(value, 0, std::numeric_limits<std::int64_t>::max());
-  if (c.config().unapplied.max_inflight_bytes == 0) return;  // no limit
-  not_supported_yet(c, "max_inflight_bytes", "max_inflight_messages limits messages in flight by count");
+  // mosquitto: a ssize_t.
+  c.config().broker.max_inflight_bytes = c.integer(value, 0, std::numeric_limits<std::int64_t>::max());
 }
 
 void apply_memory_limit(Context& c, std::string_view value) {

@@ -144,6 +144,11 @@ class Broker::Impl {
   bool write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now);
   void resend_inflight(Session& s, TimePoint now);
   std::uint16_t inflight_window(const Client& c) const noexcept;
+  // Whether `s`'s in-flight window to `c` has room for another QoS 1/2 PUBLISH: inflight_window() and
+  // max_inflight_bytes, whichever is reached first.
+  bool inflight_room(const Session& s, const Client& c) const noexcept {
+    return s.inflight_room(inflight_window(c), options_.max_inflight_bytes);
+  }
 
   // --- broker_store.cpp: durable changes (each a no-op while persistence is off, or for a session that is not
   // persistent). The ops of a call are submitted, as one batch, by flush_output().

@@ -307,7 +307,7 @@ void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
     write_publish(*c, d, 0, false, now);
     return;
   }
-  if (!s.queue.empty() || s.queue.spills() || s.inflight_count() >= inflight_window(*c)) {
+  if (!s.queue.empty() || s.queue.spills() || !inflight_room(s, *c)) {
     enqueue(s, std::move(d));
     return;
   }
@@ -340,9 +340,8 @@ void Broker::Impl::enqueue(Session& s, Delivery&& d) {
 void Broker::Impl::pump(Session& s, TimePoint now) {
   Client* c = s.client;
   if (!c) return;
-  const std::uint16_t window = inflight_window(*c);
   while (!s.queue.empty()) {
-    if (s.queue.front().qos != QoS::at_most_once && s.inflight_count() >= window) break;
+    if (s.queue.front().qos != QoS::at_most_once && !inflight_room(s, *c)) break;
     Delivery taken = s.queue.pop_front();
     // Expired [MQTT-3.3.2-5], or no longer readable under the client's current rights (a reload, a restart, or
     // a new identity since it was queued).

@@ -49,6 +49,10 @@ struct Session {
     return *exchanges;
   }
   std::size_t inflight_count() const noexcept { return exchanges ? exchanges->inflight_count() : 0; }
+  // Whether another QoS 1/2 PUBLISH may go in flight (Exchanges::has_room; the count limit is at least 1).
+  bool inflight_room(std::size_t max_count, std::uint64_t max_bytes) const noexcept {
+    return exchanges ? exchanges->has_room(max_count, max_bytes) : max_count > 0;
+  }
   bool awaiting_pubrel(std::uint16_t id) const { return exchanges && exchanges->awaiting_pubrel(id); }
 
   // (The small members are grouped so that they share words: a Session exists per connected client, idle or not.)

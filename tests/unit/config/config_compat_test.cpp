@@ -230,7 +230,7 @@ TEST(ConfigCompat, CoreLimitsNotSupportedYet) {
   EXPECT_EQ(applied.broker.message_size_limit, 1000u);
   EXPECT_TRUE(applied.broker.upgrade_outgoing_qos);
   EXPECT_TRUE(applied.notes.empty());
-  EXPECT_THAT(config_error_of("max_inflight_bytes 1000\n"), StartsWith("tern.conf:1: 'max_inflight_bytes' is not supported yet"));
+  EXPECT_EQ(parse("max_inflight_bytes 1000\n").broker.max_inflight_bytes, 1000u);
   EXPECT_THAT(config_error_of("memory_limit 1000000\n"), StartsWith("tern.conf:1: 'memory_limit' is not supported yet"));
   EXPECT_THAT(config_error_of("listener 1883\nmount_point site1/\n"),
               StartsWith("tern.conf:2: 'mount_point' is not supported yet"));
