@@ -612,7 +612,9 @@ constexpr Directive kDirectives[] = {
    "max_inflight_messages: whichever is reached first); 0: no limit"},
   {"memory_limit", Scope::global, apply_memory_limit,
    "BYTES: 0 (no limit) is accepted; a limit is not supported yet (refused)"},
-  {"mount_point", Scope::listener, apply_mount_point, "TOPIC-PREFIX: not supported yet (refused)"},
+  {"mount_point", Scope::listener, apply_mount_point,
+   "TOPIC-PREFIX: added to every topic of the listener's clients on the way in and removed on the way out, so they "
+   "see only the hierarchy under it (no + or #; default: none)"},
   {"upgrade_outgoing_qos", Scope::global, apply_upgrade_outgoing_qos,
    "true|false: false is accepted; true is not supported yet (refused)"},
 };

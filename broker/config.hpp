@@ -4,7 +4,7 @@
 // `listener PORT [ADDRESS]` starts a listener section; per-listener directives that follow apply to it. An unknown
 // directive or a bad value is an error naming the file and line ("tern.conf:12: max_keepalive: expected an
 // integer from 0 to 65535, got 'x'"), never silently ignored; so is a mosquitto directive Tern does not support
-// yet ("'mount_point' is not supported yet"). A scalar given twice takes the last value, as in mosquitto.
+// yet ("'connection' is not supported yet"). A scalar given twice takes the last value, as in mosquitto.
 //
 // A mosquitto directive that cannot mean in Tern what it means in mosquitto (a C plugin, an OpenSSL engine) is
 // accepted, and the parser records a note that says what Tern does instead ("FILE:LINE: plugin ...: ..."); the server

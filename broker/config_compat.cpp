@@ -1,10 +1,9 @@
 // mosquitto 2.0's operational directives (port, bind_address, bind_interface, user, log_timestamp_format,
-// log_facility, connection_messages, sys_interval, message_size_limit, upgrade_outgoing_qos, max_inflight_bytes), and
-// the mosquitto directives Tern accepts with a note that says what it does instead (plugins, OpenSSL engines,
-// websockets_log_level, options mosquitto itself deprecated), or refuses as "not supported yet" after checking their
-// value, because a limit the broker would silently not enforce is worse than a broker that says so (mount_point,
-// memory_limit: they need the broker core). Their default values (0, none) mean what Tern does, so those are
-// accepted.
+// log_facility, connection_messages, sys_interval, message_size_limit, upgrade_outgoing_qos, max_inflight_bytes,
+// mount_point), and the mosquitto directives Tern accepts with a note that says what it does instead (plugins, OpenSSL
+// engines, websockets_log_level, options mosquitto itself deprecated), or refuses as "not supported yet" after checking
+// their value, because a limit the broker would silently not enforce is worse than a broker that says so
+// (memory_limit: it needs the broker core). Its default value (0) means what Tern does, so that is accepted.
 //
 // Values are checked as strictly as the rest of the file: a directive accepted with a note still needs a valid value,
 // so that the note is the only difference from mosquitto.
@@ -13,6 +12,8 @@
 #include <string>
 
 #include "broker/config_context.hpp"
+#include "broker/protocol/codec.hpp"
+#include "broker/protocol/topic.hpp"
 
 namespace tern::config_detail {
 namespace {
@@ -245,10 +246,18 @@ void apply_memory_limit(Context& c, std::string_view value) {
 }
 
 void apply_mount_point(Context& c, std::string_view value) {
+  // mosquitto checks it as a topic name (mosquitto_pub_topic_check): no wildcard, at most 65535 bytes; and a topic
+  // must be UTF-8.
   const auto prefix = c.single(value);
-  if (prefix.find_first_of("+#") != std::string_view::npos) c.bad_value("a topic prefix without + or #", prefix);
+  if (!protocol::valid_topic_name(prefix) || !protocol::valid_utf8(prefix)) {
+    c.bad_value("a topic prefix (UTF-8, no + or #)", prefix);
+  }
   c.listener().mount_point = std::string(prefix);
-  not_supported_yet(c, "mount_point", "the broker does not prefix the listener's topics yet");
+  if (!prefix.ends_with('/')) {
+    c.note(LogLevel::information, "mount_point " + std::string(prefix) +
+                                      " does not end with '/': a client's topic is appended to it as it is (a -> " +
+                                      std::string(prefix) + "a), as in mosquitto");
+  }
 }
 
 void apply_upgrade_outgoing_qos(Context& c, std::string_view value) {

@@ -27,8 +27,9 @@ constexpr auto connect_timeout = std::chrono::seconds(10);
 Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 Broker::~Broker() = default;
 
-ConnectionId Broker::attach(ConnectionSink& sink, std::string remote, TimePoint now) {
-  return impl_->attach(sink, std::move(remote), now);
+ConnectionId Broker::attach(ConnectionSink& sink, std::string remote, TimePoint now,
+                            std::shared_ptr<const std::string> mount_point) {
+  return impl_->attach(sink, std::move(remote), now, std::move(mount_point));
 }
 void Broker::authenticate(ConnectionId connection, Authentication authentication) {
   impl_->authenticate(connection, std::move(authentication));
@@ -93,11 +94,13 @@ const BrokerOptions& Broker::options() const noexcept { return impl_->options_; 
 
 Broker::Impl::Impl(BrokerOptions options) : options_(std::move(options)), random_(std::random_device{}()) {}
 
-ConnectionId Broker::Impl::attach(ConnectionSink& sink, std::string remote, TimePoint now) {
+ConnectionId Broker::Impl::attach(ConnectionSink& sink, std::string remote, TimePoint now,
+                                  std::shared_ptr<const std::string> mount_point) {
   auto c = std::make_unique<Client>();
   c->id = next_connection_id_++;
   c->sink = &sink;
   c->remote = std::move(remote);
+  if (mount_point && !mount_point->empty()) c->mount_point = std::move(mount_point);
   c->attached_at = now;
   c->last_packet_at = now;
   const ConnectionId id = c->id;

@@ -2,7 +2,8 @@
 // sockets and no clock of its own (time comes in as an argument).
 //
 // The network layer owns sockets and the decoder. For each connection it calls
-//   attach()                 once, when the socket is accepted;
+//   attach()                 once, when the socket is accepted (with its listener's mount_point, if any:
+//                            mount_point.hpp);
 //   authenticate()           with its verdict on the CONNECT, before the on_packets() call that carries it (when
 //                            authentication is configured; without it, allow_anonymous alone decides);
 //   on_packets()             for the packets decoded from each read, in order (on_packet() for a single one);
@@ -121,8 +122,10 @@ class Broker {
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
 
-  // `remote` is "address:port", for the log.
-  ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now);
+  // `remote` is "address:port", for the log. `mount_point`: the prefix of every topic of this connection's client
+  // (its listener's mount_point, mount_point.hpp); null or empty: none.
+  ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now,
+                      std::shared_ptr<const std::string> mount_point = nullptr);
 
   // The network layer's verdict on the connection's CONNECT (see access.hpp), given before the CONNECT itself.
   void authenticate(ConnectionId connection, Authentication authentication);

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "broker/core/broker_impl.hpp"
+#include "broker/core/mount_point.hpp"
 #include "broker/protocol/topic.hpp"
 #include "platform/log.hpp"
 
@@ -96,7 +97,9 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
   }
 
   if (connect.will) {
-    const protocol::Will& will = *connect.will;
+    protocol::Will& will = *connect.will;
+    // The will is published as the client's PUBLISH would be: on the broker's topic (mount_point.hpp).
+    if (c.mount_point && protocol::valid_topic_name(will.topic)) will.topic = mount_topic(*c.mount_point, will.topic);
     if (!protocol::valid_topic_name(will.topic)) {
       if (v5) {
         refuse_connect(c, version, ReasonCode::topic_name_invalid, now, "invalid will topic");

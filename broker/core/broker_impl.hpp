@@ -45,7 +45,8 @@ class Broker::Impl {
   BrokerStats stats() const noexcept;  // stats_ with the queue totals
 
   // broker.cpp
-  ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now);
+  ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now,
+                      std::shared_ptr<const std::string> mount_point);
   void authenticate(ConnectionId id, Authentication authentication);
   void replace_policy(const AccessPolicy& previous, const std::shared_ptr<const AccessPolicy>& current, TimePoint now);
   void on_packet(ConnectionId id, protocol::Packet&& packet, TimePoint now);

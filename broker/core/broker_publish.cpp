@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "broker/core/broker_impl.hpp"
+#include "broker/core/mount_point.hpp"
 #include "broker/protocol/codec.hpp"
 #include "broker/protocol/topic.hpp"
 #include "platform/log.hpp"
@@ -53,6 +54,14 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
   if (!protocol::valid_topic_name(publish.topic)) {  // [MQTT-3.3.2-2]
     protocol_violation(c, ReasonCode::topic_name_invalid, now, "invalid topic name");
     return;
+  }
+  if (c.mount_point) {
+    // From here on the topic is the broker's (the alias above kept the client's view); checks see the prefix.
+    publish.topic = mount_topic(*c.mount_point, publish.topic);
+    if (!protocol::valid_topic_name(publish.topic)) {  // longer than a topic may be, once prefixed
+      protocol_violation(c, ReasonCode::topic_name_invalid, now, "topic name too long with the mount point");
+      return;
+    }
   }
   if (publish.qos > options_.max_qos) {  // [MQTT-3.2.2-11]
     protocol_violation(c, ReasonCode::qos_not_supported, now, "QoS above max_qos");
@@ -365,14 +374,20 @@ void Broker::Impl::resend_inflight(Session& s, TimePoint now) {
   // Unacknowledged PUBLISHes go again with DUP set, PUBRELs again as PUBRELs, in their original order
   // [MQTT-4.4.0-1].
   Client& c = *s.client;
-  if (!s.exchanges) return;
+  if (!s.exchanges || !c.sink || c.closed) return;
+  // A PUBLISH the client can no longer take (over the Maximum Packet Size it connected with now, outside the mount
+  // point of the listener it came back on) is dropped, as a new one would be, instead of holding a place in the
+  // window for ever.
+  std::vector<std::uint16_t> dropped;
   s.exchanges->for_each_inflight([&](InflightOut& f) {
     if (f.released) {
       send(c, protocol::Pubrel{.packet_id = f.packet_id});
-    } else {
-      write_publish(c, f.delivery, f.packet_id, true, now);
+    } else if (!write_publish(c, f.delivery, f.packet_id, true, now)) {
+      dropped.push_back(f.packet_id);
     }
   });
+  SessionStore store = store_of(s);
+  for (const std::uint16_t id : dropped) s.exchanges->complete(id, store);
 }
 
 bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now) {
@@ -380,6 +395,15 @@ bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t pac
   const Message& m = *d.message;
   protocol::PublishView v;
   v.topic = m.topic;
+  if (c.mount_point) {
+    // The client's view. A topic outside its hierarchy comes only with a session resumed from another listener.
+    const auto view = unmount_topic(*c.mount_point, m.topic);
+    if (!view) {
+      drop(DropReason::not_authorized);
+      return false;
+    }
+    v.topic = *view;
+  }
   v.payload = m.payload;
   v.qos = d.qos;
   v.retain = d.retain;
@@ -387,6 +411,7 @@ bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t pac
   v.packet_id = packet_id;
   std::uint16_t new_alias = 0;
   if (c.version == Version::v5) {
+    // Aliases are kept by the broker's topic: with the connection's one prefix, the same as by the client's view.
     v.encoded_properties = m.forward_properties;
     v.message_expiry_interval = m.remaining_expiry(now);  // [MQTT-3.3.2-6]
     v.subscription_identifiers = d.subscription_ids;

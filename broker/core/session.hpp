@@ -82,6 +82,8 @@ struct Client {
   ConnectionId id = 0;
   ConnectionSink* sink = nullptr;
   std::string remote;
+  // The listener's mount_point (mount_point.hpp), shared by its connections; null: none.
+  std::shared_ptr<const std::string> mount_point;
   TimePoint attached_at;
   TimePoint last_packet_at;
   Session* session = nullptr;

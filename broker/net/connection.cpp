@@ -108,7 +108,7 @@ void Connection::start(const tcp::endpoint& remote) {
 void Connection::attach(const std::string& remote) {
   {
     std::lock_guard lock(shared().mutex);
-    id_ = shared().broker.attach(*this, remote, core::Clock::now());
+    id_ = shared().broker.attach(*this, remote, core::Clock::now(), listener_ ? listener_->mount_point : nullptr);
   }
   attached_ = true;
 }
