@@ -106,7 +106,7 @@ TEST_P(MountPoint, SharedSubscription) {
 TEST_P(MountPoint, SysNotSeen) {
   Subscriber mounted(mounted_port_, version(), "mounted", "$SYS/#");
   Subscriber plain(plain_port_, version(), "plain", "$SYS/broker/uptime");
-  EXPECT_EQ(plain.receive().topic, "$SYS/broker/uptime");  // retained, at once
+  EXPECT_EQ(plain.receive().topic, "$SYS/broker/uptime");    // retained, at once
   EXPECT_EQ(plain.receive(3s).topic, "$SYS/broker/uptime");  // the next update
   mounted.expect_silence();
 }

@@ -2,13 +2,12 @@
 // and UNSUBSCRIBE filters (the filter part of a shared one) and will, and removed from every PUBLISH sent to it
 // (retained ones, topic aliases on its view); $SYS out of its sight; a resumed session's topics outside the prefix
 // not sent. The helpers of mount_point.hpp first.
-#include "broker/core/mount_point.hpp"
-
 #include <set>
 #include <string>
 #include <vector>
 
 #include "broker/core/broker.hpp"
+#include "broker/core/mount_point.hpp"
 #include "broker/core/sys_tree.hpp"
 #include "tests/unit/core/broker_test_support.hpp"
 
