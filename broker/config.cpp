@@ -611,7 +611,8 @@ constexpr Directive kDirectives[] = {
    "BYTES: QoS 1/2 messages go out to a client while the payload bytes in flight to it are below this (with "
    "max_inflight_messages: whichever is reached first); 0: no limit"},
   {"memory_limit", Scope::global, apply_memory_limit,
-   "BYTES: 0 (no limit) is accepted; a limit is not supported yet (refused)"},
+   "BYTES: while the heap in use is over it, QoS 1/2 publishes are refused (5.0: 0x97), QoS 0 ones dropped and new "
+   "connections refused (0x03 / 0x88), until it is under 95 % again; 0: no limit"},
   {"mount_point", Scope::listener, apply_mount_point,
    "TOPIC-PREFIX: added to every topic of the listener's clients on the way in and removed on the way out, so they "
    "see only the hierarchy under it (no + or #; default: none)"},

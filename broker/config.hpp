@@ -71,12 +71,6 @@ struct Config {
   // (4096), copied into every websockets listener.
   std::size_t websockets_headers_size = 0;
 
-  // Directives whose meaning needs the broker core, which does not apply them yet: parsed and validated, then
-  // refused as "not supported yet" (a limit silently not enforced would be worse). Here for when the core does.
-  struct Unapplied {
-    std::uint64_t memory_limit = 0;        // memory_limit: bytes of heap the broker may use; 0 = none
-  } unapplied;
-
   std::vector<ConfigNote> notes;  // in file order
 
   // persistence, persistence_location, persistence_file (mosquitto's names), persistence_sync (Tern).

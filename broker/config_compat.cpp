@@ -1,9 +1,7 @@
 // mosquitto 2.0's operational directives (port, bind_address, bind_interface, user, log_timestamp_format,
 // log_facility, connection_messages, sys_interval, message_size_limit, upgrade_outgoing_qos, max_inflight_bytes,
-// mount_point), and the mosquitto directives Tern accepts with a note that says what it does instead (plugins, OpenSSL
-// engines, websockets_log_level, options mosquitto itself deprecated), or refuses as "not supported yet" after checking
-// their value, because a limit the broker would silently not enforce is worse than a broker that says so
-// (memory_limit: it needs the broker core). Its default value (0) means what Tern does, so that is accepted.
+// memory_limit, mount_point), and the mosquitto directives Tern accepts with a note that says what it does instead
+// (plugins, OpenSSL engines, websockets_log_level, options mosquitto itself deprecated).
 //
 // Values are checked as strictly as the rest of the file: a directive accepted with a note still needs a valid value,
 // so that the note is the only difference from mosquitto.
@@ -21,12 +19,6 @@ namespace {
 using platform::LogLevel;
 
 std::string path_of(std::string_view value) { return std::string(platform::trim(value)); }
-
-[[noreturn]] void not_supported_yet(Context& c, std::string_view name, std::string_view why) {
-  std::string what = "'";
-  what.append(name).append("' is not supported yet: ").append(why);
-  c.fail(what);
-}
 
 }  // namespace
 
@@ -239,10 +231,8 @@ void apply_max_inflight_bytes(Context& c, std::string_view value) {
 }
 
 void apply_memory_limit(Context& c, std::string_view value) {
-  c.config().unapplied.memory_limit = c.integer(value, 0, std::numeric_limits<std::int64_t>::max());
-  if (c.config().unapplied.memory_limit == 0) return;  // no limit
-  not_supported_yet(c, "memory_limit",
-                    "max_queued_messages, max_queued_bytes and max_outgoing_buffer bound the memory clients can use");
+  // mosquitto: a ssize_t.
+  c.config().broker.memory_limit = c.integer(value, 0, std::numeric_limits<std::int64_t>::max());
 }
 
 void apply_mount_point(Context& c, std::string_view value) {

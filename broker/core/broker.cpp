@@ -62,6 +62,7 @@ void Broker::on_queue_page(const std::string& client_id, std::uint64_t token, Qu
   impl_->on_queue_page(client_id, token, std::move(page), now);
 }
 void Broker::set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept { impl_->set_wall_clock(now, wall_now); }
+void Broker::set_heap_in_use(std::uint64_t bytes) { impl_->set_heap_in_use(bytes); }
 protocol::Version Broker::version(ConnectionId connection) const noexcept { return impl_->version(connection); }
 BrokerStats Broker::stats() const noexcept { return impl_->stats(); }
 
@@ -83,6 +84,8 @@ const char* drop_reason_name(DropReason reason) noexcept {
     case DropReason::expired: return "expired";
     case DropReason::not_authorized: return "not_authorized";
     case DropReason::too_large: return "too_large";
+    case DropReason::memory_limit:
+      return "memory_limit";
   }
   return "unknown";
 }

@@ -78,16 +78,17 @@ class StorePort {
   ~StorePort() = default;
 };
 
-// Why a message was not delivered to one client (BrokerStats::dropped).
+// Why a message was not delivered to one client, or (memory_limit) not accepted from one (BrokerStats::dropped).
 enum class DropReason : unsigned {
-  offline_qos0,   // QoS 0 to an offline session (queue_qos0_messages false)
-  slow_client,    // QoS 0 to a client over max_outgoing_buffer
-  queue_full,     // max_queued_messages / max_queued_bytes reached
-  expired,        // its Message Expiry Interval passed while it was queued
-  not_authorized, // no longer readable under the client's rights (an ACL reload, a new identity)
-  too_large,      // larger than the client's Maximum Packet Size
+  offline_qos0,    // QoS 0 to an offline session (queue_qos0_messages false)
+  slow_client,     // QoS 0 to a client over max_outgoing_buffer
+  queue_full,      // max_queued_messages / max_queued_bytes reached
+  expired,         // its Message Expiry Interval passed while it was queued
+  not_authorized,  // no longer readable under the client's rights (an ACL reload, a new identity, another mount_point)
+  too_large,       // larger than the client's Maximum Packet Size
+  memory_limit,    // a QoS 0 PUBLISH that arrived while the heap was over memory_limit
 };
-inline constexpr std::size_t drop_reasons = 6;
+inline constexpr std::size_t drop_reasons = 7;
 const char* drop_reason_name(DropReason reason) noexcept;  // "queue_full"
 
 // The core's counters, read under the lock (stats()). "Since the start" counters never go down.
@@ -162,6 +163,13 @@ class Broker {
   // Keeps the conversion between the steady clock and the wall clock current (the wall clock may be stepped, e.g.
   // by NTP on a device without a real-time clock). The network layer calls it on each tick.
   void set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept;
+  // memory_limit: the heap in use now, as the network layer measured it (platform::heap_in_use(), every 100 ms and
+  // every so many bytes read: the core measures nothing itself). Over BrokerOptions::memory_limit the broker refuses
+  // new QoS 1/2 PUBLISHes (5.0: PUBACK / PUBREC 0x97 "Quota exceeded"; 3.1.1: no acknowledgement and not routed, so the
+  // client sends it again later), drops QoS 0 ones (DropReason::memory_limit) and refuses new connections (CONNACK 0x03
+  // / 0x88 "Server unavailable"), until the heap is back under 95 % of the limit (so that it does not flap at the
+  // limit). It logs once when it crosses the limit and once when it is back under. No effect without a limit.
+  void set_heap_in_use(std::uint64_t bytes);
 
   // Version of the connection's accepted CONNECT (the decoder's version); v311 before CONNECT.
   protocol::Version version(ConnectionId connection) const noexcept;

@@ -59,6 +59,13 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
     refuse_connect(c, version, ReasonCode::unsupported_protocol_version, now, "protocol version not accepted here");
     return;
   }
+  if (over_memory_limit_) {
+    // mosquitto closes the socket at accept without a word (its allocation for the client fails); a client told
+    // "server unavailable" knows to try again later. The crossing was logged (set_heap_in_use); each refusal is one
+    // connection line, as any refused CONNECT.
+    refuse_connect(c, version, ReasonCode::server_unavailable, now, "server over memory_limit");
+    return;
+  }
 
   // Client identifier (3.1.1 [MQTT-3.1.3-6..9], 5.0 [MQTT-3.1.3-6..8]).
   std::string client_id = std::move(connect.client_id);

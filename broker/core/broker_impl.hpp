@@ -65,6 +65,7 @@ class Broker::Impl {
 
   // broker_publish.cpp
   void publish_sys(const SysSample& sample, TimePoint now);
+  void set_heap_in_use(std::uint64_t bytes);
 
   // Hands every staged buffer to its sink (and closes those asked to close). Each public entry point ends with it.
   void flush_output();
@@ -125,6 +126,8 @@ class Broker::Impl {
   }
   void on_publish(Client& c, protocol::Publish&& publish, TimePoint now);
   void refuse_publish(Client& c, const protocol::Publish& publish, protocol::ReasonCode why);
+  // memory_limit: a PUBLISH that arrived while over it (see Broker::set_heap_in_use).
+  void refuse_for_memory(Client& c, const protocol::Publish& publish);
   void count_received(const protocol::Publish& publish) noexcept {
     ++stats_.messages_received;
     stats_.publish_bytes_received += publish.payload.size();
@@ -215,6 +218,7 @@ class Broker::Impl {
   std::string scratch_;              // encode buffer for packets that may need trimming (send())
   std::vector<Client*> staged_;      // clients with output staged in the current call
   SysTree sys_tree_;                 // $SYS: what was last published, the load averages
+  bool over_memory_limit_ = false;   // memory_limit: the last heap measured was over it (set_heap_in_use)
 
   // Routing scratch: one entry per session a message goes to (reused across messages).
   struct Target {

@@ -46,6 +46,10 @@ struct BrokerOptions {
   std::size_t max_queued_in_memory = 100;
   // Bytes a connection may have waiting to be written before QoS 0 messages to it are dropped (tern).
   std::size_t max_outgoing_buffer = 4 * 1024 * 1024;
+  // memory_limit: while the heap in use (Broker::set_heap_in_use) is over it, new QoS 1/2 PUBLISHes are refused
+  // (5.0: 0x97; 3.1.1: not acknowledged), QoS 0 ones dropped and new connections refused (CONNACK 0x03 / 0x88),
+  // until it is back under 95 % of it. 0: no limit.
+  std::uint64_t memory_limit = 0;
 };
 
 }  // namespace tern::core

@@ -85,6 +85,11 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
     refuse_publish(c, publish, ReasonCode::implementation_specific_error);
     return;
   }
+  // memory_limit. A QoS 2 PUBLISH sent again before its PUBREL was accepted already: it is acknowledged again below.
+  if (over_memory_limit_ && !(publish.qos == QoS::exactly_once && s.awaiting_pubrel(publish.packet_id))) {
+    refuse_for_memory(c, publish);
+    return;
+  }
 
   const std::uint16_t id = publish.packet_id;
   switch (publish.qos) {
@@ -162,6 +167,42 @@ void Broker::Impl::refuse_publish(Client& c, const protocol::Publish& publish, R
       }
       send(c, protocol::Pubrec{.packet_id = publish.packet_id, .reason_code = reason});
       return;
+  }
+}
+
+// Over memory_limit the message is not routed and not retained. 5.0 says why (0x97 ends a QoS 2 exchange at PUBREC);
+// 3.1.1 has no way to, and a normal acknowledgement would tell the client the message is safe, so it gets none: its
+// message stays in its session to be sent again (with DUP, at the latest when it reconnects), and a client that
+// waits for acknowledgements slows down. A QoS 0 message is lost, and counted.
+void Broker::Impl::refuse_for_memory(Client& c, const protocol::Publish& publish) {
+  TERN_LOG(debug, "Refused a PUBLISH from ", c.session->client_id, " on ", publish.topic, " (QoS ",
+           static_cast<int>(publish.qos), "): over memory_limit");
+  const bool v5 = c.version == Version::v5;
+  switch (publish.qos) {
+    case QoS::at_most_once:
+      drop(DropReason::memory_limit);
+      return;
+    case QoS::at_least_once:
+      if (v5) send(c, protocol::Puback{.packet_id = publish.packet_id, .reason_code = ReasonCode::quota_exceeded});
+      return;
+    case QoS::exactly_once:
+      if (v5) send(c, protocol::Pubrec{.packet_id = publish.packet_id, .reason_code = ReasonCode::quota_exceeded});
+      return;
+  }
+}
+
+void Broker::Impl::set_heap_in_use(std::uint64_t bytes) {
+  const std::uint64_t limit = options_.memory_limit;
+  if (limit == 0) return;
+  if (!over_memory_limit_ && bytes > limit) {
+    over_memory_limit_ = true;
+    TERN_LOG(warning, "memory_limit reached: ", bytes, " bytes of heap in use, limit ", limit,
+             ". Refusing QoS 1/2 publishes (MQTT 5: 0x97) and new connections, dropping QoS 0 publishes, until the "
+             "heap is back under 95 % of the limit.");
+  } else if (over_memory_limit_ && bytes < limit - limit / 20) {
+    over_memory_limit_ = false;
+    TERN_LOG(notice, "Back under memory_limit: ", bytes, " bytes of heap in use, limit ", limit,
+             ". Accepting publishes and connections again.");
   }
 }
 

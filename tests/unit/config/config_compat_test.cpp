@@ -223,19 +223,21 @@ TEST(ConfigCompat, PluginsAreIgnoredAndFailClosed) {
   EXPECT_THAT(config_error_of("plugin_options x\n"), StartsWith("tern.conf:1: unknown directive 'plugin_options'"));
 }
 
-// message_size_limit, upgrade_outgoing_qos and max_inflight_bytes are applied; memory_limit needs the broker core,
-// which does not apply it yet: the value is checked, then refused, except the value that means what Tern does anyway.
-TEST(ConfigCompat, CoreLimitsNotSupportedYet) {
-  const auto applied = parse("message_size_limit 1000\nupgrade_outgoing_qos true\n");
+// The limits the broker core applies (the core's tests check what they do); 0 means no limit.
+TEST(ConfigCompat, CoreLimits) {
+  const auto applied =
+      parse("message_size_limit 1000\nupgrade_outgoing_qos true\nmax_inflight_bytes 2000\nmemory_limit 64000000\n");
   EXPECT_EQ(applied.broker.message_size_limit, 1000u);
   EXPECT_TRUE(applied.broker.upgrade_outgoing_qos);
+  EXPECT_EQ(applied.broker.max_inflight_bytes, 2000u);
+  EXPECT_EQ(applied.broker.memory_limit, 64000000u);
   EXPECT_TRUE(applied.notes.empty());
-  EXPECT_EQ(parse("max_inflight_bytes 1000\n").broker.max_inflight_bytes, 1000u);
-  EXPECT_THAT(config_error_of("memory_limit 1000000\n"),
-              StartsWith("tern.conf:1: 'memory_limit' is not supported yet"));
   EXPECT_EQ(config_error_of("message_size_limit big\n"),
             "tern.conf:1: message_size_limit: expected an integer from 0 to 268435455, got 'big'");
+  EXPECT_EQ(config_error_of("memory_limit 64M\n"),
+            "tern.conf:1: memory_limit: expected an integer from 0 to 9223372036854775807, got '64M'");
   const auto c = parse("message_size_limit 0\nmax_inflight_bytes 0\nmemory_limit 0\nupgrade_outgoing_qos false\n");
+  EXPECT_EQ(c.broker.memory_limit, 0u);
   EXPECT_TRUE(c.notes.empty());
 }
 

@@ -51,6 +51,7 @@ void expect_default_broker_options(const core::BrokerOptions& o) {
   EXPECT_EQ(o.max_packet_size, d.max_packet_size);
   EXPECT_EQ(o.max_inflight_messages, d.max_inflight_messages);
   EXPECT_EQ(o.max_inflight_bytes, d.max_inflight_bytes);
+  EXPECT_EQ(o.memory_limit, d.memory_limit);
   EXPECT_EQ(o.max_queued_messages, d.max_queued_messages);
   EXPECT_EQ(o.max_queued_bytes, d.max_queued_bytes);
   EXPECT_EQ(o.queue_qos0_messages, d.queue_qos0_messages);
@@ -76,6 +77,7 @@ TEST(ConfigDefaults, BrokerOptionsMatchMosquitto) {
   EXPECT_EQ(d.max_packet_size, 0u);
   EXPECT_EQ(d.max_inflight_messages, 20);
   EXPECT_EQ(d.max_inflight_bytes, 0u);
+  EXPECT_EQ(d.memory_limit, 0u);
   EXPECT_EQ(d.max_queued_messages, 1000u);
   EXPECT_EQ(d.max_queued_bytes, 0u);
   EXPECT_FALSE(d.queue_qos0_messages);
@@ -430,6 +432,8 @@ const IntegerCase kIntegerCases[] = {
     {"threads", 0, 256, [](const Config& c) -> std::uint64_t { return c.threads; }},
     {"max_inflight_bytes", 0, 9223372036854775807u,  // mosquitto: a ssize_t
      [](const Config& c) -> std::uint64_t { return c.broker.max_inflight_bytes; }},
+    {"memory_limit", 0, 9223372036854775807u,  // mosquitto: a ssize_t
+     [](const Config& c) -> std::uint64_t { return c.broker.memory_limit; }},
 };
 
 TEST(ConfigIntegers, RangeEndsAndBadValues) {
