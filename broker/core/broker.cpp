@@ -84,8 +84,7 @@ const char* drop_reason_name(DropReason reason) noexcept {
     case DropReason::expired: return "expired";
     case DropReason::not_authorized: return "not_authorized";
     case DropReason::too_large: return "too_large";
-    case DropReason::memory_limit:
-      return "memory_limit";
+    case DropReason::memory_limit: return "memory_limit";
   }
   return "unknown";
 }

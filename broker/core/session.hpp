@@ -5,7 +5,7 @@
 // the client, the outgoing in-flight window (QoS 1/2 PUBLISHes and PUBRELs awaiting acknowledgement), incoming QoS 2
 // packet ids awaiting PUBREL, the expiry interval and a will waiting for its delay. A Client is the core's view of
 // one attached socket (net::Connection, known here only by its ConnectionId and ConnectionSink): its sink, protocol
-// version, keepalive, negotiated limits, topic-alias maps and the output staged for it.
+// version, keepalive, negotiated limits, topic-alias maps, its listener's mount point and the output staged for it.
 //
 //   CONNECT(id=x, clean=0) -> Session x found, Client c1 attached; in-flight messages resent with DUP
 //   socket drops           -> c1 detached; Session x keeps queueing QoS 1/2 until its expiry
