@@ -680,14 +680,18 @@ constexpr Directive kDirectives[] = {
   {"tls_keyform", Scope::listener, apply_tls_keyform,
    "pem|engine: pem is what Tern reads; engine is accepted with a warning (keyfile must then be PEM)"},
   {"message_size_limit", Scope::global, apply_message_size_limit,
-   "BYTES: 0 (no limit) is accepted; a limit is not supported yet (refused): use max_packet_size"},
+   "BYTES: a PUBLISH with a larger payload is not accepted (its QoS flow completes; 5.0: 0x83); 0: no limit"},
   {"max_inflight_bytes", Scope::global, apply_max_inflight_bytes,
-   "BYTES: 0 (no limit) is accepted; a limit is not supported yet (refused)"},
+   "BYTES: QoS 1/2 messages go out to a client while the payload bytes in flight to it are below this (with "
+   "max_inflight_messages: whichever is reached first); 0: no limit"},
   {"memory_limit", Scope::global, apply_memory_limit,
-   "BYTES: 0 (no limit) is accepted; a limit is not supported yet (refused)"},
-  {"mount_point", Scope::listener, apply_mount_point, "TOPIC-PREFIX: not supported yet (refused)"},
+   "BYTES: while the heap in use is over it, QoS 1/2 publishes are refused (5.0: 0x97), QoS 0 ones dropped and new "
+   "connections refused (0x03 / 0x88), until it is under 95 % again; 0: no limit"},
+  {"mount_point", Scope::listener, apply_mount_point,
+   "TOPIC-PREFIX: added to every topic of the listener's clients on the way in and removed on the way out, so they "
+   "see only the hierarchy under it (no + or #; default: none)"},
   {"upgrade_outgoing_qos", Scope::global, apply_upgrade_outgoing_qos,
-   "true|false: false is accepted; true is not supported yet (refused)"},
+   "true|false: true delivers at the subscription's QoS, not the lower of it and the message's (default false)"},
 };
 // clang-format on
 

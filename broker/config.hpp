@@ -4,7 +4,7 @@
 // `listener PORT [ADDRESS]` starts a listener section; per-listener directives that follow apply to it. An unknown
 // directive or a bad value is an error naming the file and line ("tern.conf:12: max_keepalive: expected an
 // integer from 0 to 65535, got 'x'"), never silently ignored; so is a mosquitto directive Tern does not support
-// yet ("'mount_point' is not supported yet"). A scalar given twice takes the last value, as in mosquitto.
+// yet ("'connection' is not supported yet"). A scalar given twice takes the last value, as in mosquitto.
 //
 // A mosquitto directive that cannot mean in Tern what it means in mosquitto (a C plugin, an OpenSSL engine) is
 // accepted, and the parser records a note that says what Tern does instead ("FILE:LINE: plugin ...: ..."); the server
@@ -73,13 +73,6 @@ struct Config {
   std::size_t websockets_headers_size = 0;
   // connection NAME and the bridge directives after it, in file order.
   std::vector<bridge::BridgeSettings> bridges;
-
-  // Directives whose meaning needs the broker core, which does not apply them yet: parsed and validated, then
-  // refused as "not supported yet" (a limit silently not enforced would be worse). Here for when the core does.
-  struct Unapplied {
-    std::uint64_t max_inflight_bytes = 0;  // max_inflight_bytes: QoS 1/2 payload bytes in flight per client
-    std::uint64_t memory_limit = 0;        // memory_limit: bytes of heap the broker may use; 0 = none
-  } unapplied;
 
   std::vector<ConfigNote> notes;  // in file order
 

@@ -1,9 +1,7 @@
 // mosquitto 2.0's operational directives (port, bind_address, bind_interface, user, log_timestamp_format,
-// log_facility, connection_messages, sys_interval, message_size_limit, upgrade_outgoing_qos), and the mosquitto directives Tern accepts with a note that says
-// what it does instead (plugins, OpenSSL engines, websockets_log_level, options mosquitto itself deprecated), or refuses as "not supported yet" after checking their value, because a
-// limit the broker would silently not enforce is worse than a broker that says so (mount_point, max_inflight_bytes,
-// memory_limit: they need the broker core). Their default values (0,
-// false) mean what Tern does, so those are accepted.
+// log_facility, connection_messages, sys_interval, message_size_limit, upgrade_outgoing_qos, max_inflight_bytes,
+// memory_limit, mount_point), and the mosquitto directives Tern accepts with a note that says what it does instead
+// (plugins, OpenSSL engines, websockets_log_level, options mosquitto itself deprecated).
 //
 // Values are checked as strictly as the rest of the file: a directive accepted with a note still needs a valid value,
 // so that the note is the only difference from mosquitto.
@@ -12,6 +10,8 @@
 #include <string>
 
 #include "broker/config_context.hpp"
+#include "broker/protocol/codec.hpp"
+#include "broker/protocol/topic.hpp"
 
 namespace tern::config_detail {
 namespace {
@@ -19,12 +19,6 @@ namespace {
 using platform::LogLevel;
 
 std::string path_of(std::string_view value) { return std::string(platform::trim(value)); }
-
-[[noreturn]] void not_supported_yet(Context& c, std::string_view name, std::string_view why) {
-  std::string what = "'";
-  what.append(name).append("' is not supported yet: ").append(why);
-  c.fail(what);
-}
 
 }  // namespace
 
@@ -232,23 +226,28 @@ void apply_message_size_limit(Context& c, std::string_view value) {
 }
 
 void apply_max_inflight_bytes(Context& c, std::string_view value) {
-  c.config().unapplied.max_inflight_bytes = c.integer(value, 0, std::numeric_limits<std::int64_t>::max());
-  if (c.config().unapplied.max_inflight_bytes == 0) return;  // no limit
-  not_supported_yet(c, "max_inflight_bytes", "max_inflight_messages limits messages in flight by count");
+  // mosquitto: a ssize_t.
+  c.config().broker.max_inflight_bytes = c.integer(value, 0, std::numeric_limits<std::int64_t>::max());
 }
 
 void apply_memory_limit(Context& c, std::string_view value) {
-  c.config().unapplied.memory_limit = c.integer(value, 0, std::numeric_limits<std::int64_t>::max());
-  if (c.config().unapplied.memory_limit == 0) return;  // no limit
-  not_supported_yet(c, "memory_limit",
-                    "max_queued_messages, max_queued_bytes and max_outgoing_buffer bound the memory clients can use");
+  // mosquitto: a ssize_t.
+  c.config().broker.memory_limit = c.integer(value, 0, std::numeric_limits<std::int64_t>::max());
 }
 
 void apply_mount_point(Context& c, std::string_view value) {
+  // mosquitto checks it as a topic name (mosquitto_pub_topic_check): no wildcard, at most 65535 bytes; and a topic
+  // must be UTF-8.
   const auto prefix = c.single(value);
-  if (prefix.find_first_of("+#") != std::string_view::npos) c.bad_value("a topic prefix without + or #", prefix);
+  if (!protocol::valid_topic_name(prefix) || !protocol::valid_utf8(prefix)) {
+    c.bad_value("a topic prefix (UTF-8, no + or #)", prefix);
+  }
   c.listener().mount_point = std::string(prefix);
-  not_supported_yet(c, "mount_point", "the broker does not prefix the listener's topics yet");
+  if (!prefix.ends_with('/')) {
+    c.note(LogLevel::information, "mount_point " + std::string(prefix) +
+                                      " does not end with '/': a client's topic is appended to it as it is (a -> " +
+                                      std::string(prefix) + "a), as in mosquitto");
+  }
 }
 
 void apply_upgrade_outgoing_qos(Context& c, std::string_view value) {

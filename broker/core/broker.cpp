@@ -27,8 +27,9 @@ constexpr auto connect_timeout = std::chrono::seconds(10);
 Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 Broker::~Broker() = default;
 
-ConnectionId Broker::attach(ConnectionSink& sink, std::string remote, TimePoint now) {
-  return impl_->attach(sink, std::move(remote), now);
+ConnectionId Broker::attach(ConnectionSink& sink, std::string remote, TimePoint now,
+                            std::shared_ptr<const std::string> mount_point) {
+  return impl_->attach(sink, std::move(remote), now, std::move(mount_point));
 }
 void Broker::authenticate(ConnectionId connection, Authentication authentication) {
   impl_->authenticate(connection, std::move(authentication));
@@ -61,6 +62,7 @@ void Broker::on_queue_page(const std::string& client_id, std::uint64_t token, Qu
   impl_->on_queue_page(client_id, token, std::move(page), now);
 }
 void Broker::set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept { impl_->set_wall_clock(now, wall_now); }
+void Broker::set_heap_in_use(std::uint64_t bytes) { impl_->set_heap_in_use(bytes); }
 protocol::Version Broker::version(ConnectionId connection) const noexcept { return impl_->version(connection); }
 BrokerStats Broker::stats() const noexcept { return impl_->stats(); }
 
@@ -82,6 +84,7 @@ const char* drop_reason_name(DropReason reason) noexcept {
     case DropReason::expired: return "expired";
     case DropReason::not_authorized: return "not_authorized";
     case DropReason::too_large: return "too_large";
+    case DropReason::memory_limit: return "memory_limit";
   }
   return "unknown";
 }
@@ -96,11 +99,13 @@ const BrokerOptions& Broker::options() const noexcept { return impl_->options_; 
 
 Broker::Impl::Impl(BrokerOptions options) : options_(std::move(options)), random_(std::random_device{}()) {}
 
-ConnectionId Broker::Impl::attach(ConnectionSink& sink, std::string remote, TimePoint now) {
+ConnectionId Broker::Impl::attach(ConnectionSink& sink, std::string remote, TimePoint now,
+                                  std::shared_ptr<const std::string> mount_point) {
   auto c = std::make_unique<Client>();
   c->id = next_connection_id_++;
   c->sink = &sink;
   c->remote = std::move(remote);
+  if (mount_point && !mount_point->empty()) c->mount_point = std::move(mount_point);
   c->attached_at = now;
   c->last_packet_at = now;
   const ConnectionId id = c->id;

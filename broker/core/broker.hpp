@@ -2,7 +2,8 @@
 // sockets and no clock of its own (time comes in as an argument).
 //
 // The network layer owns sockets and the decoder. For each connection it calls
-//   attach()                 once, when the socket is accepted;
+//   attach()                 once, when the socket is accepted (with its listener's mount_point, if any:
+//                            mount_point.hpp);
 //   authenticate()           with its verdict on the CONNECT, before the on_packets() call that carries it (when
 //                            authentication is configured; without it, allow_anonymous alone decides);
 //   on_packets()             for the packets decoded from each read, in order (on_packet() for a single one);
@@ -77,16 +78,17 @@ class StorePort {
   ~StorePort() = default;
 };
 
-// Why a message was not delivered to one client (BrokerStats::dropped).
+// Why a message was not delivered to one client, or (memory_limit) not accepted from one (BrokerStats::dropped).
 enum class DropReason : unsigned {
-  offline_qos0,   // QoS 0 to an offline session (queue_qos0_messages false)
-  slow_client,    // QoS 0 to a client over max_outgoing_buffer
-  queue_full,     // max_queued_messages / max_queued_bytes reached
-  expired,        // its Message Expiry Interval passed while it was queued
-  not_authorized, // no longer readable under the client's rights (an ACL reload, a new identity)
-  too_large,      // larger than the client's Maximum Packet Size
+  offline_qos0,    // QoS 0 to an offline session (queue_qos0_messages false)
+  slow_client,     // QoS 0 to a client over max_outgoing_buffer
+  queue_full,      // max_queued_messages / max_queued_bytes reached
+  expired,         // its Message Expiry Interval passed while it was queued
+  not_authorized,  // no longer readable under the client's rights (an ACL reload, a new identity, another mount_point)
+  too_large,       // larger than the client's Maximum Packet Size
+  memory_limit,    // a QoS 0 PUBLISH that arrived while the heap was over memory_limit
 };
-inline constexpr std::size_t drop_reasons = 6;
+inline constexpr std::size_t drop_reasons = 7;
 const char* drop_reason_name(DropReason reason) noexcept;  // "queue_full"
 
 // The core's counters, read under the lock (stats()). "Since the start" counters never go down.
@@ -121,8 +123,10 @@ class Broker {
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
 
-  // `remote` is "address:port", for the log.
-  ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now);
+  // `remote` is "address:port", for the log. `mount_point`: the prefix of every topic of this connection's client
+  // (its listener's mount_point, mount_point.hpp); null or empty: none.
+  ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now,
+                      std::shared_ptr<const std::string> mount_point = nullptr);
 
   // The network layer's verdict on the connection's CONNECT (see access.hpp), given before the CONNECT itself.
   void authenticate(ConnectionId connection, Authentication authentication);
@@ -159,6 +163,13 @@ class Broker {
   // Keeps the conversion between the steady clock and the wall clock current (the wall clock may be stepped, e.g.
   // by NTP on a device without a real-time clock). The network layer calls it on each tick.
   void set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept;
+  // memory_limit: the heap in use now, as the network layer measured it (platform::heap_in_use(), every 100 ms and
+  // every so many bytes read: the core measures nothing itself). Over BrokerOptions::memory_limit the broker refuses
+  // new QoS 1/2 PUBLISHes (5.0: PUBACK / PUBREC 0x97 "Quota exceeded"; 3.1.1: no acknowledgement and not routed, so the
+  // client sends it again later), drops QoS 0 ones (DropReason::memory_limit) and refuses new connections (CONNACK 0x03
+  // / 0x88 "Server unavailable"), until the heap is back under 95 % of the limit (so that it does not flap at the
+  // limit). It logs once when it crosses the limit and once when it is back under. No effect without a limit.
+  void set_heap_in_use(std::uint64_t bytes);
 
   // Version of the connection's accepted CONNECT (the decoder's version); v311 before CONNECT.
   protocol::Version version(ConnectionId connection) const noexcept;

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "broker/core/broker_impl.hpp"
+#include "broker/core/mount_point.hpp"
 #include "broker/protocol/topic.hpp"
 #include "platform/log.hpp"
 
@@ -59,6 +60,13 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
     refuse_connect(c, version, ReasonCode::unsupported_protocol_version, now, "protocol version not accepted here");
     return;
   }
+  if (over_memory_limit_) {
+    // mosquitto closes the socket at accept without a word (its allocation for the client fails); a client told
+    // "server unavailable" knows to try again later. The crossing was logged (set_heap_in_use); each refusal is one
+    // connection line, as any refused CONNECT.
+    refuse_connect(c, version, ReasonCode::server_unavailable, now, "server over memory_limit");
+    return;
+  }
 
   // Client identifier (3.1.1 [MQTT-3.1.3-6..9], 5.0 [MQTT-3.1.3-6..8]).
   std::string client_id = std::move(connect.client_id);
@@ -97,7 +105,9 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
   }
 
   if (connect.will) {
-    const protocol::Will& will = *connect.will;
+    protocol::Will& will = *connect.will;
+    // The will is published as the client's PUBLISH would be: on the broker's topic (mount_point.hpp).
+    if (c.mount_point && protocol::valid_topic_name(will.topic)) will.topic = mount_topic(*c.mount_point, will.topic);
     if (!protocol::valid_topic_name(will.topic)) {
       if (v5) {
         refuse_connect(c, version, ReasonCode::topic_name_invalid, now, "invalid will topic");

@@ -45,7 +45,8 @@ class Broker::Impl {
   BrokerStats stats() const noexcept;  // stats_ with the queue totals
 
   // broker.cpp
-  ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now);
+  ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now,
+                      std::shared_ptr<const std::string> mount_point);
   void authenticate(ConnectionId id, Authentication authentication);
   void replace_policy(const AccessPolicy& previous, const std::shared_ptr<const AccessPolicy>& current, TimePoint now);
   void on_packet(ConnectionId id, protocol::Packet&& packet, TimePoint now);
@@ -65,6 +66,7 @@ class Broker::Impl {
   // broker_publish.cpp
   void publish_sys(const SysSample& sample, TimePoint now);
   void publish_own(std::string topic, std::string payload, bool retain, TimePoint now);
+  void set_heap_in_use(std::uint64_t bytes);
 
   // Hands every staged buffer to its sink (and closes those asked to close). Each public entry point ends with it.
   void flush_output();
@@ -132,6 +134,8 @@ class Broker::Impl {
   }
   void on_publish(Client& c, protocol::Publish&& publish, TimePoint now);
   void refuse_publish(Client& c, const protocol::Publish& publish, protocol::ReasonCode why);
+  // memory_limit: a PUBLISH that arrived while over it (see Broker::set_heap_in_use).
+  void refuse_for_memory(Client& c, const protocol::Publish& publish);
   void count_received(const protocol::Publish& publish) noexcept {
     ++stats_.messages_received;
     stats_.publish_bytes_received += publish.payload.size();
@@ -152,6 +156,11 @@ class Broker::Impl {
   bool write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now);
   void resend_inflight(Session& s, TimePoint now);
   std::uint16_t inflight_window(const Client& c) const noexcept;
+  // Whether `s`'s in-flight window to `c` has room for another QoS 1/2 PUBLISH: inflight_window() and
+  // max_inflight_bytes, whichever is reached first.
+  bool inflight_room(const Session& s, const Client& c) const noexcept {
+    return s.inflight_room(inflight_window(c), options_.max_inflight_bytes);
+  }
 
   // --- broker_store.cpp: durable changes (each a no-op while persistence is off, or for a session that is not
   // persistent). The ops of a call are submitted, as one batch, by flush_output().
@@ -217,6 +226,7 @@ class Broker::Impl {
   std::string scratch_;              // encode buffer for packets that may need trimming (send())
   std::vector<Client*> staged_;      // clients with output staged in the current call
   SysTree sys_tree_;                 // $SYS: what was last published, the load averages
+  bool over_memory_limit_ = false;   // memory_limit: the last heap measured was over it (set_heap_in_use)
 
   // Routing scratch: one entry per session a message goes to (reused across messages).
   struct Target {

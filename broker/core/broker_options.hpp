@@ -23,6 +23,9 @@ struct BrokerOptions {
   bool upgrade_outgoing_qos = false;
   std::uint16_t max_inflight_messages = 20;        // max_inflight_messages: Receive Maximum Tern advertises, and
                                                    // the outgoing in-flight window for 3.1.1 clients
+  // max_inflight_bytes: QoS 1/2 PUBLISHes go out to a client while the payload bytes in flight to it are below this
+  // (and the count is within its window); the rest waits queued. 0: no limit. See exchanges.hpp.
+  std::uint64_t max_inflight_bytes = 0;
   std::size_t max_queued_messages = 1000;          // max_queued_messages; 0: no limit
   std::size_t max_queued_bytes = 0;                // max_queued_bytes; 0: no limit
   bool queue_qos0_messages = false;                // queue_qos0_messages
@@ -43,6 +46,10 @@ struct BrokerOptions {
   std::size_t max_queued_in_memory = 100;
   // Bytes a connection may have waiting to be written before QoS 0 messages to it are dropped (tern).
   std::size_t max_outgoing_buffer = 4 * 1024 * 1024;
+  // memory_limit: while the heap in use (Broker::set_heap_in_use) is over it, new QoS 1/2 PUBLISHes are refused
+  // (5.0: 0x97; 3.1.1: not acknowledged), QoS 0 ones dropped and new connections refused (CONNACK 0x03 / 0x88),
+  // until it is back under 95 % of it. 0: no limit.
+  std::uint64_t memory_limit = 0;
 };
 
 }  // namespace tern::core

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "broker/core/broker_impl.hpp"
+#include "broker/core/mount_point.hpp"
 #include "broker/protocol/codec.hpp"
 #include "broker/protocol/topic.hpp"
 #include "platform/log.hpp"
@@ -54,6 +55,14 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
     protocol_violation(c, ReasonCode::topic_name_invalid, now, "invalid topic name");
     return;
   }
+  if (c.mount_point) {
+    // From here on the topic is the broker's (the alias above kept the client's view); checks see the prefix.
+    publish.topic = mount_topic(*c.mount_point, publish.topic);
+    if (!protocol::valid_topic_name(publish.topic)) {  // longer than a topic may be, once prefixed
+      protocol_violation(c, ReasonCode::topic_name_invalid, now, "topic name too long with the mount point");
+      return;
+    }
+  }
   if (publish.qos > options_.max_qos) {  // [MQTT-3.2.2-11]
     protocol_violation(c, ReasonCode::qos_not_supported, now, "QoS above max_qos");
     return;
@@ -74,6 +83,11 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
     TERN_LOG(notice, "Dropped a PUBLISH of ", publish.payload.size(), " bytes from ", s.client_id, " on ",
              publish.topic, ": over message_size_limit (", options_.message_size_limit, ")");
     refuse_publish(c, publish, ReasonCode::implementation_specific_error);
+    return;
+  }
+  // memory_limit. A QoS 2 PUBLISH sent again before its PUBREL was accepted already: it is acknowledged again below.
+  if (over_memory_limit_ && !(publish.qos == QoS::exactly_once && s.awaiting_pubrel(publish.packet_id))) {
+    refuse_for_memory(c, publish);
     return;
   }
 
@@ -153,6 +167,42 @@ void Broker::Impl::refuse_publish(Client& c, const protocol::Publish& publish, R
       }
       send(c, protocol::Pubrec{.packet_id = publish.packet_id, .reason_code = reason});
       return;
+  }
+}
+
+// Over memory_limit the message is not routed and not retained. 5.0 says why (0x97 ends a QoS 2 exchange at PUBREC);
+// 3.1.1 has no way to, and a normal acknowledgement would tell the client the message is safe, so it gets none: its
+// message stays in its session to be sent again (with DUP, at the latest when it reconnects), and a client that
+// waits for acknowledgements slows down. A QoS 0 message is lost, and counted.
+void Broker::Impl::refuse_for_memory(Client& c, const protocol::Publish& publish) {
+  TERN_LOG(debug, "Refused a PUBLISH from ", c.session->client_id, " on ", publish.topic, " (QoS ",
+           static_cast<int>(publish.qos), "): over memory_limit");
+  const bool v5 = c.version == Version::v5;
+  switch (publish.qos) {
+    case QoS::at_most_once:
+      drop(DropReason::memory_limit);
+      return;
+    case QoS::at_least_once:
+      if (v5) send(c, protocol::Puback{.packet_id = publish.packet_id, .reason_code = ReasonCode::quota_exceeded});
+      return;
+    case QoS::exactly_once:
+      if (v5) send(c, protocol::Pubrec{.packet_id = publish.packet_id, .reason_code = ReasonCode::quota_exceeded});
+      return;
+  }
+}
+
+void Broker::Impl::set_heap_in_use(std::uint64_t bytes) {
+  const std::uint64_t limit = options_.memory_limit;
+  if (limit == 0) return;
+  if (!over_memory_limit_ && bytes > limit) {
+    over_memory_limit_ = true;
+    TERN_LOG(warning, "memory_limit reached: ", bytes, " bytes of heap in use, limit ", limit,
+             ". Refusing QoS 1/2 publishes (MQTT 5: 0x97) and new connections, dropping QoS 0 publishes, until the "
+             "heap is back under 95 % of the limit.");
+  } else if (over_memory_limit_ && bytes < limit - limit / 20) {
+    over_memory_limit_ = false;
+    TERN_LOG(notice, "Back under memory_limit: ", bytes, " bytes of heap in use, limit ", limit,
+             ". Accepting publishes and connections again.");
   }
 }
 
@@ -313,7 +363,7 @@ void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
     write_publish(*c, d, 0, false, now);
     return;
   }
-  if (!s.queue.empty() || s.queue.spills() || s.inflight_count() >= inflight_window(*c)) {
+  if (!s.queue.empty() || s.queue.spills() || !inflight_room(s, *c)) {
     enqueue(s, std::move(d));
     return;
   }
@@ -346,9 +396,8 @@ void Broker::Impl::enqueue(Session& s, Delivery&& d) {
 void Broker::Impl::pump(Session& s, TimePoint now) {
   Client* c = s.client;
   if (!c) return;
-  const std::uint16_t window = inflight_window(*c);
   while (!s.queue.empty()) {
-    if (s.queue.front().qos != QoS::at_most_once && s.inflight_count() >= window) break;
+    if (s.queue.front().qos != QoS::at_most_once && !inflight_room(s, *c)) break;
     Delivery taken = s.queue.pop_front();
     // Expired [MQTT-3.3.2-5], or no longer readable under the client's current rights (a reload, a restart, or
     // a new identity since it was queued).
@@ -372,14 +421,20 @@ void Broker::Impl::resend_inflight(Session& s, TimePoint now) {
   // Unacknowledged PUBLISHes go again with DUP set, PUBRELs again as PUBRELs, in their original order
   // [MQTT-4.4.0-1].
   Client& c = *s.client;
-  if (!s.exchanges) return;
+  if (!s.exchanges || !c.sink || c.closed) return;
+  // A PUBLISH the client can no longer take (over the Maximum Packet Size it connected with now, outside the mount
+  // point of the listener it came back on) is dropped, as a new one would be, instead of holding a place in the
+  // window for ever.
+  std::vector<std::uint16_t> dropped;
   s.exchanges->for_each_inflight([&](InflightOut& f) {
     if (f.released) {
       send(c, protocol::Pubrel{.packet_id = f.packet_id});
-    } else {
-      write_publish(c, f.delivery, f.packet_id, true, now);
+    } else if (!write_publish(c, f.delivery, f.packet_id, true, now)) {
+      dropped.push_back(f.packet_id);
     }
   });
+  SessionStore store = store_of(s);
+  for (const std::uint16_t id : dropped) s.exchanges->complete(id, store);
 }
 
 bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now) {
@@ -387,6 +442,15 @@ bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t pac
   const Message& m = *d.message;
   protocol::PublishView v;
   v.topic = m.topic;
+  if (c.mount_point) {
+    // The client's view. A topic outside its hierarchy comes only with a session resumed from another listener.
+    const auto view = unmount_topic(*c.mount_point, m.topic);
+    if (!view) {
+      drop(DropReason::not_authorized);
+      return false;
+    }
+    v.topic = *view;
+  }
   v.payload = m.payload;
   v.qos = d.qos;
   v.retain = d.retain;
@@ -394,6 +458,7 @@ bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t pac
   v.packet_id = packet_id;
   std::uint16_t new_alias = 0;
   if (c.version == Version::v5) {
+    // Aliases are kept by the broker's topic: with the connection's one prefix, the same as by the client's view.
     v.encoded_properties = m.forward_properties;
     v.message_expiry_interval = m.remaining_expiry(now);  // [MQTT-3.3.2-6]
     v.subscription_identifiers = d.subscription_ids;

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "broker/core/broker_impl.hpp"
+#include "broker/core/mount_point.hpp"
 #include "broker/protocol/topic.hpp"
 #include "platform/log.hpp"
 
@@ -31,6 +32,14 @@ void Broker::Impl::on_subscribe(Client& c, protocol::Subscribe&& subscribe, Time
     if (!protocol::valid_topic_filter(sub.filter)) {  // [MQTT-3.8.3-1]
       ack.reason_codes.push_back(ReasonCode::topic_filter_invalid);
       continue;
+    }
+    if (c.mount_point) {
+      // The broker's filter from here on (the ACL and the retained messages see it); "site1" + "#" is not one.
+      sub.filter = mount_filter(*c.mount_point, sub.filter);
+      if (!protocol::valid_topic_filter(sub.filter)) {
+        ack.reason_codes.push_back(ReasonCode::topic_filter_invalid);
+        continue;
+      }
     }
     const auto shared = protocol::parse_shared(sub.filter);
     if (shared && sub.no_local && v5) {  // 5.0 [MQTT-3.8.3-4]
@@ -98,11 +107,12 @@ void Broker::Impl::send_retained(Session& s, std::string_view filter, const Subs
 void Broker::Impl::on_unsubscribe(Client& c, protocol::Unsubscribe&& unsubscribe, TimePoint) {
   Session& s = *c.session;
   protocol::Unsuback ack{.packet_id = unsubscribe.packet_id};
-  for (const std::string& filter : unsubscribe.filters) {
+  for (std::string& filter : unsubscribe.filters) {
     if (!protocol::valid_topic_filter(filter)) {
       ack.reason_codes.push_back(ReasonCode::topic_filter_invalid);
       continue;
     }
+    if (c.mount_point) filter = mount_filter(*c.mount_point, filter);  // as it was subscribed
     const bool existed = subscriptions_.unsubscribe(filter, s.id);
     s.subscriptions.erase(filter);
     if (existed) unstore_subscription(s, filter);

@@ -14,7 +14,10 @@ std::uint16_t Exchanges::next_packet_id() {
 
 void Exchanges::add(std::uint16_t id, Delivery&& d, bool released) {
   const std::uint64_t order = ++sent_;
-  inflight_.emplace(order, InflightOut{id, std::move(d), released});
+  // A payload is at most 268435455 bytes (the largest remaining length).
+  const auto bytes = static_cast<std::uint32_t>(d.message ? d.message->payload.size() : 0);
+  inflight_bytes_ += bytes;
+  inflight_.emplace(order, InflightOut{id, bytes, std::move(d), released});
   index_.emplace(id, order);
 }
 
@@ -39,6 +42,7 @@ void Exchanges::complete(std::uint16_t id, SessionStore& store) {
   if (it == index_.end()) return;
   auto entry = inflight_.find(it->second);
   store.remove(entry->second.delivery);
+  inflight_bytes_ -= entry->second.payload_bytes;
   inflight_.erase(entry);
   index_.erase(it);
 }
@@ -55,8 +59,8 @@ bool Exchanges::pubrel(std::uint16_t id, SessionStore& store) {
 
 void Exchanges::restore_inflight(std::uint16_t id, Delivery&& d, bool released) {
   if (index_.contains(id)) return;  // cannot happen in a consistent store
-  if (released) d.message.reset();  // only the PUBREL is resent
-  add(id, std::move(d), released);
+  add(id, std::move(d), released);  // its payload counts until the exchange ends, PUBREL phase included
+  if (released) find(id)->delivery.message.reset();  // only the PUBREL is resent
   next_packet_id_ = id == 65535 ? 1 : static_cast<std::uint16_t>(id + 1);
 }
 

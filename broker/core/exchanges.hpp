@@ -2,6 +2,15 @@
 // send order, found by packet id) and the incoming QoS 2 packet ids awaiting PUBREL. Created with a session's first
 // exchange: an idle or QoS 0 client carries none of it.
 //
+// The window's bounds. has_room() says whether another PUBLISH may go out: fewer entries than the count limit (5.0:
+// the client's Receive Maximum; 3.1.1: max_inflight_messages) and, with max_inflight_bytes, fewer payload bytes in
+// flight than that limit; whichever is reached first closes it. As in mosquitto (db__ready_for_flight), the bytes are
+// checked before a message goes, not with it: a message larger than the limit still goes, alone, and the bytes
+// in flight may pass the limit by one message. An entry counts, by its count and its payload bytes, from its send
+// until its exchange ends (PUBACK, PUBCOMP, or a refusing PUBREC), its PUBREL phase included, as in mosquitto.
+//
+//   max_inflight_bytes 100: send(1, 60 B) -> 60 B, room; send(2, 60 B) -> 120 B, no room; complete(1) -> 60 B, room
+//
 //   send(3, d)       inflight {1: [3 -> d]}                 PutQueueEntry{s, d.seq, packet_id 3}
 //   release(3)       (QoS 2 PUBREC) PUBREL 3 in flight      PutQueueEntry{..., released}; the payload is dropped
 //   complete(3)      (PUBACK / PUBCOMP) gone                DeleteQueueEntry{s, d.seq}
@@ -28,6 +37,7 @@ namespace tern::core {
 // A PUBLISH sent at QoS 1/2 (or a PUBREL) that awaits its acknowledgement.
 struct InflightOut {
   std::uint16_t packet_id = 0;
+  std::uint32_t payload_bytes = 0;  // counted in Exchanges::inflight_bytes() until the exchange ends
   Delivery delivery;
   bool released = false;  // QoS 2: PUBREC received, PUBREL sent, awaiting PUBCOMP
 };
@@ -36,6 +46,12 @@ class Exchanges {
  public:
   // --- Outgoing.
   std::size_t inflight_count() const noexcept { return inflight_.size(); }
+  // Payload bytes of the entries in flight (released ones included).
+  std::uint64_t inflight_bytes() const noexcept { return inflight_bytes_; }
+  // Whether another PUBLISH may go in flight (see above); `max_bytes` 0: no byte limit.
+  bool has_room(std::size_t max_count, std::uint64_t max_bytes) const noexcept {
+    return inflight_.size() < max_count && (max_bytes == 0 || inflight_bytes_ < max_bytes);
+  }
   // A packet id that is not in flight. The window is at most 65535 entries and ids are only taken below it, so a
   // free one always exists.
   std::uint16_t next_packet_id();
@@ -76,6 +92,7 @@ class Exchanges {
   std::map<std::uint64_t, InflightOut> inflight_;             // send order -> entry
   std::unordered_map<std::uint16_t, std::uint64_t> index_;    // packet id -> send order
   std::uint64_t sent_ = 0;                                    // the last send order given
+  std::uint64_t inflight_bytes_ = 0;                          // sum of the entries' payload_bytes
   std::uint16_t next_packet_id_ = 1;
   std::unordered_set<std::uint16_t> incoming_;                // PUBREC sent, awaiting PUBREL
 };

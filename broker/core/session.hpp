@@ -5,7 +5,7 @@
 // the client, the outgoing in-flight window (QoS 1/2 PUBLISHes and PUBRELs awaiting acknowledgement), incoming QoS 2
 // packet ids awaiting PUBREL, the expiry interval and a will waiting for its delay. A Client is the core's view of
 // one attached socket (net::Connection, known here only by its ConnectionId and ConnectionSink): its sink, protocol
-// version, keepalive, negotiated limits, topic-alias maps and the output staged for it.
+// version, keepalive, negotiated limits, topic-alias maps, its listener's mount point and the output staged for it.
 //
 //   CONNECT(id=x, clean=0) -> Session x found, Client c1 attached; in-flight messages resent with DUP
 //   socket drops           -> c1 detached; Session x keeps queueing QoS 1/2 until its expiry
@@ -49,6 +49,10 @@ struct Session {
     return *exchanges;
   }
   std::size_t inflight_count() const noexcept { return exchanges ? exchanges->inflight_count() : 0; }
+  // Whether another QoS 1/2 PUBLISH may go in flight (Exchanges::has_room; the count limit is at least 1).
+  bool inflight_room(std::size_t max_count, std::uint64_t max_bytes) const noexcept {
+    return exchanges ? exchanges->has_room(max_count, max_bytes) : max_count > 0;
+  }
   bool awaiting_pubrel(std::uint16_t id) const { return exchanges && exchanges->awaiting_pubrel(id); }
 
   // (The small members are grouped so that they share words: a Session exists per connected client, idle or not.)
@@ -78,6 +82,8 @@ struct Client {
   ConnectionId id = 0;
   ConnectionSink* sink = nullptr;
   std::string remote;
+  // The listener's mount_point (mount_point.hpp), shared by its connections; null: none.
+  std::shared_ptr<const std::string> mount_point;
   TimePoint attached_at;
   TimePoint last_packet_at;
   Session* session = nullptr;

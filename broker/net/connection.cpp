@@ -19,6 +19,7 @@
 #include "broker/net/socket_calls.hpp"
 #include "broker/protocol/codec.hpp"
 #include "platform/log.hpp"
+#include "platform/sysinfo.hpp"
 
 namespace tern::net {
 
@@ -108,7 +109,7 @@ void Connection::start(const tcp::endpoint& remote) {
 void Connection::attach(const std::string& remote) {
   {
     std::lock_guard lock(shared().mutex);
-    id_ = shared().broker.attach(*this, remote, core::Clock::now());
+    id_ = shared().broker.attach(*this, remote, core::Clock::now(), listener_ ? listener_->mount_point : nullptr);
   }
   attached_ = true;
 }
@@ -371,6 +372,19 @@ void Connection::deliver(std::string_view data) {
   auto& batch = shard_.packet_batch();
   std::size_t used = 0;
   std::optional<protocol::ReasonCode> decode_error;
+  // memory_limit: the heap measured when this read brings enough bytes (SharedBroker::heap_check_bytes), handed to
+  // the broker before the packets that may have grown it are accepted.
+  std::uint64_t heap = 0;
+  bool heap_measured = false;
+  if (shared.heap_check_bytes != 0 &&
+      shared.read_since_heap_check.fetch_add(data.size(), std::memory_order_relaxed) + data.size() >=
+          shared.heap_check_bytes) {
+    shared.read_since_heap_check.store(0, std::memory_order_relaxed);
+    if (const auto bytes = platform::heap_in_use()) {  // outside the lock: the allocator takes its own
+      heap = *bytes;
+      heap_measured = true;
+    }
+  }
   std::optional<core::Authentication> authentication;  // of a CONNECT in this batch
   std::chrono::milliseconds refusal_delay{0};
   bool complete = false;  // every whole packet in `input` decoded (or an error)
@@ -427,6 +441,7 @@ void Connection::deliver(std::string_view data) {
     const core::TimePoint now = core::Clock::now();
     {
       std::lock_guard lock(shared.mutex);
+      if (std::exchange(heap_measured, false)) shared.broker.set_heap_in_use(heap);
       if (authentication) {
         shared.broker.authenticate(id_, std::move(*authentication));
         authentication.reset();
@@ -442,6 +457,10 @@ void Connection::deliver(std::string_view data) {
     }
     batch.clear();
     if (closing_.load(std::memory_order_relaxed)) break;  // the broker closed it: the rest would be ignored anyway
+  }
+  if (heap_measured) {  // a read with no whole packet (the start of a large one) still tells the broker
+    std::lock_guard lock(shared.mutex);
+    shared.broker.set_heap_in_use(heap);
   }
   if (decode_error) close();  // no-op if the broker closed already; else flush what it sent and close
 

@@ -14,7 +14,9 @@
 // whole buffer is followed by another read (or a posted continuation) before the connection waits again
 // (`wants_read_`): it waits only once a short read has drained the socket. An event that comes while the connection
 // is not waiting (a posted read is pending, reading is paused, a transport's opening bytes are being written) is
-// remembered (`read_signalled_`), so it is not lost.
+// remembered (`read_signalled_`), so it is not lost. With memory_limit, the read that brings the bytes read from
+// clients since the heap was last measured to SharedBroker::heap_check_bytes measures it again, outside the lock,
+// and the Broker hears the figure before that read's packets.
 //
 // Writing. send() appends to the queue and, if no flush is scheduled or running, posts one flush to the
 // connection's shard. The flush takes the queue as its batch and writes it with non-blocking send() calls while

@@ -81,6 +81,7 @@ Listener::Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicke
     : config_(config), accept_shard_(accept_shard), pick_shard_(std::move(pick_shard)), shared_(shared) {
   link_.security = security;
   link_.accepted_versions = config_.accepted_versions;
+  if (!config_.mount_point.empty()) link_.mount_point = std::make_shared<const std::string>(config_.mount_point);
   if (config_.protocol == ListenerConfig::Protocol::websockets) websockets_ = websocket_settings();
   if (config_.tls.enabled()) {
     try {

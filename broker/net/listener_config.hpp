@@ -26,7 +26,7 @@ struct ListenerConfig {
   enum class Domain { ipv4, ipv6 };
   std::optional<Domain> domain;  // socket_domain; nullopt: both IPv4 and IPv6
   std::string bind_interface;    // bind_interface: accept only on this network interface (SO_BINDTODEVICE)
-  std::string mount_point;       // mount_point: parsed for the core, which does not apply it yet (refused)
+  std::string mount_point;       // mount_point: the prefix of every topic of its clients (core/mount_point.hpp)
   // protocol websockets: MQTT over WebSockets (ws://, or wss:// with the TLS settings below); see
   // websocket_transport.hpp for what each setting means.
   struct WebSockets {

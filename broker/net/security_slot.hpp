@@ -1,5 +1,6 @@
-// What a listener shares with the connections it accepted: their count (for max_connections) and the security in
-// force, which a reload swaps while connections read it at each CONNECT.
+// What a listener shares with the connections it accepted: their count (for max_connections), the security in
+// force, which a reload swaps while connections read it at each CONNECT, and the settings the Broker applies to
+// them (accepted versions, mount point).
 //
 // Without per_listener_settings every listener points at one SecuritySlot; with it, each has its own.
 //
@@ -10,6 +11,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 
 #include "broker/auth/security.hpp"
@@ -40,6 +42,8 @@ struct ListenerLink {
   std::atomic<int> connections{0};  // open sockets accepted by the listener
   SecuritySlot* security = nullptr;  // null: no authentication (allow_anonymous of BrokerOptions alone)
   std::uint8_t accepted_versions = ListenerConfig::all_versions;  // accept_protocol_versions
+  // mount_point: the prefix of every topic of the listener's clients, handed to the Broker at attach; null: none.
+  std::shared_ptr<const std::string> mount_point;
 };
 
 }  // namespace tern::net

@@ -7,6 +7,7 @@
 // Thread safety: `broker` only under `mutex`; the other members are constants or atomics.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -26,7 +27,10 @@ struct SharedBroker {
         max_packet_size(b.options().max_packet_size),
         pause_reading_above(b.options().max_outgoing_buffer),
         hard_outgoing_cap(2 * b.options().max_outgoing_buffer +
-                          (max_packet_size != 0 ? max_packet_size : protocol::max_remaining_length + 5)) {}
+                          (max_packet_size != 0 ? max_packet_size : protocol::max_remaining_length + 5)),
+        heap_check_bytes(b.options().memory_limit == 0
+                             ? 0
+                             : std::max<std::uint64_t>(b.options().memory_limit / 16, std::uint64_t{64} * 1024)) {}
 
   core::Broker& broker;
   MeasuredMutex mutex;  // a std::mutex that counts its hold time (measured_mutex.hpp)
@@ -36,6 +40,12 @@ struct SharedBroker {
   const std::size_t pause_reading_above;
   // A connection with more than this waiting is hopelessly slow and is closed.
   const std::size_t hard_outgoing_cap;
+  // memory_limit: besides the ticker's measurement every 100 ms, the heap is measured again (outside the lock) by
+  // the connection whose read brings the bytes read from clients since the last such measurement to this (a
+  // sixteenth of the limit, at least 64 KiB), so that a burst cannot pass the limit by much more before the Broker
+  // knows: a few microseconds per that many bytes, nothing per message. 0: no limit.
+  const std::uint64_t heap_check_bytes;
+  std::atomic<std::uint64_t> read_since_heap_check{0};
 
   std::atomic<std::size_t> open_sockets{0};  // accepted and not yet closed: shutdown waits for it to reach 0
   std::atomic<bool> shutting_down{false};  // set at shutdown: sockets accepted after it are closed unattached

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 
 #include "broker/net/shard.hpp"
 #include "platform/clock.hpp"
+#include "platform/log.hpp"
 #include "platform/sysinfo.hpp"
 
 namespace tern::net {
@@ -16,11 +18,17 @@ void Ticker::start() {
   stopped_ = false;
   const core::TimePoint now = core::Clock::now();
   started_ = now;
+  if (shared_.broker.options().memory_limit != 0) {
+    next_heap_ = now;  // measured before the first client comes
+    if (!platform::heap_in_use()) {
+      TERN_LOG(error, "memory_limit: this allocator does not report the heap in use, so the limit is not enforced");
+    }
+  }
   if (sys_.interval.count() != 0) {
     next_sys_ = now;  // the first $SYS goes out at once, as mosquitto's
     arm(now);
   } else {
-    arm(now + max_interval);
+    arm(std::min(now + max_interval, next_heap_));
   }
 }
 
@@ -49,17 +57,22 @@ void Ticker::arm(core::TimePoint at) {
     if (error || stopped_) return;
     const core::TimePoint now = core::Clock::now();
     const bool sys_due = now >= next_sys_;
+    const bool heap_due = now >= next_heap_;
     core::SysSample sys;
     if (sys_due) sys = sample();  // outside the lock: the allocator takes its own locks
+    std::optional<std::uint64_t> heap;
+    if (heap_due) heap = sys_due ? sys.heap_current : platform::heap_in_use();
     core::TimePoint deadline;
     {
       std::lock_guard lock(shared_.mutex);
       shared_.broker.set_wall_clock(now, platform::unix_millis());
+      if (heap) shared_.broker.set_heap_in_use(*heap);
       deadline = shared_.broker.tick(now);
       if (sys_due) shared_.broker.publish_sys(sys, now);
     }
     if (sys_due) next_sys_ = now + sys_.interval;
-    arm(std::clamp(std::min(deadline, next_sys_), now + min_interval, now + max_interval));
+    if (heap_due) next_heap_ = now + heap_interval;
+    arm(std::clamp(std::min({deadline, next_sys_, next_heap_}), now + min_interval, now + max_interval));
   });
 }
 

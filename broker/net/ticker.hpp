@@ -7,6 +7,12 @@
 // the allocator for the heap in use (both outside the lock), then calls Broker::publish_sys() in the same locked turn
 // as tick().
 //
+// With memory_limit, it asks the allocator for the heap in use every heap_interval (outside the lock: mallinfo2 takes
+// each arena's lock and walks its free lists, microseconds, no system call) and hands it to
+// Broker::set_heap_in_use() in its locked turn, so the limit costs nothing per message; a fall back under it is seen
+// within about 100 ms. A rise is seen sooner under load: connections measure too, every so many bytes read
+// (SharedBroker::heap_check_bytes).
+//
 // Thread safety: start() and stop() on the timer's shard thread (or before it runs).
 #pragma once
 
@@ -33,6 +39,7 @@ class Ticker {
  public:
   static constexpr std::chrono::seconds max_interval{1};
   static constexpr std::chrono::milliseconds min_interval{20};
+  static constexpr std::chrono::milliseconds heap_interval{100};
 
   Ticker(Executor executor, SharedBroker& shared, SysPublishing sys = {});
 
@@ -48,6 +55,7 @@ class Ticker {
   SysPublishing sys_;
   core::TimePoint started_{};
   core::TimePoint next_sys_ = core::TimePoint::max();
+  core::TimePoint next_heap_ = core::TimePoint::max();  // memory_limit: the next heap measurement
   bool stopped_ = false;
 };
 

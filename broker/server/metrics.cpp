@@ -89,7 +89,7 @@ std::string render_metrics(const MetricsSnapshot& s) {
   }
   w.header("tern_messages_dropped_total", "counter",
            "Messages not delivered to one client, by reason (offline_qos0, slow_client, queue_full, expired, "
-           "not_authorized, too_large).");
+           "not_authorized, too_large), or not accepted from one (memory_limit: QoS 0 while over it).");
   for (std::size_t r = 0; r < core::drop_reasons; ++r) {
     w.sample("tern_messages_dropped_total", label("reason", core::drop_reason_name(static_cast<core::DropReason>(r))),
              static_cast<double>(b.dropped[r]));

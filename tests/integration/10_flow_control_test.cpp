@@ -1,4 +1,5 @@
-// MQTT 5.0 flow control: Receive Maximum and Maximum Packet Size, both directions.
+// MQTT 5.0 flow control: Receive Maximum and Maximum Packet Size, both directions; and mosquitto's
+// max_inflight_bytes, which bounds the outgoing window by payload bytes for both versions.
 #include <gtest/gtest.h>
 
 #include "tests/integration/harness.hpp"
@@ -69,6 +70,41 @@ TEST(FlowControl, PacketOverBrokerMaximumClosesV311) {
   c.send(over_200_bytes());
   c.expect_closed();
 }
+
+// max_inflight_bytes 1000: a subscriber that does not acknowledge gets QoS 1 messages while the payload bytes in flight
+// to it are below 1000 (mosquitto's rule: checked before each message, so four of 300 bytes: 0, 300, 600, 900 before
+// each); the rest waits queued and comes, in order, as it acknowledges. mosquitto's rule since 2.0.15
+// (db__ready_for_flight on inflight_bytes12); 2.0.11 counts other bytes and sends a fifth message early.
+class InflightBytes : public VersionedTest {};
+
+TEST_P(InflightBytes, WindowBoundedByPayloadBytes) {
+  BrokerProcess broker({"max_inflight_bytes 1000", "max_inflight_messages 100"});
+  Subscriber sub(broker.port(), version(), "slow", "ib/#");
+  RawClient pub(broker.port(), version());
+  pub.connect("pub");
+  for (char tag = 'a'; tag < 'a' + 10; ++tag) pub.publish("ib/x", std::string(300, tag), QoS::at_least_once);
+
+  std::vector<Publish> got;
+  for (int i = 0; i < 4; ++i) got.push_back(sub.receive(answer_timeout, false));
+  sub.expect_silence();     // 1200 bytes in flight: the other six wait
+  sub.acknowledge(got[0]);  // 900 left: one more
+  got.push_back(sub.receive(answer_timeout, false));
+  sub.expect_silence();
+  sub.acknowledge(got[1]);
+  sub.acknowledge(got[2]);  // 600 left: two more (600, then 900, before each)
+  got.push_back(sub.receive(answer_timeout, false));
+  got.push_back(sub.receive(answer_timeout, false));
+  sub.expect_silence();
+  for (std::size_t i = 3; i < got.size(); ++i) sub.acknowledge(got[i]);
+  for (int i = 0; i < 3; ++i) got.push_back(sub.receive());  // acknowledged as they come: the rest flows
+  ASSERT_EQ(got.size(), 10u);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].payload, std::string(300, static_cast<char>('a' + i))) << i;  // in order, each once
+  }
+  sub.expect_silence();
+}
+
+TERN_INSTANTIATE_VERSIONS(InflightBytes);
 
 }  // namespace
 }  // namespace tern::itest

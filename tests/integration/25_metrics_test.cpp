@@ -148,7 +148,8 @@ TEST(Metrics, CountersFollowTheClients) {
   EXPECT_GT(m.at("tern_heap_bytes"), 0);
   EXPECT_GT(m.at("tern_core_lock_acquisitions_total"), 0);
   EXPECT_EQ(m.at("tern_queued_messages"), 0);
-  for (const char* reason : {"offline_qos0", "slow_client", "queue_full", "expired", "not_authorized", "too_large"}) {
+  for (const char* reason :
+       {"offline_qos0", "slow_client", "queue_full", "expired", "not_authorized", "too_large", "memory_limit"}) {
     EXPECT_EQ(m.at(std::string("tern_messages_dropped_total{reason=\"") + reason + "\"}"), 0) << reason;
   }
   EXPECT_EQ(m.at("tern_tls_handshake_failures_total"), 0);

@@ -223,23 +223,48 @@ TEST(ConfigCompat, PluginsAreIgnoredAndFailClosed) {
   EXPECT_THAT(config_error_of("plugin_options x\n"), StartsWith("tern.conf:1: unknown directive 'plugin_options'"));
 }
 
-// Needs the broker core, which does not apply them yet: the value is checked, then refused, except the value that
-// means what Tern does anyway.
-TEST(ConfigCompat, CoreLimitsNotSupportedYet) {
-  const auto applied = parse("message_size_limit 1000\nupgrade_outgoing_qos true\n");
+// The limits the broker core applies (the core's tests check what they do); 0 means no limit.
+TEST(ConfigCompat, CoreLimits) {
+  const auto applied =
+      parse("message_size_limit 1000\nupgrade_outgoing_qos true\nmax_inflight_bytes 2000\nmemory_limit 64000000\n");
   EXPECT_EQ(applied.broker.message_size_limit, 1000u);
   EXPECT_TRUE(applied.broker.upgrade_outgoing_qos);
+  EXPECT_EQ(applied.broker.max_inflight_bytes, 2000u);
+  EXPECT_EQ(applied.broker.memory_limit, 64000000u);
   EXPECT_TRUE(applied.notes.empty());
-  EXPECT_THAT(config_error_of("max_inflight_bytes 1000\n"), StartsWith("tern.conf:1: 'max_inflight_bytes' is not supported yet"));
-  EXPECT_THAT(config_error_of("memory_limit 1000000\n"), StartsWith("tern.conf:1: 'memory_limit' is not supported yet"));
-  EXPECT_THAT(config_error_of("listener 1883\nmount_point site1/\n"),
-              StartsWith("tern.conf:2: 'mount_point' is not supported yet"));
-  EXPECT_EQ(config_error_of("listener 1883\nmount_point a/#\n"),
-            "tern.conf:2: mount_point: expected a topic prefix without + or #, got 'a/#'");
   EXPECT_EQ(config_error_of("message_size_limit big\n"),
             "tern.conf:1: message_size_limit: expected an integer from 0 to 268435455, got 'big'");
+  EXPECT_EQ(config_error_of("memory_limit 64M\n"),
+            "tern.conf:1: memory_limit: expected an integer from 0 to 9223372036854775807, got '64M'");
   const auto c = parse("message_size_limit 0\nmax_inflight_bytes 0\nmemory_limit 0\nupgrade_outgoing_qos false\n");
+  EXPECT_EQ(c.broker.memory_limit, 0u);
   EXPECT_TRUE(c.notes.empty());
+}
+
+// mount_point: per listener, checked as mosquitto checks it (a topic name: no wildcard), and UTF-8.
+TEST(ConfigCompat, MountPoint) {
+  const auto c = parse("listener 1883\nmount_point site1/\nlistener 1884\n");
+  ASSERT_EQ(c.listeners.size(), 2u);
+  EXPECT_EQ(c.listeners[0].mount_point, "site1/");
+  EXPECT_EQ(c.listeners[1].mount_point, "");
+  EXPECT_TRUE(c.notes.empty());
+  // Before any listener line it belongs to the default listener, as the other listener settings.
+  const auto d = parse("mount_point gw/\n");
+  ASSERT_EQ(d.listeners.size(), 1u);
+  EXPECT_EQ(d.listeners[0].mount_point, "gw/");
+  EXPECT_EQ(d.listeners[0].port, 1883);
+  // Without a trailing '/' the topics are joined as they are: accepted, with a note that says so.
+  const auto e = parse("listener 1883\nmount_point site1\n");
+  EXPECT_EQ(e.listeners[0].mount_point, "site1");
+  ASSERT_EQ(e.notes.size(), 1u);
+  EXPECT_EQ(e.notes[0].level, platform::LogLevel::information);
+  EXPECT_THAT(e.notes[0].text, StartsWith("tern.conf:2: mount_point site1 does not end with '/'"));
+  for (const std::string bad : {"a/#", "a/+/b", "+", "#", "\xff/"}) {
+    EXPECT_EQ(config_error_of("listener 1883\nmount_point " + bad + "\n"),
+              "tern.conf:2: mount_point: expected a topic prefix (UTF-8, no + or #), got '" + bad + "'");
+  }
+  EXPECT_EQ(config_error_of("listener 1883\nmount_point a/ b/\n"),
+            "tern.conf:2: mount_point: unexpected 'b/' after the value");
 }
 
 }  // namespace

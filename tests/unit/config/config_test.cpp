@@ -50,6 +50,8 @@ void expect_default_broker_options(const core::BrokerOptions& o) {
   EXPECT_EQ(o.max_keepalive, d.max_keepalive);
   EXPECT_EQ(o.max_packet_size, d.max_packet_size);
   EXPECT_EQ(o.max_inflight_messages, d.max_inflight_messages);
+  EXPECT_EQ(o.max_inflight_bytes, d.max_inflight_bytes);
+  EXPECT_EQ(o.memory_limit, d.memory_limit);
   EXPECT_EQ(o.max_queued_messages, d.max_queued_messages);
   EXPECT_EQ(o.max_queued_bytes, d.max_queued_bytes);
   EXPECT_EQ(o.queue_qos0_messages, d.queue_qos0_messages);
@@ -74,6 +76,8 @@ TEST(ConfigDefaults, BrokerOptionsMatchMosquitto) {
   EXPECT_EQ(d.max_keepalive, 65535);
   EXPECT_EQ(d.max_packet_size, 0u);
   EXPECT_EQ(d.max_inflight_messages, 20);
+  EXPECT_EQ(d.max_inflight_bytes, 0u);
+  EXPECT_EQ(d.memory_limit, 0u);
   EXPECT_EQ(d.max_queued_messages, 1000u);
   EXPECT_EQ(d.max_queued_bytes, 0u);
   EXPECT_FALSE(d.queue_qos0_messages);
@@ -433,6 +437,10 @@ const IntegerCase kIntegerCases[] = {
     {"max_qos", 0, 2, [](const Config& c) -> std::uint64_t { return std::uint64_t(c.broker.max_qos); }},
     {"max_topic_alias", 0, 65535, [](const Config& c) -> std::uint64_t { return c.broker.max_topic_alias; }},
     {"threads", 0, 256, [](const Config& c) -> std::uint64_t { return c.threads; }},
+    {"max_inflight_bytes", 0, 9223372036854775807u,  // mosquitto: a ssize_t
+     [](const Config& c) -> std::uint64_t { return c.broker.max_inflight_bytes; }},
+    {"memory_limit", 0, 9223372036854775807u,  // mosquitto: a ssize_t
+     [](const Config& c) -> std::uint64_t { return c.broker.memory_limit; }},
 };
 
 TEST(ConfigIntegers, RangeEndsAndBadValues) {

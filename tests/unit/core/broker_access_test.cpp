@@ -227,6 +227,46 @@ TEST_F(BrokerAcl, WillOnForbiddenTopicDropped) {
   EXPECT_TRUE(alice.received().empty()) << "bob may not write a/public/will";
 }
 
+// mount_point: the ACL sees the prefixed topic (mosquitto checks after prefixing), for a PUBLISH, a SUBSCRIBE, the
+// deliveries and the will of a mounted client: dave, mounted at "a/", may write a/dave/# and read a/public/#.
+TEST_F(BrokerAcl, MountedClientCheckedOnPrefixedTopics) {
+  policy->users["dave"] = {.read = {"a/public/#"}, .write = {"a/dave/#"}, .read_all = {"a/public/#"}};
+  TestClient alice(b, p::Version::v5, t0);
+  connect_as(b, alice, "alice", "alice", policy);
+  alice.subscribe("a/#", p::QoS::at_least_once, t0);
+  alice.received();
+  TestClient dave(b, p::Version::v5, t0, "a/");
+  p::Will will;
+  will.topic = "dave/will";
+  will.payload = "gone";
+  connect_as(b, dave, "dave", "dave", policy, true, will);
+  dave.publish("dave/x", "allowed", p::QoS::at_least_once, t0);  // a/dave/x
+  dave.publish("x", "denied", p::QoS::at_least_once, t0);        // a/x
+  auto acks = dave.received_of<p::Puback>();
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_EQ(acks[0].reason_code, p::ReasonCode::success);
+  EXPECT_EQ(acks[1].reason_code, p::ReasonCode::not_authorized);
+  EXPECT_EQ(topics_of(alice), std::vector<std::string>{"a/dave/x"});
+
+  dave.subscribe("public/#", p::QoS::at_least_once, t0);  // a/public/#: wholly readable (read_all)
+  dave.subscribe("#", p::QoS::at_least_once, t0);         // a/#: checked per topic
+  auto subacks = dave.received_of<p::Suback>();
+  ASSERT_EQ(subacks.size(), 2u);
+  EXPECT_EQ(subacks[0].reason_codes.at(0), p::ReasonCode::granted_qos1);
+  EXPECT_EQ(subacks[1].reason_codes.at(0), p::ReasonCode::granted_qos1);
+  const int before = policy->questions;
+  alice.publish("a/public/news", "n", p::QoS::at_least_once, t0);
+  alice.publish("a/private/y", "p", p::QoS::at_least_once, t0);
+  EXPECT_EQ(topics_of(dave), std::vector<std::string>{"public/news"});
+  // alice's two publish checks and dave's read check of a/private/y: a/public/news needed none, so the SUBSCRIBE
+  // was checked as a/public/#.
+  EXPECT_EQ(policy->questions - before, 3);
+
+  alice.received();
+  dave.drop(t0);
+  EXPECT_EQ(topics_of(alice), std::vector<std::string>{"a/dave/will"});  // its will, on the prefixed topic
+}
+
 TEST_F(BrokerAcl, SharedGroupSkipsMembersThatMayNotRead) {
   policy->users["dave"] = {.read = {"a/private/#"}, .write = {}, .read_all = {}};
   TestClient bob(b, p::Version::v5, t0), dave(b, p::Version::v5, t0);

@@ -297,6 +297,67 @@ TEST(BrokerFlow, NeverMoreInFlightThanTheClientsReceiveMaximum) {  // [MQTT-3.3.
   EXPECT_EQ(next[0].payload, "2");  // in order
 }
 
+// max_inflight_bytes: a PUBLISH goes out while the payload bytes in flight are below the limit (mosquitto's rule: the
+// check is made before a message goes, so the last one may pass the limit); the rest waits queued and follows, in
+// order, as acknowledgements free bytes.
+TEST(BrokerFlow, InflightBytesBoundTheWindow) {
+  BrokerOptions o = anonymous();
+  o.max_inflight_bytes = 100;
+  Broker b(o);
+  Pair x(b);
+  x.sub.subscribe("t", p::QoS::at_least_once, t0);
+  x.sub.received();
+  for (int i = 0; i < 6; ++i)
+    x.pub.publish("t", std::string(40, static_cast<char>('a' + i)), p::QoS::at_least_once, t0);
+  auto first = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(first.size(), 3u);  // 0, 40, 80 bytes in flight before each: 120 after the third
+  EXPECT_EQ(first[2].payload[0], 'c');
+  x.sub.send(p::Puback{.packet_id = first[0].packet_id}, t0);  // 80 left: room for one more
+  auto next = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].payload[0], 'd');
+  x.sub.send(p::Puback{.packet_id = first[1].packet_id}, t0);
+  x.sub.send(p::Puback{.packet_id = first[2].packet_id}, t0);  // 40 left: two more (40, then 80, before each)
+  auto last = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(last.size(), 2u);
+  EXPECT_EQ(last[0].payload[0], 'e');
+  EXPECT_EQ(last[1].payload[0], 'f');
+  EXPECT_EQ(b.stats().queued_messages, 0u);
+}
+
+// A message larger than the limit still goes, alone; a QoS 2 one counts until its PUBCOMP, as in mosquitto.
+TEST(BrokerFlow, InflightBytesLargeMessageGoesAloneQos2UntilPubcomp) {
+  BrokerOptions o = anonymous();
+  o.max_inflight_bytes = 10;
+  Broker b(o);
+  Pair x(b, p::Version::v5);
+  x.sub.subscribe("t", p::QoS::exactly_once, t0);
+  x.sub.received();
+  x.pub.publish("t", std::string(50, 'a'), p::QoS::exactly_once, t0);
+  x.pub.publish("t", "b", p::QoS::exactly_once, t0);
+  auto first = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].payload.size(), 50u);
+  x.sub.send(p::Pubrec{.packet_id = first[0].packet_id}, t0);
+  EXPECT_EQ(x.sub.received_of<p::Publish>().size(), 0u);  // PUBREL phase: still counted
+  x.sub.send(p::Pubcomp{.packet_id = first[0].packet_id}, t0);
+  auto next = x.sub.received_of<p::Publish>();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].payload, "b");
+}
+
+// The byte limit and the count (here the client's Receive Maximum): whichever is reached first closes the window.
+TEST(BrokerFlow, InflightBytesAndCountWhicheverFirst) {
+  BrokerOptions o = anonymous();
+  o.max_inflight_bytes = 1000;
+  Broker b(o);
+  Pair x(b, p::Version::v5, p::Properties{.receive_maximum = 2});
+  x.sub.subscribe("t", p::QoS::at_least_once, t0);
+  x.sub.received();
+  for (int i = 0; i < 4; ++i) x.pub.publish("t", "small", p::QoS::at_least_once, t0);
+  EXPECT_EQ(x.sub.received_of<p::Publish>().size(), 2u);  // the count, long before the bytes
+}
+
 TEST(BrokerFlow, ClientExceedingTernsReceiveMaximumIsDisconnected) {  // [MQTT-3.3.4-9]
   BrokerOptions o = anonymous();
   o.max_inflight_messages = 2;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,8 +36,11 @@ class FakeSink final : public ConnectionSink {
 
 class TestClient {
  public:
-  TestClient(Broker& broker, p::Version version, TimePoint now) : broker_(broker), version_(version) {
-    id_ = broker_.attach(sink_, "127.0.0.1:1", now);
+  // `mount_point`: the listener's (mount_point.hpp); none by default.
+  TestClient(Broker& broker, p::Version version, TimePoint now, std::string mount_point = {})
+      : broker_(broker), version_(version) {
+    id_ = broker_.attach(sink_, "127.0.0.1:1", now,
+                         mount_point.empty() ? nullptr : std::make_shared<const std::string>(std::move(mount_point)));
   }
   ~TestClient() {
     if (!detached_) broker_.detach(id_, TimePoint{});

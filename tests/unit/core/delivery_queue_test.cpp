@@ -148,5 +148,32 @@ TEST(Exchanges, ReleaseAndComplete) {
   EXPECT_FALSE(x.pubrel(7, store));
 }
 
+// max_inflight_bytes' bookkeeping: payload bytes (not topics) from send to completion, the PUBREL phase included; a
+// restored entry counts as a sent one.
+TEST(Exchanges, CountsPayloadBytesInFlight) {
+  Session s;
+  SessionStore store = SessionStore::memory_only(s);
+  Exchanges x;
+  EXPECT_TRUE(x.has_room(2, 100));
+  x.send(1, delivery("topic", 60, 0, QoS::exactly_once), store);
+  EXPECT_EQ(x.inflight_bytes(), 60u);
+  EXPECT_TRUE(x.has_room(2, 100));
+  x.send(2, delivery("t", 60), store);
+  EXPECT_EQ(x.inflight_bytes(), 120u);
+  EXPECT_FALSE(x.has_room(20, 100));  // over the bytes
+  EXPECT_TRUE(x.has_room(20, 0));     // 0: no byte limit
+  EXPECT_FALSE(x.has_room(2, 0));     // the count
+  x.release(*x.find(1), store);
+  EXPECT_EQ(x.inflight_bytes(), 120u);
+  x.complete(1, store);
+  EXPECT_EQ(x.inflight_bytes(), 60u);
+  x.restore_inflight(7, delivery("t", 30, 1, QoS::exactly_once), true);
+  EXPECT_EQ(x.inflight_bytes(), 90u);
+  EXPECT_EQ(x.find(7)->delivery.message, nullptr);  // only the PUBREL is resent
+  x.complete(7, store);
+  x.complete(2, store);
+  EXPECT_EQ(x.inflight_bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace tern::core
