@@ -242,11 +242,22 @@ void Bridge::on_local(Packet&& packet, Output& out) {
     }
     return incoming_.end();
   };
+  // The local broker refused an incoming message (memory_limit's Quota exceeded, say): the upstream must not hear
+  // that it arrived. The link ends without that acknowledgement, so the upstream sends it again after the
+  // reconnection, when the broker may take it.
+  auto refused = [&](ReasonCode reason) {
+    if (static_cast<std::uint8_t>(reason) < 0x80) return false;
+    out.failure = std::string("the local broker refused an incoming message (") + protocol::reason_code_name(reason) +
+                  "); the upstream keeps it and sends it again";
+    return true;
+  };
   if (auto* puback = std::get_if<protocol::Puback>(&packet)) {
+    if (refused(puback->reason_code)) return;
     if (auto it = acknowledge_upstream(puback->packet_id); it != incoming_.end()) incoming_.erase(it);
     return;
   }
   if (auto* pubrec = std::get_if<protocol::Pubrec>(&packet)) {
+    if (refused(pubrec->reason_code)) return;
     out.local.push_back(protocol::Pubrel{.packet_id = pubrec->packet_id});
     acknowledge_upstream(pubrec->packet_id);
     return;
