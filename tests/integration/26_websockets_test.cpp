@@ -9,8 +9,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/beast/zlib/deflate_stream.hpp>
-#include <boost/beast/zlib/inflate_stream.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -26,7 +24,6 @@
 namespace tern::itest {
 namespace {
 
-namespace zlib = boost::beast::zlib;
 using testsupport::websocket_close_frame;
 using testsupport::websocket_frame;
 
@@ -190,21 +187,7 @@ class WsSocket {
     return closed_;
   }
 
-  static std::string inflate(std::string_view compressed) {
-    zlib::inflate_stream i;
-    std::string in(compressed);
-    in.append("\x00\x00\xFF\xFF", 4);
-    std::string out(1 << 20, '\0');
-    zlib::z_params z;
-    z.next_in = in.data();
-    z.avail_in = in.size();
-    z.next_out = out.data();
-    z.avail_out = out.size();
-    boost::beast::error_code error;
-    i.write(z, zlib::Flush::sync, error);
-    out.resize(out.size() - z.avail_out);
-    return out;
-  }
+  static std::string inflate(std::string_view compressed) { return testsupport::websocket_inflate(compressed); }
 
  private:
   int fd_ = -1;
@@ -443,20 +426,7 @@ TEST_F(WebSocketsTest, HttpDirServesItsFilesAndNothingElse) {
 
 // --- permessage-deflate --------------------------------------------------------------------------------------------
 
-std::string deflate(std::string_view message) {
-  zlib::deflate_stream d;
-  d.reset(6, 15, 8, zlib::Strategy::normal);
-  std::string out(d.upper_bound(message.size()) + 64, '\0');
-  zlib::z_params z;
-  z.next_in = message.data();
-  z.avail_in = message.size();
-  z.next_out = out.data();
-  z.avail_out = out.size();
-  boost::beast::error_code error;
-  d.write(z, zlib::Flush::sync, error);
-  out.resize(out.size() - z.avail_out - 4);  // the 00 00 FF FF tail stays off the wire
-  return out;
-}
+std::string deflate(std::string_view message) { return testsupport::websocket_deflate(message); }
 
 TEST_F(WebSocketsTest, CompressionIsUsedWithAClientThatOffersIt) {
   const std::string offer = "Sec-WebSocket-Protocol: mqtt\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";

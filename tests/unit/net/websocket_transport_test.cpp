@@ -5,8 +5,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <boost/beast/zlib/deflate_stream.hpp>
-#include <boost/beast/zlib/inflate_stream.hpp>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -19,7 +17,6 @@
 namespace tern::net {
 namespace {
 
-namespace zlib = boost::beast::zlib;
 using Status = Transport::Status;
 
 std::shared_ptr<WebSocketTransport::Settings> settings() { return std::make_shared<WebSocketTransport::Settings>(); }
@@ -390,39 +387,8 @@ TEST(WebSocketTransportTest, WritesAreUnmaskedBinaryFramesOfAtMostTheSlice) {
 
 // --- permessage-deflate --------------------------------------------------------------------------------------------
 
-// What a browser does: a raw deflate of the message with a sync flush, the 00 00 FF FF tail left off.
-std::string deflate(std::string_view message, int window_bits = 15) {
-  zlib::deflate_stream d;
-  d.reset(6, window_bits, 8, zlib::Strategy::normal);
-  std::string out(d.upper_bound(message.size()) + 64, '\0');
-  zlib::z_params z;
-  z.next_in = message.data();
-  z.avail_in = message.size();
-  z.next_out = out.data();
-  z.avail_out = out.size();
-  boost::beast::error_code error;
-  d.write(z, zlib::Flush::sync, error);
-  out.resize(out.size() - z.avail_out);
-  EXPECT_TRUE(out.ends_with(std::string("\x00\x00\xFF\xFF", 4)));
-  out.resize(out.size() - 4);
-  return out;
-}
-
-std::string inflate(std::string_view compressed) {
-  zlib::inflate_stream i;
-  std::string in(compressed);
-  in.append("\x00\x00\xFF\xFF", 4);
-  std::string out(1 << 20, '\0');
-  zlib::z_params z;
-  z.next_in = in.data();
-  z.avail_in = in.size();
-  z.next_out = out.data();
-  z.avail_out = out.size();
-  boost::beast::error_code error;
-  i.write(z, zlib::Flush::sync, error);
-  out.resize(out.size() - z.avail_out);
-  return out;
-}
+std::string deflate(std::string_view message) { return testsupport::websocket_deflate(message); }
+std::string inflate(std::string_view compressed) { return testsupport::websocket_inflate(compressed); }
 
 std::string json_messages(int count) {
   std::string s;
