@@ -84,14 +84,7 @@ TEST_P(TernBridge, ForwardsOutInAndBothWithPrefixesAndNoEcho) {
   EXPECT_EQ(at_upstream.receive().topic, "site7/commands/valve");
 
   // both: each side's message reaches the other once and never comes back.
-  publish_once(edge.port(), Version::v311, "both/from-edge", "b1");
-  publish_once(upstream.port(), Version::v311, "both/from-upstream", "b2");
-  std::multiset<std::string> upstream_got, edge_got;
-  for (int i = 0; i < 2; ++i) upstream_got.insert(at_upstream.receive().topic);
-  for (int i = 0; i < 2; ++i) edge_got.insert(at_edge.receive().topic);
-  const std::multiset<std::string> both{"both/from-edge", "both/from-upstream"};
-  EXPECT_EQ(upstream_got, both);
-  EXPECT_EQ(edge_got, both);
+  expect_both_ways_once(edge.port(), upstream.port(), at_edge, at_upstream);
   // Not configured either way: stays where it was published.
   publish_once(edge.port(), Version::v311, "private/x", "stays");
   EXPECT_EQ(at_edge.receive().topic, "private/x");

@@ -256,6 +256,9 @@ class Subscriber : public RawClient {
 // the full QoS handshake, and disconnects. For "the broker still routes" checks after another client's trouble.
 void publish_once(std::uint16_t port, Version version, const std::string& topic, const std::string& payload,
                   QoS qos = QoS::at_least_once);
+// Bridges: one message published on each side under both/ (both/from-edge, both/from-upstream) reaches a subscriber
+// to # on each side exactly once in all (its own and the other's); the caller then checks that no echo follows.
+void expect_both_ways_once(std::uint16_t edge, std::uint16_t upstream, RawClient& at_edge, RawClient& at_upstream);
 // After another client's trouble the broker still serves the others: a fresh client publishes "still served" to
 // ok/after (QoS 1), and `bystander`, subscribed to ok/#, must receive it as its next packet.
 void expect_still_served(std::uint16_t port, RawClient& bystander);

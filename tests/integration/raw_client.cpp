@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 #include <sstream>
 
 #include "tests/integration/harness.hpp"
@@ -373,6 +374,17 @@ void publish_once(std::uint16_t port, Version version, const std::string& topic,
   pub.connect("publish-once");
   pub.publish(topic, payload, qos);
   pub.disconnect();
+}
+
+void expect_both_ways_once(std::uint16_t edge, std::uint16_t upstream, RawClient& at_edge, RawClient& at_upstream) {
+  publish_once(edge, Version::v311, "both/from-edge", "b1");
+  publish_once(upstream, Version::v311, "both/from-upstream", "b2");
+  std::multiset<std::string> upstream_got, edge_got;
+  for (int i = 0; i < 2; ++i) upstream_got.insert(at_upstream.receive().topic);
+  for (int i = 0; i < 2; ++i) edge_got.insert(at_edge.receive().topic);
+  const std::multiset<std::string> both{"both/from-edge", "both/from-upstream"};
+  EXPECT_EQ(upstream_got, both);
+  EXPECT_EQ(edge_got, both);
 }
 
 void expect_still_served(std::uint16_t port, RawClient& bystander) {
