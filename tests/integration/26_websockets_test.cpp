@@ -236,8 +236,8 @@ class WebSocketsPahoTest : public ::testing::TestWithParam<Version> {
       tcp.publish(topic + "/to-ws", "from tcp at qos " + std::to_string(qos), qos);
       ws.publish(topic + "/to-tcp", "from ws at qos " + std::to_string(qos), qos);
     }
-    ASSERT_TRUE(ws.received().wait_for(3)) << broker_->log();
-    ASSERT_TRUE(tcp.received().wait_for(3)) << broker_->log();
+    ASSERT_TRUE(ws.received().wait_for(3, 15s)) << broker_->log();
+    ASSERT_TRUE(tcp.received().wait_for(3, 15s)) << broker_->log();
     std::multiset<std::string> to_ws, to_tcp;
     for (const auto& m : ws.received().messages()) to_ws.insert(m->to_string() + "/" + std::to_string(m->get_qos()));
     for (const auto& m : tcp.received().messages()) to_tcp.insert(m->to_string() + "/" + std::to_string(m->get_qos()));
@@ -246,7 +246,7 @@ class WebSocketsPahoTest : public ::testing::TestWithParam<Version> {
     // A large message spans many frames and TCP segments.
     const std::string big(15000, 'w');
     ws.publish(topic + "/to-tcp", big, 1);
-    ASSERT_TRUE(tcp.received().wait_for(4));
+    ASSERT_TRUE(tcp.received().wait_for(4, 15s));
     EXPECT_EQ(tcp.received().messages().back()->to_string(), big);
     ws.disconnect();
     tcp.disconnect();
