@@ -65,6 +65,12 @@ void Broker::set_wall_clock(TimePoint now, UnixMillis wall_now) noexcept { impl_
 void Broker::set_heap_in_use(std::uint64_t bytes) { impl_->set_heap_in_use(bytes); }
 protocol::Version Broker::version(ConnectionId connection) const noexcept { return impl_->version(connection); }
 BrokerStats Broker::stats() const noexcept { return impl_->stats(); }
+std::size_t Broker::queued_for(const std::string& client_id) const noexcept { return impl_->queued_for(client_id); }
+
+std::size_t Broker::Impl::queued_for(const std::string& client_id) const noexcept {
+  const auto it = sessions_by_client_.find(client_id);
+  return it == sessions_by_client_.end() ? 0 : it->second->queue.size();
+}
 
 BrokerStats Broker::Impl::stats() const noexcept {
   BrokerStats s = stats_;

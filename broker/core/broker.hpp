@@ -175,6 +175,9 @@ class Broker {
   protocol::Version version(ConnectionId connection) const noexcept;
 
   BrokerStats stats() const noexcept;
+  // The messages queued for the session of `client_id` (in memory and in the store; not those in flight), 0 when it
+  // has none: a bridge's backlog.
+  std::size_t queued_for(const std::string& client_id) const noexcept;
 
   // $SYS (sys_tree.hpp): publishes what is due of "$SYS/broker/..." from the core's counters and `sample`, as retained
   // QoS 2 messages through the normal route (ACLs and subscriptions apply; the store does not keep them). The network

@@ -43,6 +43,7 @@ class Broker::Impl {
  public:
   explicit Impl(BrokerOptions options);
   BrokerStats stats() const noexcept;  // stats_ with the queue totals
+  std::size_t queued_for(const std::string& client_id) const noexcept;
 
   // broker.cpp
   ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now,

@@ -45,6 +45,11 @@ std::string BridgeLink::where() const {
 
 void BridgeLink::start() { connect(); }
 
+std::size_t BridgeLink::backlog() const {
+  std::lock_guard lock(shared_.mutex);
+  return shared_.broker.queued_for(bridge_.settings().local_clientid);
+}
+
 void BridgeLink::stop() {
   if (stopped_) return;
   stopped_ = true;
@@ -174,11 +179,16 @@ void BridgeLink::apply(bridge::Bridge::Output& out) {
     shared_.broker.authenticate(local_id_, core::Authentication{});
     local_attached_ = true;
     failures_ = 0;
-    TERN_LOG(notice, "Bridge ", name(), ": connected to ", where(), " as ", bridge_.settings().remote_clientid, '.');
   }
+  std::size_t backlog = 0;
   if (!out.local.empty() && local_attached_) {
     std::lock_guard lock(shared_.mutex);
+    if (out.attach_local) backlog = shared_.broker.queued_for(bridge_.settings().local_clientid);  // before the flow
     shared_.broker.on_packets(local_id_, out.local, now);
+  }
+  if (out.attach_local) {
+    TERN_LOG(notice, "Bridge ", name(), ": connected to ", where(), " as ", bridge_.settings().remote_clientid,
+             "; backlog ", backlog, backlog == 1 ? " message." : " messages.");
   }
   if (!out.remote.empty() && connected_) {
     remote_out_ += out.remote;

@@ -39,6 +39,10 @@ class BridgeLink final : public core::ConnectionSink {
   void start();
   void stop();
   const std::string& name() const noexcept { return bridge_.settings().name; }
+  // For /metrics, on the shard's thread: whether the upstream accepted the bridge, and the messages waiting to go up
+  // (its local session's queue; takes the broker mutex).
+  bool up() const noexcept { return bridge_.up(); }
+  std::size_t backlog() const;
 
   // ConnectionSink: the broker's packets for the bridge's local client.
   void send(std::string_view bytes) override;

@@ -125,6 +125,15 @@ std::string render_metrics(const MetricsSnapshot& s) {
 
   w.header("tern_listener_connections", "gauge", "Open client sockets per listener.");
   for (const auto& l : s.listeners) w.sample("tern_listener_connections", label("listener", l.name), l.connections);
+  if (!s.bridges.empty()) {
+    w.header("tern_bridge_up", "gauge", "1 while the bridge's upstream has accepted it, else 0.");
+    for (const auto& b : s.bridges) w.sample("tern_bridge_up", label("bridge", b.name), b.up ? 1 : 0);
+    w.header("tern_bridge_backlog_messages", "gauge",
+             "Messages waiting to go up the bridge (its local session's queue, in memory and in the store).");
+    for (const auto& b : s.bridges) {
+      w.sample("tern_bridge_backlog_messages", label("bridge", b.name), static_cast<double>(b.backlog));
+    }
+  }
 
   w.counter("tern_core_lock_held_seconds_total",
             "Time the broker core's lock was held (divide its rate by the wall clock's: the core's busy fraction).",

@@ -31,6 +31,12 @@ struct MetricsSnapshot {
     int connections = 0;
   };
   std::vector<Listener> listeners;
+  struct Bridge {
+    std::string name;  // connection NAME
+    bool up = false;
+    std::size_t backlog = 0;  // messages waiting to go up
+  };
+  std::vector<Bridge> bridges;
   std::uint64_t open_sockets = 0;
   std::uint64_t tls_handshake_failures = 0;
   std::uint64_t websocket_upgrade_failures = 0;

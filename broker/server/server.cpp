@@ -246,6 +246,7 @@ class Running {
           s.listeners.push_back({net::to_string(endpoint), listener->open_connections()});
         }
       }
+      for (const auto& link : bridges_) s.bridges.push_back({link->name(), link->up(), link->backlog()});
       s.open_sockets = shared_.open_sockets.load(std::memory_order_relaxed);
       using Layer = net::Transport::Layer;
       s.tls_handshake_failures = shared_.opening_failures[std::size_t(Layer::tls)].load(std::memory_order_relaxed);

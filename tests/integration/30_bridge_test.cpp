@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/integration/harness.hpp"
+#include "tests/integration/http_support.hpp"
 #include "tests/integration/persistence_support.hpp"
 
 namespace tern::itest {
@@ -173,6 +174,39 @@ TEST(TernBridgeOutage, NothingAcknowledgedIsLostWhileTheUpstreamIsDown) {
   std::vector<int> want1(qos1);
   for (int i = 0; i < qos1; ++i) want1[i] = i;
   EXPECT_EQ(first1, want1) << edge.log();
+}
+
+// What an operator sees: tern_bridge_up and tern_bridge_backlog_messages on /metrics follow the link and the queue,
+// and the log gives the backlog at each connection.
+TEST(TernBridgeMetrics, StateAndBacklog) {
+  if (testing_mosquitto()) GTEST_SKIP() << "http_listener is Tern's own";
+  const std::uint16_t fixed = pick_free_port();
+  BrokerProcess upstream({"listener " + std::to_string(fixed) + " 127.0.0.1"}, Kind::tern);
+  auto config = bridge_lines(fixed, "mqttv311");
+  config.push_back("http_listener 0 127.0.0.1");
+  BrokerProcess edge(config);
+  wait_for_bridge(upstream, edge);
+  const std::uint16_t http = http_port(edge);
+  auto metric = [&](const std::string& name) {
+    const auto all = samples(body_of(get(http, "/metrics")));
+    const auto it = all.find(name + "{bridge=\"up\"}");
+    return it == all.end() ? -1.0 : it->second;
+  };
+  EXPECT_EQ(metric("tern_bridge_up"), 1);
+  EXPECT_EQ(metric("tern_bridge_backlog_messages"), 0);
+
+  upstream.stop();
+  ASSERT_TRUE(wait_until([&] { return metric("tern_bridge_up") == 0; }, 10s)) << edge.log();
+  RawClient publisher(edge.port(), Version::v311);
+  publisher.connect("publisher");
+  for (int i = 0; i < 5; ++i) publisher.publish("out/m", std::to_string(i), QoS::at_least_once);
+  EXPECT_EQ(metric("tern_bridge_backlog_messages"), 5);
+
+  upstream.restart();
+  ASSERT_TRUE(wait_until([&] { return metric("tern_bridge_up") == 1 && metric("tern_bridge_backlog_messages") == 0; },
+                         20s))
+      << edge.log();
+  EXPECT_NE(edge.log().find("; backlog 5 messages."), std::string::npos) << edge.log();
 }
 
 }  // namespace
