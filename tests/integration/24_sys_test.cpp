@@ -211,5 +211,21 @@ TEST(SysTopics, ClientsCannotPublishThere) {
   late.expect_silence();  // nothing was retained
 }
 
+// The one exception: a client may announce the state of its own connection, $SYS/broker/connection/CLIENT-ID/state,
+// as bridges do (mosquitto's ACL example grants exactly that), and no other client's.
+TEST(SysTopics, AClientMayAnnounceItsOwnConnectionStateOnly) {
+  if (testing_mosquitto()) GTEST_SKIP() << "mosquitto 2.0 lets a client write any connection's state; Tern only its own";
+  BrokerProcess broker({"sys_interval 0"});
+  auto watcher = sys_subscriber(broker.port(), "watcher", "$SYS/broker/connection/#");
+  RawClient gw(broker.port(), Version::v5);
+  gw.connect("gw-7");
+  gw.publish("$SYS/broker/connection/other/state", "0", QoS::at_most_once, true);
+  gw.publish("$SYS/broker/connection/gw-7/state", "1", QoS::at_most_once, true);
+  const auto state = watcher->receive();
+  EXPECT_EQ(state.topic, "$SYS/broker/connection/gw-7/state");
+  EXPECT_EQ(state.payload, "1");
+  watcher->expect_silence();  // not the other client's
+}
+
 }  // namespace
 }  // namespace tern::itest
