@@ -72,21 +72,30 @@ void BridgeLink::connect() {
   const auto& address = bridge_.settings().addresses[address_];
   TERN_LOG(information, "Bridge ", name(), ": connecting to ", where(), '.');
   const std::uint64_t generation = generation_;
+  auto connected = [this, generation](const error_code& error) {
+    if (generation != generation_) return;
+    if (error) {
+      lost("cannot connect: " + error.message());
+      return;
+    }
+    on_connected();
+  };
+  error_code not_numeric;
+  const auto ip = asio::ip::make_address(address.host, not_numeric);
+  if (!not_numeric) {
+    // A numeric address needs no resolver (and the static build no NSS).
+    socket_.async_connect(tcp::endpoint(ip, address.port), connected);
+    return;
+  }
   resolver_.async_resolve(address.host, std::to_string(address.port),
-                          [this, generation](const error_code& error, const auto& results) {
+                          [this, generation, connected](const error_code& error, const auto& results) {
                             if (generation != generation_) return;
                             if (error) {
                               lost("cannot resolve the address: " + error.message());
                               return;
                             }
-                            asio::async_connect(socket_, results, [this, generation](const error_code& e, const auto&) {
-                              if (generation != generation_) return;
-                              if (e) {
-                                lost("cannot connect: " + e.message());
-                                return;
-                              }
-                              on_connected();
-                            });
+                            asio::async_connect(socket_, results,
+                                                [connected](const error_code& e, const auto&) { connected(e); });
                           });
 }
 
