@@ -531,6 +531,26 @@ constexpr Directive kDirectives[] = {
   {"bridge_outgoing_retain", Scope::global,
    [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::outgoing_retain); },
    "true|false: forward the retain flag of outgoing messages; false sends them unretained (default true)"},
+  {"bridge_cafile", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::cafile); },
+   "PATH: the bridge connects over TLS and verifies the upstream's certificate against these CAs (PEM)"},
+  {"bridge_certfile", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::certfile); },
+   "PATH: the bridge's client certificate (PEM), with bridge_keyfile"},
+  {"bridge_keyfile", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::keyfile); },
+   "PATH: the key of bridge_certfile (PEM, unencrypted)"},
+  {"bridge_insecure", Scope::global, apply_bridge_insecure,
+   "true|false: with TLS, do not check that the upstream's certificate names the address's host (the chain is "
+   "still verified); for tests only (default false)"},
+  {"bridge_tls_version", Scope::global, apply_bridge_tls_version,
+   "tlsv1.2: the TLS version of the uplink (Tern speaks TLS 1.2)"},
+  {"bridge_identity", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::psk_identity); },
+   "IDENTITY: TLS-PSK uplink: the identity, with bridge_psk"},
+  {"bridge_psk", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::psk_hex_key); },
+   "HEX-KEY: TLS-PSK uplink: the key in hexadecimal, with bridge_identity"},
   {"bridge_attempt_unsubscribe", Scope::global,
    [](Context& c, std::string_view v) {
      apply_bridge_noted(c, v, "accepted; Tern does not unsubscribe upstream topics it no longer bridges (messages "
@@ -697,9 +717,9 @@ constexpr Directive kDirectives[] = {
 
 // mosquitto directives Tern will support but does not yet: an error that says so, rather than "unknown".
 constexpr std::string_view kNotYetSupported[] = {
-    // Bridge settings of later steps: the TLS uplink, the lazy start, the disk budget of a bridge's backlog.
-    "bridge_cafile", "bridge_capath", "bridge_certfile", "bridge_keyfile", "bridge_insecure", "bridge_tls_version",
-    "bridge_identity", "bridge_psk", "bridge_alpn", "bridge_require_ocsp", "bridge_bind_address",
+    // Bridge settings of later steps: a CA folder, ALPN and OCSP for the TLS uplink, the bind address, the lazy
+    // start, the disk budget of a bridge's backlog.
+    "bridge_capath", "bridge_alpn", "bridge_require_ocsp", "bridge_bind_address",
     "bridge_max_packet_size", "bridge_queue_max_bytes", "idle_timeout", "threshold",
 };
 

@@ -171,6 +171,18 @@ void apply_bridge_noted(Context& c, std::string_view value, std::string_view why
   c.note(LogLevel::information, std::string(c.directive()) + ": " + std::string(why));
 }
 
+void apply_bridge_tls_file(Context& c, std::string_view value, std::string bridge::BridgeSettings::Tls::*member) {
+  current(c).tls.*member = std::string(c.single(value));
+}
+
+void apply_bridge_insecure(Context& c, std::string_view value) { current(c).tls.insecure = c.boolean(value); }
+
+void apply_bridge_tls_version(Context& c, std::string_view value) {
+  current(c);
+  const auto token = c.single(value);
+  if (token != "tlsv1.2") c.bad_value("tlsv1.2 (Tern speaks TLS 1.2)", token);
+}
+
 void finish_bridges(Context& c) {
   for (std::size_t i = 0; i < c.config().bridges.size(); ++i) {
     const auto& b = c.config().bridges[i];
@@ -178,6 +190,26 @@ void finish_bridges(Context& c) {
     c.at(c.bridge_lines[i].second, "connection");
     if (b.addresses.empty()) c.fail("connection " + b.name + ": no address given");
     if (b.topics.empty()) c.fail("connection " + b.name + ": no topic given");
+    const auto& tls = b.tls;
+    if (tls.certfile.empty() != tls.keyfile.empty()) {
+      c.fail("connection " + b.name + ": bridge_certfile and bridge_keyfile go together");
+    }
+    if (tls.psk_identity.empty() != tls.psk_hex_key.empty()) {
+      c.fail("connection " + b.name + ": bridge_identity and bridge_psk go together");
+    }
+    if (!tls.certfile.empty() && !b.tls_enabled()) c.fail("connection " + b.name + ": bridge_certfile needs bridge_cafile");
+    if (!tls.cafile.empty() && !tls.psk_identity.empty()) {
+      c.fail("connection " + b.name + ": a certificate (bridge_cafile) or a PSK (bridge_psk), not both");
+    }
+    if (!tls.cafile.empty() && !tls.insecure) {
+      for (const auto& address : b.addresses) {
+        if (address.host.find_first_not_of("0123456789.") == std::string::npos || address.host.find(':') != std::string::npos) {
+          c.fail("connection " + b.name + ": address " + address.host +
+                 ": with TLS the upstream's certificate must name the host, and mbedTLS 2.28 cannot check an IP "
+                 "address: give the host name the certificate carries, or set bridge_insecure true");
+        }
+      }
+    }
   }
 }
 

@@ -195,6 +195,9 @@ void apply_restart_timeout(Context& c, std::string_view value);
 void apply_start_type(Context& c, std::string_view value);
 void apply_round_robin(Context& c, std::string_view value);
 void apply_bridge_noted(Context& c, std::string_view value, std::string_view why);
+void apply_bridge_tls_file(Context& c, std::string_view value, std::string bridge::BridgeSettings::Tls::*member);
+void apply_bridge_insecure(Context& c, std::string_view value);
+void apply_bridge_tls_version(Context& c, std::string_view value);
 // After the whole file: every bridge has an address and a topic.
 void finish_bridges(Context& c);
 void apply_dhparamfile(Context& c, std::string_view value);

@@ -77,6 +77,12 @@ Engine::Engine(std::shared_ptr<const Context> context) : impl_(std::make_unique<
 
 Engine::~Engine() { mbedtls_ssl_free(&impl_->ssl); }
 
+void Engine::set_peer_name(const std::string& name) {
+  if (int rc = mbedtls_ssl_set_hostname(&impl_->ssl, name.c_str()); rc != 0) {
+    throw std::runtime_error("TLS peer name: " + make_error_code(rc).message());
+  }
+}
+
 void Engine::feed(std::string_view ciphertext) {
   if (ciphertext.empty()) return;
   if (impl_->input.empty()) {

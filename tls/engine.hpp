@@ -38,6 +38,10 @@ class Engine {
   // fit in the last read()'s buffer.
   bool pending() const noexcept;
 
+  // A client's: the name the server's certificate must carry (a DNS name or CN; mbedTLS 2.28 does not match IP
+  // addresses), also sent as SNI. Before the handshake. Without it only the chain is verified.
+  void set_peer_name(const std::string& name);
+
   error_code handshake();
   bool handshake_done() const noexcept;
 

@@ -49,6 +49,18 @@ struct BridgeSettings {
   std::string notification_topic;  // default: $SYS/broker/connection/REMOTE_CLIENTID/state
   bool notifications_local_only = false;
   bool outgoing_retain = true;  // bridge_outgoing_retain: forward the retain flag of outgoing messages
+  // The TLS uplink: bridge_cafile (the upstream's certificate is verified against it, and its name against the
+  // address's host unless bridge_insecure), bridge_certfile/bridge_keyfile (a client certificate), or
+  // bridge_identity/bridge_psk (TLS-PSK). Either cafile or a PSK turns TLS on.
+  struct Tls {
+    std::string cafile;
+    std::string certfile;
+    std::string keyfile;
+    std::string psk_identity;
+    std::string psk_hex_key;
+    bool insecure = false;
+  } tls;
+  bool tls_enabled() const { return !tls.cafile.empty() || !tls.psk_identity.empty(); }
 
   bool local_clean() const { return local_cleansession.value_or(cleansession); }
 };

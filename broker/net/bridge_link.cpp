@@ -34,7 +34,22 @@ BridgeLink::BridgeLink(bridge::BridgeSettings settings, Executor executor, Share
       resolver_(executor),
       socket_(executor),
       retry_timer_(executor),
-      keepalive_timer_(executor) {}
+      keepalive_timer_(executor) {
+  const auto& s = bridge_.settings();
+  if (s.tls_enabled()) {
+    tls::ClientSettings client;
+    client.cafile = s.tls.cafile;
+    client.certfile = s.tls.certfile;
+    client.keyfile = s.tls.keyfile;
+    client.psk_identity = s.tls.psk_identity;
+    client.psk_hex_key = s.tls.psk_hex_key;
+    try {
+      tls_context_ = tls::Context::client(client);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("bridge " + s.name + ": " + e.what());
+    }
+  }
+}
 
 BridgeLink::~BridgeLink() = default;
 
@@ -60,6 +75,7 @@ void BridgeLink::stop() {
   retry_timer_.cancel();
   keepalive_timer_.cancel();
   connected_ = false;
+  tls_.reset();
   bridge::Bridge::Output out;
   bridge_.remote_lost(out);
   apply(out);  // the local notification, and the local client detached: its session keeps what waits to go out
@@ -103,11 +119,37 @@ void BridgeLink::on_connected() {
   connected_ = true;
   error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
+  arm_keepalive();  // until the CONNACK, it bounds the TLS handshake too
+  read_remote();
+  if (!tls_context_) {
+    opened();
+    return;
+  }
+  tls_ = std::make_unique<tls::Engine>(tls_context_);
+  const auto& s = bridge_.settings();
+  if (!s.tls.insecure && s.tls.psk_identity.empty()) tls_->set_peer_name(s.addresses[address_].host);
+  tls_step();
+}
+
+void BridgeLink::tls_step() {
+  const tls::error_code result = tls_->handshake();
+  remote_out_ += tls_->output();
+  std::string().swap(tls_->output());
+  write_remote();
+  if (result == tls::error::want_read) return;
+  if (result) {
+    std::string reason = result.message();
+    if (const std::string verify = tls_->verify_failure(); !verify.empty()) reason += " (" + verify + ")";
+    lost("TLS handshake failed: " + reason);
+    return;
+  }
+  opened();
+}
+
+void BridgeLink::opened() {
   bridge::Bridge::Output out;
   bridge_.remote_opened(out);
   apply(out);
-  arm_keepalive();
-  read_remote();
 }
 
 void BridgeLink::arm_keepalive() {
@@ -141,8 +183,29 @@ void BridgeLink::read_remote() {
 }
 
 void BridgeLink::on_remote_bytes(std::size_t n) {
-  remote_in_.append(read_buffer_.data(), n);
   const std::uint64_t generation = generation_;
+  if (tls_) {
+    tls_->feed({read_buffer_.data(), n});
+    if (!tls_->handshake_done()) {
+      tls_step();
+      if (generation != generation_ || !tls_->handshake_done()) return;
+    }
+    for (;;) {
+      tls::error_code error;
+      char plain[16 * 1024];
+      const std::size_t got = tls_->read(plain, error);
+      if (got != 0) {
+        remote_in_.append(plain, got);
+        continue;
+      }
+      if (error == tls::error::want_read) break;
+      lost(error == tls::error::closed ? std::string("the upstream closed the TLS stream")
+                                       : "TLS error: " + error.message());
+      return;
+    }
+  } else {
+    remote_in_.append(read_buffer_.data(), n);
+  }
   std::size_t used = 0;
   while (generation == generation_) {
     protocol::DecodeResult result =
@@ -200,7 +263,13 @@ void BridgeLink::apply(bridge::Bridge::Output& out) {
              "; backlog ", backlog, backlog == 1 ? " message." : " messages.");
   }
   if (!out.remote.empty() && connected_) {
-    remote_out_ += out.remote;
+    if (tls_) {
+      tls::error_code error;
+      tls_->write(out.remote, remote_out_, error);
+      if (error && out.failure.empty()) out.failure = "TLS encryption failed: " + error.message();
+    } else {
+      remote_out_ += out.remote;
+    }
     write_remote();
   }
   if (out.detach_local && local_attached_) {
@@ -280,6 +349,7 @@ void BridgeLink::lost(const std::string& why) {
   resolver_.cancel();
   keepalive_timer_.cancel();
   connected_ = false;
+  tls_.reset();
   remote_in_.clear();
   remote_out_.clear();
   remote_writing_.clear();

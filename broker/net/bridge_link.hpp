@@ -10,6 +10,9 @@
 // and a new attempt follows after restart_timeout: BASE, doubling with jitter up to CAP while attempts fail, back to
 // BASE after a link that came up. Nothing reconnects once the broker shuts down.
 //
+// With bridge_cafile (or a PSK) the stream to the upstream is TLS (mbedTLS, tls::Engine), the upstream's certificate
+// checked against the CA and, unless bridge_insecure, against the address's host name.
+//
 // Thread safety: start() and stop() on the shard's thread; send(), close() and pending_bytes() (ConnectionSink) from
 // any thread with the broker mutex held (they only queue bytes and post); the rest on the shard's thread.
 #pragma once
@@ -26,6 +29,8 @@
 #include "broker/net/asio.hpp"
 #include "broker/net/shared_broker.hpp"
 #include "broker/net/slim_mutex.hpp"
+#include "tls/context.hpp"
+#include "tls/engine.hpp"
 
 namespace tern::net {
 
@@ -52,6 +57,8 @@ class BridgeLink final : public core::ConnectionSink {
  private:
   void connect();
   void on_connected();
+  void tls_step();  // the TLS handshake's next flight; opened() once it is done
+  void opened();    // the stream to the upstream is up (TCP, or TLS over it): the CONNECT
   void read_remote();
   void on_remote_bytes(std::size_t n);
   void write_remote();
@@ -73,7 +80,9 @@ class BridgeLink final : public core::ConnectionSink {
   unsigned failures_ = 0;              // attempts failed in a row (the retry delay doubles with each)
   std::uint64_t generation_ = 0;       // bumped when a link ends: handlers of an older one do nothing
   bool stopped_ = false;
-  bool connected_ = false;             // TCP connected (CONNECT sent)
+  bool connected_ = false;             // TCP connected
+  std::shared_ptr<const tls::Context> tls_context_;  // the TLS uplink's settings; null: plain TCP
+  std::unique_ptr<tls::Engine> tls_;   // while connected over TLS
   std::string remote_in_;              // upstream bytes not decoded yet
   std::string remote_out_;             // upstream bytes waiting to be written
   std::string remote_writing_;         // upstream bytes being written

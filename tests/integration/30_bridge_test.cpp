@@ -176,6 +176,39 @@ TEST(TernBridgeOutage, NothingAcknowledgedIsLostWhileTheUpstreamIsDown) {
   EXPECT_EQ(first1, want1) << edge.log();
 }
 
+// The TLS uplink: the upstream (Tern) requires a client certificate and takes its CN as the username; the bridge
+// verifies the upstream's certificate and that it names the host (localhost), and gives its own. An upstream whose
+// certificate comes from another CA is refused by the bridge, logged, and tried again.
+TEST(TernBridgeTls, ClientCertificateUplink) {
+  const auto cert = [](const std::string& name) { return (test_certs() / name).string(); };
+  BrokerProcess upstream({"listener 0 127.0.0.1", "certfile " + cert("server.crt"), "keyfile " + cert("server.key"),
+                          "cafile " + cert("ca.crt"), "require_certificate true", "use_identity_as_username true"},
+                         Kind::tern);
+  const auto ports = upstream.ports();
+  ASSERT_EQ(ports.size(), 2u) << upstream.log();
+  auto tls_bridge = [&](const std::string& cafile) {
+    auto lines = bridge_lines(ports[1], "mqttv311");
+    lines[1] = "address localhost:" + std::to_string(ports[1]);
+    lines.insert(lines.end(), {"bridge_cafile " + cafile, "bridge_certfile " + cert("client.crt"),
+                               "bridge_keyfile " + cert("client.key")});
+    return lines;
+  };
+  {
+    BrokerProcess edge(tls_bridge(cert("ca.crt")));
+    wait_for_bridge(upstream, edge);
+    Subscriber at_upstream(upstream.port(), Version::v311, "at-upstream", "out/#", QoS::at_least_once);
+    publish_once(edge.port(), Version::v311, "out/secure", "over TLS");
+    EXPECT_EQ(at_upstream.receive().payload, "over TLS");
+    EXPECT_NE(upstream.log().find("as gateway-7 (p2, c0, k5, u'tls-user')"), std::string::npos) << upstream.log();
+  }
+  // The upstream's certificate is not from this CA: no link, a line that says why.
+  BrokerProcess edge(tls_bridge(cert("wrongca.crt")));
+  ASSERT_TRUE(wait_until([&] { return edge.log().find("TLS handshake failed") != std::string::npos ||
+                                      edge.log().find("certificate verify failed") != std::string::npos; },
+                         10s))
+      << edge.log();
+}
+
 // What an operator sees: tern_bridge_up and tern_bridge_backlog_messages on /metrics follow the link and the queue,
 // and the log gives the backlog at each connection.
 TEST(TernBridgeMetrics, StateAndBacklog) {

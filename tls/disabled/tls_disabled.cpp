@@ -45,6 +45,7 @@ std::shared_ptr<const Context> Context::client(const ClientSettings&) { unsuppor
 
 Engine::Engine(std::shared_ptr<const Context>) { unsupported(); }
 Engine::~Engine() = default;
+void Engine::set_peer_name(const std::string&) {}
 void Engine::feed(std::string_view) {}
 bool Engine::pending() const noexcept { return false; }
 error_code Engine::handshake() { return error::not_supported; }

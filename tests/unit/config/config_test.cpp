@@ -235,7 +235,7 @@ TEST(ConfigValues, Persistence) {
 
 TEST(ConfigSyntax, NotSupportedYet) {
   for (const char* name :
-       {"bridge_cafile", "bridge_insecure", "bridge_psk", "bridge_queue_max_bytes", "idle_timeout", "threshold"}) {
+       {"bridge_capath", "bridge_alpn", "bridge_queue_max_bytes", "idle_timeout", "threshold"}) {
     const std::string n = name;
     EXPECT_EQ(error_of("listener 1883\n" + n + " x\n"), "tern.conf:2: '" + n + "' is not supported yet");
     EXPECT_EQ(error_of(n + " x\n"), "tern.conf:1: '" + n + "' is not supported yet");  // also in global scope
@@ -397,7 +397,9 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "keepalive_interval", "restart_timeout", "start_type", "round_robin",
                                           "try_private", "notifications", "notification_topic",
                                           "notifications_local_only", "bridge_outgoing_retain",
-                                          "bridge_attempt_unsubscribe"}));
+                                          "bridge_attempt_unsubscribe", "bridge_cafile", "bridge_certfile",
+                                          "bridge_keyfile", "bridge_insecure", "bridge_tls_version",
+                                          "bridge_identity", "bridge_psk"}));
 }
 
 // ---- Booleans -------------------------------------------------------------------------------------------------
@@ -761,7 +763,28 @@ TEST(ConfigBridge, Errors) {
   expect_error("connection a\nbridge_protocol_version 5\n", 2, "expected mqttv31, mqttv311 or mqttv50");
   expect_error("connection a\nrestart_timeout 10 5\n", 2, "CAP must not be below BASE");
   expect_error("connection a\nstart_type lazy\n", 2, "start_type lazy is not supported yet");
-  expect_error("connection a\nbridge_cafile /etc/ca.pem\n", 2, "'bridge_cafile' is not supported yet");
+  expect_error("connection a\nbridge_capath /etc/ssl/certs\n", 2, "'bridge_capath' is not supported yet");
+}
+
+TEST(ConfigBridge, TlsUplink) {
+  const auto c = parse("connection cloud\naddress broker.example.com:8883\ntopic # out\nbridge_cafile /etc/ca.pem\n"
+                       "bridge_certfile /etc/gw.crt\nbridge_keyfile /etc/gw.key\nbridge_tls_version tlsv1.2\n"
+                       "connection psk\naddress 10.0.0.1:8883\ntopic # out\nbridge_identity gw\nbridge_psk 0a1b2c\n");
+  const auto& tls = c.bridges[0].tls;
+  EXPECT_TRUE(c.bridges[0].tls_enabled());
+  EXPECT_EQ(tls.cafile, "/etc/ca.pem");
+  EXPECT_EQ(tls.certfile, "/etc/gw.crt");
+  EXPECT_EQ(tls.keyfile, "/etc/gw.key");
+  EXPECT_FALSE(tls.insecure);
+  EXPECT_TRUE(c.bridges[1].tls_enabled());  // PSK: no name to check, an IP address is fine
+  EXPECT_EQ(c.bridges[1].tls.psk_identity, "gw");
+  const std::string head = "connection a\ntopic # out\n";
+  expect_error(head + "address 10.0.0.1:8883\nbridge_cafile /etc/ca.pem\n", 1, "mbedTLS 2.28 cannot check an IP address");
+  EXPECT_TRUE(parse(head + "address 10.0.0.1:8883\nbridge_cafile /etc/ca.pem\nbridge_insecure true\n").bridges[0].tls.insecure);
+  expect_error(head + "address h\nbridge_cafile c\nbridge_certfile x\n", 1, "bridge_certfile and bridge_keyfile go together");
+  expect_error(head + "address h\nbridge_identity gw\n", 1, "bridge_identity and bridge_psk go together");
+  expect_error(head + "address h\nbridge_certfile x\nbridge_keyfile y\n", 1, "bridge_certfile needs bridge_cafile");
+  expect_error(head + "address h\nbridge_tls_version tlsv1.3\n", 4, "expected tlsv1.2");
 }
 
 TEST(ConfigListener, MaxConnections) {
