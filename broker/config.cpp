@@ -511,7 +511,8 @@ constexpr Directive kDirectives[] = {
    "BASE [CAP]: seconds before the bridge tries again after its link ended: BASE, doubling with jitter up to CAP "
    "while attempts fail; BASE alone: always BASE (default 5 30)"},
   {"start_type", Scope::global, apply_start_type,
-   "automatic: the bridge connects at start-up and after every loss (lazy and once are not supported yet)"},
+   "automatic|once|lazy: automatic connects at start-up and after every loss; once connects at start-up and not "
+   "again after the link ends; lazy is run as automatic, with a note (default automatic)"},
   {"round_robin", Scope::global, apply_round_robin,
    "true|false: accepted; with several addresses Tern fails over in order and stays on the one that works"},
   {"try_private", Scope::global,
@@ -540,6 +541,29 @@ constexpr Directive kDirectives[] = {
   {"bridge_keyfile", Scope::global,
    [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::keyfile); },
    "PATH: the key of bridge_certfile (PEM, unencrypted)"},
+  {"bridge_capath", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::capath); },
+   "DIR: like bridge_cafile, a folder of CA certificates (PEM)"},
+  {"bridge_alpn", Scope::global, apply_bridge_alpn,
+   "PROTOCOL[,PROTOCOL...]: ALPN protocols the TLS uplink offers (an upstream serving several protocols on one port)"},
+  {"bridge_require_ocsp", Scope::global, apply_bridge_require_ocsp,
+   "true|false: true is accepted with a warning: mbedTLS 2.28 cannot check OCSP; the chain and name are verified, "
+   "revocation is not"},
+  {"bridge_bind_address", Scope::global, apply_bridge_bind_address,
+   "IP-ADDRESS: the local address the bridge's connection leaves from (default: any)"},
+  {"bridge_max_packet_size", Scope::global, apply_bridge_max_packet_size,
+   "BYTES: outgoing messages larger than this (as PUBLISH packets) are not forwarded, and a line says so; 0: no "
+   "limit (default)"},
+  {"idle_timeout", Scope::global,
+   [](Context& c, std::string_view v) {
+     apply_bridge_noted(c, v, "applies to start_type lazy, which Tern runs as automatic: no effect");
+   },
+   "SECONDS: start_type lazy's; accepted with a note (Tern runs lazy bridges as automatic)"},
+  {"threshold", Scope::global,
+   [](Context& c, std::string_view v) {
+     apply_bridge_noted(c, v, "applies to start_type lazy, which Tern runs as automatic: no effect");
+   },
+   "COUNT: start_type lazy's; accepted with a note (Tern runs lazy bridges as automatic)"},
   {"bridge_insecure", Scope::global, apply_bridge_insecure,
    "true|false: with TLS, do not check that the upstream's certificate names the address's host (the chain is "
    "still verified); for tests only (default false)"},
@@ -717,10 +741,8 @@ constexpr Directive kDirectives[] = {
 
 // mosquitto directives Tern will support but does not yet: an error that says so, rather than "unknown".
 constexpr std::string_view kNotYetSupported[] = {
-    // Bridge settings of later steps: a CA folder, ALPN and OCSP for the TLS uplink, the bind address, the lazy
-    // start, the disk budget of a bridge's backlog.
-    "bridge_capath", "bridge_alpn", "bridge_require_ocsp", "bridge_bind_address",
-    "bridge_max_packet_size", "bridge_queue_max_bytes", "idle_timeout", "threshold",
+    // Tern's own, of a later step: the disk budget of one bridge's backlog (issue 21).
+    "bridge_queue_max_bytes",
 };
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {

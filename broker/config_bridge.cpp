@@ -149,11 +149,49 @@ void apply_restart_timeout(Context& c, std::string_view value) {
 
 void apply_start_type(Context& c, std::string_view value) {
   const auto token = c.single(value);
-  current(c);
-  if (token == "lazy" || token == "once") {
-    c.fail("start_type " + std::string(token) + " is not supported yet: bridges start automatically");
+  auto& b = current(c);
+  if (token != "automatic" && token != "lazy" && token != "once") c.bad_value("automatic, lazy or once", token);
+  b.once = token == "once";
+  if (token == "lazy") {
+    c.note(LogLevel::warning,
+           "start_type lazy: Tern connects this bridge at start-up and keeps it connected, as start_type automatic "
+           "(its queue still holds what waits while the upstream is unreachable)");
   }
-  if (token != "automatic") c.bad_value("automatic, lazy or once", token);
+}
+
+void apply_bridge_alpn(Context& c, std::string_view value) {
+  auto& b = current(c);
+  b.tls.alpn.clear();
+  std::string_view rest = c.single(value);
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const std::string_view name = rest.substr(0, comma);
+    if (name.empty() || name.size() > 255) c.bad_value("ALPN protocol names separated by commas", value);
+    b.tls.alpn.emplace_back(name);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+  }
+}
+
+void apply_bridge_require_ocsp(Context& c, std::string_view value) {
+  current(c);
+  if (c.boolean(value)) {
+    c.note(LogLevel::warning,
+           "bridge_require_ocsp true: Tern's TLS (mbedTLS 2.28) cannot check OCSP; the upstream's certificate chain "
+           "and name are verified, its revocation is not");
+  }
+}
+
+void apply_bridge_bind_address(Context& c, std::string_view value) {
+  auto& b = current(c);
+  const auto token = c.single(value);
+  const bool ip = token.find_first_not_of("0123456789.") == std::string_view::npos ||
+                  token.find_first_not_of("0123456789abcdefABCDEF:") == std::string_view::npos;
+  if (!ip || token.find_first_of(".:") == std::string_view::npos) c.bad_value("an IP address", token);
+  b.bind_address = std::string(token);
+}
+
+void apply_bridge_max_packet_size(Context& c, std::string_view value) {
+  current(c).max_packet_size = static_cast<std::uint32_t>(c.integer(value, 0, 268435460));
 }
 
 void apply_round_robin(Context& c, std::string_view value) {

@@ -198,6 +198,10 @@ void apply_bridge_noted(Context& c, std::string_view value, std::string_view why
 void apply_bridge_tls_file(Context& c, std::string_view value, std::string bridge::BridgeSettings::Tls::*member);
 void apply_bridge_insecure(Context& c, std::string_view value);
 void apply_bridge_tls_version(Context& c, std::string_view value);
+void apply_bridge_alpn(Context& c, std::string_view value);
+void apply_bridge_require_ocsp(Context& c, std::string_view value);
+void apply_bridge_bind_address(Context& c, std::string_view value);
+void apply_bridge_max_packet_size(Context& c, std::string_view value);
 // After the whole file: every bridge has an address and a topic.
 void finish_bridges(Context& c);
 void apply_dhparamfile(Context& c, std::string_view value);

@@ -267,10 +267,23 @@ std::shared_ptr<const Context> Context::client(const ClientSettings& settings) {
     if (int rc = mbedtls_x509_crt_parse_file(&i.ca, settings.cafile.c_str()); rc != 0) {
       fail("cafile", settings.cafile, rc);
     }
+  }
+  if (!settings.capath.empty()) {
+    // Every certificate file in the folder; one that does not parse is skipped (mbedTLS counts it), none at all fails.
+    if (int rc = mbedtls_x509_crt_parse_path(&i.ca, settings.capath.c_str()); rc < 0) fail("capath", settings.capath, rc);
+    if (i.ca.version == 0) throw ContextError("capath " + settings.capath + ": no CA certificate in it");
+  }
+  if (!settings.cafile.empty() || !settings.capath.empty()) {
     mbedtls_ssl_conf_ca_chain(&i.conf, &i.ca, nullptr);
     mbedtls_ssl_conf_authmode(&i.conf, MBEDTLS_SSL_VERIFY_REQUIRED);
   } else {
     mbedtls_ssl_conf_authmode(&i.conf, MBEDTLS_SSL_VERIFY_NONE);
+  }
+  if (!settings.alpn.empty()) {
+    i.alpn_names = settings.alpn;
+    for (const std::string& name : i.alpn_names) i.alpn.push_back(name.c_str());
+    i.alpn.push_back(nullptr);
+    check(mbedtls_ssl_conf_alpn_protocols(&i.conf, i.alpn.data()), "alpn");
   }
   if (!settings.certfile.empty()) load_own_cert(i, settings.certfile, settings.keyfile);
   if (!settings.ciphers.empty()) conf_ciphersuites(i, settings.ciphers);

@@ -15,6 +15,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "tls/tls_settings.hpp"
 
@@ -27,7 +28,9 @@ class ContextError : public std::runtime_error {
 };
 
 struct ClientSettings {
-  std::string cafile;    // verify the server against these (empty: no verification)
+  std::string cafile;    // verify the server against these (empty, and no capath: no verification)
+  std::string capath;    // a folder of CA certificates (PEM), besides or instead of cafile
+  std::vector<std::string> alpn;  // ALPN protocols offered, in order (empty: no ALPN)
   std::string certfile;  // client certificate, optional
   std::string keyfile;
   std::string psk_identity;  // TLS-PSK instead of certificates when set

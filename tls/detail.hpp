@@ -38,6 +38,8 @@ struct Context::Impl {
   std::string client_psk_key;                            // client side
   std::vector<int> ciphersuites;                         // zero-terminated; must outlive conf
   std::vector<mbedtls_ecp_group_id> curves;              // MBEDTLS_ECP_DP_NONE-terminated; must outlive conf
+  std::vector<std::string> alpn_names;                   // client ALPN protocols, and the list of pointers to them
+  std::vector<const char*> alpn;                         // (null-terminated) that conf keeps: both outlive it
 };
 
 // `ssl` is the first member so that mbedTLS callbacks, which receive the mbedtls_ssl_context*, can find the rest

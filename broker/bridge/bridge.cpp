@@ -218,6 +218,17 @@ void Bridge::on_local(Packet&& packet, Output& out) {
       remote.properties.topic_alias.reset();
       remote.properties.subscription_identifiers.clear();
     }
+    if (settings_.max_packet_size != 0) {
+      // bridge_max_packet_size: what the upstream would not take is not forwarded (and not kept: it never would be).
+      std::string encoded;
+      protocol::encode(remote, settings_.protocol, encoded);
+      if (encoded.size() > settings_.max_packet_size) {
+        out.dropped_oversize = true;
+        if (publish->qos == QoS::at_least_once) out.local.push_back(protocol::Puback{.packet_id = publish->packet_id});
+        if (publish->qos == QoS::exactly_once) out.local.push_back(protocol::Pubrec{.packet_id = publish->packet_id});
+        return;
+      }
+    }
     if (remote.qos != QoS::at_most_once) {
       remote.packet_id = next_id(remote_ids_, outgoing_);
       outgoing_[remote.packet_id] = Crossing{publish->packet_id, publish->qos};

@@ -55,6 +55,7 @@ class Bridge {
     std::string remote;
     bool detach_local = false;
     std::string local_state;  // non-empty: publish it (retained) on the notification topic here, as the broker's own
+    bool dropped_oversize = false;  // a message over bridge_max_packet_size was not forwarded (for the log)
     std::string failure;
   };
 

@@ -54,13 +54,18 @@ struct BridgeSettings {
   // bridge_identity/bridge_psk (TLS-PSK). Either cafile or a PSK turns TLS on.
   struct Tls {
     std::string cafile;
+    std::string capath;             // bridge_capath: a folder of CA certificates
+    std::vector<std::string> alpn;  // bridge_alpn
     std::string certfile;
     std::string keyfile;
     std::string psk_identity;
     std::string psk_hex_key;
     bool insecure = false;
   } tls;
-  bool tls_enabled() const { return !tls.cafile.empty() || !tls.psk_identity.empty(); }
+  bool tls_enabled() const { return !tls.cafile.empty() || !tls.capath.empty() || !tls.psk_identity.empty(); }
+  std::string bind_address;          // bridge_bind_address: the local address the link leaves from; empty: any
+  std::uint32_t max_packet_size = 0;  // bridge_max_packet_size: larger outgoing PUBLISHes are not forwarded; 0: none
+  bool once = false;                 // start_type once: no new attempt after the first link ended
 
   bool local_clean() const { return local_cleansession.value_or(cleansession); }
 };

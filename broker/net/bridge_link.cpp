@@ -39,6 +39,8 @@ BridgeLink::BridgeLink(bridge::BridgeSettings settings, Executor executor, Share
   if (s.tls_enabled()) {
     tls::ClientSettings client;
     client.cafile = s.tls.cafile;
+    client.capath = s.tls.capath;
+    client.alpn = s.tls.alpn;
     client.certfile = s.tls.certfile;
     client.keyfile = s.tls.keyfile;
     client.psk_identity = s.tls.psk_identity;
@@ -98,6 +100,17 @@ void BridgeLink::connect() {
   };
   error_code not_numeric;
   const auto ip = asio::ip::make_address(address.host, not_numeric);
+  if (const auto& local = bridge_.settings().bind_address; !local.empty()) {
+    // bridge_bind_address: the link leaves from there (the family of the local address decides the upstream's).
+    error_code error;
+    const auto from = asio::ip::make_address(local, error);
+    if (!error) socket_.open(from.is_v6() ? tcp::v6() : tcp::v4(), error);
+    if (!error) socket_.bind(tcp::endpoint(from, 0), error);
+    if (error) {
+      lost("cannot bind to bridge_bind_address " + local + ": " + error.message());
+      return;
+    }
+  }
   if (!not_numeric) {
     // A numeric address needs no resolver (and the static build no NSS).
     socket_.async_connect(tcp::endpoint(ip, address.port), connected);
@@ -109,6 +122,20 @@ void BridgeLink::connect() {
                             if (error) {
                               lost("cannot resolve the address: " + error.message());
                               return;
+                            }
+                            if (socket_.is_open()) {
+                                // Bound to bridge_bind_address: the first address of the same family (trying
+                                // others would close the socket and lose the binding).
+                                error_code ignored;
+                                const bool v6 = socket_.local_endpoint(ignored).address().is_v6();
+                                for (const auto& entry : results) {
+                                  if (entry.endpoint().address().is_v6() == v6) {
+                                    socket_.async_connect(entry.endpoint(), connected);
+                                    return;
+                                  }
+                                }
+                                lost("no address of the upstream in the family of bridge_bind_address");
+                                return;
                             }
                             asio::async_connect(socket_, results,
                                                 [connected](const error_code& e, const auto&) { connected(e); });
@@ -287,6 +314,10 @@ void BridgeLink::apply(bridge::Bridge::Output& out) {
     std::lock_guard lock(shared_.mutex);
     shared_.broker.publish_own(bridge_.settings().notification_topic, out.local_state, true, now);
   }
+  if (out.dropped_oversize) {
+    TERN_LOG(notice, "Bridge ", name(), ": a message over bridge_max_packet_size (", bridge_.settings().max_packet_size,
+             " bytes) was not forwarded.");
+  }
   if (!out.failure.empty()) lost(out.failure);
 }
 
@@ -372,6 +403,10 @@ void BridgeLink::lost(const std::string& why) {
 void BridgeLink::schedule_retry(bool after_link) {
   if (stopped_ || shared_.shutting_down.load(std::memory_order_relaxed)) return;
   const auto& s = bridge_.settings();
+  if (s.once && after_link) {
+    TERN_LOG(notice, "Bridge ", name(), ": start_type once: not connecting again.");
+    return;
+  }
   failures_ = after_link ? 0 : failures_ + 1;
   // BASE, then doubling up to CAP while attempts fail, each delay drawn from its upper half (jitter, so that many
   // gateways that lost the same upstream do not all come back at once). BASE alone (= CAP): always BASE.

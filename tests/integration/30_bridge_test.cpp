@@ -5,6 +5,8 @@
 // the tests themselves.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <optional>
 #include <set>
 #include <string>
@@ -13,6 +15,7 @@
 
 #include "tests/integration/harness.hpp"
 #include "tests/integration/http_support.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/integration/persistence_support.hpp"
 
 namespace tern::itest {
@@ -201,12 +204,50 @@ TEST(TernBridgeTls, ClientCertificateUplink) {
     EXPECT_EQ(at_upstream.receive().payload, "over TLS");
     EXPECT_NE(upstream.log().find("as gateway-7 (p2, c0, k5, u'tls-user')"), std::string::npos) << upstream.log();
   }
+  {
+    // The CA from a folder (bridge_capath), and ALPN offered (an upstream without ALPN ignores it).
+    testsupport::TempDir folder{"tern-capath"};
+    std::filesystem::copy_file(cert("ca.crt"), folder.path() / "ca.pem");
+    auto lines = tls_bridge(cert("ca.crt"));
+    lines.back() = "bridge_keyfile " + cert("client.key");
+    lines.erase(std::find(lines.begin(), lines.end(), "bridge_cafile " + cert("ca.crt")));
+    lines.insert(lines.end(), {"bridge_capath " + folder.path().string(), "bridge_alpn mqtt"});
+    BrokerProcess edge(lines);
+    wait_for_bridge(upstream, edge);
+  }
   // The upstream's certificate is not from this CA: no link, a line that says why.
   BrokerProcess edge(tls_bridge(cert("wrongca.crt")));
   ASSERT_TRUE(wait_until([&] { return edge.log().find("TLS handshake failed") != std::string::npos ||
                                       edge.log().find("certificate verify failed") != std::string::npos; },
                          10s))
       << edge.log();
+}
+
+// bridge_bind_address (the link leaves from 127.0.0.2), bridge_max_packet_size (a larger message is not forwarded,
+// a line says so) and start_type once (no new attempt after the link ended), against a Tern upstream.
+TEST(TernBridgeOptions, BindAddressMaxPacketSizeAndOnce) {
+  if (testing_mosquitto()) GTEST_SKIP() << "checks Tern's log lines";
+  const std::uint16_t fixed = pick_free_port();
+  BrokerProcess upstream({"listener " + std::to_string(fixed) + " 127.0.0.1"}, Kind::tern);
+  auto lines = bridge_lines(fixed, "mqttv311");
+  lines.insert(lines.end(), {"bridge_bind_address 127.0.0.2", "bridge_max_packet_size 1000", "start_type once"});
+  BrokerProcess edge(lines);
+  wait_for_bridge(upstream, edge);
+  EXPECT_NE(upstream.log().find("as gateway-7"), std::string::npos);
+  EXPECT_NE(upstream.log().find("from 127.0.0.2:"), std::string::npos) << upstream.log();
+
+  Subscriber at_upstream(upstream.port(), Version::v311, "at-upstream", "out/#", QoS::at_least_once);
+  publish_once(edge.port(), Version::v311, "out/big", std::string(2000, 'x'));
+  publish_once(edge.port(), Version::v311, "out/small", "fits");
+  EXPECT_EQ(at_upstream.receive().topic, "out/small");
+  at_upstream.expect_silence();
+  EXPECT_NE(edge.log().find("over bridge_max_packet_size (1000 bytes) was not forwarded"), std::string::npos);
+
+  upstream.restart();  // the link ends, and start_type once does not try again
+  EXPECT_TRUE(wait_until([&] { return edge.log().find("start_type once: not connecting again") != std::string::npos; },
+                         10s))
+      << edge.log();
+  EXPECT_EQ(edge.log_count("connecting to 127.0.0.1:"), 1u);
 }
 
 // What an operator sees: tern_bridge_up and tern_bridge_backlog_messages on /metrics follow the link and the queue,

@@ -235,7 +235,7 @@ TEST(ConfigValues, Persistence) {
 
 TEST(ConfigSyntax, NotSupportedYet) {
   for (const char* name :
-       {"bridge_capath", "bridge_alpn", "bridge_queue_max_bytes", "idle_timeout", "threshold"}) {
+       {"bridge_queue_max_bytes"}) {
     const std::string n = name;
     EXPECT_EQ(error_of("listener 1883\n" + n + " x\n"), "tern.conf:2: '" + n + "' is not supported yet");
     EXPECT_EQ(error_of(n + " x\n"), "tern.conf:1: '" + n + "' is not supported yet");  // also in global scope
@@ -399,7 +399,9 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "notifications_local_only", "bridge_outgoing_retain",
                                           "bridge_attempt_unsubscribe", "bridge_cafile", "bridge_certfile",
                                           "bridge_keyfile", "bridge_insecure", "bridge_tls_version",
-                                          "bridge_identity", "bridge_psk"}));
+                                          "bridge_identity", "bridge_psk", "bridge_capath", "bridge_alpn",
+                                          "bridge_require_ocsp", "bridge_bind_address", "bridge_max_packet_size",
+                                          "idle_timeout", "threshold"}));
 }
 
 // ---- Booleans -------------------------------------------------------------------------------------------------
@@ -762,8 +764,31 @@ TEST(ConfigBridge, Errors) {
   expect_error("connection a\ntopic a/#/b\n", 2, "is not a valid topic filter");
   expect_error("connection a\nbridge_protocol_version 5\n", 2, "expected mqttv31, mqttv311 or mqttv50");
   expect_error("connection a\nrestart_timeout 10 5\n", 2, "CAP must not be below BASE");
-  expect_error("connection a\nstart_type lazy\n", 2, "start_type lazy is not supported yet");
-  expect_error("connection a\nbridge_capath /etc/ssl/certs\n", 2, "'bridge_capath' is not supported yet");
+  expect_error("connection a\nstart_type sometimes\n", 2, "expected automatic, lazy or once");
+  expect_error("connection a\nbridge_bind_address eth0\n", 2, "expected an IP address");
+  expect_error("connection a\nbridge_queue_max_bytes 1000\n", 2, "'bridge_queue_max_bytes' is not supported yet");
+}
+
+// The rest of mosquitto's bridge directives: applied, or (lazy, OCSP) accepted with a warning that says what Tern
+// does instead.
+TEST(ConfigBridge, EveryOtherMosquittoDirective) {
+  const auto c = parse("connection a\naddress broker.example.com\ntopic # out\nbridge_capath /etc/ssl/certs\n"
+                       "bridge_alpn mqtt,x-amzn-mqtt-ca\nbridge_require_ocsp true\nbridge_bind_address 192.168.1.2\n"
+                       "bridge_max_packet_size 65536\nstart_type lazy\nidle_timeout 60\nthreshold 10\n"
+                       "connection b\naddress h\ntopic # out\nstart_type once\nbridge_require_ocsp false\n");
+  const auto& a = c.bridges[0];
+  EXPECT_TRUE(a.tls_enabled());
+  EXPECT_EQ(a.tls.capath, "/etc/ssl/certs");
+  EXPECT_EQ(a.tls.alpn, (std::vector<std::string>{"mqtt", "x-amzn-mqtt-ca"}));
+  EXPECT_EQ(a.bind_address, "192.168.1.2");
+  EXPECT_EQ(a.max_packet_size, 65536u);
+  EXPECT_FALSE(a.once);
+  EXPECT_TRUE(c.bridges[1].once);
+  ASSERT_EQ(c.notes.size(), 4u);  // OCSP, lazy, idle_timeout, threshold
+  EXPECT_EQ(c.notes[0].level, platform::LogLevel::warning);
+  EXPECT_THAT(c.notes[0].text, HasSubstr("cannot check OCSP"));
+  EXPECT_THAT(c.notes[1].text, HasSubstr("start_type lazy"));
+  EXPECT_THAT(c.notes[2].text, HasSubstr("idle_timeout"));
 }
 
 TEST(ConfigBridge, TlsUplink) {
