@@ -204,7 +204,7 @@ TEST(TernBridgeTls, ClientCertificateUplink) {
     EXPECT_EQ(at_upstream.receive().payload, "over TLS");
     EXPECT_NE(upstream.log().find("as gateway-7 (p2, c0, k5, u'tls-user')"), std::string::npos) << upstream.log();
   }
-  {
+  if (!testing_mosquitto()) {  // mosquitto's capath (OpenSSL) wants c_rehash'd file names; Tern reads every file
     // The CA from a folder (bridge_capath), and ALPN offered (an upstream without ALPN ignores it).
     testsupport::TempDir folder{"tern-capath"};
     std::filesystem::copy_file(cert("ca.crt"), folder.path() / "ca.pem");
