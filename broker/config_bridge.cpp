@@ -235,13 +235,15 @@ void finish_bridges(Context& c) {
     if (tls.psk_identity.empty() != tls.psk_hex_key.empty()) {
       c.fail("connection " + b.name + ": bridge_identity and bridge_psk go together");
     }
-    if (!tls.certfile.empty() && !b.tls_enabled()) c.fail("connection " + b.name + ": bridge_certfile needs bridge_cafile");
+    if (!tls.certfile.empty() && !b.tls_enabled())
+      c.fail("connection " + b.name + ": bridge_certfile needs bridge_cafile");
     if (!tls.cafile.empty() && !tls.psk_identity.empty()) {
       c.fail("connection " + b.name + ": a certificate (bridge_cafile) or a PSK (bridge_psk), not both");
     }
     if (!tls.cafile.empty() && !tls.insecure) {
       for (const auto& address : b.addresses) {
-        if (address.host.find_first_not_of("0123456789.") == std::string::npos || address.host.find(':') != std::string::npos) {
+        if (address.host.find_first_not_of("0123456789.") == std::string::npos ||
+            address.host.find(':') != std::string::npos) {
           c.fail("connection " + b.name + ": address " + address.host +
                  ": with TLS the upstream's certificate must name the host, and mbedTLS 2.28 cannot check an IP "
                  "address: give the host name the certificate carries, or set bridge_insecure true");

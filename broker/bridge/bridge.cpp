@@ -58,8 +58,8 @@ const BridgeSettings::Topic* Bridge::incoming_topic(const std::string& remote_to
 }
 
 protocol::Publish Bridge::notification(bool up) const {
-  return protocol::Publish{.topic = settings_.notification_topic, .payload = up ? "1" : "0", .qos = QoS::at_most_once,
-                           .retain = true};
+  return protocol::Publish{
+      .topic = settings_.notification_topic, .payload = up ? "1" : "0", .qos = QoS::at_most_once, .retain = true};
 }
 
 void Bridge::remote_opened(Output& out) {
@@ -78,8 +78,8 @@ void Bridge::remote_opened(Output& out) {
   }
   if (settings_.notifications && !settings_.notifications_local_only) {
     // The upstream says "0" for us when we vanish; "1" follows the CONNACK.
-    connect.will = protocol::Will{.topic = settings_.notification_topic, .payload = "0", .qos = QoS::at_least_once,
-                                  .retain = true};
+    connect.will = protocol::Will{
+        .topic = settings_.notification_topic, .payload = "0", .qos = QoS::at_least_once, .retain = true};
   }
   send_remote(connect, out);
 }
@@ -87,10 +87,10 @@ void Bridge::remote_opened(Output& out) {
 void Bridge::on_remote(Packet&& packet, Output& out) {
   if (auto* connack = std::get_if<protocol::Connack>(&packet)) {
     if (connack->reason_code != ReasonCode::success) {
-      out.failure = "the upstream refused the connection: " +
-                    (settings_.protocol == Version::v5
-                         ? std::string(protocol::reason_code_name(connack->reason_code))
-                         : "return code " + std::to_string(static_cast<int>(connack->reason_code)));
+      out.failure =
+          "the upstream refused the connection: " +
+          (settings_.protocol == Version::v5 ? std::string(protocol::reason_code_name(connack->reason_code))
+                                             : "return code " + std::to_string(static_cast<int>(connack->reason_code)));
       return;
     }
     up_ = true;
@@ -98,9 +98,10 @@ void Bridge::on_remote(Packet&& packet, Output& out) {
     protocol::Subscribe subscribe{.packet_id = 1};
     for (const auto& t : settings_.topics) {
       if (!t.incoming()) continue;
-      subscribe.subscriptions.push_back(
-          protocol::Subscription{.filter = t.remote_prefix + t.pattern, .max_qos = t.qos,
-                                 .no_local = settings_.protocol == Version::v5, .retain_as_published = true});
+      subscribe.subscriptions.push_back(protocol::Subscription{.filter = t.remote_prefix + t.pattern,
+                                                               .max_qos = t.qos,
+                                                               .no_local = settings_.protocol == Version::v5,
+                                                               .retain_as_published = true});
     }
     if (!subscribe.subscriptions.empty()) send_remote(subscribe, out);
     if (settings_.notifications && !settings_.notifications_local_only) {
@@ -189,7 +190,8 @@ void Bridge::on_remote(Packet&& packet, Output& out) {
     return;
   }
   if (auto* disconnect = std::get_if<protocol::Disconnect>(&packet)) {
-    out.failure = "the upstream disconnected the bridge: " + std::string(protocol::reason_code_name(disconnect->reason_code));
+    out.failure =
+        "the upstream disconnected the bridge: " + std::string(protocol::reason_code_name(disconnect->reason_code));
     return;
   }
   // SUBACK, UNSUBACK: nothing to do (a refused subscription is the upstream's ACL speaking; its CONNACK was fine).

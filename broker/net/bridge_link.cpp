@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <boost/asio/connect.hpp>
+#include <cstdio>
 #include <mutex>
 #include <random>
 #include <utility>
@@ -124,18 +124,18 @@ void BridgeLink::connect() {
                               return;
                             }
                             if (socket_.is_open()) {
-                                // Bound to bridge_bind_address: the first address of the same family (trying
-                                // others would close the socket and lose the binding).
-                                error_code ignored;
-                                const bool v6 = socket_.local_endpoint(ignored).address().is_v6();
-                                for (const auto& entry : results) {
-                                  if (entry.endpoint().address().is_v6() == v6) {
-                                    socket_.async_connect(entry.endpoint(), connected);
-                                    return;
-                                  }
+                              // Bound to bridge_bind_address: the first address of the same family (trying
+                              // others would close the socket and lose the binding).
+                              error_code ignored;
+                              const bool v6 = socket_.local_endpoint(ignored).address().is_v6();
+                              for (const auto& entry : results) {
+                                if (entry.endpoint().address().is_v6() == v6) {
+                                  socket_.async_connect(entry.endpoint(), connected);
+                                  return;
                                 }
-                                lost("no address of the upstream in the family of bridge_bind_address");
-                                return;
+                              }
+                              lost("no address of the upstream in the family of bridge_bind_address");
+                              return;
                             }
                             asio::async_connect(socket_, results,
                                                 [connected](const error_code& e, const auto&) { connected(e); });
@@ -410,8 +410,8 @@ void BridgeLink::schedule_retry(bool after_link) {
   failures_ = after_link ? 0 : failures_ + 1;
   // BASE, then doubling up to CAP while attempts fail, each delay drawn from its upper half (jitter, so that many
   // gateways that lost the same upstream do not all come back at once). BASE alone (= CAP): always BASE.
-  const auto ceiling = std::min<std::int64_t>(s.restart_cap.count(),
-                                              s.restart_base.count() << std::min(failures_, 16u));
+  const auto ceiling =
+      std::min<std::int64_t>(s.restart_cap.count(), s.restart_base.count() << std::min(failures_, 16u));
   std::int64_t delay_ms = std::max<std::int64_t>(s.restart_base.count(), ceiling) * 1000;
   if (s.restart_cap > s.restart_base) {
     thread_local std::minstd_rand random(std::random_device{}());

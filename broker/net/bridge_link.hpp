@@ -76,20 +76,20 @@ class BridgeLink final : public core::ConnectionSink {
   asio::basic_stream_socket<tcp, Executor> socket_;
   Timer retry_timer_;
   Timer keepalive_timer_;
-  std::size_t address_ = 0;            // index into settings().addresses
-  unsigned failures_ = 0;              // attempts failed in a row (the retry delay doubles with each)
-  std::uint64_t generation_ = 0;       // bumped when a link ends: handlers of an older one do nothing
+  std::size_t address_ = 0;       // index into settings().addresses
+  unsigned failures_ = 0;         // attempts failed in a row (the retry delay doubles with each)
+  std::uint64_t generation_ = 0;  // bumped when a link ends: handlers of an older one do nothing
   bool stopped_ = false;
-  bool connected_ = false;             // TCP connected
+  bool connected_ = false;                           // TCP connected
   std::shared_ptr<const tls::Context> tls_context_;  // the TLS uplink's settings; null: plain TCP
-  std::unique_ptr<tls::Engine> tls_;   // while connected over TLS
-  std::string remote_in_;              // upstream bytes not decoded yet
-  std::string remote_out_;             // upstream bytes waiting to be written
-  std::string remote_writing_;         // upstream bytes being written
+  std::unique_ptr<tls::Engine> tls_;                 // while connected over TLS
+  std::string remote_in_;                            // upstream bytes not decoded yet
+  std::string remote_out_;                           // upstream bytes waiting to be written
+  std::string remote_writing_;                       // upstream bytes being written
   bool remote_write_active_ = false;
-  core::ConnectionId local_id_ = 0;    // the local client while attached
+  core::ConnectionId local_id_ = 0;  // the local client while attached
   bool local_attached_ = false;
-  std::string local_leftover_;         // local bytes of an unfinished packet
+  std::string local_leftover_;  // local bytes of an unfinished packet
   std::array<char, 64 * 1024> read_buffer_{};
 
   // The broker's bytes for the local client (ConnectionSink), under local_mutex_.

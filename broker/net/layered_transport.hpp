@@ -23,7 +23,9 @@ class LayeredTransport final : public Transport {
   std::string_view opening_name() const noexcept override {
     return outer_open_ ? inner_->opening_name() : outer_->opening_name();
   }
-  Layer opening_layer() const noexcept override { return outer_open_ ? inner_->opening_layer() : outer_->opening_layer(); }
+  Layer opening_layer() const noexcept override {
+    return outer_open_ ? inner_->opening_layer() : outer_->opening_layer();
+  }
   Result open(std::string_view input, std::string& out) override;
   void feed(std::string_view input) override { outer_->feed(input); }
   Result read(std::span<char> out) override;

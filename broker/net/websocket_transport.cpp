@@ -62,15 +62,24 @@ void append_frame_header(std::string& out, std::uint8_t first_byte, std::uint64_
 
 std::string_view status_text(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Content Too Large";
-    case 426: return "Upgrade Required";
-    case 431: return "Request Header Fields Too Large";
-    default: return "Internal Server Error";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 413:
+      return "Content Too Large";
+    case 426:
+      return "Upgrade Required";
+    case 431:
+      return "Request Header Fields Too Large";
+    default:
+      return "Internal Server Error";
   }
 }
 
@@ -119,14 +128,22 @@ std::string_view content_type_of(std::string_view path) {
   const auto dot = path.rfind('.');
   const std::string_view ext = dot == std::string_view::npos ? std::string_view{} : path.substr(dot + 1);
   static constexpr std::pair<std::string_view, std::string_view> types[] = {
-      {"html", "text/html; charset=utf-8"},  {"htm", "text/html; charset=utf-8"},
-      {"js", "text/javascript; charset=utf-8"}, {"mjs", "text/javascript; charset=utf-8"},
-      {"css", "text/css; charset=utf-8"},    {"json", "application/json"},
-      {"txt", "text/plain; charset=utf-8"},  {"svg", "image/svg+xml"},
-      {"png", "image/png"},                  {"jpg", "image/jpeg"},
-      {"jpeg", "image/jpeg"},                {"gif", "image/gif"},
-      {"ico", "image/x-icon"},               {"wasm", "application/wasm"},
-      {"map", "application/json"},           {"woff2", "font/woff2"},
+      {"html", "text/html; charset=utf-8"},
+      {"htm", "text/html; charset=utf-8"},
+      {"js", "text/javascript; charset=utf-8"},
+      {"mjs", "text/javascript; charset=utf-8"},
+      {"css", "text/css; charset=utf-8"},
+      {"json", "application/json"},
+      {"txt", "text/plain; charset=utf-8"},
+      {"svg", "image/svg+xml"},
+      {"png", "image/png"},
+      {"jpg", "image/jpeg"},
+      {"jpeg", "image/jpeg"},
+      {"gif", "image/gif"},
+      {"ico", "image/x-icon"},
+      {"wasm", "application/wasm"},
+      {"map", "application/json"},
+      {"woff2", "font/woff2"},
   };
   for (const auto& [e, type] : types) {
     if (iequals(ext, e)) return type;
@@ -255,9 +272,9 @@ Transport::Result WebSocketTransport::open(std::string_view input, std::string& 
     // Every HTTP request starts with a method in capitals; anything else is not HTTP at all, most often a plain
     // MQTT client on a WebSocket port, which would otherwise wait for the deadline.
     append_response(out, 400, "text/plain", "Not an HTTP request.\n");
-    return {Status::failed, 0, std::string("not HTTP (first byte ") + std::to_string(static_cast<unsigned char>(request[0])) +
-                                   (request[0] == 0x10 ? ", an MQTT CONNECT): a plain MQTT client on a WebSocket port?"
-                                                       : ")")};
+    return {Status::failed, 0,
+            std::string("not HTTP (first byte ") + std::to_string(static_cast<unsigned char>(request[0])) +
+                (request[0] == 0x10 ? ", an MQTT CONNECT): a plain MQTT client on a WebSocket port?" : ")")};
   }
   if (end == std::string::npos) return {Status::want_read, 0, {}};
   Result result = handle_request(out);
@@ -307,7 +324,8 @@ Transport::Result WebSocketTransport::handle_request(std::string& out) {
     Fd file(::open(full.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
     if (file.fd < 0) return refuse(404, "Not found.\n", "no such file");
     const std::string real = real_path_of(file.fd);
-    if (real.size() <= settings_->http_dir.size() || real.compare(0, settings_->http_dir.size(), settings_->http_dir) != 0 ||
+    if (real.size() <= settings_->http_dir.size() ||
+        real.compare(0, settings_->http_dir.size(), settings_->http_dir) != 0 ||
         real[settings_->http_dir.size()] != '/') {
       return refuse(403, "Forbidden.\n", "resolves outside http_dir");
     }
@@ -383,7 +401,8 @@ Transport::Result WebSocketTransport::handle_request(std::string& out) {
       for (std::size_t p = 1; p < parts.size(); ++p) {
         const auto equals = parts[p].find('=');
         const std::string_view name = trim(parts[p].substr(0, equals));
-        std::string_view value = equals == std::string_view::npos ? std::string_view{} : trim(parts[p].substr(equals + 1));
+        std::string_view value =
+            equals == std::string_view::npos ? std::string_view{} : trim(parts[p].substr(equals + 1));
         if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
         int bits = 15;
         if (equals != std::string_view::npos) {
@@ -403,8 +422,9 @@ Transport::Result WebSocketTransport::handle_request(std::string& out) {
       if (!usable) continue;
       deflate_ = true;
       inflate_bits_ = static_cast<std::uint16_t>(client_bits == 0 ? 15 : std::max(client_bits, 9));
-      extensions = "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
-                   "client_no_context_takeover";
+      extensions =
+          "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+          "client_no_context_takeover";
       if (client_bits != 0) extensions += "; client_max_window_bits=" + std::to_string(inflate_bits_);
       extensions += "\r\n";
       break;
@@ -513,12 +533,13 @@ bool WebSocketTransport::parse_header() {
     return true;
   }
   if ((opcode_ == op_continuation) != in_message_) {
-    fail(close_protocol_error, in_message_ ? "new message before the last one ended" : "continuation without a message");
+    fail(close_protocol_error,
+         in_message_ ? "new message before the last one ended" : "continuation without a message");
     return true;
   }
   if (settings_->max_frame != 0 && length > settings_->max_frame) {
-    fail(close_too_big, "frame of " + std::to_string(length) + " bytes over max_packet_size " +
-                            std::to_string(settings_->max_frame));
+    fail(close_too_big,
+         "frame of " + std::to_string(length) + " bytes over max_packet_size " + std::to_string(settings_->max_frame));
     return true;
   }
   if (opcode_ == op_binary) {
@@ -588,7 +609,8 @@ Transport::Result WebSocketTransport::read(std::span<char> out) {
     return result;
   };
   for (;;) {
-    if (state_ == State::closed) return done(produced != 0 ? Result{Status::ok, produced, {}} : Result{Status::closed, 0, {}});
+    if (state_ == State::closed)
+      return done(produced != 0 ? Result{Status::ok, produced, {}} : Result{Status::closed, 0, {}});
     if (state_ == State::failed) {
       if (produced != 0) return done({Status::ok, produced, {}});
       return done({Status::failed, 0, frame_ ? *frame_ : std::string()});
@@ -643,7 +665,10 @@ Transport::Result WebSocketTransport::read(std::span<char> out) {
           header_[header_size_++] = static_cast<std::uint8_t>(input_[used++]);
           const std::uint8_t b1 = header_size_ >= 2 ? header_[1] : 0;
           const std::size_t needed = header_size_ < 2 ? 2
-                                                      : 2 + ((b1 & 0x7F) == 126 ? 2 : (b1 & 0x7F) == 127 ? 8 : 0) +
+                                                      : 2 +
+                                                            ((b1 & 0x7F) == 126   ? 2
+                                                             : (b1 & 0x7F) == 127 ? 8
+                                                                                  : 0) +
                                                             ((b1 & 0x80) ? 4 : 0);
           if (header_size_ == needed) break;
         }
@@ -654,8 +679,8 @@ Transport::Result WebSocketTransport::read(std::span<char> out) {
       case State::payload: {
         if (message_deflated_) {
           // Unmask into the inflater's input, at most 16 KiB per step so that it stays small.
-          const std::size_t n = static_cast<std::size_t>(
-              std::min<std::uint64_t>({remaining_, input_.size(), std::uint64_t{16 * 1024}}));
+          const std::size_t n =
+              static_cast<std::size_t>(std::min<std::uint64_t>({remaining_, input_.size(), std::uint64_t{16 * 1024}}));
           std::string& in = inflater_->in;
           const std::size_t at = in.size();
           in.resize(at + n);

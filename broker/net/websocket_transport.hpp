@@ -50,8 +50,8 @@ namespace tern::net {
 class WebSocketTransport final : public Transport {
  public:
   struct Settings {
-    std::string path;        // websockets_path: the only request path accepted; empty: any
-    std::string http_dir;    // http_dir, resolved to its real path at start-up; empty: no files served
+    std::string path;                 // websockets_path: the only request path accepted; empty: any
+    std::string http_dir;             // http_dir, resolved to its real path at start-up; empty: no files served
     std::size_t headers_size = 4096;  // websockets_headers_size: the largest request header accepted
     bool compression = false;         // websockets_compression: permessage-deflate when the client offers it
     std::uint64_t max_frame = 0;      // the largest data frame accepted (max_packet_size); 0: no limit
@@ -111,10 +111,10 @@ class WebSocketTransport final : public Transport {
   std::uint8_t mask_offset_ = 0;
   std::uint8_t opcode_ = 0;  // of the current frame
   State state_ = State::header;
-  bool fin_ = false;           // the current frame ends its message
-  bool in_message_ = false;    // a data message has started and not finished (continuations allowed)
+  bool fin_ = false;         // the current frame ends its message
+  bool in_message_ = false;  // a data message has started and not finished (continuations allowed)
   bool message_deflated_ = false;
-  bool deflate_ = false;       // permessage-deflate agreed
+  bool deflate_ = false;  // permessage-deflate agreed
   bool close_sent_ = false;
   std::uint16_t inflate_bits_ = 15;
 };

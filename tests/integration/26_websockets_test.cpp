@@ -94,7 +94,8 @@ class WsSocket {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!done(in_)) {
       if (closed_) return true;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -129,8 +130,10 @@ class WsSocket {
   }
 
   static std::string upgrade_request(const std::string& extra, const std::string& target = "/mqtt") {
-    return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra + "\r\n";
+    return "GET " + target +
+           " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+           extra + "\r\n";
   }
 
   struct Frame {
@@ -176,7 +179,8 @@ class WsSocket {
     while (bytes.size() < size) {
       auto f = read_frame();
       if (!f) throw HarnessError("connection ended after " + std::to_string(bytes.size()) + " MQTT bytes");
-      if (f->opcode() != 0x2 && f->opcode() != 0x0) throw HarnessError("a non-binary frame: " + std::to_string(f->opcode()));
+      if (f->opcode() != 0x2 && f->opcode() != 0x0)
+        throw HarnessError("a non-binary frame: " + std::to_string(f->opcode()));
       bytes += (f->first & 0x40) ? inflate(f->payload) : f->payload;
     }
     return bytes;
@@ -213,7 +217,6 @@ class WebSocketsTest : public ::testing::Test {
   std::optional<BrokerProcess> broker_;
   Ports ports_{};
 };
-
 
 // --- Paho over ws:// and wss:// ------------------------------------------------------------------------------------
 
@@ -290,8 +293,8 @@ TEST_F(WebSocketsTest, PacketsSplitAcrossFramesAndFramesHoldingSeveralPackets) {
   ws.send(websocket_frame(0x0, connect.substr(8), true));
   EXPECT_EQ(ws.read_mqtt(4), connack_accepted_v311);
   // SUBSCRIBE and two PINGREQs coalesced in one frame.
-  const std::string subscribe = protocol::encode(
-      protocol::Subscribe{1, {protocol::Subscription{"raw/#", QoS::at_most_once}}, {}}, Version::v311);
+  const std::string subscribe =
+      protocol::encode(protocol::Subscribe{1, {protocol::Subscription{"raw/#", QoS::at_most_once}}, {}}, Version::v311);
   ws.send(websocket_frame(0x2, subscribe + std::string("\xC0\x00\xC0\x00", 4)));
   EXPECT_EQ(ws.read_mqtt(5 + 4), std::string("\x90\x03\x00\x01\x00\xD0\x00\xD0\x00", 9));
   // A message from TCP arrives in a binary frame.
@@ -373,7 +376,7 @@ TEST_F(WebSocketsTest, BadFramesGetTheirCloseCodeAndOthersAreStillServed) {
       {websocket_frame(0x1, "text"), 1003},
       {websocket_frame(0x2, connect_bytes("unmasked"), true, false), 1002},
       {websocket_frame(0x2, std::string(20001, 'x')), 1009},  // over max_packet_size
-      {websocket_frame(0x2, "x", true, true, 0x40), 1002},     // compressed on a listener without it
+      {websocket_frame(0x2, "x", true, true, 0x40), 1002},    // compressed on a listener without it
       {websocket_frame(0x0, "x"), 1002},
   };
   for (const auto& c : cases) {
@@ -395,7 +398,7 @@ TEST_F(WebSocketsTest, HeadersThatNeverEndAreDroppedOnTheOpeningDeadline) {
   Subscriber bystander(ports_.tcp, Version::v311, "bystander", "ok/#");
   WsSocket slow(ports_.ws);
   slow.send("GET /mqtt HTTP/1.1\r\nHost: x\r\n");  // and nothing more
-  EXPECT_TRUE(slow.wait_closed(15s));  // the opening deadline (10 s) closes it
+  EXPECT_TRUE(slow.wait_closed(15s));              // the opening deadline (10 s) closes it
   expect_still_served(ports_.tcp, bystander);
   EXPECT_NE(broker_->log().find("WebSocket upgrade with 127.0.0.1"), std::string::npos);
   EXPECT_NE(broker_->log().find("timed out"), std::string::npos);
@@ -410,15 +413,16 @@ TEST_F(WebSocketsTest, HttpDirServesItsFilesAndNothingElse) {
     EXPECT_TRUE(response.starts_with("HTTP/1.1 200 OK\r\n")) << response;
     EXPECT_TRUE(response.ends_with("<!doctype html><title>gateway</title>"));
   }
-  for (const std::string target : {"/../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E%2Fsecret.txt", "/..%5Csecret.txt"}) {
+  for (const std::string target :
+       {"/../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E%2Fsecret.txt", "/..%5Csecret.txt"}) {
     WsSocket http(ports_.ws_extra);
     const std::string response = http.http("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n", true);
     EXPECT_TRUE(response.starts_with("HTTP/1.1 403") || response.starts_with("HTTP/1.1 404")) << target << response;
     EXPECT_EQ(response.find("not for the web"), std::string::npos);
   }
   WsSocket post(ports_.ws_extra);
-  EXPECT_TRUE(post.http("POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", true)
-                  .starts_with("HTTP/1.1 405"));
+  EXPECT_TRUE(
+      post.http("POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", true).starts_with("HTTP/1.1 405"));
   // Without http_dir, plain HTTP is told to upgrade.
   WsSocket plain(ports_.ws);
   EXPECT_TRUE(plain.http("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n", true).starts_with("HTTP/1.1 426"));
@@ -429,7 +433,8 @@ TEST_F(WebSocketsTest, HttpDirServesItsFilesAndNothingElse) {
 std::string deflate(std::string_view message) { return testsupport::websocket_deflate(message); }
 
 TEST_F(WebSocketsTest, CompressionIsUsedWithAClientThatOffersIt) {
-  const std::string offer = "Sec-WebSocket-Protocol: mqtt\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+  const std::string offer =
+      "Sec-WebSocket-Protocol: mqtt\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
   WsSocket ws(ports_.ws_extra);
   const std::string head = ws.upgrade(offer);
   EXPECT_NE(head.find("Sec-WebSocket-Extensions: permessage-deflate"), std::string::npos) << head;
@@ -444,12 +449,13 @@ TEST_F(WebSocketsTest, CompressionIsUsedWithAClientThatOffersIt) {
   ws.send(websocket_frame(0x2, deflate(subscribe), true, true, 0x40));
   EXPECT_EQ(ws.read_mqtt(5), std::string("\x90\x03\x00\x01\x00", 5));
   std::string json = R"({"sensors":[)";
-  for (int i = 0; i < 50; ++i) json += R"({"id":"greenhouse-)" + std::to_string(i) + R"(","temperature":21.5,"humidity":48},)";
+  for (int i = 0; i < 50; ++i)
+    json += R"({"id":"greenhouse-)" + std::to_string(i) + R"(","temperature":21.5,"humidity":48},)";
   json += "{}]}";
   publish_once(ports_.tcp, Version::v311, "json/a", json, QoS::at_most_once);
   auto message = ws.read_frame();
   ASSERT_TRUE(message);
-  EXPECT_EQ(message->first, 0xC2);  // FIN, RSV1 (compressed), binary
+  EXPECT_EQ(message->first, 0xC2);                      // FIN, RSV1 (compressed), binary
   EXPECT_LT(message->payload.size(), json.size() / 3);  // what it saves
   const std::string publish = WsSocket::inflate(message->payload);
   EXPECT_NE(publish.find(json), std::string::npos);

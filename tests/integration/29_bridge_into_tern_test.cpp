@@ -39,7 +39,8 @@ class BridgeIntoTern : public ::testing::TestWithParam<std::string> {
           return probe.read(200ms).status == RawClient::ReadResult::Status::packet;
         },
         20s))
-        << "the bridge never came up\n" << edge_->log();
+        << "the bridge never came up\n"
+        << edge_->log();
   }
   std::optional<BrokerProcess> upstream_;  // Tern (mosquitto with TERN_TEST_BROKER=mosquitto)
   std::optional<BrokerProcess> edge_;      // mosquitto, bridging into it
@@ -85,9 +86,11 @@ TEST_P(BridgeIntoTern, RetainedMessagesKeepTheirFlag) {
     return p.retain ? std::optional<std::string>(p.payload) : std::nullopt;
   };
   std::optional<std::string> at_upstream, at_edge;
-  ASSERT_TRUE(wait_until([&] { return (at_upstream = retained_at(upstream_->port(), "both/retained-edge")).has_value(); }, 10s));
+  ASSERT_TRUE(wait_until(
+      [&] { return (at_upstream = retained_at(upstream_->port(), "both/retained-edge")).has_value(); }, 10s));
   EXPECT_EQ(*at_upstream, "r1");
-  ASSERT_TRUE(wait_until([&] { return (at_edge = retained_at(edge_->port(), "down/retained-upstream")).has_value(); }, 10s));
+  ASSERT_TRUE(
+      wait_until([&] { return (at_edge = retained_at(edge_->port(), "down/retained-upstream")).has_value(); }, 10s));
   EXPECT_EQ(*at_edge, "r2");
   EXPECT_FALSE(retained_at(edge_->port(), "down/plain").has_value());
 }

@@ -15,8 +15,8 @@
 
 #include "tests/integration/harness.hpp"
 #include "tests/integration/http_support.hpp"
-#include "tests/support/temp_dir.hpp"
 #include "tests/integration/persistence_support.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace tern::itest {
 namespace {
@@ -217,9 +217,12 @@ TEST(TernBridgeTls, ClientCertificateUplink) {
   }
   // The upstream's certificate is not from this CA: no link, a line that says why.
   BrokerProcess edge(tls_bridge(cert("wrongca.crt")));
-  ASSERT_TRUE(wait_until([&] { return edge.log().find("TLS handshake failed") != std::string::npos ||
-                                      edge.log().find("certificate verify failed") != std::string::npos; },
-                         10s))
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return edge.log().find("TLS handshake failed") != std::string::npos ||
+               edge.log().find("certificate verify failed") != std::string::npos;
+      },
+      10s))
       << edge.log();
 }
 
@@ -244,8 +247,8 @@ TEST(TernBridgeOptions, BindAddressMaxPacketSizeAndOnce) {
   EXPECT_NE(edge.log().find("over bridge_max_packet_size (1000 bytes) was not forwarded"), std::string::npos);
 
   upstream.restart();  // the link ends, and start_type once does not try again
-  EXPECT_TRUE(wait_until([&] { return edge.log().find("start_type once: not connecting again") != std::string::npos; },
-                         10s))
+  EXPECT_TRUE(
+      wait_until([&] { return edge.log().find("start_type once: not connecting again") != std::string::npos; }, 10s))
       << edge.log();
   EXPECT_EQ(edge.log_count("connecting to 127.0.0.1:"), 1u);
 }
@@ -277,8 +280,8 @@ TEST(TernBridgeMetrics, StateAndBacklog) {
   EXPECT_EQ(metric("tern_bridge_backlog_messages"), 5);
 
   upstream.restart();
-  ASSERT_TRUE(wait_until([&] { return metric("tern_bridge_up") == 1 && metric("tern_bridge_backlog_messages") == 0; },
-                         20s))
+  ASSERT_TRUE(
+      wait_until([&] { return metric("tern_bridge_up") == 1 && metric("tern_bridge_backlog_messages") == 0; }, 20s))
       << edge.log();
   EXPECT_NE(edge.log().find("; backlog 5 messages."), std::string::npos) << edge.log();
 }

@@ -11,8 +11,8 @@
 namespace tern::testsupport {
 
 // A frame as a client sends it: masked unless told otherwise. `rsv`: the RSV bits (0x40 is RSV1, compression).
-inline std::string websocket_frame(std::uint8_t opcode, std::string_view payload, bool fin = true,
-                                   bool masked = true, std::uint8_t rsv = 0) {
+inline std::string websocket_frame(std::uint8_t opcode, std::string_view payload, bool fin = true, bool masked = true,
+                                   std::uint8_t rsv = 0) {
   std::string out;
   out.push_back(static_cast<char>((fin ? 0x80 : 0) | rsv | opcode));
   const std::uint8_t mask_bit = masked ? 0x80 : 0;

@@ -165,9 +165,9 @@ TEST(Bridge, AnOutgoingQos2MessageKeepsBothHandshakes) {
 TEST(Bridge, AnIncomingMessageIsAcknowledgedUpstreamOnlyOnceTheBrokerHasIt) {
   Bridge b = connected();
   Bridge::Output out;
-  b.on_remote(protocol::Publish{.topic = "site7/commands/valve", .payload = "open", .qos = QoS::at_least_once,
-                                .packet_id = 3},
-              out);
+  b.on_remote(
+      protocol::Publish{.topic = "site7/commands/valve", .payload = "open", .qos = QoS::at_least_once, .packet_id = 3},
+      out);
   EXPECT_TRUE(out.remote.empty());
   const auto& local = as<protocol::Publish>(out.local.at(0));
   EXPECT_EQ(local.topic, "commands/valve");
@@ -182,8 +182,7 @@ TEST(Bridge, AnIncomingMessageIsAcknowledgedUpstreamOnlyOnceTheBrokerHasIt) {
 TEST(Bridge, AnIncomingMessageTheBrokerRefusesIsNotAcknowledgedUpstream) {
   Bridge b = connected();
   Bridge::Output out;
-  b.on_remote(protocol::Publish{.topic = "site7/commands/x", .payload = "p", .qos = QoS::at_least_once,
-                                .packet_id = 4},
+  b.on_remote(protocol::Publish{.topic = "site7/commands/x", .payload = "p", .qos = QoS::at_least_once, .packet_id = 4},
               out);
   const auto local_id = as<protocol::Publish>(out.local.at(0)).packet_id;
   out = {};
@@ -195,8 +194,8 @@ TEST(Bridge, AnIncomingMessageTheBrokerRefusesIsNotAcknowledgedUpstream) {
 TEST(Bridge, AResentIncomingQos2MessageIsForwardedOnce) {
   Bridge b = connected();
   Bridge::Output out;
-  const protocol::Publish publish{.topic = "site7/commands/y", .payload = "p", .qos = QoS::exactly_once,
-                                  .packet_id = 5};
+  const protocol::Publish publish{
+      .topic = "site7/commands/y", .payload = "p", .qos = QoS::exactly_once, .packet_id = 5};
   b.on_remote(protocol::Publish(publish), out);
   EXPECT_EQ(out.local.size(), 1u);
   out = {};

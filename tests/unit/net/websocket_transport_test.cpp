@@ -21,7 +21,8 @@ using Status = Transport::Status;
 
 std::shared_ptr<WebSocketTransport::Settings> settings() { return std::make_shared<WebSocketTransport::Settings>(); }
 
-std::string upgrade_request(std::string_view extra = "Sec-WebSocket-Protocol: mqtt\r\n", std::string_view target = "/mqtt") {
+std::string upgrade_request(std::string_view extra = "Sec-WebSocket-Protocol: mqtt\r\n",
+                            std::string_view target = "/mqtt") {
   std::string r = "GET " + std::string(target) + " HTTP/1.1\r\nHost: gateway\r\nUpgrade: websocket\r\n";
   r += "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
   r += "Sec-WebSocket-Version: 13\r\n";
@@ -114,7 +115,9 @@ TEST(WebSocketTransportTest, UpgradeAnswers101WithTheMqttSubprotocol) {
 
 TEST(WebSocketTransportTest, TheRequestMayArriveByteByByteWithFramesRightBehindIt) {
   WebSocketTransport t(settings());
-  const std::string connect = "\x10\x0d\x00\x04MQTT\x04\x02\x00\x3c\x00\x01" "a";
+  const std::string connect =
+      "\x10\x0d\x00\x04MQTT\x04\x02\x00\x3c\x00\x01"
+      "a";
   const std::string wire = upgrade_request() + frame(0x2, connect);
   std::string out;
   Transport::Result result{Status::want_read, 0, {}};
@@ -143,8 +146,8 @@ struct Refusal {
 TEST(WebSocketTransportTest, BadUpgradesGetAClearHttpStatus) {
   const std::string v13 = "Sec-WebSocket-Version: 13\r\n";
   const std::vector<Refusal> cases = {
-      {upgrade_request(""), "HTTP/1.1 400", ""},                                         // no subprotocol
-      {upgrade_request("Sec-WebSocket-Protocol: chat\r\n"), "HTTP/1.1 400", ""},         // not mqtt
+      {upgrade_request(""), "HTTP/1.1 400", ""},                                        // no subprotocol
+      {upgrade_request("Sec-WebSocket-Protocol: chat\r\n"), "HTTP/1.1 400", ""},        // not mqtt
       {"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 426", "Upgrade: websocket\r\n"},  // plain HTTP, no http_dir
       {"POST /mqtt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 405", "Allow: GET\r\n"},
       {"GET /mqtt HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="
@@ -158,7 +161,8 @@ TEST(WebSocketTransportTest, BadUpgradesGetAClearHttpStatus) {
        "HTTP/1.1 400", ""},  // no Connection: Upgrade
       {"GARBAGE\x01\x02 nonsense\r\n\r\n", "HTTP/1.1 400", ""},
       {std::string("\x10\x0d\x00\x04MQTT", 8), "HTTP/1.1 400", ""},  // an MQTT client: told at once
-      {upgrade_request("X-Padding: " + std::string(5000, 'a') + "\r\nSec-WebSocket-Protocol: mqtt\r\n"), "HTTP/1.1 431", ""},
+      {upgrade_request("X-Padding: " + std::string(5000, 'a') + "\r\nSec-WebSocket-Protocol: mqtt\r\n"), "HTTP/1.1 431",
+       ""},
   };
   for (const auto& c : cases) {
     WebSocketTransport t(settings());
@@ -242,15 +246,15 @@ TEST_F(HttpDir, ServesFilesWithTheirTypeAndEndsTheConnection) {
 TEST_F(HttpDir, NothingOutsideTheFolderIsEverServed) {
   for (const std::string target :
        {"/../secret.txt", "/sub/../../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E/secret.txt", "/.%2e/secret.txt",
-        "/sub/%2e%2e%2f%2e%2e%2fsecret.txt", "/..%2fsecret.txt", "/leak.txt", "/up/secret.txt",
-        "/%00", "/..\\secret.txt", "/sub/..%5c..%5csecret.txt", "/%2", "/%zz"}) {
+        "/sub/%2e%2e%2f%2e%2e%2fsecret.txt", "/..%2fsecret.txt", "/leak.txt", "/up/secret.txt", "/%00",
+        "/..\\secret.txt", "/sub/..%5c..%5csecret.txt", "/%2", "/%zz"}) {
     const std::string out = get(target);
     EXPECT_TRUE(out.starts_with("HTTP/1.1 403") || out.starts_with("HTTP/1.1 404")) << target << " -> " << out;
     EXPECT_EQ(out.find("secret"), std::string::npos) << target;
   }
   EXPECT_TRUE(get("/up/secret.txt").starts_with("HTTP/1.1 403"));  // through a link to the parent
   EXPECT_TRUE(get("/absent.html").starts_with("HTTP/1.1 404"));
-  EXPECT_TRUE(get("/sub").starts_with("HTTP/1.1 404"));  // a directory
+  EXPECT_TRUE(get("/sub").starts_with("HTTP/1.1 404"));                 // a directory
   EXPECT_TRUE(get("http://x/index.html").starts_with("HTTP/1.1 403"));  // absolute form: not a path
 }
 
@@ -322,7 +326,7 @@ TEST(WebSocketTransportTest, ACloseFrameIsAnsweredAndEndsTheStream) {
   EXPECT_EQ(control_output(t), close_frame(1001));
   std::string out, failure;
   t.close(out);
-  EXPECT_TRUE(out.empty());  // one close frame only
+  EXPECT_TRUE(out.empty());                                // one close frame only
   EXPECT_EQ(t.write_some("more", out, 100, failure), 4u);  // nothing may follow it
   EXPECT_TRUE(out.empty());
 }
@@ -336,17 +340,17 @@ TEST(WebSocketTransportTest, BadFramesFailWithTheirCloseCode) {
   std::string payload_200(200, 'p');
   const std::vector<BadFrame> cases = {
       {frame(0x1, "text"), 1003},
-      {frame(0x2, connect_packet, true, false), 1002},                            // unmasked
-      {frame(0x2, "x", true, true, 0x20), 1002},                                  // RSV2
-      {frame(0x2, "x", true, true, 0x40), 1002},                                  // RSV1 without compression
-      {frame(0x0, "x"), 1002},                                                    // continuation without a message
-      {frame(0x2, "x", false) + frame(0x2, "y"), 1002},                           // new message inside one
-      {frame(0x9, "x", false), 1002},                                             // fragmented ping
-      {frame(0x9, payload_200), 1002},                                            // ping over 125 bytes
-      {frame(0x3, "x"), 1002},                                                    // reserved data opcode
-      {frame(0xB, "x"), 1002},                                                    // reserved control opcode
-      {frame(0x8, "\x03"), 1002},                                                 // close with one byte
-      {frame(0x2, std::string(2000, 'z')), 1009},                                 // over max_frame
+      {frame(0x2, connect_packet, true, false), 1002},   // unmasked
+      {frame(0x2, "x", true, true, 0x20), 1002},         // RSV2
+      {frame(0x2, "x", true, true, 0x40), 1002},         // RSV1 without compression
+      {frame(0x0, "x"), 1002},                           // continuation without a message
+      {frame(0x2, "x", false) + frame(0x2, "y"), 1002},  // new message inside one
+      {frame(0x9, "x", false), 1002},                    // fragmented ping
+      {frame(0x9, payload_200), 1002},                   // ping over 125 bytes
+      {frame(0x3, "x"), 1002},                           // reserved data opcode
+      {frame(0xB, "x"), 1002},                           // reserved control opcode
+      {frame(0x8, "\x03"), 1002},                        // close with one byte
+      {frame(0x2, std::string(2000, 'z')), 1009},        // over max_frame
   };
   for (const auto& c : cases) {
     auto s = settings();
@@ -371,7 +375,9 @@ TEST(WebSocketTransportTest, WritesAreUnmaskedBinaryFramesOfAtMostTheSlice) {
   auto& t = *o.transport;
   std::string out, failure;
   EXPECT_EQ(t.write_some("abc", out, 65536, failure), 3u);
-  EXPECT_EQ(out, std::string("\x82\x03" "abc", 5));
+  EXPECT_EQ(out, std::string("\x82\x03"
+                             "abc",
+                             5));
   out.clear();
   const std::string big(70000, 'b');
   EXPECT_EQ(t.write_some(big, out, 65536, failure), 65536u);
@@ -400,7 +406,8 @@ std::string json_messages(int count) {
 }
 
 TEST(WebSocketTransportTest, PermessageDeflateIsAgreedOnlyWhenOnAndOffered) {
-  const std::string offer = "Sec-WebSocket-Protocol: mqtt\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+  const std::string offer =
+      "Sec-WebSocket-Protocol: mqtt\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
   auto off = open_with(settings(), upgrade_request(offer));
   EXPECT_EQ(off.response.find("Sec-WebSocket-Extensions"), std::string::npos);
   EXPECT_FALSE(off.transport->compressed());
@@ -442,7 +449,8 @@ TEST(WebSocketTransportTest, CompressedMessagesInflateHoweverTheyArrive) {
                            frame(0x2, deflate("x"), true, true, 0x40);
   for (const std::size_t piece : {std::size_t{1}, std::size_t{3}, std::size_t{65536}}) {
     for (const std::size_t chunk : {std::size_t{7}, std::size_t{65536}}) {
-      auto o = open_with(s, upgrade_request("Sec-WebSocket-Protocol: mqtt\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"));
+      auto o = open_with(
+          s, upgrade_request("Sec-WebSocket-Protocol: mqtt\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"));
       const Decoded d = decode(*o.transport, wire, piece, chunk);
       EXPECT_EQ(d.last == Status::ok || d.last == Status::want_read, true) << d.reason;
       EXPECT_TRUE(d.bytes == message + "plain" + message + "x") << "piece " << piece << " chunk " << chunk;
@@ -453,7 +461,8 @@ TEST(WebSocketTransportTest, CompressedMessagesInflateHoweverTheyArrive) {
 TEST(WebSocketTransportTest, WritesAreDeflatedAndInflateBack) {
   auto s = settings();
   s->compression = true;
-  auto o = open_with(s, upgrade_request("Sec-WebSocket-Protocol: mqtt\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"));
+  auto o =
+      open_with(s, upgrade_request("Sec-WebSocket-Protocol: mqtt\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"));
   const std::string message = json_messages(100);
   std::string out, failure;
   ASSERT_EQ(o.transport->write_some(message, out, 65536, failure), message.size());
@@ -478,7 +487,8 @@ TEST(WebSocketTransportTest, WritesAreDeflatedAndInflateBack) {
 TEST(WebSocketTransportTest, ACorruptCompressedMessageFailsWith1007) {
   auto s = settings();
   s->compression = true;
-  auto o = open_with(s, upgrade_request("Sec-WebSocket-Protocol: mqtt\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"));
+  auto o =
+      open_with(s, upgrade_request("Sec-WebSocket-Protocol: mqtt\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"));
   const Decoded d = decode(*o.transport, frame(0x2, std::string("\xFF\xFF\xFF\xFF\xFF\xFF", 6), true, true, 0x40));
   EXPECT_EQ(d.last, Status::failed);
   EXPECT_EQ(control_output(*o.transport), close_frame(1007));
@@ -490,7 +500,8 @@ TEST(WebSocketTransportTest, RandomFramingNeverCrashes) {
     auto s = settings();
     s->compression = round % 2 == 0;
     s->max_frame = 4096;
-    auto o = open_with(s, upgrade_request("Sec-WebSocket-Protocol: mqtt\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"));
+    auto o = open_with(
+        s, upgrade_request("Sec-WebSocket-Protocol: mqtt\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"));
     std::string wire;
     const int frames = 1 + static_cast<int>(random() % 6);
     for (int f = 0; f < frames; ++f) {
