@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <utility>
+#include <vector>
 
 #include "tls/detail.hpp"
 #include "tls/error.hpp"
@@ -16,6 +18,27 @@ namespace {
 
 [[noreturn]] void fail(std::string_view what, const std::string& path, int code) {
   throw ContextError(std::string(what) + ' ' + path + ": " + make_error_code(code).message());
+}
+
+// Every certificate file in `path` (capath), in name order; a file that does not parse is skipped, as mbedTLS's own
+// mbedtls_x509_crt_parse_path does. Not that function: on 32-bit ARM its stat() fails with EOVERFLOW on file systems
+// with 64-bit inode numbers, and the folder looks empty (seen under qemu-arm). Returns how many certificates it added.
+int load_ca_path(mbedtls_x509_crt& chain, const std::string& path) {
+  std::error_code error;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(path, error)) {
+    if (entry.is_regular_file(error)) files.push_back(entry.path());
+  }
+  if (error) throw ContextError("capath " + path + ": " + error.message());
+  std::sort(files.begin(), files.end());
+  int added = 0;
+  for (const auto& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (data.find("-----BEGIN") != std::string::npos) data.push_back('\0');  // PEM is parsed with its NUL; DER not
+    if (mbedtls_x509_crt_parse(&chain, reinterpret_cast<const unsigned char*>(data.data()), data.size()) >= 0) ++added;
+  }
+  return added;
 }
 
 void check(int code, std::string_view what) {
@@ -222,8 +245,7 @@ std::shared_ptr<const Context> Context::server(const TlsSettings& settings) {
     have_ca = true;
   }
   if (!settings.capath.empty()) {
-    const int rc = mbedtls_x509_crt_parse_path(&i.ca, settings.capath.c_str());
-    if (rc < 0) fail("capath", settings.capath, rc);
+    if (load_ca_path(i.ca, settings.capath) == 0) throw ContextError("capath " + settings.capath + ": no certificate in it");
     have_ca = true;
   }
   bool have_crl = false;
@@ -269,9 +291,7 @@ std::shared_ptr<const Context> Context::client(const ClientSettings& settings) {
     }
   }
   if (!settings.capath.empty()) {
-    // Every certificate file in the folder; one that does not parse is skipped (mbedTLS counts it), none at all fails.
-    if (int rc = mbedtls_x509_crt_parse_path(&i.ca, settings.capath.c_str()); rc < 0) fail("capath", settings.capath, rc);
-    if (i.ca.version == 0) throw ContextError("capath " + settings.capath + ": no CA certificate in it");
+    if (load_ca_path(i.ca, settings.capath) == 0) throw ContextError("capath " + settings.capath + ": no certificate in it");
   }
   if (!settings.cafile.empty() || !settings.capath.empty()) {
     mbedtls_ssl_conf_ca_chain(&i.conf, &i.ca, nullptr);
