@@ -21,8 +21,8 @@ namespace {
 }
 
 // Every certificate file in `path` (capath), in name order; a file that does not parse is skipped, as mbedTLS's own
-// mbedtls_x509_crt_parse_path does. Not that function: on 32-bit ARM its stat() fails with EOVERFLOW on file systems
-// with 64-bit inode numbers, and the folder looks empty (seen under qemu-arm). Returns how many certificates it added.
+// mbedtls_x509_crt_parse_path does. Not that function: under qemu-arm (armhf) it found nothing in a folder that held a
+// CA, most likely because its 32-bit stat() fails (EOVERFLOW) on 64-bit inode numbers. Returns how many it added.
 int load_ca_path(mbedtls_x509_crt& chain, const std::string& path) {
   std::error_code error;
   std::vector<std::filesystem::path> files;
