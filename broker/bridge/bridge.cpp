@@ -62,6 +62,31 @@ protocol::Publish Bridge::notification(bool up) const {
       .topic = settings_.notification_topic, .payload = up ? "1" : "0", .qos = QoS::at_most_once, .retain = true};
 }
 
+void Bridge::local_session(Output& out) const {
+  out.attach_local = true;
+  protocol::Connect local;
+  local.version = Version::v5;
+  local.client_id = settings_.local_clientid;
+  local.clean_start = settings_.local_clean();
+  local.keep_alive = 0;
+  if (!settings_.local_clean()) local.properties.session_expiry_interval = session_never_expires;
+  out.local.push_back(std::move(local));
+  protocol::Subscribe subscribe{.packet_id = 1};
+  for (const auto& t : settings_.topics) {
+    if (!t.outgoing()) continue;
+    subscribe.subscriptions.push_back(protocol::Subscription{
+        .filter = t.local_prefix + t.pattern, .max_qos = t.qos, .no_local = true, .retain_as_published = true});
+  }
+  if (!subscribe.subscriptions.empty()) out.local.push_back(std::move(subscribe));
+}
+
+void Bridge::prime(Output& out) const {
+  if (settings_.local_clean()) return;  // a clean session would be gone again at once
+  local_session(out);
+  out.detach_local = true;
+  out.priming = true;
+}
+
 void Bridge::remote_opened(Output& out) {
   up_ = false;
   ping_outstanding_ = false;
@@ -111,21 +136,7 @@ void Bridge::on_remote(Packet&& packet, Output& out) {
       send_remote(up, out);  // its PUBACK finds no crossing and is ignored
     }
     // Locally: the client whose session holds what waits to go out, and the `out` topics.
-    out.attach_local = true;
-    protocol::Connect local;
-    local.version = Version::v5;
-    local.client_id = settings_.local_clientid;
-    local.clean_start = settings_.local_clean();
-    local.keep_alive = 0;
-    if (!settings_.local_clean()) local.properties.session_expiry_interval = session_never_expires;
-    out.local.push_back(std::move(local));
-    protocol::Subscribe local_subscribe{.packet_id = 1};
-    for (const auto& t : settings_.topics) {
-      if (!t.outgoing()) continue;
-      local_subscribe.subscriptions.push_back(protocol::Subscription{
-          .filter = t.local_prefix + t.pattern, .max_qos = t.qos, .no_local = true, .retain_as_published = true});
-    }
-    if (!local_subscribe.subscriptions.empty()) out.local.push_back(std::move(local_subscribe));
+    local_session(out);
     if (settings_.notifications) out.local_state = "1";
     return;
   }

@@ -56,9 +56,14 @@ class Bridge {
     bool detach_local = false;
     std::string local_state;  // non-empty: publish it (retained) on the notification topic here, as the broker's own
     bool dropped_oversize = false;  // a message over bridge_max_packet_size was not forwarded (for the log)
+    bool priming = false;           // prime(): not a connection (for the log)
     std::string failure;
   };
 
+  // At start-up, before any link: the local session is made (attached, subscribed, detached), so that what is
+  // published before the upstream is first reached waits in its queue too, as it would after a lost link. Nothing
+  // with local_cleansession (such a session would end at once).
+  void prime(Output& out) const;
   // The TCP (or TLS) connection to the upstream is open: the CONNECT.
   void remote_opened(Output& out);
   // A packet from the upstream / from the broker to the bridge's local client.
@@ -72,6 +77,7 @@ class Bridge {
 
  private:
   void send_remote(const protocol::Packet& packet, Output& out) const;
+  void local_session(Output& out) const;  // attach, CONNECT and SUBSCRIBE of the local client
   std::uint16_t next_id(std::uint16_t& counter, const auto& in_use);
   const BridgeSettings::Topic* outgoing_topic(const std::string& local_topic) const;
   const BridgeSettings::Topic* incoming_topic(const std::string& remote_topic) const;

@@ -60,7 +60,12 @@ std::string BridgeLink::where() const {
   return a.host + ":" + std::to_string(a.port);
 }
 
-void BridgeLink::start() { connect(); }
+void BridgeLink::start() {
+  bridge::Bridge::Output out;
+  bridge_.prime(out);
+  apply(out);
+  connect();
+}
 
 std::size_t BridgeLink::backlog() const {
   std::lock_guard lock(shared_.mutex);
@@ -285,7 +290,7 @@ void BridgeLink::apply(bridge::Bridge::Output& out) {
     if (out.attach_local) backlog = shared_.broker.queued_for(bridge_.settings().local_clientid);  // before the flow
     shared_.broker.on_packets(local_id_, out.local, now);
   }
-  if (out.attach_local) {
+  if (out.attach_local && !out.priming) {
     TERN_LOG(notice, "Bridge ", name(), ": connected to ", where(), " as ", bridge_.settings().remote_clientid,
              "; backlog ", backlog, backlog == 1 ? " message." : " messages.");
   }

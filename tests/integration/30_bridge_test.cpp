@@ -253,6 +253,27 @@ TEST(TernBridgeOptions, BindAddressMaxPacketSizeAndOnce) {
   EXPECT_EQ(edge.log_count("connecting to 127.0.0.1:"), 1u);
 }
 
+// An upstream that refuses the bridge (here: no anonymous clients, and the bridge gives no credentials): each refusal
+// is logged with the upstream's answer and tried again after restart_timeout, and what is published meanwhile
+// stays in the bridge's queue (the backlog grows; nothing is acknowledged upstream or dropped).
+TEST(TernBridgeRefused, RefusalsAreLoggedAndRetried) {
+  if (testing_mosquitto()) GTEST_SKIP() << "checks Tern's log lines";
+  const std::uint16_t fixed = pick_free_port();
+  BrokerProcess upstream({"listener " + std::to_string(fixed) + " 127.0.0.1", "allow_anonymous false"}, Kind::tern);
+  auto lines = bridge_lines(fixed, "mqttv311");
+  lines.push_back("http_listener 0 127.0.0.1");
+  BrokerProcess edge(lines);
+  ASSERT_TRUE(
+      wait_until([&] { return edge.log_count("the upstream refused the connection: return code 5") >= 2; }, 15s))
+      << edge.log();
+  EXPECT_NE(edge.log().find("next attempt in"), std::string::npos);
+  publish_once(edge.port(), Version::v311, "out/waiting", "kept", QoS::at_least_once);
+  const std::uint16_t http = http_port(edge);
+  const auto all = samples(body_of(get(http, "/metrics")));
+  EXPECT_EQ(all.at("tern_bridge_up{bridge=\"up\"}"), 0);
+  EXPECT_EQ(all.at("tern_bridge_backlog_messages{bridge=\"up\"}"), 1);
+}
+
 // What an operator sees: tern_bridge_up and tern_bridge_backlog_messages on /metrics follow the link and the queue,
 // and the log gives the backlog at each connection.
 TEST(TernBridgeMetrics, StateAndBacklog) {

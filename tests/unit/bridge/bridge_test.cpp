@@ -115,6 +115,27 @@ TEST(Bridge, TheUpstreamsConnackAttachesTheLocalSession) {
   EXPECT_EQ(as<protocol::Publish>(packets[1]).payload, "1");
 }
 
+// Before the upstream is ever reached, the local session is made and left, so that it queues what is published.
+TEST(Bridge, PrimingMakesTheLocalSessionBeforeAnyLink) {
+  Bridge b(settings());
+  Bridge::Output out;
+  b.prime(out);
+  EXPECT_TRUE(out.attach_local);
+  EXPECT_TRUE(out.detach_local);
+  EXPECT_TRUE(out.priming);
+  ASSERT_EQ(out.local.size(), 2u);
+  EXPECT_FALSE(as<protocol::Connect>(out.local[0]).clean_start);
+  EXPECT_EQ(as<protocol::Subscribe>(out.local[1]).subscriptions.size(), 2u);
+  EXPECT_TRUE(out.remote.empty());
+  EXPECT_FALSE(b.up());
+  BridgeSettings clean = settings();
+  clean.local_cleansession = true;  // such a session would end at once: nothing to make
+  Bridge c(clean);
+  Bridge::Output none;
+  c.prime(none);
+  EXPECT_FALSE(none.attach_local);
+}
+
 TEST(Bridge, ARefusedConnectionIsAFailure) {
   Bridge b(settings());
   Bridge::Output out;
