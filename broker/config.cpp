@@ -463,124 +463,6 @@ constexpr Directive kDirectives[] = {
    },
    "mqtt|websockets: the listener's protocol: MQTT over TCP, or MQTT over WebSockets (ws://, wss:// with the "
    "listener's certfile and keyfile) (default mqtt)"},
-  // Bridges (mosquitto's bridge section; config_bridge.cpp).
-  {"connection", Scope::global, apply_connection,
-   "NAME: start a bridge section: the directives after it, up to the next connection line, configure a bridge to "
-   "an upstream broker (MQTT over TCP)"},
-  {"address", Scope::global, apply_address,
-   "HOST[:PORT] [HOST[:PORT] ...]: the bridge's upstream (port 1883 by default); with several, one that cannot be "
-   "reached is followed by the next, in order"},
-  {"addresses", Scope::global, apply_address, "the same as address"},
-  {"topic", Scope::global, apply_topic,
-   "PATTERN [out|in|both] [QOS] [LOCAL_PREFIX REMOTE_PREFIX]: what the bridge forwards: out (default) from here "
-   "upstream, in from upstream here, both; at most QOS (default 0); a topic LOCAL_PREFIX+X here is REMOTE_PREFIX+X "
-   "upstream (\"\" for an empty one)"},
-  {"remote_clientid", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_string(c, v, &bridge::BridgeSettings::remote_clientid); },
-   "ID: the bridge's client id upstream (default HOSTNAME.NAME)"},
-  {"clientid", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_string(c, v, &bridge::BridgeSettings::remote_clientid); },
-   "ID: mosquitto 1.x name of remote_clientid"},
-  {"local_clientid", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_string(c, v, &bridge::BridgeSettings::local_clientid); },
-   "ID: the client id of the bridge's session in this broker (default local.REMOTE_CLIENTID)"},
-  {"remote_username", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_optional(c, v, &bridge::BridgeSettings::remote_username); },
-   "NAME: the username the bridge gives upstream (default none)"},
-  {"username", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_optional(c, v, &bridge::BridgeSettings::remote_username); },
-   "NAME: mosquitto 1.x name of remote_username"},
-  {"remote_password", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_optional(c, v, &bridge::BridgeSettings::remote_password); },
-   "PASSWORD: the password the bridge gives upstream (default none)"},
-  {"password", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_optional(c, v, &bridge::BridgeSettings::remote_password); },
-   "PASSWORD: mosquitto 1.x name of remote_password"},
-  {"bridge_protocol_version", Scope::global, apply_bridge_protocol_version,
-   "mqttv31|mqttv311|mqttv50: the MQTT version the bridge speaks upstream (default mqttv311)"},
-  {"cleansession", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::cleansession); },
-   "true|false: whether the bridge's upstream session starts clean on each connection (default false)"},
-  {"local_cleansession", Scope::global, apply_local_cleansession,
-   "true|false: whether the bridge's session here starts clean; false keeps what waits to go out while the "
-   "upstream is unreachable (default: as cleansession)"},
-  {"keepalive_interval", Scope::global, apply_keepalive_interval,
-   "SECONDS: the bridge's keep alive upstream: a PINGREQ every interval, the link dropped if one is not answered "
-   "(default 60)"},
-  {"restart_timeout", Scope::global, apply_restart_timeout,
-   "BASE [CAP]: seconds before the bridge tries again after its link ended: BASE, doubling with jitter up to CAP "
-   "while attempts fail; BASE alone: always BASE (default 5 30)"},
-  {"start_type", Scope::global, apply_start_type,
-   "automatic|once|lazy: automatic connects at start-up and after every loss; once connects at start-up and not "
-   "again after the link ends; lazy is run as automatic, with a note (default automatic)"},
-  {"round_robin", Scope::global, apply_round_robin,
-   "true|false: accepted; with several addresses Tern fails over in order and stays on the one that works"},
-  {"try_private", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::try_private); },
-   "true|false: tell a 3.1/3.1.1 upstream that this is a bridge (mosquitto's marker), so that it does not echo what "
-   "the bridge forwards; 5.0 bridges subscribe with no-local instead (default true)"},
-  {"notifications", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::notifications); },
-   "true|false: publish the bridge's state, retained: 1 when connected, 0 when not (the upstream gets the 0 as the "
-   "bridge's will) (default true)"},
-  {"notification_topic", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_string(c, v, &bridge::BridgeSettings::notification_topic); },
-   "TOPIC: where the state goes (default $SYS/broker/connection/REMOTE_CLIENTID/state)"},
-  {"notifications_local_only", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::notifications_local_only); },
-   "true|false: publish the state only here, not upstream (default false)"},
-  {"bridge_outgoing_retain", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::outgoing_retain); },
-   "true|false: forward the retain flag of outgoing messages; false sends them unretained (default true)"},
-  {"bridge_cafile", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::cafile); },
-   "PATH: the bridge connects over TLS and verifies the upstream's certificate against these CAs (PEM)"},
-  {"bridge_certfile", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::certfile); },
-   "PATH: the bridge's client certificate (PEM), with bridge_keyfile"},
-  {"bridge_keyfile", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::keyfile); },
-   "PATH: the key of bridge_certfile (PEM, unencrypted)"},
-  {"bridge_capath", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::capath); },
-   "DIR: like bridge_cafile, a folder of CA certificates (PEM)"},
-  {"bridge_alpn", Scope::global, apply_bridge_alpn,
-   "PROTOCOL[,PROTOCOL...]: ALPN protocols the TLS uplink offers (an upstream serving several protocols on one port)"},
-  {"bridge_require_ocsp", Scope::global, apply_bridge_require_ocsp,
-   "true|false: true is accepted with a warning: mbedTLS 2.28 cannot check OCSP; the chain and name are verified, "
-   "revocation is not"},
-  {"bridge_bind_address", Scope::global, apply_bridge_bind_address,
-   "IP-ADDRESS: the local address the bridge's connection leaves from (default: any)"},
-  {"bridge_max_packet_size", Scope::global, apply_bridge_max_packet_size,
-   "BYTES: outgoing messages larger than this (as PUBLISH packets) are not forwarded, and a line says so; 0: no "
-   "limit (default)"},
-  {"idle_timeout", Scope::global,
-   [](Context& c, std::string_view v) {
-     apply_bridge_noted(c, v, "applies to start_type lazy, which Tern runs as automatic: no effect");
-   },
-   "SECONDS: start_type lazy's; accepted with a note (Tern runs lazy bridges as automatic)"},
-  {"threshold", Scope::global,
-   [](Context& c, std::string_view v) {
-     apply_bridge_noted(c, v, "applies to start_type lazy, which Tern runs as automatic: no effect");
-   },
-   "COUNT: start_type lazy's; accepted with a note (Tern runs lazy bridges as automatic)"},
-  {"bridge_insecure", Scope::global, apply_bridge_insecure,
-   "true|false: with TLS, do not check that the upstream's certificate names the address's host (the chain is "
-   "still verified); for tests only (default false)"},
-  {"bridge_tls_version", Scope::global, apply_bridge_tls_version,
-   "tlsv1.2: the TLS version of the uplink (Tern speaks TLS 1.2)"},
-  {"bridge_identity", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::psk_identity); },
-   "IDENTITY: TLS-PSK uplink: the identity, with bridge_psk"},
-  {"bridge_psk", Scope::global,
-   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::psk_hex_key); },
-   "HEX-KEY: TLS-PSK uplink: the key in hexadecimal, with bridge_identity"},
-  {"bridge_attempt_unsubscribe", Scope::global,
-   [](Context& c, std::string_view v) {
-     apply_bridge_noted(c, v, "accepted; Tern does not unsubscribe upstream topics it no longer bridges (messages "
-                              "for them are acknowledged and dropped)");
-   },
-   "true|false: accepted with a note: topics no longer configured are acknowledged and dropped, not unsubscribed"},
   {"accept_protocol_versions", Scope::listener,
    [](Context& c, std::string_view v) {
      std::uint8_t versions = 0;
@@ -739,6 +621,17 @@ constexpr Directive kDirectives[] = {
 };
 // clang-format on
 
+// This file's table and the bridge section's (config_bridge.cpp), as one list.
+const std::vector<Directive>& all_directives() {
+  static const std::vector<Directive> all = [] {
+    std::vector<Directive> v(std::begin(kDirectives), std::end(kDirectives));
+    const auto bridge = bridge_directives();
+    v.insert(v.end(), bridge.begin(), bridge.end());
+    return v;
+  }();
+  return all;
+}
+
 // mosquitto directives Tern will support but does not yet: an error that says so, rather than "unknown".
 constexpr std::string_view kNotYetSupported[] = {
     // Tern's own, of a later step: the disk budget of one bridge's backlog (issue 21).
@@ -764,7 +657,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::string what = "unknown directive '" + std::string(name) + "'";
   std::string_view best;
   std::size_t best_distance = 3;  // suggest only near misses: typos, not different words
-  for (const auto& d : kDirectives) {
+  for (const auto& d : all_directives()) {
     const auto distance = edit_distance(name, d.name);
     if (distance < best_distance) {
       best = d.name;
@@ -779,9 +672,9 @@ void parse_line(Context& c, std::string_view line) {
   auto rest = line;
   const auto name = next_token(rest);
   c.at(c.line(), name);
-  const auto* directive =
-      std::find_if(std::begin(kDirectives), std::end(kDirectives), [&](const Directive& d) { return d.name == name; });
-  if (directive == std::end(kDirectives)) {
+  const auto all = all_directives();
+  const auto directive = std::find_if(all.begin(), all.end(), [&](const Directive& d) { return d.name == name; });
+  if (directive == all.end()) {
     if (apply_plugin_option(c, name, rest)) return;
     if (std::find(std::begin(kNotYetSupported), std::end(kNotYetSupported), name) != std::end(kNotYetSupported)) {
       // Built with append: GCC 12 -O3 reports a false -Wrestrict for "'" + std::string(...) (GCC PR 105651).
@@ -812,7 +705,7 @@ void parse_text(Context& c, std::string_view text) {
 
 std::vector<DirectiveInfo> config_directives() {
   std::vector<DirectiveInfo> out;
-  for (const auto& d : kDirectives) out.push_back({d.name, d.scope == Scope::listener, d.doc});
+  for (const auto& d : all_directives()) out.push_back({d.name, d.scope == Scope::listener, d.doc});
   return out;
 }
 

@@ -43,8 +43,6 @@ bridge::BridgeSettings::Address parse_address(Context& c, std::string_view token
 // A token of a topic line: "" stands for the empty string (mosquitto's way to give an empty pattern or prefix).
 std::string topic_token(std::string_view token) { return token == "\"\"" ? std::string() : std::string(token); }
 
-}  // namespace
-
 void apply_connection(Context& c, std::string_view value) {
   const auto name = c.single(value);
   for (const auto& other : c.config().bridges) {
@@ -221,6 +219,8 @@ void apply_bridge_tls_version(Context& c, std::string_view value) {
   if (token != "tlsv1.2") c.bad_value("tlsv1.2 (Tern speaks TLS 1.2)", token);
 }
 
+}  // namespace
+
 void finish_bridges(Context& c) {
   for (std::size_t i = 0; i < c.config().bridges.size(); ++i) {
     const auto& b = c.config().bridges[i];
@@ -252,5 +252,133 @@ void finish_bridges(Context& c) {
     }
   }
 }
+
+namespace {
+
+// clang-format off
+constexpr Directive kBridgeDirectives[] = {
+  {"connection", Scope::global, apply_connection,
+   "NAME: start a bridge section: the directives after it, up to the next connection line, configure a bridge to "
+   "an upstream broker (MQTT over TCP)"},
+  {"address", Scope::global, apply_address,
+   "HOST[:PORT] [HOST[:PORT] ...]: the bridge's upstream (port 1883 by default); with several, one that cannot be "
+   "reached is followed by the next, in order"},
+  {"addresses", Scope::global, apply_address, "the same as address"},
+  {"topic", Scope::global, apply_topic,
+   "PATTERN [out|in|both] [QOS] [LOCAL_PREFIX REMOTE_PREFIX]: what the bridge forwards: out (default) from here "
+   "upstream, in from upstream here, both; at most QOS (default 0); a topic LOCAL_PREFIX+X here is REMOTE_PREFIX+X "
+   "upstream (\"\" for an empty one)"},
+  {"remote_clientid", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_string(c, v, &bridge::BridgeSettings::remote_clientid); },
+   "ID: the bridge's client id upstream (default HOSTNAME.NAME)"},
+  {"clientid", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_string(c, v, &bridge::BridgeSettings::remote_clientid); },
+   "ID: mosquitto 1.x name of remote_clientid"},
+  {"local_clientid", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_string(c, v, &bridge::BridgeSettings::local_clientid); },
+   "ID: the client id of the bridge's session in this broker (default local.REMOTE_CLIENTID)"},
+  {"remote_username", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_optional(c, v, &bridge::BridgeSettings::remote_username); },
+   "NAME: the username the bridge gives upstream (default none)"},
+  {"username", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_optional(c, v, &bridge::BridgeSettings::remote_username); },
+   "NAME: mosquitto 1.x name of remote_username"},
+  {"remote_password", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_optional(c, v, &bridge::BridgeSettings::remote_password); },
+   "PASSWORD: the password the bridge gives upstream (default none)"},
+  {"password", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_optional(c, v, &bridge::BridgeSettings::remote_password); },
+   "PASSWORD: mosquitto 1.x name of remote_password"},
+  {"bridge_protocol_version", Scope::global, apply_bridge_protocol_version,
+   "mqttv31|mqttv311|mqttv50: the MQTT version the bridge speaks upstream (default mqttv311)"},
+  {"cleansession", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::cleansession); },
+   "true|false: whether the bridge's upstream session starts clean on each connection (default false)"},
+  {"local_cleansession", Scope::global, apply_local_cleansession,
+   "true|false: whether the bridge's session here starts clean; false keeps what waits to go out while the "
+   "upstream is unreachable (default: as cleansession)"},
+  {"keepalive_interval", Scope::global, apply_keepalive_interval,
+   "SECONDS: the bridge's keep alive upstream: a PINGREQ every interval, the link dropped if one is not answered "
+   "(default 60)"},
+  {"restart_timeout", Scope::global, apply_restart_timeout,
+   "BASE [CAP]: seconds before the bridge tries again after its link ended: BASE, doubling with jitter up to CAP "
+   "while attempts fail; BASE alone: always BASE (default 5 30)"},
+  {"start_type", Scope::global, apply_start_type,
+   "automatic|once|lazy: automatic connects at start-up and after every loss; once connects at start-up and not "
+   "again after the link ends; lazy is run as automatic, with a note (default automatic)"},
+  {"round_robin", Scope::global, apply_round_robin,
+   "true|false: accepted; with several addresses Tern fails over in order and stays on the one that works"},
+  {"try_private", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::try_private); },
+   "true|false: tell a 3.1/3.1.1 upstream that this is a bridge (mosquitto's marker), so that it does not echo what "
+   "the bridge forwards; 5.0 bridges subscribe with no-local instead (default true)"},
+  {"notifications", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::notifications); },
+   "true|false: publish the bridge's state, retained: 1 when connected, 0 when not (the upstream gets the 0 as the "
+   "bridge's will) (default true)"},
+  {"notification_topic", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_string(c, v, &bridge::BridgeSettings::notification_topic); },
+   "TOPIC: where the state goes (default $SYS/broker/connection/REMOTE_CLIENTID/state)"},
+  {"notifications_local_only", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::notifications_local_only); },
+   "true|false: publish the state only here, not upstream (default false)"},
+  {"bridge_outgoing_retain", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::outgoing_retain); },
+   "true|false: forward the retain flag of outgoing messages; false sends them unretained (default true)"},
+  {"bridge_cafile", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::cafile); },
+   "PATH: the bridge connects over TLS and verifies the upstream's certificate against these CAs (PEM)"},
+  {"bridge_certfile", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::certfile); },
+   "PATH: the bridge's client certificate (PEM), with bridge_keyfile"},
+  {"bridge_keyfile", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::keyfile); },
+   "PATH: the key of bridge_certfile (PEM, unencrypted)"},
+  {"bridge_capath", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::capath); },
+   "DIR: like bridge_cafile, a folder of CA certificates (PEM)"},
+  {"bridge_alpn", Scope::global, apply_bridge_alpn,
+   "PROTOCOL[,PROTOCOL...]: ALPN protocols the TLS uplink offers (an upstream serving several protocols on one port)"},
+  {"bridge_require_ocsp", Scope::global, apply_bridge_require_ocsp,
+   "true|false: true is accepted with a warning: mbedTLS 2.28 cannot check OCSP; the chain and name are verified, "
+   "revocation is not"},
+  {"bridge_bind_address", Scope::global, apply_bridge_bind_address,
+   "IP-ADDRESS: the local address the bridge's connection leaves from (default: any)"},
+  {"bridge_max_packet_size", Scope::global, apply_bridge_max_packet_size,
+   "BYTES: outgoing messages larger than this (as PUBLISH packets) are not forwarded, and a line says so; 0: no "
+   "limit (default)"},
+  {"idle_timeout", Scope::global,
+   [](Context& c, std::string_view v) {
+     apply_bridge_noted(c, v, "applies to start_type lazy, which Tern runs as automatic: no effect");
+   },
+   "SECONDS: start_type lazy's; accepted with a note (Tern runs lazy bridges as automatic)"},
+  {"threshold", Scope::global,
+   [](Context& c, std::string_view v) {
+     apply_bridge_noted(c, v, "applies to start_type lazy, which Tern runs as automatic: no effect");
+   },
+   "COUNT: start_type lazy's; accepted with a note (Tern runs lazy bridges as automatic)"},
+  {"bridge_insecure", Scope::global, apply_bridge_insecure,
+   "true|false: with TLS, do not check that the upstream's certificate names the address's host (the chain is "
+   "still verified); for tests only (default false)"},
+  {"bridge_tls_version", Scope::global, apply_bridge_tls_version,
+   "tlsv1.2: the TLS version of the uplink (Tern speaks TLS 1.2)"},
+  {"bridge_identity", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::psk_identity); },
+   "IDENTITY: TLS-PSK uplink: the identity, with bridge_psk"},
+  {"bridge_psk", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_tls_file(c, v, &bridge::BridgeSettings::Tls::psk_hex_key); },
+   "HEX-KEY: TLS-PSK uplink: the key in hexadecimal, with bridge_identity"},
+  {"bridge_attempt_unsubscribe", Scope::global,
+   [](Context& c, std::string_view v) {
+     apply_bridge_noted(c, v, "accepted; Tern does not unsubscribe upstream topics it no longer bridges (messages "
+                              "for them are acknowledged and dropped)");
+   },
+   "true|false: accepted with a note: topics no longer configured are acknowledged and dropped, not unsubscribed"},
+};
+// clang-format on
+
+}  // namespace
+
+std::span<const Directive> bridge_directives() { return kBridgeDirectives; }
 
 }  // namespace tern::config_detail

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -180,28 +181,8 @@ void apply_http_dir(Context& c, std::string_view value);
 // After the whole file: websockets_headers_size into every websockets listener; websockets settings elsewhere.
 void finish_websockets(Context& c);
 
-// config_bridge.cpp: mosquitto's bridge section.
-void apply_connection(Context& c, std::string_view value);
-void apply_address(Context& c, std::string_view value);
-void apply_topic(Context& c, std::string_view value);
-void apply_bridge_string(Context& c, std::string_view value, std::string bridge::BridgeSettings::*member);
-void apply_bridge_optional(Context& c, std::string_view value,
-                           std::optional<std::string> bridge::BridgeSettings::*member);
-void apply_bridge_flag(Context& c, std::string_view value, bool bridge::BridgeSettings::*member);
-void apply_local_cleansession(Context& c, std::string_view value);
-void apply_bridge_protocol_version(Context& c, std::string_view value);
-void apply_keepalive_interval(Context& c, std::string_view value);
-void apply_restart_timeout(Context& c, std::string_view value);
-void apply_start_type(Context& c, std::string_view value);
-void apply_round_robin(Context& c, std::string_view value);
-void apply_bridge_noted(Context& c, std::string_view value, std::string_view why);
-void apply_bridge_tls_file(Context& c, std::string_view value, std::string bridge::BridgeSettings::Tls::*member);
-void apply_bridge_insecure(Context& c, std::string_view value);
-void apply_bridge_tls_version(Context& c, std::string_view value);
-void apply_bridge_alpn(Context& c, std::string_view value);
-void apply_bridge_require_ocsp(Context& c, std::string_view value);
-void apply_bridge_bind_address(Context& c, std::string_view value);
-void apply_bridge_max_packet_size(Context& c, std::string_view value);
+// config_bridge.cpp: mosquitto's bridge section, its rows of the directive table.
+std::span<const Directive> bridge_directives();
 // After the whole file: every bridge has an address and a topic.
 void finish_bridges(Context& c);
 void apply_dhparamfile(Context& c, std::string_view value);

@@ -21,8 +21,8 @@ namespace {
 }
 
 // Every certificate file in `path` (capath), in name order; a file that does not parse is skipped, as mbedTLS's own
-// mbedtls_x509_crt_parse_path does. Not that function: under qemu-arm (armhf) it found nothing in a folder that held a
-// CA, most likely because its 32-bit stat() fails (EOVERFLOW) on 64-bit inode numbers. Returns how many it added.
+// mbedtls_x509_crt_parse_path does. Not that function: on 32-bit ARM it can see an empty folder where there are
+// certificates (its 32-bit stat() on 64-bit inode numbers), which std::filesystem does not. Returns how many it added.
 int load_ca_path(mbedtls_x509_crt& chain, const std::string& path) {
   std::error_code error;
   std::vector<std::filesystem::path> files;

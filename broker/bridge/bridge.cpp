@@ -33,6 +33,7 @@ void Bridge::send_remote(const Packet& packet, Output& out) const {
   protocol::encode(packet, settings_.protocol, out.remote);
 }
 
+// The next packet id after `counter` that `in_use` does not hold (1..65535, wrapping).
 template <class Map>
 std::uint16_t next_free(std::uint16_t& counter, const Map& in_use) {
   for (;;) {
@@ -40,8 +41,6 @@ std::uint16_t next_free(std::uint16_t& counter, const Map& in_use) {
     if (!in_use.contains(counter)) return counter;
   }
 }
-
-std::uint16_t Bridge::next_id(std::uint16_t& counter, const auto& in_use) { return next_free(counter, in_use); }
 
 const BridgeSettings::Topic* Bridge::outgoing_topic(const std::string& local_topic) const {
   for (const auto& t : settings_.topics) {
@@ -132,7 +131,7 @@ void Bridge::on_remote(Packet&& packet, Output& out) {
     if (settings_.notifications && !settings_.notifications_local_only) {
       protocol::Publish up = notification(true);
       up.qos = QoS::at_least_once;
-      up.packet_id = next_id(remote_ids_, outgoing_);
+      up.packet_id = next_free(remote_ids_, outgoing_);
       send_remote(up, out);  // its PUBACK finds no crossing and is ignored
     }
     // Locally: the client whose session holds what waits to go out, and the `out` topics.
@@ -163,7 +162,7 @@ void Bridge::on_remote(Packet&& packet, Output& out) {
     local.properties.topic_alias.reset();
     local.properties.subscription_identifiers.clear();
     if (local.qos != QoS::at_most_once) {
-      local.packet_id = next_id(local_ids_, incoming_);
+      local.packet_id = next_free(local_ids_, incoming_);
       incoming_[local.packet_id] = Crossing{publish->packet_id, publish->qos};
     } else if (publish->qos == QoS::at_least_once) {
       send_remote(protocol::Puback{.packet_id = publish->packet_id}, out);  // capped to QoS 0 here: done
@@ -243,7 +242,7 @@ void Bridge::on_local(Packet&& packet, Output& out) {
       }
     }
     if (remote.qos != QoS::at_most_once) {
-      remote.packet_id = next_id(remote_ids_, outgoing_);
+      remote.packet_id = next_free(remote_ids_, outgoing_);
       outgoing_[remote.packet_id] = Crossing{publish->packet_id, publish->qos};
     }
     send_remote(remote, out);

@@ -78,7 +78,6 @@ class Bridge {
  private:
   void send_remote(const protocol::Packet& packet, Output& out) const;
   void local_session(Output& out) const;  // attach, CONNECT and SUBSCRIBE of the local client
-  std::uint16_t next_id(std::uint16_t& counter, const auto& in_use);
   const BridgeSettings::Topic* outgoing_topic(const std::string& local_topic) const;
   const BridgeSettings::Topic* incoming_topic(const std::string& remote_topic) const;
   protocol::Publish notification(bool up) const;

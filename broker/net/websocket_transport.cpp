@@ -216,8 +216,8 @@ std::string real_path_of(int fd) {
 // no context is taken over from one message to the next.
 zlib::deflate_stream& shard_deflater() {
   struct Deflater {
-    // Level 1 and a small hash (memory level 4): on batches of JSON messages they compress within a few per cent
-    // of level 6 at about a third of its CPU (bench/README.md, the websockets rows).
+    // Level 1 and a small hash (memory level 4): the cheapest setting whose ratio on batches of JSON messages is
+    // close to the higher levels' (figures in bench/README.md, the websockets rows).
     Deflater() { stream.reset(1, WebSocketTransport::deflate_window_bits, 4, zlib::Strategy::normal); }
     zlib::deflate_stream stream;
   };

@@ -125,7 +125,7 @@ class Running {
         shards_[0]->executor(), shared_,
         net::SysPublishing{std::chrono::seconds(config.sys_interval), TERN_VERSION, &shards_});
     for (const bridge::BridgeSettings& settings : config.bridges) {
-      bridges_.push_back(std::make_unique<net::BridgeLink>(settings, shards_[0]->executor(), shared_));
+      bridge_links_.push_back(std::make_unique<net::BridgeLink>(settings, shards_[0]->executor(), shared_));
     }
     grace_timer_ = std::make_unique<net::Timer>(shards_[0]->executor());
     signals_ = std::make_unique<asio::signal_set>(shards_[0]->context(), SIGINT, SIGTERM, SIGHUP);
@@ -148,7 +148,7 @@ class Running {
     // After every "listening on" line (the tests' harness reads the ports up to this one).
     TERN_LOG(information, "running ", shards_.size(), shards_.size() == 1 ? " network thread" : " network threads");
     ticker_->start();
-    for (auto& link : bridges_) link->start();  // on shard 0, once it runs
+    for (auto& link : bridge_links_) link->start();  // on shard 0, once it runs
     wait_for_signal();
     platform::notify_ready();  // the listeners are bound: clients can connect
     start_watchdog();
@@ -246,7 +246,7 @@ class Running {
           s.listeners.push_back({net::to_string(endpoint), listener->open_connections()});
         }
       }
-      for (const auto& link : bridges_) s.bridges.push_back({link->name(), link->up(), link->backlog()});
+      for (const auto& link : bridge_links_) s.bridges.push_back({link->name(), link->up(), link->backlog()});
       s.open_sockets = shared_.open_sockets.load(std::memory_order_relaxed);
       using Layer = net::Transport::Layer;
       s.tls_handshake_failures = shared_.opening_failures[std::size_t(Layer::tls)].load(std::memory_order_relaxed);
@@ -293,7 +293,7 @@ class Running {
     shared_.shutting_down.store(true, std::memory_order_relaxed);
     for (auto& listener : listeners_) listener->stop();
     if (http_) http_->stop();
-    for (auto& link : bridges_) link->stop();  // before the broker closes everyone: the local sessions just detach
+    for (auto& link : bridge_links_) link->stop();  // before the broker closes everyone: the local sessions just detach
     ticker_->stop();
     const core::TimePoint now = core::Clock::now();
     {
@@ -332,7 +332,7 @@ class Running {
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   std::unique_ptr<net::Ticker> ticker_;
   std::unique_ptr<net::HttpEndpoint> http_;  // http_listener: /metrics and /healthz
-  std::vector<std::unique_ptr<net::BridgeLink>> bridges_;  // connection sections
+  std::vector<std::unique_ptr<net::BridgeLink>> bridge_links_;  // connection sections
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::unique_ptr<net::Timer> grace_timer_;
   std::unique_ptr<net::Timer> watchdog_timer_;

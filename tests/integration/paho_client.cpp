@@ -32,9 +32,8 @@ std::size_t MessageCollector::size() const {
 
 namespace {
 // Paho C runs every client of a process in one loop that polls its sockets for up to a second, and a socket it has
-// just opened joins the poll set only at the next turn (strace shows the WebSocket upgrade leaving a second after
-// the TCP connect). One operation can so take several such turns; on a loaded machine that added up to more than
-// answer_timeout. Waiting longer costs nothing when things work.
+// just opened joins the poll set only at the next turn, so one operation can take several such turns. Waiting longer
+// than answer_timeout costs nothing when things work.
 constexpr std::chrono::milliseconds paho_timeout = 3 * answer_timeout;
 
 void wait_token(const mqtt::token_ptr& token, const char* what) {
