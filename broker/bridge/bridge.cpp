@@ -19,6 +19,10 @@ namespace {
 
 constexpr std::uint32_t session_never_expires = 0xFFFFFFFF;
 
+// The ids of the bridge's own packets upstream: its SUBSCRIBE and its "1".
+constexpr std::uint16_t subscribe_id = 1;
+constexpr std::uint16_t notification_id = 2;
+
 }  // namespace
 
 void fill_defaults(BridgeSettings& s, std::string_view host_name) {
@@ -31,15 +35,6 @@ Bridge::Bridge(BridgeSettings settings) : settings_(std::move(settings)) {}
 
 void Bridge::send_remote(const Packet& packet, Output& out) const {
   protocol::encode(packet, settings_.protocol, out.remote);
-}
-
-// The next packet id after `counter` that `in_use` does not hold (1..65535, wrapping).
-template <class Map>
-std::uint16_t next_free(std::uint16_t& counter, const Map& in_use) {
-  for (;;) {
-    counter = static_cast<std::uint16_t>(counter == 65535 ? 1 : counter + 1);
-    if (!in_use.contains(counter)) return counter;
-  }
 }
 
 const BridgeSettings::Topic* Bridge::outgoing_topic(const std::string& local_topic) const {
@@ -68,6 +63,9 @@ void Bridge::local_session(Output& out) const {
   local.client_id = settings_.local_clientid;
   local.clean_start = settings_.local_clean();
   local.keep_alive = 0;
+  local.bridge = true;  // no-local, retain-as-published, and its ids are the upstream's (see the header)
+  // The local broker sends the bridge no more at once than the upstream takes.
+  if (remote_window_ != 0 && remote_window_ != 65535) local.properties.receive_maximum = remote_window_;
   if (!settings_.local_clean()) local.properties.session_expiry_interval = session_never_expires;
   out.local.push_back(std::move(local));
   protocol::Subscribe subscribe{.packet_id = 1};
@@ -108,6 +106,16 @@ void Bridge::remote_opened(Output& out) {
   send_remote(connect, out);
 }
 
+bool Bridge::holds(std::uint16_t id) const { return std::find(own_ids_.begin(), own_ids_.end(), id) != own_ids_.end(); }
+
+void Bridge::release(std::uint16_t id, Output& out) {
+  own_ids_.erase(std::remove(own_ids_.begin(), own_ids_.end(), id), own_ids_.end());
+  if (!own_ids_.empty()) return;
+  std::vector<Packet> waiting = std::move(held_);
+  held_.clear();
+  for (Packet& p : waiting) on_local(std::move(p), out);
+}
+
 void Bridge::on_remote(Packet&& packet, Output& out) {
   if (auto* connack = std::get_if<protocol::Connack>(&packet)) {
     if (connack->reason_code != ReasonCode::success) {
@@ -118,8 +126,10 @@ void Bridge::on_remote(Packet&& packet, Output& out) {
       return;
     }
     up_ = true;
+    remote_window_ = settings_.protocol == Version::v5 ? connack->properties.receive_maximum.value_or(65535)
+                                                       : settings_.inflight_window;
     // Upstream: the `in` topics, and the notification.
-    protocol::Subscribe subscribe{.packet_id = 1};
+    protocol::Subscribe subscribe{.packet_id = subscribe_id};
     for (const auto& t : settings_.topics) {
       if (!t.incoming()) continue;
       subscribe.subscriptions.push_back(protocol::Subscription{.filter = t.remote_prefix + t.pattern,
@@ -127,12 +137,16 @@ void Bridge::on_remote(Packet&& packet, Output& out) {
                                                                .no_local = settings_.protocol == Version::v5,
                                                                .retain_as_published = true});
     }
-    if (!subscribe.subscriptions.empty()) send_remote(subscribe, out);
+    if (!subscribe.subscriptions.empty()) {
+      send_remote(subscribe, out);
+      own_ids_.push_back(subscribe_id);
+    }
     if (settings_.notifications && !settings_.notifications_local_only) {
       protocol::Publish up = notification(true);
       up.qos = QoS::at_least_once;
-      up.packet_id = next_free(remote_ids_, outgoing_);
-      send_remote(up, out);  // its PUBACK finds no crossing and is ignored
+      up.packet_id = notification_id;
+      send_remote(up, out);
+      own_ids_.push_back(notification_id);
     }
     // Locally: the client whose session holds what waits to go out, and the `out` topics.
     local_session(out);
@@ -141,58 +155,56 @@ void Bridge::on_remote(Packet&& packet, Output& out) {
   }
   if (auto* publish = std::get_if<protocol::Publish>(&packet)) {
     const BridgeSettings::Topic* topic = incoming_topic(publish->topic);
-    if (topic == nullptr) {
-      // Not ours (a subscription of an earlier configuration the upstream session kept): acknowledged, dropped.
+    const QoS local_qos = topic == nullptr ? QoS::at_most_once : std::min(publish->qos, topic->qos);
+    if (local_qos == QoS::at_most_once) {
+      // Not ours (a subscription of an earlier configuration the upstream session kept: dropped), or made QoS 0
+      // here: done with upstream at once.
       if (publish->qos == QoS::at_least_once) send_remote(protocol::Puback{.packet_id = publish->packet_id}, out);
       if (publish->qos == QoS::exactly_once) send_remote(protocol::Pubrec{.packet_id = publish->packet_id}, out);
-      return;
+      if (topic == nullptr) return;
     }
-    if (publish->qos == QoS::exactly_once) {
-      // A resent QoS 2 PUBLISH whose first copy is still crossing is not forwarded twice.
-      const bool crossing = std::any_of(incoming_.begin(), incoming_.end(), [&](const auto& entry) {
-        return entry.second.qos == QoS::exactly_once && entry.second.other_id == publish->packet_id;
-      });
-      if (crossing) return;
+    if (publish->qos == QoS::exactly_once && local_qos == QoS::at_least_once) {
+      downgraded_.insert(publish->packet_id);
     }
     protocol::Publish local{.topic = topic->local_prefix + publish->topic.substr(topic->remote_prefix.size()),
                             .payload = std::move(publish->payload),
-                            .qos = std::min(publish->qos, topic->qos),
-                            .retain = publish->retain};
+                            .qos = local_qos,
+                            .retain = publish->retain,
+                            .dup = local_qos != QoS::at_most_once && publish->dup,
+                            .packet_id = local_qos == QoS::at_most_once ? std::uint16_t{0} : publish->packet_id};
     local.properties = std::move(publish->properties);
     local.properties.topic_alias.reset();
     local.properties.subscription_identifiers.clear();
-    if (local.qos != QoS::at_most_once) {
-      local.packet_id = next_free(local_ids_, incoming_);
-      incoming_[local.packet_id] = Crossing{publish->packet_id, publish->qos};
-    } else if (publish->qos == QoS::at_least_once) {
-      send_remote(protocol::Puback{.packet_id = publish->packet_id}, out);  // capped to QoS 0 here: done
-    } else if (publish->qos == QoS::exactly_once) {
-      send_remote(protocol::Pubrec{.packet_id = publish->packet_id}, out);
-    }
     out.local.push_back(std::move(local));
     return;
   }
+  // Acknowledgements of outgoing messages, relayed with their id; those of the bridge's own packets release it.
   if (auto* puback = std::get_if<protocol::Puback>(&packet)) {
-    if (auto it = outgoing_.find(puback->packet_id); it != outgoing_.end()) {
-      out.local.push_back(protocol::Puback{.packet_id = it->second.other_id});
-      outgoing_.erase(it);
+    if (holds(puback->packet_id)) {
+      release(puback->packet_id, out);
+      return;
     }
+    if (static_cast<std::uint8_t>(puback->reason_code) >= 0x80) out.refused_upstream = puback->reason_code;
+    out.local.push_back(protocol::Puback{.packet_id = puback->packet_id, .reason_code = puback->reason_code});
     return;
   }
   if (auto* pubrec = std::get_if<protocol::Pubrec>(&packet)) {
-    send_remote(protocol::Pubrel{.packet_id = pubrec->packet_id}, out);
-    if (auto it = outgoing_.find(pubrec->packet_id); it != outgoing_.end()) {
-      out.local.push_back(protocol::Pubrec{.packet_id = it->second.other_id});
-    }
+    if (static_cast<std::uint8_t>(pubrec->reason_code) >= 0x80) out.refused_upstream = pubrec->reason_code;
+    out.local.push_back(protocol::Pubrec{.packet_id = pubrec->packet_id, .reason_code = pubrec->reason_code});
     return;
   }
   if (auto* pubcomp = std::get_if<protocol::Pubcomp>(&packet)) {
-    outgoing_.erase(pubcomp->packet_id);
+    out.local.push_back(protocol::Pubcomp{.packet_id = pubcomp->packet_id});
     return;
   }
   if (auto* pubrel = std::get_if<protocol::Pubrel>(&packet)) {
-    // The upstream released an incoming QoS 2 message: the local broker has it (its PUBREC came before ours went).
-    send_remote(protocol::Pubcomp{.packet_id = pubrel->packet_id}, out);
+    // The upstream released an incoming QoS 2 message: the local session hears it, and its PUBCOMP goes back.
+    out.local.push_back(protocol::Pubrel{.packet_id = pubrel->packet_id});
+    return;
+  }
+  if (auto* suback = std::get_if<protocol::Suback>(&packet)) {
+    // A refused subscription is the upstream's ACL speaking; its CONNACK was fine.
+    if (holds(suback->packet_id)) release(suback->packet_id, out);
     return;
   }
   if (std::holds_alternative<protocol::Pingresp>(packet)) {
@@ -204,91 +216,10 @@ void Bridge::on_remote(Packet&& packet, Output& out) {
         "the upstream disconnected the bridge: " + std::string(protocol::reason_code_name(disconnect->reason_code));
     return;
   }
-  // SUBACK, UNSUBACK: nothing to do (a refused subscription is the upstream's ACL speaking; its CONNACK was fine).
+  // UNSUBACK and the rest: nothing to do.
 }
 
 void Bridge::on_local(Packet&& packet, Output& out) {
-  if (auto* publish = std::get_if<protocol::Publish>(&packet)) {
-    const BridgeSettings::Topic* topic = outgoing_topic(publish->topic);
-    if (topic == nullptr || !up_) {
-      // Not a topic of ours (an older subscription of the persistent local session), or the link just went: the
-      // local session keeps it (no acknowledgement) and resends it after the next attach.
-      if (topic == nullptr && publish->qos == QoS::at_least_once) {
-        out.local.push_back(protocol::Puback{.packet_id = publish->packet_id});
-      }
-      if (topic == nullptr && publish->qos == QoS::exactly_once) {
-        out.local.push_back(protocol::Pubrec{.packet_id = publish->packet_id});
-      }
-      return;
-    }
-    protocol::Publish remote{.topic = topic->remote_prefix + publish->topic.substr(topic->local_prefix.size()),
-                             .payload = std::move(publish->payload),
-                             .qos = publish->qos,
-                             .retain = settings_.outgoing_retain && publish->retain};
-    if (settings_.protocol == Version::v5) {
-      remote.properties = std::move(publish->properties);
-      remote.properties.topic_alias.reset();
-      remote.properties.subscription_identifiers.clear();
-    }
-    if (settings_.max_packet_size != 0) {
-      // bridge_max_packet_size: what the upstream would not take is not forwarded (and not kept: it never would be).
-      std::string encoded;
-      protocol::encode(remote, settings_.protocol, encoded);
-      if (encoded.size() > settings_.max_packet_size) {
-        out.dropped_oversize = true;
-        if (publish->qos == QoS::at_least_once) out.local.push_back(protocol::Puback{.packet_id = publish->packet_id});
-        if (publish->qos == QoS::exactly_once) out.local.push_back(protocol::Pubrec{.packet_id = publish->packet_id});
-        return;
-      }
-    }
-    if (remote.qos != QoS::at_most_once) {
-      remote.packet_id = next_free(remote_ids_, outgoing_);
-      outgoing_[remote.packet_id] = Crossing{publish->packet_id, publish->qos};
-    }
-    send_remote(remote, out);
-    return;
-  }
-  if (auto* pubrel = std::get_if<protocol::Pubrel>(&packet)) {
-    out.local.push_back(protocol::Pubcomp{.packet_id = pubrel->packet_id});
-    return;
-  }
-  // The local broker took an incoming message (stored, with persistence): the upstream hears it now, as its QoS
-  // (kept in the crossing: the local copy may have a lower one) asks.
-  auto acknowledge_upstream = [&](std::uint16_t local_id) {
-    if (auto it = incoming_.find(local_id); it != incoming_.end()) {
-      if (it->second.qos == QoS::exactly_once) {
-        send_remote(protocol::Pubrec{.packet_id = it->second.other_id}, out);
-      } else {
-        send_remote(protocol::Puback{.packet_id = it->second.other_id}, out);
-      }
-      return it;
-    }
-    return incoming_.end();
-  };
-  // The local broker refused an incoming message (memory_limit's Quota exceeded, say): the upstream must not hear
-  // that it arrived. The link ends without that acknowledgement, so the upstream sends it again after the
-  // reconnection, when the broker may take it.
-  auto refused = [&](ReasonCode reason) {
-    if (static_cast<std::uint8_t>(reason) < 0x80) return false;
-    out.failure = std::string("the local broker refused an incoming message (") + protocol::reason_code_name(reason) +
-                  "); the upstream keeps it and sends it again";
-    return true;
-  };
-  if (auto* puback = std::get_if<protocol::Puback>(&packet)) {
-    if (refused(puback->reason_code)) return;
-    if (auto it = acknowledge_upstream(puback->packet_id); it != incoming_.end()) incoming_.erase(it);
-    return;
-  }
-  if (auto* pubrec = std::get_if<protocol::Pubrec>(&packet)) {
-    if (refused(pubrec->reason_code)) return;
-    out.local.push_back(protocol::Pubrel{.packet_id = pubrec->packet_id});
-    acknowledge_upstream(pubrec->packet_id);
-    return;
-  }
-  if (auto* pubcomp = std::get_if<protocol::Pubcomp>(&packet)) {
-    incoming_.erase(pubcomp->packet_id);
-    return;
-  }
   if (auto* connack = std::get_if<protocol::Connack>(&packet)) {
     if (connack->reason_code != ReasonCode::success) {
       out.failure = "the local session was refused: " + std::string(protocol::reason_code_name(connack->reason_code));
@@ -297,6 +228,82 @@ void Bridge::on_local(Packet&& packet, Output& out) {
   }
   if (auto* disconnect = std::get_if<protocol::Disconnect>(&packet)) {
     out.failure = "the local session ended: " + std::string(protocol::reason_code_name(disconnect->reason_code));
+    return;
+  }
+  // The link just went: the local session keeps what it sent, and sends it again after the next attach.
+  if (!up_) return;
+  if (!own_ids_.empty() &&
+      (std::holds_alternative<protocol::Publish>(packet) || std::holds_alternative<protocol::Pubrel>(packet))) {
+    held_.push_back(std::move(packet));  // all of them, so that they keep their order
+    return;
+  }
+  if (auto* publish = std::get_if<protocol::Publish>(&packet)) {
+    // Not a topic of ours (an older subscription of the persistent local session), or too large for the upstream
+    // (bridge_max_packet_size): done with locally, never forwarded.
+    auto done_locally = [&] {
+      if (publish->qos == QoS::at_least_once) out.local.push_back(protocol::Puback{.packet_id = publish->packet_id});
+      if (publish->qos == QoS::exactly_once) out.local.push_back(protocol::Pubrec{.packet_id = publish->packet_id});
+    };
+    const BridgeSettings::Topic* topic = outgoing_topic(publish->topic);
+    if (topic == nullptr) {
+      done_locally();
+      return;
+    }
+    protocol::Publish remote{.topic = topic->remote_prefix + publish->topic.substr(topic->local_prefix.size()),
+                             .payload = std::move(publish->payload),
+                             .qos = publish->qos,
+                             .retain = settings_.outgoing_retain && publish->retain,
+                             .dup = publish->dup,
+                             .packet_id = publish->packet_id};
+    if (settings_.protocol == Version::v5) {
+      remote.properties = std::move(publish->properties);
+      remote.properties.topic_alias.reset();
+      remote.properties.subscription_identifiers.clear();
+    }
+    if (settings_.max_packet_size != 0) {
+      std::string encoded;
+      protocol::encode(remote, settings_.protocol, encoded);
+      if (encoded.size() > settings_.max_packet_size) {
+        out.dropped_oversize = true;
+        done_locally();
+        return;
+      }
+    }
+    send_remote(remote, out);
+    return;
+  }
+  if (auto* pubrel = std::get_if<protocol::Pubrel>(&packet)) {
+    // Upstream too when the message never went there (done locally above): it answers an unknown id with a PUBCOMP.
+    send_remote(protocol::Pubrel{.packet_id = pubrel->packet_id}, out);
+    return;
+  }
+  // The local broker's answers to incoming messages, relayed upstream with their id. A refusal (memory_limit's or
+  // the bridge backlog's Quota exceeded) must not reach the upstream as an acknowledgement: the link ends without
+  // one, so the upstream sends the message again after the reconnection, when the broker may take it.
+  auto refused = [&](ReasonCode reason) {
+    if (static_cast<std::uint8_t>(reason) < 0x80) return false;
+    out.failure = std::string("the local broker refused an incoming message (") + protocol::reason_code_name(reason) +
+                  "); the upstream keeps it and sends it again";
+    return true;
+  };
+  if (auto* puback = std::get_if<protocol::Puback>(&packet)) {
+    if (refused(puback->reason_code)) return;
+    if (downgraded_.erase(puback->packet_id) != 0) {
+      send_remote(protocol::Pubrec{.packet_id = puback->packet_id}, out);
+    } else {
+      send_remote(protocol::Puback{.packet_id = puback->packet_id}, out);
+    }
+    return;
+  }
+  if (auto* pubrec = std::get_if<protocol::Pubrec>(&packet)) {
+    if (refused(pubrec->reason_code)) return;
+    send_remote(protocol::Pubrec{.packet_id = pubrec->packet_id}, out);
+    return;
+  }
+  if (auto* pubcomp = std::get_if<protocol::Pubcomp>(&packet)) {
+    // Also for an id the local session did not know (its copy was QoS 1, or finished before a crash): the upstream's
+    // PUBREL is answered all the same.
+    send_remote(protocol::Pubcomp{.packet_id = pubcomp->packet_id}, out);
     return;
   }
   // SUBACK and the rest: nothing to do.
@@ -319,8 +326,9 @@ void Bridge::remote_lost(Output& out) {
   }
   up_ = false;
   ping_outstanding_ = false;
-  outgoing_.clear();
-  incoming_.clear();
+  own_ids_.clear();
+  held_.clear();
+  downgraded_.clear();
 }
 
 }  // namespace tern::bridge

@@ -13,18 +13,32 @@
 //     (try_private: the protocol level's top bit, 3.1/3.1.1) or, for 5.0, no-local subscriptions, so that the
 //     upstream does not echo what it is sent. Its subscriptions are the `in` (and `both`) topics.
 //
-// A message crosses with its QoS (capped by its topic's QoS) and is acknowledged on the side it came from only when
-// the other side has acknowledged it: an outgoing QoS 1 message leaves the local session's in-flight window when
-// the upstream's PUBACK arrives, an incoming one is PUBACKed upstream when the local broker has taken it (stored, with
-// persistence). A link lost in between resends it after the reconnection (at least once; QoS 2 keeps its handshake
-// on each side, so a message is delivered twice only if the link drops between the upstream's PUBREC and ours).
+// A message crosses with its QoS (capped by its topic's QoS) and keeps its packet identifier: the id the local
+// broker gave a message for the bridge's local client is the id it has upstream, and the id the upstream gave an
+// incoming message is the id the local client publishes it with. So every acknowledgement is relayed as it comes,
+// each side keeps its own half of the handshake in its own session, and the bridge holds no state of its own that a
+// crash could lose:
+//
+//   outgoing QoS 2   local PUBLISH 7 -> upstream PUBLISH 7 -> upstream PUBREC 7 -> local PUBREC 7
+//                    local PUBREL 7  -> upstream PUBREL 7  -> upstream PUBCOMP 7 -> local PUBCOMP 7
+//   incoming QoS 2   the same, the other way round.
+//
+// After a lost link or a restart each session resends what it has not finished (a PUBLISH with DUP, or a PUBREL),
+// with the same id, so the receiving side recognises a QoS 2 message it already has and delivers it once: exactly
+// once end to end, as long as the upstream keeps its session (cleansession false, the default). A QoS 1 message is
+// delivered at least once.
+//
+// The bridge's own packets upstream (its SUBSCRIBE and the "1" on the notification topic) take ids too: until the
+// upstream has acknowledged them, the local session's packets wait (all of them, to keep their order), so that no
+// id is in use twice.
 //
 // Thread safety: one thread at a time (the driver's).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
-#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "broker/bridge/bridge_settings.hpp"
@@ -44,8 +58,8 @@ class Bridge {
   protocol::Version remote_version() const noexcept { return settings_.protocol; }
   // The upstream accepted the CONNECT and the local client is (to be) attached.
   bool up() const noexcept { return up_; }
-  // Messages crossing now (waiting for the other side's acknowledgement), both directions.
-  std::size_t in_flight() const noexcept { return outgoing_.size() + incoming_.size(); }
+  // Local packets waiting until the bridge's own packets upstream are acknowledged (see above).
+  std::size_t held() const noexcept { return held_.size(); }
 
   // What one step asks of the driver, in this order: attach the local client, hand it `local`, send `remote`
   // upstream, detach the local client, publish `local_state`; `failure` (non-empty): drop the link and retry later.
@@ -56,7 +70,9 @@ class Bridge {
     bool detach_local = false;
     std::string local_state;  // non-empty: publish it (retained) on the notification topic here, as the broker's own
     bool dropped_oversize = false;  // a message over bridge_max_packet_size was not forwarded (for the log)
-    bool priming = false;           // prime(): not a connection (for the log)
+    // The upstream refused a forwarded message (5.0 reason code, for the log); it is done with locally all the same.
+    std::optional<protocol::ReasonCode> refused_upstream;
+    bool priming = false;  // prime(): not a connection (for the log)
     std::string failure;
   };
 
@@ -71,8 +87,8 @@ class Bridge {
   void on_local(protocol::Packet&& packet, Output& out);
   // Every keepalive interval while connected: a PINGREQ, or a failure when the last one was not answered.
   void keepalive(Output& out);
-  // The link is gone (any reason): the local notification says so, the local client is detached, what was crossing
-  // is forgotten (each side resends its part after the reconnection).
+  // The link is gone (any reason): the local notification says so, the local client is detached, what waited is
+  // forgotten (each side resends its part after the reconnection).
   void remote_lost(Output& out);
 
  private:
@@ -81,18 +97,18 @@ class Bridge {
   const BridgeSettings::Topic* outgoing_topic(const std::string& local_topic) const;
   const BridgeSettings::Topic* incoming_topic(const std::string& remote_topic) const;
   protocol::Publish notification(bool up) const;
+  bool holds(std::uint16_t id) const;
+  void release(std::uint16_t id, Output& out);  // the upstream acknowledged the bridge's own packet `id`
 
   BridgeSettings settings_;
   bool up_ = false;
   bool ping_outstanding_ = false;
-  std::uint16_t remote_ids_ = 0;  // the last packet id we gave an outgoing message upstream
-  std::uint16_t local_ids_ = 0;   // the last packet id we gave an incoming message locally
-  struct Crossing {
-    std::uint16_t other_id = 0;  // the id of the same message on the side it came from
-    protocol::QoS qos = protocol::QoS::at_least_once;
-  };
-  std::unordered_map<std::uint16_t, Crossing> outgoing_;  // by upstream packet id
-  std::unordered_map<std::uint16_t, Crossing> incoming_;  // by local packet id
+  // The window towards the upstream: its CONNACK's Receive Maximum (5.0), else settings().inflight_window.
+  std::uint16_t remote_window_ = 0;
+  std::vector<std::uint16_t> own_ids_;  // upstream ids of the bridge's own packets not acknowledged yet
+  std::vector<protocol::Packet> held_;  // local packets waiting while own_ids_ is not empty
+  // Incoming QoS 2 messages the topic's QoS made QoS 1 here: the local PUBACK is relayed upstream as a PUBREC.
+  std::unordered_set<std::uint16_t> downgraded_;
 };
 
 }  // namespace tern::bridge

@@ -66,6 +66,9 @@ struct BridgeSettings {
   std::string bind_address;          // bridge_bind_address: the local address the link leaves from; empty: any
   std::uint32_t max_packet_size = 0;  // bridge_max_packet_size: larger outgoing PUBLISHes are not forwarded; 0: none
   bool once = false;                 // start_type once: no new attempt after the first link ended
+  // Outgoing QoS 1/2 messages in flight to a 3.1.1 upstream at once (a 5.0 upstream says its own Receive Maximum):
+  // the broker's max_inflight_messages, as mosquitto's bridges use.
+  std::uint16_t inflight_window = 20;
 
   bool local_clean() const { return local_cleansession.value_or(cleansession); }
 };

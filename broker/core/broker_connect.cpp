@@ -250,7 +250,7 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
            connect.clean_start ? 1 : 0, ", k", keep_alive,
            connect.username ? ", u'" + *connect.username + "'" : std::string(), ").");
   if (c.bridge) {
-    TERN_LOG(information, "Client ", client_id, " is a bridge (try_private): its subscriptions are no-local and "
+    TERN_LOG(information, "Client ", client_id, " is a bridge: its subscriptions are no-local and "
              "retain-as-published.");
   }
 

@@ -125,7 +125,9 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
         send(c, ack);
         return;
       }
-      if (v5 && s.qos().incoming_count() >= options_.max_inflight_messages) {  // 5.0 [MQTT-3.3.4-7]
+      // 5.0 [MQTT-3.3.4-7]. Not for the broker's own bridge clients: their ids are the upstream's, whose window the
+      // upstream keeps (broker/bridge/bridge.hpp).
+      if (v5 && !c.bridge && s.qos().incoming_count() >= options_.max_inflight_messages) {
         protocol_violation(c, ReasonCode::receive_maximum_exceeded, now, "receive maximum exceeded");
         return;
       }

@@ -319,6 +319,10 @@ void BridgeLink::apply(bridge::Bridge::Output& out) {
     std::lock_guard lock(shared_.mutex);
     shared_.broker.publish_own(bridge_.settings().notification_topic, out.local_state, true, now);
   }
+  if (out.refused_upstream) {
+    TERN_LOG(notice, "Bridge ", name(), ": the upstream refused a forwarded message (",
+             protocol::reason_code_name(*out.refused_upstream), "); it is not sent again.");
+  }
   if (out.dropped_oversize) {
     TERN_LOG(notice, "Bridge ", name(), ": a message over bridge_max_packet_size (", bridge_.settings().max_packet_size,
              " bytes) was not forwarded.");

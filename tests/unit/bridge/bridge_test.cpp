@@ -50,7 +50,7 @@ const T& as(const Packet& p) {
   return std::get<T>(p);
 }
 
-// A bridge whose upstream accepted it.
+// A bridge whose upstream accepted it and acknowledged its SUBSCRIBE (id 1) and its "1" (id 2).
 Bridge connected(Version version = Version::v311) {
   Bridge b(settings(version));
   Bridge::Output out;
@@ -58,6 +58,18 @@ Bridge connected(Version version = Version::v311) {
   out = {};
   b.on_remote(protocol::Connack{}, out);
   EXPECT_TRUE(b.up());
+  b.on_remote(protocol::Suback{.packet_id = 1, .reason_codes = {static_cast<ReasonCode>(1)}}, out);
+  b.on_remote(protocol::Puback{.packet_id = 2}, out);
+  return b;
+}
+
+// A bridge whose upstream accepted it, its own packets not acknowledged yet.
+Bridge just_connected() {
+  Bridge b(settings());
+  Bridge::Output out;
+  b.remote_opened(out);
+  out = {};
+  b.on_remote(protocol::Connack{}, out);
   return b;
 }
 
@@ -147,40 +159,61 @@ TEST(Bridge, ARefusedConnectionIsAFailure) {
   EXPECT_NE(out.failure.find("refused"), std::string::npos);
 }
 
-TEST(Bridge, AnOutgoingQos1MessageIsAcknowledgedLocallyOnlyAfterTheUpstream) {
+// The one packet sent upstream in `out`, as a T.
+template <class T>
+T sent_upstream(const Bridge::Output& out, Version version = Version::v311) {
+  const auto packets = upstream(out.remote, version);
+  EXPECT_EQ(packets.size(), 1u);
+  return packets.empty() ? T{} : as<T>(packets[0]);
+}
+
+TEST(Bridge, AnOutgoingQos1MessageKeepsItsIdAndIsAcknowledgedLocallyOnlyAfterTheUpstream) {
   Bridge b = connected();
   Bridge::Output out;
   b.on_local(protocol::Publish{.topic = "sensors/t1", .payload = "21.5", .qos = QoS::at_least_once, .packet_id = 7},
              out);
-  EXPECT_TRUE(out.local.empty());
-  auto packets = upstream(out.remote, Version::v311);
-  ASSERT_EQ(packets.size(), 1u);
-  const auto& publish = as<protocol::Publish>(packets[0]);
+  EXPECT_TRUE(out.local.empty());  // not acknowledged yet
+  const auto publish = sent_upstream<protocol::Publish>(out);
   EXPECT_EQ(publish.topic, "site7/sensors/t1");
-  EXPECT_EQ(publish.qos, QoS::at_least_once);
-  EXPECT_EQ(b.in_flight(), 1u);
+  EXPECT_EQ(publish.payload, "21.5");
+  EXPECT_EQ(publish.packet_id, 7);  // the local session's id is the upstream's
+  EXPECT_FALSE(publish.dup);
   out = {};
-  b.on_remote(protocol::Puback{.packet_id = publish.packet_id}, out);
+  b.on_remote(protocol::Puback{.packet_id = 7}, out);
   ASSERT_EQ(out.local.size(), 1u);
   EXPECT_EQ(as<protocol::Puback>(out.local[0]).packet_id, 7);
-  EXPECT_EQ(b.in_flight(), 0u);
+  EXPECT_TRUE(out.remote.empty());
 }
 
-TEST(Bridge, AnOutgoingQos2MessageKeepsBothHandshakes) {
+// Each step of a QoS 2 handshake is relayed to the other side, so each session keeps its own half and resends it
+// after a lost link or a restart.
+TEST(Bridge, AnOutgoingQos2MessageRelaysEachStepOfItsHandshake) {
   Bridge b = connected();
   Bridge::Output out;
   b.on_local(protocol::Publish{.topic = "sensors/t", .payload = "x", .qos = QoS::exactly_once, .packet_id = 9}, out);
-  const auto id = as<protocol::Publish>(upstream(out.remote, Version::v311).at(0)).packet_id;
+  EXPECT_EQ(sent_upstream<protocol::Publish>(out).packet_id, 9);
   out = {};
-  b.on_remote(protocol::Pubrec{.packet_id = id}, out);
-  EXPECT_EQ(as<protocol::Pubrel>(upstream(out.remote, Version::v311).at(0)).packet_id, id);
+  b.on_remote(protocol::Pubrec{.packet_id = 9}, out);
+  EXPECT_TRUE(out.remote.empty());  // the PUBREL upstream comes from the local session
   EXPECT_EQ(as<protocol::Pubrec>(out.local.at(0)).packet_id, 9);
   out = {};
   b.on_local(protocol::Pubrel{.packet_id = 9}, out);
-  EXPECT_EQ(as<protocol::Pubcomp>(out.local.at(0)).packet_id, 9);
+  EXPECT_TRUE(out.local.empty());
+  EXPECT_EQ(sent_upstream<protocol::Pubrel>(out).packet_id, 9);
   out = {};
-  b.on_remote(protocol::Pubcomp{.packet_id = id}, out);
-  EXPECT_EQ(b.in_flight(), 0u);
+  b.on_remote(protocol::Pubcomp{.packet_id = 9}, out);
+  EXPECT_EQ(as<protocol::Pubcomp>(out.local.at(0)).packet_id, 9);
+}
+
+TEST(Bridge, AMessageTheLocalSessionSendsAgainGoesUpstreamWithItsIdAndDup) {
+  Bridge b = connected();
+  Bridge::Output out;
+  b.on_local(
+      protocol::Publish{.topic = "sensors/t", .payload = "x", .qos = QoS::exactly_once, .dup = true, .packet_id = 300},
+      out);
+  const auto publish = sent_upstream<protocol::Publish>(out);
+  EXPECT_TRUE(publish.dup);  // the upstream's session recognises a QoS 2 message it has already
+  EXPECT_EQ(publish.packet_id, 300);
 }
 
 TEST(Bridge, AnIncomingMessageIsAcknowledgedUpstreamOnlyOnceTheBrokerHasIt) {
@@ -192,12 +225,50 @@ TEST(Bridge, AnIncomingMessageIsAcknowledgedUpstreamOnlyOnceTheBrokerHasIt) {
   EXPECT_TRUE(out.remote.empty());
   const auto& local = as<protocol::Publish>(out.local.at(0));
   EXPECT_EQ(local.topic, "commands/valve");
-  EXPECT_EQ(local.qos, QoS::at_least_once);
-  const auto local_id = local.packet_id;
+  EXPECT_EQ(local.packet_id, 3);
   out = {};
-  b.on_local(protocol::Puback{.packet_id = local_id}, out);
-  EXPECT_EQ(as<protocol::Puback>(upstream(out.remote, Version::v311).at(0)).packet_id, 3);
-  EXPECT_EQ(b.in_flight(), 0u);
+  b.on_local(protocol::Puback{.packet_id = 3}, out);
+  EXPECT_EQ(sent_upstream<protocol::Puback>(out).packet_id, 3);
+}
+
+TEST(Bridge, AnIncomingQos2MessageRelaysEachStepOfItsHandshake) {
+  Bridge b = connected();
+  Bridge::Output out;
+  b.on_remote(
+      protocol::Publish{
+          .topic = "site7/commands/y", .payload = "p", .qos = QoS::exactly_once, .dup = true, .packet_id = 5},
+      out);
+  const auto& local = as<protocol::Publish>(out.local.at(0));
+  EXPECT_EQ(local.packet_id, 5);
+  EXPECT_TRUE(local.dup);  // a resent one: the local session, which may have it already, delivers it once
+  out = {};
+  b.on_local(protocol::Pubrec{.packet_id = 5}, out);
+  EXPECT_EQ(sent_upstream<protocol::Pubrec>(out).packet_id, 5);
+  EXPECT_TRUE(out.local.empty());
+  out = {};
+  b.on_remote(protocol::Pubrel{.packet_id = 5}, out);
+  EXPECT_EQ(as<protocol::Pubrel>(out.local.at(0)).packet_id, 5);
+  EXPECT_TRUE(out.remote.empty());
+  out = {};
+  b.on_local(protocol::Pubcomp{.packet_id = 5}, out);
+  EXPECT_EQ(sent_upstream<protocol::Pubcomp>(out).packet_id, 5);
+}
+
+// both/# is QoS 1 here: a QoS 2 message arrives at QoS 1, and its PUBACK is the upstream's PUBREC.
+TEST(Bridge, AnIncomingQos2MessageOnAQos1TopicIsAnsweredAsQos2Upstream) {
+  Bridge b = connected();
+  Bridge::Output out;
+  b.on_remote(protocol::Publish{.topic = "both/x", .payload = "p", .qos = QoS::exactly_once, .packet_id = 6}, out);
+  EXPECT_EQ(as<protocol::Publish>(out.local.at(0)).qos, QoS::at_least_once);
+  out = {};
+  b.on_local(protocol::Puback{.packet_id = 6}, out);
+  EXPECT_EQ(sent_upstream<protocol::Pubrec>(out).packet_id, 6);
+  out = {};
+  b.on_remote(protocol::Pubrel{.packet_id = 6}, out);
+  EXPECT_EQ(as<protocol::Pubrel>(out.local.at(0)).packet_id, 6);  // the local broker answers an unknown id too
+  out = {};
+  b.on_local(protocol::Pubcomp{.packet_id = 6, .reason_code = ReasonCode::packet_identifier_not_found}, out);
+  EXPECT_EQ(sent_upstream<protocol::Pubcomp>(out).reason_code, ReasonCode::success);
 }
 
 TEST(Bridge, AnIncomingMessageTheBrokerRefusesIsNotAcknowledgedUpstream) {
@@ -205,25 +276,68 @@ TEST(Bridge, AnIncomingMessageTheBrokerRefusesIsNotAcknowledgedUpstream) {
   Bridge::Output out;
   b.on_remote(protocol::Publish{.topic = "site7/commands/x", .payload = "p", .qos = QoS::at_least_once, .packet_id = 4},
               out);
-  const auto local_id = as<protocol::Publish>(out.local.at(0)).packet_id;
   out = {};
-  b.on_local(protocol::Puback{.packet_id = local_id, .reason_code = ReasonCode::quota_exceeded}, out);
+  b.on_local(protocol::Puback{.packet_id = 4, .reason_code = ReasonCode::quota_exceeded}, out);
   EXPECT_TRUE(out.remote.empty());
   EXPECT_NE(out.failure.find("sends it again"), std::string::npos);
 }
 
-TEST(Bridge, AResentIncomingQos2MessageIsForwardedOnce) {
-  Bridge b = connected();
+// The bridge's SUBSCRIBE (id 1) and its "1" (id 2) hold their ids upstream until acknowledged: the local session's
+// packets wait, in order, and go once the upstream's acknowledgements (which are not relayed) free both ids.
+TEST(Bridge, LocalPacketsWaitUntilTheBridgesOwnPacketsAreAcknowledged) {
+  Bridge b = just_connected();
   Bridge::Output out;
-  const protocol::Publish publish{
-      .topic = "site7/commands/y", .payload = "p", .qos = QoS::exactly_once, .packet_id = 5};
-  b.on_remote(protocol::Publish(publish), out);
-  EXPECT_EQ(out.local.size(), 1u);
+  b.on_local(protocol::Publish{.topic = "sensors/a", .payload = "1", .qos = QoS::at_least_once, .packet_id = 2}, out);
+  b.on_local(protocol::Pubrel{.packet_id = 1}, out);
+  b.on_local(protocol::Publish{.topic = "sensors/b", .payload = "2", .qos = QoS::at_least_once, .packet_id = 3}, out);
+  EXPECT_TRUE(out.remote.empty());
+  EXPECT_EQ(b.held(), 3u);
+  b.on_remote(protocol::Puback{.packet_id = 2}, out);
+  EXPECT_TRUE(out.local.empty());   // the state's acknowledgement is the bridge's own
+  EXPECT_TRUE(out.remote.empty());  // the SUBSCRIBE still holds id 1
+  b.on_remote(protocol::Suback{.packet_id = 1, .reason_codes = {static_cast<ReasonCode>(1)}}, out);
+  const auto packets = upstream(out.remote, Version::v311);
+  ASSERT_EQ(packets.size(), 3u);
+  EXPECT_EQ(as<protocol::Publish>(packets[0]).payload, "1");
+  EXPECT_EQ(as<protocol::Pubrel>(packets[1]).packet_id, 1);
+  EXPECT_EQ(as<protocol::Publish>(packets[2]).payload, "2");
+  EXPECT_EQ(b.held(), 0u);
   out = {};
-  protocol::Publish again = publish;
-  again.dup = true;
-  b.on_remote(std::move(again), out);
-  EXPECT_TRUE(out.local.empty());
+  b.on_remote(protocol::Puback{.packet_id = 2}, out);  // now the local message's
+  EXPECT_EQ(as<protocol::Puback>(out.local.at(0)).packet_id, 2);
+}
+
+TEST(Bridge, AnUpstreamRefusalIsRelayedAndReported) {
+  Bridge b = connected(Version::v5);
+  Bridge::Output out;
+  b.on_local(protocol::Publish{.topic = "sensors/a", .payload = "1", .qos = QoS::at_least_once, .packet_id = 8}, out);
+  out = {};
+  b.on_remote(protocol::Puback{.packet_id = 8, .reason_code = ReasonCode::not_authorized}, out);
+  EXPECT_EQ(as<protocol::Puback>(out.local.at(0)).packet_id, 8);  // done: it would be refused again
+  EXPECT_EQ(out.refused_upstream, ReasonCode::not_authorized);
+}
+
+// The local broker sends the bridge at most what the upstream takes at once: a 5.0 upstream's Receive Maximum, or
+// the broker's own max_inflight_messages for a 3.1.1 upstream.
+TEST(Bridge, TheLocalWindowIsTheUpstreams) {
+  Bridge v5(settings(Version::v5));
+  Bridge::Output out;
+  v5.remote_opened(out);
+  out = {};
+  protocol::Connack connack;
+  connack.properties.receive_maximum = 10;
+  v5.on_remote(std::move(connack), out);
+  EXPECT_EQ(as<protocol::Connect>(out.local.at(0)).properties.receive_maximum, 10);
+  EXPECT_TRUE(as<protocol::Connect>(out.local.at(0)).bridge);
+
+  BridgeSettings s = settings();
+  s.inflight_window = 50;
+  Bridge v311(s);
+  out = {};
+  v311.remote_opened(out);
+  out = {};
+  v311.on_remote(protocol::Connack{}, out);
+  EXPECT_EQ(as<protocol::Connect>(out.local.at(0)).properties.receive_maximum, 50);
 }
 
 TEST(Bridge, AnUnansweredPingEndsTheLink) {
@@ -240,16 +354,21 @@ TEST(Bridge, AnUnansweredPingEndsTheLink) {
   EXPECT_NE(out.failure.find("PINGREQ"), std::string::npos);
 }
 
-TEST(Bridge, ALostLinkDetachesTheLocalSessionAndForgetsWhatWasCrossing) {
-  Bridge b = connected();
+TEST(Bridge, ALostLinkDetachesTheLocalSessionAndForgetsWhatWaited) {
+  Bridge b = just_connected();
   Bridge::Output out;
   b.on_local(protocol::Publish{.topic = "sensors/a", .payload = "1", .qos = QoS::at_least_once, .packet_id = 1}, out);
+  EXPECT_EQ(b.held(), 1u);
   out = {};
   b.remote_lost(out);
   EXPECT_TRUE(out.detach_local);
   EXPECT_EQ(out.local_state, "0");
   EXPECT_FALSE(b.up());
-  EXPECT_EQ(b.in_flight(), 0u);  // the local session still holds message 1 and sends it again after the next attach
+  EXPECT_EQ(b.held(), 0u);  // the local session still holds message 1 and sends it again after the next attach
+  out = {};
+  b.on_local(protocol::Publish{.topic = "sensors/a", .payload = "1", .qos = QoS::at_least_once, .packet_id = 4}, out);
+  EXPECT_TRUE(out.remote.empty());  // no link: nothing goes, nothing is acknowledged
+  EXPECT_TRUE(out.local.empty());
 }
 
 TEST(Bridge, A50UpstreamGetsNoLocalSubscriptionsInsteadOfTheMarker) {
