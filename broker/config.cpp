@@ -632,12 +632,6 @@ const std::vector<Directive>& all_directives() {
   return all;
 }
 
-// mosquitto directives Tern will support but does not yet: an error that says so, rather than "unknown".
-constexpr std::string_view kNotYetSupported[] = {
-    // Tern's own, of a later step: the disk budget of one bridge's backlog (issue 21).
-    "bridge_queue_max_bytes",
-};
-
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> row(b.size() + 1);
   for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
@@ -676,12 +670,6 @@ void parse_line(Context& c, std::string_view line) {
   const auto directive = std::find_if(all.begin(), all.end(), [&](const Directive& d) { return d.name == name; });
   if (directive == all.end()) {
     if (apply_plugin_option(c, name, rest)) return;
-    if (std::find(std::begin(kNotYetSupported), std::end(kNotYetSupported), name) != std::end(kNotYetSupported)) {
-      // Built with append: GCC 12 -O3 reports a false -Wrestrict for "'" + std::string(...) (GCC PR 105651).
-      std::string what = "'";
-      what.append(name).append("' is not supported yet");
-      c.fail(what);
-    }
     unknown_directive(c, name);
   }
   if (rest.empty()) c.fail("missing value for " + std::string(name));

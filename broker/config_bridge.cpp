@@ -1,6 +1,6 @@
 // mosquitto's bridge directives: `connection NAME` starts a bridge section and the directives after it configure
-// that bridge (bridge_settings.hpp says what each means). Those Tern does not implement yet are refused by name
-// (config.cpp's kNotYetSupported), so that a bridge never runs with a setting silently missing.
+// that bridge (bridge_settings.hpp says what each means).
+#include <limits>
 #include <string>
 
 #include "broker/config_context.hpp"
@@ -148,12 +148,15 @@ void apply_restart_timeout(Context& c, std::string_view value) {
 void apply_start_type(Context& c, std::string_view value) {
   const auto token = c.single(value);
   auto& b = current(c);
-  if (token != "automatic" && token != "lazy" && token != "once") c.bad_value("automatic, lazy or once", token);
-  b.once = token == "once";
-  if (token == "lazy") {
-    c.note(LogLevel::warning,
-           "start_type lazy: Tern connects this bridge at start-up and keeps it connected, as start_type automatic "
-           "(its queue still holds what waits while the upstream is unreachable)");
+  using Start = bridge::BridgeSettings::Start;
+  if (token == "automatic") {
+    b.start = Start::automatic;
+  } else if (token == "lazy") {
+    b.start = Start::lazy;
+  } else if (token == "once") {
+    b.start = Start::once;
+  } else {
+    c.bad_value("automatic, lazy or once", token);
   }
 }
 
@@ -190,15 +193,6 @@ void apply_bridge_bind_address(Context& c, std::string_view value) {
 
 void apply_bridge_max_packet_size(Context& c, std::string_view value) {
   current(c).max_packet_size = static_cast<std::uint32_t>(c.integer(value, 0, 268435460));
-}
-
-void apply_round_robin(Context& c, std::string_view value) {
-  current(c);
-  if (!c.boolean(value)) {
-    c.note(LogLevel::information,
-           "round_robin false: Tern fails over to the next address when one cannot be reached and stays on the "
-           "address that works; it does not go back to the first one while connected");
-  }
 }
 
 void apply_bridge_noted(Context& c, std::string_view value, std::string_view why) {
@@ -304,10 +298,28 @@ constexpr Directive kBridgeDirectives[] = {
    "BASE [CAP]: seconds before the bridge tries again after its link ended: BASE, doubling with jitter up to CAP "
    "while attempts fail; BASE alone: always BASE (default 5 30)"},
   {"start_type", Scope::global, apply_start_type,
-   "automatic|once|lazy: automatic connects at start-up and after every loss; once connects at start-up and not "
-   "again after the link ends; lazy is run as automatic, with a note (default automatic)"},
-  {"round_robin", Scope::global, apply_round_robin,
-   "true|false: accepted; with several addresses Tern fails over in order and stays on the one that works"},
+   "automatic|lazy|once: automatic connects at start-up and after every loss; lazy connects when `threshold` "
+   "messages wait to go out and ends the link after `idle_timeout` seconds without traffic; once connects at "
+   "start-up and not again after the link ends (default automatic)"},
+  {"threshold", Scope::global,
+   [](Context& c, std::string_view v) { current(c).threshold = static_cast<std::size_t>(c.integer(v, 1, 1000000000)); },
+   "COUNT: start_type lazy: the messages waiting to go out that start the link (default 10)"},
+  {"idle_timeout", Scope::global,
+   [](Context& c, std::string_view v) { current(c).idle_timeout = std::chrono::seconds(c.integer(v, 1, 86400)); },
+   "SECONDS: start_type lazy: the link ends after this long without a message crossing it (default 60)"},
+  {"round_robin", Scope::global,
+   [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::round_robin); },
+   "true|false: with several addresses, false makes the first the main one: the bridge fails over to the next and "
+   "moves back as soon as the main one answers (checked every restart_timeout BASE); true treats all alike and "
+   "stays on the one that works (default false)"},
+  {"bridge_queue_max_bytes", Scope::global,
+   [](Context& c, std::string_view v) {
+     current(c).queue_max_bytes = static_cast<std::uint64_t>(c.integer(v, 0, std::numeric_limits<std::int64_t>::max()));
+   },
+   "BYTES: the most the backlog (what waits to go out; in the store with persistence) may hold, payload and topic "
+   "bytes; QoS 0 messages stop being queued at 3/4 of it, and when it is full local QoS 1/2 publishes to its topics "
+   "are refused (5.0: 0x97 Quota exceeded; 3.1.1: not acknowledged, so the client sends them again); an "
+   "acknowledged message is never dropped; 0: no limit (default 67108864, 64 MiB)"},
   {"try_private", Scope::global,
    [](Context& c, std::string_view v) { apply_bridge_flag(c, v, &bridge::BridgeSettings::try_private); },
    "true|false: tell a 3.1/3.1.1 upstream that this is a bridge (mosquitto's marker), so that it does not echo what "
@@ -347,16 +359,6 @@ constexpr Directive kBridgeDirectives[] = {
   {"bridge_max_packet_size", Scope::global, apply_bridge_max_packet_size,
    "BYTES: outgoing messages larger than this (as PUBLISH packets) are not forwarded, and a line says so; 0: no "
    "limit (default)"},
-  {"idle_timeout", Scope::global,
-   [](Context& c, std::string_view v) {
-     apply_bridge_noted(c, v, "applies to start_type lazy, which Tern runs as automatic: no effect");
-   },
-   "SECONDS: start_type lazy's; accepted with a note (Tern runs lazy bridges as automatic)"},
-  {"threshold", Scope::global,
-   [](Context& c, std::string_view v) {
-     apply_bridge_noted(c, v, "applies to start_type lazy, which Tern runs as automatic: no effect");
-   },
-   "COUNT: start_type lazy's; accepted with a note (Tern runs lazy bridges as automatic)"},
   {"bridge_insecure", Scope::global, apply_bridge_insecure,
    "true|false: with TLS, do not check that the upstream's certificate names the address's host (the chain is "
    "still verified); for tests only (default false)"},

@@ -172,6 +172,7 @@ void Bridge::on_remote(Packet&& packet, Output& out) {
                             .retain = publish->retain,
                             .dup = local_qos != QoS::at_most_once && publish->dup,
                             .packet_id = local_qos == QoS::at_most_once ? std::uint16_t{0} : publish->packet_id};
+    out.relayed = true;
     local.properties = std::move(publish->properties);
     local.properties.topic_alias.reset();
     local.properties.subscription_identifiers.clear();
@@ -270,6 +271,7 @@ void Bridge::on_local(Packet&& packet, Output& out) {
       }
     }
     send_remote(remote, out);
+    out.relayed = true;
     return;
   }
   if (auto* pubrel = std::get_if<protocol::Pubrel>(&packet)) {
@@ -307,6 +309,11 @@ void Bridge::on_local(Packet&& packet, Output& out) {
     return;
   }
   // SUBACK and the rest: nothing to do.
+}
+
+void Bridge::disconnect(Output& out) const {
+  if (settings_.notifications && !settings_.notifications_local_only) send_remote(notification(false), out);
+  send_remote(protocol::Disconnect{}, out);
 }
 
 void Bridge::keepalive(Output& out) {

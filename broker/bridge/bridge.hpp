@@ -73,6 +73,7 @@ class Bridge {
     // The upstream refused a forwarded message (5.0 reason code, for the log); it is done with locally all the same.
     std::optional<protocol::ReasonCode> refused_upstream;
     bool priming = false;  // prime(): not a connection (for the log)
+    bool relayed = false;  // a PUBLISH crossed, either way (start_type lazy's idle_timeout)
     std::string failure;
   };
 
@@ -85,6 +86,9 @@ class Bridge {
   // A packet from the upstream / from the broker to the bridge's local client.
   void on_remote(protocol::Packet&& packet, Output& out);
   void on_local(protocol::Packet&& packet, Output& out);
+  // Ending the link on purpose (start_type lazy's idle_timeout): the state "0" upstream (a normal DISCONNECT does
+  // not publish the will) and the DISCONNECT. The driver closes the connection once they are written.
+  void disconnect(Output& out) const;
   // Every keepalive interval while connected: a PINGREQ, or a failure when the last one was not answered.
   void keepalive(Output& out);
   // The link is gone (any reason): the local notification says so, the local client is detached, what waited is

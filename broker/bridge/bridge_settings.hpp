@@ -21,6 +21,10 @@ struct BridgeSettings {
     std::uint16_t port = 1883;
   };
   std::vector<Address> addresses;  // address / addresses: tried in order, the first again after the last
+  // round_robin false: the first address is the main one; while linked to another, the bridge checks every
+  // restart_timeout BASE whether the main one answers again and moves back to it. true: all are equal, and the
+  // bridge stays on the one that works.
+  bool round_robin = false;
   // topic PATTERN [out|in|both] [QOS] [LOCAL_PREFIX REMOTE_PREFIX]: a local topic is LOCAL_PREFIX + PATTERN's match
   // and the same message upstream is REMOTE_PREFIX + that match.
   struct Topic {
@@ -65,7 +69,16 @@ struct BridgeSettings {
   bool tls_enabled() const { return !tls.cafile.empty() || !tls.capath.empty() || !tls.psk_identity.empty(); }
   std::string bind_address;          // bridge_bind_address: the local address the link leaves from; empty: any
   std::uint32_t max_packet_size = 0;  // bridge_max_packet_size: larger outgoing PUBLISHes are not forwarded; 0: none
-  bool once = false;                 // start_type once: no new attempt after the first link ended
+  // start_type: automatic connects at start-up and after every loss; once connects at start-up and not again after
+  // the link ended; lazy connects when `threshold` messages wait to go out, and ends the link after `idle_timeout`
+  // without a message crossing either way.
+  enum class Start { automatic, lazy, once };
+  Start start = Start::automatic;
+  std::size_t threshold = 10;
+  std::chrono::seconds idle_timeout{60};
+  // bridge_queue_max_bytes: the bytes (payload + topic) the backlog may hold; see Broker::set_backlog_limit for what
+  // happens when it is full. 0: no limit.
+  std::uint64_t queue_max_bytes = 64 * 1024 * 1024;
   // Outgoing QoS 1/2 messages in flight to a 3.1.1 upstream at once (a 5.0 upstream says its own Receive Maximum):
   // the broker's max_inflight_messages, as mosquitto's bridges use.
   std::uint16_t inflight_window = 20;

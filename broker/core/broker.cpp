@@ -66,6 +66,9 @@ void Broker::set_heap_in_use(std::uint64_t bytes) { impl_->set_heap_in_use(bytes
 protocol::Version Broker::version(ConnectionId connection) const noexcept { return impl_->version(connection); }
 BrokerStats Broker::stats() const noexcept { return impl_->stats(); }
 std::size_t Broker::queued_for(const std::string& client_id) const noexcept { return impl_->queued_for(client_id); }
+void Broker::set_backlog_limit(std::string client_id, std::uint64_t max_bytes) {
+  impl_->set_backlog_limit(std::move(client_id), max_bytes);
+}
 
 std::size_t Broker::Impl::queued_for(const std::string& client_id) const noexcept {
   const auto it = sessions_by_client_.find(client_id);

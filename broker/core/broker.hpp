@@ -178,6 +178,16 @@ class Broker {
   // The messages queued for the session of `client_id` (in memory and in the store; not those in flight), 0 when it
   // has none: a bridge's backlog.
   std::size_t queued_for(const std::string& client_id) const noexcept;
+  // A bridge's backlog (bridge_queue_max_bytes): the queue of the session of `client_id` is bounded by `max_bytes`
+  // (payload + topic of each queued message) instead of max_queued_messages / max_queued_bytes, and never loses a
+  // QoS 1/2 message that was acknowledged to its publisher:
+  //   - QoS 0 messages go first: they are not queued for it once its queue is over 3/4 of the limit;
+  //   - a QoS 1/2 PUBLISH that the session would queue over the limit is refused as a whole (no subscriber gets
+  //     it), as over memory_limit: 5.0 publishers get 0x97 Quota exceeded, 3.1.1 ones no acknowledgement, so their
+  //     session sends it again later;
+  //   - messages no client can be refused (wills, the broker's own) are queued even over the limit.
+  // 0: no limit (then neither max_queued_messages nor max_queued_bytes applies to it).
+  void set_backlog_limit(std::string client_id, std::uint64_t max_bytes);
 
   // $SYS (sys_tree.hpp): publishes what is due of "$SYS/broker/..." from the core's counters and `sample`, as retained
   // QoS 2 messages through the normal route (ACLs and subscriptions apply; the store does not keep them). The network

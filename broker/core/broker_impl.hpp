@@ -44,6 +44,9 @@ class Broker::Impl {
   explicit Impl(BrokerOptions options);
   BrokerStats stats() const noexcept;  // stats_ with the queue totals
   std::size_t queued_for(const std::string& client_id) const noexcept;
+  void set_backlog_limit(std::string client_id, std::uint64_t max_bytes) {
+    backlog_limits_[std::move(client_id)].max_bytes = max_bytes;
+  }
 
   // broker.cpp
   ConnectionId attach(ConnectionSink& sink, std::string remote, TimePoint now,
@@ -135,8 +138,11 @@ class Broker::Impl {
   }
   void on_publish(Client& c, protocol::Publish&& publish, TimePoint now);
   void refuse_publish(Client& c, const protocol::Publish& publish, protocol::ReasonCode why);
-  // memory_limit: a PUBLISH that arrived while over it (see Broker::set_heap_in_use).
-  void refuse_for_memory(Client& c, const protocol::Publish& publish);
+  // memory_limit (see Broker::set_heap_in_use), or a full bridge backlog (Broker::set_backlog_limit): the PUBLISH is
+  // refused as a whole; `why` for the log.
+  void refuse_for_quota(Client& c, const protocol::Publish& publish, std::string_view why);
+  // A bridge backlog that a QoS 1/2 message on `topic` from session `from` would take over its limit; null if none.
+  const std::string* full_backlog(const std::string& topic, std::size_t bytes, SessionId from);
   void count_received(const protocol::Publish& publish) noexcept {
     ++stats_.messages_received;
     stats_.publish_bytes_received += publish.payload.size();
@@ -228,6 +234,12 @@ class Broker::Impl {
   std::vector<Client*> staged_;      // clients with output staged in the current call
   SysTree sys_tree_;                 // $SYS: what was last published, the load averages
   bool over_memory_limit_ = false;   // memory_limit: the last heap measured was over it (set_heap_in_use)
+  // Bridge backlogs by client id (Broker::set_backlog_limit).
+  struct BacklogLimit {
+    std::uint64_t max_bytes = 0;
+    bool full = false;  // refusing, since the last line that said so
+  };
+  std::unordered_map<std::string, BacklogLimit> backlog_limits_;
 
   // Routing scratch: one entry per session a message goes to (reused across messages).
   struct Target {

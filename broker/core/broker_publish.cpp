@@ -86,9 +86,17 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
     return;
   }
   // memory_limit. A QoS 2 PUBLISH sent again before its PUBREL was accepted already: it is acknowledged again below.
-  if (over_memory_limit_ && !(publish.qos == QoS::exactly_once && s.awaiting_pubrel(publish.packet_id))) {
-    refuse_for_memory(c, publish);
+  const bool resent_qos2 = publish.qos == QoS::exactly_once && s.awaiting_pubrel(publish.packet_id);
+  if (over_memory_limit_ && !resent_qos2) {
+    refuse_for_quota(c, publish, "over memory_limit");
     return;
+  }
+  // A full bridge backlog (set_backlog_limit).
+  if (!backlog_limits_.empty() && publish.qos != QoS::at_most_once && !resent_qos2) {
+    if (const std::string* bridge = full_backlog(publish.topic, publish.payload.size() + publish.topic.size(), s.id)) {
+      refuse_for_quota(c, publish, "the backlog of " + *bridge + " is full (bridge_queue_max_bytes)");
+      return;
+    }
   }
 
   const std::uint16_t id = publish.packet_id;
@@ -172,13 +180,13 @@ void Broker::Impl::refuse_publish(Client& c, const protocol::Publish& publish, R
   }
 }
 
-// Over memory_limit the message is not routed and not retained. 5.0 says why (0x97 ends a QoS 2 exchange at PUBREC);
-// 3.1.1 has no way to, and a normal acknowledgement would tell the client the message is safe, so it gets none: its
-// message stays in its session to be sent again (with DUP, at the latest when it reconnects), and a client that
-// waits for acknowledgements slows down. A QoS 0 message is lost, and counted.
-void Broker::Impl::refuse_for_memory(Client& c, const protocol::Publish& publish) {
+// Over memory_limit, or towards a full bridge backlog, the message is not routed and not retained. 5.0 says why (0x97
+// ends a QoS 2 exchange at PUBREC); 3.1.1 has no way to, and a normal acknowledgement would tell the client the
+// message is safe, so it gets none: its message stays in its session to be sent again (with DUP, at the latest when
+// it reconnects), and a client that waits for acknowledgements slows down. A QoS 0 message is lost, and counted.
+void Broker::Impl::refuse_for_quota(Client& c, const protocol::Publish& publish, std::string_view why) {
   TERN_LOG(debug, "Refused a PUBLISH from ", c.session->client_id, " on ", publish.topic, " (QoS ",
-           static_cast<int>(publish.qos), "): over memory_limit");
+           static_cast<int>(publish.qos), "): ", why);
   const bool v5 = c.version == Version::v5;
   switch (publish.qos) {
     case QoS::at_most_once:
@@ -191,6 +199,35 @@ void Broker::Impl::refuse_for_memory(Client& c, const protocol::Publish& publish
       if (v5) send(c, protocol::Pubrec{.packet_id = publish.packet_id, .reason_code = ReasonCode::quota_exceeded});
       return;
   }
+}
+
+const std::string* Broker::Impl::full_backlog(const std::string& topic, std::size_t bytes, SessionId from) {
+  for (auto& [client_id, limit] : backlog_limits_) {
+    if (limit.max_bytes == 0) continue;
+    const auto it = sessions_by_client_.find(client_id);
+    if (it == sessions_by_client_.end()) continue;
+    Session& s = *it->second;
+    const bool over = s.queue.bytes() + bytes > limit.max_bytes;
+    if (!over) {
+      if (limit.full && s.queue.bytes() + bytes <= limit.max_bytes - limit.max_bytes / 20) {
+        limit.full = false;
+        TERN_LOG(notice, "The backlog of ", client_id, " is under bridge_queue_max_bytes again (", s.queue.bytes(),
+                 " bytes queued).");
+      }
+      continue;
+    }
+    if (s.id == from) continue;  // no-local: its own messages never come back to it
+    const bool matches = std::any_of(s.subscriptions.begin(), s.subscriptions.end(),
+                                     [&](const auto& sub) { return protocol::topic_matches(sub.first, topic); });
+    if (!matches) continue;
+    if (!limit.full) {
+      limit.full = true;
+      TERN_LOG(warning, "The backlog of ", client_id, " is full (", s.queue.bytes(), " bytes queued, bridge_queue_max_bytes ",
+               limit.max_bytes, "): refusing QoS 1/2 publishes to its topics (MQTT 5: 0x97), dropping QoS 0 ones.");
+    }
+    return &client_id;
+  }
+  return nullptr;
 }
 
 void Broker::Impl::set_heap_in_use(std::uint64_t bytes) {
@@ -384,6 +421,20 @@ void Broker::Impl::send_inflight(Session& s, Client& c, Delivery&& d, TimePoint 
 }
 
 void Broker::Impl::enqueue(Session& s, Delivery&& d) {
+  if (!backlog_limits_.empty()) {
+    if (const auto limit = backlog_limits_.find(s.client_id); limit != backlog_limits_.end()) {
+      // A bridge's backlog (set_backlog_limit): QoS 0 goes first; QoS 1/2 was refused at its PUBLISH if it would
+      // not fit, so what comes here is queued.
+      const std::uint64_t max = limit->second.max_bytes;
+      if (d.qos == QoS::at_most_once && max != 0 && s.queue.bytes() + d.bytes() > max - max / 4) {
+        drop(DropReason::queue_full);
+        return;
+      }
+      SessionStore store = store_of(s);
+      s.queue.push(std::move(d), store, options_.max_queued_in_memory);
+      return;
+    }
+  }
   if ((options_.max_queued_messages != 0 && s.queue.size() >= options_.max_queued_messages) ||
       (options_.max_queued_bytes != 0 && s.queue.bytes() + d.bytes() > options_.max_queued_bytes)) {
     // The queue is full: the new message is dropped for this client, as mosquitto does.

@@ -34,7 +34,11 @@ BridgeLink::BridgeLink(bridge::BridgeSettings settings, Executor executor, Share
       resolver_(executor),
       socket_(executor),
       retry_timer_(executor),
-      keepalive_timer_(executor) {
+      keepalive_timer_(executor),
+      lazy_timer_(executor),
+      probe_timer_(executor),
+      probe_resolver_(executor),
+      probe_socket_(executor) {
   const auto& s = bridge_.settings();
   if (s.tls_enabled()) {
     tls::ClientSettings client;
@@ -61,10 +65,18 @@ std::string BridgeLink::where() const {
 }
 
 void BridgeLink::start() {
+  {
+    std::lock_guard lock(shared_.mutex);
+    shared_.broker.set_backlog_limit(bridge_.settings().local_clientid, bridge_.settings().queue_max_bytes);
+  }
   bridge::Bridge::Output out;
   bridge_.prime(out);
   apply(out);
-  connect();
+  if (bridge_.settings().start == bridge::BridgeSettings::Start::lazy) {
+    wait_for_threshold();
+  } else {
+    connect();
+  }
 }
 
 std::size_t BridgeLink::backlog() const {
@@ -81,6 +93,10 @@ void BridgeLink::stop() {
   resolver_.cancel();
   retry_timer_.cancel();
   keepalive_timer_.cancel();
+  lazy_timer_.cancel();
+  probe_timer_.cancel();
+  probe_resolver_.cancel();
+  probe_socket_.close(ignored);
   connected_ = false;
   tls_.reset();
   bridge::Bridge::Output out;
@@ -90,21 +106,51 @@ void BridgeLink::stop() {
 
 // --- The upstream connection ---------------------------------------------------------------------------------------
 
-void BridgeLink::connect() {
-  if (stopped_ || shared_.shutting_down.load(std::memory_order_relaxed)) return;
-  const auto& address = bridge_.settings().addresses[address_];
-  TERN_LOG(information, "Bridge ", name(), ": connecting to ", where(), '.');
+template <class Done>
+void BridgeLink::open_to(std::size_t index, asio::basic_stream_socket<tcp, Executor>& socket,
+                         asio::ip::basic_resolver<tcp, Executor>& resolver, Done done) {
+  const auto& address = bridge_.settings().addresses[index];
   const std::uint64_t generation = generation_;
-  auto connected = [this, generation](const error_code& error) {
+  auto connected = [this, generation, done](const error_code& error) {
     if (generation != generation_) return;
-    if (error) {
-      lost("cannot connect: " + error.message());
-      return;
-    }
-    on_connected();
+    done(error ? "cannot connect: " + error.message() : std::string());
   };
   error_code not_numeric;
   const auto ip = asio::ip::make_address(address.host, not_numeric);
+  if (!not_numeric) {
+    // A numeric address needs no resolver (and the static build no NSS).
+    socket.async_connect(tcp::endpoint(ip, address.port), connected);
+    return;
+  }
+  resolver.async_resolve(
+      address.host, std::to_string(address.port),
+      [this, generation, &socket, connected, done](const error_code& error, const auto& results) {
+        if (generation != generation_) return;
+        if (error) {
+          done("cannot resolve the address: " + error.message());
+          return;
+        }
+        if (socket.is_open()) {
+          // Bound to bridge_bind_address: the first address of the same family (trying others would close the
+          // socket and lose the binding).
+          error_code ignored;
+          const bool v6 = socket.local_endpoint(ignored).address().is_v6();
+          for (const auto& entry : results) {
+            if (entry.endpoint().address().is_v6() == v6) {
+              socket.async_connect(entry.endpoint(), connected);
+              return;
+            }
+          }
+          done("no address of the upstream in the family of bridge_bind_address");
+          return;
+        }
+        asio::async_connect(socket, results, [connected](const error_code& e, const auto&) { connected(e); });
+      });
+}
+
+void BridgeLink::connect() {
+  if (stopped_ || shared_.shutting_down.load(std::memory_order_relaxed)) return;
+  TERN_LOG(information, "Bridge ", name(), ": connecting to ", where(), '.');
   if (const auto& local = bridge_.settings().bind_address; !local.empty()) {
     // bridge_bind_address: the link leaves from there (the family of the local address decides the upstream's).
     error_code error;
@@ -116,35 +162,69 @@ void BridgeLink::connect() {
       return;
     }
   }
-  if (!not_numeric) {
-    // A numeric address needs no resolver (and the static build no NSS).
-    socket_.async_connect(tcp::endpoint(ip, address.port), connected);
-    return;
-  }
-  resolver_.async_resolve(address.host, std::to_string(address.port),
-                          [this, generation, connected](const error_code& error, const auto& results) {
-                            if (generation != generation_) return;
-                            if (error) {
-                              lost("cannot resolve the address: " + error.message());
-                              return;
-                            }
-                            if (socket_.is_open()) {
-                              // Bound to bridge_bind_address: the first address of the same family (trying
-                              // others would close the socket and lose the binding).
-                              error_code ignored;
-                              const bool v6 = socket_.local_endpoint(ignored).address().is_v6();
-                              for (const auto& entry : results) {
-                                if (entry.endpoint().address().is_v6() == v6) {
-                                  socket_.async_connect(entry.endpoint(), connected);
-                                  return;
-                                }
-                              }
-                              lost("no address of the upstream in the family of bridge_bind_address");
-                              return;
-                            }
-                            asio::async_connect(socket_, results,
-                                                [connected](const error_code& e, const auto&) { connected(e); });
-                          });
+  open_to(address_, socket_, resolver_, [this](const std::string& failure) {
+    if (!failure.empty()) {
+      lost(failure);
+      return;
+    }
+    on_connected();
+  });
+}
+
+// --- start_type lazy and the main address ---------------------------------------------------------------------------
+
+void BridgeLink::wait_for_threshold() {
+  lazy_timer_.expires_after(std::chrono::seconds(1));
+  lazy_timer_.async_wait([this](const error_code& error) {
+    if (error || stopped_ || connected_) return;
+    const std::size_t waiting = backlog();
+    if (waiting < bridge_.settings().threshold) {
+      wait_for_threshold();
+      return;
+    }
+    TERN_LOG(notice, "Bridge ", name(), ": ", waiting, " messages wait to go out (threshold ",
+             bridge_.settings().threshold, "): connecting.");
+    connect();
+  });
+}
+
+void BridgeLink::check_idle() {
+  const std::uint64_t generation = generation_;
+  lazy_timer_.expires_after(std::chrono::seconds(1));
+  lazy_timer_.async_wait([this, generation](const error_code& error) {
+    if (error || generation != generation_ || idle_ending_) return;
+    const auto idle = bridge_.settings().idle_timeout;
+    if (core::Clock::now() - last_relayed_ < idle || backlog() != 0 || bridge_.held() != 0) {
+      check_idle();
+      return;
+    }
+    TERN_LOG(notice, "Bridge ", name(), ": no message for ", idle.count(),
+             " s (idle_timeout): ending the link until the threshold is reached.");
+    bridge::Bridge::Output out;
+    bridge_.disconnect(out);
+    idle_ending_ = true;
+    apply(out);  // lost() follows once the DISCONNECT is written (write_remote)
+  });
+}
+
+void BridgeLink::probe_main() {
+  const std::uint64_t generation = generation_;
+  probe_timer_.expires_after(bridge_.settings().restart_base);
+  probe_timer_.async_wait([this, generation](const error_code& error) {
+    if (error || generation != generation_) return;
+    error_code ignored;
+    probe_socket_.close(ignored);
+    open_to(0, probe_socket_, probe_resolver_, [this](const std::string& failure) {
+      error_code ignored;
+      probe_socket_.close(ignored);
+      if (!failure.empty()) {
+        probe_main();
+        return;
+      }
+      const auto& main = bridge_.settings().addresses[0];
+      lost("the main address " + main.host + ":" + std::to_string(main.port) + " answers again: moving back to it");
+    });
+  });
 }
 
 void BridgeLink::on_connected() {
@@ -268,6 +348,10 @@ void BridgeLink::write_remote() {
       lost("cannot write to the upstream: " + error.message());
       return;
     }
+    if (idle_ending_ && remote_out_.empty()) {
+      lost("idle");
+      return;
+    }
     write_remote();
   });
 }
@@ -290,9 +374,14 @@ void BridgeLink::apply(bridge::Bridge::Output& out) {
     if (out.attach_local) backlog = shared_.broker.queued_for(bridge_.settings().local_clientid);  // before the flow
     shared_.broker.on_packets(local_id_, out.local, now);
   }
+  if (out.relayed) last_relayed_ = now;
   if (out.attach_local && !out.priming) {
     TERN_LOG(notice, "Bridge ", name(), ": connected to ", where(), " as ", bridge_.settings().remote_clientid,
              "; backlog ", backlog, backlog == 1 ? " message." : " messages.");
+    const auto& s = bridge_.settings();
+    last_relayed_ = now;
+    if (s.start == bridge::BridgeSettings::Start::lazy) check_idle();
+    if (!s.round_robin && address_ != 0) probe_main();
   }
   if (!out.remote.empty() && connected_) {
     if (tls_) {
@@ -388,6 +477,10 @@ void BridgeLink::lost(const std::string& why) {
   socket_.close(ignored);
   resolver_.cancel();
   keepalive_timer_.cancel();
+  lazy_timer_.cancel();
+  probe_timer_.cancel();
+  probe_resolver_.cancel();
+  probe_socket_.close(ignored);
   connected_ = false;
   tls_.reset();
   remote_in_.clear();
@@ -400,8 +493,14 @@ void BridgeLink::lost(const std::string& why) {
   bridge_.remote_lost(out);
   apply(out);
   if (stopped_) return;
+  if (std::exchange(idle_ending_, false)) {
+    wait_for_threshold();  // start_type lazy: until enough waits again
+    return;
+  }
   if (was_up) {
     TERN_LOG(warning, "Bridge ", name(), ": the link to ", where(), " ended: ", why, '.');
+    // round_robin false: the main address first again (then the others in turn); true: the one that worked.
+    if (!bridge_.settings().round_robin) address_ = 0;
   } else {
     TERN_LOG(notice, "Bridge ", name(), ": ", where(), ": ", why, '.');
     address_ = (address_ + 1) % bridge_.settings().addresses.size();  // fail over to the next address
@@ -412,7 +511,7 @@ void BridgeLink::lost(const std::string& why) {
 void BridgeLink::schedule_retry(bool after_link) {
   if (stopped_ || shared_.shutting_down.load(std::memory_order_relaxed)) return;
   const auto& s = bridge_.settings();
-  if (s.once && after_link) {
+  if (s.start == bridge::BridgeSettings::Start::once && after_link) {
     TERN_LOG(notice, "Bridge ", name(), ": start_type once: not connecting again.");
     return;
   }

@@ -10,6 +10,11 @@
 // and a new attempt follows after restart_timeout: BASE, doubling with jitter up to CAP while attempts fail, back to
 // BASE after a link that came up. Nothing reconnects once the broker shuts down.
 //
+// With round_robin false, the first address is the main one: while linked to another, a TCP probe every
+// restart_timeout BASE checks whether the main one answers, and if it does the link moves back to it. With
+// start_type lazy the bridge waits (checking every second) until `threshold` messages wait to go out, and ends the
+// link after idle_timeout without a message crossing it and none waiting.
+//
 // With bridge_cafile (or a PSK) the stream to the upstream is TLS (mbedTLS, tls::Engine), the upstream's certificate
 // checked against the CA and, unless bridge_insecure, against the address's host name.
 //
@@ -68,6 +73,13 @@ class BridgeLink final : public core::ConnectionSink {
   void lost(const std::string& why);
   void schedule_retry(bool after_link);
   std::string where() const;
+  void wait_for_threshold();  // start_type lazy, while there is no link
+  void check_idle();          // start_type lazy, while there is one
+  void probe_main();          // round_robin false, while linked to another address than the first
+  // Resolves (unless numeric) and connects `socket` to addresses[index]; `done` gets the error.
+  template <class Done>
+  void open_to(std::size_t index, asio::basic_stream_socket<tcp, Executor>& socket,
+               asio::ip::basic_resolver<tcp, Executor>& resolver, Done done);
 
   bridge::Bridge bridge_;
   Executor executor_;
@@ -76,6 +88,12 @@ class BridgeLink final : public core::ConnectionSink {
   asio::basic_stream_socket<tcp, Executor> socket_;
   Timer retry_timer_;
   Timer keepalive_timer_;
+  Timer lazy_timer_;  // start_type lazy: the threshold and idle checks
+  Timer probe_timer_;  // round_robin false: the next probe of the main address
+  asio::ip::basic_resolver<tcp, Executor> probe_resolver_;
+  asio::basic_stream_socket<tcp, Executor> probe_socket_;
+  core::TimePoint last_relayed_{};  // when a PUBLISH last crossed
+  bool idle_ending_ = false;        // the DISCONNECT of an idle lazy link is being written
   std::size_t address_ = 0;       // index into settings().addresses
   unsigned failures_ = 0;         // attempts failed in a row (the retry delay doubles with each)
   std::uint64_t generation_ = 0;  // bumped when a link ends: handlers of an older one do nothing

@@ -103,16 +103,18 @@ TEST(ConfigBridge, Errors) {
   expect_error("connection a\nrestart_timeout 10 5\n", 2, "CAP must not be below BASE");
   expect_error("connection a\nstart_type sometimes\n", 2, "expected automatic, lazy or once");
   expect_error("connection a\nbridge_bind_address eth0\n", 2, "expected an IP address");
-  expect_error("connection a\nbridge_queue_max_bytes 1000\n", 2, "'bridge_queue_max_bytes' is not supported yet");
+  expect_error("connection a\nthreshold 0\n", 2, "");
+  expect_error("bridge_queue_max_bytes 1000\n", 1, "bridge_queue_max_bytes: must follow a 'connection' line");
 }
 
-// The rest of mosquitto's bridge directives: applied, or (lazy, OCSP) accepted with a warning that says what Tern
+// The rest of mosquitto's bridge directives: applied, or (OCSP) accepted with a warning that says what Tern
 // does instead.
 TEST(ConfigBridge, EveryOtherMosquittoDirective) {
   const auto c = parse(
       "connection a\naddress broker.example.com\ntopic # out\nbridge_capath /etc/ssl/certs\n"
       "bridge_alpn mqtt,x-amzn-mqtt-ca\nbridge_require_ocsp true\nbridge_bind_address 192.168.1.2\n"
-      "bridge_max_packet_size 65536\nstart_type lazy\nidle_timeout 60\nthreshold 10\n"
+      "bridge_max_packet_size 65536\nstart_type lazy\nidle_timeout 30\nthreshold 5\nround_robin true\n"
+      "bridge_queue_max_bytes 1000000\n"
       "connection b\naddress h\ntopic # out\nstart_type once\nbridge_require_ocsp false\n");
   const auto& a = c.bridges[0];
   EXPECT_TRUE(a.tls_enabled());
@@ -120,13 +122,21 @@ TEST(ConfigBridge, EveryOtherMosquittoDirective) {
   EXPECT_EQ(a.tls.alpn, (std::vector<std::string>{"mqtt", "x-amzn-mqtt-ca"}));
   EXPECT_EQ(a.bind_address, "192.168.1.2");
   EXPECT_EQ(a.max_packet_size, 65536u);
-  EXPECT_FALSE(a.once);
-  EXPECT_TRUE(c.bridges[1].once);
-  ASSERT_EQ(c.notes.size(), 4u);  // OCSP, lazy, idle_timeout, threshold
+  using Start = bridge::BridgeSettings::Start;
+  EXPECT_EQ(a.start, Start::lazy);
+  EXPECT_EQ(a.idle_timeout.count(), 30);
+  EXPECT_EQ(a.threshold, 5u);
+  EXPECT_TRUE(a.round_robin);
+  EXPECT_EQ(a.queue_max_bytes, 1000000u);
+  const auto& b = c.bridges[1];
+  EXPECT_EQ(b.start, Start::once);
+  EXPECT_FALSE(b.round_robin);  // mosquitto's defaults
+  EXPECT_EQ(b.threshold, 10u);
+  EXPECT_EQ(b.idle_timeout.count(), 60);
+  EXPECT_EQ(b.queue_max_bytes, 64u * 1024 * 1024);
+  ASSERT_EQ(c.notes.size(), 1u);  // OCSP
   EXPECT_EQ(c.notes[0].level, platform::LogLevel::warning);
   EXPECT_THAT(c.notes[0].text, HasSubstr("cannot check OCSP"));
-  EXPECT_THAT(c.notes[1].text, HasSubstr("start_type lazy"));
-  EXPECT_THAT(c.notes[2].text, HasSubstr("idle_timeout"));
 }
 
 TEST(ConfigBridge, TlsUplink) {

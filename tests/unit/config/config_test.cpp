@@ -220,16 +220,6 @@ TEST(ConfigValues, Persistence) {
   EXPECT_NE(error_of("autosave_interval soon\n"), "");
 }
 
-TEST(ConfigSyntax, NotSupportedYet) {
-  for (const char* name :
-       {"bridge_queue_max_bytes"}) {
-    const std::string n = name;
-    EXPECT_EQ(error_of("listener 1883\n" + n + " x\n"), "tern.conf:2: '" + n + "' is not supported yet");
-    EXPECT_EQ(error_of(n + " x\n"), "tern.conf:1: '" + n + "' is not supported yet");  // also in global scope
-    EXPECT_EQ(error_of(n + "\n"), "tern.conf:1: '" + n + "' is not supported yet");    // and without a value
-  }
-}
-
 // include_dir: *.conf files in byte order (capitals first), continuing the main file; errors name the included
 // file and its line; only the main file may include.
 TEST(ConfigFile, IncludeDir) {
@@ -388,7 +378,7 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "bridge_keyfile", "bridge_insecure", "bridge_tls_version",
                                           "bridge_identity", "bridge_psk", "bridge_capath", "bridge_alpn",
                                           "bridge_require_ocsp", "bridge_bind_address", "bridge_max_packet_size",
-                                          "idle_timeout", "threshold"}));
+                                          "idle_timeout", "threshold", "bridge_queue_max_bytes"}));
 }
 
 // ---- Booleans -------------------------------------------------------------------------------------------------
