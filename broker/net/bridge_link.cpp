@@ -318,21 +318,28 @@ void BridgeLink::on_remote_bytes(std::size_t n) {
   } else {
     remote_in_.append(read_buffer_.data(), n);
   }
+  // Every packet of this read in one Output, applied once: one turn of the broker's lock for all of them.
   std::size_t used = 0;
-  while (generation == generation_) {
+  bridge::Bridge::Output out;
+  std::string bad;
+  while (out.failure.empty()) {
     protocol::DecodeResult result =
         protocol::decode(std::string_view(remote_in_).substr(used), bridge_.remote_version(), 0);
     if (result.status == protocol::DecodeResult::Status::need_more) break;
     if (result.status == protocol::DecodeResult::Status::error) {
-      lost(std::string("the upstream sent a bad packet: ") + protocol::reason_code_name(result.error));
-      return;
+      bad = std::string("the upstream sent a bad packet: ") + protocol::reason_code_name(result.error);
+      break;
     }
     used += result.consumed;
-    bridge::Bridge::Output out;
     bridge_.on_remote(std::move(result.packet), out);
-    apply(out);
   }
-  if (generation == generation_) remote_in_.erase(0, used);
+  apply(out);
+  if (generation != generation_) return;
+  if (!bad.empty()) {
+    lost(bad);
+    return;
+  }
+  remote_in_.erase(0, used);
 }
 
 void BridgeLink::write_remote() {
@@ -452,15 +459,15 @@ void BridgeLink::process_local() {
   local_leftover_.append(bytes);
   const std::uint64_t generation = generation_;
   std::size_t used = 0;
-  while (generation == generation_ && local_attached_) {
+  bridge::Bridge::Output out;  // all of them at once, as for the upstream's packets
+  while (out.failure.empty()) {
     protocol::DecodeResult result =
         protocol::decode(std::string_view(local_leftover_).substr(used), protocol::Version::v5, 0);
     if (result.status != protocol::DecodeResult::Status::packet) break;  // need_more (the broker's bytes are valid)
     used += result.consumed;
-    bridge::Bridge::Output out;
     bridge_.on_local(std::move(result.packet), out);
-    apply(out);
   }
+  apply(out);
   if (generation == generation_ && local_attached_) {
     local_leftover_.erase(0, used);
   } else {

@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Row 15: a bridge's cost (bench/README.md), Tern against Debian's mosquitto bridging the same load.
+
+    bench/bridge.py                                   # both rows, both brokers, 3 repeats
+    bench/bridge.py --brokers tern --forward 200000 --backlog 1000000 --repeats 1
+    bench/bridge.py --output bench/results/bridge-2026-12-06.json
+
+Each run starts an upstream broker and an edge broker of the same kind; the edge bridges drain/# out at QoS 1
+(`connection up`, cleansession false). Tern's edge runs with `persistence true` (`persistence_sync full`), so its
+backlog lives in SQLite; mosquitto's bridge queues in memory whatever its persistence, so it runs as it would.
+  forward: the upstream is up and "drainer" is subscribed there; a publisher sends N QoS 1 messages of 64 B to the
+           edge (10,000 in flight at a time); the rate is N over the time from the first publish until the last
+           message reached "drainer" through the bridge.
+  backlog: "drainer" has a persistent session upstream; the upstream is stopped; N messages are published to the
+           edge (its RSS measured after); the upstream starts again and the edge drains its backlog through the
+           bridge: the drain's duration and rate, and the edge's RSS sampled every 0.2 s during it (peak).
+Both check that every message arrived once, in order.
+
+Python 3 standard library only; the MQTT pieces are drain.py's.
+"""
+import argparse
+import datetime
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import drain
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class Broker:
+    def __init__(self, kind, binary, workdir, name, port, lines):
+        self.kind, self.binary, self.port = kind, binary, port
+        self.conf = os.path.join(workdir, name + ".conf")
+        self.log = os.path.join(workdir, name + ".log")
+        common = [f"listener {port} 127.0.0.1", "allow_anonymous true"]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(common + lines) + "\n")
+        self.proc = None
+
+    def start(self):
+        out = open(self.log, "a")
+        self.proc = subprocess.Popen([self.binary, "-c", self.conf], stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                drain.socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.kind} did not listen on {self.port}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def brokers_for(kind, args, workdir, durable_upstream):
+    up_port, edge_port = drain.free_port(), drain.free_port()
+    binary = args.tern if kind == "tern" else "/usr/sbin/mosquitto"
+    os.mkdir(os.path.join(workdir, "up-store"))
+    os.mkdir(os.path.join(workdir, "edge-store"))
+    queues = ["max_queued_messages 0"]
+    if kind == "tern":
+        up_lines = queues + ["persistence true", f"persistence_location {workdir}/up-store", "threads 1"]
+        if not durable_upstream:
+            up_lines = queues + ["threads 1"]
+        edge_lines = queues + ["persistence true", f"persistence_location {workdir}/edge-store", "threads 1",
+                               "persistence_sync full"]
+    else:
+        root = ["user root"] if os.geteuid() == 0 else []
+        up_lines = queues + root + ["persistence true", f"persistence_location {workdir}/up-store/"]
+        if not durable_upstream:
+            up_lines = queues + root
+        edge_lines = queues + root + ["persistence false"]
+    edge_lines += ["connection up", f"address 127.0.0.1:{up_port}", "topic drain/# out 1", "restart_timeout 1",
+                   "cleansession false", "remote_clientid edge"]
+    if kind == "tern":
+        edge_lines += ["bridge_queue_max_bytes 0"]
+    edge_lines += args.edge_line or []
+    return (Broker(kind, binary, workdir, "upstream", up_port, up_lines),
+            Broker(kind, binary, workdir, "edge", edge_port, edge_lines))
+
+
+def wait_bridge(edge):
+    """Until the edge's log says the bridge connected (mosquitto: that it is connecting, then a second)."""
+    marker = "Bridge up: connected" if edge.kind == "tern" else "Connecting bridge"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with open(edge.log, errors="replace") as f:
+            if marker in f.read():
+                break
+        time.sleep(0.1)
+    time.sleep(1)
+
+
+def receive(port, n):
+    done = threading.Event()
+    d = drain.Drainer(port, n, done.set)
+    d.start()
+    return d, done
+
+
+def run_forward(kind, args):
+    workdir = tempfile.mkdtemp(prefix=f"tern-bridge-{kind}-")
+    upstream, edge = brokers_for(kind, args, workdir, durable_upstream=False)
+    try:
+        upstream.start()
+        drain.subscribe_offline(upstream.port)
+        edge.start()
+        wait_bridge(edge)
+        d, done = receive(upstream.port, args.forward)
+        time.sleep(0.3)
+        start = time.monotonic()
+        drain.fill(edge.port, args.forward)
+        done.wait(600)
+        end = d.end_s or time.monotonic()
+        return {"broker": kind, "row": "forward", "messages": args.forward, "received": d.received,
+                "duplicates": d.duplicates, "out_of_order": d.out_of_order, "error": d.error,
+                "seconds": round(end - start, 3), "msgs_per_s": round(d.received / (end - start))}
+    finally:
+        edge.stop()
+        upstream.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_backlog(kind, args):
+    workdir = tempfile.mkdtemp(prefix=f"tern-bridge-{kind}-")
+    upstream, edge = brokers_for(kind, args, workdir, durable_upstream=True)
+    try:
+        upstream.start()
+        drain.subscribe_offline(upstream.port)
+        upstream.stop()
+        edge.start()
+        idle = rss_kib(edge.proc.pid)
+        t0 = time.monotonic()
+        drain.fill(edge.port, args.backlog)
+        fill_s = time.monotonic() - t0
+        time.sleep(1)
+        after_fill = rss_kib(edge.proc.pid)
+        upstream.start()
+        start = time.monotonic()
+        d, done = receive(upstream.port, args.backlog)
+        peak = after_fill or 0
+        while not done.wait(0.2):
+            peak = max(peak, rss_kib(edge.proc.pid) or 0)
+            if time.monotonic() - start > 1200:
+                break
+        end = d.end_s or time.monotonic()
+        after = rss_kib(edge.proc.pid)
+        return {"broker": kind, "row": "backlog", "messages": args.backlog, "received": d.received,
+                "duplicates": d.duplicates, "out_of_order": d.out_of_order, "error": d.error,
+                "fill_seconds": round(fill_s, 2), "drain_seconds": round(end - start, 3),
+                "drain_msgs_per_s": round(d.received / (end - start)), "edge_rss_kib_idle": idle,
+                "edge_rss_kib_after_fill": after_fill, "edge_rss_kib_peak_drain": peak,
+                "edge_rss_kib_after_drain": after}
+    finally:
+        edge.stop()
+        upstream.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tern", default=os.path.join(ROOT, "build-bench", "tern"))
+    p.add_argument("--brokers", default="tern,mosquitto")
+    p.add_argument("--rows", default="forward,backlog")
+    p.add_argument("--forward", type=int, default=200000)
+    p.add_argument("--backlog", type=int, default=1000000)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--edge-line", action="append", help="a config line added to the edge (both brokers)")
+    p.add_argument("--output")
+    args = p.parse_args()
+    runs = []
+    for r in range(args.repeats):
+        for kind in args.brokers.split(","):
+            for row in args.rows.split(","):
+                result = run_forward(kind, args) if row == "forward" else run_backlog(kind, args)
+                result["repeat"] = r
+                print(json.dumps(result), flush=True)
+                runs.append(result)
+    summary = {}
+    for kind in args.brokers.split(","):
+        fw = [x["msgs_per_s"] for x in runs if x["broker"] == kind and x["row"] == "forward"]
+        bl = [x for x in runs if x["broker"] == kind and x["row"] == "backlog"]
+        summary[kind] = {
+            "forward_msgs_per_s_median": statistics.median(fw) if fw else None,
+            "backlog_drain_msgs_per_s_median": statistics.median([x["drain_msgs_per_s"] for x in bl]) if bl else None,
+            "backlog_edge_rss_kib_after_fill_median":
+                statistics.median([x["edge_rss_kib_after_fill"] or 0 for x in bl]) if bl else None,
+            "backlog_edge_rss_kib_peak_median":
+                statistics.median([x["edge_rss_kib_peak_drain"] for x in bl]) if bl else None,
+        }
+    print(json.dumps(summary, indent=1))
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump({"date": datetime.date.today().isoformat(), "args": vars(args), "runs": runs,
+                       "summary": summary}, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
