@@ -312,6 +312,12 @@ constexpr Directive kBridgeDirectives[] = {
    "true|false: with several addresses, false makes the first the main one: the bridge fails over to the next and "
    "moves back as soon as the main one answers (checked every restart_timeout BASE); true treats all alike and "
    "stays on the one that works (default false)"},
+  {"bridge_max_inflight", Scope::global,
+   [](Context& c, std::string_view v) {
+     current(c).max_inflight = static_cast<std::uint16_t>(c.integer(v, 1, 65535));
+   },
+   "COUNT: outgoing QoS 1/2 messages in flight to the upstream at once; a 5.0 upstream's Receive Maximum lowers it; "
+   "a backlog drains at about this many messages per round trip (default 100)"},
   {"bridge_queue_max_bytes", Scope::global,
    [](Context& c, std::string_view v) {
      current(c).queue_max_bytes = static_cast<std::uint64_t>(c.integer(v, 0, std::numeric_limits<std::int64_t>::max()));

@@ -30,7 +30,7 @@ namespace {
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "tern_loadgen: " << problem << "\n"
-            << "usage: tern_loadgen --port N [--host 127.0.0.1] --scenario "
+            << "usage: tern_loadgen --port N [--sub-port N] [--host 127.0.0.1] --scenario "
                "fanin|fanout|pairs|latency|wildcard|idle|storm|retained|connect\n"
                "  [--mqtt 3|5] [--threads N] [--tls] [--tls-ca FILE] [--tls-server-name NAME]\n"
                "  [--ws (MQTT over WebSockets; with --tls: wss)] [--ws-path /mqtt] [--ws-deflate]\n"
@@ -112,6 +112,7 @@ Settings parse(int argc, char** argv) {
     if (key == "--scenario") continue;
     else if (key == "--host") s.host = value;
     else if (key == "--port") s.port = static_cast<std::uint16_t>(num());
+    else if (key == "--sub-port") s.sub_port = static_cast<std::uint16_t>(num());
     else if (key == "--mqtt") {
       if (value == "3" || value == "4" || value == "3.1.1") s.version = mqtt::Version::v311;
       else if (value == "5" || value == "5.0") s.version = mqtt::Version::v5;

@@ -18,6 +18,8 @@ struct Settings {
   Scenario scenario = Scenario::fanin;
   std::string host = "127.0.0.1";
   std::uint16_t port = 1883;
+  // Subscribers connect here instead when set: publishers at one broker, subscribers at another that a bridge feeds.
+  std::uint16_t sub_port = 0;
   mqtt::Version version = mqtt::Version::v311;
   int threads = 1;
   // TLS (mbedTLS, TLS 1.2) on every connection; tls_ca empty: the server's certificate is not verified.

@@ -192,7 +192,8 @@ void Worker::start_connect(Client& c) {
   }
   sockaddr_in remote{};
   remote.sin_family = AF_INET;
-  remote.sin_port = htons(settings_.port);
+  remote.sin_port =
+      htons(c.role == Role::subscriber && settings_.sub_port != 0 ? settings_.sub_port : settings_.port);
   inet_pton(AF_INET, settings_.host.c_str(), &remote.sin_addr);
   if (::connect(c.fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0 && errno != EINPROGRESS) {
     return client_error(c, errno_text("connect"));

@@ -126,8 +126,10 @@ void Bridge::on_remote(Packet&& packet, Output& out) {
       return;
     }
     up_ = true;
-    remote_window_ = settings_.protocol == Version::v5 ? connack->properties.receive_maximum.value_or(65535)
-                                                       : settings_.inflight_window;
+    remote_window_ = settings_.max_inflight;
+    if (settings_.protocol == Version::v5) {
+      remote_window_ = std::min(remote_window_, connack->properties.receive_maximum.value_or(65535));
+    }
     // Upstream: the `in` topics, and the notification.
     protocol::Subscribe subscribe{.packet_id = subscribe_id};
     for (const auto& t : settings_.topics) {

@@ -107,7 +107,7 @@ class Bridge {
   BridgeSettings settings_;
   bool up_ = false;
   bool ping_outstanding_ = false;
-  // The window towards the upstream: its CONNACK's Receive Maximum (5.0), else settings().inflight_window.
+  // The window towards the upstream: settings().max_inflight, or a 5.0 upstream's lower Receive Maximum.
   std::uint16_t remote_window_ = 0;
   std::vector<std::uint16_t> own_ids_;  // upstream ids of the bridge's own packets not acknowledged yet
   std::vector<protocol::Packet> held_;  // local packets waiting while own_ids_ is not empty

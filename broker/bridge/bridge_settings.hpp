@@ -79,9 +79,9 @@ struct BridgeSettings {
   // bridge_queue_max_bytes: the bytes (payload + topic) the backlog may hold; see Broker::set_backlog_limit for what
   // happens when it is full. 0: no limit.
   std::uint64_t queue_max_bytes = 64 * 1024 * 1024;
-  // Outgoing QoS 1/2 messages in flight to a 3.1.1 upstream at once (a 5.0 upstream says its own Receive Maximum):
-  // the broker's max_inflight_messages, as mosquitto's bridges use.
-  std::uint16_t inflight_window = 20;
+  // bridge_max_inflight: outgoing QoS 1/2 messages in flight to the upstream at once, at most (a 5.0 upstream's
+  // Receive Maximum lowers it). A backlog drains at about this many messages per round trip to the upstream.
+  std::uint16_t max_inflight = 100;
 
   bool local_clean() const { return local_cleansession.value_or(cleansession); }
 };

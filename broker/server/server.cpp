@@ -124,10 +124,8 @@ class Running {
     ticker_ = std::make_unique<net::Ticker>(
         shards_[0]->executor(), shared_,
         net::SysPublishing{std::chrono::seconds(config.sys_interval), TERN_VERSION, &shards_});
-    for (bridge::BridgeSettings settings : config.bridges) {
-      settings.inflight_window = config.broker.max_inflight_messages;
-      bridge_links_.push_back(
-          std::make_unique<net::BridgeLink>(std::move(settings), shards_[0]->executor(), shared_));
+    for (const bridge::BridgeSettings& settings : config.bridges) {
+      bridge_links_.push_back(std::make_unique<net::BridgeLink>(settings, shards_[0]->executor(), shared_));
     }
     grace_timer_ = std::make_unique<net::Timer>(shards_[0]->executor());
     signals_ = std::make_unique<asio::signal_set>(shards_[0]->context(), SIGINT, SIGTERM, SIGHUP);

@@ -317,8 +317,8 @@ TEST(Bridge, AnUpstreamRefusalIsRelayedAndReported) {
   EXPECT_EQ(out.refused_upstream, ReasonCode::not_authorized);
 }
 
-// The local broker sends the bridge at most what the upstream takes at once: a 5.0 upstream's Receive Maximum, or
-// the broker's own max_inflight_messages for a 3.1.1 upstream.
+// The local broker sends the bridge at most bridge_max_inflight messages at once, or fewer if a 5.0 upstream's
+// Receive Maximum says so.
 TEST(Bridge, TheLocalWindowIsTheUpstreams) {
   Bridge v5(settings(Version::v5));
   Bridge::Output out;
@@ -331,7 +331,7 @@ TEST(Bridge, TheLocalWindowIsTheUpstreams) {
   EXPECT_TRUE(as<protocol::Connect>(out.local.at(0)).bridge);
 
   BridgeSettings s = settings();
-  s.inflight_window = 50;
+  s.max_inflight = 50;
   Bridge v311(s);
   out = {};
   v311.remote_opened(out);

@@ -114,7 +114,7 @@ TEST(ConfigBridge, EveryOtherMosquittoDirective) {
       "connection a\naddress broker.example.com\ntopic # out\nbridge_capath /etc/ssl/certs\n"
       "bridge_alpn mqtt,x-amzn-mqtt-ca\nbridge_require_ocsp true\nbridge_bind_address 192.168.1.2\n"
       "bridge_max_packet_size 65536\nstart_type lazy\nidle_timeout 30\nthreshold 5\nround_robin true\n"
-      "bridge_queue_max_bytes 1000000\n"
+      "bridge_queue_max_bytes 1000000\nbridge_max_inflight 500\n"
       "connection b\naddress h\ntopic # out\nstart_type once\nbridge_require_ocsp false\n");
   const auto& a = c.bridges[0];
   EXPECT_TRUE(a.tls_enabled());
@@ -128,12 +128,14 @@ TEST(ConfigBridge, EveryOtherMosquittoDirective) {
   EXPECT_EQ(a.threshold, 5u);
   EXPECT_TRUE(a.round_robin);
   EXPECT_EQ(a.queue_max_bytes, 1000000u);
+  EXPECT_EQ(a.max_inflight, 500);
   const auto& b = c.bridges[1];
   EXPECT_EQ(b.start, Start::once);
   EXPECT_FALSE(b.round_robin);  // mosquitto's defaults
   EXPECT_EQ(b.threshold, 10u);
   EXPECT_EQ(b.idle_timeout.count(), 60);
   EXPECT_EQ(b.queue_max_bytes, 64u * 1024 * 1024);
+  EXPECT_EQ(b.max_inflight, 100);
   ASSERT_EQ(c.notes.size(), 1u);  // OCSP
   EXPECT_EQ(c.notes[0].level, platform::LogLevel::warning);
   EXPECT_THAT(c.notes[0].text, HasSubstr("cannot check OCSP"));

@@ -378,7 +378,8 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "bridge_keyfile", "bridge_insecure", "bridge_tls_version",
                                           "bridge_identity", "bridge_psk", "bridge_capath", "bridge_alpn",
                                           "bridge_require_ocsp", "bridge_bind_address", "bridge_max_packet_size",
-                                          "idle_timeout", "threshold", "bridge_queue_max_bytes"}));
+                                          "idle_timeout", "threshold", "bridge_queue_max_bytes",
+                                          "bridge_max_inflight"}));
 }
 
 // ---- Booleans -------------------------------------------------------------------------------------------------
