@@ -15,6 +15,10 @@ backlog lives in SQLite; mosquitto's bridge queues in memory whatever its persis
            edge (its RSS measured after); the upstream starts again and the edge drains its backlog through the
            bridge: the drain's duration and rate, and the edge's RSS sampled every 0.2 s during it (peak).
 Both check that every message arrived once, in order.
+  pairs:   tern_loadgen's QoS 1 pairs row (50 pairs, 64 B, 3.1.1) run twice on brokers without persistence: once
+           with publishers and subscribers on one broker, once with the publishers on the edge and the subscribers
+           on the upstream (`--sub-port`), every message crossing the bridge (`topic bench/# out 1`). Reported:
+           delivered msgs/s of each, and bridged / direct.
 
 Python 3 standard library only; the MQTT pieces are drain.py's.
 """
@@ -81,7 +85,7 @@ class Broker:
         self.proc = None
 
 
-def brokers_for(kind, args, workdir, durable_upstream):
+def brokers_for(kind, args, workdir, durable_upstream, durable_edge=True, topic="drain/# out 1"):
     up_port, edge_port = drain.free_port(), drain.free_port()
     binary = args.tern if kind == "tern" else "/usr/sbin/mosquitto"
     os.mkdir(os.path.join(workdir, "up-store"))
@@ -93,13 +97,15 @@ def brokers_for(kind, args, workdir, durable_upstream):
             up_lines = queues + ["threads 1"]
         edge_lines = queues + ["persistence true", f"persistence_location {workdir}/edge-store", "threads 1",
                                "persistence_sync full"]
+        if not durable_edge:
+            edge_lines = queues + ["threads 1"]
     else:
         root = ["user root"] if os.geteuid() == 0 else []
         up_lines = queues + root + ["persistence true", f"persistence_location {workdir}/up-store/"]
         if not durable_upstream:
             up_lines = queues + root
         edge_lines = queues + root + ["persistence false"]
-    edge_lines += ["connection up", f"address 127.0.0.1:{up_port}", "topic drain/# out 1", "restart_timeout 1",
+    edge_lines += ["connection up", f"address 127.0.0.1:{up_port}", f"topic {topic}", "restart_timeout 1",
                    "cleansession false", "remote_clientid edge"]
     if kind == "tern":
         edge_lines += ["bridge_queue_max_bytes 0"]
@@ -186,11 +192,45 @@ def run_backlog(kind, args):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def loadgen_pairs(args, port, sub_port=None):
+    cmd = [args.loadgen, "--port", str(port), "--scenario", "pairs", "--qos", "1", "--mqtt", "3", "--warmup", "2",
+           "--duration", str(args.duration), "--threads", "1"]
+    if sub_port:
+        cmd += ["--sub-port", str(sub_port)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 120)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"tern_loadgen: {out.stderr.strip()}")
+    return json.loads(lines[-1])
+
+
+def run_pairs(kind, args):
+    workdir = tempfile.mkdtemp(prefix=f"tern-bridge-{kind}-")
+    upstream, edge = brokers_for(kind, args, workdir, durable_upstream=False, durable_edge=False,
+                                 topic="bench/# out 1")
+    try:
+        upstream.start()
+        direct = loadgen_pairs(args, upstream.port)
+        edge.start()
+        wait_bridge(edge)
+        bridged = loadgen_pairs(args, edge.port, upstream.port)
+        d, b = direct.get("delivered_per_s", 0), bridged.get("delivered_per_s", 0)
+        return {"broker": kind, "row": "pairs", "direct_msgs_per_s": round(d), "bridged_msgs_per_s": round(b),
+                "bridged_over_direct": round(b / d, 3) if d else None, "direct_error": direct.get("error"),
+                "bridged_error": bridged.get("error")}
+    finally:
+        edge.stop()
+        upstream.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tern", default=os.path.join(ROOT, "build-bench", "tern"))
     p.add_argument("--brokers", default="tern,mosquitto")
-    p.add_argument("--rows", default="forward,backlog")
+    p.add_argument("--rows", default="pairs,forward,backlog")
+    p.add_argument("--loadgen", default=os.path.join(ROOT, "build-bench", "bench", "tern_loadgen"))
+    p.add_argument("--duration", type=int, default=10)
     p.add_argument("--forward", type=int, default=200000)
     p.add_argument("--backlog", type=int, default=1000000)
     p.add_argument("--repeats", type=int, default=3)
@@ -201,7 +241,8 @@ def main():
     for r in range(args.repeats):
         for kind in args.brokers.split(","):
             for row in args.rows.split(","):
-                result = run_forward(kind, args) if row == "forward" else run_backlog(kind, args)
+                run = {"pairs": run_pairs, "forward": run_forward, "backlog": run_backlog}[row]
+                result = run(kind, args)
                 result["repeat"] = r
                 print(json.dumps(result), flush=True)
                 runs.append(result)
@@ -209,7 +250,10 @@ def main():
     for kind in args.brokers.split(","):
         fw = [x["msgs_per_s"] for x in runs if x["broker"] == kind and x["row"] == "forward"]
         bl = [x for x in runs if x["broker"] == kind and x["row"] == "backlog"]
+        pr = [x for x in runs if x["broker"] == kind and x["row"] == "pairs"]
         summary[kind] = {
+            "pairs_direct_msgs_per_s_median": statistics.median([x["direct_msgs_per_s"] for x in pr]) if pr else None,
+            "pairs_bridged_msgs_per_s_median": statistics.median([x["bridged_msgs_per_s"] for x in pr]) if pr else None,
             "forward_msgs_per_s_median": statistics.median(fw) if fw else None,
             "backlog_drain_msgs_per_s_median": statistics.median([x["drain_msgs_per_s"] for x in bl]) if bl else None,
             "backlog_edge_rss_kib_after_fill_median":

@@ -317,7 +317,8 @@ constexpr Directive kBridgeDirectives[] = {
      current(c).max_inflight = static_cast<std::uint16_t>(c.integer(v, 1, 65535));
    },
    "COUNT: outgoing QoS 1/2 messages in flight to the upstream at once; a 5.0 upstream's Receive Maximum lowers it; "
-   "a backlog drains at about this many messages per round trip (default 100)"},
+   "a backlog drains at about this many messages per round trip; an upstream that takes fewer QoS 2 messages from a "
+   "3.1.1 client at once (EMQX's max_awaiting_rel, 100) wants it at or below that (default 1000)"},
   {"bridge_queue_max_bytes", Scope::global,
    [](Context& c, std::string_view v) {
      current(c).queue_max_bytes = static_cast<std::uint64_t>(c.integer(v, 0, std::numeric_limits<std::int64_t>::max()));

@@ -80,8 +80,9 @@ struct BridgeSettings {
   // happens when it is full. 0: no limit.
   std::uint64_t queue_max_bytes = 64 * 1024 * 1024;
   // bridge_max_inflight: outgoing QoS 1/2 messages in flight to the upstream at once, at most (a 5.0 upstream's
-  // Receive Maximum lowers it). A backlog drains at about this many messages per round trip to the upstream.
-  std::uint16_t max_inflight = 100;
+  // Receive Maximum lowers it). A backlog drains at about this many messages per round trip to the upstream, and the
+  // round trip is long when the gateway is busy: the window is what keeps the bridge from falling behind.
+  std::uint16_t max_inflight = 1000;
 
   bool local_clean() const { return local_cleansession.value_or(cleansession); }
 };

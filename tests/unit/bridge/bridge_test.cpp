@@ -317,8 +317,8 @@ TEST(Bridge, AnUpstreamRefusalIsRelayedAndReported) {
   EXPECT_EQ(out.refused_upstream, ReasonCode::not_authorized);
 }
 
-// The local broker sends the bridge at most bridge_max_inflight messages at once, or fewer if a 5.0 upstream's
-// Receive Maximum says so.
+// The local broker sends the bridge at most bridge_max_inflight messages at once (1000 unless set), or fewer if a
+// 5.0 upstream's Receive Maximum says so.
 TEST(Bridge, TheLocalWindowIsTheUpstreams) {
   Bridge v5(settings(Version::v5));
   Bridge::Output out;
@@ -338,6 +338,13 @@ TEST(Bridge, TheLocalWindowIsTheUpstreams) {
   out = {};
   v311.on_remote(protocol::Connack{}, out);
   EXPECT_EQ(as<protocol::Connect>(out.local.at(0)).properties.receive_maximum, 50);
+
+  Bridge unlimited(settings(Version::v5));  // a 5.0 upstream without a Receive Maximum: the default
+  out = {};
+  unlimited.remote_opened(out);
+  out = {};
+  unlimited.on_remote(protocol::Connack{}, out);
+  EXPECT_EQ(as<protocol::Connect>(out.local.at(0)).properties.receive_maximum, 1000);
 }
 
 TEST(Bridge, AnUnansweredPingEndsTheLink) {

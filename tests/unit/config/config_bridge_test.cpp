@@ -135,7 +135,7 @@ TEST(ConfigBridge, EveryOtherMosquittoDirective) {
   EXPECT_EQ(b.threshold, 10u);
   EXPECT_EQ(b.idle_timeout.count(), 60);
   EXPECT_EQ(b.queue_max_bytes, 64u * 1024 * 1024);
-  EXPECT_EQ(b.max_inflight, 100);
+  EXPECT_EQ(b.max_inflight, 1000);
   ASSERT_EQ(c.notes.size(), 1u);  // OCSP
   EXPECT_EQ(c.notes[0].level, platform::LogLevel::warning);
   EXPECT_THAT(c.notes[0].text, HasSubstr("cannot check OCSP"));
