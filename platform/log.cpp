@@ -1,6 +1,8 @@
-// The process log. Each line is built whole in memory and written with one write(2), so lines from different threads
-// never interleave and no lock is needed (O_APPEND makes the write atomic for files; for pipes a write up to
-// PIPE_BUF bytes is atomic).
+// The process log. Each line is built whole in memory (with its time, when it was logged) and queued; one thread of
+// the log's own writes the queue in order, each line with one write(2). So a destination that blocks (a full pipe
+// nobody reads, a slow disk, a stuck syslog daemon) blocks only that thread, never one that routes messages. The
+// queue is bounded (kQueueBytes): past it lines are dropped and counted, and once the writer catches up a line says
+// how many. flush_log() waits for the queue (bounded), and runs at exit.
 //
 // The settings live in atomics read with relaxed loads: configure_log() runs at start-up before other threads (see
 // log.hpp), so there is nothing to order; the atomics only keep a later reconfiguration, as tests do, well defined.
@@ -16,8 +18,15 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <condition_variable>
+#include <cstdlib>
 #include <ctime>
+#include <deque>
+#include <mutex>
 #include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
 
 namespace tern::platform {
 namespace {
@@ -75,30 +84,116 @@ void append_timestamp(std::string& line) {
   }
   std::tm local{};
   char text[256];
-  const std::size_t n = ::localtime_r(&now, &local) != nullptr
-                            ? std::strftime(text, sizeof text, g_timestamp_format.c_str(), &local)
-                            : 0;
+  const std::size_t n =
+      ::localtime_r(&now, &local) != nullptr ? std::strftime(text, sizeof text, g_timestamp_format.c_str(), &local) : 0;
   line.append(n != 0 ? std::string_view(text, n) : std::string_view("Time error"));
+}
+
+// One line as logged: "TIME: TEXT\n" (or "TEXT\n"), and where its text starts (syslog stamps its own time).
+struct Line {
+  LogLevel level;
+  unsigned dests;
+  std::string bytes;
+  std::size_t text_at;
+};
+
+void write_now(const Line& l) {
+  if ((l.dests & Dest::syslog) != 0) {
+    const std::string_view text = std::string_view(l.bytes).substr(l.text_at, l.bytes.size() - l.text_at - 1);
+    ::syslog(syslog_priority(l.level), "%.*s", static_cast<int>(text.size()), text.data());
+  }
+  if ((l.dests & Dest::stderr_) != 0) write_all(STDERR_FILENO, l.bytes);
+  if ((l.dests & Dest::stdout_) != 0) write_all(STDOUT_FILENO, l.bytes);
+  if ((l.dests & Dest::file) != 0) write_all(g_file_fd.load(std::memory_order_relaxed), l.bytes);
+}
+
+Line make_line(LogLevel level, unsigned dests, std::string_view text) {
+  Line l{level, dests, {}, 0};
+  l.bytes.reserve(text.size() + 24);
+  if (g_timestamp.load(std::memory_order_relaxed)) {
+    append_timestamp(l.bytes);
+    l.bytes += ": ";
+  }
+  l.text_at = l.bytes.size();
+  l.bytes += text;
+  l.bytes += '\n';
+  return l;
+}
+
+// The queue and its thread (see the top of the file). The thread is never joined: at exit flush_log() gives it a
+// bounded time, and a writer stuck in a blocked write must not hold the process up.
+class Writer {
+ public:
+  static constexpr std::size_t kQueueBytes = 4 * 1024 * 1024;
+
+  void push(Line&& line) {
+    std::unique_lock lock(mutex_);
+    if (!started_) start();
+    if (queued_bytes_ + line.bytes.size() > kQueueBytes) {
+      ++dropped_;
+      return;
+    }
+    queued_bytes_ += line.bytes.size();
+    queue_.push_back(std::move(line));
+    lock.unlock();
+    wake_.notify_one();
+  }
+
+  bool flush(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return idle_.wait_for(lock, timeout, [this] { return queue_.empty() && !writing_ && dropped_ == 0; });
+  }
+
+ private:
+  void start() {
+    started_ = true;
+    new std::thread([this] { run(); });  // detached in effect: see above
+    std::atexit([] { flush_log(std::chrono::seconds(2)); });
+  }
+
+  void run() {
+    std::vector<Line> batch;
+    for (;;) {
+      std::uint64_t dropped = 0;
+      {
+        std::unique_lock lock(mutex_);
+        writing_ = false;
+        if (queue_.empty()) idle_.notify_all();
+        wake_.wait(lock, [this] { return !queue_.empty() || dropped_ != 0; });
+        batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+        queue_.clear();
+        queued_bytes_ = 0;
+        dropped = std::exchange(dropped_, 0);
+        writing_ = true;
+      }
+      for (const Line& l : batch) write_now(l);
+      batch.clear();
+      if (dropped != 0) {
+        write_now(make_line(LogLevel::warning, g_dests.load(std::memory_order_relaxed),
+                            std::to_string(dropped) + " log line(s) dropped: the log destination did not keep up."));
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable idle_;
+  std::deque<Line> queue_;
+  std::size_t queued_bytes_ = 0;
+  std::uint64_t dropped_ = 0;
+  bool started_ = false;
+  bool writing_ = false;
+};
+
+Writer& writer() {
+  static Writer* w = new Writer;  // never destroyed: threads may log until the very end
+  return *w;
 }
 
 void write_line(LogLevel level, std::string_view text) {
   const unsigned dests = g_dests.load(std::memory_order_relaxed);
-  if ((dests & Dest::syslog) != 0) {
-    // syslog stamps its own time.
-    ::syslog(syslog_priority(level), "%.*s", static_cast<int>(text.size()), text.data());
-  }
-  if ((dests & (Dest::stderr_ | Dest::stdout_ | Dest::file)) == 0) return;
-  std::string line;
-  line.reserve(text.size() + 24);
-  if (g_timestamp.load(std::memory_order_relaxed)) {
-    append_timestamp(line);
-    line += ": ";
-  }
-  line += text;
-  line += '\n';
-  if ((dests & Dest::stderr_) != 0) write_all(STDERR_FILENO, line);
-  if ((dests & Dest::stdout_) != 0) write_all(STDOUT_FILENO, line);
-  if ((dests & Dest::file) != 0) write_all(g_file_fd.load(std::memory_order_relaxed), line);
+  if (dests == 0) return;
+  writer().push(make_line(level, dests, text));
 }
 
 int open_log_file(const std::string& path, std::string& error) {
@@ -115,7 +210,10 @@ int syslog_facility(int local) {
 
 }  // namespace
 
+bool flush_log(std::chrono::milliseconds timeout) { return writer().flush(timeout); }
+
 bool configure_log(const LogSettings& settings, std::string& error) {
+  flush_log(std::chrono::seconds(2));  // what was logged before goes where it was meant to
   int fd = -1;
   if ((settings.dests & Dest::file) != 0) {
     fd = open_log_file(settings.file, error);
@@ -139,6 +237,7 @@ bool configure_log(const LogSettings& settings, std::string& error) {
 bool reopen_log_file(std::string& error) {
   const int fd = g_file_fd.load(std::memory_order_relaxed);
   if (fd < 0) return true;
+  flush_log(std::chrono::seconds(2));  // what was logged before goes to the old file
   const int fresh = open_log_file(g_file_path, error);
   if (fresh < 0) return false;
   const bool moved = ::dup3(fresh, fd, O_CLOEXEC) >= 0;

@@ -4,10 +4,12 @@
 //
 // The macro checks the level before formatting, so a disabled debug line costs one load and a branch.
 //
-// Thread safety: log() may be called from any thread; each line is written with a single write() call.
+// Thread safety: log() may be called from any thread; each line is written with a single write() call, by the log's
+// own thread (log.cpp), so a blocked destination never blocks the caller.
 // configure() is called once at start-up, before threads start.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <sstream>
 #include <string>
@@ -37,6 +39,9 @@ struct LogSettings {
 
 // Applies the settings; false (with `error` set) when the log file cannot be opened.
 bool configure_log(const LogSettings& settings, std::string& error);
+// Waits until every line logged so far is written, at most `timeout`; false if they were not (a blocked
+// destination). Runs at exit, and before configure_log() changes anything.
+bool flush_log(std::chrono::milliseconds timeout);
 // Opens the log file again by its name (SIGHUP, after logrotate moved it away); lines written meanwhile by other
 // threads go to the old file or the new one, never elsewhere. True if there is no log file. False (with `error`
 // set) if it cannot be opened: lines keep going to the old file.

@@ -15,7 +15,9 @@
 namespace tern::platform {
 namespace {
 
+// What the log wrote to `path`, once its thread has written every line logged so far.
 std::string read_file(const std::string& path) {
+  EXPECT_TRUE(flush_log(std::chrono::seconds(10)));
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
@@ -139,6 +141,7 @@ TEST_F(LogTest, SeveralDestinations) {
   ASSERT_TRUE(configure_log(settings, error)) << error;
   testing::internal::CaptureStdout();
   TERN_LOG(notice, "to both");
+  EXPECT_TRUE(flush_log(std::chrono::seconds(10)));
   EXPECT_EQ(testing::internal::GetCapturedStdout(), "to both\n");
   EXPECT_EQ(read_file(path_), "to both\n");
 }
