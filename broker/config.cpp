@@ -489,6 +489,21 @@ constexpr Directive kDirectives[] = {
    [](Context& c, std::string_view v) { c.listener().websockets.compression = c.boolean(v); },
    "true|false (Tern): a websockets listener agrees on permessage-deflate with clients that offer it (browsers "
    "do): less data on the wire for more CPU (default false)"},
+  {"connection_rate_limit", Scope::listener,
+   [](Context& c, std::string_view v) {
+     std::string_view rest = v;
+     const auto count = next_token(rest);
+     const auto seconds = next_token(rest);
+     if (count == "0" && seconds.empty()) {
+       c.listener().rate_limit_count = 0;
+       return;
+     }
+     if (seconds.empty() || !rest.empty()) c.fail("connection_rate_limit: expected COUNT SECONDS, or 0");
+     c.listener().rate_limit_count = static_cast<std::uint32_t>(c.integer(count, 1, 1000000));
+     c.listener().rate_limit_seconds = static_cast<std::uint32_t>(c.integer(seconds, 1, 86400));
+   },
+   "COUNT SECONDS: at most COUNT new connections from one source address in SECONDS; past it a connection is "
+   "closed as soon as it is accepted, and a line says so once per address and window; 0: no limit (default 0)"},
   {"max_connections", Scope::listener,
    [](Context& c, std::string_view v) {
      constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<int>::max());

@@ -72,8 +72,8 @@ void Listener::bind_to_interface(int fd, const tcp::endpoint& endpoint) {
   std::string why = std::strerror(error);
   if (error == ENODEV) why = "no network interface of that name";
   if (error == EPERM) why += " (this kernel lets only root or CAP_NET_RAW bind a socket to an interface)";
-  throw ListenError("cannot listen on " + describe(endpoint.address().to_string(), config_.port) +
-                    ": bind_interface " + name + ": " + why);
+  throw ListenError("cannot listen on " + describe(endpoint.address().to_string(), config_.port) + ": bind_interface " +
+                    name + ": " + why);
 }
 
 Listener::Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicker pick_shard, SharedBroker& shared,
@@ -82,6 +82,8 @@ Listener::Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicke
   link_.security = security;
   link_.accepted_versions = config_.accepted_versions;
   if (!config_.mount_point.empty()) link_.mount_point = std::make_shared<const std::string>(config_.mount_point);
+  if (config_.rate_limit_count != 0)
+    rate_.emplace(config_.rate_limit_count, std::chrono::seconds(config_.rate_limit_seconds));
   if (config_.protocol == ListenerConfig::Protocol::websockets) websockets_ = websocket_settings();
   if (config_.tls.enabled()) {
     try {
@@ -241,6 +243,18 @@ void Listener::on_accept(Endpoint& endpoint, int fd, const tcp::endpoint& remote
   if (shared_.shutting_down.load(std::memory_order_relaxed)) {
     ::close(fd);
     return;
+  }
+  if (rate_) {
+    const auto verdict = rate_->admit(remote.address(), ConnectionRate::Clock::now());
+    if (verdict != ConnectionRate::Verdict::accept) {
+      if (verdict == ConnectionRate::Verdict::refuse_first) {
+        TERN_LOG(notice, "refusing connections from ", remote.address().to_string(), " on ", endpoint.name,
+                 ": more than ", config_.rate_limit_count, " in ", config_.rate_limit_seconds,
+                 " s (connection_rate_limit)");
+      }
+      ::close(fd);
+      return;
+    }
   }
   if (config_.max_connections >= 0 && link_.connections.load(std::memory_order_relaxed) >= config_.max_connections) {
     TERN_LOG(notice, "refusing a connection on ", endpoint.name, ": max_connections (", config_.max_connections,

@@ -13,8 +13,8 @@
 //
 // Accepting runs on one shard: when a listening socket is readable, accept4() takes every queued connection (up to
 // 64 per turn); each gets a Connection started on the shard that will serve it (the next one round-robin). Beyond
-// max_connections a socket is accepted and closed at once. Accept errors such as EMFILE are retried after 100 ms
-// instead of spinning.
+// max_connections, or past connection_rate_limit for its source address (connection_rate.hpp), a socket is accepted
+// and closed at once. Accept errors such as EMFILE are retried after 100 ms instead of spinning.
 //
 // Thread safety: construct and start() before the shards run; stop() from any thread; the rest runs on the
 // accepting shard's thread. Destroy only after the shards have stopped.
@@ -23,11 +23,13 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "broker/net/asio.hpp"
+#include "broker/net/connection_rate.hpp"
 #include "broker/net/listener_config.hpp"
 #include "broker/net/security_slot.hpp"
 #include "broker/net/shard.hpp"
@@ -93,6 +95,7 @@ class Listener {
   SharedBroker& shared_;
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
   ListenerLink link_;  // open sockets accepted here (for max_connections) and the security they authenticate by
+  std::optional<ConnectionRate> rate_;  // connection_rate_limit; accept_shard_'s thread only
 };
 
 }  // namespace tern::net

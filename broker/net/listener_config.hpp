@@ -19,6 +19,10 @@ struct ListenerConfig {
   std::string bind_address;   // empty: every address, IPv4 and IPv6
   enum class Protocol { mqtt, websockets } protocol = Protocol::mqtt;  // protocol
   int max_connections = -1;                                            // max_connections; -1: no limit
+  // connection_rate_limit COUNT SECONDS (Tern's): new connections from one source address (connection_rate.hpp);
+  // count 0: no limit.
+  std::uint32_t rate_limit_count = 0;
+  std::uint32_t rate_limit_seconds = 0;
   // accept_protocol_versions: the MQTT versions whose CONNECT the listener accepts, a bit per protocol level
   // (1 << 3: 3.1, 1 << 4: 3.1.1, 1 << 5: 5.0); others get CONNACK "unsupported protocol version".
   static constexpr std::uint8_t all_versions = (1 << 3) | (1 << 4) | (1 << 5);

@@ -195,6 +195,19 @@ TEST(ConfigSyntax, DuplicateScalarsLastWins) {
   EXPECT_EQ(c.listeners[0].max_connections, 7);
 }
 
+TEST(ConfigValues, ConnectionRateLimit) {
+  const Config c = parse_config("listener 1883\nconnection_rate_limit 20 10\nlistener 1884\n", "tern.conf");
+  EXPECT_EQ(c.listeners[0].rate_limit_count, 20u);
+  EXPECT_EQ(c.listeners[0].rate_limit_seconds, 10u);
+  EXPECT_EQ(c.listeners[1].rate_limit_count, 0u);  // per listener; off by default
+  EXPECT_EQ(parse_config("listener 1883\nconnection_rate_limit 20 10\nconnection_rate_limit 0\n", "tern.conf")
+                .listeners[0]
+                .rate_limit_count,
+            0u);
+  expect_error("listener 1883\nconnection_rate_limit 20\n", 2, "expected COUNT SECONDS, or 0");
+  expect_error("listener 1883\nconnection_rate_limit 20 0\n", 2, "");
+}
+
 TEST(ConfigValues, Persistence) {
   const Config defaults = parse_config("", "tern.conf");
   EXPECT_FALSE(defaults.persistence.enabled);
@@ -327,6 +340,7 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "listener",
                                           "protocol",
                                           "max_connections",
+                                          "connection_rate_limit",
                                           "socket_domain",
                                           "certfile",
                                           "keyfile",
