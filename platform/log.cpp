@@ -1,8 +1,12 @@
-// The process log. Each line is built whole in memory (with its time, when it was logged) and queued; one thread of
-// the log's own writes the queue in order, each line with one write(2). So a destination that blocks (a full pipe
-// nobody reads, a slow disk, a stuck syslog daemon) blocks only that thread, never one that routes messages. The
-// queue is bounded (kQueueBytes): past it lines are dropped and counted, and once the writer catches up a line says
-// how many. flush_log() waits for the queue (bounded), and runs at exit.
+// The process log. Each line is built whole in memory (with its time) and written with one write(2), by the thread
+// that logged it while that cannot wait: a log file is written directly (a regular file never waits for room); a
+// pipe, FIFO or terminal through a non-blocking twin of its descriptor, a socket (journald's stdout) with
+// MSG_DONTWAIT. What would wait (a full pipe nobody reads) and every syslog line (syslog() blocks when the daemon
+// is stuck) go to a queue that a thread of the log's own writes, in order; while the queue holds anything, new lines
+// join it, so lines keep their order. So a blocked destination never stalls a thread that routes messages, and a
+// line is in the log file by the time what it reports can be seen. The queue is bounded (kQueueBytes): past it
+// lines are dropped and counted, and once the writer catches up a line says how many. flush_log() waits for the
+// queue (bounded), and runs at exit.
 //
 // The settings live in atomics read with relaxed loads: configure_log() runs at start-up before other threads (see
 // log.hpp), so there is nothing to order; the atomics only keep a later reconfiguration, as tests do, well defined.
@@ -12,6 +16,8 @@
 #include "platform/log.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -107,6 +113,56 @@ void write_now(const Line& l) {
   if ((l.dests & Dest::file) != 0) write_all(g_file_fd.load(std::memory_order_relaxed), l.bytes);
 }
 
+// How stdout or stderr is written without waiting (see the top of the file). fd -1: it cannot be, every line goes
+// through the queue.
+struct Direct {
+  std::atomic<int> fd{-1};
+  std::atomic<bool> socket{false};
+  std::atomic<bool> twin{false};  // fd is a descriptor of our own (closed when reconfigured)
+};
+Direct g_direct_stdout;
+Direct g_direct_stderr;
+
+void setup_direct(int std_fd, Direct& d) {
+  const int old = d.fd.exchange(-1, std::memory_order_relaxed);
+  if (d.twin.exchange(false, std::memory_order_relaxed) && old >= 0) ::close(old);
+  struct stat st {};
+  if (::fstat(std_fd, &st) != 0) return;
+  if (S_ISSOCK(st.st_mode)) {
+    d.socket.store(true, std::memory_order_relaxed);
+    d.fd.store(std_fd, std::memory_order_relaxed);
+  } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+    // A second open file description of the same pipe or terminal: O_NONBLOCK on it leaves the one shared with the
+    // parent process as it was.
+    const std::string name = "/proc/self/fd/" + std::to_string(std_fd);
+    const int twin = ::open(name.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    d.socket.store(false, std::memory_order_relaxed);
+    d.twin.store(twin >= 0, std::memory_order_relaxed);
+    d.fd.store(twin, std::memory_order_relaxed);
+  } else {
+    d.socket.store(false, std::memory_order_relaxed);
+    d.fd.store(std_fd, std::memory_order_relaxed);
+  }
+}
+
+// Writes what it can of `bytes` without waiting; how much (0 when it would wait or fails).
+std::size_t write_direct(const Direct& d, std::string_view bytes) {
+  const int fd = d.fd.load(std::memory_order_relaxed);
+  if (fd < 0) return 0;
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = d.socket.load(std::memory_order_relaxed)
+                          ? ::send(fd, bytes.data() + done, bytes.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL)
+                          : ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return done;
+}
+
 Line make_line(LogLevel level, unsigned dests, std::string_view text) {
   Line l{level, dests, {}, 0};
   l.bytes.reserve(text.size() + 24);
@@ -126,8 +182,45 @@ class Writer {
  public:
   static constexpr std::size_t kQueueBytes = 4 * 1024 * 1024;
 
-  void push(Line&& line) {
+  // Writes `line` directly where that cannot wait and the queue is empty; queues the rest (see the top).
+  void submit(Line&& line) {
     std::unique_lock lock(mutex_);
+    if (!queue_.empty() || writing_) {
+      push(std::move(line));
+      lock.unlock();
+      wake_.notify_one();
+      return;
+    }
+    unsigned queued = line.dests & Dest::syslog;
+    if ((line.dests & Dest::file) != 0) write_all(g_file_fd.load(std::memory_order_relaxed), line.bytes);
+    std::string rest;  // of a line a pipe took only part of: its tail goes next, from the queue
+    for (const auto& [dest, direct] :
+         {std::pair{Dest::stderr_, &g_direct_stderr}, std::pair{Dest::stdout_, &g_direct_stdout}}) {
+      if ((line.dests & dest) == 0) continue;
+      const std::size_t n = write_direct(*direct, line.bytes);
+      if (n == 0) {
+        queued |= dest;
+      } else if (n < line.bytes.size()) {
+        push(Line{line.level, dest, line.bytes.substr(n), 0});
+      }
+    }
+    if (queued == 0 && queue_.empty()) return;
+    if (queued != 0) {
+      line.dests = queued;
+      push(std::move(line));
+    }
+    lock.unlock();
+    wake_.notify_one();
+  }
+
+  bool flush(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    if (!started_) return true;
+    return idle_.wait_for(lock, timeout, [this] { return queue_.empty() && !writing_ && dropped_ == 0; });
+  }
+
+ private:
+  void push(Line&& line) {  // mutex_ held
     if (!started_) start();
     if (queued_bytes_ + line.bytes.size() > kQueueBytes) {
       ++dropped_;
@@ -135,16 +228,8 @@ class Writer {
     }
     queued_bytes_ += line.bytes.size();
     queue_.push_back(std::move(line));
-    lock.unlock();
-    wake_.notify_one();
   }
 
-  bool flush(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex_);
-    return idle_.wait_for(lock, timeout, [this] { return queue_.empty() && !writing_ && dropped_ == 0; });
-  }
-
- private:
   void start() {
     started_ = true;
     new std::thread([this] { run(); });  // detached in effect: see above
@@ -193,7 +278,7 @@ Writer& writer() {
 void write_line(LogLevel level, std::string_view text) {
   const unsigned dests = g_dests.load(std::memory_order_relaxed);
   if (dests == 0) return;
-  writer().push(make_line(level, dests, text));
+  writer().submit(make_line(level, dests, text));
 }
 
 int open_log_file(const std::string& path, std::string& error) {
@@ -227,6 +312,8 @@ bool configure_log(const LogSettings& settings, std::string& error) {
   g_timestamp_format = settings.timestamp_format;
   const int old_fd = g_file_fd.exchange(fd, std::memory_order_relaxed);
   g_file_path = fd >= 0 ? settings.file : std::string();
+  setup_direct(STDOUT_FILENO, g_direct_stdout);
+  setup_direct(STDERR_FILENO, g_direct_stderr);
   g_dests.store(settings.dests, std::memory_order_relaxed);
   set_log_backend(settings.dests == 0 ? 0 : settings.levels, &write_line, settings.connection_messages);
   if (old_fd >= 0) ::close(old_fd);
