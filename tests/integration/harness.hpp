@@ -94,6 +94,7 @@ class BrokerProcess {
   std::size_t log_count(std::string_view text) const;  // how often `text` occurs in log()
   const std::filesystem::path& dir() const { return dir_; }
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }  // the broker's process (an emulator's, under TERN_TEST_BROKER_WRAPPER)
 
   void stop();     // SIGTERM, wait up to 5 s, then SIGKILL
   void kill();     // SIGKILL at once

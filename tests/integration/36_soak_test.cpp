@@ -1,0 +1,165 @@
+// Soak (issue 22): clients churn for a while (connect, subscribe, publish at QoS 1, disconnect or vanish; some with
+// persistent sessions and wills) while one persistent subscriber per worker accounts for every message. Afterwards
+// the broker holds no more descriptors than before the churn, its RSS is back within 10 % of where it was after the
+// warm-up (the first half of the churn), and every acknowledged message reached its accounting subscriber.
+//
+// TERN_SOAK_SECONDS sets the churn's length (default 60; bench/soak.sh runs it for 10 minutes and prints the
+// figures).
+#include <dirent.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/harness.hpp"
+#include "tests/integration/persistence_support.hpp"
+
+namespace tern::itest {
+namespace {
+
+std::size_t open_descriptors(pid_t pid) {
+  std::size_t n = 0;
+  if (DIR* dir = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+    while (const dirent* entry = ::readdir(dir)) n += entry->d_name[0] != '.';
+    ::closedir(dir);
+  }
+  return n;
+}
+
+std::size_t rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
+  }
+  return 0;
+}
+
+int soak_seconds() {
+  const char* text = std::getenv("TERN_SOAK_SECONDS");
+  const int n = text != nullptr ? std::atoi(text) : 0;
+  return n > 0 ? n : 60;
+}
+
+struct Worker {
+  int index = 0;
+  std::atomic<std::uint64_t> acked{0};
+  std::atomic<std::uint64_t> connections{0};
+  std::string error;
+};
+
+// One worker's churn: a client per cycle (ids reused, so sessions are resumed and taken over), half of them
+// persistent, a third with a will, a quarter vanishing without DISCONNECT; each publishes a few QoS 1 messages to
+// the worker's accounting topic.
+void churn(std::uint16_t port, Worker& w, std::chrono::steady_clock::time_point until) {
+  try {
+    std::uint64_t seq = 0;
+    for (std::uint64_t cycle = 0; std::chrono::steady_clock::now() < until && cycle < 10000000; ++cycle) {
+      const bool v5 = cycle % 2 == 0;
+      RawClient c(port, v5 ? Version::v5 : Version::v311);
+      auto connect =
+          RawClient::make_connect(v5 ? Version::v5 : Version::v311,
+                                  "churn-" + std::to_string(w.index) + "-" + std::to_string(cycle % 64), cycle % 4 < 2);
+      if (v5 && !connect.clean_start) connect.properties.session_expiry_interval = 30;
+      if (cycle % 3 == 0) connect.will = protocol::Will{.topic = "will/" + std::to_string(w.index), .payload = "gone"};
+      c.connect(std::move(connect));
+      ++w.connections;
+      if (cycle % 5 == 0) c.subscribe("churn/" + std::to_string(w.index) + "/#", QoS::at_least_once);
+      for (int i = 0; i < 3; ++i) {
+        c.publish("account/" + std::to_string(w.index), std::to_string(seq++), QoS::at_least_once);
+        ++w.acked;
+      }
+      if (cycle % 4 == 3) {
+        c.close();  // vanishes: the will, if any, is published
+      } else {
+        c.disconnect();
+      }
+    }
+  } catch (const std::exception& e) {
+    w.error = e.what();
+  }
+}
+
+TEST(Soak, ChurnLeavesNoLeakAndLosesNothing) {
+  durability::StoreDir store;
+  BrokerProcess broker(durability::persistence_config(store, {"max_queued_messages 0"}));
+  const pid_t pid = broker.pid();
+  const bool emulated = std::getenv("TERN_TEST_BROKER_WRAPPER") != nullptr;
+  constexpr int kWorkers = 4;
+  std::vector<std::unique_ptr<Subscriber>> accounts;
+  for (int i = 0; i < kWorkers; ++i) {
+    accounts.push_back(std::make_unique<Subscriber>(broker.port(), Version::v311, "account-" + std::to_string(i),
+                                                    "account/" + std::to_string(i), QoS::at_least_once));
+  }
+  const std::size_t fds_before = open_descriptors(pid);
+
+  std::vector<Worker> workers(kWorkers);
+  std::vector<std::set<std::uint64_t>> got(kWorkers);
+  const auto start = std::chrono::steady_clock::now();
+  const auto until = start + std::chrono::seconds(soak_seconds());
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWorkers; ++i) {
+    workers[i].index = i;
+    threads.emplace_back(churn, broker.port(), std::ref(workers[i]), until);
+  }
+  // The accounting subscribers read on this thread meanwhile; RSS is sampled at each tenth of the churn, the
+  // reference being the sample at half of it (after the warm-up: the store's page cache and the allocator's arenas
+  // grown to their working size).
+  std::vector<std::size_t> rss_samples;
+  while (std::chrono::steady_clock::now() < until + 2s) {
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    if (rss_samples.size() < 10 && elapsed > std::chrono::seconds(soak_seconds()) * rss_samples.size() / 10) {
+      rss_samples.push_back(rss_kib(pid));
+    }
+    for (int i = 0; i < kWorkers; ++i) {
+      for (int n = 0; n < 1000; ++n) {
+        auto r = accounts[i]->read(1ms);
+        if (r.status != RawClient::ReadResult::Status::packet) break;
+        if (auto* p = std::get_if<protocol::Publish>(&r.packet)) {
+          accounts[i]->acknowledge(*p);
+          got[i].insert(std::stoull(p->payload));
+        }
+      }
+    }
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kWorkers; ++i) {  // the rest
+    while (got[i].size() < workers[i].acked) {
+      auto r = accounts[i]->read(5s);
+      if (r.status != RawClient::ReadResult::Status::packet) break;
+      if (auto* p = std::get_if<protocol::Publish>(&r.packet)) {
+        accounts[i]->acknowledge(*p);
+        got[i].insert(std::stoull(p->payload));
+      }
+    }
+  }
+
+  std::uint64_t connections = 0, acked = 0;
+  for (int i = 0; i < kWorkers; ++i) {
+    EXPECT_EQ(workers[i].error, "");
+    EXPECT_EQ(got[i].size(), workers[i].acked) << "worker " << i;  // every acknowledged message, once counted
+    connections += workers[i].connections;
+    acked += workers[i].acked;
+  }
+  // Settled: what the churn opened is closed (persistent sessions without a client hold no descriptor).
+  EXPECT_TRUE(wait_until([&] { return open_descriptors(pid) <= fds_before; }, 10s))
+      << open_descriptors(pid) << " descriptors open, " << fds_before << " before the churn";
+  const std::size_t rss_after = rss_kib(pid);
+  const std::size_t rss_warm = rss_samples.size() > 5 ? rss_samples[5] : 0;
+  std::string trail;
+  for (const auto kib : rss_samples) trail += std::to_string(kib) + " ";
+  std::cout << "soak: " << soak_seconds() << " s, " << connections << " connections, " << acked
+            << " QoS 1 messages acknowledged and received; RSS (KiB) at each tenth " << trail << "- after " << rss_after
+            << "; descriptors " << fds_before << " before, " << open_descriptors(pid) << " after\n";
+  if (!emulated) {  // under an emulator the RSS is the emulator's, with its translation caches
+    EXPECT_LE(rss_after, rss_warm + rss_warm / 10) << "RSS grew from " << rss_warm << " KiB to " << rss_after;
+  }
+  EXPECT_GT(connections, 1000u);
+}
+
+}  // namespace
+}  // namespace tern::itest
