@@ -37,7 +37,9 @@ struct LogSettings {
   bool connection_messages = true;
 };
 
-// Applies the settings; false (with `error` set) when the log file cannot be opened.
+// Applies the settings; false (with `error` set) when the log file cannot be opened. What stdout and stderr are (a
+// file, a pipe, a terminal, a socket) is looked at here, to write them without waiting (log.cpp): redirect them
+// before, not after.
 bool configure_log(const LogSettings& settings, std::string& error);
 // Waits until every line logged so far is written, at most `timeout`; false if they were not (a blocked
 // destination). Runs at exit, and before configure_log() changes anything.

@@ -138,8 +138,8 @@ TEST_F(LogTest, SeveralDestinations) {
   settings.file = path_;
   settings.timestamp = false;
   std::string error;
+  testing::internal::CaptureStdout();  // first: the log looks at what stdout is when it is configured
   ASSERT_TRUE(configure_log(settings, error)) << error;
-  testing::internal::CaptureStdout();
   TERN_LOG(notice, "to both");
   EXPECT_TRUE(flush_log(std::chrono::seconds(10)));
   EXPECT_EQ(testing::internal::GetCapturedStdout(), "to both\n");
