@@ -64,7 +64,7 @@ OpenedDatabase open_log(std::unique_ptr<Database> db, const fs::path& path, cons
       if (file.created()) fsync_directory(path.parent_path());
       try {
         auto journal = read_journal(*db, file);
-        const CommitLog::Options log_options{.sync = options.sync == SyncMode::full,
+        const CommitLog::Options log_options{.sync = options.sync == SyncMode::full && !options.skip_commit_log_sync,
                                              .grow_bytes = options.commit_log_grow_bytes};
         auto log = std::make_unique<CommitLog>(std::move(file), journal.id, journal.scan, log_options);
         return {std::move(db), std::nullopt, std::move(log), std::move(journal)};
