@@ -76,9 +76,14 @@ OpenedDatabase open_log(std::unique_ptr<Database> db, const fs::path& path, cons
       auto file = platform::File::open_or_create(log_path);
       if (file.created()) fsync_directory(path.parent_path());
       try {
-        auto journal = read_journal(*db, file);
-        const CommitLog::Options log_options{.sync = options.sync == SyncMode::full && !options.skip_commit_log_sync,
-                                             .grow_bytes = options.commit_log_grow_bytes};
+        const bool sync = options.sync == SyncMode::full && !options.skip_commit_log_sync;
+        auto journal = read_journal(*db, file, sync ? LogSync::each_record : LogSync::none);
+        if (journal.scan.torn_before_whole) {
+          TERN_LOG(warning, "persistence: ", log_path.string(), " ends at a record torn by a power cut (with ",
+                   "persistence_sync normal records are not synced): the groups committed from seq ",
+                   journal.scan.next_seq, " on are lost");
+        }
+        const CommitLog::Options log_options{.sync = sync, .grow_bytes = options.commit_log_grow_bytes};
         auto log = std::make_unique<CommitLog>(std::move(file), journal.id, journal.scan, log_options);
         return {std::move(db), std::nullopt, std::move(log), std::move(journal)};
       } catch (const CommitLogForeign& e) {

@@ -69,8 +69,11 @@ class PowerCutDirs {
 
 // The persistence config of a broker on `dir`: every queue unbounded, so that nothing acknowledged is dropped for
 // room.
-inline std::vector<std::string> power_cut_config(const std::filesystem::path& dir) {
-  return {"persistence true", "persistence_location " + dir.string(), "max_queued_messages 0"};
+inline std::vector<std::string> power_cut_config(const std::filesystem::path& dir,
+                                                 const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> lines{"persistence true", "persistence_location " + dir.string(), "max_queued_messages 0"};
+  lines.insert(lines.end(), extra.begin(), extra.end());
+  return lines;
 }
 
 struct Verdict {
