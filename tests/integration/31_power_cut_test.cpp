@@ -19,7 +19,8 @@
 // (bench/power_cut.sh).
 //
 // The self-check: the same test against a broker that skips the commit log's fdatasync (the test-only switch
-// TERN_TEST_SKIP_FDATASYNC=commit-log, read in persistence/sqlite_open.cpp) must find a lost message.
+// TERN_TEST_SKIP_FDATASYNC=commit-log, persistence/test_switches.hpp) must find a lost message. And with
+// persistence_sync normal, which promises less, no state may be found unusable (its losses are counted only).
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
