@@ -218,7 +218,7 @@ TEST_P(PowerCutTest, AcknowledgedMessagesSurviveSimulatedPowerCuts) {
     ++totals.cuts;
     for (auto& p : publishers) p->drop();
     subscriber.drop();
-    const auto ops = pc::read_op_log(dirs.log(cut));
+    const auto ops = logged_ops(dirs.log(cut));
     ASSERT_TRUE(pc::shim_was_loaded(ops))
         << "the power-cut shim (" << TERN_POWERCUT_SHIM << ") was not loaded into the broker: nothing was simulated";
     totals.ops += ops.size();
@@ -324,7 +324,7 @@ TEST_P(PowerCutAtStart, EveryMomentOfTheFirstStartLeavesAUsableStore) {
     sub.disconnect();
     commit_barrier(broker.port(), Version::v5);
     broker.kill();
-    ops = pc::read_op_log(dirs.log(0));
+    ops = logged_ops(dirs.log(0));
   }
   ASSERT_TRUE(pc::shim_was_loaded(ops)) << "the power-cut shim (" << TERN_POWERCUT_SHIM
                                         << ") was not loaded into the broker: nothing was simulated";

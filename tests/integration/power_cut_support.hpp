@@ -4,7 +4,7 @@
 //   PowerCutDirs dirs(root);               // root/store (the broker's), root/snapshot (the store at its start)
 //   shim_environment(dirs.store, log);     // the next BrokerProcess started runs under the shim
 //   ... broker.kill();
-//   auto ops = tern::powercut::read_op_log(log);
+//   auto ops = logged_ops(log);
 //   tern::powercut::rebuild(dirs.snapshot, ops, dirs.state(cut, k), choice);
 //   dirs.continue_from(dirs.state(cut, k)); // store and snapshot become that state
 //
@@ -22,6 +22,7 @@
 #include "tests/integration/crash_clients.hpp"
 #include "tests/integration/harness.hpp"
 #include "tests/powercut/op_log.hpp"
+#include "tests/powercut/rebuild.hpp"
 
 namespace tern::itest::durability {
 
@@ -37,6 +38,11 @@ inline void no_shim_environment() {
   ::unsetenv("LD_PRELOAD");
   ::unsetenv(powercut::kEnvDirectory);
   ::unsetenv(powercut::kEnvLog);
+}
+
+// The operations the shim logged, or none if it never wrote its log (it was not loaded).
+inline std::vector<powercut::LogOp> logged_ops(const std::filesystem::path& log) {
+  return std::filesystem::exists(log) ? powercut::read_op_log(log) : std::vector<powercut::LogOp>{};
 }
 
 class PowerCutDirs {
