@@ -270,11 +270,20 @@ RebuildStats rebuild(const fs::path& snapshot, const std::vector<LogOp>& ops, co
   stats.synced_files = synced.size();
 
   std::mt19937_64 rng(choice.seed * 0x9e3779b97f4a7c15ULL + 1);
-  std::size_t kept_entries = 0;
-  if (choice.mode == Choice::Mode::everything) kept_entries = unsynced.size();
-  if (choice.mode == Choice::Mode::random) kept_entries = static_cast<std::size_t>(rng() % (unsynced.size() + 1));
+  std::vector<bool> keep_entry(unsynced.size(), choice.mode == Choice::Mode::everything);
+  if (choice.mode == Choice::Mode::random && choice.unordered_entries) {
+    for (std::size_t i = 0; i < keep_entry.size(); ++i) keep_entry[i] = rng() % 2 == 0;
+  } else if (choice.mode == Choice::Mode::random) {
+    const auto n = static_cast<std::size_t>(rng() % (unsynced.size() + 1));
+    std::fill(keep_entry.begin(), keep_entry.begin() + static_cast<std::ptrdiff_t>(n), true);
+  }
   Names names = durable;
-  for (std::size_t i = 0; i < kept_entries; ++i) apply_entry(names, unsynced[i]);
+  std::size_t kept_entries = 0;
+  for (std::size_t i = 0; i < unsynced.size(); ++i) {
+    if (!keep_entry[i]) continue;
+    apply_entry(names, unsynced[i]);
+    ++kept_entries;
+  }
   stats.unsynced_entries = unsynced.size();
   stats.kept_entries = kept_entries;
 

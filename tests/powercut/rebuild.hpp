@@ -59,9 +59,13 @@ std::string encode_op(const LogOp& op);
 struct Choice {
   enum class Mode { nothing, everything, random } mode = Mode::random;
   std::uint64_t seed = 0;
+  // random: the directory entries changed since its last sync survive as any subset, not only a prefix, as on a
+  // file system that does not commit its metadata in order.
+  bool unordered_entries = false;
   static Choice nothing() { return {Mode::nothing, 0}; }
   static Choice everything() { return {Mode::everything, 0}; }
   static Choice random(std::uint64_t seed) { return {Mode::random, seed}; }
+  static Choice random_unordered(std::uint64_t seed) { return {Mode::random, seed, true}; }
 };
 
 struct RebuildStats {

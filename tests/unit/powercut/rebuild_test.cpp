@@ -169,6 +169,18 @@ TEST_F(RebuildTest, EntryChangesSurviveInOrder) {
   }
 }
 
+TEST_F(RebuildTest, UnorderedEntryChangesSurviveInAnySubset) {
+  put(snapshot() / "a", "A");
+  put(snapshot() / "c", "C");
+  const std::vector<LogOp> ops{rename_op("a", "b"), unlink_op("c")};
+  bool unlink_without_rename = false;
+  for (std::uint64_t seed = 0; seed < 32; ++seed) {
+    const auto out = cut(ops, Choice::random_unordered(seed));
+    unlink_without_rename = unlink_without_rename || (!fs::exists(out / "c") && fs::exists(out / "a"));
+  }
+  EXPECT_TRUE(unlink_without_rename);
+}
+
 TEST_F(RebuildTest, ASnapshotFileOpenedAgainTakesItsWrites) {
   put(snapshot() / "db", std::string(1024, 'o'));
   const std::vector<LogOp> ops{open_op("db", 42, false), write_op(42, 512, std::string(512, 'n')), sync_op(42),
