@@ -92,7 +92,7 @@ std::string where(const platform::File& file, std::uint64_t offset) {
 }  // namespace
 
 CommitLogScan scan_commit_log(const platform::File& file, std::uint64_t id, std::uint64_t offset,
-                              std::uint64_t first_seq) {
+                              std::uint64_t first_seq, LogSync written) {
   CommitLogScan scan{.head = offset, .next_seq = first_seq};
   Reader reader(file);
   for (;;) {  // each round reads on past a record, and the file is finite
@@ -108,6 +108,10 @@ CommitLogScan scan_commit_log(const platform::File& file, std::uint64_t id, std:
         const auto next = read_header(reader, next_at);
         if (next && next->id == id && next->seq == scan.next_seq + 1 && next->prev == header->crc &&
             read_whole(reader, next_at, *next)) {
+          if (written == LogSync::none) {
+            scan.torn_before_whole = true;
+            break;
+          }
           throw CommitLogError("damaged record (seq " + std::to_string(scan.next_seq) + ") in " + where(file, at) +
                                ", followed by whole ones");
         }

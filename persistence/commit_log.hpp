@@ -29,7 +29,11 @@
 //   - at the start, a whole record of this journal with a later seq: records the database has not applied are
 //     missing (CommitLogError: the database is moved aside, sqlite_open.hpp);
 //   - a damaged record followed by a whole one that chains to it: damage in the middle, not a torn tail
-//     (CommitLogError);
+//     (CommitLogError). Unless the records were written without an fdatasync each (persistence_sync normal,
+//     LogSync::none): then a power cut leaves exactly that, a record torn and a later one whole, and the scan ends
+//     at the torn record and says so (torn_before_whole): the groups from it on are lost, not the whole store. How
+//     the records were written is taken from the current settings; a log written under the other one is judged as
+//     if written under these.
 // and at the start, a whole record of another journal means the file belongs to another database
 // (CommitLogForeign: the file is moved aside alone).
 //
@@ -73,13 +77,18 @@ struct CommitLogScan {
   std::vector<CommitLogRecord> records;  // in order, seq first_seq, first_seq + 1, ...
   std::uint64_t head = 0;                // where the next record goes: past the last one read
   std::uint64_t next_seq = 0;
-  std::uint32_t last_crc = 0;  // the last record's CRC, 0 if none was read
+  std::uint32_t last_crc = 0;      // the last record's CRC, 0 if none was read
+  bool torn_before_whole = false;  // LogSync::none: the end is a torn record with a whole one after it
 };
+
+// How the log's records were written: each made durable before the next was written (persistence_sync full), or
+// not (normal).
+enum class LogSync { each_record, none };
 
 // Reads the records of journal `id` from `offset` on, the first with seq `first_seq`, as above. Throws
 // CommitLogForeign, CommitLogError; std::system_error if the file cannot be read.
 CommitLogScan scan_commit_log(const platform::File& file, std::uint64_t id, std::uint64_t offset,
-                              std::uint64_t first_seq);
+                              std::uint64_t first_seq, LogSync written = LogSync::each_record);
 
 class CommitLog {
  public:

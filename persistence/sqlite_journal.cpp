@@ -31,7 +31,7 @@ std::int64_t meta_value(Database& db, const char* key) {
 
 }  // namespace
 
-FoundJournal read_journal(Database& db, const platform::File& log) {
+FoundJournal read_journal(Database& db, const platform::File& log, LogSync written) {
   FoundJournal found;
   found.id = static_cast<std::uint64_t>(meta_value(db, "journal_id"));
   const auto applied_seq = static_cast<std::uint64_t>(meta_value(db, "journal_seq"));
@@ -60,7 +60,7 @@ FoundJournal read_journal(Database& db, const platform::File& log) {
     }
   }
 
-  found.scan = scan_commit_log(log, found.id, offset, applied_seq + 1);
+  found.scan = scan_commit_log(log, found.id, offset, applied_seq + 1, written);
   for (auto& record : found.scan.records) {
     auto& row = found.rows.emplace_back(JournalRow{record.seq, std::move(record.body), 0, record.end});
     check(row, log.path().string() + " record " + std::to_string(record.seq));

@@ -92,7 +92,7 @@ struct FoundJournal {
 
 // Reads the journal of `db` (schema 3) and its log. Read-only. Throws core::StoreCodecError naming the row that does
 // not decode; CommitLogError, CommitLogForeign (scan_commit_log()); SqliteError.
-FoundJournal read_journal(Database& db, const platform::File& log);
+FoundJournal read_journal(Database& db, const platform::File& log, LogSync written = LogSync::each_record);
 
 class SqliteJournal {
  public:

@@ -41,17 +41,30 @@ bool is_environmental(int primary_code) {
   }
 }
 
+// The first bytes of a SQLite rollback journal (SQLite's file format, "The Rollback Journal").
+constexpr unsigned char kRollbackJournalMagic[8] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
+
+bool starts_with(const fs::path& path, const unsigned char* magic, std::size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  std::string head(n, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(n));
+  return static_cast<std::size_t>(in.gcount()) == n && std::memcmp(head.data(), magic, n) == 0;
+}
+
 // A non-empty file that does not start with SQLite's magic is rejected before SQLite opens it (and perhaps touches
-// its -wal).
+// its -wal). Except one that starts with zeros beside a rollback journal: a database whose creation a power cut
+// interrupted. Its switch to WAL goes through a rollback journal, and its first page may be lost while its size is
+// not (or torn); SQLite plays the journal back when it opens the file, which restores the file as it was.
 void check_magic(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   char head[16] = {};
   in.read(head, sizeof head);
   const auto got = static_cast<std::size_t>(in.gcount());
   static constexpr char kMagic[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f', 'o', 'r', 'm', 'a', 't', ' ', '3', '\0'};
-  if (got != 0 && (got < sizeof head || std::memcmp(head, kMagic, sizeof head) != 0)) {
-    throw Unusable("not a SQLite database");
-  }
+  if (got == 0 || (got == sizeof head && std::memcmp(head, kMagic, sizeof head) == 0)) return;
+  const bool zeros = std::all_of(head, head + got, [](char c) { return c == '\0'; });
+  if (zeros && starts_with(path.string() + "-journal", kRollbackJournalMagic, sizeof kRollbackJournalMagic)) return;
+  throw Unusable("not a SQLite database");
 }
 
 // Opens (or creates) the database's commit log and reads the journal. A log of another database is moved aside
@@ -63,9 +76,14 @@ OpenedDatabase open_log(std::unique_ptr<Database> db, const fs::path& path, cons
       auto file = platform::File::open_or_create(log_path);
       if (file.created()) fsync_directory(path.parent_path());
       try {
-        auto journal = read_journal(*db, file);
-        const CommitLog::Options log_options{.sync = options.sync == SyncMode::full,
-                                             .grow_bytes = options.commit_log_grow_bytes};
+        const bool sync = options.sync == SyncMode::full && !options.skip_commit_log_sync;
+        auto journal = read_journal(*db, file, sync ? LogSync::each_record : LogSync::none);
+        if (journal.scan.torn_before_whole) {
+          TERN_LOG(warning, "persistence: ", log_path.string(), " ends at a record torn by a power cut (with ",
+                   "persistence_sync normal records are not synced): the groups committed from seq ",
+                   journal.scan.next_seq, " on are lost");
+        }
+        const CommitLog::Options log_options{.sync = sync, .grow_bytes = options.commit_log_grow_bytes};
         auto log = std::make_unique<CommitLog>(std::move(file), journal.id, journal.scan, log_options);
         return {std::move(db), std::nullopt, std::move(log), std::move(journal)};
       } catch (const CommitLogForeign& e) {

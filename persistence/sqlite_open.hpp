@@ -3,6 +3,8 @@
 //   DIR/tern.db missing              -> created (schema migrated 0 -> current), DIR fsynced; a -wal, -shm or
 //                                       -commitlog found without it is moved aside first
 //   DIR/tern.db usable               -> opened, migrated to the current schema if older
+//   DIR/tern.db starting with zeros beside a rollback journal (-journal): a power cut while it was created
+//                                    -> opened: SQLite plays the journal back (an empty file again), then as new
 //   not SQLite / corrupt / truncated / quick_check fails / foreign tables / newer schema / a journal row that
 //   cannot be decoded (sqlite_journal.hpp) / a commit log with records missing or damaged in the middle
 //   (commit_log.hpp) / cannot be opened

@@ -61,6 +61,8 @@ struct SqliteOptions {
   std::chrono::milliseconds load_progress_interval{1000};
   // Compact the journal when the store is destroyed. Tests turn it off to leave the journal as a crash would.
   bool compact_on_close = true;
+  // Test-only (test_switches.hpp): the commit log is not synced, so acknowledged groups are not durable.
+  bool skip_commit_log_sync = false;
 };
 
 // No usable database could be opened or created (e.g. the directory is not writable, the disk is full, or another

@@ -30,6 +30,7 @@
 #include "broker/server/metrics.hpp"
 #include "broker/server/store_bridge.hpp"
 #include "persistence/sqlite_store.hpp"
+#include "persistence/test_switches.hpp"
 #include "platform/clock.hpp"
 #include "platform/cpu.hpp"
 #include "platform/log.hpp"
@@ -65,6 +66,7 @@ std::unique_ptr<persistence::SqliteStore> open_store(const Config::Persistence& 
   options.directory = config.location.empty() ? std::filesystem::path(".") : std::filesystem::path(config.location);
   options.file_name = config.file;
   options.sync = config.sync_full ? persistence::SyncMode::full : persistence::SyncMode::normal;
+  persistence::apply_test_switches(options);
   auto store = std::make_unique<persistence::SqliteStore>(std::move(options));
   TERN_LOG(notice, "persistence: ", store->path().string(), " (persistence_sync ",
            config.sync_full ? "full" : "normal", ")");

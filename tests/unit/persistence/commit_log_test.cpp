@@ -104,6 +104,23 @@ TEST_F(CommitLogTest, ADamagedRecordFollowedByOneThatChainsToItIsAnError) {
   EXPECT_THROW(scan(), CommitLogError);
 }
 
+// Without an fdatasync per record (persistence_sync normal) a power cut can tear a record and keep a later one
+// whole (found by the power-cut simulator, tests/powercut): the end, said, not an error that costs the whole store.
+TEST_F(CommitLogTest, WrittenWithoutSyncsADamagedRecordFollowedByWholeOnesIsTheEnd) {
+  auto log = open();
+  log->append("one");
+  log->append("two");
+  log->append("three");
+  flip(kHeader + 3 + kHeader);  // the second record's body
+  const auto s = scan_commit_log(file(), kId, 0, 1, LogSync::none);
+  EXPECT_EQ(bodies(s), std::vector<std::string>{"one"});
+  EXPECT_TRUE(s.torn_before_whole);
+  EXPECT_EQ(s.head, kHeader + 3);
+  EXPECT_EQ(s.next_seq, 2u);
+  flip(kHeader + 3 + kHeader);
+  EXPECT_FALSE(scan_commit_log(file(), kId, 0, 1, LogSync::none).torn_before_whole);  // a plain end is not torn
+}
+
 TEST_F(CommitLogTest, AfterARewindTheOlderRecordsBeyondTheHeadAreStale) {
   auto log = open();
   for (const char* body : {"one", "two", "three"}) log->append(body);

@@ -278,6 +278,18 @@ TEST_F(SqliteJournalTest, ADamagedRecordBeforeWholeOnesMovesTheDatabaseAside) {
   EXPECT_TRUE(store.load().sessions.empty());
 }
 
+// With persistence_sync normal the same damage is what a power cut leaves (records are not synced, so a later one
+// can reach the disk whole and an earlier one torn): the log ends there and the groups before it are kept, rather
+// than the whole store moved aside (found by the power-cut simulator, tests/powercut).
+TEST_F(SqliteJournalTest, WithSyncNormalATornRecordBeforeWholeOnesIsTheEndNotTheLossOfTheStore) {
+  const auto rows = journal_known_batches();
+  ASSERT_GE(rows.size(), 3u);
+  flip_log_byte(rows[0].end + 40);
+  SqliteStore store({.directory = dir_.path(), .sync = SyncMode::normal});
+  EXPECT_FALSE(store.moved_aside());
+  EXPECT_EQ(store.recovered_journal_ops(), rows[0].op_count);
+}
+
 TEST_F(SqliteJournalTest, ATornLastRecordIsTheEndOfTheLog) {
   const auto rows = journal_known_batches();
   ASSERT_GE(rows.size(), 2u);
