@@ -17,7 +17,8 @@ backlog lives in SQLite; mosquitto's bridge queues in memory whatever its persis
 Both check that every message arrived once, in order.
   pairs:   tern_loadgen's QoS 1 pairs row (50 pairs, 64 B, 3.1.1) run twice on brokers without persistence: once
            with publishers and subscribers on one broker, once with the publishers on the edge and the subscribers
-           on the upstream (`--sub-port`), every message crossing the bridge (`topic bench/# out 1`). Reported:
+           on the upstream (`--sub-port`), every message crossing the bridge (`topic bench/# out 1`);
+           `max_inflight_messages 65535`, as run.py's pairs rows. Reported:
            delivered msgs/s of each, and bridged / direct.
 
 Python 3 standard library only; the MQTT pieces are drain.py's.
@@ -85,12 +86,12 @@ class Broker:
         self.proc = None
 
 
-def brokers_for(kind, args, workdir, durable_upstream, durable_edge=True, topic="drain/# out 1"):
+def brokers_for(kind, args, workdir, durable_upstream, durable_edge=True, topic="drain/# out 1", tuning=()):
     up_port, edge_port = drain.free_port(), drain.free_port()
     binary = args.tern if kind == "tern" else "/usr/sbin/mosquitto"
     os.mkdir(os.path.join(workdir, "up-store"))
     os.mkdir(os.path.join(workdir, "edge-store"))
-    queues = ["max_queued_messages 0"]
+    queues = ["max_queued_messages 0"] + list(tuning)
     if kind == "tern":
         up_lines = queues + ["persistence true", f"persistence_location {workdir}/up-store", "threads 1"]
         if not durable_upstream:
@@ -192,6 +193,16 @@ def run_backlog(kind, args):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def cpu_seconds(pids):
+    """utime + stime of the processes, in seconds."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def loadgen_pairs(args, port, sub_port=None):
     cmd = [args.loadgen, "--port", str(port), "--scenario", "pairs", "--qos", "1", "--mqtt", "3", "--warmup", "2",
            "--duration", str(args.duration), "--threads", "1"]
@@ -206,18 +217,26 @@ def loadgen_pairs(args, port, sub_port=None):
 
 def run_pairs(kind, args):
     workdir = tempfile.mkdtemp(prefix=f"tern-bridge-{kind}-")
+    # As run.py's pairs rows: each client's window as large as MQTT allows.
     upstream, edge = brokers_for(kind, args, workdir, durable_upstream=False, durable_edge=False,
-                                 topic="bench/# out 1")
+                                 topic="bench/# out 1", tuning=["max_inflight_messages 65535"])
     try:
         upstream.start()
+        cpu0 = cpu_seconds([upstream.proc.pid])
         direct = loadgen_pairs(args, upstream.port)
+        direct_cpu = cpu_seconds([upstream.proc.pid]) - cpu0
         edge.start()
         wait_bridge(edge)
+        both = [upstream.proc.pid, edge.proc.pid]
+        cpu0 = cpu_seconds(both)
         bridged = loadgen_pairs(args, edge.port, upstream.port)
+        bridged_cpu = cpu_seconds(both) - cpu0
         d, b = direct.get("delivered_per_s", 0), bridged.get("delivered_per_s", 0)
+        # The brokers' CPU over the whole loadgen run (warm-up and drain included), both of them when bridged.
         return {"broker": kind, "row": "pairs", "direct_msgs_per_s": round(d), "bridged_msgs_per_s": round(b),
-                "bridged_over_direct": round(b / d, 3) if d else None, "direct_error": direct.get("error"),
-                "bridged_error": bridged.get("error")}
+                "bridged_over_direct": round(b / d, 3) if d else None,
+                "direct_broker_cpu_s": round(direct_cpu, 2), "bridged_brokers_cpu_s": round(bridged_cpu, 2),
+                "direct_error": direct.get("error"), "bridged_error": bridged.get("error")}
     finally:
         edge.stop()
         upstream.stop()
