@@ -96,6 +96,22 @@ TEST(BrokerConnect, SecondConnectIsProtocolError) {  // [MQTT-3.1.0-2]
   EXPECT_TRUE(c.closed());
 }
 
+// Found by tests/fuzz/fuzz_broker.cpp: a refused CONNECT's CONNACK carried its Reason String past the Maximum Packet
+// Size the same CONNECT announced.
+TEST(BrokerConnect, RefusalFitsTheClientsMaximumPacketSize) {  // [MQTT-3.2.2-19]
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v5, t0);
+  p::Connect connect{.version = p::Version::v5, .client_id = "a", .will = p::Will{.topic = "a/+"}};
+  connect.properties.maximum_packet_size = 8;
+  c.send(std::move(connect), t0);
+  EXPECT_LE(c.sink().bytes_.size(), 8u);
+  auto acks = c.received_of<p::Connack>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].reason_code, p::ReasonCode::topic_name_invalid);
+  EXPECT_FALSE(acks[0].properties.reason_string) << "the Reason String goes first [MQTT-3.1.2-25]";
+  EXPECT_TRUE(c.closed());
+}
+
 TEST(BrokerConnect, MaxKeepaliveAnnouncedTo5AndRefusedFor311) {
   BrokerOptions o = anonymous();
   o.max_keepalive = 10;
