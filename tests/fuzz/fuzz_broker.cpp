@@ -57,7 +57,10 @@ struct Slot {
   c::ConnectionId id = 0;
   bool attached = false;
   p::Version version = p::Version::v311;  // what the connection's decoder uses (the last CONNECT's)
-  std::uint32_t max_packet_size = 0;      // announced in its CONNECT (5.0); 0: none
+  // What the broker answers in: the first CONNECT's version (a second CONNECT is a protocol error, answered in the
+  // first one's version).
+  std::optional<p::Version> answer_version;
+  std::uint32_t max_packet_size = 0;  // announced in its CONNECT (5.0); 0: none
   std::uint16_t receive_maximum = 65535;
   std::set<std::uint16_t> inflight;  // QoS 1/2 PUBLISHes received and not yet completed by this client
   std::deque<p::Packet> acks;        // what the client owes the broker, oldest first
@@ -280,9 +283,7 @@ class Script {
   // Through the encoder and the decoder, as bytes on a socket would go: the broker sees only what the decoder accepts.
   void send(Slot& s, p::Packet packet) {
     if (!s.attached || s.sink->closed) return;
-    deliver(s, p::encode(packet, s.version == p::Version::v5 || !std::holds_alternative<p::Connect>(packet)
-                                     ? s.version
-                                     : std::get<p::Connect>(packet).version));
+    deliver(s, p::encode(packet, s.version));  // a CONNECT is encoded in its own version
   }
   void send_raw(Slot& s) {
     const std::size_t n = in_.byte();
@@ -302,10 +303,11 @@ class Script {
       }
       if (const auto* connect = std::get_if<p::Connect>(&r.packet)) {
         s.version = connect->version;
-        s.max_packet_size = connect->properties.maximum_packet_size.value_or(0);
-        s.receive_maximum = connect->properties.receive_maximum.value_or(65535);
-        s.inflight.clear();
-        s.acks.clear();
+        if (!s.answer_version) {  // a second CONNECT changes only the decoder, as in broker/net/connection.cpp
+          s.answer_version = connect->version;
+          s.max_packet_size = connect->properties.maximum_packet_size.value_or(0);
+          s.receive_maximum = connect->properties.receive_maximum.value_or(65535);
+        }
       }
       note_sent(s, r.packet);
       batch.push_back(std::move(r.packet));
@@ -328,7 +330,7 @@ class Script {
     for (Slot& s : slots_) {
       if (!s.attached) continue;
       std::string_view out = s.sink->out;
-      const p::Version version = s.version;
+      const p::Version version = s.answer_version.value_or(p::Version::v311);
       while (!out.empty()) {
         p::DecodeResult r = p::decode(out, version, 0);
         TERN_FUZZ_CHECK(r.status == p::DecodeResult::Status::packet);

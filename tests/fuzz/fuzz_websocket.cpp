@@ -32,18 +32,22 @@ namespace {
 
 constexpr std::string_view secret_marker = "TERN-FUZZ-OUTSIDE-HTTP-DIR";
 
-// DIR/www/index.html is served; DIR/secret.txt, beside the folder, must never be.
-const std::filesystem::path& http_dir() {
-  static const std::filesystem::path dir = [] {
-    const auto root = std::filesystem::temp_directory_path() / ("tern-fuzz-ws-" + std::to_string(::getpid()));
+std::filesystem::path scratch_root() {
+  return std::filesystem::temp_directory_path() / ("tern-fuzz-ws-" + std::to_string(::getpid()));
+}
+
+// ROOT/www/index.html is served; ROOT/secret.txt, beside the folder, must never be.
+const std::string& http_dir() {
+  static const std::string dir = [] {
+    const auto root = scratch_root();
     std::filesystem::create_directories(root / "www");
     std::ofstream(root / "www" / "index.html") << "<p>tern</p>";
     std::ofstream(root / "secret.txt") << secret_marker;
     std::atexit([] {
       std::error_code ignored;
-      std::filesystem::remove_all(http_dir().parent_path(), ignored);
+      std::filesystem::remove_all(scratch_root(), ignored);
     });
-    return std::filesystem::canonical(root / "www");
+    return std::filesystem::canonical(root / "www").string();
   }();
   return dir;
 }
@@ -71,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   settings->compression = (flags & 1) != 0;
   settings->max_frame = (flags & 2) ? 64 : 0;
   if (flags & 4) settings->path = "/mqtt";
-  if (flags & 8) settings->http_dir = http_dir().string();
+  if (flags & 8) settings->http_dir = http_dir();
   std::vector<char> buffer(1 + in.byte());
 
   net::WebSocketTransport ws(settings);
