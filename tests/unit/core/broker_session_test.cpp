@@ -180,6 +180,40 @@ TEST(BrokerSession, UnacknowledgedMessagesAreResentWithDup) {  // [MQTT-4.4.0-1]
   EXPECT_EQ(msgs[0].packet_id, id);
 }
 
+// Found by tests/fuzz/fuzz_broker.cpp: a session resumed by a client with a smaller Receive Maximum got every
+// PUBLISH in flight from the last connection at once.
+TEST(BrokerSession, ResendHonoursTheNewReceiveMaximum) {  // [MQTT-3.3.4-9], [MQTT-4.4.0-1]
+  Broker b(anonymous());
+  TestClient pub(b, p::Version::v5, t0);
+  pub.connect("pub", true, t0);
+  p::Properties expiry;
+  expiry.session_expiry_interval = 60;
+  std::vector<std::uint16_t> ids;
+  {
+    TestClient sub(b, p::Version::v5, t0);
+    sub.connect("sub", false, t0, expiry);
+    sub.subscribe("t", p::QoS::at_least_once, t0);
+    sub.received();
+    for (const char* m : {"1", "2", "3"}) pub.publish("t", m, p::QoS::at_least_once, t0);
+    for (const auto& msg : sub.received_of<p::Publish>()) ids.push_back(msg.packet_id);
+    ASSERT_EQ(ids.size(), 3u);
+    sub.drop(t0);
+  }
+  p::Properties small = expiry;
+  small.receive_maximum = 1;
+  TestClient sub(b, p::Version::v5, t0);
+  EXPECT_TRUE(sub.connect("sub", false, t0, small).session_present);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto msgs = sub.received_of<p::Publish>();
+    ASSERT_EQ(msgs.size(), 1u) << "one in flight at a time, message " << i;
+    EXPECT_TRUE(msgs[0].dup);
+    EXPECT_EQ(msgs[0].packet_id, ids[i]);
+    EXPECT_EQ(msgs[0].payload, std::to_string(i + 1));
+    sub.send(p::Puback{.packet_id = msgs[0].packet_id}, t0);
+  }
+  EXPECT_TRUE(sub.received().empty());
+}
+
 TEST(BrokerSession, CleanStartDiscardsTheOldSession) {  // [MQTT-3.1.2-4]
   Broker b(anonymous());
   leave_offline_session(b, p::Version::v311, "c", "t");
