@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <set>
@@ -88,6 +89,9 @@ class Store final : public c::StorePort {
   std::uint64_t last = 0;
   std::uint64_t committed = 0;
 };
+
+// TERN_FUZZ_TRACE=1: every packet each way on stderr, to read a finding's script.
+const bool trace = std::getenv("TERN_FUZZ_TRACE") != nullptr;
 
 class Script {
  public:
@@ -194,6 +198,7 @@ class Script {
   }
 
   void attach(Slot& s) {
+    if (trace) std::cerr << "slot " << (&s - slots_.data()) << " attaches\n";
     if (s.attached) detach(s);
     s = Slot{};
     s.sink = std::make_unique<Sink>();
@@ -202,6 +207,7 @@ class Script {
   }
   void detach(Slot& s) {
     if (!s.attached) return;
+    if (trace) std::cerr << "slot " << (&s - slots_.data()) << " detaches\n";
     drain();
     broker_->detach(s.id, now_);
     s.attached = false;
@@ -310,6 +316,7 @@ class Script {
         }
       }
       note_sent(s, r.packet);
+      if (trace) std::cerr << "slot " << (&s - slots_.data()) << " sends " << r.packet << "\n";
       batch.push_back(std::move(r.packet));
       bytes.remove_prefix(r.consumed);
     }
@@ -335,6 +342,7 @@ class Script {
         p::DecodeResult r = p::decode(out, version, 0);
         TERN_FUZZ_CHECK(r.status == p::DecodeResult::Status::packet);
         if (s.max_packet_size != 0) TERN_FUZZ_CHECK(r.consumed <= s.max_packet_size);
+        if (trace) std::cerr << "slot " << (&s - slots_.data()) << " receives " << r.packet << "\n";
         received(s, r.packet, version);
         out.remove_prefix(r.consumed);
       }
