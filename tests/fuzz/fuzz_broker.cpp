@@ -8,6 +8,7 @@
 // the connection's version, nothing is sent after close(), no packet is larger than the client's Maximum Packet Size,
 // and the QoS 1/2 PUBLISHes in flight to a 5.0 client stay within its Receive Maximum with distinct packet ids.
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -131,8 +132,8 @@ class Script {
     }
   }
   void restore() {
-    broker_->restore(store_->store.load(), *store_, now_,
-                     1'700'000'000'000 + (now_ - c::TimePoint{}).count() / 1'000'000);
+    const auto since_start = std::chrono::duration_cast<std::chrono::milliseconds>(now_ - c::TimePoint{});
+    broker_->restore(store_->store.load(), *store_, now_, 1'700'000'000'000 + since_start.count());
   }
 
   void step() {
