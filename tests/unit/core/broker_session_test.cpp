@@ -112,6 +112,19 @@ TEST(BrokerConnect, RefusalFitsTheClientsMaximumPacketSize) {  // [MQTT-3.2.2-19
   EXPECT_TRUE(c.closed());
 }
 
+// Found by tests/fuzz/fuzz_broker.cpp: a connected 5.0 client's second CONNECT with an unknown protocol level (the
+// decoder's unsupported_protocol_version) was answered with DISCONNECT 0x84, which is no DISCONNECT reason code.
+TEST(BrokerConnect, SecondConnectWithAnUnknownLevelIsAProtocolError) {  // [MQTT-3.1.0-2]
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v5, t0);
+  c.connect("a", true, t0);
+  b.on_decode_error(c.id(), p::ReasonCode::unsupported_protocol_version, t0);
+  auto d = c.received_of<p::Disconnect>();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, p::ReasonCode::protocol_error);
+  EXPECT_TRUE(c.closed());
+}
+
 TEST(BrokerConnect, MaxKeepaliveAnnouncedTo5AndRefusedFor311) {
   BrokerOptions o = anonymous();
   o.max_keepalive = 10;
