@@ -341,6 +341,11 @@ class Script {
       const p::Version version = s.answer_version.value_or(p::Version::v311);
       while (!out.empty()) {
         p::DecodeResult r = p::decode(out, version, 0);
+        if (trace && r.status != p::DecodeResult::Status::packet) {
+          std::cerr << "slot " << (&s - slots_.data()) << " cannot decode:";
+          for (const char ch : out) std::cerr << ' ' << static_cast<int>(static_cast<std::uint8_t>(ch));
+          std::cerr << "\n";
+        }
         TERN_FUZZ_CHECK(r.status == p::DecodeResult::Status::packet);
         if (s.max_packet_size != 0) TERN_FUZZ_CHECK(r.consumed <= s.max_packet_size);
         if (trace) std::cerr << "slot " << (&s - slots_.data()) << " receives " << r.packet << "\n";
