@@ -3,6 +3,8 @@
 # time from its seed corpus. Fails if any target finds a crash, a leak, undefined behaviour, a failed check, an input
 # slower than 10 s or one that needs more than 2 GiB.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]     default: 60 s, every target (codec broker config ...)
+# libFuzzer's random seed is FUZZ_SEED (default 1): CI explores the same inputs on every run, so that a finding is
+# a change in the code and not luck; FUZZ_SEED=0 (a new seed each run) for longer runs by hand.
 # At the end it prints, per target, the executions per second and the coverage reached (libFuzzer's final counts:
 # cov = instrumented edges reached, ft = features, corpus = inputs kept). A finding's input is kept in
 # build-fuzz/fuzz-runs/TARGET/ (crash-*, leak-*, timeout-*, oom-*); reproduce it with
@@ -41,7 +43,7 @@ for target in "${targets[@]}"; do
   done
   echo "==== fuzz $target (${seconds}s)"
   rc=0
-  build-fuzz/tests/fuzz/tern_fuzz_$target -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  build-fuzz/tests/fuzz/tern_fuzz_$target -max_total_time="$seconds" -seed="${FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$dir/" "$dir/corpus" "${seeds[@]}" >"$dir/log" 2>&1 || rc=$?
   done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$dir/log" | tail -1 || true)
   rate=$(sed -n 's/^stat::average_exec_per_sec:[[:space:]]*//p' "$dir/log" | tail -1)
