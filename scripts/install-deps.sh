@@ -9,17 +9,23 @@
 #   scripts/install-deps.sh package the above plus what builds and checks the .deb (dist/deb/build.sh,
 #                                   tests/package/test_package.sh): dpkg-dev, fakeroot, lintian, systemd
 #                                   (systemd-analyze verify), file
+#   scripts/install-deps.sh fuzz    the test packages plus clang-14 with its sanitizer and libFuzzer runtimes
+#                                   (libclang-rt-14-dev) and llvm-14 (llvm-symbolizer for readable stacks), for
+#                                   scripts/fuzz.sh
 set -euo pipefail
 
 what=${1:-build}
 packages=(g++ cmake ninja-build ccache libboost1.74-dev libmbedtls-dev libsqlite3-dev)
-if [[ $what == test || $what == package ]]; then
+if [[ $what == test || $what == package || $what == fuzz ]]; then
   packages+=(libgtest-dev libgmock-dev libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto mosquitto-clients python3 openssl)
   packages+=(chromium)
   # Debian's node and npm where there is none: a node installed otherwise (NodeSource's nodejs, which bundles npm
   # and conflicts with Debian's npm package) is used as it is.
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)
+fi
+if [[ $what == fuzz ]]; then
+  packages+=(clang-14 libclang-rt-14-dev llvm-14)
 fi
 if [[ $what == package ]]; then
   packages+=(dpkg-dev fakeroot lintian systemd file)

@@ -22,6 +22,16 @@ JOBS=$jobs scripts/integration.sh build "$PWD/build-static/tern" build-static/te
 # unit starts it (about 30 s; also checks the ARM packages when their cross builds exist).
 tests/package/test_package.sh
 
+# Sanitizers (CMakePresets.json, scripts/sanitize.sh): the unit and integration suites again, under ASan + UBSan and
+# under TSan, each with its own instrumented broker; a sanitizer report fails the test that caused it.
+echo "==== unit and integration tests under ASan + UBSan"
+JOBS=$jobs scripts/sanitize.sh asan
+echo "==== unit and integration tests under TSan"
+JOBS=$jobs scripts/sanitize.sh tsan
+
+# Fuzzing (tests/fuzz, scripts/fuzz.sh): each target for 60 s from its seeds; a crash, leak, UB or failed check fails.
+JOBS=$jobs scripts/fuzz.sh 60
+
 # The ARM builds (64-bit and 32-bit), proven under qemu-user: unit tests emulated, the integration and conformance
 # suites run against the cross-built broker (about 5 minutes per target on 2 cores; the whole script about 18 minutes
 # from a clean checkout without ccache). TERN_SKIP_ARM=1 skips them.

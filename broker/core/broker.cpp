@@ -224,6 +224,9 @@ void Broker::Impl::on_decode_error(ConnectionId id, ReasonCode error, TimePoint 
     }
     return;
   }
+  // Only a CONNECT has a protocol level, and a second one is a protocol error [MQTT-3.1.0-2]; 0x84 is no DISCONNECT
+  // reason code.
+  if (error == ReasonCode::unsupported_protocol_version) error = ReasonCode::protocol_error;
   protocol_violation(c, error, now, protocol::reason_code_name(error));
 }
 

@@ -46,6 +46,8 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
   const bool v5 = version == Version::v5;
   c.version = version;
   c.bridge = connect.bridge;
+  // Before any refusal: its CONNACK, too, must fit the client's Maximum Packet Size (5.0 [MQTT-3.2.2-19]).
+  if (v5) c.client_maximum_packet_size = connect.properties.maximum_packet_size.value_or(0);
 
   // Authentication: the network layer's verdict when it gave one (passwords are checked off the broker's lock),
   // else allow_anonymous alone.
@@ -226,7 +228,6 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
     const protocol::Properties& p = connect.properties;
     c.request_problem_information = p.request_problem_information.value_or(1) != 0;
     c.client_receive_maximum = p.receive_maximum.value_or(65535);
-    c.client_maximum_packet_size = p.maximum_packet_size.value_or(0);
     c.client_topic_alias_maximum = std::min(p.topic_alias_maximum.value_or(0), options_.max_outgoing_topic_alias);
   }
   ++stats_.clients;

@@ -162,6 +162,7 @@ class Broker::Impl {
   // Writes one PUBLISH to the connection; false if it could not be sent (too large for the client, expired).
   bool write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now);
   void resend_inflight(Session& s, TimePoint now);
+  void resend_held(Session& s, Client& c, TimePoint now);
   std::uint16_t inflight_window(const Client& c) const noexcept;
   // Whether `s`'s in-flight window to `c` has room for another QoS 1/2 PUBLISH: inflight_window() and
   // max_inflight_bytes, whichever is reached first.

@@ -449,6 +449,7 @@ void Broker::Impl::enqueue(Session& s, Delivery&& d) {
 void Broker::Impl::pump(Session& s, TimePoint now) {
   Client* c = s.client;
   if (!c) return;
+  if (s.exchanges && s.exchanges->held_count() != 0) resend_held(s, *c, now);
   while (!s.queue.empty()) {
     if (s.queue.front().qos != QoS::at_most_once && !inflight_room(s, *c)) break;
     Delivery taken = s.queue.pop_front();
@@ -478,16 +479,46 @@ void Broker::Impl::resend_inflight(Session& s, TimePoint now) {
   // A PUBLISH the client can no longer take (over the Maximum Packet Size it connected with now, outside the mount
   // point of the listener it came back on) is dropped, as a new one would be, instead of holding a place in the
   // window for ever.
+  // Only as many as the new connection's window holds (5.0: its Receive Maximum, which may be smaller than the last
+  // connection's [MQTT-3.3.4-9]): the rest are held and go in order as acknowledgements make room (resend_held).
+  // PUBRELs always go: they complete exchanges rather than start them.
+  Exchanges& x = *s.exchanges;
+  const std::size_t window = inflight_window(c);
+  std::size_t on_wire = 0;
   std::vector<std::uint16_t> dropped;
-  s.exchanges->for_each_inflight([&](InflightOut& f) {
+  x.for_each_inflight([&](InflightOut& f) {
+    x.set_held(f, false);
     if (f.released) {
       send(c, protocol::Pubrel{.packet_id = f.packet_id});
-    } else if (!write_publish(c, f.delivery, f.packet_id, true, now)) {
+      ++on_wire;
+    } else if (on_wire >= window) {
+      x.set_held(f, true);
+    } else if (write_publish(c, f.delivery, f.packet_id, true, now)) {
+      ++on_wire;
+    } else {
       dropped.push_back(f.packet_id);
     }
   });
   SessionStore store = store_of(s);
-  for (const std::uint16_t id : dropped) s.exchanges->complete(id, store);
+  for (const std::uint16_t id : dropped) x.complete(id, store);
+}
+
+void Broker::Impl::resend_held(Session& s, Client& c, TimePoint now) {
+  Exchanges& x = *s.exchanges;
+  const std::size_t window = inflight_window(c);
+  std::size_t on_wire = x.inflight_count() - x.held_count();
+  std::vector<std::uint16_t> dropped;
+  x.for_each_inflight([&](InflightOut& f) {
+    if (!f.held || on_wire >= window) return;
+    x.set_held(f, false);
+    if (write_publish(c, f.delivery, f.packet_id, true, now)) {
+      ++on_wire;
+    } else {
+      dropped.push_back(f.packet_id);
+    }
+  });
+  SessionStore store = store_of(s);
+  for (const std::uint16_t id : dropped) x.complete(id, store);
 }
 
 bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now) {

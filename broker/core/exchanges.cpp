@@ -32,6 +32,7 @@ InflightOut* Exchanges::find(std::uint16_t id) {
 }
 
 void Exchanges::release(InflightOut& f, SessionStore& store) {
+  set_held(f, false);
   f.released = true;
   store.put(f.delivery, f.packet_id, true);
   f.delivery.message.reset();  // the payload is no longer needed once the client holds the message
@@ -42,6 +43,7 @@ void Exchanges::complete(std::uint16_t id, SessionStore& store) {
   if (it == index_.end()) return;
   auto entry = inflight_.find(it->second);
   store.remove(entry->second.delivery);
+  set_held(entry->second, false);
   inflight_bytes_ -= entry->second.payload_bytes;
   inflight_.erase(entry);
   index_.erase(it);

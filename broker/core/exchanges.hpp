@@ -40,6 +40,9 @@ struct InflightOut {
   std::uint32_t payload_bytes = 0;  // counted in Exchanges::inflight_bytes() until the exchange ends
   Delivery delivery;
   bool released = false;  // QoS 2: PUBREC received, PUBREL sent, awaiting PUBCOMP
+  // Sent on an earlier connection and not yet again on this one: the session resumed with more PUBLISHes in flight
+  // than the new connection's window (a smaller Receive Maximum), so it goes again when an acknowledgement makes room.
+  bool held = false;
 };
 
 class Exchanges {
@@ -63,6 +66,13 @@ class Exchanges {
   void release(InflightOut& f, SessionStore& store);
   // The exchange of `id` ended (PUBACK, PUBCOMP, a PUBREC that refuses the message).
   void complete(std::uint16_t id, SessionStore& store);
+  // Entries held back at a resume (InflightOut::held); inflight_count() counts them too.
+  std::size_t held_count() const noexcept { return held_; }
+  void set_held(InflightOut& f, bool held) noexcept {
+    if (f.held == held) return;
+    f.held = held;
+    held ? ++held_ : --held_;
+  }
   // Every in-flight entry, in send order (redelivery keeps it [MQTT-4.4.0-1]).
   template <class F>
   void for_each_inflight(F&& f) {
@@ -93,6 +103,7 @@ class Exchanges {
   std::unordered_map<std::uint16_t, std::uint64_t> index_;    // packet id -> send order
   std::uint64_t sent_ = 0;                                    // the last send order given
   std::uint64_t inflight_bytes_ = 0;                          // sum of the entries' payload_bytes
+  std::size_t held_ = 0;                                      // entries with `held` set
   std::uint16_t next_packet_id_ = 1;
   std::unordered_set<std::uint16_t> incoming_;                // PUBREC sent, awaiting PUBREL
 };

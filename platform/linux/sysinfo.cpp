@@ -5,6 +5,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 
@@ -65,7 +66,12 @@ std::optional<ProcessInfo> process_info() noexcept {
   return info;
 }
 
+// Defined by the sanitizers' runtimes (ASan, TSan), which replace malloc: glibc's mallinfo2() then sees no heap at
+// all. Weak, so that a normal build links without it and finds it null.
+extern "C" std::size_t __sanitizer_get_current_allocated_bytes() __attribute__((weak));
+
 std::optional<std::uint64_t> heap_in_use() noexcept {
+  if (&__sanitizer_get_current_allocated_bytes != nullptr) return __sanitizer_get_current_allocated_bytes();
   const struct mallinfo2 info = ::mallinfo2();
   return static_cast<std::uint64_t>(info.uordblks) + static_cast<std::uint64_t>(info.hblkhd);
 }

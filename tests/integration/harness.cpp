@@ -106,6 +106,7 @@ BrokerProcess::~BrokerProcess() {
     stop();
   } catch (...) {
   }
+  check_sanitizer_report();
   if (::testing::Test::HasFailure()) {
     std::string text = log();
     constexpr std::size_t max_shown = 20000;
@@ -118,6 +119,20 @@ BrokerProcess::~BrokerProcess() {
 }
 
 std::string BrokerProcess::log() const { return read_file(log_path_); }
+
+void BrokerProcess::check_sanitizer_report() const {
+  // The sanitizers write to the broker's stderr, which is its log here. A report ends the broker at once
+  // (halt_on_error, the presets' test environment) or, for leaks, at its exit; either way the test sees it here.
+  static constexpr std::string_view markers[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                                 "WARNING: ThreadSanitizer", ": runtime error: "};
+  const std::string text = log();
+  for (const std::string_view marker : markers) {
+    if (text.find(marker) != std::string::npos) {
+      ADD_FAILURE() << "sanitizer report (\"" << marker << "\") in the broker's log " << log_path_.string();
+      return;
+    }
+  }
+}
 
 void BrokerProcess::write_config() {
   std::ofstream out(config_path_, std::ios::trunc);

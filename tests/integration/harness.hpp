@@ -105,6 +105,8 @@ class BrokerProcess {
   void write_config();
   std::uint16_t wait_for_port(std::chrono::steady_clock::time_point deadline);
   void reap(std::chrono::milliseconds timeout);
+  // A sanitizer build's report (scripts/sanitize.sh) in the log fails the test that ran the broker.
+  void check_sanitizer_report() const;
 
   std::vector<std::string> extra_config_;
   std::filesystem::path dir_;

@@ -382,12 +382,12 @@ TEST(Bridge, A50UpstreamGetsNoLocalSubscriptionsInsteadOfTheMarker) {
   Bridge b(settings(Version::v5));
   Bridge::Output out;
   b.remote_opened(out);
-  const auto& connect = as<protocol::Connect>(upstream(out.remote, Version::v5).at(0));
+  const auto connect = as<protocol::Connect>(upstream(out.remote, Version::v5).at(0));
   EXPECT_FALSE(connect.bridge);
   EXPECT_EQ(connect.properties.session_expiry_interval, 0xFFFFFFFFu);
   out = {};
   b.on_remote(protocol::Connack{}, out);
-  const auto& subscribe = as<protocol::Subscribe>(upstream(out.remote, Version::v5).at(0));
+  const auto subscribe = as<protocol::Subscribe>(upstream(out.remote, Version::v5).at(0));
   EXPECT_TRUE(subscribe.subscriptions.at(0).no_local);
 }
 

@@ -96,6 +96,35 @@ TEST(BrokerConnect, SecondConnectIsProtocolError) {  // [MQTT-3.1.0-2]
   EXPECT_TRUE(c.closed());
 }
 
+// Found by tests/fuzz/fuzz_broker.cpp: a refused CONNECT's CONNACK carried its Reason String past the Maximum Packet
+// Size the same CONNECT announced.
+TEST(BrokerConnect, RefusalFitsTheClientsMaximumPacketSize) {  // [MQTT-3.2.2-19]
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v5, t0);
+  p::Connect connect{.version = p::Version::v5, .client_id = "a", .will = p::Will{.topic = "a/+"}};
+  connect.properties.maximum_packet_size = 8;
+  c.send(std::move(connect), t0);
+  EXPECT_LE(c.sink().bytes_.size(), 8u);
+  auto acks = c.received_of<p::Connack>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].reason_code, p::ReasonCode::topic_name_invalid);
+  EXPECT_FALSE(acks[0].properties.reason_string) << "the Reason String goes first [MQTT-3.1.2-25]";
+  EXPECT_TRUE(c.closed());
+}
+
+// Found by tests/fuzz/fuzz_broker.cpp: a connected 5.0 client's second CONNECT with an unknown protocol level (the
+// decoder's unsupported_protocol_version) was answered with DISCONNECT 0x84, which is no DISCONNECT reason code.
+TEST(BrokerConnect, SecondConnectWithAnUnknownLevelIsAProtocolError) {  // [MQTT-3.1.0-2]
+  Broker b(anonymous());
+  TestClient c(b, p::Version::v5, t0);
+  c.connect("a", true, t0);
+  b.on_decode_error(c.id(), p::ReasonCode::unsupported_protocol_version, t0);
+  auto d = c.received_of<p::Disconnect>();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, p::ReasonCode::protocol_error);
+  EXPECT_TRUE(c.closed());
+}
+
 TEST(BrokerConnect, MaxKeepaliveAnnouncedTo5AndRefusedFor311) {
   BrokerOptions o = anonymous();
   o.max_keepalive = 10;
@@ -162,6 +191,40 @@ TEST(BrokerSession, UnacknowledgedMessagesAreResentWithDup) {  // [MQTT-4.4.0-1]
   ASSERT_EQ(msgs.size(), 1u);
   EXPECT_TRUE(msgs[0].dup);
   EXPECT_EQ(msgs[0].packet_id, id);
+}
+
+// Found by tests/fuzz/fuzz_broker.cpp: a session resumed by a client with a smaller Receive Maximum got every
+// PUBLISH in flight from the last connection at once.
+TEST(BrokerSession, ResendHonoursTheNewReceiveMaximum) {  // [MQTT-3.3.4-9], [MQTT-4.4.0-1]
+  Broker b(anonymous());
+  TestClient pub(b, p::Version::v5, t0);
+  pub.connect("pub", true, t0);
+  p::Properties expiry;
+  expiry.session_expiry_interval = 60;
+  std::vector<std::uint16_t> ids;
+  {
+    TestClient sub(b, p::Version::v5, t0);
+    sub.connect("sub", false, t0, expiry);
+    sub.subscribe("t", p::QoS::at_least_once, t0);
+    sub.received();
+    for (const char* m : {"1", "2", "3"}) pub.publish("t", m, p::QoS::at_least_once, t0);
+    for (const auto& msg : sub.received_of<p::Publish>()) ids.push_back(msg.packet_id);
+    ASSERT_EQ(ids.size(), 3u);
+    sub.drop(t0);
+  }
+  p::Properties small = expiry;
+  small.receive_maximum = 1;
+  TestClient sub(b, p::Version::v5, t0);
+  EXPECT_TRUE(sub.connect("sub", false, t0, small).session_present);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto msgs = sub.received_of<p::Publish>();
+    ASSERT_EQ(msgs.size(), 1u) << "one in flight at a time, message " << i;
+    EXPECT_TRUE(msgs[0].dup);
+    EXPECT_EQ(msgs[0].packet_id, ids[i]);
+    EXPECT_EQ(msgs[0].payload, std::to_string(i + 1));
+    sub.send(p::Puback{.packet_id = msgs[0].packet_id}, t0);
+  }
+  EXPECT_TRUE(sub.received().empty());
 }
 
 TEST(BrokerSession, CleanStartDiscardsTheOldSession) {  // [MQTT-3.1.2-4]

@@ -132,6 +132,9 @@ template <class... F>
 struct Overloaded : F... {
   using F::operator()...;
 };
+// C++20 deduces this by itself, but clang 14 does not implement aggregate deduction yet.
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
 
 std::string describe(const StoreOp& o) {
   return std::visit(

@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
 #include <initializer_list>
 #include <sstream>
 #include <string>
@@ -32,9 +35,21 @@ inline std::string hex(std::string_view s) {
   return os.str();
 }
 
+// With TERN_FUZZ_SEEDS naming a folder (scripts/fuzz.sh sets it), every wire example checked below is also written
+// there, as a seed for tests/fuzz/fuzz_codec.cpp: that target's first byte (the version), then the bytes.
+inline void save_fuzz_seed(const std::string& wire, Version version) {
+  const char* dir = std::getenv("TERN_FUZZ_SEEDS");
+  if (dir == nullptr || *dir == '\0') return;
+  const char first = version == Version::v31 ? 0 : version == Version::v311 ? 1 : 2;
+  const std::string seed = first + wire;
+  std::ofstream(std::string(dir) + "/codec-" + std::to_string(std::hash<std::string>{}(seed)), std::ios::binary)
+      << seed;
+}
+
 // decode(wire) == packet with consumed == wire.size(), also with another packet's bytes behind it; every strict
 // prefix of wire is need_more; encode(packet) == wire.
 inline void expect_round_trip(const std::string& wire, const Packet& packet, Version version) {
+  save_fuzz_seed(wire, version);
   const DecodeResult r = decode(wire, version, 0);
   ASSERT_EQ(r.status, DecodeResult::Status::packet) << "error " << static_cast<int>(r.error);
   EXPECT_EQ(r.consumed, wire.size());
@@ -61,6 +76,7 @@ inline void expect_round_trip(const std::string& wire, const Packet& packet, Ver
 
 // Decoding `wire` fails with exactly `expected`.
 inline void expect_error(const std::string& wire, Version version, ReasonCode expected) {
+  save_fuzz_seed(wire, version);
   const DecodeResult r = decode(wire, version, 0);
   ASSERT_EQ(r.status, DecodeResult::Status::error) << hex(wire);
   EXPECT_EQ(static_cast<int>(r.error), static_cast<int>(expected))
