@@ -5,7 +5,9 @@
 # Further arguments go to ctest (-R PATTERN, ...). The integration tests start the sanitized broker and fail on a
 # sanitizer report in its log (tests/integration/harness.cpp); the test preset sets halt_on_error, so a report in a
 # test binary fails that test too. Left out: the browser test (chromium) and the conformance suite, whose runner
-# does not read the broker's log; both drive the same broker code the integration tests reach.
+# does not read the broker's log; both drive the same broker code the integration tests reach. And the power-cut
+# tests, which preload their (uninstrumented) file-call shim into the broker: ASan refuses to start behind another
+# preloaded library, and what they check is the files a cut leaves, which the other tests' code paths share.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:?usage: scripts/sanitize.sh asan|tsan [ctest arguments]}
