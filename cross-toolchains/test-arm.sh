@@ -45,7 +45,10 @@ for arch in "$@"; do
   log_dir=build-cross-$arch/test-logs
   wrapper="$qemu -L /usr/$triplet"
 
-  step "$arch unit tests (qemu)" ctest --test-dir "build-cross-$arch" -j "$jobs" --output-on-failure --timeout 300
+  # The power-cut shim's own test preloads the shim into a host program (python3), which a shim of another
+  # architecture cannot enter; the simulator is a host test tool (the power-cut tests run in the host build).
+  step "$arch unit tests (qemu)" ctest --test-dir "build-cross-$arch" -j "$jobs" --output-on-failure --timeout 300 \
+    -E '^PowercutShim[.]'
   # A launcher script rather than TERN_TEST_BROKER_WRAPPER, so that tests which run tern themselves (not through
   # BrokerProcess, e.g. to check start-up errors) get the emulated binary too; exec keeps the pid the tests signal.
   launcher=$PWD/build-cross-$arch/tern-qemu
