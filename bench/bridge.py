@@ -24,6 +24,7 @@ Both check that every message arrived once, in order.
 Python 3 standard library only; the MQTT pieces are drain.py's.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -134,10 +135,21 @@ def receive(port, n):
     return d, done
 
 
-def run_forward(kind, args):
+@contextlib.contextmanager
+def bridged_pair(kind, args, **options):
+    """An upstream and an edge bridging to it (brokers_for), stopped and removed afterwards; neither started."""
     workdir = tempfile.mkdtemp(prefix=f"tern-bridge-{kind}-")
-    upstream, edge = brokers_for(kind, args, workdir, durable_upstream=False)
+    upstream, edge = brokers_for(kind, args, workdir, **options)
     try:
+        yield upstream, edge
+    finally:
+        edge.stop()
+        upstream.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_forward(kind, args):
+    with bridged_pair(kind, args, durable_upstream=False) as (upstream, edge):
         upstream.start()
         drain.subscribe_offline(upstream.port)
         edge.start()
@@ -151,16 +163,10 @@ def run_forward(kind, args):
         return {"broker": kind, "row": "forward", "messages": args.forward, "received": d.received,
                 "duplicates": d.duplicates, "out_of_order": d.out_of_order, "error": d.error,
                 "seconds": round(end - start, 3), "msgs_per_s": round(d.received / (end - start))}
-    finally:
-        edge.stop()
-        upstream.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run_backlog(kind, args):
-    workdir = tempfile.mkdtemp(prefix=f"tern-bridge-{kind}-")
-    upstream, edge = brokers_for(kind, args, workdir, durable_upstream=True)
-    try:
+    with bridged_pair(kind, args, durable_upstream=True) as (upstream, edge):
         upstream.start()
         drain.subscribe_offline(upstream.port)
         upstream.stop()
@@ -187,10 +193,6 @@ def run_backlog(kind, args):
                 "drain_msgs_per_s": round(d.received / (end - start)), "edge_rss_kib_idle": idle,
                 "edge_rss_kib_after_fill": after_fill, "edge_rss_kib_peak_drain": peak,
                 "edge_rss_kib_after_drain": after}
-    finally:
-        edge.stop()
-        upstream.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def cpu_seconds(pids):
@@ -216,11 +218,9 @@ def loadgen_pairs(args, port, sub_port=None):
 
 
 def run_pairs(kind, args):
-    workdir = tempfile.mkdtemp(prefix=f"tern-bridge-{kind}-")
     # As run.py's pairs rows: each client's window as large as MQTT allows.
-    upstream, edge = brokers_for(kind, args, workdir, durable_upstream=False, durable_edge=False,
-                                 topic="bench/# out 1", tuning=["max_inflight_messages 65535"])
-    try:
+    with bridged_pair(kind, args, durable_upstream=False, durable_edge=False, topic="bench/# out 1",
+                      tuning=["max_inflight_messages 65535"]) as (upstream, edge):
         upstream.start()
         cpu0 = cpu_seconds([upstream.proc.pid])
         direct = loadgen_pairs(args, upstream.port)
@@ -237,10 +237,6 @@ def run_pairs(kind, args):
                 "bridged_over_direct": round(b / d, 3) if d else None,
                 "direct_broker_cpu_s": round(direct_cpu, 2), "bridged_brokers_cpu_s": round(bridged_cpu, 2),
                 "direct_error": direct.get("error"), "bridged_error": bridged.get("error")}
-    finally:
-        edge.stop()
-        upstream.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main():

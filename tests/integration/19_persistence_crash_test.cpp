@@ -101,11 +101,7 @@ TEST_P(PersistenceCrashTest, AcknowledgedMessagesSurviveRepeatedSigkill) {
 
   CrashStats stats;
   std::vector<CrashMessage> messages;
-  std::vector<std::unique_ptr<CrashPublisher>> publishers;
-  for (int i = 0; i < kPublishers; ++i) {
-    publishers.push_back(
-        std::make_unique<CrashPublisher>(i + 1, version, messages, stats, seed * 7919u + static_cast<unsigned>(i)));
-  }
+  auto publishers = make_publishers(kPublishers, version, messages, stats, seed);
   CrashSubscriber subscriber(version, stats);
   std::vector<int> no_budget(kPublishers, 0);
 

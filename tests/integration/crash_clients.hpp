@@ -281,6 +281,18 @@ class CrashPublisher : public CrashClient {
   bool ever_acked_ = false;
 };
 
+// `count` publishers numbered from 1, each with its own random sequence drawn from `seed`.
+inline std::vector<std::unique_ptr<CrashPublisher>> make_publishers(int count, Version v,
+                                                                    std::vector<CrashMessage>& messages,
+                                                                    CrashStats& stats, unsigned seed) {
+  std::vector<std::unique_ptr<CrashPublisher>> publishers;
+  for (int i = 0; i < count; ++i) {
+    publishers.push_back(
+        std::make_unique<CrashPublisher>(i + 1, v, messages, stats, seed * 7919u + static_cast<unsigned>(i)));
+  }
+  return publishers;
+}
+
 class CrashSubscriber : public CrashClient {
  public:
   static constexpr const char* kFilter = "crash/#";
