@@ -106,13 +106,7 @@ TEST_P(PersistenceCrashTest, AcknowledgedMessagesSurviveRepeatedSigkill) {
   std::vector<int> no_budget(kPublishers, 0);
 
   // The subscription, made durable by the barrier; the offline subscriber leaves until the end.
-  subscriber.begin_connect(broker.port());
-  ASSERT_TRUE(wait_until([&] {
-    subscriber.pump();
-    return subscriber.subscribed() || subscriber.down();
-  }));
-  ASSERT_TRUE(subscriber.subscribed()) << "no SUBACK";
-  commit_barrier(broker.port(), version);
+  ASSERT_TRUE(subscribe_durably(subscriber, broker.port(), version)) << "no SUBACK";
   if (!param.subscriber_online) subscriber.drop();
 
   int kills = 0;

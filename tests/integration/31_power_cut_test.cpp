@@ -164,13 +164,7 @@ TEST_P(PowerCutTest, AcknowledgedMessagesSurviveSimulatedPowerCuts) {
   std::vector<CrashMessage> messages;
   auto publishers = make_publishers(kPublishers, version, messages, stats, seed);
   CrashSubscriber subscriber(version, stats);
-  subscriber.begin_connect(broker.port());
-  ASSERT_TRUE(wait_until([&] {
-    subscriber.pump();
-    return subscriber.subscribed() || subscriber.down();
-  }));
-  ASSERT_TRUE(subscriber.subscribed()) << "no SUBACK";
-  commit_barrier(broker.port(), version);
+  ASSERT_TRUE(subscribe_durably(subscriber, broker.port(), version)) << "no SUBACK";
 
   Totals totals;
   // A state is good if the subscriber, having collected up to the marker, got every message acknowledged so far.

@@ -379,4 +379,17 @@ class CrashSubscriber : public CrashClient {
   std::vector<std::pair<std::string, std::string>> deliveries_;
 };
 
+// Connects `subscriber` and waits for its SUBACK, then makes the subscription durable (commit_barrier): true if it
+// subscribed.
+inline bool subscribe_durably(CrashSubscriber& subscriber, std::uint16_t port, Version v) {
+  subscriber.begin_connect(port);
+  wait_until([&] {
+    subscriber.pump();
+    return subscriber.subscribed() || subscriber.down();
+  });
+  if (!subscriber.subscribed()) return false;
+  commit_barrier(port, v);
+  return true;
+}
+
 }  // namespace tern::itest::durability
