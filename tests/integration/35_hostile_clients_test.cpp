@@ -29,15 +29,18 @@ class Bystanders {
   }
   ~Bystanders() { stop(); }
 
-  // Stops publishing; true if every pair's subscriber got each of its publisher's acknowledged messages, in order.
+  // Stops publishing, once every pair has published at least once since the start (an attack may be over before
+  // the thread got going); true if every pair's subscriber got each of its publisher's acknowledged messages, in
+  // order.
   bool stop() {
     if (thread_.joinable()) {
+      wait_until([this] { return sent_ >= static_cast<int>(publishers_.size()) || failed_; }, 20s);
       stopping_ = true;
       thread_.join();
     }
     return error_.empty() && sent_ > 0;
   }
-  const std::string& error() const { return error_; }
+  const std::string& error() const { return error_; }  // after stop()
   int sent() const { return sent_; }
 
  private:
@@ -51,12 +54,14 @@ class Bystanders {
           const auto p = subscribers_[i]->receive(10s);
           if (p.payload != std::to_string(round)) {
             error_ = topic + ": got " + p.payload + ", expected " + std::to_string(round);
+            failed_ = true;
             return;
           }
         }
       }
     } catch (const std::exception& e) {
       error_ = e.what();
+      failed_ = true;
     }
   }
 
@@ -65,7 +70,8 @@ class Bystanders {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> sent_{0};
-  std::string error_;
+  std::atomic<bool> failed_{false};
+  std::string error_;  // set before failed_, read after the thread ended
 };
 
 constexpr int kPairs = 10;
