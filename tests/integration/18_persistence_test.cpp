@@ -512,7 +512,9 @@ TEST(PersistenceDiskFullTest, AFailedWriteIsNotAcknowledgedAndWhatWasAcknowledge
       pub.send(p);
     }
     ASSERT_FALSE(in_flight.empty()) << "1,000 messages of 16 KiB acknowledged past a 6 MiB file size limit";
-    auto r = pub.read();
+    // Each PUBACK waits for a group commit of 16 KiB messages with persistence_sync full: on a loaded machine that
+    // can take longer than the usual answer time.
+    auto r = pub.read(30s);
     const auto* ack = r.status == RawClient::ReadResult::Status::packet ? std::get_if<protocol::Puback>(&r.packet)
                                                                          : nullptr;
     if (ack == nullptr) {
