@@ -217,8 +217,10 @@ const std::string* Broker::Impl::full_backlog(const std::string& topic, std::siz
       continue;
     }
     if (s.id == from) continue;  // no-local: its own messages never come back to it
-    const bool matches = std::any_of(s.subscriptions.begin(), s.subscriptions.end(),
-                                     [&](const auto& sub) { return protocol::topic_matches(sub.first, topic); });
+    // Only a subscription that would queue it at QoS 1/2 (a QoS 0 one drops it when full: enqueue()).
+    const bool matches = std::any_of(s.subscriptions.begin(), s.subscriptions.end(), [&](const auto& sub) {
+      return sub.second.qos != QoS::at_most_once && protocol::topic_matches(sub.first, topic);
+    });
     if (!matches) continue;
     if (!limit.full) {
       limit.full = true;
