@@ -31,7 +31,6 @@ using platform::next_token;
 using platform::trim;
 using namespace config_detail;
 
-
 constexpr unsigned kAllLevels = 1 | 2 | 4 | 8 | 16;
 
 void apply_log_type(Context& c, std::string_view value) {
@@ -209,8 +208,7 @@ void check_tls(Context& c) {
     if (!tls.enabled()) {
       const bool tls_only = !tls.cafile.empty() || !tls.capath.empty() || !tls.crlfile.empty() ||
                             tls.require_certificate || tls.use_identity_as_username || tls.use_subject_as_username ||
-                            !tls.tls_version.empty() ||
-                            !tls.ciphers.empty();
+                            !tls.tls_version.empty() || !tls.ciphers.empty();
       if (tls_only) {
         c.fail(where +
                "cafile, capath, crlfile, require_certificate, use_identity_as_username, use_subject_as_username, "
@@ -737,7 +735,8 @@ Config parse_config(const std::string& text, const std::string& name) {
   }
   if (config.per_listener_settings) {
     for (auto& listener : config.listeners) {
-      if (!listener.security) listener.security.emplace(auth::SecuritySettings{.allow_anonymous = config.security.allow_anonymous});
+      if (!listener.security)
+        listener.security.emplace(auth::SecuritySettings{.allow_anonymous = config.security.allow_anonymous});
     }
   }
   return config;

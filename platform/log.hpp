@@ -75,14 +75,14 @@ void log(LogLevel level, const Args&... args) {
 
 }  // namespace tern::platform
 
-#define TERN_LOG(level, ...)                                                      \
-  do {                                                                            \
-    if (::tern::platform::log_enabled(::tern::platform::LogLevel::level))         \
-      ::tern::platform::log(::tern::platform::LogLevel::level, __VA_ARGS__);      \
+#define TERN_LOG(level, ...)                                                 \
+  do {                                                                       \
+    if (::tern::platform::log_enabled(::tern::platform::LogLevel::level))    \
+      ::tern::platform::log(::tern::platform::LogLevel::level, __VA_ARGS__); \
   } while (0)
 
 // A line that says a client connected or disconnected: written only with connection_messages true (the default).
-#define TERN_LOG_CONNECTION(level, ...)                                            \
-  do {                                                                             \
+#define TERN_LOG_CONNECTION(level, ...)                                                \
+  do {                                                                                 \
     if (::tern::platform::connection_messages_enabled()) TERN_LOG(level, __VA_ARGS__); \
   } while (0)

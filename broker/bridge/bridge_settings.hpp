@@ -41,7 +41,7 @@ struct BridgeSettings {
   std::string remote_clientid;  // default: HOSTNAME.NAME, as mosquitto
   std::optional<std::string> remote_username;
   std::optional<std::string> remote_password;
-  std::string local_clientid;  // default: local.REMOTE_CLIENTID, as mosquitto
+  std::string local_clientid;                            // default: local.REMOTE_CLIENTID, as mosquitto
   protocol::Version protocol = protocol::Version::v311;  // bridge_protocol_version
   bool cleansession = false;                             // the upstream session
   std::optional<bool> local_cleansession;                // default: cleansession
@@ -67,7 +67,7 @@ struct BridgeSettings {
     bool insecure = false;
   } tls;
   bool tls_enabled() const { return !tls.cafile.empty() || !tls.capath.empty() || !tls.psk_identity.empty(); }
-  std::string bind_address;          // bridge_bind_address: the local address the link leaves from; empty: any
+  std::string bind_address;           // bridge_bind_address: the local address the link leaves from; empty: any
   std::uint32_t max_packet_size = 0;  // bridge_max_packet_size: larger outgoing PUBLISHes are not forwarded; 0: none
   // start_type: automatic connects at start-up and after every loss; once connects at start-up and not again after
   // the link ended; lazy connects when `threshold` messages wait to go out, and ends the link after `idle_timeout`

@@ -87,13 +87,20 @@ BrokerStats Broker::Impl::stats() const noexcept {
 
 const char* drop_reason_name(DropReason reason) noexcept {
   switch (reason) {
-    case DropReason::offline_qos0: return "offline_qos0";
-    case DropReason::slow_client: return "slow_client";
-    case DropReason::queue_full: return "queue_full";
-    case DropReason::expired: return "expired";
-    case DropReason::not_authorized: return "not_authorized";
-    case DropReason::too_large: return "too_large";
-    case DropReason::memory_limit: return "memory_limit";
+    case DropReason::offline_qos0:
+      return "offline_qos0";
+    case DropReason::slow_client:
+      return "slow_client";
+    case DropReason::queue_full:
+      return "queue_full";
+    case DropReason::expired:
+      return "expired";
+    case DropReason::not_authorized:
+      return "not_authorized";
+    case DropReason::too_large:
+      return "too_large";
+    case DropReason::memory_limit:
+      return "memory_limit";
   }
   return "unknown";
 }
@@ -188,8 +195,8 @@ void Broker::Impl::dispatch(Client& c, protocol::Packet&& packet, TimePoint now)
               }
               s.expiry_interval = *expiry == 0xFFFFFFFF ? std::nullopt : std::optional<std::uint32_t>(*expiry);
               if (s.expiry_interval && options_.persistent_client_expiration)
-                s.expiry_interval = std::min<std::uint64_t>(*s.expiry_interval,
-                                                            options_.persistent_client_expiration->count());
+                s.expiry_interval =
+                    std::min<std::uint64_t>(*s.expiry_interval, options_.persistent_client_expiration->count());
             }
           }
           // 5.0 "Disconnect with Will Message" keeps the will; any other DISCONNECT discards it [MQTT-3.1.2-10].

@@ -93,25 +93,25 @@ const char* drop_reason_name(DropReason reason) noexcept;  // "queue_full"
 
 // The core's counters, read under the lock (stats()). "Since the start" counters never go down.
 struct BrokerStats {
-  std::size_t connections = 0;       // attached sockets
-  std::size_t clients = 0;           // connected (CONNECT accepted) clients
-  std::size_t sessions = 0;          // sessions, connected or not
-  std::size_t subscriptions = 0;     // (filter, session) pairs, shared ones included
+  std::size_t connections = 0;           // attached sockets
+  std::size_t clients = 0;               // connected (CONNECT accepted) clients
+  std::size_t sessions = 0;              // sessions, connected or not
+  std::size_t subscriptions = 0;         // (filter, session) pairs, shared ones included
   std::size_t shared_subscriptions = 0;  // of which "$share/..." memberships
   std::size_t retained = 0;
-  std::uint64_t messages_received = 0;  // PUBLISHes accepted from clients, since the start
-  std::uint64_t messages_sent = 0;      // PUBLISHes written to clients
-  std::uint64_t messages_dropped = 0;   // every DropReason
+  std::uint64_t messages_received = 0;                // PUBLISHes accepted from clients, since the start
+  std::uint64_t messages_sent = 0;                    // PUBLISHes written to clients
+  std::uint64_t messages_dropped = 0;                 // every DropReason
   std::array<std::uint64_t, drop_reasons> dropped{};  // by DropReason
-  std::uint64_t queued_messages = 0;    // in every session's queue now (memory and store), not in flight
-  std::uint64_t queued_bytes = 0;       // their payload and topic bytes
-  std::uint64_t publish_bytes_received = 0;  // payload bytes of messages_received
-  std::uint64_t publish_bytes_sent = 0;      // payload bytes of messages_sent
-  std::uint64_t packets_received = 0;  // MQTT packets of every type from clients
-  std::uint64_t packets_sent = 0;      // MQTT packets of every type to clients
-  std::uint64_t sockets_opened = 0;    // attach() calls
-  std::uint64_t connects = 0;          // CONNECT packets, accepted or refused
-  std::uint64_t clients_expired = 0;   // disconnected sessions ended by their expiry
+  std::uint64_t queued_messages = 0;                  // in every session's queue now (memory and store), not in flight
+  std::uint64_t queued_bytes = 0;                     // their payload and topic bytes
+  std::uint64_t publish_bytes_received = 0;           // payload bytes of messages_received
+  std::uint64_t publish_bytes_sent = 0;               // payload bytes of messages_sent
+  std::uint64_t packets_received = 0;                 // MQTT packets of every type from clients
+  std::uint64_t packets_sent = 0;                     // MQTT packets of every type to clients
+  std::uint64_t sockets_opened = 0;                   // attach() calls
+  std::uint64_t connects = 0;                         // CONNECT packets, accepted or refused
+  std::uint64_t clients_expired = 0;                  // disconnected sessions ended by their expiry
 };
 
 struct SysSample;

@@ -196,8 +196,8 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
   if (auth) {
     // The session answers to this connection's identity and listener from now on (a takeover by another user
     // changes both).
-    s->access = std::make_unique<SessionAccess>(std::move(auth->username), std::move(auth->policy),
-                                                auth->password_checked);
+    s->access =
+        std::make_unique<SessionAccess>(std::move(auth->username), std::move(auth->policy), auth->password_checked);
     s->access->bind(client_id);
   } else {
     s->access.reset();
@@ -247,11 +247,12 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
   }
   send(c, ack);
 
-  TERN_LOG_CONNECTION(notice, "New client connected from ", c.remote, " as ", client_id, " (", protocol_label(version), ", c",
-           connect.clean_start ? 1 : 0, ", k", keep_alive,
-           connect.username ? ", u'" + *connect.username + "'" : std::string(), ").");
+  TERN_LOG_CONNECTION(notice, "New client connected from ", c.remote, " as ", client_id, " (", protocol_label(version),
+                      ", c", connect.clean_start ? 1 : 0, ", k", keep_alive,
+                      connect.username ? ", u'" + *connect.username + "'" : std::string(), ").");
   if (c.bridge) {
-    TERN_LOG(information, "Client ", client_id, " is a bridge: its subscriptions are no-local and "
+    TERN_LOG(information, "Client ", client_id,
+             " is a bridge: its subscriptions are no-local and "
              "retain-as-published.");
   }
 

@@ -30,9 +30,12 @@ namespace tern::core {
 // The protocol as mosquitto's log lines name it: p1 (3.1), p2 (3.1.1), p5 (5.0).
 inline const char* protocol_label(protocol::Version v) {
   switch (v) {
-    case protocol::Version::v31: return "p1";
-    case protocol::Version::v311: return "p2";
-    case protocol::Version::v5: return "p5";
+    case protocol::Version::v31:
+      return "p1";
+    case protocol::Version::v311:
+      return "p2";
+    case protocol::Version::v5:
+      return "p5";
   }
   return "p?";
 }
@@ -231,10 +234,10 @@ class Broker::Impl {
   ConnectionId next_connection_id_ = 1;
   SessionId next_session_id_ = 1;
   std::mt19937_64 random_;
-  std::string scratch_;              // encode buffer for packets that may need trimming (send())
-  std::vector<Client*> staged_;      // clients with output staged in the current call
-  SysTree sys_tree_;                 // $SYS: what was last published, the load averages
-  bool over_memory_limit_ = false;   // memory_limit: the last heap measured was over it (set_heap_in_use)
+  std::string scratch_;             // encode buffer for packets that may need trimming (send())
+  std::vector<Client*> staged_;     // clients with output staged in the current call
+  SysTree sys_tree_;                // $SYS: what was last published, the load averages
+  bool over_memory_limit_ = false;  // memory_limit: the last heap measured was over it (set_heap_in_use)
   // Bridge backlogs by client id (Broker::set_backlog_limit).
   struct BacklogLimit {
     std::uint64_t max_bytes = 0;

@@ -107,8 +107,8 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
         return;
       }
       count_received(publish);
-      route(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos, publish.retain, props,
-                         s.id, now),
+      route(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos, publish.retain, props, s.id,
+                         now),
             now);
       return;
     }
@@ -224,8 +224,9 @@ const std::string* Broker::Impl::full_backlog(const std::string& topic, std::siz
     if (!matches) continue;
     if (!limit.full) {
       limit.full = true;
-      TERN_LOG(warning, "The backlog of ", client_id, " is full (", s.queue.bytes(), " bytes queued, bridge_queue_max_bytes ",
-               limit.max_bytes, "): refusing QoS 1/2 publishes to its topics (MQTT 5: 0x97), dropping QoS 0 ones.");
+      TERN_LOG(warning, "The backlog of ", client_id, " is full (", s.queue.bytes(),
+               " bytes queued, bridge_queue_max_bytes ", limit.max_bytes,
+               "): refusing QoS 1/2 publishes to its topics (MQTT 5: 0x97), dropping QoS 0 ones.");
     }
     return &client_id;
   }
@@ -252,8 +253,7 @@ void Broker::Impl::on_pubrel(Client& c, const protocol::Pubrel& rel, TimePoint) 
   Session& s = *c.session;
   SessionStore store = store_of(s);
   const bool known = s.exchanges && s.exchanges->pubrel(rel.packet_id, store);
-  if (!known && c.version == Version::v5)
-    comp.reason_code = ReasonCode::packet_identifier_not_found;
+  if (!known && c.version == Version::v5) comp.reason_code = ReasonCode::packet_identifier_not_found;
   send(c, comp);
 }
 

@@ -99,13 +99,13 @@ class Exchanges {
  private:
   void add(std::uint16_t id, Delivery&& d, bool released);
 
-  std::map<std::uint64_t, InflightOut> inflight_;             // send order -> entry
-  std::unordered_map<std::uint16_t, std::uint64_t> index_;    // packet id -> send order
-  std::uint64_t sent_ = 0;                                    // the last send order given
-  std::uint64_t inflight_bytes_ = 0;                          // sum of the entries' payload_bytes
-  std::size_t held_ = 0;                                      // entries with `held` set
+  std::map<std::uint64_t, InflightOut> inflight_;           // send order -> entry
+  std::unordered_map<std::uint16_t, std::uint64_t> index_;  // packet id -> send order
+  std::uint64_t sent_ = 0;                                  // the last send order given
+  std::uint64_t inflight_bytes_ = 0;                        // sum of the entries' payload_bytes
+  std::size_t held_ = 0;                                    // entries with `held` set
   std::uint16_t next_packet_id_ = 1;
-  std::unordered_set<std::uint16_t> incoming_;                // PUBREC sent, awaiting PUBREL
+  std::unordered_set<std::uint16_t> incoming_;  // PUBREC sent, awaiting PUBREL
 };
 
 }  // namespace tern::core

@@ -122,30 +122,30 @@ void BridgeLink::open_to(std::size_t index, asio::basic_stream_socket<tcp, Execu
     socket.async_connect(tcp::endpoint(ip, address.port), connected);
     return;
   }
-  resolver.async_resolve(
-      address.host, std::to_string(address.port),
-      [this, generation, &socket, connected, done](const error_code& error, const auto& results) {
-        if (generation != generation_) return;
-        if (error) {
-          done("cannot resolve the address: " + error.message());
-          return;
-        }
-        if (socket.is_open()) {
-          // Bound to bridge_bind_address: the first address of the same family (trying others would close the
-          // socket and lose the binding).
-          error_code ignored;
-          const bool v6 = socket.local_endpoint(ignored).address().is_v6();
-          for (const auto& entry : results) {
-            if (entry.endpoint().address().is_v6() == v6) {
-              socket.async_connect(entry.endpoint(), connected);
-              return;
-            }
-          }
-          done("no address of the upstream in the family of bridge_bind_address");
-          return;
-        }
-        asio::async_connect(socket, results, [connected](const error_code& e, const auto&) { connected(e); });
-      });
+  resolver.async_resolve(address.host, std::to_string(address.port),
+                         [this, generation, &socket, connected, done](const error_code& error, const auto& results) {
+                           if (generation != generation_) return;
+                           if (error) {
+                             done("cannot resolve the address: " + error.message());
+                             return;
+                           }
+                           if (socket.is_open()) {
+                             // Bound to bridge_bind_address: the first address of the same family (trying others would
+                             // close the socket and lose the binding).
+                             error_code ignored;
+                             const bool v6 = socket.local_endpoint(ignored).address().is_v6();
+                             for (const auto& entry : results) {
+                               if (entry.endpoint().address().is_v6() == v6) {
+                                 socket.async_connect(entry.endpoint(), connected);
+                                 return;
+                               }
+                             }
+                             done("no address of the upstream in the family of bridge_bind_address");
+                             return;
+                           }
+                           asio::async_connect(socket, results,
+                                               [connected](const error_code& e, const auto&) { connected(e); });
+                         });
 }
 
 void BridgeLink::connect() {

@@ -88,15 +88,15 @@ class BridgeLink final : public core::ConnectionSink {
   asio::basic_stream_socket<tcp, Executor> socket_;
   Timer retry_timer_;
   Timer keepalive_timer_;
-  Timer lazy_timer_;  // start_type lazy: the threshold and idle checks
+  Timer lazy_timer_;   // start_type lazy: the threshold and idle checks
   Timer probe_timer_;  // round_robin false: the next probe of the main address
   asio::ip::basic_resolver<tcp, Executor> probe_resolver_;
   asio::basic_stream_socket<tcp, Executor> probe_socket_;
   core::TimePoint last_relayed_{};  // when a PUBLISH last crossed
   bool idle_ending_ = false;        // the DISCONNECT of an idle lazy link is being written
-  std::size_t address_ = 0;       // index into settings().addresses
-  unsigned failures_ = 0;         // attempts failed in a row (the retry delay doubles with each)
-  std::uint64_t generation_ = 0;  // bumped when a link ends: handlers of an older one do nothing
+  std::size_t address_ = 0;         // index into settings().addresses
+  unsigned failures_ = 0;           // attempts failed in a row (the retry delay doubles with each)
+  std::uint64_t generation_ = 0;    // bumped when a link ends: handlers of an older one do nothing
   bool stopped_ = false;
   bool connected_ = false;                           // TCP connected
   std::shared_ptr<const tls::Context> tls_context_;  // the TLS uplink's settings; null: plain TCP

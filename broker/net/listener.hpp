@@ -85,10 +85,10 @@ class Listener {
   void accept_ready(Endpoint& endpoint);
   void on_accept(Endpoint& endpoint, int fd, const tcp::endpoint& remote);
   std::shared_ptr<const WebSocketTransport::Settings> websocket_settings() const;  // throws ListenError
-  std::unique_ptr<Transport> make_transport() const;  // null: plain TCP
+  std::unique_ptr<Transport> make_transport() const;                               // null: plain TCP
 
   ListenerConfig config_;
-  std::shared_ptr<const tls::Context> tls_;  // null: a plain listener
+  std::shared_ptr<const tls::Context> tls_;                         // null: a plain listener
   std::shared_ptr<const WebSocketTransport::Settings> websockets_;  // null: an mqtt listener
   Shard& accept_shard_;
   ShardPicker pick_shard_;

@@ -34,9 +34,9 @@ struct ListenerConfig {
   // protocol websockets: MQTT over WebSockets (ws://, or wss:// with the TLS settings below); see
   // websocket_transport.hpp for what each setting means.
   struct WebSockets {
-    std::string path;              // websockets_path (Tern's): the only request path accepted; empty: any
-    std::string http_dir;          // http_dir: static files served over plain HTTP GET; empty: none
-    bool compression = false;      // websockets_compression (Tern's): permessage-deflate when the client offers it
+    std::string path;                 // websockets_path (Tern's): the only request path accepted; empty: any
+    std::string http_dir;             // http_dir: static files served over plain HTTP GET; empty: none
+    bool compression = false;         // websockets_compression (Tern's): permessage-deflate when the client offers it
     std::size_t headers_size = 4096;  // websockets_headers_size (a global directive, copied into each listener)
   } websockets;
   TlsSettings tls;

@@ -53,9 +53,7 @@ using net::error_code;
 constexpr std::chrono::seconds shutdown_grace{1};
 constexpr std::chrono::milliseconds shutdown_poll{20};
 
-unsigned shard_count(unsigned configured) {
-  return configured != 0 ? configured : platform::cpu_count();
-}
+unsigned shard_count(unsigned configured) { return configured != 0 ? configured : platform::cpu_count(); }
 
 // persistence true: the SQLite store, opened (an unusable database is moved aside and a new one made: sqlite_open.hpp)
 // before any listener binds; null with persistence false. Throws persistence::StoreError, and the server does not
@@ -68,8 +66,8 @@ std::unique_ptr<persistence::SqliteStore> open_store(const Config::Persistence& 
   options.sync = config.sync_full ? persistence::SyncMode::full : persistence::SyncMode::normal;
   persistence::apply_test_switches(options);
   auto store = std::make_unique<persistence::SqliteStore>(std::move(options));
-  TERN_LOG(notice, "persistence: ", store->path().string(), " (persistence_sync ",
-           config.sync_full ? "full" : "normal", ")");
+  TERN_LOG(notice, "persistence: ", store->path().string(), " (persistence_sync ", config.sync_full ? "full" : "normal",
+           ")");
   return store;
 }
 
@@ -333,7 +331,7 @@ class Running {
   std::vector<SecurityDomain> security_;  // before the listeners, which point into it
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   std::unique_ptr<net::Ticker> ticker_;
-  std::unique_ptr<net::HttpEndpoint> http_;  // http_listener: /metrics and /healthz
+  std::unique_ptr<net::HttpEndpoint> http_;                     // http_listener: /metrics and /healthz
   std::vector<std::unique_ptr<net::BridgeLink>> bridge_links_;  // connection sections
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::unique_ptr<net::Timer> grace_timer_;
