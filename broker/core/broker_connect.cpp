@@ -252,8 +252,7 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
                       connect.username ? ", u'" + *connect.username + "'" : std::string(), ").");
   if (c.bridge) {
     TERN_LOG(information, "Client ", client_id,
-             " is a bridge: its subscriptions are no-local and "
-             "retain-as-published.");
+             " is a bridge: its subscriptions are no-local and retain-as-published.");
   }
 
   if (session_present) apply_rights(*s);  // the ACL may have changed since its subscriptions were made
