@@ -7,7 +7,8 @@
 # test binary fails that test too. Left out: the browser test (chromium) and the conformance suite, whose runner
 # does not read the broker's log; both drive the same broker code the integration tests reach. And the power-cut
 # tests, which preload their (uninstrumented) file-call shim into the broker: ASan refuses to start behind another
-# preloaded library, and what they check is the files a cut leaves, which the other tests' code paths share.
+# preloaded library, and what they check is the files a cut leaves, which the other tests' code paths share; and
+# the shim's own test, which preloads the (instrumented) shim into python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:?usage: scripts/sanitize.sh asan|tsan [ctest arguments]}
