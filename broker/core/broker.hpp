@@ -112,6 +112,8 @@ struct BrokerStats {
   std::uint64_t sockets_opened = 0;                   // attach() calls
   std::uint64_t connects = 0;                         // CONNECT packets, accepted or refused
   std::uint64_t clients_expired = 0;                  // disconnected sessions ended by their expiry
+  std::uint64_t dead_letters = 0;                     // dead letters published (dead_letter_topic)
+  std::uint64_t dead_letters_suppressed = 0;          // drops that dead_letter_rate kept from becoming one
 };
 
 struct SysSample;
