@@ -88,6 +88,8 @@ class HistoryStore {
 
   bool add(HistoryRecord record);  // false: dropped (over max_pending)
   void query(HistoryQuery query, std::function<void(HistoryResult)> done);
+  // Runs `task` on the store's thread, after what is pending now is written (a caller that may not block).
+  void post(std::function<void()> task) { enqueue(std::move(task), false); }
   void set_retention(std::map<std::string, HistoryRetention> retention);
   void apply_retention();  // at once, on the thread, then returns (besides every retention_interval)
   void flush();            // returns once what was added before is written
