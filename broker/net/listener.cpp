@@ -87,7 +87,8 @@ Listener::Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicke
   if (config_.protocol == ListenerConfig::Protocol::websockets) websockets_ = websocket_settings();
   if (config_.tls.enabled()) {
     try {
-      tls_ = tls::Context::server(config_.tls);
+      resumption_ = tls::Resumption::make(config_.tls.resumption);
+      tls_ = tls::Context::server(config_.tls, resumption_);
     } catch (const tls::ContextError& e) {
       throw ListenError("TLS listener on port " + std::to_string(config_.port) + ": " + e.what());
     }
@@ -180,7 +181,12 @@ void Listener::stop() {
 void Listener::reload_tls() {
   if (!tls_) return;
   try {
-    tls_ = tls::Context::server(config_.tls);
+    // Tickets and cached sessions survive a reload, except where clients present certificates: the reload may
+    // bring a new CA or CRL, and a resumed session's certificate is not verified again.
+    std::shared_ptr<tls::Resumption> resumption =
+        config_.tls.require_certificate ? tls::Resumption::make(config_.tls.resumption, true) : resumption_;
+    tls_ = tls::Context::server(config_.tls, resumption);
+    resumption_ = std::move(resumption);
     TERN_LOG(notice, "TLS listener on port ", config_.port, ": certificates and keys reloaded for new connections");
   } catch (const tls::ContextError& e) {
     TERN_LOG(error, "TLS listener on port ", config_.port,
