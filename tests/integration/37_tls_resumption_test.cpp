@@ -165,6 +165,30 @@ TEST_F(TlsResumptionTest, SighupKeepsSessionsUnlessClientsPresentCertificates) {
   EXPECT_EQ(s_client(ports[1], with_cert, true, client_cert), "New");
 }
 
+// A bridge whose TLS link drops (another client takes over its client id upstream) resumes its session when it
+// reconnects: the upstream counts the second handshake as resumed.
+TEST_F(TlsResumptionTest, BridgeResumesItsUplink) {
+  auto upstream_config = tls_listener();
+  upstream_config.push_back("http_listener 0 127.0.0.1");
+  BrokerProcess upstream(upstream_config);
+  const std::uint16_t tls_port = tls_ports(upstream).at(0);
+  BrokerProcess edge({"connection up", "address localhost:" + std::to_string(tls_port), "remote_clientid gateway-r",
+                      "topic out/# out 1", "restart_timeout 1", "keepalive_interval 5",
+                      "bridge_cafile " + cert("ca.crt")});
+  const std::uint16_t metrics = http_port(upstream);
+  auto handshakes = [&](const std::string& kind) {
+    const auto m = samples(body_of(get(metrics, "/metrics")));
+    return m.at("tern_tls_handshakes_total{kind=\"" + kind + "\"}");
+  };
+  ASSERT_TRUE(wait_until([&] { return handshakes("full") == 1; }, 20s)) << edge.log();
+  EXPECT_EQ(handshakes("resumed"), 0);
+  // Take the bridge's client id over on the plain listener: the upstream closes the bridge's link.
+  RawClient thief(upstream.port(), Version::v311);
+  thief.connect("gateway-r");
+  ASSERT_TRUE(wait_until([&] { return handshakes("resumed") == 1; }, 20s)) << edge.log() << upstream.log();
+  EXPECT_EQ(handshakes("full"), 1);
+}
+
 std::string tern_binary() {
   const char* v = std::getenv("TERN_TEST_BINARY");
   return v != nullptr && *v != '\0' ? v : TERN_BINARY;
