@@ -172,6 +172,28 @@ TEST(TlsResumption, KeyFileCarriesTicketsOverARestart) {
   EXPECT_THROW(Resumption::make(settings), ContextError);
 }
 
+// One Resumption serves every shard: handshakes on several threads at once, full and resumed, by ticket and from
+// the cache (run under ThreadSanitizer in CI).
+TEST(TlsResumption, SharedByThreads) {
+  for (const ResumptionSettings& settings : {tickets_only(), cache_only(8)}) {
+    auto server = server_with(Resumption::make(settings));
+    auto client = client_context();
+    const Connection first = connect(server, client);
+    std::vector<std::thread> threads;
+    std::vector<int> resumed(4, 0);
+    for (std::size_t t = 0; t < resumed.size(); ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 10; ++i) {
+          const Connection again = connect(server, client, i % 2 == 0 ? first.saved : std::string());
+          resumed[t] += again.server_resumed ? 1 : 0;
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    for (const int r : resumed) EXPECT_GE(r, settings.tickets ? 5 : 0) << settings.tickets;
+  }
+}
+
 // A measurement, not a check (run by hand: --gtest_also_run_disabled_tests): heap bytes per session cache entry,
 // without and with client certificates.
 TEST(TlsResumption, DISABLED_CacheEntryCost) {
