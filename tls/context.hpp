@@ -9,7 +9,8 @@
 // Clients (for the tests and a later bridge) are made with Context::client().
 //
 // Thread safety: immutable after construction; shared by connections on every shard. mbedTLS's ctr_drbg locks its
-// own mutex (MBEDTLS_THREADING_C), and the PSK table is only read.
+// own mutex (MBEDTLS_THREADING_C), the PSK table is only read, and the session tickets and cache (resumption.hpp)
+// take their own mutex.
 #pragma once
 
 #include <memory>

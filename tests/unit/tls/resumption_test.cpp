@@ -129,6 +129,27 @@ TEST(TlsResumption, CacheIsBounded) {
   EXPECT_FALSE(connect(server, client, one.saved).server_resumed);
 }
 
+// A resumed session keeps the client's certificate: use_identity_as_username and use_subject_as_username see the
+// same name as after the full handshake, by ticket and from the cache.
+TEST(TlsResumption, ClientCertificateSurvivesResumption) {
+  TlsSettings settings = test::server_settings();
+  settings.cafile = cert("ca.crt");
+  settings.require_certificate = true;
+  auto client =
+      Context::client({.cafile = cert("ca.crt"), .certfile = cert("client.crt"), .keyfile = cert("client.key")});
+  for (const ResumptionSettings& r : {tickets_only(), cache_only()}) {
+    auto server = server_with(Resumption::make(r), settings);
+    const Connection first = connect(server, client);
+    Engine engine(server), again(client);
+    again.resume_session(first.saved);
+    ASSERT_FALSE(test::handshake(engine, again).server);
+    EXPECT_TRUE(engine.resumed()) << r.tickets;
+    EXPECT_EQ(engine.peer_identity(), "tls-user") << r.tickets;
+    EXPECT_EQ(engine.peer_subject(), "CN=tls-user") << r.tickets;
+    EXPECT_TRUE(engine.verify_failure().empty()) << r.tickets;
+  }
+}
+
 // TLS-PSK sessions get no ticket and no cache entry: the identity that use_identity_as_username needs comes from a
 // full handshake only.
 TEST(TlsResumption, PskSessionsAreNotResumed) {
