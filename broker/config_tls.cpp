@@ -23,9 +23,10 @@ constexpr Directive kTlsSessionDirectives[] = {
    "true|false: give TLS clients session tickets, so a reconnecting client resumes its session with an abbreviated "
    "handshake (no signature, no key exchange) (Tern's own; default true)"},
   {"tls_session_cache_size", Scope::listener,
-   [](Context& c, std::string_view v) { resumption(c).cache_size = static_cast<int>(c.integer(v, 0, 1000000)); },
-   "N: TLS sessions kept for resumption by session id, for clients that send no ticket; about 250 bytes each, plus "
-   "the client certificate where clients present one; 0: none (Tern's own; default 1000)"},
+   [](Context& c, std::string_view v) { resumption(c).cache_size = static_cast<int>(c.integer(v, 0, 10000)); },
+   "N: TLS sessions kept for resumption by session id, for clients that send no ticket; about 260 bytes each, plus "
+   "the client certificate where clients present one; at most 10000 (mbedTLS searches the whole cache at each "
+   "lookup); 0: none (Tern's own; default 1000)"},
   {"tls_session_lifetime", Scope::listener,
    [](Context& c, std::string_view v) {
      resumption(c).lifetime = static_cast<std::uint32_t>(c.integer(v, 1, 604800));

@@ -25,9 +25,10 @@
 // short or not this format is replaced by new keys.
 //
 // Session cache. Clients that send no ticket extension get a session id; the session is kept in mbedTLS's cache
-// (mbedtls_ssl_cache), at most `cache_size` entries, each for `lifetime` seconds; a full cache drops its oldest
-// entry. Clients with tickets take no cache entry. An entry costs about 250 bytes of heap, plus the client
-// certificate (DER) when clients present one (bench/README.md has the measurement).
+// (mbedtls_ssl_cache: a list, walked in full at each lookup and insertion, so the parser bounds its size to 10,000),
+// at most `cache_size` entries, each for `lifetime` seconds; a full cache drops its oldest entry. Clients with
+// tickets take no cache entry. An entry costs about 260 bytes of heap, plus the client certificate (DER) when
+// clients present one (README.md has the measurement).
 //
 // Sessions whose key exchange is TLS-PSK are neither ticketed nor cached: a PSK handshake signs nothing (nothing to
 // save), and the PSK identity that use_identity_as_username needs is not part of a saved session.

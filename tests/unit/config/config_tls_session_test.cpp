@@ -55,11 +55,11 @@ TEST(ConfigTlsSession, BadValues) {
   EXPECT_EQ(error_of(kTls + "tls_session_tickets yes\n"),
             "tern.conf:4: tls_session_tickets: expected true or false, got 'yes'");
   EXPECT_EQ(error_of(kTls + "tls_session_cache_size -1\n"),
-            "tern.conf:4: tls_session_cache_size: expected an integer from 0 to 1000000, got '-1'");
-  EXPECT_EQ(error_of(kTls + "tls_session_cache_size 1000001\n"),
-            "tern.conf:4: tls_session_cache_size: expected an integer from 0 to 1000000, got '1000001'");
+            "tern.conf:4: tls_session_cache_size: expected an integer from 0 to 10000, got '-1'");
+  EXPECT_EQ(error_of(kTls + "tls_session_cache_size 10001\n"),
+            "tern.conf:4: tls_session_cache_size: expected an integer from 0 to 10000, got '10001'");
   EXPECT_EQ(error_of(kTls + "tls_session_cache_size 10k\n"),
-            "tern.conf:4: tls_session_cache_size: expected an integer from 0 to 1000000, got '10k'");
+            "tern.conf:4: tls_session_cache_size: expected an integer from 0 to 10000, got '10k'");
   EXPECT_EQ(error_of(kTls + "tls_session_lifetime 0\n"),
             "tern.conf:4: tls_session_lifetime: expected an integer from 1 to 604800, got '0'");
   EXPECT_EQ(error_of(kTls + "tls_session_lifetime 604801\n"),
