@@ -750,7 +750,9 @@ void Worker::client_error(Client& c, const std::string& what) {
                               c.state == Client::State::upgrading || c.state == Client::State::connack_wait;
   const bool was_ready = c.state == Client::State::ready;
   close_client(c);
-  if (settings_.scenario == Scenario::reconnect && phase_ == Phase::publish) {
+  // The shared phase, not this thread's copy of it: the broker may be killed right after the phase changed, before
+  // this loop's next turn.
+  if (settings_.scenario == Scenario::reconnect && control_.phase.load() == Phase::publish) {
     // The broker went away (or is not back yet): try again after retry_ms.
     const std::uint64_t now = mono_ns();
     if (was_ready) {
