@@ -3,16 +3,19 @@
 #include <fcntl.h>
 #include <mbedtls/chachapoly.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/sha256.h>
 #include <mbedtls/ssl_cache.h>
 #include <mbedtls/ssl_ciphersuites.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -20,6 +23,7 @@
 
 #include "tls/detail.hpp"
 #include "tls/error.hpp"
+#include "tls/tls_settings.hpp"
 
 namespace tern::tls {
 namespace {
@@ -29,9 +33,10 @@ constexpr std::size_t kNonceSize = 12;
 constexpr std::size_t kTagSize = 16;
 constexpr std::size_t kKeySize = 32;
 constexpr std::size_t kHeaderSize = kNameSize + kNonceSize + 2;  // the additional data
-constexpr char kFileMagic[] = "TERNTKT1";
+constexpr char kFileMagic[] = "TERNTKT2";
 constexpr std::size_t kMagicSize = sizeof kFileMagic - 1;
-constexpr std::size_t kFileSize = kMagicSize + 2 * (kNameSize + 8 + kKeySize);
+constexpr std::size_t kBindingSize = 32;
+constexpr std::size_t kFileSize = kMagicSize + kBindingSize + 2 * (kNameSize + 8 + kKeySize);
 
 std::atomic<std::uint64_t> full_handshakes{0};
 std::atomic<std::uint64_t> resumed_handshakes{0};
@@ -63,7 +68,9 @@ struct TicketKey {
 }  // namespace
 
 struct Resumption::Impl {
-  explicit Impl(const ResumptionSettings& s) : settings(s) {
+  Impl(const ResumptionSettings& s, const std::string& b, bool write) : settings(s), must_write(write) {
+    binding.fill(0);
+    std::memcpy(binding.data(), b.data(), std::min(b.size(), binding.size()));
     mbedtls_entropy_init(&entropy);
     mbedtls_ctr_drbg_init(&drbg);
     mbedtls_ssl_cache_init(&cache);
@@ -80,7 +87,9 @@ struct Resumption::Impl {
   Impl& operator=(const Impl&) = delete;
 
   const ResumptionSettings settings;
-  std::mutex mutex;  // guards everything below
+  std::array<unsigned char, kBindingSize> binding;  // zeros: none
+  const bool must_write;                            // a key file that cannot be written is an error (at start-up)
+  std::mutex mutex;                                 // guards everything below
   mbedtls_entropy_context entropy;
   mbedtls_ctr_drbg_context drbg;
   mbedtls_ssl_cache_context cache;
@@ -97,13 +106,13 @@ struct Resumption::Impl {
   }
 
   // Reads the key file, or makes both keys afresh; throws ContextError when the file cannot be written.
-  void load_or_make_keys(bool fresh) {
-    if (!fresh && !settings.ticket_key_file.empty() && read_key_file()) return;
+  void load_or_make_keys() {
+    if (!settings.ticket_key_file.empty() && read_key_file()) return;
     const std::int64_t now = now_seconds();
     new_key(keys[0], now);
     active = 0;
     keys[1] = TicketKey{};
-    save_keys(true);
+    save_keys(must_write);
   }
 
   void new_key(TicketKey& k, std::int64_t now) {
@@ -118,6 +127,8 @@ struct Resumption::Impl {
     const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (data.size() != kFileSize || data.compare(0, kMagicSize, kFileMagic) != 0) return false;
     const auto* p = reinterpret_cast<const unsigned char*>(data.data()) + kMagicSize;
+    if (std::memcmp(p, binding.data(), kBindingSize) != 0) return false;  // made for other CA / CRL files
+    p += kBindingSize;
     const std::int64_t now = now_seconds();
     for (TicketKey& k : keys) {
       std::memcpy(k.name.data(), p, kNameSize);
@@ -136,9 +147,10 @@ struct Resumption::Impl {
 
   // Writes both keys to the key file (if any). At start-up a failure is an error; later the keys stay in memory
   // and the next rotation tries again.
-  void save_keys(bool at_start) {
+  void save_keys(bool fatal) {
     if (settings.ticket_key_file.empty()) return;
     std::string data(kFileMagic, kMagicSize);
+    data.append(reinterpret_cast<const char*>(binding.data()), kBindingSize);
     for (const TicketKey& k : keys) {
       data.append(reinterpret_cast<const char*>(k.name.data()), kNameSize);
       for (int i = 7; i >= 0; --i) data.push_back(static_cast<char>(static_cast<std::uint64_t>(k.created) >> (8 * i)));
@@ -152,7 +164,7 @@ struct Resumption::Impl {
     if (fd >= 0) ::close(fd);
     ok = ok && ::rename(temporary.c_str(), settings.ticket_key_file.c_str()) == 0;
     mbedtls_platform_zeroize(data.data(), data.size());
-    if (!ok && at_start) {
+    if (!ok && fatal) {
       ::unlink(temporary.c_str());
       throw ContextError("tls_session_ticket_key_file " + settings.ticket_key_file +
                          ": cannot be written: " + std::strerror(error != 0 ? error : errno));
@@ -267,23 +279,56 @@ int cache_set(void* p, const mbedtls_ssl_session* session) {
 
 }  // namespace
 
-std::shared_ptr<Resumption> Resumption::make(const ResumptionSettings& settings, bool fresh_keys) {
+std::shared_ptr<Resumption> Resumption::make(const ResumptionSettings& settings, const std::string& binding,
+                                             bool must_write) {
   if (!settings.enabled()) return nullptr;
-  auto impl = std::make_unique<Impl>(settings);
+  auto impl = std::make_unique<Impl>(settings, binding, must_write);
   static constexpr unsigned char personalization[] = "tern session tickets";
   if (int rc = mbedtls_ctr_drbg_seed(&impl->drbg, mbedtls_entropy_func, &impl->entropy, personalization,
                                      sizeof personalization - 1);
       rc != 0) {
     throw ContextError("seeding the session ticket generator: " + make_error_code(rc).message());
   }
-  if (settings.tickets) impl->load_or_make_keys(fresh_keys);
+  if (settings.tickets) impl->load_or_make_keys();
   mbedtls_ssl_cache_set_max_entries(&impl->cache, settings.cache_size);
   mbedtls_ssl_cache_set_timeout(&impl->cache, static_cast<int>(settings.lifetime));
-  return std::shared_ptr<Resumption>(new Resumption(settings, std::move(impl)));
+  return std::shared_ptr<Resumption>(new Resumption(settings, binding, std::move(impl)));
 }
 
-Resumption::Resumption(const ResumptionSettings& settings, std::unique_ptr<Impl> impl)
-    : settings_(settings), impl_(std::move(impl)) {}
+Resumption::Resumption(const ResumptionSettings& settings, std::string binding, std::unique_ptr<Impl> impl)
+    : settings_(settings), binding_(std::move(binding)), impl_(std::move(impl)) {}
+
+std::string Resumption::binding_of(const TlsSettings& settings) {
+  if (!settings.require_certificate) return {};
+  std::vector<std::string> files;
+  if (!settings.cafile.empty()) files.push_back(settings.cafile);
+  if (!settings.capath.empty()) {
+    std::error_code error;
+    std::vector<std::string> folder;
+    for (const auto& entry : std::filesystem::directory_iterator(settings.capath, error)) {
+      if (entry.is_regular_file(error)) folder.push_back(entry.path().string());
+    }
+    std::sort(folder.begin(), folder.end());
+    files.insert(files.end(), folder.begin(), folder.end());
+  }
+  if (!settings.crlfile.empty()) files.push_back(settings.crlfile);
+  mbedtls_sha256_context sha;
+  mbedtls_sha256_init(&sha);
+  mbedtls_sha256_starts_ret(&sha, 0);
+  for (const std::string& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const std::string* part : {&file, &content}) {
+      const std::string size = std::to_string(part->size()) + ':';
+      mbedtls_sha256_update_ret(&sha, reinterpret_cast<const unsigned char*>(size.data()), size.size());
+      mbedtls_sha256_update_ret(&sha, reinterpret_cast<const unsigned char*>(part->data()), part->size());
+    }
+  }
+  std::string digest(kBindingSize, '\0');
+  mbedtls_sha256_finish_ret(&sha, reinterpret_cast<unsigned char*>(digest.data()));
+  mbedtls_sha256_free(&sha);
+  return digest;
+}
 
 Resumption::~Resumption() = default;
 

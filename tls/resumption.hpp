@@ -20,9 +20,15 @@
 // temporary file renamed over it) whenever one is made, and read back at start, so that after a gateway reboot its
 // devices resume instead of all doing full handshakes at once. The trade-off: whoever reads the file can open every
 // ticket sealed under its keys, so can decrypt traffic of those sessions they recorded (ticket keys are the one
-// thing that undoes ECDHE's forward secrecy, for at most two lifetimes). Format: "TERNTKT1", then for each of the
-// two keys: name (4), creation time (8, big-endian Unix seconds), key (32); 96 bytes. A file that is missing,
-// short or not this format is replaced by new keys.
+// thing that undoes ECDHE's forward secrecy, for at most two lifetimes). Format: "TERNTKT2", the binding (32, below),
+// then for each of the two keys: name (4), creation time (8, big-endian Unix seconds), key (32); 128 bytes. A file
+// that is missing, short, not this format or bound to something else is replaced by new keys.
+//
+// Binding. A resumed session's client certificate is not verified again, so sessions must not outlive a change of
+// what verifies it: on a listener with require_certificate, binding_of() is a SHA-256 of its cafile, capath and
+// crlfile (names and contents), and a Resumption made for another binding starts with new keys and an empty cache
+// (the listener makes a new one when a SIGHUP brings other CA or CRL files; a key file bound to the old files is
+// not used after a restart). Elsewhere the binding is empty and tickets survive reloads.
 //
 // Session cache. Clients that send no ticket extension get a session id; the session is kept in mbedTLS's cache
 // (mbedtls_ssl_cache: a list, walked in full at each lookup and insertion, so the parser bounds its size to 10,000),
@@ -41,6 +47,10 @@
 #include <memory>
 #include <string>
 
+namespace tern {
+struct TlsSettings;
+}
+
 namespace tern::tls {
 
 struct ResumptionSettings {
@@ -55,9 +65,15 @@ struct ResumptionSettings {
 
 class Resumption {
  public:
-  // Null when `settings` enable neither tickets nor the cache. `fresh_keys`: new ticket keys even if the key file
-  // holds some (so no ticket issued before opens). Throws ContextError when the key file cannot be written.
-  static std::shared_ptr<Resumption> make(const ResumptionSettings& settings, bool fresh_keys = false);
+  // Null when `settings` enable neither tickets nor the cache. `binding`: binding_of() the listener's settings. A key
+  // file that cannot be written is a ContextError with `must_write` (at start-up); otherwise (a reload) the new keys
+  // stay in memory.
+  static std::shared_ptr<Resumption> make(const ResumptionSettings& settings, const std::string& binding = {},
+                                          bool must_write = true);
+  // The listener's client verification files, digested (see above); empty without require_certificate. Files that
+  // cannot be read count as empty (Context::server reports them).
+  static std::string binding_of(const TlsSettings& settings);
+  const std::string& binding() const noexcept { return binding_; }
 
   Resumption(const Resumption&) = delete;
   Resumption& operator=(const Resumption&) = delete;
@@ -69,8 +85,9 @@ class Resumption {
   Impl& impl() const noexcept { return *impl_; }
 
  private:
-  Resumption(const ResumptionSettings& settings, std::unique_ptr<Impl> impl);
+  Resumption(const ResumptionSettings& settings, std::string binding, std::unique_ptr<Impl> impl);
   ResumptionSettings settings_;
+  std::string binding_;
   std::unique_ptr<Impl> impl_;
 };
 

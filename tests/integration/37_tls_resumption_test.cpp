@@ -142,16 +142,20 @@ TEST_F(TlsResumptionTest, KeyFileKeepsTicketsOverARestart) {
   EXPECT_EQ(s_client(tls_ports(plain).at(0), session, true), "New");
 }
 
-// SIGHUP keeps a listener's sessions, except where clients present certificates (a new CA or CRL may have come).
-TEST_F(TlsResumptionTest, SighupKeepsSessionsUnlessClientsPresentCertificates) {
+// SIGHUP keeps a listener's sessions, unless it brought other CA or CRL files for client certificates (a resumed
+// session's certificate is not verified again).
+TEST_F(TlsResumptionTest, SighupKeepsSessionsUnlessTheClientCaChanged) {
+  const auto dir = test_certs() / "tickets-hup";
+  std::filesystem::create_directories(dir);
+  const auto cafile = dir / "ca.crt";
+  std::filesystem::copy_file(cert("ca.crt"), cafile, std::filesystem::copy_options::overwrite_existing);
   auto config = tls_listener();
-  for (const auto& line : tls_listener({"cafile " + cert("ca.crt"), "require_certificate true"}))
+  for (const auto& line : tls_listener({"cafile " + cafile.string(), "require_certificate true"})) {
     config.push_back(line);
+  }
   BrokerProcess broker(config);
   const auto ports = tls_ports(broker);
   ASSERT_EQ(ports.size(), 2u);
-  const auto dir = test_certs() / "tickets-hup";
-  std::filesystem::create_directories(dir);
   const std::string plain = (dir / "plain.pem").string();
   const std::string with_cert = (dir / "cert.pem").string();
   const std::vector<std::string> client_cert = {"-cert", cert("client.crt"), "-key", cert("client.key")};
@@ -159,8 +163,13 @@ TEST_F(TlsResumptionTest, SighupKeepsSessionsUnlessClientsPresentCertificates) {
   EXPECT_EQ(s_client(ports[1], with_cert, false, client_cert), "New");
   EXPECT_EQ(s_client(ports[1], with_cert, true, client_cert), "Reused");
   const std::string reloaded = "reloaded for new connections";
-  broker.signal(SIGHUP);
+  broker.signal(SIGHUP);  // the same files: both keep their sessions
   ASSERT_TRUE(wait_until([&] { return broker.log_count(reloaded) >= 2; })) << broker.log();
+  EXPECT_EQ(s_client(ports[0], plain, true), "Reused");
+  EXPECT_EQ(s_client(ports[1], with_cert, true, client_cert), "Reused");
+  std::ofstream(cafile, std::ios::app) << "\n";  // another CA file (the same certificate, other bytes)
+  broker.signal(SIGHUP);
+  ASSERT_TRUE(wait_until([&] { return broker.log_count(reloaded) >= 4; })) << broker.log();
   EXPECT_EQ(s_client(ports[0], plain, true), "Reused");
   EXPECT_EQ(s_client(ports[1], with_cert, true, client_cert), "New");
 }

@@ -43,7 +43,8 @@ Context::Context(std::unique_ptr<Impl> impl, PeerUsername peer_username)
     : impl_(std::move(impl)), peer_username_(peer_username) {}
 Context::~Context() = default;
 std::shared_ptr<const Context> Context::server(const TlsSettings&, std::shared_ptr<Resumption>) { unsupported(); }
-std::shared_ptr<Resumption> Resumption::make(const ResumptionSettings&, bool) { return nullptr; }
+std::shared_ptr<Resumption> Resumption::make(const ResumptionSettings&, const std::string&, bool) { return nullptr; }
+std::string Resumption::binding_of(const TlsSettings&) { return {}; }
 Resumption::~Resumption() = default;
 HandshakeCounts handshake_counts() noexcept { return {}; }
 std::shared_ptr<const Context> Context::client(const ClientSettings&) { unsupported(); }

@@ -169,7 +169,8 @@ TEST(TlsResumption, PskSessionsAreNotResumed) {
   }
 }
 
-// With a key file, a new Resumption (a restarted broker) opens the tickets of the one before; fresh keys do not.
+// With a key file, a new Resumption (a restarted broker) opens the tickets of the one before; one bound to other
+// client verification files does not (and rebinds the file).
 TEST(TlsResumption, KeyFileCarriesTicketsOverARestart) {
   const auto file = test::certs() / "tickets.key";
   std::filesystem::remove(file);
@@ -180,17 +181,38 @@ TEST(TlsResumption, KeyFileCarriesTicketsOverARestart) {
   struct stat st {};
   ASSERT_EQ(::stat(file.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_EQ(st.st_size, 96);
+  EXPECT_EQ(st.st_size, 128);
   EXPECT_TRUE(connect(server_with(Resumption::make(settings)), client, first.saved).server_resumed);
-  EXPECT_FALSE(connect(server_with(Resumption::make(settings, true)), client, first.saved).server_resumed);
+  const std::string other(32, 'b');
+  EXPECT_FALSE(connect(server_with(Resumption::make(settings, other)), client, first.saved).server_resumed);
+  EXPECT_FALSE(connect(server_with(Resumption::make(settings)), client, first.saved).server_resumed);
   // A damaged file is replaced by new keys.
   std::ofstream(file, std::ios::trunc) << "not keys";
   const Connection after = connect(server_with(Resumption::make(settings)), client);
-  EXPECT_EQ(std::filesystem::file_size(file), 96u);
+  EXPECT_EQ(std::filesystem::file_size(file), 128u);
   EXPECT_TRUE(connect(server_with(Resumption::make(settings)), client, after.saved).server_resumed);
-  // A key file that cannot be written stops the start.
+  // A key file that cannot be written stops the start; on a reload the keys stay in memory.
   settings.ticket_key_file = (test::certs() / "no-such-dir" / "tickets.key").string();
   EXPECT_THROW(Resumption::make(settings), ContextError);
+  EXPECT_NE(Resumption::make(settings, {}, false), nullptr);
+}
+
+// The binding: a digest of the files that verify client certificates, on listeners that require them.
+TEST(TlsResumption, BindingFollowsTheClientVerificationFiles) {
+  const auto dir = test::certs() / "binding";
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(cert("ca.crt"), dir / "ca.crt", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(cert("ca.crl"), dir / "ca.crl", std::filesystem::copy_options::overwrite_existing);
+  TlsSettings settings = test::server_settings();
+  settings.cafile = (dir / "ca.crt").string();
+  settings.crlfile = (dir / "ca.crl").string();
+  EXPECT_EQ(Resumption::binding_of(settings), "");  // no client certificates asked for
+  settings.require_certificate = true;
+  const std::string before = Resumption::binding_of(settings);
+  EXPECT_EQ(before.size(), 32u);
+  EXPECT_EQ(Resumption::binding_of(settings), before);
+  std::ofstream(dir / "ca.crl", std::ios::app) << "\n";
+  EXPECT_NE(Resumption::binding_of(settings), before);
 }
 
 // One Resumption serves every shard: handshakes on several threads at once, full and resumed, by ticket and from
