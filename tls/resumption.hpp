@@ -14,6 +14,8 @@
 // random key becomes active and the old one only opens tickets for another `lifetime` (a ticket it sealed is at most
 // that old), after which it is gone; a ticket whose session started more than `lifetime` seconds ago is refused
 // whichever key sealed it. ChaCha20-Poly1305 rather than AES-GCM: mbedTLS 2.28 has no AES instructions on ARM.
+// Sealed here rather than by mbedtls_ssl_ticket: 2.28's ticket context cannot take keys from outside (the key file
+// below) and does not bind them to anything.
 //
 // Key file (optional, `ticket_key_file`). Without it the keys live in memory only and a restart forgets them, so
 // after a restart every client does one full handshake. With it the keys are written (mode 0600, through a
