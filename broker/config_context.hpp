@@ -66,7 +66,7 @@ class Context {
   // Where each `listener` line is (file, line), for errors found once its section is complete.
   std::vector<std::pair<std::string, int>> listener_lines;
   std::vector<std::pair<std::string, int>> bridge_lines;  // the same for each `connection` line
-  std::string psk_file;             // global, as in mosquitto; copied into every listener with psk_hint
+  std::string psk_file;              // global, as in mosquitto; copied into every listener with psk_hint
   bool allow_anonymous_set = false;  // (per_listener_settings: in any listener section)
   int security_line = 0;             // the first security directive, which per_listener_settings must precede
   std::string security_directive;    // its name
@@ -180,6 +180,11 @@ void apply_websockets_headers_size(Context& c, std::string_view value);
 void apply_http_dir(Context& c, std::string_view value);
 // After the whole file: websockets_headers_size into every websockets listener; websockets settings elsewhere.
 void finish_websockets(Context& c);
+
+// config_tls.cpp: the TLS session resumption directives (tls_session_*), their rows of the directive table, and
+// their checks once listener `listener`'s section is complete (`where` starts the error: "listener 8883: ").
+std::span<const Directive> tls_session_directives();
+void check_tls_sessions(Context& c, std::size_t listener, const std::string& where);
 
 // config_bridge.cpp: mosquitto's bridge section, its rows of the directive table.
 std::span<const Directive> bridge_directives();
