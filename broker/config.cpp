@@ -640,6 +640,8 @@ const std::vector<Directive>& all_directives() {
     std::vector<Directive> v(std::begin(kDirectives), std::end(kDirectives));
     const auto bridge = bridge_directives();
     v.insert(v.end(), bridge.begin(), bridge.end());
+    const auto rules = rule_directives();
+    v.insert(v.end(), rules.begin(), rules.end());
     return v;
   }();
   return all;
@@ -685,7 +687,7 @@ void parse_line(Context& c, std::string_view line) {
     if (apply_plugin_option(c, name, rest)) return;
     unknown_directive(c, name);
   }
-  if (rest.empty()) c.fail("missing value for " + std::string(name));
+  if (rest.empty() && !takes_no_value(name)) c.fail("missing value for " + std::string(name));
   // A per-listener directive before the first `listener` line configures mosquitto's default listener
   // (Context::listener()).
   directive->apply(c, rest);
@@ -706,7 +708,8 @@ void parse_text(Context& c, std::string_view text) {
 
 std::vector<DirectiveInfo> config_directives() {
   std::vector<DirectiveInfo> out;
-  for (const auto& d : all_directives()) out.push_back({d.name, d.scope == Scope::listener, d.doc});
+  for (const auto& d : all_directives())
+    out.push_back({d.name, d.scope == Scope::listener, !takes_no_value(d.name), d.doc});
   return out;
 }
 
@@ -719,6 +722,7 @@ Config parse_config(const std::string& text, const std::string& name) {
   finish_plugins(c);
   finish_websockets(c);
   finish_bridges(c);
+  finish_rules(c);
   if (config.listeners.empty()) {
     // mosquitto 2.0's local only mode: with no listener configured, only this machine can connect, and it may
     // connect without credentials unless the file says otherwise.
@@ -746,7 +750,9 @@ Config load_config_file(const std::string& path) {
   std::string error;
   const auto text = platform::read_whole_file(path, error);
   if (!text) throw ConfigError(error);
-  return parse_config(*text, path);
+  Config config = parse_config(*text, path);
+  config.source = path;
+  return config;
 }
 
 Config quick_start_config(std::uint16_t port) {

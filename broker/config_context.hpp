@@ -66,6 +66,8 @@ class Context {
   // Where each `listener` line is (file, line), for errors found once its section is complete.
   std::vector<std::pair<std::string, int>> listener_lines;
   std::vector<std::pair<std::string, int>> bridge_lines;  // the same for each `connection` line
+  std::vector<std::pair<std::string, int>> rule_lines;    // the same for each `rule` line
+  std::size_t rule_floor = 0;  // in a rules_file: the rules before it, which its lines cannot continue
   std::string psk_file;             // global, as in mosquitto; copied into every listener with psk_hint
   bool allow_anonymous_set = false;  // (per_listener_settings: in any listener section)
   int security_line = 0;             // the first security directive, which per_listener_settings must precede
@@ -180,6 +182,13 @@ void apply_websockets_headers_size(Context& c, std::string_view value);
 void apply_http_dir(Context& c, std::string_view value);
 // After the whole file: websockets_headers_size into every websockets listener; websockets settings elsewhere.
 void finish_websockets(Context& c);
+
+// config_rules.cpp: Tern's rule blocks and rules_file, their rows of the directive table.
+std::vector<Directive> rule_directives();
+// A directive written without a value (drop).
+bool takes_no_value(std::string_view directive);
+// After the whole file: every rule has its sql line and an action.
+void finish_rules(Context& c);
 
 // config_bridge.cpp: mosquitto's bridge section, its rows of the directive table.
 std::span<const Directive> bridge_directives();

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "broker/core/mount_point.hpp"
 #include "broker/net/endpoint.hpp"
 #include "broker/net/socket_calls.hpp"
 #include "broker/protocol/codec.hpp"
@@ -359,6 +360,41 @@ Connection::ReadResult Connection::read_transport(std::span<char> buffer) {
   }
 }
 
+void Connection::apply_rules(protocol::Publish& publish, std::size_t index,
+                             std::shared_ptr<const edge::RuleSet>& rules) {
+  std::string_view topic = publish.topic;
+  if (version_ == protocol::Version::v5 && publish.properties.topic_alias) {
+    // The broker checks aliases and refuses bad ones; here they only name the topic the rules see.
+    const std::uint16_t alias = *publish.properties.topic_alias;
+    if (!topic.empty()) {
+      if (publisher_->aliases.size() < 65535) publisher_->aliases[alias] = publish.topic;
+    } else if (const auto it = publisher_->aliases.find(alias); it != publisher_->aliases.end()) {
+      topic = it->second;
+    }
+  }
+  if (!rules) rules = shared().rules.rules();
+  if (rules->empty() || topic.empty()) return;
+  std::string mounted;
+  if (listener_ && listener_->mount_point && !listener_->mount_point->empty()) {
+    mounted = core::mount_topic(*listener_->mount_point, topic);  // the broker's topic, which the rules match
+    topic = mounted;
+  }
+  if (!rules->wants(topic)) return;
+  const edge::MessageView view{.topic = topic,
+                               .payload = publish.payload,
+                               .qos = publish.qos,
+                               .retain = publish.retain,
+                               .clientid = publisher_->client_id,
+                               .username = &publisher_->username,
+                               .user_properties = &publish.properties.user_properties};
+  edge::RuleResult result;
+  rules->evaluate(view, result, shared().rules.stats());
+  if (result.empty()) return;
+  auto& outcomes = shard_.rule_outcomes();
+  outcomes.push_back({.packet = index, .drop = result.drop, .messages = std::move(result.messages)});
+  for (auto& sample : result.samples) shard_.rule_samples().emplace_back(outcomes.size() - 1, std::move(sample));
+}
+
 void Connection::deliver(std::string_view data) {
   std::string_view input = data;
   if (leftover_) {
@@ -388,8 +424,14 @@ void Connection::deliver(std::string_view data) {
   std::optional<core::Authentication> authentication;  // of a CONNECT in this batch
   std::chrono::milliseconds refusal_delay{0};
   bool complete = false;  // every whole packet in `input` decoded (or an error)
+  auto& outcomes = shard_.rule_outcomes();
+  auto& samples = shard_.rule_samples();
+  std::shared_ptr<const edge::RuleSet> rules;  // fetched by the first PUBLISH of this read
   while (!complete) {
     batch.clear();
+    outcomes.clear();
+    samples.clear();
+    bool connect_in_batch = false;
     while (batch.size() < max_batch_packets) {
       if (used == input.size()) {
         complete = true;
@@ -410,6 +452,12 @@ void Connection::deliver(std::string_view data) {
       if (connect) {
         version_ = connect->version;
         if (transport_ && transport_->username()) connect->username = *transport_->username();  // use_identity_as_username
+      }
+      if (connect) {
+        connect_in_batch = true;
+        publisher_ = std::make_unique<Publisher>(Publisher{connect->client_id, connect->username, {}});
+      } else if (auto* publish = std::get_if<protocol::Publish>(&result.packet); publish && publisher_) {
+        apply_rules(*publish, batch.size(), rules);
       }
       if (connect && !connect_seen_) {
         connect_seen_ = true;
@@ -446,7 +494,10 @@ void Connection::deliver(std::string_view data) {
         shared.broker.authenticate(id_, std::move(*authentication));
         authentication.reset();
       }
-      shared.broker.on_packets(id_, batch, now);  // one send() per receiving connection for the whole batch
+      // One send() per receiving connection for the whole batch.
+      shared.broker.on_packets(id_, batch, now, outcomes);
+      if (connect_in_batch && publisher_ && publisher_->client_id.empty())
+        publisher_->client_id = shared.broker.client_id(id_);  // the one it assigned
       if (decode_error) {
         // The broker answers (CONNACK or DISCONNECT with the reason) and closes; the detach right after makes any
         // later socket event a no-op, and ends the session as a lost connection if the broker did not close it.
@@ -456,6 +507,14 @@ void Connection::deliver(std::string_view data) {
       }
     }
     batch.clear();
+    if (!samples.empty()) {
+      // Only the samples of messages the broker accepted; the windows have their own mutex.
+      std::vector<edge::WindowSample> accepted;
+      for (auto& [outcome, sample] : samples) {
+        if (outcomes[outcome].accepted) accepted.push_back(std::move(sample));
+      }
+      shared.rules.add_samples(accepted, now);
+    }
     if (closing_.load(std::memory_order_relaxed)) break;  // the broker closed it: the rest would be ignored anyway
   }
   if (heap_measured) {  // a read with no whole packet (the start of a large one) still tells the broker

@@ -75,6 +75,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "broker/core/broker.hpp"
 #include "broker/net/asio.hpp"
@@ -155,6 +156,9 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   void refuse_later(std::vector<protocol::Packet> packets, core::Authentication authentication,
                     std::chrono::milliseconds delay);
   bool over_read_limit() const noexcept;
+  // The rules on a decoded PUBLISH (the `index`-th packet of the batch), outside the broker's lock; an outcome that
+  // does something goes to the shard's rule_outcomes(). `rules` is fetched on first use, once per read.
+  void apply_rules(protocol::Publish& publish, std::size_t index, std::shared_ptr<const edge::RuleSet>& rules);
 
   void flush_transport_output();
   void schedule_flush_locked();
@@ -181,6 +185,14 @@ class Connection final : public core::ConnectionSink, public ShardLink {
     std::unique_ptr<Timer> linger;  // shard thread: the close deadline (close_linger)
   };
 
+  // What the rules may ask about the publisher, and the topics of its 5.0 topic aliases (the broker resolves them
+  // under its lock, the rules before it). Made at the CONNECT.
+  struct Publisher {
+    std::string client_id;  // the one the broker assigned, for an empty one
+    std::optional<std::string> username;
+    std::unordered_map<std::uint16_t, std::string> aliases;
+  };
+
   // Field order keeps the object small (it is most of an idle connection's memory): pointers first, then the
   // four-byte members, then the flags.
   Shard& shard_;
@@ -189,6 +201,7 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   std::unique_ptr<Opening> opening_;       // shard thread: only while the transport opens
   std::unique_ptr<std::string> leftover_;  // shard thread: bytes of an unfinished packet
   std::unique_ptr<Outgoing> out_;          // created under write_mutex_; see Outgoing for who touches what
+  std::unique_ptr<Publisher> publisher_;   // shard thread: from the CONNECT on
   std::atomic<std::size_t> pending_{0};    // the queued and writing bytes, stored under write_mutex_
   core::ConnectionId id_ = 0;
   std::atomic<std::uint32_t> references_{0};

@@ -1,0 +1,133 @@
+// Rules and the compiled, immutable set of them that the network layer evaluates for each PUBLISH.
+//
+// A rule is a SELECT statement (rule_sql.hpp) and its actions, run in order for every message the statement matches:
+//   republish TOPIC [qos N] [retain] [payload TEXT]   a new message on TOPIC; its payload is TEXT, or the selected
+//                                                     fields as a JSON object
+//   drop                                              the original message is not routed (nor retained)
+//   window SECONDS EXPR TOPIC [qos N] [retain]        per source topic, every SECONDS: {"count","min","max","mean",
+//                                                     "last"} of the numeric EXPR over the window, on TOPIC
+// TOPIC and TEXT are templates: ${EXPR} is replaced by the value of EXPR, a field of the rule language or a name
+// the SELECT gave (rule_sql.hpp); `$${` is a literal "${". A window's TOPIC may use only topic and topic[N] (of the
+// source message). A republished topic that comes out empty or holding + or # is not published, and is counted.
+//
+// Example:
+//   rule hot
+//     sql SELECT payload.temp AS t, topic[2] AS room FROM "sensors/+/temp" WHERE payload.temp > 30
+//     republish alarms/${room} qos 1
+//   -> PUBLISH sensors/kitchen/temp {"temp":31.5}  gives  alarms/kitchen {"t":31.5,"room":"kitchen"} at QoS 1
+//
+// A rule whose statement or templates look into the payload as JSON does not match a message whose payload is not
+// JSON (counted in RuleStats::not_json). Derived messages never pass through the rules again (no loops).
+//
+// Thread safety: Rule and RuleSet are immutable once built and may be evaluated from any thread at once; RuleStats
+// are atomics.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "broker/core/rule_outcome.hpp"
+#include "broker/edge/rule_eval.hpp"
+#include "broker/edge/rule_sql.hpp"
+
+namespace tern::edge {
+
+// A bad action line; what() says why (the config parser adds FILE:LINE).
+class RuleError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// "alarms/${topic[2]}": literal text and expressions, in order.
+struct Template {
+  struct Part {
+    std::string text;            // when expr is null
+    std::shared_ptr<Expr> expr;  // shared: Template is copied with its rule
+  };
+  std::vector<Part> parts;
+  bool uses_payload_json = false;
+
+  std::string render(Evaluation& evaluation) const;
+};
+// `statement`: the names ${...} may use besides the fields of the language. `topic_only`: only topic and topic[N].
+// Throws RuleError.
+Template parse_template(std::string_view text, const Statement* statement, bool topic_only = false);
+
+struct Republish {
+  Template topic;
+  std::optional<Template> payload;  // none: the selected fields as JSON
+  protocol::QoS qos = protocol::QoS::at_most_once;
+  bool retain = false;
+};
+struct Drop {};
+struct Window {
+  std::chrono::seconds period{60};
+  std::shared_ptr<Expr> field;
+  Template topic;
+  protocol::QoS qos = protocol::QoS::at_most_once;
+  bool retain = false;
+};
+using Action = std::variant<Republish, Drop, Window>;
+
+// The values of action lines: "alarms/${room} qos 1", "60 payload.temp averages/${topic}". Throw RuleError.
+Republish parse_republish(std::string_view args, const Statement& statement);
+Window parse_window(std::string_view args, const Statement& statement);
+
+struct Rule {
+  std::string name;
+  std::string origin;  // "FILE:LINE" of its `rule` line, for the log
+  std::shared_ptr<const Statement> statement;
+  std::vector<Action> actions;
+};
+
+struct RuleStats {
+  std::atomic<std::uint64_t> evaluated{0};  // (message, rule) pairs whose FROM matched
+  std::atomic<std::uint64_t> matched{0};    // ... and whose WHERE held
+  std::atomic<std::uint64_t> not_json{0};   // ... skipped: the rule reads the payload as JSON and it is not
+  std::atomic<std::uint64_t> bad_topic{0};  // republished topics that came out invalid (not published)
+  std::atomic<std::uint64_t> windows_published{0};
+};
+
+// A numeric value for a window, from the evaluation of one message; added once the core accepted the message.
+struct WindowSample {
+  std::uint64_t generation = 0;  // of the RuleSet that made it
+  std::uint32_t rule = 0;
+  std::uint32_t action = 0;
+  std::string topic;
+  double value = 0;
+};
+
+// What the rules made of one message.
+struct RuleResult {
+  bool drop = false;
+  std::vector<core::DerivedMessage> messages;
+  std::vector<WindowSample> samples;
+  bool empty() const noexcept { return !drop && messages.empty() && samples.empty(); }
+};
+
+class RuleSet {
+ public:
+  RuleSet(std::vector<Rule> rules, std::uint64_t generation);
+
+  bool empty() const noexcept { return rules_.empty(); }
+  const std::vector<Rule>& rules() const noexcept { return rules_; }
+  std::uint64_t generation() const noexcept { return generation_; }
+
+  // Whether any rule's FROM matches `topic`: messages for which it is false cost nothing more.
+  bool wants(std::string_view topic) const noexcept;
+  // Runs every rule whose FROM matches, in order, adding to `result`.
+  void evaluate(const MessageView& message, RuleResult& result, RuleStats& stats) const;
+
+ private:
+  std::vector<Rule> rules_;
+  std::uint64_t generation_;
+};
+
+}  // namespace tern::edge
