@@ -698,6 +698,7 @@ void parse_text(Context& c, std::string_view text) {
   int number = 0;
   for (const std::string_view raw : platform::split_lines(text)) {
     c.at(++number, {});
+    c.raw_line = raw;
     const auto line = trim(raw);
     if (line.empty() || line.front() == '#') continue;
     parse_line(c, line);

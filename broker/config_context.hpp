@@ -39,6 +39,13 @@ class Context {
   // Errors from here on name `file` (an include_dir file, or the main file again).
   void in_file(std::string file) { file_ = std::move(file); }
   int depth = 0;  // 0: the main file; 1: a file of include_dir
+  // The line being parsed, as written (a directive's value is a view into it): for errors that give a column.
+  std::string_view raw_line;
+  // The 1-based column in raw_line of offset `offset` of `value` (a view into it); 0 when it is not one.
+  std::size_t column_of(std::string_view value, std::size_t offset) const {
+    if (value.data() < raw_line.data() || value.data() > raw_line.data() + raw_line.size()) return 0;
+    return static_cast<std::size_t>(value.data() - raw_line.data()) + offset;
+  }
 
   // The listener a per-listener directive applies to: the latest `listener` section, or before the first one
   // mosquitto's default listener (which then exists).
@@ -67,8 +74,8 @@ class Context {
   std::vector<std::pair<std::string, int>> listener_lines;
   std::vector<std::pair<std::string, int>> bridge_lines;  // the same for each `connection` line
   std::vector<std::pair<std::string, int>> rule_lines;    // the same for each `rule` line
-  std::size_t rule_floor = 0;  // in a rules_file: the rules before it, which its lines cannot continue
-  std::string psk_file;             // global, as in mosquitto; copied into every listener with psk_hint
+  std::size_t rule_floor = 0;        // in a rules_file: the rules before it, which its lines cannot continue
+  std::string psk_file;              // global, as in mosquitto; copied into every listener with psk_hint
   bool allow_anonymous_set = false;  // (per_listener_settings: in any listener section)
   int security_line = 0;             // the first security directive, which per_listener_settings must precede
   std::string security_directive;    // its name

@@ -6,8 +6,9 @@
 //     sql SELECT payload.temp AS t, topic[2] AS room FROM "sensors/+/temp" WHERE payload.temp > 30
 //     republish alarms/${room} qos 1
 //
-// Each line is checked when it is read, so an error names its own line ("tern.conf:12: sql: at column 34: expected
-// FROM, got 'FORM'"); a block without sql or without an action is an error at its `rule` line.
+// Each line is checked when it is read, so an error names its own line, and in sql the column in it
+// ("tern.conf:12: sql: at column 34: expected from, got 'FORM'"); a block without sql or without an action is an error
+// at its `rule` line.
 #include <algorithm>
 #include <string>
 
@@ -45,7 +46,10 @@ void apply_sql(Context& c, std::string_view value) {
   try {
     rule.statement = edge::parse_statement(value);
   } catch (const edge::RuleSyntaxError& e) {
-    c.fail(std::string("sql: ") + e.what());
+    // The column in the line, as an editor shows it.
+    const std::size_t column = c.column_of(value, e.column());
+    if (column == 0) c.fail(std::string("sql: ") + e.what());
+    c.fail("sql: at column " + std::to_string(column) + ": " + e.message());
   }
 }
 
@@ -97,6 +101,7 @@ void apply_rules_file(Context& c, std::string_view value) {
   int number = 0;
   for (const std::string_view raw : platform::split_lines(*text)) {
     c.at(++number, {});
+    c.raw_line = raw;
     const auto line = platform::trim(raw);
     if (line.empty() || line.front() == '#') continue;
     auto rest = line;
@@ -113,6 +118,7 @@ void apply_rules_file(Context& c, std::string_view value) {
   }
   c.in_file(outer_file);
   c.at(outer_line, "rules_file");
+  c.raw_line = {};
   c.rule_floor = outer_floor;
 }
 

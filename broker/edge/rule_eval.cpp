@@ -9,14 +9,27 @@ namespace {
 bool is_true(const Json& v) { return v.is_boolean() && v.get<bool>(); }
 bool is_false(const Json& v) { return v.is_boolean() && !v.get<bool>(); }
 
+// An integer that fits int64 (JSON's unsigned numbers above it are taken as doubles).
+bool as_int(const Json& v, std::int64_t& out) {
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
+    out = static_cast<std::int64_t>(u);
+    return true;
+  }
+  if (!v.is_number_integer()) return false;
+  out = v.get<std::int64_t>();
+  return true;
+}
+
 Json arithmetic(Expr::Op op, const Json& a, const Json& b) {
   if (!a.is_number() || !b.is_number()) return nullptr;
-  if (op != Expr::Op::div && a.is_number_integer() && b.is_number_integer()) {
-    const auto x = a.get<std::int64_t>(), y = b.get<std::int64_t>();
+  std::int64_t i = 0, j = 0;
+  if (op != Expr::Op::div && as_int(a, i) && as_int(b, j)) {
     std::int64_t r = 0;
-    const bool overflow = op == Expr::Op::add   ? __builtin_add_overflow(x, y, &r)
-                          : op == Expr::Op::sub ? __builtin_sub_overflow(x, y, &r)
-                                                : __builtin_mul_overflow(x, y, &r);
+    const bool overflow = op == Expr::Op::add   ? __builtin_add_overflow(i, j, &r)
+                          : op == Expr::Op::sub ? __builtin_sub_overflow(i, j, &r)
+                                                : __builtin_mul_overflow(i, j, &r);
     if (!overflow) return r;
   }
   const double x = a.get<double>(), y = b.get<double>();
@@ -43,12 +56,10 @@ Json arithmetic(Expr::Op op, const Json& a, const Json& b) {
 // -1, 0, 1; nullopt when the two cannot be ordered.
 std::optional<int> order(const Json& a, const Json& b) {
   if (a.is_number() && b.is_number()) {
-    if (a.is_number_integer() && b.is_number_integer()) {
-      const auto x = a.get<std::int64_t>(), y = b.get<std::int64_t>();
-      return x < y ? -1 : x > y ? 1 : 0;
-    }
-    const double x = a.get<double>(), y = b.get<double>();
-    return x < y ? -1 : x > y ? 1 : 0;
+    std::int64_t x = 0, y = 0;
+    if (as_int(a, x) && as_int(b, y)) return x < y ? -1 : x > y ? 1 : 0;
+    const double dx = a.get<double>(), dy = b.get<double>();
+    return dx < dy ? -1 : dx > dy ? 1 : 0;
   }
   if (a.is_string() && b.is_string()) {
     const int c = a.get_ref<const std::string&>().compare(b.get_ref<const std::string&>());
@@ -158,8 +169,7 @@ Json Evaluation::evaluate(const Expr& e) {
       return field(e.index);
     case Kind::negate: {
       const Json v = evaluate(*e.args[0]);
-      if (v.is_number_integer() && v.get<std::int64_t>() != std::numeric_limits<std::int64_t>::min())
-        return -v.get<std::int64_t>();
+      if (std::int64_t n = 0; as_int(v, n) && n != std::numeric_limits<std::int64_t>::min()) return -n;
       if (v.is_number()) return -v.get<double>();
       return nullptr;
     }

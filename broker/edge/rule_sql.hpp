@@ -34,11 +34,13 @@ using Json = nlohmann::ordered_json;  // objects keep the order of their members
 class RuleSyntaxError : public std::runtime_error {
  public:
   RuleSyntaxError(std::size_t column, const std::string& what)
-      : std::runtime_error("at column " + std::to_string(column) + ": " + what), column_(column) {}
+      : std::runtime_error("at column " + std::to_string(column) + ": " + what), column_(column), message_(what) {}
   std::size_t column() const noexcept { return column_; }
+  const std::string& message() const noexcept { return message_; }  // what() without the column
 
  private:
   std::size_t column_;
+  std::string message_;
 };
 
 struct Expr {
