@@ -286,6 +286,10 @@ class Running {
         s.bytes_sent += shard->bytes_sent();
       }
       s.heap_bytes = platform::heap_in_use();
+      const edge::RuleStats& rules = shared_.rules.stats();
+      s.rules = {rules.evaluated.load(std::memory_order_relaxed), rules.matched.load(std::memory_order_relaxed),
+                 rules.not_json.load(std::memory_order_relaxed), rules.bad_topic.load(std::memory_order_relaxed),
+                 rules.windows_published.load(std::memory_order_relaxed)};
       if (store_) s.store = store_->stats();
       s.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
       return render_metrics(s);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/harness.hpp"
+#include "tests/integration/http_support.hpp"
 
 namespace tern::itest {
 namespace {
@@ -124,7 +125,9 @@ TEST_P(RulesTest, AggregationWindow) {
 // A payload that is not JSON makes a rule that reads it not match (and is counted); the message itself is routed,
 // and the broker goes on.
 TEST_P(RulesTest, PayloadThatIsNotJson) {
-  BrokerProcess broker(kHotRule);
+  auto config = kHotRule;
+  config.push_back("http_listener 0 127.0.0.1");
+  BrokerProcess broker(config);
   Subscriber alarms(broker.port(), version(), "alarms", "alarms/#");
   Subscriber raw(broker.port(), version(), "raw", "sensors/#");
   RawClient pub(broker.port(), version());
@@ -136,9 +139,40 @@ TEST_P(RulesTest, PayloadThatIsNotJson) {
   alarms.expect_silence();
   pub.publish("sensors/kitchen/temp", R"({"temp":40})", QoS::at_least_once);
   EXPECT_EQ(alarms.receive().topic, "alarms/kitchen");
+  const auto m = samples(body_of(get(http_port(broker), "/metrics")));
+  EXPECT_EQ(m.at("tern_rule_not_json_total"), 4);  // "31" is JSON (a number without a temp: no match)
+  EXPECT_EQ(m.at("tern_rule_evaluations_total"), 6);
+  EXPECT_EQ(m.at("tern_rule_matches_total"), 1);
+  EXPECT_EQ(m.at("tern_rule_messages_total"), 1);
 }
 
 TERN_INSTANTIATE_VERSIONS(RulesTest);
+
+// 5.0 topic aliases (the rules see the topic an alias stands for) and a listener's mount_point (the rules see the
+// broker's topic, with the prefix).
+TEST(RulesTopics, AliasesAndMountPoints) {
+  if (testing_mosquitto()) GTEST_SKIP() << "rules are Tern's own";
+  BrokerProcess broker({"max_topic_alias 10", "rule echo", R"(  sql SELECT payload AS p FROM "site1/#", "a/#")",
+                        "  republish echo/${topic} payload ${p}", "listener 0 127.0.0.1", "mount_point site1/"});
+  const auto ports = broker.ports();
+  ASSERT_EQ(ports.size(), 2u);
+  Subscriber echo(ports[0], Version::v5, "echo", "echo/#");
+  RawClient pub(ports[0], Version::v5);
+  pub.connect("pub");
+  pub.publish("a/b", "first", QoS::at_least_once, false, Properties{.topic_alias = 1});
+  pub.publish("", "second", QoS::at_least_once, false, Properties{.topic_alias = 1});
+  for (const char* payload : {"first", "second"}) {
+    const auto m = echo.receive();
+    EXPECT_EQ(m.topic, "echo/a/b");
+    EXPECT_EQ(m.payload, payload);
+  }
+  RawClient mounted(ports[1], Version::v311);
+  mounted.connect("mounted");
+  mounted.publish("x", "third", QoS::at_least_once);
+  const auto m = echo.receive();
+  EXPECT_EQ(m.topic, "echo/site1/x");
+  EXPECT_EQ(m.payload, "third");
+}
 
 // SIGHUP reads the rules again while a publisher keeps publishing: every message reaches its subscriber, each is
 // republished exactly once under the rules in force when its connection evaluated it (the old, then the new, never
