@@ -48,6 +48,12 @@
 // System calls. Reads and writes go through SharedBroker::socket_calls (socket_calls.hpp), so that a test can fail
 // the n-th of them.
 //
+// Rules. The local rules (SharedBroker::rules, broker/edge) are evaluated here too, off the broker's lock: each
+// decoded PUBLISH whose topic some rule's FROM matches is evaluated as it is decoded (so a 5.0 topic alias names the
+// topic it stood for at that point of the stream), and its outcome (derived messages, drop) travels to the broker
+// beside the packet (core/rule_outcome.hpp); window samples are added after the broker accepted the message. This
+// costs a connected client one small allocation (Publisher: its client id, username and incoming topic aliases).
+//
 // Authentication. The first CONNECT is authenticated here, on the shard's thread and off the broker's lock, by the
 // listener's security (SecuritySlot): a password hash costs hundreds of times what a message does, and a CONNECT
 // storm must not stall every other client. The verdict enters the broker with the CONNECT (Broker::authenticate()).
