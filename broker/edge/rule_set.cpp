@@ -134,7 +134,21 @@ Window parse_window(std::string_view args, const Statement& statement) {
 }
 
 RuleSet::RuleSet(std::vector<Rule> rules, std::uint64_t generation)
-    : rules_(std::move(rules)), generation_(generation) {}
+    : rules_(std::move(rules)), generation_(generation) {
+  for (const Rule& rule : rules_) {
+    const Statement& statement = *rule.statement;
+    bool needs_json = statement.uses_payload_json;
+    for (const Action& action : rule.actions) {
+      if (const auto* rp = std::get_if<Republish>(&action)) {
+        needs_json |= rp->topic.uses_payload_json || (rp->payload && rp->payload->uses_payload_json);
+      } else if (const auto* w = std::get_if<Window>(&action)) {
+        needs_json |= w->field->uses_payload_json() || (w->field->kind == Expr::Kind::alias &&
+                                                        statement.fields[w->field->index].expr->uses_payload_json());
+      }
+    }
+    needs_json_.push_back(needs_json);
+  }
+}
 
 bool RuleSet::wants(std::string_view topic) const noexcept {
   for (const Rule& rule : rules_) {
@@ -145,7 +159,7 @@ bool RuleSet::wants(std::string_view topic) const noexcept {
   return false;
 }
 
-void RuleSet::evaluate(const MessageView& message, RuleResult& result, RuleStats& stats) const {
+void RuleSet::evaluate(const MessageView& message, RuleResult& result, RuleCounts& counts) const {
   PayloadJson payload;
   for (std::size_t r = 0; r < rules_.size(); ++r) {
     const Rule& rule = rules_[r];
@@ -153,23 +167,14 @@ void RuleSet::evaluate(const MessageView& message, RuleResult& result, RuleStats
     bool from = false;
     for (const std::string& filter : statement.from) from = from || protocol::topic_matches(filter, message.topic);
     if (!from) continue;
-    stats.evaluated.fetch_add(1, std::memory_order_relaxed);
-    bool needs_json = statement.uses_payload_json;
-    for (const Action& action : rule.actions) {
-      if (const auto* rp = std::get_if<Republish>(&action)) {
-        needs_json |= rp->topic.uses_payload_json || (rp->payload && rp->payload->uses_payload_json);
-      } else if (const auto* w = std::get_if<Window>(&action)) {
-        needs_json |= w->field->uses_payload_json() || (w->field->kind == Expr::Kind::alias &&
-                                                        statement.fields[w->field->index].expr->uses_payload_json());
-      }
-    }
-    if (needs_json && !payload.get(message.payload)) {
-      stats.not_json.fetch_add(1, std::memory_order_relaxed);
+    ++counts.evaluated;
+    if (needs_json_[r] && !payload.get(message.payload)) {
+      ++counts.not_json;
       continue;
     }
     Evaluation evaluation(statement, message, payload);
     if (!evaluation.matches()) continue;
-    stats.matched.fetch_add(1, std::memory_order_relaxed);
+    ++counts.matched;
     for (std::size_t a = 0; a < rule.actions.size(); ++a) {
       const Action& action = rule.actions[a];
       if (std::holds_alternative<Drop>(action)) {
@@ -177,7 +182,7 @@ void RuleSet::evaluate(const MessageView& message, RuleResult& result, RuleStats
       } else if (const auto* rp = std::get_if<Republish>(&action)) {
         std::string topic = rp->topic.render(evaluation);
         if (!valid_output_topic(topic)) {
-          stats.bad_topic.fetch_add(1, std::memory_order_relaxed);
+          ++counts.bad_topic;
           continue;
         }
         std::string body = rp->payload ? rp->payload->render(evaluation) : dump(evaluation.selected());

@@ -87,12 +87,26 @@ struct Rule {
   std::vector<Action> actions;
 };
 
+// What one evaluation counted (RuleSet::evaluate), added to the shared RuleStats once per read batch rather than
+// once per message, so that shards do not contend on the counters' cache line.
+struct RuleCounts {
+  std::uint64_t evaluated = 0, matched = 0, not_json = 0, bad_topic = 0;
+  bool empty() const noexcept { return evaluated == 0 && not_json == 0 && bad_topic == 0; }
+};
+
 struct RuleStats {
   std::atomic<std::uint64_t> evaluated{0};  // (message, rule) pairs whose FROM matched
   std::atomic<std::uint64_t> matched{0};    // ... and whose WHERE held
   std::atomic<std::uint64_t> not_json{0};   // ... skipped: the rule reads the payload as JSON and it is not
   std::atomic<std::uint64_t> bad_topic{0};  // republished topics that came out invalid (not published)
   std::atomic<std::uint64_t> windows_published{0};
+
+  void add(const RuleCounts& c) noexcept {
+    evaluated.fetch_add(c.evaluated, std::memory_order_relaxed);
+    matched.fetch_add(c.matched, std::memory_order_relaxed);
+    not_json.fetch_add(c.not_json, std::memory_order_relaxed);
+    bad_topic.fetch_add(c.bad_topic, std::memory_order_relaxed);
+  }
 };
 
 // A numeric value for a window, from the evaluation of one message; added once the core accepted the message.
@@ -122,11 +136,12 @@ class RuleSet {
 
   // Whether any rule's FROM matches `topic`: messages for which it is false cost nothing more.
   bool wants(std::string_view topic) const noexcept;
-  // Runs every rule whose FROM matches, in order, adding to `result`.
-  void evaluate(const MessageView& message, RuleResult& result, RuleStats& stats) const;
+  // Runs every rule whose FROM matches, in order, adding to `result` and `counts`.
+  void evaluate(const MessageView& message, RuleResult& result, RuleCounts& counts) const;
 
  private:
   std::vector<Rule> rules_;
+  std::vector<bool> needs_json_;  // per rule: its statement or an action reads the payload as JSON
   std::uint64_t generation_;
 };
 

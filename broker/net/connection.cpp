@@ -361,7 +361,7 @@ Connection::ReadResult Connection::read_transport(std::span<char> buffer) {
 }
 
 void Connection::apply_rules(protocol::Publish& publish, std::size_t index,
-                             std::shared_ptr<const edge::RuleSet>& rules) {
+                             std::shared_ptr<const edge::RuleSet>& rules, edge::RuleCounts& counts) {
   std::string_view topic = publish.topic;
   if (version_ == protocol::Version::v5 && publish.properties.topic_alias) {
     // The broker checks aliases and refuses bad ones; here they only name the topic the rules see.
@@ -388,7 +388,7 @@ void Connection::apply_rules(protocol::Publish& publish, std::size_t index,
                                .username = &publisher_->username,
                                .user_properties = &publish.properties.user_properties};
   edge::RuleResult result;
-  rules->evaluate(view, result, shared().rules.stats());
+  rules->evaluate(view, result, counts);
   if (result.empty()) return;
   auto& outcomes = shard_.rule_outcomes();
   outcomes.push_back({.packet = index, .drop = result.drop, .messages = std::move(result.messages)});
@@ -427,6 +427,7 @@ void Connection::deliver(std::string_view data) {
   auto& outcomes = shard_.rule_outcomes();
   auto& samples = shard_.rule_samples();
   std::shared_ptr<const edge::RuleSet> rules;  // fetched by the first PUBLISH of this read
+  edge::RuleCounts rule_counts;                // added to the shared counters once, at the end
   while (!complete) {
     batch.clear();
     outcomes.clear();
@@ -457,7 +458,7 @@ void Connection::deliver(std::string_view data) {
         connect_in_batch = true;
         publisher_ = std::make_unique<Publisher>(Publisher{connect->client_id, connect->username, {}});
       } else if (auto* publish = std::get_if<protocol::Publish>(&result.packet); publish && publisher_) {
-        apply_rules(*publish, batch.size(), rules);
+        apply_rules(*publish, batch.size(), rules, rule_counts);
       }
       if (connect && !connect_seen_) {
         connect_seen_ = true;
@@ -517,6 +518,7 @@ void Connection::deliver(std::string_view data) {
     }
     if (closing_.load(std::memory_order_relaxed)) break;  // the broker closed it: the rest would be ignored anyway
   }
+  if (!rule_counts.empty()) shared.rules.stats().add(rule_counts);
   if (heap_measured) {  // a read with no whole packet (the start of a large one) still tells the broker
     std::lock_guard lock(shared.mutex);
     shared.broker.set_heap_in_use(heap);

@@ -164,7 +164,8 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   bool over_read_limit() const noexcept;
   // The rules on a decoded PUBLISH (the `index`-th packet of the batch), outside the broker's lock; an outcome that
   // does something goes to the shard's rule_outcomes(). `rules` is fetched on first use, once per read.
-  void apply_rules(protocol::Publish& publish, std::size_t index, std::shared_ptr<const edge::RuleSet>& rules);
+  void apply_rules(protocol::Publish& publish, std::size_t index, std::shared_ptr<const edge::RuleSet>& rules,
+                   edge::RuleCounts& counts);
 
   void flush_transport_output();
   void schedule_flush_locked();
