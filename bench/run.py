@@ -154,8 +154,8 @@ SCENARIOS += [
 # (the generator's payload is a binary stamp, so the parse fails at its first byte and the rule counts a payload that
 # is not JSON); fifteen rules' filters match nothing.
 SCENARIOS += [
-    ("rules-fanin-16-off-v3", "15. fan-in 10->1, QoS 0, 16 B, no rules, 3.1.1", ["--scenario", "fanin", "--mqtt", "3"]),
-    ("rules-fanin-16-v3", "15. fan-in 10->1, QoS 0, 16 B, 20 rules (5 match the topic), 3.1.1",
+    ("rules-fanin-16-off-v3", "16. fan-in 10->1, QoS 0, 16 B, no rules, 3.1.1", ["--scenario", "fanin", "--mqtt", "3"]),
+    ("rules-fanin-16-v3", "16. fan-in 10->1, QoS 0, 16 B, 20 rules (5 match the topic), 3.1.1",
      ["--scenario", "fanin", "--mqtt", "3"]),
 ]
 
@@ -957,9 +957,9 @@ for load, name, metrics_ in (("fanin", "fan-in", COMPRESSION), ("fanout", "fan-o
     TABLE_ROWS += (metric_rows(f"ws-json-{load}-v3", metrics_) + metric_rows(f"ws-json-{load}-deflate-v3", metrics_)
                    + ratio_rows(f"ws-json-{load}-deflate-v3", f"ws-json-{load}-v3",
                                 f"14. {name}, 256 B JSON: permessage-deflate ÷ uncompressed", metrics_))
-# 15. local rules against none (Tern only).
+# 16. local rules against none (Tern only).
 TABLE_ROWS += (metric_rows("rules-fanin-16-off-v3", THROUGHPUT) + metric_rows("rules-fanin-16-v3", THROUGHPUT)
-               + ratio_rows("rules-fanin-16-v3", "rules-fanin-16-off-v3", "15. fan-in: 20 rules ÷ none", THROUGHPUT))
+               + ratio_rows("rules-fanin-16-v3", "rules-fanin-16-off-v3", "16. fan-in: 20 rules ÷ none", THROUGHPUT))
 
 
 def fmt(v, kind):

@@ -50,14 +50,39 @@ class PayloadJson {
   Json value_;
 };
 
+// A value while a rule is evaluated. It never owns: a string is a view into the message (topic, payload, client
+// id, a user property), the statement (a literal) or the payload's parsed JSON, and an object or array points into
+// that JSON; arithmetic makes only numbers. So evaluating a condition allocates nothing; a Value becomes JSON
+// (to_json) only when a message is made.
+struct Value {
+  enum class Kind : std::uint8_t { null, boolean, integer, real, text, json };  // json: an object or an array
+  Kind kind = Kind::null;
+  bool boolean = false;
+  std::int64_t integer = 0;
+  double real = 0;
+  std::string_view text;
+  const Json* json = nullptr;
+
+  static Value of(const Json& j);  // integers beyond int64 become reals
+  static Value of_bool(bool b) { return {.kind = Kind::boolean, .boolean = b}; }
+  static Value of_text(std::string_view s) { return {.kind = Kind::text, .text = s}; }
+  bool is_number() const noexcept { return kind == Kind::integer || kind == Kind::real; }
+  double as_double() const noexcept { return kind == Kind::integer ? static_cast<double>(integer) : real; }
+  bool is_true() const noexcept { return kind == Kind::boolean && boolean; }
+  bool is_false() const noexcept { return kind == Kind::boolean && !boolean; }
+};
+Json to_json(const Value& v);
+
 // One evaluation: the message, its payload's JSON, and the SELECT fields computed so far (an alias is computed
-// once, when first needed).
+// once, when first needed). Values it returns are views valid while the Evaluation, the message and the statement
+// live.
 class Evaluation {
  public:
   Evaluation(const Statement& statement, const MessageView& message, PayloadJson& payload)
       : statement_(statement), message_(message), payload_(payload) {}
 
-  Json evaluate(const Expr& e);
+  Value value(const Expr& e);
+  Json evaluate(const Expr& e) { return to_json(value(e)); }
   // WHERE (true without one).
   bool matches();
   // The selected fields as a JSON object (SELECT *: the message's fields).
@@ -65,12 +90,12 @@ class Evaluation {
   const MessageView& message() const noexcept { return message_; }
 
  private:
-  const Json& field(std::size_t index);
+  const Value& field(std::size_t index);
 
   const Statement& statement_;
   const MessageView& message_;
   PayloadJson& payload_;
-  std::vector<std::optional<Json>> fields_;
+  std::vector<std::optional<Value>> fields_;
 };
 
 // The topic's N-th level (1-based); nullopt past the last.
@@ -80,5 +105,6 @@ std::optional<std::string_view> topic_level(std::string_view topic, std::size_t 
 std::string dump(const Json& value);
 // How a value reads in a template: strings as they are, null as nothing, numbers and the rest as JSON.
 std::string to_text(const Json& value);
+std::string to_text(const Value& value);
 
 }  // namespace tern::edge

@@ -1,5 +1,7 @@
 #include "broker/edge/rule_set.hpp"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 
 #include "broker/protocol/topic.hpp"
@@ -90,7 +92,7 @@ Template parse_template(std::string_view text, const Statement* statement, bool 
 
 std::string Template::render(Evaluation& evaluation) const {
   std::string out;
-  for (const Part& part : parts) out += part.expr ? to_text(evaluation.evaluate(*part.expr)) : part.text;
+  for (const Part& part : parts) out += part.expr ? to_text(evaluation.value(*part.expr)) : part.text;
   return out;
 }
 
@@ -147,26 +149,107 @@ RuleSet::RuleSet(std::vector<Rule> rules, std::uint64_t generation)
       }
     }
     needs_json_.push_back(needs_json);
+    for (const std::string& text : statement.from) {
+      Filter f;
+      f.rule = static_cast<std::uint32_t>(needs_json_.size() - 1);
+      std::string_view rest = text;
+      while (true) {
+        const auto slash = rest.find('/');
+        const std::string_view level = rest.substr(0, slash);
+        f.levels.push_back({std::string(level), level == "+"});
+        if (slash == std::string_view::npos) break;
+        rest.remove_prefix(slash + 1);
+      }
+      f.wildcard_first = f.levels.front().plus || f.levels.front().text == "#";
+      if (f.levels.back().text == "#") {
+        f.multi = true;
+        f.levels.pop_back();
+      }
+      const auto index = static_cast<std::uint32_t>(filters_.size());
+      if (f.wildcard_first) {
+        wildcard_first_.push_back(index);
+      } else {
+        const std::string& first = f.levels.front().text;
+        auto it = std::find_if(by_first_.begin(), by_first_.end(), [&](const auto& e) { return e.first == first; });
+        if (it == by_first_.end()) it = by_first_.insert(by_first_.end(), {first, {}});
+        it->second.push_back(index);
+      }
+      filters_.push_back(std::move(f));
+    }
   }
+  std::sort(by_first_.begin(), by_first_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+}
+
+namespace {
+
+// A topic's levels, split once per message; deeper topics than this fall back to protocol::topic_matches.
+constexpr std::size_t kMaxLevels = 32;
+
+std::size_t split_levels(std::string_view topic, std::array<std::string_view, kMaxLevels>& out) {
+  std::size_t n = 0;
+  while (n < kMaxLevels) {
+    const auto slash = topic.find('/');
+    out[n++] = topic.substr(0, slash);
+    if (slash == std::string_view::npos) return n;
+    topic.remove_prefix(slash + 1);
+  }
+  return kMaxLevels + 1;  // too deep
+}
+
+}  // namespace
+
+bool RuleSet::filter_matches(const Filter& f, std::span<const std::string_view> topic, bool dollar) noexcept {
+  if (dollar && f.wildcard_first) return false;
+  const std::size_t n = f.levels.size();
+  if (f.multi ? topic.size() < n : topic.size() != n) return false;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!f.levels[i].plus && f.levels[i].text != topic[i]) return false;
+  }
+  return true;
+}
+
+std::optional<std::uint64_t> RuleSet::match_mask(std::string_view topic) const noexcept {
+  if (rules_.size() > 64) return std::nullopt;
+  std::array<std::string_view, kMaxLevels> levels;
+  const std::size_t n = split_levels(topic, levels);
+  if (n > kMaxLevels) return std::nullopt;
+  const std::span<const std::string_view> split(levels.data(), n);
+  const bool dollar = topic.starts_with('$');
+  std::uint64_t mask = 0;
+  auto check = [&](std::uint32_t index) {
+    const Filter& f = filters_[index];
+    if ((mask >> f.rule & 1) == 0 && filter_matches(f, split, dollar)) mask |= std::uint64_t{1} << f.rule;
+  };
+  for (const std::uint32_t index : wildcard_first_) check(index);
+  const auto it = std::lower_bound(by_first_.begin(), by_first_.end(), levels[0],
+                                   [](const auto& e, std::string_view first) { return e.first < first; });
+  if (it != by_first_.end() && it->first == levels[0]) {
+    for (const std::uint32_t index : it->second) check(index);
+  }
+  return mask;
+}
+
+bool RuleSet::rule_matches(std::size_t rule, std::string_view topic) const noexcept {
+  const auto& from = rules_[rule].statement->from;
+  return std::any_of(from.begin(), from.end(), [&](const std::string& f) { return protocol::topic_matches(f, topic); });
 }
 
 bool RuleSet::wants(std::string_view topic) const noexcept {
-  for (const Rule& rule : rules_) {
-    for (const std::string& filter : rule.statement->from) {
-      if (protocol::topic_matches(filter, topic)) return true;
-    }
+  if (const auto mask = match_mask(topic)) return *mask != 0;
+  for (std::size_t r = 0; r < rules_.size(); ++r) {
+    if (rule_matches(r, topic)) return true;
   }
   return false;
 }
 
 void RuleSet::evaluate(const MessageView& message, RuleResult& result, RuleCounts& counts) const {
+  const auto mask = match_mask(message.topic);
+  if (mask && *mask == 0) return;  // the common case for most topics: nothing more to do
   PayloadJson payload;
   for (std::size_t r = 0; r < rules_.size(); ++r) {
     const Rule& rule = rules_[r];
     const Statement& statement = *rule.statement;
-    bool from = false;
-    for (const std::string& filter : statement.from) from = from || protocol::topic_matches(filter, message.topic);
-    if (!from) continue;
+    if (mask ? (*mask >> r & 1) == 0 : !rule_matches(r, message.topic)) continue;
     ++counts.evaluated;
     if (needs_json_[r] && !payload.get(message.payload)) {
       ++counts.not_json;
@@ -189,10 +272,10 @@ void RuleSet::evaluate(const MessageView& message, RuleResult& result, RuleCount
         result.messages.push_back({std::move(topic), std::move(body), rp->qos, rp->retain});
       } else {
         const Window& w = std::get<Window>(action);
-        const Json value = evaluation.evaluate(*w.field);
+        const Value value = evaluation.value(*w.field);
         if (!value.is_number()) continue;
         result.samples.push_back({generation_, static_cast<std::uint32_t>(r), static_cast<std::uint32_t>(a),
-                                  std::string(message.topic), value.get<double>()});
+                                  std::string(message.topic), value.as_double()});
       }
     }
   }

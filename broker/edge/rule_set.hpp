@@ -27,6 +27,8 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -140,8 +142,30 @@ class RuleSet {
   void evaluate(const MessageView& message, RuleResult& result, RuleCounts& counts) const;
 
  private:
+  // A FROM filter split into its levels once, so that a message's topic is split once and compared level by level.
+  // Filters are indexed by their first level: a topic is compared only with the filters whose first level is its
+  // own or a wildcard (with rules on sensors/... and meters/..., a message on meters/x never meets the sensors ones).
+  struct Filter {
+    struct Level {
+      std::string text;
+      bool plus = false;  // '+'
+    };
+    std::uint32_t rule = 0;
+    std::vector<Level> levels;    // without a trailing '#'
+    bool multi = false;           // ended with '#'
+    bool wildcard_first = false;  // starts with '+' or '#': does not match $-topics [MQTT-4.7.2-1]
+  };
+  static bool filter_matches(const Filter& f, std::span<const std::string_view> topic, bool dollar) noexcept;
+  // Bit r set: rule r's FROM matches `topic`. nullopt for sets of more than 64 rules and topics deeper than the
+  // levels split at once; then every rule is checked with protocol::topic_matches.
+  std::optional<std::uint64_t> match_mask(std::string_view topic) const noexcept;
+  bool rule_matches(std::size_t rule, std::string_view topic) const noexcept;  // the slow path of match_mask
+
   std::vector<Rule> rules_;
   std::vector<bool> needs_json_;  // per rule: its statement or an action reads the payload as JSON
+  std::vector<Filter> filters_;
+  std::vector<std::pair<std::string, std::vector<std::uint32_t>>> by_first_;  // sorted by first level
+  std::vector<std::uint32_t> wildcard_first_;                                 // filters starting with + or #
   std::uint64_t generation_;
 };
 

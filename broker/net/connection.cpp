@@ -379,7 +379,7 @@ void Connection::apply_rules(protocol::Publish& publish, std::size_t index,
     mounted = core::mount_topic(*listener_->mount_point, topic);  // the broker's topic, which the rules match
     topic = mounted;
   }
-  if (!rules->wants(topic)) return;
+  // RuleSet::evaluate() itself passes over a topic no rule's FROM matches, splitting the topic once for all rules.
   const edge::MessageView view{.topic = topic,
                                .payload = publish.payload,
                                .qos = publish.qos,

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "broker/protocol/topic.hpp"
+
 namespace tern::edge {
 namespace {
 
@@ -153,6 +155,46 @@ TEST(RuleSetTest, WindowSamplesAreNumbersOnly) {
   EXPECT_EQ(r.samples[0].value, 4.0);
   EXPECT_TRUE(run(set, "s/a", R"({"t":"4"})", stats).samples.empty());
   EXPECT_TRUE(run(set, "s/a", R"({})", stats).samples.empty());
+}
+
+}  // namespace
+}  // namespace tern::edge
+
+namespace tern::edge {
+namespace {
+
+// The rule set's own filter matching (levels split once per message) agrees with protocol::topic_matches.
+TEST(RuleSetTest, FromFiltersMatchAsSubscriptionsDo) {
+  const char* filters[] = {"#", "+", "a", "a/#", "a/+", "+/b", "a/b/c", "+/+/+", "a/+/#", "$SYS/#", "+/#", "/a", "a/"};
+  const char* topics[] = {"a", "a/b", "a/b/c", "a/b/c/d", "b", "/a", "a/", "$SYS/x", "$SYS", "x/b", "", "a//c"};
+  for (const char* filter : filters) {
+    Rule r;
+    r.name = "r";
+    r.statement = parse_statement(std::string("SELECT qos FROM \"") + filter + "\"");
+    r.actions.emplace_back(Drop{});
+    std::vector<Rule> rules;
+    rules.push_back(std::move(r));
+    const RuleSet set(std::move(rules), 1);
+    for (const char* topic : topics) {
+      EXPECT_EQ(set.wants(topic), protocol::topic_matches(filter, topic)) << filter << " vs " << topic;
+      RuleResult result;
+      RuleCounts counts;
+      set.evaluate(MessageView{.topic = topic}, result, counts);
+      EXPECT_EQ(result.drop, protocol::topic_matches(filter, topic)) << filter << " vs " << topic;
+    }
+  }
+  // Deeper than the levels split at once: the same answer through the fallback.
+  std::string deep = "d";
+  for (int i = 0; i < 40; ++i) deep += "/d";
+  Rule r;
+  r.name = "deep";
+  r.statement = parse_statement(R"(SELECT qos FROM "d/#", "+/+")");
+  r.actions.emplace_back(Drop{});
+  std::vector<Rule> rules;
+  rules.push_back(std::move(r));
+  const RuleSet set(std::move(rules), 1);
+  EXPECT_TRUE(set.wants(deep));
+  EXPECT_FALSE(set.wants("e" + deep.substr(1)));
 }
 
 }  // namespace
