@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "broker/config_context.hpp"
+#include "broker/protocol/topic.hpp"
 #include "platform/text_file.hpp"
 
 namespace tern {
@@ -409,6 +410,21 @@ constexpr Directive kDirectives[] = {
    },
    "bytes (>= 1024) waiting to be written to a client before QoS 0 messages to it are dropped (default 4194304) "
    "(Tern)"},
+  {"dead_letter_topic", Scope::global,
+   [](Context& c, std::string_view v) {
+     const std::string prefix(c.single(v));
+     if (!protocol::valid_topic_name(prefix) || prefix.ends_with('/')) {
+       c.fail("dead_letter_topic: '" + prefix + "' is not a topic name without wildcards and trailing '/'");
+     }
+     c.config().broker.dead_letter_topic = prefix;
+   },
+   "PREFIX: a QoS 1/2 message dropped for a client (queue full, expired, too large, no longer authorized) or "
+   "refused for a full bridge backlog is published to PREFIX/<reason>/<topic> (default: off) (Tern)"},
+  {"dead_letter_rate", Scope::global,
+   [](Context& c, std::string_view v) {
+     c.config().broker.dead_letter_rate = static_cast<std::uint32_t>(c.integer(v, 0, 1000000));
+   },
+   "0..1000000: dead letters per second at most, past it drops are only counted; 0: no limit (default 100) (Tern)"},
   {"persistence", Scope::global,
    [](Context& c, std::string_view v) { c.config().persistence.enabled = c.boolean(v); },
    "true|false: keep sessions, subscriptions, queued and in-flight QoS 1/2 messages and retained messages in "

@@ -1,10 +1,12 @@
 // The process log. Each line is built whole in memory (with its time) and written with one write(2), by the thread
-// that logged it while that cannot wait: a log file is written directly (a regular file never waits for room); a
+// that logged it while that cannot wait: a log file is written directly (a regular file never waits for room) until
+// a write to it is slow (a stalled disk: then its lines go through the queue below for a while, see Writer); a
 // pipe, FIFO or terminal through a non-blocking twin of its descriptor, a socket (journald's stdout) with
 // MSG_DONTWAIT. What would wait (a full pipe nobody reads) and every syslog line (syslog() blocks when the daemon
 // is stuck) go to a queue that a thread of the log's own writes, in order; while the queue holds anything, new lines
-// join it, so lines keep their order. So a blocked destination never stalls a thread that routes messages, and a
-// line is in the log file by the time what it reports can be seen. The queue is bounded (kQueueBytes): past it
+// join it, so lines keep their order. So a blocked destination never stalls a thread that routes messages (a slow
+// disk once per Writer::kSlowFor at most, for one write), and a line is in the log file by the time what it reports
+// can be seen. The queue is bounded (kQueueBytes): past it
 // lines are dropped and counted, and once the writer catches up a line says how many. flush_log() waits for the
 // queue (bounded), and runs at exit.
 //
@@ -24,6 +26,7 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <ctime>
@@ -181,6 +184,10 @@ Line make_line(LogLevel level, unsigned dests, std::string_view text) {
 class Writer {
  public:
   static constexpr std::size_t kQueueBytes = 4 * 1024 * 1024;
+  // A log file write that takes longer than kSlowWrite (a slow or stalled disk) sends the file's lines through the
+  // queue for kSlowFor; then a line is written directly again, and so on.
+  static constexpr std::chrono::milliseconds kSlowWrite{20};
+  static constexpr std::chrono::seconds kSlowFor{30};
 
   // Writes `line` directly where that cannot wait and the queue is empty; queues the rest (see the top).
   void submit(Line&& line) {
@@ -192,7 +199,16 @@ class Writer {
       return;
     }
     unsigned queued = line.dests & Dest::syslog;
-    if ((line.dests & Dest::file) != 0) write_all(g_file_fd.load(std::memory_order_relaxed), line.bytes);
+    if ((line.dests & Dest::file) != 0) {
+      const auto start = std::chrono::steady_clock::now();
+      if (start < file_slow_until_) {
+        queued |= Dest::file;
+      } else {
+        write_all(g_file_fd.load(std::memory_order_relaxed), line.bytes);
+        const auto end = std::chrono::steady_clock::now();
+        if (end - start > kSlowWrite) file_slow_until_ = end + kSlowFor;
+      }
+    }
     std::string rest;  // of a line a pipe took only part of: its tail goes next, from the queue
     for (const auto& [dest, direct] :
          {std::pair{Dest::stderr_, &g_direct_stderr}, std::pair{Dest::stdout_, &g_direct_stdout}}) {
@@ -268,6 +284,7 @@ class Writer {
   std::uint64_t dropped_ = 0;
   bool started_ = false;
   bool writing_ = false;
+  std::chrono::steady_clock::time_point file_slow_until_{};  // the log file is slow: its lines are queued until then
 };
 
 Writer& writer() {

@@ -63,6 +63,7 @@ void Bridge::local_session(Output& out) const {
   local.client_id = settings_.local_clientid;
   local.clean_start = settings_.local_clean();
   local.keep_alive = 0;
+  local.local = true;   // no keep alive imposed by max_keepalive: it may stay quiet for as long as no message flows
   local.bridge = true;  // no-local, retain-as-published, and its ids are the upstream's (see the header)
   // The local broker sends the bridge no more at once than the upstream takes.
   if (remote_window_ != 0 && remote_window_ != 65535) local.properties.receive_maximum = remote_window_;

@@ -115,6 +115,8 @@ struct BrokerStats {
   std::uint64_t clients_expired = 0;                  // disconnected sessions ended by their expiry
   std::uint64_t rule_drops = 0;                       // accepted PUBLISHes a rule's `drop` kept from routing
   std::uint64_t rule_messages = 0;                    // messages the rule engine derived and the core routed
+  std::uint64_t dead_letters = 0;                     // dead letters published (dead_letter_topic)
+  std::uint64_t dead_letters_suppressed = 0;          // drops that dead_letter_rate kept from becoming one
 };
 
 struct SysSample;

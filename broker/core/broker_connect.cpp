@@ -139,7 +139,7 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
   std::uint16_t keep_alive = connect.keep_alive;
   std::optional<std::uint16_t> server_keep_alive;
   const std::uint16_t max_ka = options_.max_keepalive;
-  if (max_ka != 0 && (keep_alive > max_ka || (keep_alive == 0 && max_ka < 65535))) {
+  if (max_ka != 0 && !connect.local && (keep_alive > max_ka || (keep_alive == 0 && max_ka < 65535))) {
     if (!v5) {
       refuse_connect(c, version, ReasonCode::client_identifier_not_valid, now, "keep alive above max_keepalive");
       return;

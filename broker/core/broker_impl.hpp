@@ -142,6 +142,15 @@ class Broker::Impl {
     ++stats_.messages_dropped;
     ++stats_.dropped[static_cast<unsigned>(reason)];
   }
+  // A QoS 1/2 delivery dropped for `client_id` (or refused from it): with dead_letter_topic set, a dead letter is
+  // queued (dead_letters.cpp) and published when the call ends, before its output is flushed.
+  void dead_letter(std::string_view reason, const MessagePtr& message, protocol::QoS qos, const std::string& client_id,
+                   TimePoint now);
+  void drop(DropReason reason, const Delivery& d, const Session& s, TimePoint now) {
+    drop(reason);
+    if (d.qos != protocol::QoS::at_most_once) dead_letter(drop_reason_name(reason), d.message, d.qos, s.client_id, now);
+  }
+  void publish_dead_letters();
   void on_publish(Client& c, protocol::Publish&& publish, TimePoint now);
   // An accepted PUBLISH: routed unless a rule drops it, then what the rules derived from it (current_outcome_).
   // Returns the deliveries of the original; a dropped one counts as delivered (its publisher hears success).
@@ -165,7 +174,7 @@ class Broker::Impl {
   // Routes to every matching subscription and stores it if retained. Returns the number of sessions it went to.
   std::size_t route(const MessagePtr& message, TimePoint now);
   void deliver(Session& s, Delivery&& d, TimePoint now);
-  void enqueue(Session& s, Delivery&& d);
+  void enqueue(Session& s, Delivery&& d, TimePoint now);
   // Sends `d` at QoS 1/2 with a new packet id and records it in the in-flight window.
   void send_inflight(Session& s, Client& c, Delivery&& d, TimePoint now);
   // Sends queued messages while the in-flight window has room.
@@ -277,7 +286,16 @@ class Broker::Impl {
     bool close;
   };
   std::deque<HeldOutput> held_;  // in batch order
-  TimePoint clock_anchor_{};     // steady time at which the wall clock read wall_anchor_
+
+  // dead_letters.cpp
+  struct DeadLetter {
+    MessagePtr message;
+    TimePoint at;
+  };
+  std::vector<DeadLetter> dead_letters_;  // made during the current call, published at its end
+  double dead_letter_tokens_ = 0;         // dead_letter_rate's bucket
+  TimePoint dead_letter_filled_{};
+  TimePoint clock_anchor_{};  // steady time at which the wall clock read wall_anchor_
   UnixMillis wall_anchor_ = 0;
 };
 

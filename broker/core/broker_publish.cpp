@@ -96,6 +96,11 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
   if (!backlog_limits_.empty() && publish.qos != QoS::at_most_once && !resent_qos2) {
     if (const std::string* bridge = full_backlog(publish.topic, publish.payload.size() + publish.topic.size(), s.id)) {
       refuse_for_quota(c, publish, "the backlog of " + *bridge + " is full (bridge_queue_max_bytes)");
+      if (!options_.dead_letter_topic.empty()) {
+        dead_letter("bridge_backlog_full",
+                    make_message(publish.topic, publish.payload, publish.qos, false, props, s.id, now), publish.qos,
+                    *bridge, now);
+      }
       return;
     }
   }
@@ -423,7 +428,7 @@ void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
       drop(DropReason::offline_qos0);
       return;
     }
-    enqueue(s, std::move(d));
+    enqueue(s, std::move(d), now);
     return;
   }
   if (d.qos == QoS::at_most_once) {
@@ -436,7 +441,7 @@ void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
     return;
   }
   if (!s.queue.empty() || s.queue.spills() || !inflight_room(s, *c)) {
-    enqueue(s, std::move(d));
+    enqueue(s, std::move(d), now);
     return;
   }
   send_inflight(s, *c, std::move(d), now);
@@ -453,7 +458,7 @@ void Broker::Impl::send_inflight(Session& s, Client& c, Delivery&& d, TimePoint 
   x.send(id, std::move(d), store);
 }
 
-void Broker::Impl::enqueue(Session& s, Delivery&& d) {
+void Broker::Impl::enqueue(Session& s, Delivery&& d, TimePoint now) {
   if (!backlog_limits_.empty()) {
     if (const auto limit = backlog_limits_.find(s.client_id); limit != backlog_limits_.end()) {
       // A bridge's backlog (set_backlog_limit): QoS 0 goes first; QoS 1/2 was refused at its PUBLISH if it would
@@ -471,7 +476,7 @@ void Broker::Impl::enqueue(Session& s, Delivery&& d) {
   if ((options_.max_queued_messages != 0 && s.queue.size() >= options_.max_queued_messages) ||
       (options_.max_queued_bytes != 0 && s.queue.bytes() + d.bytes() > options_.max_queued_bytes)) {
     // The queue is full: the new message is dropped for this client, as mosquitto does.
-    drop(DropReason::queue_full);
+    drop(DropReason::queue_full, d, s, now);
     TERN_LOG(debug, "Queue of ", s.client_id, " full: message on ", d.message->topic, " dropped.");
     return;
   }
@@ -491,7 +496,7 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
     const bool expired = taken.message->expired(now);
     if (expired || !may_read(s, taken.message->topic)) {
       store_of(s).remove(taken);
-      drop(expired ? DropReason::expired : DropReason::not_authorized);
+      drop(expired ? DropReason::expired : DropReason::not_authorized, taken, s, now);
       continue;
     }
     if (taken.qos == QoS::at_most_once) {
@@ -563,7 +568,7 @@ bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t pac
     // The client's view. A topic outside its hierarchy comes only with a session resumed from another listener.
     const auto view = unmount_topic(*c.mount_point, m.topic);
     if (!view) {
-      drop(DropReason::not_authorized);
+      if (c.session) drop(DropReason::not_authorized, d, *c.session, now);
       return false;
     }
     v.topic = *view;
@@ -592,7 +597,7 @@ bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t pac
     // Never send a packet larger than the client's Maximum Packet Size: it is dropped for this client
     // [MQTT-3.1.2-25].
     if (c.client_maximum_packet_size != 0 && protocol::publish_size(v, c.version) > c.client_maximum_packet_size) {
-      drop(DropReason::too_large);
+      if (c.session) drop(DropReason::too_large, d, *c.session, now);
       return false;
     }
     if (new_alias != 0) c.topic_aliases().outgoing.emplace(m.topic, new_alias);

@@ -65,11 +65,11 @@ void intrusive_ptr_release(Connection* connection) noexcept {
 struct Connection::Opening {
   Opening(Executor executor, std::string remote) : deadline(executor), remote(std::move(remote)) {}
 
-  Timer deadline;                   // opening_timeout
-  std::string remote;               // for the log lines, and attach()
-  std::string flight;               // what the transport said must be sent before going on
-  std::size_t written = 0;          // how much of `flight` has left
-  Transport::Result result;         // what the transport said with it, acted on once it has left
+  Timer deadline;            // opening_timeout
+  std::string remote;        // for the log lines, and attach()
+  std::string flight;        // what the transport said must be sent before going on
+  std::size_t written = 0;   // how much of `flight` has left
+  Transport::Result result;  // what the transport said with it, acted on once it has left
 };
 
 ConnectionRef Connection::create(int fd, Shard& shard, ListenerLink* listener, std::unique_ptr<Transport> transport) {
@@ -241,7 +241,8 @@ void Connection::open_read() {
 
 void Connection::open_failed(const std::string& reason) {
   TERN_LOG(notice, transport_->opening_name(), " with ", opening_->remote, " failed: ", reason);
-  shared().opening_failures[static_cast<std::size_t>(transport_->opening_layer())].fetch_add(1, std::memory_order_relaxed);
+  shared().opening_failures[static_cast<std::size_t>(transport_->opening_layer())].fetch_add(1,
+                                                                                             std::memory_order_relaxed);
   close_socket(CloseMode::quiet);
 }
 
@@ -269,7 +270,7 @@ void Connection::read_available() {
   read_signalled_ = false;  // these reads see whatever an event announced
   const std::span<char> buffer = shard_.read_buffer();
   for (int reads = 1;; ++reads) {
-    const ReadResult result = transport_ ? read_transport(buffer) : read_plain(buffer);
+    const ReadResult result = transport_ && !draining_ ? read_transport(buffer) : read_plain(buffer);
     const error_code& error = result.error;
     const std::size_t n = result.size;
     if (would_block(error)) {
@@ -278,8 +279,9 @@ void Connection::read_available() {
     }
     if (error) {
       // eof, connection_reset and the like are a client going away, not an event worth a log line here: the broker
-      // logs the disconnection. When closing, the flush in progress finishes the job (and detaches).
-      if (closing_.load(std::memory_order_relaxed)) return;
+      // logs the disconnection. When closing, the flush in progress finishes the job (and detaches); when draining
+      // (half_close()), this is the end the drain waited for.
+      if (closing_.load(std::memory_order_relaxed) && !draining_) return;
       close_socket(CloseMode::quiet);
       return;
     }
@@ -438,7 +440,8 @@ void Connection::deliver(std::string_view data) {
         complete = true;
         break;
       }
-      protocol::DecodeResult result = protocol::decode(input.substr(used), version_, shared.max_packet_size);
+      protocol::DecodeResult result = protocol::decode(
+          input.substr(used), version_, connect_seen_ ? shared.max_packet_size : shared.max_first_packet_size);
       if (result.status == protocol::DecodeResult::Status::need_more) {
         complete = true;
         break;
@@ -452,7 +455,8 @@ void Connection::deliver(std::string_view data) {
       auto* connect = std::get_if<protocol::Connect>(&result.packet);
       if (connect) {
         version_ = connect->version;
-        if (transport_ && transport_->username()) connect->username = *transport_->username();  // use_identity_as_username
+        if (transport_ && transport_->username())
+          connect->username = *transport_->username();  // use_identity_as_username
       }
       if (connect) {
         connect_in_batch = true;
@@ -465,9 +469,10 @@ void Connection::deliver(std::string_view data) {
         const auto level = static_cast<unsigned>(connect->version);
         if (listener_ && (listener_->accepted_versions & (1u << level)) == 0) {
           // accept_protocol_versions: refused before any password is looked at.
-          authentication = core::Authentication{.result = core::Authentication::Result::unsupported_version,
-                                                .reason = "MQTT protocol level " + std::to_string(level) +
-                                                          " is not accepted on this listener (accept_protocol_versions)"};
+          authentication =
+              core::Authentication{.result = core::Authentication::Result::unsupported_version,
+                                   .reason = "MQTT protocol level " + std::to_string(level) +
+                                             " is not accepted on this listener (accept_protocol_versions)"};
         } else if (listener_ && listener_->security) {
           authentication = authenticate(*connect, refusal_delay);
         }
@@ -477,9 +482,9 @@ void Connection::deliver(std::string_view data) {
       if (refusal_delay.count() != 0) {
         // What follows a refused CONNECT is never processed (3.1.1 [MQTT-3.1.4-5], 5.0 [MQTT-3.1.4-6]); the
         // refusal waits.
-        refuse_later(std::vector<protocol::Packet>(std::make_move_iterator(batch.begin()),
-                                                   std::make_move_iterator(batch.end())),
-                     std::move(*authentication), refusal_delay);
+        refuse_later(
+            std::vector<protocol::Packet>(std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end())),
+            std::move(*authentication), refusal_delay);
         batch.clear();
         leftover_.reset();
         return;
@@ -538,7 +543,8 @@ void Connection::deliver(std::string_view data) {
 core::Authentication Connection::authenticate(protocol::Connect& connect, std::chrono::milliseconds& delay) {
   const auto security = listener_->security->get();
   const bool identity = transport_ && transport_->username() != nullptr;
-  core::Authentication verdict = security->authenticate(connect.client_id, connect.username, connect.password, identity);
+  core::Authentication verdict =
+      security->authenticate(connect.client_id, connect.username, connect.password, identity);
   verdict.policy = security;
   if (verdict.result == core::Authentication::Result::bad_credentials) {
     const std::string address = peer_address(fd_);
@@ -635,7 +641,7 @@ void Connection::flush() {
       if ((!out_ || out_->queue.empty()) && !transport_output) {
         if (closing_.load(std::memory_order_relaxed)) {
           lock.unlock();
-          close_socket(CloseMode::graceful);
+          half_close();
         }
         return;
       }
@@ -690,8 +696,8 @@ bool Connection::encode_slice() {
   std::string failure;
   out_->wire.clear();
   out_->written = 0;
-  const std::size_t taken = transport_->write_some(std::string_view(out_->writing).substr(out_->encoded),
-                                                  out_->wire, wire_slice, failure);
+  const std::size_t taken =
+      transport_->write_some(std::string_view(out_->writing).substr(out_->encoded), out_->wire, wire_slice, failure);
   out_->encoded += taken;
   shard_.count_sent(taken);
   if (failure.empty()) return true;
@@ -746,31 +752,67 @@ void Connection::start_linger_timer() {
 
 // --- Ending ------------------------------------------------------------------------------------------------------
 
+// Our last bytes are written. Closing the socket now, while the client is still sending, would answer with a reset,
+// and a reset makes the client's system discard what it has not read yet: the DISCONNECT that says why, and the
+// packets before it. So our direction ends first (the FIN follows our last bytes), and the client's bytes are read
+// and discarded until it closes its own direction, or for close_linger at most (a client that neither reads nor
+// closes), as web servers' lingering close does. The client is gone for the broker and for the listener's
+// max_connections from here; the socket still counts as open until it closes. At shutdown there is no time for it.
+void Connection::half_close() {
+  if (socket_closed_ || draining_) return;
+  if (shared().shutting_down.load(std::memory_order_relaxed)) {
+    close_socket(CloseMode::graceful);
+    return;
+  }
+  draining_ = true;
+  read_paused_ = false;
+  send_transport_end(true);
+  ::shutdown(fd_, SHUT_WR);
+  if (listener_) listener_->connections.fetch_sub(1, std::memory_order_relaxed);
+  listener_ = nullptr;
+  detach_once();
+  {
+    std::lock_guard lock(write_mutex_);
+    if (!out_) out_ = std::make_unique<Outgoing>();
+    out_->linger = std::make_unique<Timer>(shard_.executor());
+    out_->linger->expires_after(close_linger);
+    out_->linger->async_wait([self = self()](const error_code& error) {
+      if (!error) self->close_socket(CloseMode::quiet);  // a no-op if the client's end came first
+    });
+  }
+  read_available();  // what came while closing: its readiness event may have been taken already
+}
+
+// Best effort, without waiting (the socket is non-blocking): what the transport still has to say (the close frame that
+// answers a client's, or explains why the stream failed), then, on a graceful end, its own end (close_notify).
+void Connection::send_transport_end(bool graceful) {
+  if (!transport_ || opening_) return;
+  {
+    std::lock_guard lock(write_mutex_);
+    if (out_ && writing_active_ && out_->written != 0) return;  // mid-write: nothing can be framed after it
+  }
+  std::string end;
+  std::string failure;
+  if (transport_->wants_write()) transport_->write_some({}, end, wire_slice, failure);
+  if (graceful && attached_) transport_->close(end);
+  error_code ignored;
+  if (!end.empty()) calls().transmit(fd_, end, ignored);
+}
+
 void Connection::close_socket(CloseMode mode) {
   if (socket_closed_) return;
   socket_closed_ = true;
   wants_read_ = false;
   wants_write_ = false;
+  if (mode != CloseMode::reset && !draining_) send_transport_end(mode == CloseMode::graceful);
   std::unique_ptr<Outgoing> out;
-  bool mid_write = false;  // part of a batch's wire bytes has left: nothing more can be framed after it
   {
     std::lock_guard lock(write_mutex_);
     dead_ = true;
-    mid_write = out_ && writing_active_ && out_->written != 0;
     out = std::move(out_);
     pending_.store(0, std::memory_order_relaxed);
   }
-  out.reset();  // outside the lock: its linger timer's handler is cancelled
-  if (transport_ && mode != CloseMode::reset && !mid_write && !opening_) {
-    // Best effort, without waiting (the socket is non-blocking): what the transport still has to say (the close
-    // frame that answers a client's, or explains why the stream failed), then on a graceful close its own end.
-    std::string end;
-    std::string failure;
-    if (transport_->wants_write()) transport_->write_some({}, end, wire_slice, failure);
-    if (mode == CloseMode::graceful && attached_) transport_->close(end);
-    error_code ignored;
-    if (!end.empty()) calls().transmit(fd_, end, ignored);
-  }
+  out.reset();       // outside the lock: its linger timer's handler is cancelled
   opening_.reset();  // cancels its deadline
   if (mode == CloseMode::graceful) ::shutdown(fd_, SHUT_RDWR);
   if (mode == CloseMode::reset) {

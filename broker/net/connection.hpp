@@ -28,9 +28,11 @@
 // also drops QoS 0 messages to it); reading resumes when writes catch up. Above the hard cap in SharedBroker the
 // client is hopelessly slow and its socket is closed without flushing.
 //
-// Closing. close() (from the Broker) lets the queued bytes be written, then shuts the socket down and closes it;
-// incoming bytes are read and discarded meanwhile. A close that cannot finish within close_linger, and a client over
-// the hard cap, are reset instead: the kernel drops what it still holds for them.
+// Closing. close() (from the Broker) lets the queued bytes be written, then ends our direction of the socket and
+// closes it once the client has ended its own (half_close()), so that a client still sending reads our last packets
+// (the DISCONNECT that says why) instead of a reset; incoming bytes are read and discarded meanwhile. A close whose
+// bytes cannot be written within close_linger, and a client over the hard cap, are reset instead: the kernel drops
+// what it still holds for them. The wait for the client's end is bounded by close_linger too.
 //
 // Transports. Between the socket and the MQTT bytes there may be a Transport (transport.hpp): TLS, WebSocket
 // framing, or both. It is sans-I/O; the connection does every system call for it, so batching, back pressure, deadlines
@@ -174,6 +176,8 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   bool encode_slice();
   bool batch_done(const error_code& error);
   void start_linger_timer();
+  void half_close();
+  void send_transport_end(bool graceful);
 
   // graceful: shutdown then close (our last bytes are written); quiet: close (the peer is gone); reset: close with
   // SO_LINGER 0, discarding what the kernel still holds (a client too slow to ever take it).
@@ -224,8 +228,9 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   bool wants_write_ : 1 = false;     // waiting for a writability event (the socket was full)
   bool read_paused_ : 1 = false;     // stopped reading for back pressure
   bool socket_closed_ : 1 = false;
-  bool connect_seen_ : 1 = false;    // the first CONNECT was decoded (and authenticated)
-  bool wire_drained_ : 1 = true;     // with a transport: the last read of wire bytes was short
+  bool connect_seen_ : 1 = false;  // the first CONNECT was decoded (and authenticated)
+  bool wire_drained_ : 1 = true;   // with a transport: the last read of wire bytes was short
+  bool draining_ : 1 = false;      // half-closed: reading and discarding until the client's end (half_close())
 
   // Under write_mutex_ (other threads write them while the shard thread writes the flags above: whole bytes, each
   // its own memory location, not bit-fields).

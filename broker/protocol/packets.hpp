@@ -57,8 +57,11 @@ struct Connect {
   // A mosquitto bridge's "try_private": the protocol level with its top bit set (0x83, 0x84) says the client is a
   // bridge (see Broker: its own messages are not sent back to it, retain flags reach it as published).
   bool bridge = false;
-  bool clean_start = true;          // "clean session" in 3.1.1
-  std::uint16_t keep_alive = 0;     // seconds
+  // Not on the wire: the broker's own client (a bridge's local half, a service such as the history query), which
+  // has no socket to go quiet; max_keepalive imposes no keep alive on it.
+  bool local = false;
+  bool clean_start = true;       // "clean session" in 3.1.1
+  std::uint16_t keep_alive = 0;  // seconds
   std::string client_id;
   std::optional<Will> will;
   std::optional<std::string> username;

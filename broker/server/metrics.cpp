@@ -106,6 +106,10 @@ std::string render_metrics(const MetricsSnapshot& s) {
     w.sample("tern_messages_dropped_total", label("reason", core::drop_reason_name(static_cast<core::DropReason>(r))),
              static_cast<double>(b.dropped[r]));
   }
+  w.counter("tern_dead_letters_total", "Dead letters published (dead_letter_topic).",
+            static_cast<double>(b.dead_letters));
+  w.counter("tern_dead_letters_suppressed_total", "QoS 1/2 drops that made no dead letter: over dead_letter_rate.",
+            static_cast<double>(b.dead_letters_suppressed));
   w.gauge("tern_queued_messages",
           "Messages waiting in the sessions' queues (in memory and in the store), not in flight.",
           static_cast<double>(b.queued_messages));

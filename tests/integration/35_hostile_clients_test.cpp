@@ -3,7 +3,10 @@
 // answer (a close, a reason code) and nothing else changes. How fast the pairs are served meanwhile is a benchmark
 // matter (bench/), not checked here.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <random>
 #include <string>
@@ -11,6 +14,7 @@
 #include <vector>
 
 #include "tests/integration/harness.hpp"
+#include "tests/integration/harness_detail.hpp"
 
 namespace tern::itest {
 namespace {
@@ -111,6 +115,11 @@ TEST(HostileClients, AnnouncedHugePacket) {
     huge.connect("huge", true, 2);
     huge.send_bytes(std::string("\x30\xff\xff\xff\x7f", 5) + std::string(1 << 20, 'x'));  // 256 MB - 1 announced
     EXPECT_EQ(huge.read(limited ? 5s : 10s).status, RawClient::ReadResult::Status::closed);
+    // Before its CONNECT a client may not announce more than 1 MiB, whatever max_packet_size allows: closed from
+    // the header, long before the connect timeout.
+    RawClient nobody(broker.port(), Version::v311);
+    nobody.send_bytes(std::string("\x10\xff\xff\xff\x7f", 5) + std::string(1 << 16, 'x'));
+    EXPECT_EQ(nobody.read(5s).status, RawClient::ReadResult::Status::closed);
     EXPECT_TRUE(pairs.stop()) << pairs.error();
   }
 }
@@ -205,6 +214,85 @@ TEST(HostileClients, PacketIdExhaustion) {
     ++delivered;
   }
   EXPECT_EQ(delivered, 65535);
+  EXPECT_TRUE(pairs.stop()) << pairs.error();
+}
+
+// A connect flood: 10,000 connections opened at about 10,000 a second, each sending a CONNECT and going away (half
+// of them without reading the CONNACK, half after a reset). Every one is served or refused, none is left open in the
+// broker, and a new client is served at once.
+TEST(HostileClients, ConnectFlood) {
+  BrokerProcess broker;
+  Bystanders pairs(broker.port(), kPairs);
+  const std::size_t fds_before = open_descriptors(broker.pid());
+  std::string connect;
+  protocol::encode(RawClient::make_connect(Version::v311, ""), Version::v311, connect);
+  std::atomic<int> failed{0};
+  auto flood = [&](int first, int count) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < count; ++i) {
+      // Paced at 5,000 a second per thread: connection i leaves at i / 5 ms (no wait once behind).
+      std::this_thread::sleep_until(start + std::chrono::microseconds(200 * i));
+      const int fd = detail::tcp_connect(broker.port());
+      if (fd < 0) {
+        ++failed;
+        continue;
+      }
+      ::send(fd, connect.data(), connect.size(), MSG_NOSIGNAL);
+      if ((first + i) % 2 == 1) {
+        const linger abortive{1, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+      }
+      ::close(fd);
+    }
+  };
+  std::thread a(flood, 0, 5000);
+  std::thread b(flood, 5000, 5000);
+  a.join();
+  b.join();
+  EXPECT_EQ(failed, 0) << "connections refused by the kernel";
+  RawClient fresh(broker.port(), Version::v5);
+  EXPECT_EQ(static_cast<int>(fresh.connect("after-the-flood").reason_code), 0);
+  EXPECT_TRUE(wait_until([&] { return open_descriptors(broker.pid()) <= fds_before + 1; }, 30s))
+      << open_descriptors(broker.pid()) << " descriptors open, " << fds_before << " before the flood";
+  EXPECT_TRUE(pairs.stop()) << pairs.error();
+}
+
+// Half-open connections (a device that lost power after its CONNECT: nothing more is sent, nothing read, nothing
+// closed) are closed once their keep alive is over, and connections that never send a CONNECT at the connect timeout
+// (10 s); each sees the broker's end, and the broker holds none of their descriptors afterwards.
+TEST(HostileClients, HalfOpenAndSilentConnectionsAreClosed) {
+  BrokerProcess broker;
+  Bystanders pairs(broker.port(), kPairs);
+  const std::size_t fds_before = open_descriptors(broker.pid());
+  std::string connect;
+  protocol::encode(RawClient::make_connect(Version::v311, "", true, 1), Version::v311, connect);  // keep alive 1 s
+  std::vector<int> half_open;
+  std::vector<int> silent;
+  for (int i = 0; i < 300; ++i) {
+    half_open.push_back(detail::tcp_connect(broker.port()));
+    ASSERT_GE(half_open.back(), 0);
+    ASSERT_EQ(::send(half_open.back(), connect.data(), connect.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(connect.size()));
+    silent.push_back(detail::tcp_connect(broker.port()));
+    ASSERT_GE(silent.back(), 0);
+  }
+  // The broker's end: each socket reads its CONNACK (the half-open ones) and then the end of the stream.
+  auto ended = [](int fd) {
+    char buffer[64];
+    for (int i = 0; i < 4; ++i) {
+      const ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return true;
+      if (n < 0) return false;
+    }
+    return false;
+  };
+  auto all_ended = [&](const std::vector<int>& fds) { return std::all_of(fds.begin(), fds.end(), ended); };
+  EXPECT_TRUE(wait_until([&] { return all_ended(half_open); }, 10s)) << "half-open connections still open";
+  EXPECT_TRUE(wait_until([&] { return all_ended(silent); }, 20s)) << "connections without CONNECT still open";
+  for (const int fd : half_open) ::close(fd);
+  for (const int fd : silent) ::close(fd);
+  EXPECT_TRUE(wait_until([&] { return open_descriptors(broker.pid()) <= fds_before; }, 10s))
+      << open_descriptors(broker.pid()) << " descriptors open, " << fds_before << " before";
   EXPECT_TRUE(pairs.stop()) << pairs.error();
 }
 

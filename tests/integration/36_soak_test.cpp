@@ -5,9 +5,8 @@
 //
 // TERN_SOAK_SECONDS sets the churn's length (default 60; bench/soak.sh runs it for 10 minutes and prints the
 // figures).
-#include <dirent.h>
-#include <unistd.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -36,15 +35,6 @@
 
 namespace tern::itest {
 namespace {
-
-std::size_t open_descriptors(pid_t pid) {
-  std::size_t n = 0;
-  if (DIR* dir = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
-    while (const dirent* entry = ::readdir(dir)) n += entry->d_name[0] != '.';
-    ::closedir(dir);
-  }
-  return n;
-}
 
 std::size_t rss_kib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");

@@ -2,14 +2,15 @@
 #include "tests/integration/harness.hpp"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <pwd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -83,6 +84,15 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
     if (Clock::now() >= deadline) return false;
     std::this_thread::sleep_for(10ms);
   }
+}
+
+std::size_t open_descriptors(pid_t pid) {
+  std::size_t n = 0;
+  if (DIR* dir = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+    while (const dirent* entry = ::readdir(dir)) n += entry->d_name[0] != '.';
+    ::closedir(dir);
+  }
+  return n;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -174,7 +184,8 @@ void BrokerProcess::start() {
   log_offset_ = std::filesystem::exists(log_path_) ? std::filesystem::file_size(log_path_, ec) : 0;
   std::string binary = mosquitto_ ? "/usr/sbin/mosquitto" : TERN_BINARY;
   // A cross-built tern runs under an emulator (cross-toolchains/test-arm.sh): TERN_TEST_BINARY names the broker and
-  // TERN_TEST_BROKER_WRAPPER the command put in front of it, split at spaces ("qemu-aarch64 -L /usr/aarch64-linux-gnu").
+  // TERN_TEST_BROKER_WRAPPER the command put in front of it, split at spaces ("qemu-aarch64 -L
+  // /usr/aarch64-linux-gnu").
   if (const char* v = std::getenv("TERN_TEST_BINARY"); v != nullptr && *v != '\0' && !mosquitto_) binary = v;
   std::vector<std::string> args;
   if (const char* v = std::getenv("TERN_TEST_BROKER_WRAPPER"); v != nullptr) {

@@ -361,6 +361,9 @@ std::vector<std::string> tern_command();
 // Waits until `pred` holds, polling every 10 ms; false at the deadline.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = answer_timeout);
 
+// How many descriptors process `pid` has open (/proc/PID/fd).
+std::size_t open_descriptors(pid_t pid);
+
 // A TCP port free on 127.0.0.1 when called (another process may take it before it is used).
 std::uint16_t pick_free_port();
 

@@ -370,6 +370,8 @@ TEST(ConfigSyntax, DirectiveTableIsComplete) {
                                           "message_size_limit",
                                           "max_inflight_bytes",
                                           "memory_limit",
+                                          "dead_letter_topic",
+                                          "dead_letter_rate",
                                           "mount_point",
                                           "upgrade_outgoing_qos",
                                           "websockets_path",
@@ -732,4 +734,17 @@ TEST(ConfigHttpListener, PortAndAddress) {
 }
 
 }  // namespace
+TEST(ConfigGeneral, DeadLetters) {
+  EXPECT_TRUE(parse("").broker.dead_letter_topic.empty());
+  EXPECT_EQ(parse("").broker.dead_letter_rate, 100u);
+  const auto c = parse("dead_letter_topic gateway/dead\ndead_letter_rate 0\n");
+  EXPECT_EQ(c.broker.dead_letter_topic, "gateway/dead");
+  EXPECT_EQ(c.broker.dead_letter_rate, 0u);
+  EXPECT_EQ(error_of("dead_letter_topic dead/#\n"),
+            "tern.conf:1: dead_letter_topic: 'dead/#' is not a topic name without wildcards and trailing '/'");
+  EXPECT_EQ(error_of("dead_letter_topic dead/\n"),
+            "tern.conf:1: dead_letter_topic: 'dead/' is not a topic name without wildcards and trailing '/'");
+  EXPECT_NE(error_of("dead_letter_rate -1\n"), "");
+}
+
 }  // namespace tern

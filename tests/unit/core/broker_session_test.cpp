@@ -1,6 +1,5 @@
 // The broker state machine, driven without sockets: CONNECT rules, sessions, wills and timers.
 #include "broker/core/broker.hpp"
-
 #include "tests/unit/core/broker_test_support.hpp"
 
 namespace tern::core::testing {
@@ -135,6 +134,28 @@ TEST(BrokerConnect, MaxKeepaliveAnnouncedTo5AndRefusedFor311) {
   EXPECT_EQ(ack.properties.server_keep_alive, 10);
   TestClient c3(b, p::Version::v311, t0);
   EXPECT_EQ(static_cast<int>(c3.connect("b", true, t0, {}, std::nullopt, 60).reason_code), 2);
+}
+
+// The broker's own clients (a bridge's local half, the history service) have no socket to go quiet: max_keepalive
+// imposes no keep alive on them, so an idle bridge is not closed every 1.5 x max_keepalive.
+TEST(BrokerConnect, MaxKeepaliveSparesTheBrokersOwnClients) {
+  BrokerOptions o = anonymous();
+  o.max_keepalive = 10;
+  Broker b(o);
+  TestClient local(b, p::Version::v5, t0);
+  p::Connect connect;
+  connect.version = p::Version::v5;
+  connect.client_id = "bridge-local";
+  connect.local = true;
+  local.send(std::move(connect), t0);
+  const auto acks = local.received_of<p::Connack>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_FALSE(acks[0].properties.server_keep_alive);
+  TestClient remote(b, p::Version::v5, t0);
+  remote.connect("remote", true, t0, {}, std::nullopt, 0);
+  b.tick(t0 + 1h);
+  EXPECT_FALSE(local.closed());
+  EXPECT_TRUE(remote.closed()) << "a remote client asking for no keep alive still gets max_keepalive's";
 }
 
 TEST(BrokerSession, TakeoverClosesTheOldConnection) {  // [MQTT-3.1.4-3]
