@@ -82,6 +82,26 @@ SCENARIOS = [
      ["--scenario", "fanin", "--mqtt", "3", "--payload", "1024"]),
     ("tls-fanin-1k-v3", "9. fan-in 10->1, QoS 0, 1 KiB, TLS 1.2, 3.1.1",
      ["--scenario", "fanin", "--mqtt", "3", "--payload", "1024"]),
+    # TLS session resumption (issue 23): the storm's connect / CONNACK / DISCONNECT loop over TLS, every handshake
+    # full, against every reconnect resuming the client's session by ticket, or by session id (no tickets); the
+    # set-up and the loops again with an EC P-256 certificate; and a reconnect storm after a broker restart.
+    ("tls-storm-full-v3", "9. reconnect loop, 32 at a time, TLS 1.2, every handshake full, 3.1.1",
+     ["--scenario", "storm", "--mqtt", "3"]),
+    ("tls-storm-resumed-v3", "9. reconnect loop, 32 at a time, TLS 1.2, sessions resumed by ticket, 3.1.1",
+     ["--scenario", "storm", "--mqtt", "3", "--tls-resume"]),
+    ("tls-storm-cache-v3", "9. reconnect loop, 32 at a time, TLS 1.2, sessions resumed by id (no tickets), 3.1.1",
+     ["--scenario", "storm", "--mqtt", "3", "--tls-resume", "--tls-no-tickets"]),
+    ("tls-connect-ec-v3", "9. connection set-up, 32 at a time, TLS 1.2, EC P-256 certificate, 3.1.1",
+     ["--scenario", "connect", "--mqtt", "3"]),
+    ("tls-storm-full-ec-v3", "9. reconnect loop, TLS 1.2, EC P-256 certificate, every handshake full, 3.1.1",
+     ["--scenario", "storm", "--mqtt", "3"]),
+    ("tls-storm-resumed-ec-v3", "9. reconnect loop, TLS 1.2, EC P-256 certificate, resumed by ticket, 3.1.1",
+     ["--scenario", "storm", "--mqtt", "3", "--tls-resume"]),
+    ("tls-reboot-v3", "15. reconnect storm: 2,000 TLS clients (EC P-256), broker killed and restarted, 3.1.1",
+     ["--scenario", "reconnect", "--mqtt", "3", "--tls-resume"]),
+    ("tls-reboot-keyfile-v3",
+     "15. reconnect storm as above, Tern with tls_session_ticket_key_file (tickets survive the restart), 3.1.1",
+     ["--scenario", "reconnect", "--mqtt", "3", "--tls-resume"]),
     # Durable QoS 1 (issue "SQLite persistence"): every client has a persistent session, so the broker must store what
     # it queues for the subscribers; the same load with persistence off is the reference.
     ("durable-q1-v3", "10. durable: 50 pairs, QoS 1, 64 B, persistent sessions, persistence on, 3.1.1",
@@ -182,7 +202,11 @@ SCENARIO_GROUPS = {"websockets": "ws-", "rules": "rules-"}
 # Scenarios that need a broker configuration start-peer does not make: run.py writes every broker's configuration
 # itself for them (the same settings as start-peer's, plus the listed ones), also for their plain / persistence-off
 # halves, so that the two halves of a comparison differ in that one setting only.
-#   tls: the listener speaks TLS (certificates made at run time, see Certificates)
+#   tls: the listener speaks TLS (certificates made at run time, see Certificates); tls_key: "rsa" or "ec" for
+#        this row whatever --tls-key says
+#   reboot: the generator's reconnect scenario: once its clients are connected, the broker is killed (SIGKILL, as a
+#           power cut or reboot) and started again on the same port; ticket_key_file: tern keeps its ticket keys in
+#           the run's folder (tls_session_ticket_key_file), so they survive the restart
 #   persistence: tern "persistence true" + "persistence_sync full"; mosquitto "persistence true" (autosave_interval
 #                default: it writes its database every 1800 s and at exit, not per message)
 #   tern_threads: Tern's "threads" (default: --tern-threads)
@@ -206,6 +230,15 @@ SCENARIO_OPTIONS = {
     "tls-fanin-16-v3": {"tls": True, "brokers": TLS_BROKERS},
     "tls-fanin-1k-plain-v3": {"tls": False, "brokers": TLS_BROKERS},
     "tls-fanin-1k-v3": {"tls": True, "brokers": TLS_BROKERS},
+    "tls-storm-full-v3": {"tls": True, "brokers": TLS_BROKERS},
+    "tls-storm-resumed-v3": {"tls": True, "brokers": TLS_BROKERS},
+    "tls-storm-cache-v3": {"tls": True, "brokers": TLS_BROKERS},
+    "tls-connect-ec-v3": {"tls": True, "tls_key": "ec", "brokers": TLS_BROKERS},
+    "tls-storm-full-ec-v3": {"tls": True, "tls_key": "ec", "brokers": TLS_BROKERS},
+    "tls-storm-resumed-ec-v3": {"tls": True, "tls_key": "ec", "brokers": TLS_BROKERS},
+    "tls-reboot-v3": {"tls": True, "tls_key": "ec", "reboot": True, "brokers": TLS_BROKERS},
+    "tls-reboot-keyfile-v3": {"tls": True, "tls_key": "ec", "reboot": True, "ticket_key_file": True,
+                              "brokers": ("tern",)},
     "durable-q1-v3": {"persistence": True, "brokers": DURABLE_BROKERS},
     "durable-q1-off-v3": {"persistence": False, "brokers": DURABLE_BROKERS},
     "durable-q1-v5": {"persistence": True, "brokers": DURABLE_BROKERS},
@@ -239,8 +272,13 @@ def idle_row(sid):
 
 
 def connect_row(sid):
-    """Rows whose measured window is the connection set-up itself (the generator's connect scenario)."""
-    return sid.startswith(("tls-connect", "auth-connect"))
+    """Rows whose measured window is the connection set-up itself (the generator's connect scenario), or so short
+    that the broker's CPU time needs the fine clock (the reconnect storm)."""
+    return sid.startswith(("tls-connect", "auth-connect", "tls-reboot"))
+
+
+def reboot_row(sid):
+    return SCENARIO_OPTIONS.get(sid, {}).get("reboot", False)
 
 
 def runs_on(sid, broker):
@@ -548,6 +586,8 @@ class Broker:
                     lines += ["websockets_compression true"]
             if opts and opts.get("tls"):
                 lines += [f"certfile {certs.cert}", f"keyfile {certs.key}"]
+            if opts and opts.get("ticket_key_file"):
+                lines += [f"tls_session_ticket_key_file {os.path.join(workdir, 'tickets.key')}"]
             security = auth.tern_lines(opts) if opts else []
             if not any(line.startswith("allow_anonymous") for line in security):
                 security.insert(0, "allow_anonymous true")
@@ -557,7 +597,7 @@ class Broker:
                 lines += bench_rules()
             if opts and opts.get("persistence"):
                 store = os.path.join(workdir, "store")
-                os.mkdir(store)
+                os.makedirs(store, exist_ok=True)
                 lines += ["persistence true", f"persistence_location {store}", "persistence_sync full"]
             with open(conf, "w") as f:
                 f.write("\n".join(lines) + "\n")
@@ -598,6 +638,9 @@ def scenario_args(sid, args, certs):
         extra = ["--connections", str(args.connections), "--hold", "60"]
     elif sid.startswith("retained"):
         extra = ["--topics", str(args.topics), "--retained-timeout", "30"]
+    elif reboot_row(sid):
+        extra = ["--connections", str(args.connect_connections), "--setup-timeout", "120",
+                 "--reconnect-timeout", "120", "--threads", str(args.loadgen_threads)]
     elif connect_row(sid):
         extra = ["--connections", str(args.connect_connections), "--setup-timeout", "120",
                  "--threads", str(args.loadgen_threads)]
@@ -613,13 +656,14 @@ def scenario_args(sid, args, certs):
     return extra
 
 
-def run_once(broker, sid, loadgen_args, args, ports, certs, auth):
+def run_once(broker, sid, loadgen_args, args, ports, all_certs, auth):
     port = broker.fixed_port or ports.take()
     workdir = tempfile.mkdtemp(prefix=f"tern-bench-{broker.name}-")
     opts = SCENARIO_OPTIONS.get(sid)
     threads = None
     if broker.name == "tern":
         threads = 1 if sid == "startup" else (opts or {}).get("tern_threads")
+    certs = all_certs[(opts or {}).get("tls_key", args.tls_key)]
     if opts and opts.get("tls"):
         certs.make()
     proc, startup, log_path = broker.start(port, workdir, threads, opts, certs, auth)
@@ -638,12 +682,15 @@ def run_once(broker, sid, loadgen_args, args, ports, certs, auth):
         cmd = [args.loadgen, "--port", str(port)] + loadgen_args + scenario_args(sid, args, certs)
         lg = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         samples, errors, fine_cpu = {}, [], {}
+        connected = threading.Event()  # reboot rows: the generator's clients are all connected
 
         def on_stderr():
             for line in lg.stderr:
                 parts = line.split()
                 if len(parts) >= 2 and parts[0] == "EVENT":
                     event = parts[1]
+                    if event == "ready" and reboot_row(sid):
+                        connected.set()
                     samples[event] = (time.monotonic(), cpu_seconds(proc.pid), memory_kib(proc.pid))
                     if connect_row(sid):
                         fine_cpu[event] = cpu_seconds_fine(proc.pid)
@@ -667,6 +714,20 @@ def run_once(broker, sid, loadgen_args, args, ports, certs, auth):
         readers = [threading.Thread(target=on_stderr, daemon=True), threading.Thread(target=on_stdout, daemon=True)]
         for t in readers:
             t.start()
+        if reboot_row(sid):
+            # A gateway reboot: the broker dies at once (SIGKILL: every connection drops) and is started again on the
+            # same port with the same configuration (and, for tern with a ticket key file, the same key file).
+            while not connected.wait(0.1):
+                if lg.poll() is not None:
+                    break
+            if connected.is_set():
+                old = proc
+                os.killpg(old.pid, signal.SIGKILL)
+                old.wait()
+                proc, restart, log_path = broker.start(port, workdir, threads, opts, certs, auth)
+                result["restart_ms"] = round(restart * 1000, 2) if restart is not None else None
+                if restart is None:
+                    result["error"] = "broker did not start listening again: " + tail(log_path)
         try:
             lg.wait(timeout=args.run_timeout)  # not communicate(): it would close stdin, which idle waits on
         except subprocess.TimeoutExpired:
@@ -691,7 +752,10 @@ def run_once(broker, sid, loadgen_args, args, ports, certs, auth):
         if proc.poll() is not None:
             result["error"] = f"broker exited with {proc.returncode}: " + tail(log_path)
             return result
-        if "measure_start" in samples and "measure_end" in samples:
+        if reboot_row(sid) and "measure_end" in fine_cpu:
+            # The restarted broker's whole CPU time until the last client was back (its start-up included).
+            result["cpu_s"] = round(fine_cpu["measure_end"], 4)
+        elif "measure_start" in samples and "measure_end" in samples:
             t0, c0, _ = samples["measure_start"]
             t1, c1, _ = samples["measure_end"]
             result["cpu_s"] = round(c1 - c0, 3)
@@ -802,6 +866,15 @@ def metrics(r):
             m["connacks_per_cpu_s"] = lg["connacks"] / r["cpu_s"]
             if lg["connacks"]:
                 m["cpu_us_per_connect"] = r["cpu_s"] / lg["connacks"] * 1e6
+    if lg.get("tls") and (lg.get("tls_full", 0) + lg.get("tls_resumed", 0)):
+        m["resumed_pct"] = 100.0 * lg["tls_resumed"] / (lg["tls_full"] + lg["tls_resumed"])
+    if "storm_s" in lg:  # the reconnect storm after a restart
+        m["reboot_storm_s"] = lg["storm_s"]
+        m["reboot_outage_s"] = lg["outage_s"]
+        if r.get("restart_ms") is not None:
+            m["restart_ms"] = r["restart_ms"]
+        if r.get("cpu_s"):
+            m["cpu_s"] = r["cpu_s"]
     if "core_lock" in r:
         m["lock_held_pct"] = r["core_lock"]["held_pct"]
         m["lock_longest_us"] = r["core_lock"]["longest_hold_us"]
@@ -914,6 +987,28 @@ def difference_rows(sid, reference, title, metrics):
 TABLE_ROWS += (metric_rows("tls-connect-plain-v3", CONNECTS) + metric_rows("tls-connect-v3", TLS_CONNECTS)
                + ratio_rows("tls-connect-v3", "tls-connect-plain-v3", "9. connection set-up: TLS ÷ plain TCP",
                             [("connacks_per_s", "connections per s", True, "f2"), CONNECTS[1]]))
+# 9. session resumption: resumed ÷ full handshakes per broker CPU-second (issue 23: at least 5), P-256 ÷ RSA-2048.
+TLS_STORM = [("connacks_per_s", "TLS handshakes + CONNACKs per s", True, "int"),
+             ("connacks_per_cpu_s", "handshakes + CONNACKs per broker CPU-s", True, "int"),
+             ("resumed_pct", "% of handshakes resumed", True, "f1")]
+TABLE_ROWS += (metric_rows("tls-connect-ec-v3", TLS_CONNECTS)
+               + ratio_rows("tls-connect-ec-v3", "tls-connect-v3", "9. connection set-up: EC P-256 ÷ RSA-2048",
+                            TLS_CONNECTS[:2]))
+for key in ("", "-ec"):
+    TABLE_ROWS += (metric_rows(f"tls-storm-full{key}-v3", TLS_STORM[:2])
+                   + metric_rows(f"tls-storm-resumed{key}-v3", TLS_STORM)
+                   + ratio_rows(f"tls-storm-resumed{key}-v3", f"tls-storm-full{key}-v3",
+                                f"9. reconnect loop{' (EC P-256)' if key else ''}: resumed by ticket ÷ full",
+                                TLS_STORM[:2]))
+TABLE_ROWS += (metric_rows("tls-storm-cache-v3", TLS_STORM)
+               + ratio_rows("tls-storm-cache-v3", "tls-storm-full-v3", "9. reconnect loop: resumed by id ÷ full",
+                            TLS_STORM[:2]))
+# 15. the reconnect storm after a restart.
+REBOOT = [("reboot_storm_s", "s from the first accepted connect to all 2,000 back", False, "f3"),
+          ("reboot_outage_s", "s from the kill to all back (start-up and retries included)", False, "f3"),
+          ("cpu_s", "restarted broker's CPU s until all back", False, "f3"),
+          ("resumed_pct", "% of reconnects resumed", True, "f1")]
+TABLE_ROWS += metric_rows("tls-reboot-v3", REBOOT) + metric_rows("tls-reboot-keyfile-v3", REBOOT)
 for size, name in (("16", "16 B"), ("1k", "1 KiB")):
     TABLE_ROWS += (metric_rows(f"tls-fanin-{size}-plain-v3", THROUGHPUT)
                    + metric_rows(f"tls-fanin-{size}-v3", THROUGHPUT)
@@ -990,7 +1085,9 @@ def render(summary, brokers, meta):
     if any(SCENARIO_OPTIONS.get(sid, {}).get("tls") for sid, _ in summary):
         lines += [f"TLS rows: TLS 1.2, {meta.get('tls_key', '?')} CA and server certificate made at run time; the "
                   "generator (mbedTLS 2.28) verifies the certificate and offers what an OpenSSL 3 client does (X25519 "
-                  "first; AES-GCM, then ChaCha20-Poly1305); every connection is a full handshake (no resumption). Blank cells: that broker does not run that row "
+                  "first; AES-GCM, then ChaCha20-Poly1305); every connection is a full handshake, except in the rows that say "
+                  "resumed (and the reconnect storm), where each client offers the session of its last full handshake; "
+                  "rows that say EC P-256 use that key whatever the run's. Blank cells: that broker does not run that row "
                   "(see bench/README.md).", ""]
     lines += [
         "| scenario | metric | " + " | ".join(brokers) + " | Tern ÷ best peer |",
@@ -1164,7 +1261,7 @@ def main():
     total = sum(1 for _, sid, _ in runs for b in brokers.values() if runs_on(sid, b))
     log(f"run.py: {total} runs ({len(scenarios)} scenarios x up to {len(brokers)} brokers x {args.repeats} repeats)")
     ports = Ports(args.port_base)
-    certs = Certificates(args.tls_key)
+    certs = {"rsa": Certificates("rsa"), "ec": Certificates("ec")}
     auth = AuthFiles(args.connect_connections)
     results, done, started = [], 0, time.monotonic()
     for repeat, sid, largs in runs:

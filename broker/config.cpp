@@ -204,6 +204,7 @@ void check_tls(Context& c) {
     const std::string where = (default_listener ? "the default listener (port " : "listener ") +
                               std::to_string(listeners[i].port) +
                               (default_listener ? ", set before the first 'listener' line): " : ": ");
+    check_tls_sessions(c, i, where);
     if (!tls.certfile.empty() && tls.keyfile.empty()) c.fail(where + "certfile is set but keyfile is not");
     if (tls.certfile.empty() && !tls.keyfile.empty()) c.fail(where + "keyfile is set but certfile is not");
     if (!tls.enabled()) {
@@ -650,10 +651,13 @@ constexpr Directive kDirectives[] = {
 };
 // clang-format on
 
-// This file's table and the bridge section's (config_bridge.cpp), as one list.
+// This file's table, the TLS session directives (config_tls.cpp) and the bridge section's (config_bridge.cpp), as one
+// list.
 const std::vector<Directive>& all_directives() {
   static const std::vector<Directive> all = [] {
     std::vector<Directive> v(std::begin(kDirectives), std::end(kDirectives));
+    const auto sessions = tls_session_directives();
+    v.insert(v.end(), sessions.begin(), sessions.end());
     const auto bridge = bridge_directives();
     v.insert(v.end(), bridge.begin(), bridge.end());
     const auto rules = rule_directives();

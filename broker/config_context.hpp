@@ -197,6 +197,11 @@ bool takes_no_value(std::string_view directive);
 // After the whole file: every rule has its sql line and an action.
 void finish_rules(Context& c);
 
+// config_tls.cpp: the TLS session resumption directives (tls_session_*), their rows of the directive table, and
+// their checks once listener `listener`'s section is complete (`where` starts the error: "listener 8883: ").
+std::span<const Directive> tls_session_directives();
+void check_tls_sessions(Context& c, std::size_t listener, const std::string& where);
+
 // config_bridge.cpp: mosquitto's bridge section, its rows of the directive table.
 std::span<const Directive> bridge_directives();
 // After the whole file: every bridge has an address and a topic.

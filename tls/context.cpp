@@ -224,7 +224,7 @@ Context::Context(std::unique_ptr<Impl> impl, PeerUsername peer_username)
 
 Context::~Context() = default;
 
-std::shared_ptr<const Context> Context::server(const TlsSettings& settings) {
+std::shared_ptr<const Context> Context::server(const TlsSettings& settings, std::shared_ptr<Resumption> resumption) {
   auto impl = std::make_unique<Impl>();
   Impl& i = *impl;
   check(mbedtls_ssl_config_defaults(&i.conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
@@ -245,7 +245,8 @@ std::shared_ptr<const Context> Context::server(const TlsSettings& settings) {
     have_ca = true;
   }
   if (!settings.capath.empty()) {
-    if (load_ca_path(i.ca, settings.capath) == 0) throw ContextError("capath " + settings.capath + ": no certificate in it");
+    if (load_ca_path(i.ca, settings.capath) == 0)
+      throw ContextError("capath " + settings.capath + ": no certificate in it");
     have_ca = true;
   }
   bool have_crl = false;
@@ -271,6 +272,10 @@ std::shared_ptr<const Context> Context::server(const TlsSettings& settings) {
   } else {
     prefer_fast_ciphersuites(i);
   }
+  if (resumption) {
+    i.resumption = std::move(resumption);
+    detail::install(*i.resumption, i.conf);
+  }
   const PeerUsername peer_username = settings.use_identity_as_username  ? PeerUsername::identity
                                      : settings.use_subject_as_username ? PeerUsername::subject
                                                                         : PeerUsername::none;
@@ -291,7 +296,8 @@ std::shared_ptr<const Context> Context::client(const ClientSettings& settings) {
     }
   }
   if (!settings.capath.empty()) {
-    if (load_ca_path(i.ca, settings.capath) == 0) throw ContextError("capath " + settings.capath + ": no certificate in it");
+    if (load_ca_path(i.ca, settings.capath) == 0)
+      throw ContextError("capath " + settings.capath + ": no certificate in it");
   }
   if (!settings.cafile.empty() || !settings.capath.empty()) {
     mbedtls_ssl_conf_ca_chain(&i.conf, &i.ca, nullptr);

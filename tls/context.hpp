@@ -9,7 +9,8 @@
 // Clients (for the tests and a later bridge) are made with Context::client().
 //
 // Thread safety: immutable after construction; shared by connections on every shard. mbedTLS's ctr_drbg locks its
-// own mutex (MBEDTLS_THREADING_C), and the PSK table is only read.
+// own mutex (MBEDTLS_THREADING_C), the PSK table is only read, and the session tickets and cache (resumption.hpp)
+// take their own mutex.
 #pragma once
 
 #include <memory>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "tls/resumption.hpp"
 #include "tls/tls_settings.hpp"
 
 namespace tern::tls {
@@ -28,10 +30,10 @@ class ContextError : public std::runtime_error {
 };
 
 struct ClientSettings {
-  std::string cafile;    // verify the server against these (empty, and no capath: no verification)
-  std::string capath;    // a folder of CA certificates (PEM), besides or instead of cafile
+  std::string cafile;             // verify the server against these (empty, and no capath: no verification)
+  std::string capath;             // a folder of CA certificates (PEM), besides or instead of cafile
   std::vector<std::string> alpn;  // ALPN protocols offered, in order (empty: no ALPN)
-  std::string certfile;  // client certificate, optional
+  std::string certfile;           // client certificate, optional
   std::string keyfile;
   std::string psk_identity;  // TLS-PSK instead of certificates when set
   std::string psk_hex_key;
@@ -41,7 +43,10 @@ struct ClientSettings {
 
 class Context {
  public:
-  static std::shared_ptr<const Context> server(const TlsSettings& settings);
+  // `resumption`: the listener's session tickets and cache (Resumption::make(settings.resumption)), kept by the
+  // listener across reloads; null: no resumption.
+  static std::shared_ptr<const Context> server(const TlsSettings& settings,
+                                               std::shared_ptr<Resumption> resumption = nullptr);
   static std::shared_ptr<const Context> client(const ClientSettings& settings);
 
   Context(const Context&) = delete;

@@ -18,6 +18,7 @@
 
 #include "tls/context.hpp"
 #include "tls/engine.hpp"
+#include "tls/resumption.hpp"
 
 namespace tern::tls {
 
@@ -40,6 +41,8 @@ struct Context::Impl {
   std::vector<mbedtls_ecp_group_id> curves;              // MBEDTLS_ECP_DP_NONE-terminated; must outlive conf
   std::vector<std::string> alpn_names;                   // client ALPN protocols, and the list of pointers to them
   std::vector<const char*> alpn;                         // (null-terminated) that conf keeps: both outlive it
+  std::shared_ptr<Resumption> resumption;                // the listener's tickets and cache (null: none); conf
+                                                         // points into it, so it outlives conf
 };
 
 // `ssl` is the first member so that mbedTLS callbacks, which receive the mbedtls_ssl_context*, can find the rest
@@ -52,8 +55,20 @@ struct Engine::Impl {
   std::string* output = nullptr;
   std::string psk_identity;
   bool done = false;
+  bool resumed = false;        // a server's handshake that accepted a ticket or a cached session
+  std::string offered_master;  // a client's: the master secret of the session it offered (resume_session)
 
   static Impl& of(mbedtls_ssl_context* ssl) { return *reinterpret_cast<Impl*>(ssl); }
 };
 
+namespace detail {
+
+// resumption.cpp: the listener's ticket and cache callbacks into a server's conf.
+void install(Resumption& resumption, mbedtls_ssl_config& conf);
+// Around one mbedtls_ssl_handshake() call on this thread: whether a ticket or cached session was accepted in it.
+void begin_handshake_step() noexcept;
+bool handshake_step_resumed() noexcept;
+void count_server_handshake(bool resumed) noexcept;
+
+}  // namespace detail
 }  // namespace tern::tls

@@ -99,10 +99,19 @@ bool Engine::pending() const noexcept { return !impl_->input.empty() || mbedtls_
 
 error_code Engine::handshake() {
   if (impl_->done) return {};
+  detail::begin_handshake_step();
   const int rc = mbedtls_ssl_handshake(&impl_->ssl);
+  if (detail::handshake_step_resumed()) impl_->resumed = true;
   own_rest(*impl_);  // e.g. application data right behind the Finished message (a CONNECT, typically)
   if (rc == 0) {
     impl_->done = true;
+    if (impl_->context->impl().conf.endpoint == MBEDTLS_SSL_IS_SERVER) {
+      detail::count_server_handshake(impl_->resumed);
+    } else if (!impl_->offered_master.empty()) {
+      const mbedtls_ssl_session* session = mbedtls_ssl_get_session_pointer(&impl_->ssl);
+      impl_->resumed = session != nullptr &&
+                       std::memcmp(session->master, impl_->offered_master.data(), impl_->offered_master.size()) == 0;
+    }
     return {};
   }
   if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return error::want_read;
@@ -110,6 +119,34 @@ error_code Engine::handshake() {
 }
 
 bool Engine::handshake_done() const noexcept { return impl_->done; }
+
+bool Engine::resumed() const noexcept { return impl_->resumed; }
+
+std::string Engine::saved_session() const {
+  mbedtls_ssl_session session;
+  mbedtls_ssl_session_init(&session);
+  std::string bytes;
+  if (mbedtls_ssl_get_session(&impl_->ssl, &session) == 0) {
+    std::size_t size = 0;
+    mbedtls_ssl_session_save(&session, nullptr, 0, &size);
+    bytes.resize(size);
+    if (mbedtls_ssl_session_save(&session, reinterpret_cast<unsigned char*>(bytes.data()), bytes.size(), &size) != 0) {
+      bytes.clear();
+    }
+  }
+  mbedtls_ssl_session_free(&session);
+  return bytes;
+}
+
+void Engine::resume_session(std::string_view saved) {
+  mbedtls_ssl_session session;
+  mbedtls_ssl_session_init(&session);
+  if (mbedtls_ssl_session_load(&session, reinterpret_cast<const unsigned char*>(saved.data()), saved.size()) == 0 &&
+      mbedtls_ssl_set_session(&impl_->ssl, &session) == 0) {
+    impl_->offered_master.assign(reinterpret_cast<const char*>(session.master), sizeof session.master);
+  }
+  mbedtls_ssl_session_free(&session);
+}
 
 std::size_t Engine::read(std::span<char> out, error_code& ec) {
   ec = {};

@@ -44,6 +44,13 @@ class Engine {
 
   error_code handshake();
   bool handshake_done() const noexcept;
+  // The handshake resumed a session (a ticket or the session cache: no signature, no key exchange). A client's:
+  // the server accepted the session given to resume_session().
+  bool resumed() const noexcept;
+  // A client's: after the handshake, the session (with the server's ticket, if it sent one) as bytes; before the
+  // next handshake with a new Engine, offer it again. Empty / ignored when mbedTLS cannot save / load it.
+  std::string saved_session() const;
+  void resume_session(std::string_view saved);
 
   std::size_t read(std::span<char> out, error_code& ec);
   void write(std::string_view plaintext, error_code& ec);

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "tls/resumption.hpp"
+
 namespace tern {
 
 // A listener's TLS settings, with mosquitto's directive names. The listener speaks TLS when `certfile` or
@@ -22,6 +24,8 @@ struct TlsSettings {
   std::string ciphers;                    // colon-separated mbedTLS suite names; empty: Tern's order (tls/context.cpp)
   std::string psk_hint;                   // TLS-PSK on this listener (the hint itself is not sent by mbedTLS 2.28)
   std::string psk_file;                   // identity:hex-key lines (from the global psk_file directive)
+  tls::ResumptionSettings resumption;     // session tickets and cache (Tern's tls_session_* directives)
+  bool resumption_given = false;          // a tls_session_* line is in this listener's section (parser's check)
 
   bool enabled() const { return !certfile.empty() || !psk_hint.empty(); }
 };

@@ -31,8 +31,9 @@ namespace {
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "tern_loadgen: " << problem << "\n"
             << "usage: tern_loadgen --port N [--sub-port N] [--host 127.0.0.1] --scenario "
-               "fanin|fanout|pairs|latency|wildcard|idle|storm|retained|connect\n"
-               "  [--mqtt 3|5] [--threads N] [--tls] [--tls-ca FILE] [--tls-server-name NAME]\n"
+               "fanin|fanout|pairs|latency|wildcard|idle|storm|retained|connect|reconnect\n"
+               "  [--mqtt 3|5] [--threads N] [--tls] [--tls-ca FILE] [--tls-server-name NAME] [--tls-resume]\n"
+               "  [--tls-no-tickets] [--retry-ms MS] [--reconnect-timeout S]\n"
                "  [--ws (MQTT over WebSockets; with --tls: wss)] [--ws-path /mqtt] [--ws-deflate]\n"
                "  [--username NAME (%i: the client's index)] [--password PASSWORD]\n"
                "  [--pubs N] [--subs N] [--qos 0|1|2] [--payload BYTES] [--json-payload]\n"
@@ -47,7 +48,8 @@ Scenario parse_scenario(const std::string& name) {
   static const std::pair<const char*, Scenario> names[] = {
       {"fanin", Scenario::fanin},       {"fanout", Scenario::fanout}, {"pairs", Scenario::pairs},
       {"latency", Scenario::latency},   {"wildcard", Scenario::wildcard}, {"idle", Scenario::idle},
-      {"storm", Scenario::storm},       {"retained", Scenario::retained}, {"connect", Scenario::connect}};
+      {"storm", Scenario::storm},       {"retained", Scenario::retained}, {"connect", Scenario::connect},
+      {"reconnect", Scenario::reconnect}};
   for (const auto& [n, s] : names) {
     if (name == n) return s;
   }
@@ -65,6 +67,7 @@ const char* scenario_name(Scenario s) {
     case Scenario::storm: return "storm";
     case Scenario::retained: return "retained";
     case Scenario::connect: return "connect";
+    case Scenario::reconnect: return "reconnect";
   }
   return "?";
 }
@@ -80,6 +83,7 @@ void apply_defaults(Settings& s) {
     case Scenario::storm: s.spread_sources = true; break;
     case Scenario::retained: s.payload = 16; break;
     case Scenario::connect: s.connections = 2000; s.max_pending_connects = 32; s.spread_sources = true; break;
+    case Scenario::reconnect: s.connections = 2000; s.max_pending_connects = 32; s.spread_sources = true; break;
   }
 }
 
@@ -95,6 +99,8 @@ Settings parse(int argc, char** argv) {
     if (key == "--persistent") { s.persistent = true; continue; }
     if (key == "--spread-sources") { s.spread_sources = true; continue; }
     if (key == "--tls") { s.tls = true; continue; }
+    if (key == "--tls-resume") { s.tls_resume = true; continue; }
+    if (key == "--tls-no-tickets") { s.tls_tickets = false; continue; }
     if (key == "--ws") { s.ws = true; continue; }
     if (key == "--ws-deflate") { s.ws_deflate = true; continue; }
     if (key == "--json-payload") { s.json_payload = true; continue; }
@@ -121,6 +127,8 @@ Settings parse(int argc, char** argv) {
     else if (key == "--threads") s.threads = std::max(1, static_cast<int>(num()));
     else if (key == "--tls-ca") s.tls_ca = value;
     else if (key == "--tls-server-name") s.tls_server_name = value;
+    else if (key == "--retry-ms") s.retry_ms = num();
+    else if (key == "--reconnect-timeout") s.reconnect_timeout_s = num();
     else if (key == "--ws-path") s.ws_path = value;
     else if (key == "--username") s.username = value;
     else if (key == "--password") s.password = value;
@@ -255,6 +263,7 @@ int run(const Settings& s) {
   switch (s.scenario) {
     case Scenario::idle:
     case Scenario::connect:
+    case Scenario::reconnect:
       for (int i = 0; i < s.connections; ++i) add(Role::idle, i, "i");
       expected_ready = s.connections;
       break;
@@ -346,6 +355,8 @@ int run(const Settings& s) {
                  std::to_string(expected_ready) + " clients ready");
   }
   if (s.scenario == Scenario::connect) event("measure_end");
+  // Reconnect: closes count as the broker going away from now on, before the driver hears "ready" and kills it.
+  if (s.scenario == Scenario::reconnect && set_up) control.phase.store(Phase::publish, std::memory_order_seq_cst);
   event("ready");
 
   double measured_s = 0;
@@ -378,6 +389,20 @@ int run(const Settings& s) {
         wait_stdin(s.hold_s);
         break;
       case Scenario::connect:
+        break;
+      case Scenario::reconnect:
+        // Connected: the driver restarts the broker now. The window is from the first lost connection to the last
+        // one back.
+        if (!wait_for(control, s.reconnect_timeout_s, [&] { return control.lost_ns.load() != 0; })) {
+          control.fail("no connection was lost within " + fmt(s.reconnect_timeout_s) + " s");
+          break;
+        }
+        event("measure_start");
+        if (!wait_for(control, s.reconnect_timeout_s, [&] { return control.all_back_ns.load() != 0; })) {
+          control.fail("reconnect timed out: " + std::to_string(control.ready.load()) + " of " +
+                       std::to_string(s.connections) + " clients back");
+        }
+        event("measure_end");
         break;
       case Scenario::storm:
         measure_window();
@@ -448,6 +473,8 @@ int run(const Settings& s) {
     total.connacks_in_window += r.connacks_in_window;
     total.session_present += r.session_present;
     total.storm_errors += r.storm_errors;
+    total.tls_full += r.tls_full;
+    total.tls_resumed += r.tls_resumed;
     total.ack_errors += r.ack_errors;
   }
 
@@ -456,7 +483,11 @@ int run(const Settings& s) {
   o << "{\"scenario\":\"" << scenario_name(s.scenario) << "\",\"mqtt\":\""
     << (s.version == mqtt::Version::v5 ? "5.0" : "3.1.1") << "\",\"threads\":" << s.threads
     << ",\"tls\":" << (s.tls ? "true" : "false");
-  if (s.tls) o << ",\"tls_ciphersuite\":" << quote(total.tls_ciphersuite);
+  if (s.tls) {
+    o << ",\"tls_ciphersuite\":" << quote(total.tls_ciphersuite) << ",\"tls_resume\":" << (s.tls_resume ? "true" : "false")
+      << ",\"tls_tickets\":" << (s.tls_resume && s.tls_tickets ? "true" : "false")
+      << ",\"tls_full\":" << total.tls_full << ",\"tls_resumed\":" << total.tls_resumed;
+  }
   o << ",\"transport\":\"" << (s.ws ? (s.tls ? "wss" : "ws") : (s.tls ? "tls" : "tcp")) << "\"";
   if (s.ws) {
     o << ",\"ws_deflate_offered\":" << (s.ws_deflate ? "true" : "false") << ",\"ws_extensions\":"
@@ -478,6 +509,18 @@ int run(const Settings& s) {
         << ",\"duration_s\":" << fmt(took) << ",\"connacks\":" << connected
         << ",\"connacks_per_s\":" << fmt(took > 0 ? connected / took : 0)
         << ",\"connect_latency_us\":" << percentiles(total.connect_latency);
+      break;
+    }
+    case Scenario::reconnect: {
+      const auto ms = [](std::uint64_t from, std::uint64_t to) {
+        return from != 0 && to > from ? static_cast<double>(to - from) / 1e9 : 0.0;
+      };
+      // storm_s: from the first connect the restarted broker accepted to the last CONNACK (the broker's own start-up
+      // and the clients' retry interval left out); outage_s: from the first lost connection.
+      o << ",\"connections\":" << s.connections << ",\"back\":" << control.ready.load()
+        << ",\"storm_s\":" << fmt(ms(control.first_back_ns.load(), control.all_back_ns.load()))
+        << ",\"outage_s\":" << fmt(ms(control.lost_ns.load(), control.all_back_ns.load()))
+        << ",\"retry_ms\":" << fmt(s.retry_ms) << ",\"connect_latency_us\":" << percentiles(total.connect_latency);
       break;
     }
     case Scenario::storm:

@@ -12,7 +12,7 @@
 
 namespace loadgen {
 
-enum class Scenario { fanin, fanout, pairs, latency, wildcard, idle, storm, retained, connect };
+enum class Scenario { fanin, fanout, pairs, latency, wildcard, idle, storm, retained, connect, reconnect };
 
 struct Settings {
   Scenario scenario = Scenario::fanin;
@@ -26,6 +26,8 @@ struct Settings {
   bool tls = false;
   std::string tls_ca;
   std::string tls_server_name = "localhost";
+  bool tls_resume = false;   // --tls-resume: reconnect with the session of the last full handshake (tls.hpp)
+  bool tls_tickets = true;   // --tls-no-tickets: no ticket extension (resumption by session id only)
   // MQTT over WebSockets (websocket.hpp) on every connection, over TLS too with `tls`: the HTTP upgrade to ws_path,
   // then MQTT in binary frames; ws_deflate offers permessage-deflate (RFC 7692) and compresses if the server agrees.
   bool ws = false;
@@ -84,6 +86,12 @@ struct Settings {
   double retained_timeout_s = 120;  // how long the # subscriber may take
 
   double setup_timeout_s = 60;
+
+  // Reconnect: `connections` clients connect (as in connect); then, when the broker goes away (it is restarted by
+  // the driver), every client reconnects as soon as it can, retrying a refused connect after retry_ms (as a device
+  // would, if less patiently), until all are back or reconnect_timeout_s has passed.
+  double retry_ms = 50;
+  double reconnect_timeout_s = 120;
 };
 
 enum class Phase : int { setup, publish, drain, retained_subscribe, stop };
@@ -100,6 +108,12 @@ struct Control {
   std::atomic<std::uint64_t> expected{0};  // deliveries owed to subscribers by what was published so far
   std::atomic<std::uint64_t> received{0};  // unique deliveries received
   std::atomic<std::int64_t> inflight{0};   // QoS 1/2 publishes not yet completed
+
+  // Reconnect: when the first client lost its connection, the first TCP connect accepted after that, and when the
+  // last client was connected again (CONNACK); 0: not yet.
+  std::atomic<std::uint64_t> lost_ns{0};
+  std::atomic<std::uint64_t> first_back_ns{0};
+  std::atomic<std::uint64_t> all_back_ns{0};
 
   std::atomic<int> retain_pubs_done{0};
   std::atomic<std::uint64_t> retain_sub_start_ns{0};

@@ -37,6 +37,7 @@ struct Config::Impl {
   mbedtls_ctr_drbg_context drbg;
   mbedtls_x509_crt ca;
   std::string server_name;
+  bool resume = false;
 
   Impl() {
     mbedtls_ssl_config_init(&conf);
@@ -86,8 +87,11 @@ Config::Config(const Options& options) : impl_(std::make_unique<Impl>()) {
                                MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
                                0};
   mbedtls_ssl_conf_ciphersuites(&i.conf, suites);
-  // Every connection is a full handshake: no session tickets, and Session::reset() forgets the last session.
-  mbedtls_ssl_conf_session_tickets(&i.conf, MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+  // Without --tls-resume every connection is a full handshake: no session tickets, and Session::reset() offers no
+  // session. With it, the session of the last full handshake is offered (by ticket, or by id without tickets).
+  i.resume = options.resume;
+  mbedtls_ssl_conf_session_tickets(&i.conf, options.resume && options.tickets ? MBEDTLS_SSL_SESSION_TICKETS_ENABLED
+                                                                              : MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
   if (!options.ca_file.empty()) {
     if (int rc = mbedtls_x509_crt_parse_file(&i.ca, options.ca_file.c_str()); rc != 0) {
       throw std::runtime_error("TLS CA file " + options.ca_file + ": " + mbedtls_text(rc));
@@ -113,6 +117,9 @@ struct Session::Impl {
   bool closed = false;   // the peer closed the TCP connection or sent close_notify
   int sys_errno = 0;
   std::uint64_t received = 0;
+  mbedtls_ssl_session saved;  // --tls-resume: the session to offer
+  bool have_saved = false;
+  bool resumed = false;
 
   static int bio_send(void* ctx, const unsigned char* buf, std::size_t len) {
     auto* self = static_cast<Impl*>(ctx);
@@ -156,6 +163,7 @@ Session::Session(Config& config) : impl_(std::make_unique<Impl>()) {
   Impl& i = *impl_;
   i.owner = this;
   i.config = &config.impl();
+  mbedtls_ssl_session_init(&i.saved);
   mbedtls_ssl_init(&i.ssl);
   if (int rc = mbedtls_ssl_setup(&i.ssl, &i.config->conf); rc != 0) {
     mbedtls_ssl_free(&i.ssl);
@@ -165,7 +173,10 @@ Session::Session(Config& config) : impl_(std::make_unique<Impl>()) {
   mbedtls_ssl_set_bio(&i.ssl, &i, Impl::bio_send, Impl::bio_recv, nullptr);
 }
 
-Session::~Session() { mbedtls_ssl_free(&impl_->ssl); }
+Session::~Session() {
+  mbedtls_ssl_free(&impl_->ssl);
+  mbedtls_ssl_session_free(&impl_->saved);
+}
 
 void Session::reset(int fd) {
   Impl& i = *impl_;
@@ -175,6 +186,8 @@ void Session::reset(int fd) {
   i.in_pos = i.in_len = 0;
   i.drained = i.closed = false;
   i.sys_errno = 0;
+  i.resumed = false;
+  if (i.have_saved) mbedtls_ssl_set_session(&i.ssl, &i.saved);
   cipher_out_.clear();
   cipher_offset = 0;
   error_.clear();
@@ -184,7 +197,19 @@ Session::Status Session::handshake() {
   Impl& i = *impl_;
   i.drained = false;
   const int rc = mbedtls_ssl_handshake(&i.ssl);
-  if (rc == 0) return Status::done;
+  if (rc == 0) {
+    if (i.config->resume) {
+      // Resumed: the master secret is the offered session's. Full: keep this session for the next connection.
+      const mbedtls_ssl_session* now = mbedtls_ssl_get_session_pointer(&i.ssl);
+      i.resumed = i.have_saved && now != nullptr && std::memcmp(now->master, i.saved.master, sizeof now->master) == 0;
+      if (!i.resumed) {
+        mbedtls_ssl_session_free(&i.saved);
+        mbedtls_ssl_session_init(&i.saved);
+        i.have_saved = mbedtls_ssl_get_session(&i.ssl, &i.saved) == 0;
+      }
+    }
+    return Status::done;
+  }
   if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return Status::want;
   error_ = "TLS handshake: " + mbedtls_text(rc);
   if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
@@ -249,6 +274,8 @@ bool Session::peer_closed() const noexcept { return impl_->closed; }
 std::uint64_t Session::received_bytes() const noexcept { return impl_->received; }
 
 const char* Session::ciphersuite() const noexcept { return mbedtls_ssl_get_ciphersuite(&impl_->ssl); }
+
+bool Session::resumed() const noexcept { return impl_->resumed; }
 
 void Session::close_notify() { mbedtls_ssl_close_notify(&impl_->ssl); }
 

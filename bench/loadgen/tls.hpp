@@ -23,6 +23,11 @@ namespace loadgen::tls {
 struct Options {
   std::string ca_file;                     // verify the server's certificate against it; empty: no verification
   std::string server_name = "localhost";   // SNI, and the name checked in the certificate when verifying
+  // --tls-resume: each Session keeps the session of its last full handshake (with the server's ticket, if any) and
+  // offers it on every reconnect, as a device's TLS stack does. tickets false (--tls-no-tickets): no session ticket
+  // extension, so only the server's session cache can resume.
+  bool resume = false;
+  bool tickets = true;
 };
 
 class Config {
@@ -69,6 +74,8 @@ class Session {
   const std::string& error() const noexcept { return error_; }
   bool peer_closed() const noexcept;  // read() saw the end of the connection (after the bytes it returned)
   const char* ciphersuite() const noexcept;  // after the handshake: the suite the server chose
+  // After the handshake: the server resumed the session offered (an abbreviated handshake).
+  bool resumed() const noexcept;
   std::uint64_t received_bytes() const noexcept;  // ciphertext read from the socket, over every session so far
 
   struct Impl;

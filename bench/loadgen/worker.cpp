@@ -40,7 +40,8 @@ Worker::Worker(const Settings& settings, Control& control, int id)
       ws_options_{settings.host, settings.port, settings.ws_path, settings.ws_deflate},
       nonce_rng_(std::random_device{}()) {
   if (settings_.tls) {
-    tls_config_ = std::make_unique<tls::Config>(tls::Options{settings_.tls_ca, settings_.tls_server_name});
+    tls_config_ = std::make_unique<tls::Config>(
+        tls::Options{settings_.tls_ca, settings_.tls_server_name, settings_.tls_resume, settings_.tls_tickets});
   }
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -86,6 +87,19 @@ void Worker::run() {
     window_end_ = control_.measure_end_ns.load(std::memory_order_relaxed);
 
     if (settings_.rate > 0 && phase_ == Phase::publish) send_due(mono_ns());
+    if (!retrying_.empty()) {
+      const std::uint64_t now = mono_ns();
+      std::vector<Client*> waiting;
+      waiting.swap(retrying_);
+      for (Client* c : waiting) {
+        if (c->retry_at_ns <= now) {
+          c->retry_at_ns = 0;
+          start_connect(*c);
+        } else {
+          retrying_.push_back(c);
+        }
+      }
+    }
 
     if (!window_blocked_.empty()) {
       // Subscribers on any worker may have moved the window; publishers still blocked re-register here.
@@ -213,6 +227,10 @@ void Worker::on_connected(Client& c) {
     errno = error;
     return client_error(c, errno_text("connect"));
   }
+  if (settings_.scenario == Scenario::reconnect && phase_ == Phase::publish) {
+    std::uint64_t none = 0;
+    control_.first_back_ns.compare_exchange_strong(none, mono_ns());
+  }
   c.writable = true;
   if (c.tls) {
     c.state = Client::State::handshaking;
@@ -246,6 +264,8 @@ void Worker::step_handshake(Client& c) {
   flush_tls(c);
   if (c.fd < 0) return;
   if (status == tls::Session::Status::done) {
+    const std::uint64_t now = mono_ns();
+    if (now >= window_start_ && now < window_end_) ++(c.tls->resumed() ? results_.tls_resumed : results_.tls_full);
     if (results_.tls_ciphersuite.empty() && c.tls->ciphersuite() != nullptr) {
       results_.tls_ciphersuite = c.tls->ciphersuite();
     }
@@ -416,7 +436,10 @@ bool Worker::handle_packet(Client& c, const mqtt::Packet& p, std::uint64_t now) 
         }
       } else {
         c.state = Client::State::ready;
-        control_.ready.fetch_add(1);
+        const int ready = control_.ready.fetch_add(1) + 1;
+        if (settings_.scenario == Scenario::reconnect && phase_ == Phase::publish && ready == settings_.connections) {
+          control_.all_back_ns.store(now);
+        }
       }
       start_pending_connects();
       return true;
@@ -725,7 +748,22 @@ void Worker::close_client(Client& c) {
 void Worker::client_error(Client& c, const std::string& what) {
   const bool was_connecting = c.state == Client::State::connecting || c.state == Client::State::handshaking ||
                               c.state == Client::State::upgrading || c.state == Client::State::connack_wait;
+  const bool was_ready = c.state == Client::State::ready;
   close_client(c);
+  // The shared phase, not this thread's copy of it: the broker may be killed right after the phase changed, before
+  // this loop's next turn.
+  if (settings_.scenario == Scenario::reconnect && control_.phase.load() == Phase::publish) {
+    // The broker went away (or is not back yet): try again after retry_ms.
+    const std::uint64_t now = mono_ns();
+    if (was_ready) {
+      control_.ready.fetch_sub(1);
+      std::uint64_t none = 0;
+      if (control_.lost_ns.compare_exchange_strong(none, now)) control_.measure_start_ns.store(now);
+    }
+    c.retry_at_ns = now + static_cast<std::uint64_t>(settings_.retry_ms * 1e6);
+    retrying_.push_back(&c);
+    return;
+  }
   if (c.role == Role::storm) {
     ++results_.storm_errors;
     make_ready(c);  // reconnects on the next turn, not recursively

@@ -79,6 +79,8 @@ struct Client {
 
   // Storm.
   std::uint64_t connect_start_ns = 0;
+  // Reconnect: when to try again after a refused connect (0: not waiting).
+  std::uint64_t retry_at_ns = 0;
 };
 
 struct WorkerResults {
@@ -103,6 +105,9 @@ struct WorkerResults {
   std::uint64_t session_present = 0;
   std::uint64_t storm_errors = 0;
   std::uint64_t ack_errors = 0;  // acks with a failure reason code
+  // --tls: handshakes completed in the measured window (reconnect: after the first lost connection), full and resumed.
+  std::uint64_t tls_full = 0;
+  std::uint64_t tls_resumed = 0;
 };
 
 class Worker {
@@ -162,6 +167,7 @@ class Worker {
   std::vector<Client*> ready_;
   std::vector<Client*> publishers_;
   std::vector<Client*> window_blocked_;  // QoS 0 publishers waiting for their subscribers
+  std::vector<Client*> retrying_;        // reconnect: clients waiting for their retry_at_ns
   std::size_t next_connect_ = 0;   // clients_ index of the next client to connect (idle: a few at a time)
   int pending_connects_ = 0;
   unsigned source_ = 0;            // which 127.0.0.x the next socket binds to

@@ -240,6 +240,8 @@ void BridgeLink::on_connected() {
   tls_ = std::make_unique<tls::Engine>(tls_context_);
   const auto& s = bridge_.settings();
   if (!s.tls.insecure && s.tls.psk_identity.empty()) tls_->set_peer_name(s.addresses[address_].host);
+  // A reconnecting bridge resumes its TLS session (an abbreviated handshake, if the upstream still knows it).
+  if (!tls_session_.empty() && tls_session_address_ == address_) tls_->resume_session(tls_session_);
   tls_step();
 }
 
@@ -255,6 +257,8 @@ void BridgeLink::tls_step() {
     lost("TLS handshake failed: " + reason);
     return;
   }
+  tls_session_ = tls_->saved_session();
+  tls_session_address_ = address_;
   opened();
 }
 

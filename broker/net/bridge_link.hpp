@@ -101,6 +101,8 @@ class BridgeLink final : public core::ConnectionSink {
   bool connected_ = false;                           // TCP connected
   std::shared_ptr<const tls::Context> tls_context_;  // the TLS uplink's settings; null: plain TCP
   std::unique_ptr<tls::Engine> tls_;                 // while connected over TLS
+  std::string tls_session_;                          // the last TLS session upstream, offered on reconnect
+  std::size_t tls_session_address_ = 0;              // its address (another address starts afresh)
   std::string remote_in_;                            // upstream bytes not decoded yet
   std::string remote_out_;                           // upstream bytes waiting to be written
   std::string remote_writing_;                       // upstream bytes being written

@@ -87,7 +87,8 @@ Listener::Listener(const ListenerConfig& config, Shard& accept_shard, ShardPicke
   if (config_.protocol == ListenerConfig::Protocol::websockets) websockets_ = websocket_settings();
   if (config_.tls.enabled()) {
     try {
-      tls_ = tls::Context::server(config_.tls);
+      resumption_ = tls::Resumption::make(config_.tls.resumption, tls::Resumption::binding_of(config_.tls));
+      tls_ = tls::Context::server(config_.tls, resumption_);
     } catch (const tls::ContextError& e) {
       throw ListenError("TLS listener on port " + std::to_string(config_.port) + ": " + e.what());
     }
@@ -180,7 +181,14 @@ void Listener::stop() {
 void Listener::reload_tls() {
   if (!tls_) return;
   try {
-    tls_ = tls::Context::server(config_.tls);
+    // Tickets and cached sessions survive a reload, unless it brought other CA or CRL files for client certificates
+    // (a resumed session's certificate is not verified again): then new keys and an empty cache.
+    const std::string binding = tls::Resumption::binding_of(config_.tls);
+    std::shared_ptr<tls::Resumption> resumption = !resumption_ || resumption_->binding() == binding
+                                                      ? resumption_
+                                                      : tls::Resumption::make(config_.tls.resumption, binding, false);
+    tls_ = tls::Context::server(config_.tls, resumption);
+    resumption_ = std::move(resumption);
     TERN_LOG(notice, "TLS listener on port ", config_.port, ": certificates and keys reloaded for new connections");
   } catch (const tls::ContextError& e) {
     TERN_LOG(error, "TLS listener on port ", config_.port,

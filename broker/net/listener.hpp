@@ -63,6 +63,7 @@ class Listener {
 
   // TLS listeners: reads the certificates, keys and PSK file again and uses them for the connections accepted from
   // now on; open connections keep the tls::Context they started with. On failure, logs why and keeps the old one.
+  // Session tickets and the session cache carry over, unless the CA or CRL files for client certificates changed.
   // Call on the accepting shard's thread (the server's signal handler runs there).
   void reload_tls();
 
@@ -89,6 +90,7 @@ class Listener {
 
   ListenerConfig config_;
   std::shared_ptr<const tls::Context> tls_;                         // null: a plain listener
+  std::shared_ptr<tls::Resumption> resumption_;                     // session tickets and cache; null: none
   std::shared_ptr<const WebSocketTransport::Settings> websockets_;  // null: an mqtt listener
   Shard& accept_shard_;
   ShardPicker pick_shard_;

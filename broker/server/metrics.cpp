@@ -116,6 +116,11 @@ std::string render_metrics(const MetricsSnapshot& s) {
   w.gauge("tern_queued_bytes", "Payload and topic bytes of tern_queued_messages.", static_cast<double>(b.queued_bytes));
   w.counter("tern_tls_handshake_failures_total", "TLS handshakes that failed (each also logged with its reason).",
             static_cast<double>(s.tls_handshake_failures));
+  w.header("tern_tls_handshakes_total", "counter",
+           "TLS handshakes completed, by kind: full (key exchange and signature) or resumed (a session ticket or the "
+           "session cache).");
+  w.sample("tern_tls_handshakes_total", label("kind", "full"), static_cast<double>(s.tls_handshakes_full));
+  w.sample("tern_tls_handshakes_total", label("kind", "resumed"), static_cast<double>(s.tls_handshakes_resumed));
   w.counter("tern_websocket_upgrade_failures_total",
             "WebSocket upgrades refused (each also logged with its reason), files served over HTTP not counted.",
             static_cast<double>(s.websocket_upgrade_failures));

@@ -39,6 +39,8 @@ struct MetricsSnapshot {
   std::vector<Bridge> bridges;
   std::uint64_t open_sockets = 0;
   std::uint64_t tls_handshake_failures = 0;
+  std::uint64_t tls_handshakes_full = 0;     // completed server handshakes, with key exchange and signature
+  std::uint64_t tls_handshakes_resumed = 0;  // completed by a session ticket or the session cache
   std::uint64_t websocket_upgrade_failures = 0;
   std::uint64_t bytes_received = 0;  // MQTT bytes, summed over the shards (after TLS on the way in)
   std::uint64_t bytes_sent = 0;      // (before TLS on the way out)

@@ -38,6 +38,7 @@
 #include "platform/signals.hpp"
 #include "platform/sysinfo.hpp"
 #include "platform/systemd.hpp"
+#include "tls/resumption.hpp"
 
 #ifndef TERN_VERSION
 #define TERN_VERSION "0.1.0"
@@ -281,6 +282,9 @@ class Running {
       s.tls_handshake_failures = shared_.opening_failures[std::size_t(Layer::tls)].load(std::memory_order_relaxed);
       s.websocket_upgrade_failures =
           shared_.opening_failures[std::size_t(Layer::websocket)].load(std::memory_order_relaxed);
+      const tls::HandshakeCounts handshakes = tls::handshake_counts();
+      s.tls_handshakes_full = handshakes.full;
+      s.tls_handshakes_resumed = handshakes.resumed;
       for (const auto& shard : shards_) {
         s.bytes_received += shard->bytes_received();
         s.bytes_sent += shard->bytes_sent();

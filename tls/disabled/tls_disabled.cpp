@@ -5,6 +5,7 @@
 #include "tls/context.hpp"
 #include "tls/engine.hpp"
 #include "tls/error.hpp"
+#include "tls/resumption.hpp"
 
 namespace tern::tls {
 namespace {
@@ -25,6 +26,7 @@ class Category final : public boost::system::error_category {
 
 struct Context::Impl {};
 struct Engine::Impl {};
+struct Resumption::Impl {};
 
 const boost::system::error_category& mbedtls_category() noexcept {
   static const Category category("mbedtls");
@@ -40,7 +42,11 @@ error_code make_error_code(error e) noexcept { return {static_cast<int>(e), tls_
 Context::Context(std::unique_ptr<Impl> impl, PeerUsername peer_username)
     : impl_(std::move(impl)), peer_username_(peer_username) {}
 Context::~Context() = default;
-std::shared_ptr<const Context> Context::server(const TlsSettings&) { unsupported(); }
+std::shared_ptr<const Context> Context::server(const TlsSettings&, std::shared_ptr<Resumption>) { unsupported(); }
+std::shared_ptr<Resumption> Resumption::make(const ResumptionSettings&, const std::string&, bool) { return nullptr; }
+std::string Resumption::binding_of(const TlsSettings&) { return {}; }
+Resumption::~Resumption() = default;
+HandshakeCounts handshake_counts() noexcept { return {}; }
 std::shared_ptr<const Context> Context::client(const ClientSettings&) { unsupported(); }
 
 Engine::Engine(std::shared_ptr<const Context>) { unsupported(); }
@@ -50,6 +56,9 @@ void Engine::feed(std::string_view) {}
 bool Engine::pending() const noexcept { return false; }
 error_code Engine::handshake() { return error::not_supported; }
 bool Engine::handshake_done() const noexcept { return false; }
+bool Engine::resumed() const noexcept { return false; }
+std::string Engine::saved_session() const { return {}; }
+void Engine::resume_session(std::string_view) {}
 std::size_t Engine::read(std::span<char>, error_code& ec) {
   ec = error::not_supported;
   return 0;
