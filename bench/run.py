@@ -9,6 +9,7 @@
     bench/run.py --scenarios durable      # durable QoS 1: persistence on against off (tern, mosquitto)
     bench/run.py --scenarios auth         # passwords and a 1,000-rule ACL against none (tern)
     bench/run.py --scenarios websockets   # MQTT over WebSockets against TCP (tern, mosquitto), compression (tern)
+    bench/run.py --scenarios rules        # fan-in with 20 local rules against none (tern)
 
 Every run gets a fresh broker process on a fresh port (CMD may say {port}; otherwise its fixed PORT is used).
 Runs are interleaved broker by broker (A B C D A B C D) so machine drift hits all alike; the table shows medians.
@@ -167,8 +168,36 @@ SCENARIOS += [
     ("ws-json-latency-deflate-v3", "14. 10 pairs @10k/s, QoS 0, 256 B JSON, ws:// + permessage-deflate, 3.1.1",
      ["--scenario", "latency", "--qos", "0", "--mqtt", "3", "--payload", "256", "--json-payload"]),
 ]
+# Local rules (issue 24): fan-in with 20 rules loaded against none, Tern only. Five rules' FROM filters match the
+# fan-in's topic (bench/all) and their WHERE never holds, so every message is evaluated by five rules and nothing is
+# derived: what is measured is the cost of evaluation, not extra deliveries. Two of the five read the payload as JSON
+# (the generator's payload is a binary stamp, so the parse fails at its first byte and the rule counts a payload that
+# is not JSON); fifteen rules' filters match nothing.
+SCENARIOS += [
+    ("rules-fanin-16-off-v3", "16. fan-in 10->1, QoS 0, 16 B, no rules, 3.1.1", ["--scenario", "fanin", "--mqtt", "3"]),
+    ("rules-fanin-16-v3", "16. fan-in 10->1, QoS 0, 16 B, 20 rules (5 match the topic), 3.1.1",
+     ["--scenario", "fanin", "--mqtt", "3"]),
+]
+
+
+def bench_rules():
+    """The 20 rules of the rules-fanin rows, as tern.conf lines."""
+    matching = [('"bench/all"', "topic[3] = 'never'"), ('"bench/+"', "qos > 1"),
+                ('"+/all"', "clientid = 'nobody' and qos = 0"), ('"bench/#"', "payload.t > 30"),
+                ('"#"', "payload.alarm = true or payload.level >= 5")]
+    lines = []
+    for i, (source, where) in enumerate(matching):
+        lines += [f"rule match{i}", f"  sql SELECT payload.t AS t, topic[2] AS room FROM {source} WHERE {where}",
+                  f"  republish alarms/${{room}}/{i} qos 1"]
+    for i in range(15):
+        lines += [f"rule other{i}",
+                  f'  sql SELECT payload.temp AS t FROM "sensors/+/temp{i}" WHERE payload.temp > {i}',
+                  f"  republish alarms/{i}/${{topic[2]}}"]
+    return lines
+
+
 # Names for groups of rows in --scenarios, besides the ids' own prefixes.
-SCENARIO_GROUPS = {"websockets": "ws-"}
+SCENARIO_GROUPS = {"websockets": "ws-", "rules": "rules-"}
 
 # Scenarios that need a broker configuration start-peer does not make: run.py writes every broker's configuration
 # itself for them (the same settings as start-peer's, plus the listed ones), also for their plain / persistence-off
@@ -225,6 +254,8 @@ for _kind, _, _ in AUTH_LOADS:
     SCENARIO_OPTIONS[f"auth-{_kind}-off-v3"] = AUTH_LOAD
     SCENARIO_OPTIONS[f"auth-{_kind}-v3"] = {**AUTH_LOAD, "passwords": True, "acl": "some"}
     SCENARIO_OPTIONS[f"auth-{_kind}-all-v3"] = {**AUTH_LOAD, "passwords": True, "acl": "all"}
+SCENARIO_OPTIONS["rules-fanin-16-off-v3"] = {"brokers": ("tern",)}
+SCENARIO_OPTIONS["rules-fanin-16-v3"] = {"brokers": ("tern",), "rules": True}
 SCENARIO_OPTIONS["auth-connect-off-v3"] = {"brokers": ("tern",), "username": "dev%i"}
 SCENARIO_OPTIONS["auth-connect-v3"] = {"brokers": ("tern",), "username": "dev%i", "passwords": True}
 WS_BROKERS = ("tern", "mosquitto")
@@ -562,6 +593,8 @@ class Broker:
                 security.insert(0, "allow_anonymous true")
             lines += [*security, f"threads {threads if threads is not None else self.args.tern_threads}",
                       "max_queued_messages 100000", "max_inflight_messages 65535"]
+            if opts and opts.get("rules"):
+                lines += bench_rules()
             if opts and opts.get("persistence"):
                 store = os.path.join(workdir, "store")
                 os.makedirs(store, exist_ok=True)
@@ -1019,6 +1052,9 @@ for load, name, metrics_ in (("fanin", "fan-in", COMPRESSION), ("fanout", "fan-o
     TABLE_ROWS += (metric_rows(f"ws-json-{load}-v3", metrics_) + metric_rows(f"ws-json-{load}-deflate-v3", metrics_)
                    + ratio_rows(f"ws-json-{load}-deflate-v3", f"ws-json-{load}-v3",
                                 f"14. {name}, 256 B JSON: permessage-deflate ÷ uncompressed", metrics_))
+# 16. local rules against none (Tern only).
+TABLE_ROWS += (metric_rows("rules-fanin-16-off-v3", THROUGHPUT) + metric_rows("rules-fanin-16-v3", THROUGHPUT)
+               + ratio_rows("rules-fanin-16-v3", "rules-fanin-16-off-v3", "16. fan-in: 20 rules ÷ none", THROUGHPUT))
 
 
 def fmt(v, kind):

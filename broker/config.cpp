@@ -660,6 +660,8 @@ const std::vector<Directive>& all_directives() {
     v.insert(v.end(), sessions.begin(), sessions.end());
     const auto bridge = bridge_directives();
     v.insert(v.end(), bridge.begin(), bridge.end());
+    const auto rules = rule_directives();
+    v.insert(v.end(), rules.begin(), rules.end());
     return v;
   }();
   return all;
@@ -705,7 +707,7 @@ void parse_line(Context& c, std::string_view line) {
     if (apply_plugin_option(c, name, rest)) return;
     unknown_directive(c, name);
   }
-  if (rest.empty()) c.fail("missing value for " + std::string(name));
+  if (rest.empty() && !takes_no_value(name)) c.fail("missing value for " + std::string(name));
   // A per-listener directive before the first `listener` line configures mosquitto's default listener
   // (Context::listener()).
   directive->apply(c, rest);
@@ -716,6 +718,7 @@ void parse_text(Context& c, std::string_view text) {
   int number = 0;
   for (const std::string_view raw : platform::split_lines(text)) {
     c.at(++number, {});
+    c.raw_line = raw;
     const auto line = trim(raw);
     if (line.empty() || line.front() == '#') continue;
     parse_line(c, line);
@@ -726,7 +729,8 @@ void parse_text(Context& c, std::string_view text) {
 
 std::vector<DirectiveInfo> config_directives() {
   std::vector<DirectiveInfo> out;
-  for (const auto& d : all_directives()) out.push_back({d.name, d.scope == Scope::listener, d.doc});
+  for (const auto& d : all_directives())
+    out.push_back({d.name, d.scope == Scope::listener, !takes_no_value(d.name), d.doc});
   return out;
 }
 
@@ -739,6 +743,7 @@ Config parse_config(const std::string& text, const std::string& name) {
   finish_plugins(c);
   finish_websockets(c);
   finish_bridges(c);
+  finish_rules(c);
   if (config.listeners.empty()) {
     // mosquitto 2.0's local only mode: with no listener configured, only this machine can connect, and it may
     // connect without credentials unless the file says otherwise.
@@ -766,7 +771,9 @@ Config load_config_file(const std::string& path) {
   std::string error;
   const auto text = platform::read_whole_file(path, error);
   if (!text) throw ConfigError(error);
-  return parse_config(*text, path);
+  Config config = parse_config(*text, path);
+  config.source = path;
+  return config;
 }
 
 Config quick_start_config(std::uint16_t port) {

@@ -32,6 +32,7 @@
 #include "broker/auth/security_settings.hpp"
 #include "broker/bridge/bridge_settings.hpp"
 #include "broker/core/broker_options.hpp"
+#include "broker/edge/rule_set.hpp"
 #include "broker/net/listener_config.hpp"
 #include "platform/log.hpp"
 #include "tls/tls_settings.hpp"
@@ -74,6 +75,11 @@ struct Config {
   // connection NAME and the bridge directives after it, in file order.
   std::vector<bridge::BridgeSettings> bridges;
 
+  // rule NAME blocks and the rules of rules_file lines (Tern's own), in file order; compiled, ready for a RuleSet.
+  std::vector<edge::Rule> rules;
+  // The file the config was read from (load_config_file): read again on SIGHUP for the rules. Empty: none.
+  std::string source;
+
   std::vector<ConfigNote> notes;  // in file order
 
   // persistence, persistence_location, persistence_file (mosquitto's names), persistence_sync (Tern).
@@ -104,6 +110,7 @@ Config load_config_file(const std::string& path);  // reads and parses; ConfigEr
 struct DirectiveInfo {
   std::string_view name;
   bool per_listener;     // applies to the latest `listener` section
+  bool takes_value;      // false for the one directive written alone (drop)
   std::string_view doc;  // one line
 };
 std::vector<DirectiveInfo> config_directives();

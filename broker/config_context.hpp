@@ -39,6 +39,13 @@ class Context {
   // Errors from here on name `file` (an include_dir file, or the main file again).
   void in_file(std::string file) { file_ = std::move(file); }
   int depth = 0;  // 0: the main file; 1: a file of include_dir
+  // The line being parsed, as written (a directive's value is a view into it): for errors that give a column.
+  std::string_view raw_line;
+  // The 1-based column in raw_line of offset `offset` of `value` (a view into it); 0 when it is not one.
+  std::size_t column_of(std::string_view value, std::size_t offset) const {
+    if (value.data() < raw_line.data() || value.data() > raw_line.data() + raw_line.size()) return 0;
+    return static_cast<std::size_t>(value.data() - raw_line.data()) + offset;
+  }
 
   // The listener a per-listener directive applies to: the latest `listener` section, or before the first one
   // mosquitto's default listener (which then exists).
@@ -66,6 +73,8 @@ class Context {
   // Where each `listener` line is (file, line), for errors found once its section is complete.
   std::vector<std::pair<std::string, int>> listener_lines;
   std::vector<std::pair<std::string, int>> bridge_lines;  // the same for each `connection` line
+  std::vector<std::pair<std::string, int>> rule_lines;    // the same for each `rule` line
+  std::size_t rule_floor = 0;        // in a rules_file: the rules before it, which its lines cannot continue
   std::string psk_file;              // global, as in mosquitto; copied into every listener with psk_hint
   bool allow_anonymous_set = false;  // (per_listener_settings: in any listener section)
   int security_line = 0;             // the first security directive, which per_listener_settings must precede
@@ -180,6 +189,13 @@ void apply_websockets_headers_size(Context& c, std::string_view value);
 void apply_http_dir(Context& c, std::string_view value);
 // After the whole file: websockets_headers_size into every websockets listener; websockets settings elsewhere.
 void finish_websockets(Context& c);
+
+// config_rules.cpp: Tern's rule blocks and rules_file, their rows of the directive table.
+std::vector<Directive> rule_directives();
+// A directive written without a value (drop).
+bool takes_no_value(std::string_view directive);
+// After the whole file: every rule has its sql line and an action.
+void finish_rules(Context& c);
 
 // config_tls.cpp: the TLS session resumption directives (tls_session_*), their rows of the directive table, and
 // their checks once listener `listener`'s section is complete (`where` starts the error: "listener 8883: ").

@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (tests/fuzz, TERN_FUZZ=ON) with clang-14 in build-fuzz and runs each for a bounded
 # time from its seed corpus. Fails if any target finds a crash, a leak, undefined behaviour, a failed check, an input
 # slower than 10 s or one that needs more than 2 GiB.
-#   scripts/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]     default: 60 s, every target (codec broker config ...)
+#   scripts/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]     default: 60 s, every target (codec broker config ... rules)
 # libFuzzer's random seed is FUZZ_SEED (default 1): CI explores the same inputs on every run, so that a finding is
 # a change in the code and not luck; FUZZ_SEED=0 (a new seed each run) for longer runs by hand.
 # At the end it prints, per target, the executions per second and the coverage reached (libFuzzer's final counts:
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(codec broker config commit_log password_file acl_file websocket)
+[[ ${#targets[@]} -gt 0 ]] || targets=(codec broker config commit_log password_file acl_file websocket rules)
 jobs=${JOBS:-2}
 
 scripts/install-deps.sh fuzz

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Tern needs from Debian 12's packages, only where missing.
-#   scripts/install-deps.sh build   compiler, CMake, Boost, mbedTLS, SQLite (enough to build and run tern)
+#   scripts/install-deps.sh build   compiler, CMake, Boost, mbedTLS, SQLite, nlohmann-json (enough to build and run tern)
 #   scripts/install-deps.sh test    the above plus GoogleTest, Paho MQTT C/C++ and mosquitto's clients
 #                                   (and openssl, which makes the TLS test certificates); for the browser test
 #                                   (tests/browser) chromium, node and npm, then `npm ci` there (MQTT.js and
@@ -15,7 +15,7 @@
 set -euo pipefail
 
 what=${1:-build}
-packages=(g++ cmake ninja-build ccache libboost1.74-dev libmbedtls-dev libsqlite3-dev)
+packages=(g++ cmake ninja-build ccache libboost1.74-dev libmbedtls-dev libsqlite3-dev nlohmann-json3-dev)
 if [[ $what == test || $what == package || $what == fuzz ]]; then
   packages+=(libgtest-dev libgmock-dev libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto mosquitto-clients python3 openssl)
   packages+=(chromium)

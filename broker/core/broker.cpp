@@ -43,13 +43,18 @@ void Broker::replace_policy(const AccessPolicy& previous, const std::shared_ptr<
 void Broker::on_packet(ConnectionId connection, protocol::Packet&& packet, TimePoint now) {
   impl_->on_packet(connection, std::move(packet), now);
 }
-void Broker::on_packets(ConnectionId connection, std::span<protocol::Packet> packets, TimePoint now) {
-  impl_->on_packets(connection, packets, now);
+void Broker::on_packets(ConnectionId connection, std::span<protocol::Packet> packets, TimePoint now,
+                        std::span<PublishOutcome> outcomes) {
+  impl_->on_packets(connection, packets, now, outcomes);
 }
 void Broker::on_decode_error(ConnectionId connection, protocol::ReasonCode error, TimePoint now) {
   impl_->on_decode_error(connection, error, now);
 }
 void Broker::detach(ConnectionId connection, TimePoint now) { impl_->detach(connection, now); }
+std::string Broker::client_id(ConnectionId connection) const { return impl_->client_id(connection); }
+void Broker::publish_derived(std::span<const DerivedMessage> messages, TimePoint now) {
+  impl_->publish_derived(messages, now);
+}
 TimePoint Broker::tick(TimePoint now) { return impl_->tick(now); }
 void Broker::shutdown(TimePoint now) { impl_->shutdown(now); }
 void Broker::restore(const StoreSnapshot& snapshot, StorePort& store, TimePoint now, UnixMillis wall_now) {
@@ -140,16 +145,28 @@ void Broker::Impl::on_packet(ConnectionId id, protocol::Packet&& packet, TimePoi
   on_packets(id, std::span<protocol::Packet>(&packet, 1), now);
 }
 
-void Broker::Impl::on_packets(ConnectionId id, std::span<protocol::Packet> packets, TimePoint now) {
+void Broker::Impl::on_packets(ConnectionId id, std::span<protocol::Packet> packets, TimePoint now,
+                              std::span<PublishOutcome> outcomes) {
   const FlushAtExit flush{*this};
   auto it = clients_.find(id);
   if (it == clients_.end()) return;
   Client& c = *it->second;
-  for (protocol::Packet& packet : packets) {
+  std::size_t next_outcome = 0;
+  for (std::size_t i = 0; i < packets.size(); ++i) {
     if (c.closed) return;  // packets decoded after the broker closed the connection
     c.last_packet_at = now;
-    dispatch(c, std::move(packet), now);
+    while (next_outcome < outcomes.size() && outcomes[next_outcome].packet < i) ++next_outcome;
+    current_outcome_ =
+        next_outcome < outcomes.size() && outcomes[next_outcome].packet == i ? &outcomes[next_outcome] : nullptr;
+    dispatch(c, std::move(packets[i]), now);
+    current_outcome_ = nullptr;
   }
+}
+
+std::string Broker::Impl::client_id(ConnectionId id) const {
+  auto it = clients_.find(id);
+  if (it == clients_.end() || !it->second->session) return {};
+  return it->second->session->client_id;
 }
 
 void Broker::Impl::dispatch(Client& c, protocol::Packet&& packet, TimePoint now) {

@@ -33,6 +33,7 @@
 #include "broker/core/access.hpp"
 #include "broker/core/broker_options.hpp"
 #include "broker/core/message.hpp"
+#include "broker/core/rule_outcome.hpp"
 #include "broker/core/store_codec.hpp"
 #include "broker/core/store_ops.hpp"
 #include "broker/protocol/packets.hpp"
@@ -112,6 +113,8 @@ struct BrokerStats {
   std::uint64_t sockets_opened = 0;                   // attach() calls
   std::uint64_t connects = 0;                         // CONNECT packets, accepted or refused
   std::uint64_t clients_expired = 0;                  // disconnected sessions ended by their expiry
+  std::uint64_t rule_drops = 0;                       // accepted PUBLISHes a rule's `drop` kept from routing
+  std::uint64_t rule_messages = 0;                    // messages the rule engine derived and the core routed
   std::uint64_t dead_letters = 0;                     // dead letters published (dead_letter_topic)
   std::uint64_t dead_letters_suppressed = 0;          // drops that dead_letter_rate kept from becoming one
 };
@@ -140,7 +143,10 @@ class Broker {
   void on_packet(ConnectionId connection, protocol::Packet&& packet, TimePoint now);
   // The packets of one read, in order. Output is handed to the sinks once, at the end: a subscriber that gets 100
   // of these messages gets one send() (and so one write), not 100.
-  void on_packets(ConnectionId connection, std::span<protocol::Packet> packets, TimePoint now);
+  // `outcomes` (rule_outcome.hpp): what the rule engine decided about some of these packets (each names its packet by
+  // index, in increasing order); the core sets PublishOutcome::accepted on those it accepted.
+  void on_packets(ConnectionId connection, std::span<protocol::Packet> packets, TimePoint now,
+                  std::span<PublishOutcome> outcomes = {});
   void on_decode_error(ConnectionId connection, protocol::ReasonCode error, TimePoint now);
   void detach(ConnectionId connection, TimePoint now);
 
@@ -198,6 +204,11 @@ class Broker {
   // A message of the broker's own that is not from a client (a bridge's state, "1" or "0" on
   // $SYS/broker/connection/ID/state): QoS 1 (at most max_qos), routed as $SYS messages are.
   void publish_own(std::string topic, std::string payload, bool retain, TimePoint now);
+  // Messages of the rule engine that come from no client's PUBLISH (an aggregation window closing, windows flushed at
+  // a reload): routed as the broker's own, at their QoS (at most max_qos) and retain flag.
+  void publish_derived(std::span<const DerivedMessage> messages, TimePoint now);
+  // The client id of the connection's session (the one the broker assigned to an empty one); empty before CONNECT.
+  std::string client_id(ConnectionId connection) const;
   const BrokerOptions& options() const noexcept;
 
  private:

@@ -57,7 +57,9 @@ class Broker::Impl {
   void authenticate(ConnectionId id, Authentication authentication);
   void replace_policy(const AccessPolicy& previous, const std::shared_ptr<const AccessPolicy>& current, TimePoint now);
   void on_packet(ConnectionId id, protocol::Packet&& packet, TimePoint now);
-  void on_packets(ConnectionId id, std::span<protocol::Packet> packets, TimePoint now);
+  void on_packets(ConnectionId id, std::span<protocol::Packet> packets, TimePoint now,
+                  std::span<PublishOutcome> outcomes = {});
+  std::string client_id(ConnectionId id) const;
   void on_decode_error(ConnectionId id, protocol::ReasonCode error, TimePoint now);
   void detach(ConnectionId id, TimePoint now);
   TimePoint tick(TimePoint now);
@@ -73,6 +75,7 @@ class Broker::Impl {
   // broker_publish.cpp
   void publish_sys(const SysSample& sample, TimePoint now);
   void publish_own(std::string topic, std::string payload, bool retain, TimePoint now);
+  void publish_derived(std::span<const DerivedMessage> messages, TimePoint now);
   void set_heap_in_use(std::uint64_t bytes);
 
   // Hands every staged buffer to its sink (and closes those asked to close). Each public entry point ends with it.
@@ -149,6 +152,11 @@ class Broker::Impl {
   }
   void publish_dead_letters();
   void on_publish(Client& c, protocol::Publish&& publish, TimePoint now);
+  // An accepted PUBLISH: routed unless a rule drops it, then what the rules derived from it (current_outcome_).
+  // Returns the deliveries of the original; a dropped one counts as delivered (its publisher hears success).
+  std::size_t route_accepted(const MessagePtr& message, TimePoint now);
+  void route_derived(DerivedMessage&& derived, TimePoint now);
+  PublishOutcome* current_outcome_ = nullptr;  // during on_publish(): the rule engine's outcome for the packet
   void refuse_publish(Client& c, const protocol::Publish& publish, protocol::ReasonCode why);
   // memory_limit (see Broker::set_heap_in_use), or a full bridge backlog (Broker::set_backlog_limit): the PUBLISH is
   // refused as a whole; `why` for the log.

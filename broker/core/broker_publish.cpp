@@ -1,5 +1,6 @@
 // Incoming PUBLISH and its acknowledgements, routing, delivery, queues and the outgoing in-flight window.
 #include <algorithm>
+#include <utility>
 
 #include "broker/core/broker_impl.hpp"
 #include "broker/core/mount_point.hpp"
@@ -112,7 +113,7 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
         return;
       }
       count_received(publish);
-      route(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos, publish.retain, props, s.id,
+      route_accepted(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos, publish.retain, props, s.id,
                          now),
             now);
       return;
@@ -123,7 +124,7 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
         ack.reason_code = ReasonCode::payload_format_invalid;
       } else {
         count_received(publish);
-        const std::size_t n = route(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos,
+        const std::size_t n = route_accepted(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos,
                                                  publish.retain, props, s.id, now),
                                     now);
         if (n == 0 && v5) ack.reason_code = ReasonCode::no_matching_subscribers;
@@ -150,7 +151,7 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
         return;
       }
       count_received(publish);
-      const std::size_t n = route(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos,
+      const std::size_t n = route_accepted(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos,
                                                publish.retain, props, s.id, now),
                                   now);
       if (n == 0 && v5) ack.reason_code = ReasonCode::no_matching_subscribers;
@@ -317,6 +318,36 @@ void Broker::Impl::publish_own(std::string topic, std::string payload, bool reta
   const FlushAtExit flush{*this};
   const QoS qos = std::min(QoS::at_least_once, options_.max_qos);
   route(make_message(std::move(topic), std::move(payload), qos, retain && options_.retain_available, {}, 0, now), now);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The rule engine's outcome (rule_outcome.hpp), acted on once the original is accepted.
+
+std::size_t Broker::Impl::route_accepted(const MessagePtr& message, TimePoint now) {
+  PublishOutcome* outcome = std::exchange(current_outcome_, nullptr);
+  if (!outcome) return route(message, now);
+  outcome->accepted = true;
+  std::size_t delivered = 1;  // dropped: the publisher hears success, not "no matching subscribers"
+  if (outcome->drop) {
+    ++stats_.rule_drops;
+  } else {
+    delivered = route(message, now);
+  }
+  for (DerivedMessage& derived : outcome->messages) route_derived(std::move(derived), now);
+  return delivered;
+}
+
+void Broker::Impl::route_derived(DerivedMessage&& derived, TimePoint now) {
+  ++stats_.rule_messages;
+  const QoS qos = std::min(derived.qos, options_.max_qos);
+  route(make_message(std::move(derived.topic), std::move(derived.payload), qos,
+                     derived.retain && options_.retain_available, {}, 0, now),
+        now);
+}
+
+void Broker::Impl::publish_derived(std::span<const DerivedMessage> messages, TimePoint now) {
+  const FlushAtExit flush{*this};
+  for (const DerivedMessage& m : messages) route_derived(DerivedMessage(m), now);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

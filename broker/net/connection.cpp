@@ -390,8 +390,15 @@ void Connection::deliver(std::string_view data) {
   std::optional<core::Authentication> authentication;  // of a CONNECT in this batch
   std::chrono::milliseconds refusal_delay{0};
   bool complete = false;  // every whole packet in `input` decoded (or an error)
+  auto& outcomes = shard_.rule_outcomes();
+  auto& samples = shard_.rule_samples();
+  std::shared_ptr<const edge::RuleSet> rules;  // fetched by the first PUBLISH of this read
+  edge::RuleCounts rule_counts;                // added to the shared counters once, at the end
   while (!complete) {
     batch.clear();
+    outcomes.clear();
+    samples.clear();
+    bool connect_in_batch = false;
     while (batch.size() < max_batch_packets) {
       if (used == input.size()) {
         complete = true;
@@ -414,6 +421,12 @@ void Connection::deliver(std::string_view data) {
         version_ = connect->version;
         if (transport_ && transport_->username())
           connect->username = *transport_->username();  // use_identity_as_username
+      }
+      if (connect) {
+        connect_in_batch = true;
+        publisher_ = std::make_unique<Publisher>(Publisher{connect->client_id, connect->username, {}});
+      } else if (auto* publish = std::get_if<protocol::Publish>(&result.packet); publish && publisher_) {
+        apply_rules(*publish, batch.size(), rules, rule_counts);
       }
       if (connect && !connect_seen_) {
         connect_seen_ = true;
@@ -451,7 +464,10 @@ void Connection::deliver(std::string_view data) {
         shared.broker.authenticate(id_, std::move(*authentication));
         authentication.reset();
       }
-      shared.broker.on_packets(id_, batch, now);  // one send() per receiving connection for the whole batch
+      // One send() per receiving connection for the whole batch.
+      shared.broker.on_packets(id_, batch, now, outcomes);
+      if (connect_in_batch && publisher_ && publisher_->client_id.empty())
+        publisher_->client_id = shared.broker.client_id(id_);  // the one it assigned
       if (decode_error) {
         // The broker answers (CONNACK or DISCONNECT with the reason) and closes; the detach right after makes any
         // later socket event a no-op, and ends the session as a lost connection if the broker did not close it.
@@ -461,8 +477,17 @@ void Connection::deliver(std::string_view data) {
       }
     }
     batch.clear();
+    if (!samples.empty()) {
+      // Only the samples of messages the broker accepted; the windows have their own mutex.
+      std::vector<edge::WindowSample> accepted;
+      for (auto& [outcome, sample] : samples) {
+        if (outcomes[outcome].accepted) accepted.push_back(std::move(sample));
+      }
+      shared.rules.add_samples(accepted, now);
+    }
     if (closing_.load(std::memory_order_relaxed)) break;  // the broker closed it: the rest would be ignored anyway
   }
+  if (!rule_counts.empty()) shared.rules.stats().add(rule_counts);
   if (heap_measured) {  // a read with no whole packet (the start of a large one) still tells the broker
     std::lock_guard lock(shared.mutex);
     shared.broker.set_heap_in_use(heap);

@@ -50,6 +50,12 @@
 // System calls. Reads and writes go through SharedBroker::socket_calls (socket_calls.hpp), so that a test can fail
 // the n-th of them.
 //
+// Rules. The local rules (SharedBroker::rules, broker/edge) are evaluated here too, off the broker's lock: each
+// decoded PUBLISH whose topic some rule's FROM matches is evaluated as it is decoded (so a 5.0 topic alias names the
+// topic it stood for at that point of the stream), and its outcome (derived messages, drop) travels to the broker
+// beside the packet (core/rule_outcome.hpp); window samples are added after the broker accepted the message. This
+// costs a connected client one small allocation (Publisher: its client id, username and incoming topic aliases).
+//
 // Authentication. The first CONNECT is authenticated here, on the shard's thread and off the broker's lock, by the
 // listener's security (SecuritySlot): a password hash costs hundreds of times what a message does, and a CONNECT
 // storm must not stall every other client. The verdict enters the broker with the CONNECT (Broker::authenticate()).
@@ -77,6 +83,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "broker/core/broker.hpp"
 #include "broker/net/asio.hpp"
@@ -157,6 +164,10 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   void refuse_later(std::vector<protocol::Packet> packets, core::Authentication authentication,
                     std::chrono::milliseconds delay);
   bool over_read_limit() const noexcept;
+  // The rules on a decoded PUBLISH (the `index`-th packet of the batch), outside the broker's lock; an outcome that
+  // does something goes to the shard's rule_outcomes(). `rules` is fetched on first use, once per read.
+  void apply_rules(protocol::Publish& publish, std::size_t index, std::shared_ptr<const edge::RuleSet>& rules,
+                   edge::RuleCounts& counts);
 
   void flush_transport_output();
   void schedule_flush_locked();
@@ -185,6 +196,14 @@ class Connection final : public core::ConnectionSink, public ShardLink {
     std::unique_ptr<Timer> linger;  // shard thread: the close deadline (close_linger)
   };
 
+  // What the rules may ask about the publisher, and the topics of its 5.0 topic aliases (the broker resolves them
+  // under its lock, the rules before it). Made at the CONNECT.
+  struct Publisher {
+    std::string client_id;  // the one the broker assigned, for an empty one
+    std::optional<std::string> username;
+    std::unordered_map<std::uint16_t, std::string> aliases;
+  };
+
   // Field order keeps the object small (it is most of an idle connection's memory): pointers first, then the
   // four-byte members, then the flags.
   Shard& shard_;
@@ -193,6 +212,7 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   std::unique_ptr<Opening> opening_;       // shard thread: only while the transport opens
   std::unique_ptr<std::string> leftover_;  // shard thread: bytes of an unfinished packet
   std::unique_ptr<Outgoing> out_;          // created under write_mutex_; see Outgoing for who touches what
+  std::unique_ptr<Publisher> publisher_;   // shard thread: from the CONNECT on
   std::atomic<std::size_t> pending_{0};    // the queued and writing bytes, stored under write_mutex_
   core::ConnectionId id_ = 0;
   std::atomic<std::uint32_t> references_{0};

@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "broker/core/rule_outcome.hpp"
+#include "broker/edge/rule_set.hpp"
 #include "broker/net/asio.hpp"
 #include "broker/net/poller.hpp"
 #include "broker/net/shared_broker.hpp"
@@ -79,6 +81,10 @@ class Shard {
     return {wire_buffer_.get(), read_buffer_size};
   }
   std::vector<protocol::Packet>& packet_batch() noexcept { return batch_; }
+  // Beside packet_batch(): what the rules made of its PUBLISHes (rule_outcome.hpp), and the window samples of each
+  // outcome (by index), added to the windows once the broker accepted their message.
+  std::vector<core::PublishOutcome>& rule_outcomes() noexcept { return outcomes_; }
+  std::vector<std::pair<std::size_t, edge::WindowSample>>& rule_samples() noexcept { return samples_; }
 
   // MQTT bytes this shard's connections read from and wrote to their clients since the start (after TLS on the way
   // in, before it on the way out), for $SYS. Counted by the shard's own thread, the only writer, so a relaxed load
@@ -103,6 +109,8 @@ class Shard {
   std::unique_ptr<char[]> read_buffer_;
   std::unique_ptr<char[]> wire_buffer_;
   std::vector<protocol::Packet> batch_;
+  std::vector<core::PublishOutcome> outcomes_;
+  std::vector<std::pair<std::size_t, edge::WindowSample>> samples_;
   std::thread thread_;
   std::atomic<std::uint64_t> bytes_received_{0};
   std::atomic<std::uint64_t> bytes_sent_{0};

@@ -15,6 +15,7 @@
 
 #include "broker/auth/login_throttle.hpp"
 #include "broker/core/broker.hpp"
+#include "broker/edge/rule_engine.hpp"
 #include "broker/net/measured_mutex.hpp"
 #include "broker/net/socket_calls.hpp"
 #include "broker/protocol/codec.hpp"
@@ -60,6 +61,9 @@ struct SharedBroker {
   // upgrades), for /metrics.
   std::array<std::atomic<std::uint64_t>, 2> opening_failures{};
   auth::LoginThrottle login_throttle;  // failed logins per address, across every listener
+  // The local rules in force and their windows (rule_engine.hpp: its own mutexes, never `mutex`). Connections
+  // evaluate them before entering the broker; the ticker publishes the windows; a reload replaces the set.
+  edge::RuleEngine rules;
   // The reads and writes of every connection; a test replaces them before any connection exists.
   SocketCalls* socket_calls = &SocketCalls::system();
 };

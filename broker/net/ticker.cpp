@@ -62,6 +62,7 @@ void Ticker::arm(core::TimePoint at) {
     if (sys_due) sys = sample();  // outside the lock: the allocator takes its own locks
     std::optional<std::uint64_t> heap;
     if (heap_due) heap = sys_due ? sys.heap_current : platform::heap_in_use();
+    const std::vector<core::DerivedMessage> windows = shared_.rules.due(now);  // the windows' own mutex
     core::TimePoint deadline;
     {
       std::lock_guard lock(shared_.mutex);
@@ -69,10 +70,12 @@ void Ticker::arm(core::TimePoint at) {
       if (heap) shared_.broker.set_heap_in_use(*heap);
       deadline = shared_.broker.tick(now);
       if (sys_due) shared_.broker.publish_sys(sys, now);
+      if (!windows.empty()) shared_.broker.publish_derived(windows, now);
     }
     if (sys_due) next_sys_ = now + sys_.interval;
     if (heap_due) next_heap_ = now + heap_interval;
-    arm(std::clamp(std::min({deadline, next_sys_, next_heap_}), now + min_interval, now + max_interval));
+    arm(std::clamp(std::min({deadline, next_sys_, next_heap_, shared_.rules.next_due()}), now + min_interval,
+                   now + max_interval));
   });
 }
 

@@ -7,6 +7,9 @@
 // the allocator for the heap in use (both outside the lock), then calls Broker::publish_sys() in the same locked turn
 // as tick().
 //
+// Aggregation windows of the local rules (SharedBroker::rules) that closed are published in the same locked turn, as
+// the broker's own messages; the timer is armed for the next one to close too.
+//
 // With memory_limit, it asks the allocator for the heap in use every heap_interval (outside the lock: mallinfo2 takes
 // each arena's lock and walks its free lists, microseconds, no system call) and hands it to
 // Broker::set_heap_in_use() in its locked turn, so the limit costs nothing per message; a fall back under it is seen

@@ -83,6 +83,18 @@ std::string render_metrics(const MetricsSnapshot& s) {
   w.counter("tern_connects_total", "CONNECT packets, accepted or refused.", static_cast<double>(b.connects));
   w.counter("tern_sessions_expired_total", "Disconnected sessions ended by their expiry.",
             static_cast<double>(b.clients_expired));
+  w.counter("tern_rule_evaluations_total", "Messages and rules whose FROM filter matched (local rules).",
+            static_cast<double>(s.rules.evaluated));
+  w.counter("tern_rule_matches_total", "Of tern_rule_evaluations_total, those whose WHERE held.",
+            static_cast<double>(s.rules.matched));
+  w.counter("tern_rule_not_json_total", "Rule evaluations skipped: the rule reads the payload as JSON and it is not.",
+            static_cast<double>(s.rules.not_json));
+  w.counter("tern_rule_bad_topics_total", "Messages a rule would publish on a topic that came out invalid.",
+            static_cast<double>(s.rules.bad_topic));
+  w.counter("tern_rule_messages_total", "Messages the rules published (republish and windows).",
+            static_cast<double>(b.rule_messages));
+  w.counter("tern_rule_drops_total", "Accepted messages a rule's drop kept from subscribers.",
+            static_cast<double>(b.rule_drops));
   if (s.heap_bytes) {
     w.gauge("tern_heap_bytes", "Heap in use (glibc mallinfo2: allocated blocks and mmapped ones).",
             static_cast<double>(*s.heap_bytes));

@@ -46,6 +46,10 @@ struct MetricsSnapshot {
   std::uint64_t bytes_sent = 0;      // (before TLS on the way out)
   std::optional<std::uint64_t> heap_bytes;
   std::optional<persistence::StoreStats> store;  // persistence on
+  // The local rules (edge::RuleStats), besides the core's rule_drops and rule_messages.
+  struct Rules {
+    std::uint64_t evaluated = 0, matched = 0, not_json = 0, bad_topic = 0, windows_published = 0;
+  } rules;
   double uptime_seconds = 0;
 };
 

@@ -98,7 +98,7 @@ std::shared_ptr<const auth::ListenerSecurity> load_security(const auth::Security
 class Running {
  public:
   explicit Running(const Config& config)
-      : store_(open_store(config.persistence)), broker_(config.broker), shared_(broker_) {
+      : store_(open_store(config.persistence)), broker_(config.broker), shared_(broker_), source_(config.source) {
     const unsigned count = shard_count(config.threads);
     for (unsigned i = 0; i < count; ++i) shards_.push_back(std::make_unique<net::Shard>(i, shared_));
     // Before the MQTT listeners: a port in use stops the start before any "listening on" line.
@@ -122,6 +122,7 @@ class Running {
                s.password_file.empty() ? "" : ", passwords from " + s.password_file,
                s.acl_file.empty() ? "; no acl_file: every client may use every topic" : ", ACL from " + s.acl_file);
     }
+    install_rules(config.rules, "");
     ticker_ = std::make_unique<net::Ticker>(
         shards_[0]->executor(), shared_,
         net::SysPublishing{std::chrono::seconds(config.sys_interval), TERN_VERSION, &shards_});
@@ -207,6 +208,32 @@ class Running {
     }
   }
 
+  // Installs `rules` as one new set; the windows of the set it replaces are closed and published now.
+  void install_rules(std::vector<edge::Rule> rules, std::string_view why) {
+    const std::size_t count = rules.size();
+    const auto now = core::Clock::now();
+    const auto flushed = shared_.rules.replace(shared_.rules.make_set(std::move(rules)), now);
+    if (!flushed.empty()) {
+      std::lock_guard lock(shared_.mutex);
+      broker_.publish_derived(flushed, now);
+    }
+    if (count != 0 || !why.empty()) TERN_LOG(notice, why, count, count == 1 ? " rule" : " rules", " in force");
+  }
+
+  // SIGHUP: the config file is read again for its rules (rule blocks and rules_file); with an error anywhere in it
+  // the rules in force stay.
+  void reload_rules() {
+    if (source_.empty()) return;
+    std::vector<edge::Rule> rules;
+    try {
+      rules = load_config_file(source_).rules;
+    } catch (const std::exception& e) {
+      TERN_LOG(error, "rules: reload failed, the previous rules stay in force: ", e.what());
+      return;
+    }
+    install_rules(std::move(rules), "rules reloaded: ");
+  }
+
   net::Shard& next_shard() { return *shards_[next_shard_.fetch_add(1, std::memory_order_relaxed) % shards_.size()]; }
 
   void wait_for_signal() {
@@ -216,8 +243,10 @@ class Running {
         // The log file first, so that what follows goes to the new one (logrotate moved the old one away).
         std::string log_error;
         if (!platform::reopen_log_file(log_error)) TERN_LOG(error, "SIGHUP: ", log_error, "; logging to the old file");
-        TERN_LOG(notice, "SIGHUP: log file reopened; reloading password and ACL files, TLS certificates and keys");
+        TERN_LOG(notice,
+                 "SIGHUP: log file reopened; reloading password and ACL files, rules, TLS certificates and keys");
         reload_security();
+        reload_rules();
         for (auto& listener : listeners_) listener->reload_tls();
       } else if (shutting_down_) {
         TERN_LOG(notice, "received ", number == SIGINT ? "SIGINT" : "SIGTERM", " again: stopping now");
@@ -261,6 +290,10 @@ class Running {
         s.bytes_sent += shard->bytes_sent();
       }
       s.heap_bytes = platform::heap_in_use();
+      const edge::RuleStats& rules = shared_.rules.stats();
+      s.rules = {rules.evaluated.load(std::memory_order_relaxed), rules.matched.load(std::memory_order_relaxed),
+                 rules.not_json.load(std::memory_order_relaxed), rules.bad_topic.load(std::memory_order_relaxed),
+                 rules.windows_published.load(std::memory_order_relaxed)};
       if (store_) s.store = store_->stats();
       s.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
       return render_metrics(s);
@@ -343,6 +376,7 @@ class Running {
   std::unique_ptr<asio::signal_set> signals_;
   std::unique_ptr<StoreBridge> bridge_;
   std::atomic<std::size_t> next_shard_{0};
+  const std::string source_;  // the config file, read again on SIGHUP for the rules
   bool shutting_down_ = false;
 };
 

@@ -4,7 +4,8 @@
 //   SIGINT, SIGTERM  graceful shutdown: stop accepting, Broker::shutdown() (DISCONNECT to every client), let the
 //                    writes flush for at most a second, stop. A second signal stops at once.
 //   SIGHUP           TLS listeners re-read their certificates, keys, CRL and PSK file for new connections (open
-//                    ones keep theirs); the config file itself is not re-read.
+//                    ones keep theirs); the config file is read again for its local rules only (rule blocks
+//                    and rules_file), which replace the rules in force as one set unless it has an error.
 //   SIGPIPE, SIGXFSZ ignored (a write to a closed socket, or past the file size limit, is an error code, not a
 //                    signal).
 //
