@@ -80,9 +80,14 @@ void apply_window(Context& c, std::string_view value) {
   }
 }
 
-void apply_store(Context& c, std::string_view) {
-  current(c);
-  c.fail("store: local history is not supported yet (use republish, drop or window)");
+void apply_store(Context& c, std::string_view value) {
+  auto& rule = current(c);
+  statement_of(c, rule);
+  try {
+    rule.actions.emplace_back(edge::parse_store(value));
+  } catch (const edge::RuleError& e) {
+    c.fail(std::string("store: ") + e.what());
+  }
 }
 
 std::span<const Directive> block_directives();
@@ -111,9 +116,9 @@ void apply_rules_file(Context& c, std::string_view value) {
     const auto row = std::find_if(rows.begin(), rows.end(), [&](const Directive& d) { return d.name == name; });
     if (row == rows.end())
       c.fail("'" + std::string(name) +
-             "' is not a rule directive (a rules_file holds rule, sql, republish, drop "
+             "' is not a rule directive (a rules_file holds rule, sql, republish, drop, store "
              "and window lines)");
-    if (rest.empty() && name != "drop") c.fail("missing value for " + std::string(name));
+    if (rest.empty() && !takes_no_value(name)) c.fail("missing value for " + std::string(name));
     row->apply(c, rest);
   }
   c.in_file(outer_file);
@@ -139,7 +144,10 @@ constexpr Directive kRuleDirectives[] = {
    "SECONDS FIELD TOPIC [qos N] [retain]: every SECONDS, per source topic, publish "
    "{\"count\",\"min\",\"max\",\"mean\",\"last\"} of the numeric FIELD on TOPIC (which may hold ${topic} and "
    "${topic[N]})"},
-  {"store", Scope::global, apply_store, "not supported yet: local history comes later"},
+  {"store", Scope::global, apply_store,
+   "[max_age N[s|m|h|d]] [max_rows N]: keep each matching message (time, topic, payload, QoS) in the local history "
+   "(persistence_location/tern-history.db), queried on $tern/history/query; the rule's rows older than max_age or "
+   "beyond its newest max_rows are removed (default: kept)"},
 };
 // clang-format on
 
@@ -161,7 +169,7 @@ std::vector<Directive> rule_directives() {
   return all;
 }
 
-bool takes_no_value(std::string_view directive) { return directive == "drop"; }
+bool takes_no_value(std::string_view directive) { return directive == "drop" || directive == "store"; }
 
 void finish_rules(Context& c) {
   for (std::size_t i = 0; i < c.config().rules.size(); ++i) {

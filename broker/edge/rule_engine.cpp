@@ -112,4 +112,15 @@ std::vector<core::DerivedMessage> RuleEngine::close_locked(const RuleSet& set, c
   return out;
 }
 
+void RuleEngine::store(std::span<StoredRecord> records) {
+  if (records.empty()) return;
+  HistorySink* history = history_.load(std::memory_order_acquire);
+  if (history == nullptr) {
+    stats_.store_dropped.fetch_add(records.size(), std::memory_order_relaxed);
+    return;
+  }
+  history->store(records);
+  stats_.stored.fetch_add(records.size(), std::memory_order_relaxed);
+}
+
 }  // namespace tern::edge

@@ -17,6 +17,7 @@
 // of their own, never held while calling out, and never the core's lock.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -31,6 +32,16 @@
 #include "broker/edge/rule_set.hpp"
 
 namespace tern::edge {
+
+// Where `store` actions' records go (the server's adapter over persistence::HistoryStore): called on the shards,
+// outside the broker's lock; must not block.
+class HistorySink {
+ public:
+  virtual void store(std::span<StoredRecord> records) = 0;
+
+ protected:
+  ~HistorySink() = default;
+};
 
 class RuleEngine {
  public:
@@ -52,6 +63,11 @@ class RuleEngine {
 
   RuleStats& stats() noexcept { return stats_; }
 
+  // The local history that rules' `store` actions write to (the server sets it when a rule stores; it outlives the
+  // engine's users); null: records are dropped and counted.
+  void set_history(HistorySink* history) noexcept { history_.store(history, std::memory_order_release); }
+  void store(std::span<edge::StoredRecord> records);
+
  private:
   struct Accumulator {
     core::TimePoint closes;
@@ -72,6 +88,7 @@ class RuleEngine {
   core::TimePoint next_due_ = core::TimePoint::max();
 
   RuleStats stats_;
+  std::atomic<HistorySink*> history_{nullptr};
 };
 
 // The JSON a window publishes: {"count":2,"min":20,"max":22,"mean":21,"last":22}.

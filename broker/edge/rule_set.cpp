@@ -135,6 +135,37 @@ Window parse_window(std::string_view args, const Statement& statement) {
   return w;
 }
 
+Store parse_store(std::string_view args) {
+  Store s;
+  std::string_view rest = args;
+  for (std::string_view word = next_word(rest); !word.empty(); word = next_word(rest)) {
+    if (word != "max_age" && word != "max_rows") {
+      throw RuleError("unexpected '" + std::string(word) + "' (expected max_age DURATION or max_rows N)");
+    }
+    const std::string_view value = next_word(rest);
+    std::uint64_t n = 0;
+    const auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    const std::string_view unit = value.substr(static_cast<std::size_t>(p - value.data()));
+    if (value.empty() || ec != std::errc() || p == value.data()) {
+      throw RuleError("expected a number after '" + std::string(word) + "', got '" + std::string(value) + "'");
+    }
+    if (word == "max_rows") {
+      if (!unit.empty()) throw RuleError("max_rows: expected a count, got '" + std::string(value) + "'");
+      s.max_rows = n;
+    } else {
+      const std::uint64_t scale = unit.empty() || unit == "s" ? 1
+                                  : unit == "m"               ? 60
+                                  : unit == "h"               ? 3600
+                                  : unit == "d"               ? 86400
+                                                              : 0;
+      if (scale == 0) throw RuleError("max_age: expected N, Ns, Nm, Nh or Nd, got '" + std::string(value) + "'");
+      if (n > std::uint64_t{100} * 365 * 86400 / scale) throw RuleError("max_age: more than 100 years");
+      s.max_age = std::chrono::seconds(n * scale);
+    }
+  }
+  return s;
+}
+
 RuleSet::RuleSet(std::vector<Rule> rules, std::uint64_t generation)
     : rules_(std::move(rules)), generation_(generation) {
   for (const Rule& rule : rules_) {
@@ -270,6 +301,8 @@ void RuleSet::evaluate(const MessageView& message, RuleResult& result, RuleCount
         }
         std::string body = rp->payload ? rp->payload->render(evaluation) : dump(evaluation.selected());
         result.messages.push_back({std::move(topic), std::move(body), rp->qos, rp->retain});
+      } else if (std::holds_alternative<Store>(action)) {
+        result.stores.push_back({rule.name, std::string(message.topic), std::string(message.payload), message.qos});
       } else {
         const Window& w = std::get<Window>(action);
         const Value value = evaluation.value(*w.field);

@@ -76,11 +76,20 @@ struct Window {
   protocol::QoS qos = protocol::QoS::at_most_once;
   bool retain = false;
 };
-using Action = std::variant<Republish, Drop, Window>;
+// store [max_age DURATION] [max_rows N]: the matching message (its time, topic, payload and QoS) goes into the local
+// history (persistence/history_store.hpp), kept for DURATION (N s|m|h|d) and as the newest N rows of this rule; 0 or
+// absent: no such limit.
+struct Store {
+  std::chrono::seconds max_age{0};
+  std::uint64_t max_rows = 0;
+};
+
+using Action = std::variant<Republish, Drop, Window, Store>;
 
 // The values of action lines: "alarms/${room} qos 1", "60 payload.temp averages/${topic}". Throw RuleError.
 Republish parse_republish(std::string_view args, const Statement& statement);
 Window parse_window(std::string_view args, const Statement& statement);
+Store parse_store(std::string_view args);
 
 struct Rule {
   std::string name;
@@ -102,6 +111,8 @@ struct RuleStats {
   std::atomic<std::uint64_t> not_json{0};   // ... skipped: the rule reads the payload as JSON and it is not
   std::atomic<std::uint64_t> bad_topic{0};  // republished topics that came out invalid (not published)
   std::atomic<std::uint64_t> windows_published{0};
+  std::atomic<std::uint64_t> stored{0};         // records handed to the history
+  std::atomic<std::uint64_t> store_dropped{0};  // records with no history to take them
 
   void add(const RuleCounts& c) noexcept {
     evaluated.fetch_add(c.evaluated, std::memory_order_relaxed);
@@ -120,12 +131,21 @@ struct WindowSample {
   double value = 0;
 };
 
+// A message a rule's `store` keeps; handed to the history once the core accepted the message.
+struct StoredRecord {
+  std::string rule;
+  std::string topic;
+  std::string payload;
+  protocol::QoS qos = protocol::QoS::at_most_once;
+};
+
 // What the rules made of one message.
 struct RuleResult {
   bool drop = false;
   std::vector<core::DerivedMessage> messages;
   std::vector<WindowSample> samples;
-  bool empty() const noexcept { return !drop && messages.empty() && samples.empty(); }
+  std::vector<StoredRecord> stores;
+  bool empty() const noexcept { return !drop && messages.empty() && samples.empty() && stores.empty(); }
 };
 
 class RuleSet {

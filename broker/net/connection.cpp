@@ -392,12 +392,14 @@ void Connection::deliver(std::string_view data) {
   bool complete = false;  // every whole packet in `input` decoded (or an error)
   auto& outcomes = shard_.rule_outcomes();
   auto& samples = shard_.rule_samples();
+  auto& stores = shard_.rule_stores();
   std::shared_ptr<const edge::RuleSet> rules;  // fetched by the first PUBLISH of this read
   edge::RuleCounts rule_counts;                // added to the shared counters once, at the end
   while (!complete) {
     batch.clear();
     outcomes.clear();
     samples.clear();
+    stores.clear();
     bool connect_in_batch = false;
     while (batch.size() < max_batch_packets) {
       if (used == input.size()) {
@@ -484,6 +486,13 @@ void Connection::deliver(std::string_view data) {
         if (outcomes[outcome].accepted) accepted.push_back(std::move(sample));
       }
       shared.rules.add_samples(accepted, now);
+    }
+    if (!stores.empty()) {  // the same for the history (its own queue, never the broker's lock)
+      std::vector<edge::StoredRecord> accepted;
+      for (auto& [outcome, record] : stores) {
+        if (outcomes[outcome].accepted) accepted.push_back(std::move(record));
+      }
+      shared.rules.store(accepted);
     }
     if (closing_.load(std::memory_order_relaxed)) break;  // the broker closed it: the rest would be ignored anyway
   }

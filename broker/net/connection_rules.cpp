@@ -1,10 +1,9 @@
 // Connection: the local rules on a decoded PUBLISH, evaluated on the shard's thread before the packet enters the
 // broker (connection.hpp, "Rules"; core/rule_outcome.hpp for what the broker does with the outcome).
-#include "broker/net/connection.hpp"
-
 #include <string>
 
 #include "broker/core/mount_point.hpp"
+#include "broker/net/connection.hpp"
 
 namespace tern::net {
 
@@ -41,6 +40,7 @@ void Connection::apply_rules(protocol::Publish& publish, std::size_t index, std:
   auto& outcomes = shard_.rule_outcomes();
   outcomes.push_back({.packet = index, .drop = result.drop, .messages = std::move(result.messages)});
   for (auto& sample : result.samples) shard_.rule_samples().emplace_back(outcomes.size() - 1, std::move(sample));
+  for (auto& record : result.stores) shard_.rule_stores().emplace_back(outcomes.size() - 1, std::move(record));
 }
 
 }  // namespace tern::net

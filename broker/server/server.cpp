@@ -9,6 +9,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,8 +29,10 @@
 #include "broker/net/shared_broker.hpp"
 #include "broker/net/ticker.hpp"
 #include "broker/net/transport.hpp"
+#include "broker/server/history_service.hpp"
 #include "broker/server/metrics.hpp"
 #include "broker/server/store_bridge.hpp"
+#include "persistence/history_store.hpp"
 #include "persistence/sqlite_store.hpp"
 #include "persistence/test_switches.hpp"
 #include "platform/clock.hpp"
@@ -49,6 +53,37 @@ namespace tern {
 namespace {
 
 namespace asio = net::asio;
+using server::HistoryService;
+
+// Rules' `store` records into the history store, stamped with the wall clock as they are accepted.
+class HistoryWriter final : public edge::HistorySink {
+ public:
+  explicit HistoryWriter(persistence::HistoryStore& store) : store_(store) {}
+  void store(std::span<edge::StoredRecord> records) override {
+    const std::int64_t now = platform::unix_millis();
+    for (edge::StoredRecord& r : records) {
+      store_.add({.rule = std::move(r.rule),
+                  .time_ms = now,
+                  .topic = std::move(r.topic),
+                  .payload = std::move(r.payload),
+                  .qos = static_cast<std::uint8_t>(r.qos)});
+    }
+  }
+
+ private:
+  persistence::HistoryStore& store_;
+};
+
+// Each storing rule's retention (its last `store` action's).
+std::map<std::string, persistence::HistoryRetention> history_retention(const std::vector<edge::Rule>& rules) {
+  std::map<std::string, persistence::HistoryRetention> out;
+  for (const edge::Rule& rule : rules) {
+    for (const edge::Action& action : rule.actions) {
+      if (const auto* s = std::get_if<edge::Store>(&action)) out[rule.name] = {s->max_age, s->max_rows};
+    }
+  }
+  return out;
+}
 using net::error_code;
 
 constexpr std::chrono::seconds shutdown_grace{1};
@@ -98,7 +133,13 @@ std::shared_ptr<const auth::ListenerSecurity> load_security(const auth::Security
 class Running {
  public:
   explicit Running(const Config& config)
-      : store_(open_store(config.persistence)), broker_(config.broker), shared_(broker_), source_(config.source) {
+      : store_(open_store(config.persistence)),
+        broker_(config.broker),
+        shared_(broker_),
+        source_(config.source),
+        history_file_((config.persistence.location.empty() ? std::filesystem::path(".")
+                                                           : std::filesystem::path(config.persistence.location)) /
+                      "tern-history.db") {
     const unsigned count = shard_count(config.threads);
     for (unsigned i = 0; i < count; ++i) shards_.push_back(std::make_unique<net::Shard>(i, shared_));
     // Before the MQTT listeners: a port in use stops the start before any "listening on" line.
@@ -142,6 +183,8 @@ class Running {
       std::lock_guard lock(shared_.mutex);
       broker_.restore(snapshot, *bridge_, core::Clock::now(), platform::unix_millis());
     }
+    running_ = true;
+    start_history_service();
     for (auto& listener : listeners_) listener->start();
     if (http_) {
       http_->start();
@@ -208,8 +251,26 @@ class Running {
     }
   }
 
-  // Installs `rules` as one new set; the windows of the set it replaces are closed and published now.
+  // Installs `rules` as one new set; the windows of the set it replaces are closed and published now. The history
+  // opens with the first rule that stores (and stays open); each storing rule's retention is set.
   void install_rules(std::vector<edge::Rule> rules, std::string_view why) {
+    const auto retention = history_retention(rules);
+    if (!retention.empty() && !history_) {
+      try {
+        history_ = std::make_unique<persistence::HistoryStore>(history_file_, persistence::HistoryStore::Options{});
+      } catch (const std::exception& e) {
+        if (!running_) throw std::runtime_error("cannot open the history " + history_file_.string() + ": " + e.what());
+        TERN_LOG(error, "cannot open the history ", history_file_.string(), ": ", e.what(),
+                 "; store actions keep nothing");
+      }
+      if (history_) {
+        history_writer_ = std::make_unique<HistoryWriter>(*history_);
+        shared_.rules.set_history(history_writer_.get());
+        TERN_LOG(notice, "history in ", history_file_.string(), ", queried on ", HistoryService::query_topic);
+        if (running_) start_history_service();
+      }
+    }
+    if (history_) history_->set_retention(retention);
     const std::size_t count = rules.size();
     const auto now = core::Clock::now();
     const auto flushed = shared_.rules.replace(shared_.rules.make_set(std::move(rules)), now);
@@ -218,6 +279,12 @@ class Running {
       broker_.publish_derived(flushed, now);
     }
     if (count != 0 || !why.empty()) TERN_LOG(notice, why, count, count == 1 ? " rule" : " rules", " in force");
+  }
+
+  void start_history_service() {
+    if (!history_ || history_service_) return;
+    history_service_ = std::make_unique<HistoryService>(shared_, *history_);
+    history_service_->start();
   }
 
   // SIGHUP: the config file is read again for its rules (rule blocks and rules_file); with an error anywhere in it
@@ -331,6 +398,7 @@ class Running {
     for (auto& listener : listeners_) listener->stop();
     if (http_) http_->stop();
     for (auto& link : bridge_links_) link->stop();  // before the broker closes everyone: the local sessions just detach
+    if (history_service_) history_service_->stop();
     ticker_->stop();
     const core::TimePoint now = core::Clock::now();
     {
@@ -378,6 +446,14 @@ class Running {
   std::atomic<std::size_t> next_shard_{0};
   const std::string source_;  // the config file, read again on SIGHUP for the rules
   bool shutting_down_ = false;
+  bool running_ = false;  // run() has restored the store: the broker's own clients may attach
+  // The local history, open once a rule stores. The service goes after the store (destroyed before the service):
+  // the store's thread answers the last queries through it; the shards that write through history_writer_ have
+  // stopped by then.
+  const std::filesystem::path history_file_;
+  std::unique_ptr<HistoryService> history_service_;
+  std::unique_ptr<persistence::HistoryStore> history_;
+  std::unique_ptr<HistoryWriter> history_writer_;
 };
 
 // pid_file: the process id in decimal, as mosquitto writes it (no newline). False, logged, if it cannot be written.

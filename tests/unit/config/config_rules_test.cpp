@@ -41,6 +41,20 @@ max_qos 2
   EXPECT_EQ(c.broker.max_qos, protocol::QoS::exactly_once);  // the block ended at the next global directive
 }
 
+TEST(ConfigRules, Store) {
+  const Config c = parse_config(
+      "rule all\n  sql SELECT * FROM \"#\"\n  store\nrule some\n  sql SELECT * FROM \"s/#\"\n"
+      "  store max_age 7d max_rows 1000\n",
+      "tern.conf");
+  ASSERT_EQ(c.rules.size(), 2u);
+  const auto& forever = std::get<edge::Store>(c.rules[0].actions[0]);
+  EXPECT_EQ(forever.max_age, std::chrono::seconds(0));
+  EXPECT_EQ(forever.max_rows, 0u);
+  const auto& bounded = std::get<edge::Store>(c.rules[1].actions[0]);
+  EXPECT_EQ(bounded.max_age, std::chrono::seconds(7 * 86400));
+  EXPECT_EQ(bounded.max_rows, 1000u);
+}
+
 TEST(ConfigRules, ErrorsNameTheirLine) {
   expect_config_error("sql SELECT qos FROM \"t\"\n", 1, "sql: must follow a 'rule' line");
   expect_config_error("rule a\n  republish x\n", 2, "republish: the rule's sql line must come first");
@@ -53,7 +67,13 @@ TEST(ConfigRules, ErrorsNameTheirLine) {
   expect_config_error("rule a\n  sql SELECT qos FROM \"t\"\n  window 0 qos avg\n", 3, "window: expected SECONDS");
   expect_config_error("rule a\n  sql SELECT qos FROM \"t\"\n  drop now\n", 3, "drop: takes no value, got 'now'");
   expect_config_error("rule a\n  sql SELECT qos FROM \"t\"\n  store 7d\n", 3,
-                      "store: local history is not supported yet");
+                      "store: unexpected '7d' (expected max_age DURATION or max_rows N)");
+  expect_config_error("rule a\n  sql SELECT qos FROM \"t\"\n  store max_age 7w\n", 3,
+                      "store: max_age: expected N, Ns, Nm, Nh or Nd, got '7w'");
+  expect_config_error("rule a\n  sql SELECT qos FROM \"t\"\n  store max_rows 1k\n", 3,
+                      "store: max_rows: expected a count, got '1k'");
+  expect_config_error("rule a\n  sql SELECT qos FROM \"t\"\n  store max_rows\n", 3,
+                      "store: expected a number after 'max_rows', got ''");
   expect_config_error("\n\nrule a\n  sql SELECT qos FROM \"t\"\nmax_qos 1\n", 3, "rule a: no action");
   expect_config_error("rule a\n  drop\n", 2, "drop: the rule's sql line must come first");
   expect_config_error("rule a\n  sql SELECT qos FROM \"t\"\n  drop\nrule a\n", 4,
@@ -93,10 +113,11 @@ TEST_F(ConfigRulesFile, ErrorsNameTheRulesFileAndItsLine) {
   EXPECT_EQ(config_error_of("rules_file " + bad_sql + "\n"),
             bad_sql + ":2: sql: at column 21: expected a topic filter in quotes (FROM \"sensors/#\"), got 'b'");
   const auto other = write("other.conf", "max_qos 1\n");
-  EXPECT_EQ(config_error_of("rules_file " + other + "\n"),
-            other +
-                ":1: 'max_qos' is not a rule directive (a rules_file holds rule, sql, republish, drop and window "
-                "lines)");
+  EXPECT_EQ(
+      config_error_of("rules_file " + other + "\n"),
+      other +
+          ":1: 'max_qos' is not a rule directive (a rules_file holds rule, sql, republish, drop, store and window "
+          "lines)");
   // A block does not continue into the file.
   const auto orphan = write("orphan.conf", "drop\n");
   EXPECT_EQ(config_error_of("rule a\n  sql SELECT * FROM \"a\"\nrules_file " + orphan + "\n"),
