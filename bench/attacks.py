@@ -29,7 +29,6 @@ as the broker lets it: a broker that accepts connections faster serves more of t
 Python 3 standard library only.
 """
 import argparse
-import datetime
 import json
 import multiprocessing
 import os
@@ -294,11 +293,7 @@ def main():
                              "all_alive": all(x["alive_at_end"] for x in runs
                                               if x["broker"] == kind and x["attack"] == a)}
                          for a in args.attacks.split(",")}
-    print(json.dumps(summary, indent=1))
-    if args.output:
-        with open(args.output, "w") as f:
-            json.dump({"date": datetime.date.today().isoformat(), "args": vars(args), "runs": runs,
-                       "summary": summary}, f, indent=1)
+    drain.report(args, runs, summary)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ Python 3 standard library only; the MQTT pieces are drain.py's.
 """
 import argparse
 import contextlib
-import datetime
 import json
 import os
 import shutil
@@ -276,11 +275,7 @@ def main():
             "backlog_edge_rss_kib_peak_median":
                 statistics.median([x["edge_rss_kib_peak_drain"] for x in bl]) if bl else None,
         }
-    print(json.dumps(summary, indent=1))
-    if args.output:
-        with open(args.output, "w") as f:
-            json.dump({"date": datetime.date.today().isoformat(), "args": vars(args), "runs": runs,
-                       "summary": summary}, f, indent=1)
+    drain.report(args, runs, summary)
 
 
 if __name__ == "__main__":

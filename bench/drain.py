@@ -210,6 +210,15 @@ def lock_stats(log_path):
             "acquisitions": int(acq)}
 
 
+def report(args, runs, summary):
+    """Prints the summary; with --output, writes the runs and the summary there as JSON (bridge.py, attacks.py)."""
+    print(json.dumps(summary, indent=1))
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump({"date": datetime.date.today().isoformat(), "args": vars(args), "runs": runs,
+                       "summary": summary}, f, indent=1)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

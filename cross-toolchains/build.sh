@@ -21,7 +21,7 @@ arch=$1
 build=build-cross-$arch
 
 missing=()
-for p in "g++-$triplet" qemu-user cmake ninja-build libboost1.74-dev; do
+for p in "g++-$triplet" qemu-user cmake ninja-build libboost1.74-dev nlohmann-json3-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then

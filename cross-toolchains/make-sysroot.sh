@@ -6,8 +6,8 @@
 #   cross-toolchains/make-sysroot.sh aarch64|armhf
 #
 # The shared objects of the unpacked libraries are removed, so the linker takes the static archives and the binary
-# needs only libc and libstdc++ on the device. Boost is header-only and architecture-independent: the host's headers
-# are linked in. Idempotent: a sysroot whose stamp matches the package list is left as it is.
+# needs only libc and libstdc++ on the device. Boost and nlohmann-json are header-only and architecture-independent:
+# the host's headers are linked in. Idempotent: a sysroot whose stamp matches the package list is left as it is.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -20,7 +20,16 @@ esac
 packages=(libmbedtls-dev libmbedtls14 libmbedx509-1 libmbedcrypto7 libsqlite3-dev libsqlite3-0 libgtest-dev libgmock-dev)
 sysroot=$PWD/sysroot-$1
 stamp="$deb_arch ${packages[*]}"
+# Header-only and architecture-independent, as Boost: the host's headers (and nlohmann-json's CMake package, which
+# finds them relative to itself) are linked in.
+link_host_headers() {
+  ln -sfn /usr/include/boost "$sysroot/usr/include/boost"
+  ln -sfn /usr/include/nlohmann "$sysroot/usr/include/nlohmann"
+  mkdir -p "$sysroot/usr/share/cmake"
+  ln -sfn /usr/share/cmake/nlohmann_json "$sysroot/usr/share/cmake/nlohmann_json"
+}
 if [[ -f $sysroot/.stamp && $(cat "$sysroot/.stamp") == "$stamp" ]]; then
+  link_host_headers
   echo "$sysroot is up to date"
   exit 0
 fi
@@ -47,6 +56,6 @@ find "$libdir" -maxdepth 1 -name '*.so*' -delete
 if compgen -G "$libdir/cmake/GTest/GTestTargets-*.cmake" >/dev/null; then
   sed -i 's/\.so\(\.[0-9.]*\)\?"/.a"/g' "$libdir"/cmake/GTest/GTestTargets-*.cmake
 fi
-ln -sfn /usr/include/boost "$sysroot/usr/include/boost"
+link_host_headers
 echo "$stamp" >"$sysroot/.stamp"
 echo "made $sysroot"

@@ -16,6 +16,20 @@
 namespace tern::itest {
 namespace {
 
+// Whether a broker started in the background accepts TCP connections on `port` within `timeout`.
+bool accepts_connections(std::uint16_t port, std::chrono::milliseconds timeout) {
+  return wait_until(
+      [&] {
+        try {
+          RawClient probe(port, Version::v311);
+          return true;
+        } catch (const HarnessError&) {
+          return false;
+        }
+      },
+      timeout);
+}
+
 TEST(BlockedLog, AFullPipeDoesNotStopTheBroker) {
   if (testing_mosquitto()) GTEST_SKIP() << "mosquitto writes its log from the thread that routes";
   testsupport::TempDir dir{"tern-blocked-log"};
@@ -25,16 +39,7 @@ TEST(BlockedLog, AFullPipeDoesNotStopTheBroker) {
   auto argv = tern_command();
   argv.insert(argv.end(), {"-c", conf.string()});
   BackgroundCommand broker(argv);  // its output is a pipe this test does not read until the end
-  ASSERT_TRUE(wait_until(
-      [&] {
-        try {
-          RawClient probe(port, Version::v311);
-          return true;
-        } catch (const HarnessError&) {
-          return false;
-        }
-      },
-      10s));
+  ASSERT_TRUE(accepts_connections(port, 10s));
 
   // Each connection logs a line of about 4 KiB (its client id, cut in the log): 1,100 of them are more than the
   // pipe (64 KiB) and the log's queue (4 MiB) hold.
@@ -79,16 +84,7 @@ TEST(SlowDiskLog, ClientsAreServedAheadOfTheirLogLines) {
   ::unsetenv("LD_PRELOAD");
   ::unsetenv("TERN_TEST_SLOW_WRITE_PATH");
   ::unsetenv("TERN_TEST_SLOW_WRITE_MS");
-  ASSERT_TRUE(wait_until(
-      [&] {
-        try {
-          RawClient probe(port, Version::v311);
-          return true;
-        } catch (const HarnessError&) {
-          return false;
-        }
-      },
-      20s));
+  ASSERT_TRUE(accepts_connections(port, 20s));
   ASSERT_TRUE(wait_until([&] { return count_in_file(log, "starting") == 1; }, 20s)) << "the broker's first line";
 
   std::vector<std::unique_ptr<RawClient>> clients;
