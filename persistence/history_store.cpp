@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <future>
 
 #include "broker/protocol/topic.hpp"
@@ -70,6 +71,15 @@ bool HistoryStore::add(HistoryRecord record) {
   }
   // No wake-up: the thread takes the batch at its next interval (one transaction for all that gathered).
   return true;
+}
+
+std::size_t HistoryStore::add(std::vector<HistoryRecord>&& records) {
+  std::lock_guard lock(mutex_);
+  const std::size_t room = options_.max_pending > pending_.size() ? options_.max_pending - pending_.size() : 0;
+  const std::size_t taken = std::min(room, records.size());
+  for (std::size_t i = 0; i < taken; ++i) pending_.push_back(std::move(records[i]));
+  stats_.dropped += records.size() - taken;
+  return taken;
 }
 
 void HistoryStore::enqueue(std::function<void()> task, bool wait) {

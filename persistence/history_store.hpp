@@ -87,6 +87,8 @@ class HistoryStore {
   HistoryStore& operator=(const HistoryStore&) = delete;
 
   bool add(HistoryRecord record);  // false: dropped (over max_pending)
+  // Several at once, under one lock (a read batch's records); how many were taken (the rest: dropped, counted).
+  std::size_t add(std::vector<HistoryRecord>&& records);
   void query(HistoryQuery query, std::function<void(HistoryResult)> done);
   // Runs `task` on the store's thread, after what is pending now is written (a caller that may not block).
   void post(std::function<void()> task) { enqueue(std::move(task), false); }

@@ -95,6 +95,14 @@ std::string render_metrics(const MetricsSnapshot& s) {
             static_cast<double>(b.rule_messages));
   w.counter("tern_rule_drops_total", "Accepted messages a rule's drop kept from subscribers.",
             static_cast<double>(b.rule_drops));
+  if (s.history) {
+    w.header("tern_history_records_total", "counter",
+             "Records of rules' store actions: written to the local history, dropped (its queue full), or removed "
+             "by retention.");
+    w.sample("tern_history_records_total", label("result", "written"), static_cast<double>(s.history->written));
+    w.sample("tern_history_records_total", label("result", "dropped"), static_cast<double>(s.history->dropped));
+    w.sample("tern_history_records_total", label("result", "expired"), static_cast<double>(s.history->expired));
+  }
   if (s.heap_bytes) {
     w.gauge("tern_heap_bytes", "Heap in use (glibc mallinfo2: allocated blocks and mmapped ones).",
             static_cast<double>(*s.heap_bytes));

@@ -50,6 +50,12 @@ struct MetricsSnapshot {
   struct Rules {
     std::uint64_t evaluated = 0, matched = 0, not_json = 0, bad_topic = 0, windows_published = 0;
   } rules;
+  // The local history (persistence::HistoryStore), once a rule stores: records written, dropped (its queue full, or
+  // no history to take them) and removed by retention.
+  struct History {
+    std::uint64_t written = 0, dropped = 0, expired = 0;
+  };
+  std::optional<History> history;
   double uptime_seconds = 0;
 };
 

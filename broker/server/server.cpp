@@ -61,13 +61,16 @@ class HistoryWriter final : public edge::HistorySink {
   explicit HistoryWriter(persistence::HistoryStore& store) : store_(store) {}
   void store(std::span<edge::StoredRecord> records) override {
     const std::int64_t now = platform::unix_millis();
+    std::vector<persistence::HistoryRecord> batch;
+    batch.reserve(records.size());
     for (edge::StoredRecord& r : records) {
-      store_.add({.rule = std::move(r.rule),
-                  .time_ms = now,
-                  .topic = std::move(r.topic),
-                  .payload = std::move(r.payload),
-                  .qos = static_cast<std::uint8_t>(r.qos)});
+      batch.push_back({.rule = std::move(r.rule),
+                       .time_ms = now,
+                       .topic = std::move(r.topic),
+                       .payload = std::move(r.payload),
+                       .qos = static_cast<std::uint8_t>(r.qos)});
     }
+    store_.add(std::move(batch));  // one lock per read batch
   }
 
  private:
@@ -361,6 +364,11 @@ class Running {
       s.rules = {rules.evaluated.load(std::memory_order_relaxed), rules.matched.load(std::memory_order_relaxed),
                  rules.not_json.load(std::memory_order_relaxed), rules.bad_topic.load(std::memory_order_relaxed),
                  rules.windows_published.load(std::memory_order_relaxed)};
+      if (history_) {
+        const persistence::HistoryStore::Stats h = history_->stats();
+        const std::uint64_t unstored = rules.store_dropped.load(std::memory_order_relaxed);
+        s.history = MetricsSnapshot::History{h.written, h.dropped + unstored, h.expired};
+      }
       if (store_) s.store = store_->stats();
       s.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
       return render_metrics(s);
