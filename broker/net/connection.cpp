@@ -25,8 +25,11 @@ namespace tern::net {
 
 namespace {
 
-// Reads of a full buffer in a row before the connection yields to the others on its shard.
-constexpr int max_reads_per_turn = 4;
+// Reads of a full buffer in a row before the connection yields to the others on its shard. One: a client that floods
+// gets 64 KiB of decoding and routing per turn of the loop, then waits behind the others (with 4, the well-behaved
+// clients' p50 under a flood of 1,000-level topics was three times as high; bench/README.md row 17), at no cost to
+// the throughput rows.
+constexpr int max_reads_per_turn = 1;
 
 // Batches written in a row by one flush (each taken from the queue other threads keep filling) before it yields.
 constexpr int max_batches_per_turn = 4;
