@@ -167,6 +167,11 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
   bool session_present = false;
   Session* s = nullptr;
   if (auto it = sessions_by_client_.find(client_id); it != sessions_by_client_.end()) {
+    if (it->second->local && !connect.local) {
+      refuse_connect(c, version, ReasonCode::client_identifier_not_valid, now,
+                     "client id " + client_id + " is the broker's own (a bridge or a service)");
+      return;
+    }
     if (Client* old = it->second->client) {
       close_connection(*old, ReasonCode::session_taken_over, true, now, "session taken over");
     }
@@ -192,6 +197,7 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
     sessions_by_client_.emplace(client_id, std::move(fresh));
     stats_.sessions = sessions_.size();
   }
+  if (connect.local) s->local = true;
 
   if (auth) {
     // The session answers to this connection's identity and listener from now on (a takeover by another user

@@ -37,6 +37,9 @@ struct Session {
   SessionId id = 0;
   std::string client_id;
   Client* client = nullptr;  // null while the client is offline
+  // Used by one of the broker's own clients (Connect::local: a bridge's local half, the history service) since this
+  // process started: a client from the network may not take it over or resume it.
+  bool local = false;
 
   std::map<std::string, SubscriptionOptions, std::less<>> subscriptions;  // filter -> options
 

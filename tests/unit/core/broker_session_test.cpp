@@ -158,6 +158,27 @@ TEST(BrokerConnect, MaxKeepaliveSparesTheBrokersOwnClients) {
   EXPECT_TRUE(remote.closed()) << "a remote client asking for no keep alive still gets max_keepalive's";
 }
 
+// A client from the network cannot take over, nor resume, the session of one of the broker's own clients (a bridge's
+// local half, the history service).
+TEST(BrokerConnect, TheBrokersOwnSessionsCannotBeTakenOver) {
+  Broker b(anonymous());
+  TestClient local(b, p::Version::v5, t0);
+  p::Connect connect;
+  connect.version = p::Version::v5;
+  connect.client_id = "bridge-local";
+  connect.clean_start = false;
+  connect.properties.session_expiry_interval = 3600;
+  connect.local = true;
+  local.send(std::move(connect), t0);
+  local.received();
+  TestClient intruder(b, p::Version::v5, t0);
+  EXPECT_EQ(intruder.connect("bridge-local", false, t0).reason_code, p::ReasonCode::client_identifier_not_valid);
+  EXPECT_FALSE(local.closed());
+  local.drop(t0);  // offline: still the broker's own
+  TestClient later(b, p::Version::v311, t0);
+  EXPECT_EQ(static_cast<int>(later.connect("bridge-local", false, t0).reason_code), 2);
+}
+
 TEST(BrokerSession, TakeoverClosesTheOldConnection) {  // [MQTT-3.1.4-3]
   Broker b(anonymous());
   TestClient first(b, p::Version::v5, t0);
