@@ -11,8 +11,6 @@
 namespace tern::core::testing {
 namespace {
 
-const TimePoint t0 = TimePoint{} + 1000s;
-
 // A rule set for tests: per username, filters readable and filters writable (protocol::topic_matches). readable()
 // answers `all` for a filter listed in read_all, `none` when no read filter could match, else `some`. It counts
 // the questions asked, to prove the broker's cache.

@@ -10,8 +10,6 @@
 namespace tern::core::testing {
 namespace {
 
-const TimePoint t0 = TimePoint{} + 1000s;
-
 BrokerOptions with_dead_letters(std::uint32_t rate = 100) {
   BrokerOptions o;
   o.allow_anonymous = true;

@@ -8,7 +8,6 @@
 namespace tern::core::testing {
 namespace {
 
-const TimePoint t0 = TimePoint{} + 1000s;
 constexpr std::uint64_t limit = 1'000'000;
 
 BrokerOptions limited() {

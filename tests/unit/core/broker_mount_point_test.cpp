@@ -14,14 +14,6 @@
 namespace tern::core::testing {
 namespace {
 
-const TimePoint t0 = TimePoint{} + 1000s;
-
-BrokerOptions anonymous() {
-  BrokerOptions o;
-  o.allow_anonymous = true;
-  return o;
-}
-
 std::vector<std::string> topics_of(TestClient& c) {
   std::vector<std::string> out;
   for (auto& pub : c.received_of<p::Publish>()) out.push_back(pub.topic);

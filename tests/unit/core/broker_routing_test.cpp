@@ -1,19 +1,10 @@
 // The broker state machine, driven without sockets: QoS flows, routing, retained messages, flow control and the
 // 5.0 delivery properties.
 #include "broker/core/broker.hpp"
-
 #include "tests/unit/core/broker_test_support.hpp"
 
 namespace tern::core::testing {
 namespace {
-
-const TimePoint t0 = TimePoint{} + 1000s;
-
-BrokerOptions anonymous() {
-  BrokerOptions o;
-  o.allow_anonymous = true;
-  return o;
-}
 
 struct Pair {
   explicit Pair(Broker& b, p::Version v = p::Version::v311, p::Properties sub_props = {})
@@ -152,8 +143,8 @@ TEST(BrokerOutput, OneSendPerConnectionPerBatch) {
 
   std::vector<p::Packet> batch;
   for (std::uint16_t i = 1; i <= 50; ++i)
-    batch.push_back(p::Publish{.topic = "t/x", .payload = std::to_string(i), .qos = p::QoS::at_least_once,
-                               .packet_id = i});
+    batch.push_back(
+        p::Publish{.topic = "t/x", .payload = std::to_string(i), .qos = p::QoS::at_least_once, .packet_id = i});
   b.on_packets(x.pub.id(), batch, t0);
 
   EXPECT_EQ(x.sub.sink().sends, 1);

@@ -6,14 +6,6 @@
 namespace tern::core::testing {
 namespace {
 
-const TimePoint t0 = TimePoint{} + 1000s;
-
-BrokerOptions anonymous() {
-  BrokerOptions o;
-  o.allow_anonymous = true;
-  return o;
-}
-
 struct Clients {
   explicit Clients(Broker& b, p::Version v = p::Version::v5) : pub(b, v, t0), sub(b, v, t0) {
     pub.connect("pub", true, t0);

@@ -5,14 +5,6 @@
 namespace tern::core::testing {
 namespace {
 
-const TimePoint t0 = TimePoint{} + 1000s;
-
-BrokerOptions anonymous() {
-  BrokerOptions o;
-  o.allow_anonymous = true;
-  return o;
-}
-
 // A client "w" subscribed to `filter` (QoS 0) with its SUBACK read: what it receives next is the wills the test
 // causes.
 class Watcher : public TestClient {

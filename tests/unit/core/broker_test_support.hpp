@@ -18,6 +18,14 @@ namespace tern::core::testing {
 using namespace std::chrono_literals;
 namespace p = tern::protocol;
 
+// The time the tests start at, and options that let anonymous clients in.
+inline const TimePoint t0 = TimePoint{} + 1000s;
+inline BrokerOptions anonymous() {
+  BrokerOptions o;
+  o.allow_anonymous = true;
+  return o;
+}
+
 class FakeSink final : public ConnectionSink {
  public:
   void send(std::string_view bytes) override {

@@ -29,7 +29,7 @@ TEST(DeliveryQueue, CountsBytesInOnePlace) {
   Session s;
   SessionStore store = SessionStore::memory_only(s);
   DeliveryQueue q;
-  q.push(delivery("a", 10), store, 0);  // 11 bytes
+  q.push(delivery("a", 10), store, 0);   // 11 bytes
   q.push(delivery("bb", 20), store, 0);  // 22 bytes
   EXPECT_EQ(q.size(), 2u);
   EXPECT_EQ(q.bytes(), 33u);

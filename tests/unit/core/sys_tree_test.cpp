@@ -13,8 +13,6 @@
 namespace tern::core::testing {
 namespace {
 
-const TimePoint t0 = TimePoint{} + 1000s;
-
 std::map<std::string, std::string> by_topic(const std::vector<SysMessage>& messages) {
   std::map<std::string, std::string> out;
   for (const SysMessage& m : messages) {
