@@ -85,9 +85,9 @@ struct Config {
   // persistence, persistence_location, persistence_file (mosquitto's names), persistence_sync (Tern).
   struct Persistence {
     bool enabled = false;
-    std::string location;             // a directory; empty: the working directory
+    std::string location;  // a directory; empty: the working directory
     std::string file = "tern.db";
-    bool sync_full = true;            // full: fsync before acknowledging; normal: survives a crash, not a power cut
+    bool sync_full = true;  // full: fsync before acknowledging; normal: survives a crash, not a power cut
   } persistence;
 
   // log_type / log_dest / log_timestamp / log_timestamp_format / log_facility / connection_messages, with

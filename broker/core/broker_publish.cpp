@@ -113,9 +113,9 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
         return;
       }
       count_received(publish);
-      route_accepted(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos, publish.retain, props, s.id,
-                         now),
-            now);
+      route_accepted(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos, publish.retain,
+                                  props, s.id, now),
+                     now);
       return;
     }
     case QoS::at_least_once: {
@@ -124,9 +124,9 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
         ack.reason_code = ReasonCode::payload_format_invalid;
       } else {
         count_received(publish);
-        const std::size_t n = route_accepted(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos,
-                                                 publish.retain, props, s.id, now),
-                                    now);
+        const std::size_t n = route_accepted(make_message(std::move(publish.topic), std::move(publish.payload),
+                                                          publish.qos, publish.retain, props, s.id, now),
+                                             now);
         if (n == 0 && v5) ack.reason_code = ReasonCode::no_matching_subscribers;
       }
       send(c, ack);
@@ -151,9 +151,9 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
         return;
       }
       count_received(publish);
-      const std::size_t n = route_accepted(make_message(std::move(publish.topic), std::move(publish.payload), publish.qos,
-                                               publish.retain, props, s.id, now),
-                                  now);
+      const std::size_t n = route_accepted(make_message(std::move(publish.topic), std::move(publish.payload),
+                                                        publish.qos, publish.retain, props, s.id, now),
+                                           now);
       if (n == 0 && v5) ack.reason_code = ReasonCode::no_matching_subscribers;
       SessionStore store = store_of(s);
       s.qos().await_pubrel(id, store);

@@ -33,8 +33,8 @@ namespace tern::net {
 class Shard;
 
 struct SysPublishing {
-  std::chrono::seconds interval{0};  // sys_interval; 0: $SYS is not published
-  std::string version;               // "0.1.0"
+  std::chrono::seconds interval{0};                             // sys_interval; 0: $SYS is not published
+  std::string version;                                          // "0.1.0"
   const std::vector<std::unique_ptr<Shard>>* shards = nullptr;  // whose byte counters $SYS adds up
 };
 
