@@ -108,6 +108,27 @@ TEST(History, StoredBeforeAKillIsThereAfter) {
   EXPECT_EQ(payload_texts(after), (std::vector<std::string>{R"("a")", R"("b")", R"("c")"}));
 }
 
+// Real clients on both ends: Paho 5.0 publishes the readings, Debian's mosquitto_rr asks (Response Topic and
+// Correlation Data are its own) and prints the answer.
+TEST(History, PahoPublishesMosquittoRrQueries) {
+  if (testing_mosquitto()) GTEST_SKIP() << "rules and history are Tern's own";
+  durability::StoreDir dir;
+  BrokerProcess broker(history_config(dir));
+  PahoClient sensor(broker.port(), "paho-sensor", Version::v5);
+  sensor.connect();
+  sensor.publish("sensors/hall/temp", R"({"t":19.5})", 1);
+  sensor.publish("sensors/hall/temp", R"({"t":19.75})", 1);
+  query_until(broker.port(), "{}", 2);
+  const auto r = run_command(
+      {"mosquitto_rr", "-h", "127.0.0.1", "-p", std::to_string(broker.port()), "-V", "5", "-t", "$tern/history/query",
+       "-e", "replies/rr", "-W", "10", "-m", R"({"filter": "sensors/hall/#", "order": "newest", "limit": 1})"},
+      20s);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json answer = json::parse(r.output);
+  EXPECT_EQ(payload_texts(answer), (std::vector<std::string>{R"({"t":19.75})"}));
+  EXPECT_EQ(answer["rows"][0]["topic"], "sensors/hall/temp");
+}
+
 // max_rows 3: the retention pass (every 10 s) leaves the rule's newest three rows.
 TEST(History, RetentionKeepsTheNewestRows) {
   if (testing_mosquitto()) GTEST_SKIP() << "rules and history are Tern's own";
