@@ -191,6 +191,10 @@ TEST_F(TlsResumptionTest, BridgeResumesItsUplink) {
   };
   ASSERT_TRUE(wait_until([&] { return handshakes("full") == 1; }, 20s)) << edge.log();
   EXPECT_EQ(handshakes("resumed"), 0);
+  // The handshake is counted before the bridge's CONNECT arrives: wait for its session upstream, or the thief below
+  // would come first and be the one taken over.
+  ASSERT_TRUE(wait_until([&] { return edge.log_count("Bridge up: connected to") == 1; }, 20s)) << edge.log();
+  ASSERT_TRUE(wait_until([&] { return upstream.log_count("as gateway-r") == 1; }, 20s)) << upstream.log();
   // Take the bridge's client id over on the plain listener: the upstream closes the bridge's link.
   RawClient thief(upstream.port(), Version::v311);
   thief.connect("gateway-r");
