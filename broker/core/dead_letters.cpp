@@ -11,31 +11,15 @@
 // bucket (a second's worth at most): past it drops are only counted (BrokerStats::dead_letters_suppressed), so a
 // flood of drops cannot become a flood of dead letters.
 #include <algorithm>
-#include <cstdio>
-#include <ctime>
 #include <string>
 
 #include "broker/core/broker_impl.hpp"
+#include "broker/core/utc_time.hpp"
 #include "broker/protocol/codec.hpp"
 
 namespace tern::core {
 
 using protocol::QoS;
-
-namespace {
-
-std::string utc_time(UnixMillis ms) {
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  ::gmtime_r(&seconds, &tm);
-  char text[40];
-  const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-  char millis[8];
-  std::snprintf(millis, sizeof millis, ".%03uZ", static_cast<unsigned>(ms % 1000));
-  return std::string(text, n) + millis;
-}
-
-}  // namespace
 
 void Broker::Impl::dead_letter(std::string_view reason, const MessagePtr& message, QoS qos,
                                const std::string& client_id, TimePoint now) {
@@ -61,7 +45,8 @@ void Broker::Impl::dead_letter(std::string_view reason, const MessagePtr& messag
   m->qos = std::min(qos, options_.max_qos);
   m->forward_properties = message->forward_properties;
   protocol::Properties why;
-  why.user_properties = {{"reason", std::string(reason)}, {"client_id", client_id}, {"time", utc_time(to_wall(now))}};
+  why.user_properties = {
+      {"reason", std::string(reason)}, {"client_id", client_id}, {"time", rfc3339_utc(to_wall(now))}};
   protocol::encode_properties(why, m->forward_properties);
   dead_letters_.push_back({std::move(m), now});
 }

@@ -112,7 +112,7 @@ std::vector<core::DerivedMessage> RuleEngine::close_locked(const RuleSet& set, c
   return out;
 }
 
-void RuleEngine::store(std::span<StoredRecord> records) {
+void RuleEngine::store(std::span<HistoryEntry> records) {
   if (records.empty()) return;
   HistorySink* history = history_.load(std::memory_order_acquire);
   if (history == nullptr) {

@@ -37,7 +37,7 @@ namespace tern::edge {
 // outside the broker's lock; must not block.
 class HistorySink {
  public:
-  virtual void store(std::span<StoredRecord> records) = 0;
+  virtual void store(std::span<HistoryEntry> records) = 0;
 
  protected:
   ~HistorySink() = default;
@@ -66,7 +66,7 @@ class RuleEngine {
   // The local history that rules' `store` actions write to (the server sets it when a rule stores; it outlives the
   // engine's users); null: records are dropped and counted.
   void set_history(HistorySink* history) noexcept { history_.store(history, std::memory_order_release); }
-  void store(std::span<edge::StoredRecord> records);
+  void store(std::span<edge::HistoryEntry> records);
 
  private:
   struct Accumulator {

@@ -132,7 +132,7 @@ struct WindowSample {
 };
 
 // A message a rule's `store` keeps; handed to the history once the core accepted the message.
-struct StoredRecord {
+struct HistoryEntry {
   std::string rule;
   std::string topic;
   std::string payload;
@@ -144,7 +144,7 @@ struct RuleResult {
   bool drop = false;
   std::vector<core::DerivedMessage> messages;
   std::vector<WindowSample> samples;
-  std::vector<StoredRecord> stores;
+  std::vector<HistoryEntry> stores;
   bool empty() const noexcept { return !drop && messages.empty() && samples.empty() && stores.empty(); }
 };
 

@@ -26,9 +26,8 @@ namespace tern::net {
 namespace {
 
 // Reads of a full buffer in a row before the connection yields to the others on its shard. One: a client that floods
-// gets 64 KiB of decoding and routing per turn of the loop, then waits behind the others (with 4, the well-behaved
-// clients' p50 under a flood of 1,000-level topics was three times as high; bench/README.md row 17), at no cost to
-// the throughput rows.
+// gets one buffer's worth of decoding and routing per turn of the loop, then waits behind the others, so the clients
+// it shares a shard with are not served after its whole backlog (bench/README.md, row 17).
 constexpr int max_reads_per_turn = 1;
 
 // Batches written in a row by one flush (each taken from the queue other threads keep filling) before it yields.
@@ -39,6 +38,17 @@ constexpr std::size_t max_batch_packets = 128;
 
 // With a transport: a batch becomes wire bytes this much at a time (see encode_slice()).
 constexpr std::size_t wire_slice = 64 * 1024;
+
+// What the rules made of the messages in `made` (by outcome index) whose outcome the broker accepted.
+template <class T>
+std::vector<T> of_accepted(std::vector<std::pair<std::size_t, T>>& made,
+                           const std::vector<core::PublishOutcome>& outcomes) {
+  std::vector<T> accepted;
+  for (auto& [outcome, item] : made) {
+    if (outcomes[outcome].accepted) accepted.push_back(std::move(item));
+  }
+  return accepted;
+}
 
 // The client's IP address without the port, the key of auth::LoginThrottle ("" when the socket cannot tell).
 std::string peer_address(int fd) {
@@ -62,17 +72,6 @@ void intrusive_ptr_add_ref(Connection* connection) noexcept {
 void intrusive_ptr_release(Connection* connection) noexcept {
   if (connection->references_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete connection;
 }
-
-// While a transport opens: what it needs until the connection is attached.
-struct Connection::Opening {
-  Opening(Executor executor, std::string remote) : deadline(executor), remote(std::move(remote)) {}
-
-  Timer deadline;            // opening_timeout
-  std::string remote;        // for the log lines, and attach()
-  std::string flight;        // what the transport said must be sent before going on
-  std::size_t written = 0;   // how much of `flight` has left
-  Transport::Result result;  // what the transport said with it, acted on once it has left
-};
 
 ConnectionRef Connection::create(int fd, Shard& shard, ListenerLink* listener, std::unique_ptr<Transport> transport) {
   return ConnectionRef(new Connection(fd, shard, listener, std::move(transport)));
@@ -158,111 +157,6 @@ void Connection::wait_readable() {
   asio::post(shard_.executor(), [self = self()] {
     if (!self->socket_closed_) self->read_now();
   });
-}
-
-// --- A transport's opening ---------------------------------------------------------------------------------------
-// Each step: the transport takes what was read and says what to send (open_step), that is written (open_write),
-// then what it said is acted on (open_continue): read more (open_read), fail, or attach (opened).
-
-void Connection::start_opening(const tcp::endpoint& remote) {
-  opening_ = std::make_unique<Opening>(shard_.executor(), to_string(remote));
-  opening_->deadline.expires_after(opening_timeout);
-  opening_->deadline.async_wait([self = self()](const error_code& error) {
-    if (error || self->socket_closed_ || !self->opening_) return;
-    self->open_failed("timed out after " + std::to_string(opening_timeout.count()) + " s");
-  });
-  open_step({});
-}
-
-void Connection::open_step(std::string_view input) {
-  opening_->flight.clear();
-  opening_->written = 0;
-  opening_->result = transport_->open(input, opening_->flight);
-  open_write();
-}
-
-void Connection::open_write() {
-  const std::string& flight = opening_->flight;
-  while (opening_->written < flight.size()) {
-    error_code error;
-    const std::size_t n = calls().transmit(fd_, std::string_view(flight).substr(opening_->written), error);
-    if (would_block(error)) {
-      wants_write_ = true;  // on_ready() comes back here
-      return;
-    }
-    if (error) {
-      open_failed(error.message());
-      return;
-    }
-    opening_->written += n;
-  }
-  open_continue();
-}
-
-void Connection::open_continue() {
-  switch (opening_->result.status) {
-    case Transport::Status::ok:
-      opened();
-      return;
-    case Transport::Status::want_read:
-      if (!wire_drained_) {  // the last read filled the buffer: readiness will not be signalled for the rest
-        asio::post(shard_.executor(), [self = self()] {
-          if (!self->socket_closed_ && self->opening_) self->open_read();
-        });
-        return;
-      }
-      wait_readable();
-      return;
-    case Transport::Status::closed:  // the opening was all the client wanted (a file over HTTP)
-      TERN_LOG(information, transport_->opening_name(), " with ", opening_->remote, ": ", opening_->result.reason);
-      close_socket(CloseMode::graceful);
-      return;
-    case Transport::Status::failed:
-      open_failed(opening_->result.reason);
-      return;
-  }
-}
-
-void Connection::open_read() {
-  read_signalled_ = false;  // this read sees whatever an event announced
-  const std::span<char> buffer = shard_.wire_buffer();
-  error_code error;
-  const std::size_t n = calls().receive(fd_, buffer, error);
-  if (would_block(error)) {
-    wire_drained_ = true;
-    wait_readable();
-    return;
-  }
-  if (error) {
-    open_failed(error == asio::error::eof ? "the client closed the connection" : error.message());
-    return;
-  }
-  wire_drained_ = n < buffer.size();
-  open_step({buffer.data(), n});
-}
-
-void Connection::open_failed(const std::string& reason) {
-  TERN_LOG(notice, transport_->opening_name(), " with ", opening_->remote, " failed: ", reason);
-  shared().opening_failures[static_cast<std::size_t>(transport_->opening_layer())].fetch_add(1,
-                                                                                             std::memory_order_relaxed);
-  close_socket(CloseMode::quiet);
-}
-
-void Connection::opened() {
-  const std::string remote = std::move(opening_->remote);
-  opening_.reset();  // cancels the deadline
-  if (shared().shutting_down.load(std::memory_order_relaxed)) {
-    close_socket(CloseMode::quiet);
-    return;
-  }
-  attach(remote);
-  // Bytes that came with the opening's last flight (the CONNECT, usually) are already in the transport, or still in
-  // the socket after a full read: readiness will not be signalled for them again.
-  if (transport_->pending() || !wire_drained_) {
-    read_available();
-  } else {
-    wait_readable();
-  }
 }
 
 // --- Reading -----------------------------------------------------------------------------------------------------
@@ -482,20 +376,12 @@ void Connection::deliver(std::string_view data) {
       }
     }
     batch.clear();
-    if (!samples.empty()) {
-      // Only the samples of messages the broker accepted; the windows have their own mutex.
-      std::vector<edge::WindowSample> accepted;
-      for (auto& [outcome, sample] : samples) {
-        if (outcomes[outcome].accepted) accepted.push_back(std::move(sample));
-      }
-      shared.rules.add_samples(accepted, now);
-    }
-    if (!stores.empty()) {  // the same for the history (its own queue, never the broker's lock)
-      std::vector<edge::StoredRecord> accepted;
-      for (auto& [outcome, record] : stores) {
-        if (outcomes[outcome].accepted) accepted.push_back(std::move(record));
-      }
-      shared.rules.store(accepted);
+    // Window samples and history entries of the messages the broker accepted, after the lock: the windows and the
+    // history have their own.
+    if (!samples.empty()) shared.rules.add_samples(of_accepted(samples, outcomes), now);
+    if (!stores.empty()) {
+      auto entries = of_accepted(stores, outcomes);
+      shared.rules.store(entries);
     }
     if (closing_.load(std::memory_order_relaxed)) break;  // the broker closed it: the rest would be ignored anyway
   }

@@ -84,6 +84,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "broker/core/broker.hpp"
 #include "broker/net/asio.hpp"
@@ -127,7 +128,16 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   std::size_t pending_bytes() const noexcept override;
 
  private:
-  struct Opening;
+  // While a transport opens: what it needs until the connection is attached (connection_opening.cpp).
+  struct Opening {
+    Opening(Executor executor, std::string remote) : deadline(executor), remote(std::move(remote)) {}
+
+    Timer deadline;            // opening_timeout
+    std::string remote;        // for the log lines, and attach()
+    std::string flight;        // what the transport said must be sent before going on
+    std::size_t written = 0;   // how much of `flight` has left
+    Transport::Result result;  // what the transport said with it, acted on once it has left
+  };
   Connection(int fd, Shard& shard, ListenerLink* listener, std::unique_ptr<Transport> transport);
   friend void intrusive_ptr_add_ref(Connection* connection) noexcept;
   friend void intrusive_ptr_release(Connection* connection) noexcept;

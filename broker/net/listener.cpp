@@ -24,9 +24,8 @@ namespace {
 
 constexpr std::chrono::milliseconds accept_backoff{100};
 
-// Connections accepted in a row before the accepting shard's other handlers get a turn. Eight: a connect flood then
-// waits in the kernel's backlog rather than ahead of the clients already served (with 64, their p99 under 10,000
-// connects/s was about three times as high; bench/README.md row 17); connection storms are as fast.
+// Connections accepted in a row before the accepting shard's other handlers get a turn. Few: a connect flood then
+// waits in the kernel's backlog rather than ahead of the clients already served (bench/README.md, row 17).
 constexpr int max_accepts_per_turn = 8;
 
 std::string describe(const std::string& address, std::uint16_t port) {

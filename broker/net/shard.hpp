@@ -85,7 +85,7 @@ class Shard {
   // outcome (by index), added to the windows once the broker accepted their message.
   std::vector<core::PublishOutcome>& rule_outcomes() noexcept { return outcomes_; }
   std::vector<std::pair<std::size_t, edge::WindowSample>>& rule_samples() noexcept { return samples_; }
-  std::vector<std::pair<std::size_t, edge::StoredRecord>>& rule_stores() noexcept { return stores_; }
+  std::vector<std::pair<std::size_t, edge::HistoryEntry>>& rule_stores() noexcept { return stores_; }
 
   // MQTT bytes this shard's connections read from and wrote to their clients since the start (after TLS on the way
   // in, before it on the way out), for $SYS. Counted by the shard's own thread, the only writer, so a relaxed load
@@ -112,7 +112,7 @@ class Shard {
   std::vector<protocol::Packet> batch_;
   std::vector<core::PublishOutcome> outcomes_;
   std::vector<std::pair<std::size_t, edge::WindowSample>> samples_;
-  std::vector<std::pair<std::size_t, edge::StoredRecord>> stores_;
+  std::vector<std::pair<std::size_t, edge::HistoryEntry>> stores_;
   std::thread thread_;
   std::atomic<std::uint64_t> bytes_received_{0};
   std::atomic<std::uint64_t> bytes_sent_{0};

@@ -1,9 +1,9 @@
 #include "broker/server/history_service.hpp"
 
-#include <ctime>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "broker/core/utc_time.hpp"
 #include "broker/protocol/codec.hpp"
 #include "broker/protocol/topic.hpp"
 #include "platform/log.hpp"
@@ -16,43 +16,12 @@ using nlohmann::json;
 
 constexpr const char* client_id = "$tern/history";
 
-// Unix milliseconds from a number or an RFC 3339 UTC time ("2026-12-06T21:41:09Z", ".123" allowed); nullopt if
-// neither.
+// Unix milliseconds from a number or an RFC 3339 UTC time; nullopt if neither.
 std::optional<std::int64_t> time_of(const json& v) {
   if (v.is_number_integer()) return v.get<std::int64_t>();
   if (v.is_number()) return static_cast<std::int64_t>(v.get<double>());
   if (!v.is_string()) return std::nullopt;
-  const std::string s = v.get<std::string>();
-  std::tm tm{};
-  int millis = 0;
-  char tail[8] = {};
-  const int n = std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%7s", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                            &tm.tm_min, &tm.tm_sec, tail);
-  if (n < 6) return std::nullopt;
-  std::string rest = n == 7 ? tail : "";
-  if (!rest.empty() && rest[0] == '.') {
-    std::size_t digits = 1;
-    while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits])) && digits <= 3) {
-      millis = millis * 10 + (rest[digits] - '0');
-      ++digits;
-    }
-    for (std::size_t d = digits; d <= 3; ++d) millis *= 10;
-    rest.erase(0, digits);
-  }
-  if (rest != "Z") return std::nullopt;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return static_cast<std::int64_t>(::timegm(&tm)) * 1000 + millis;
-}
-
-std::string utc(std::int64_t ms) {
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  ::gmtime_r(&seconds, &tm);
-  char text[48];
-  const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(text + n, sizeof text - n, ".%03dZ", static_cast<int>(ms % 1000));
-  return text;
+  return core::parse_rfc3339_utc(v.get<std::string>());
 }
 
 }  // namespace
@@ -122,7 +91,7 @@ std::string history_answer_json(const persistence::HistoryResult& result,
     for (const auto& row : result.rows) {
       json payload = json::parse(row.payload, nullptr, false);
       if (payload.is_discarded()) payload = row.payload;
-      rows.push_back({{"time", utc(row.time_ms)},
+      rows.push_back({{"time", core::rfc3339_utc(row.time_ms)},
                       {"time_ms", row.time_ms},
                       {"rule", row.rule},
                       {"topic", row.topic},

@@ -59,11 +59,11 @@ using server::HistoryService;
 class HistoryWriter final : public edge::HistorySink {
  public:
   explicit HistoryWriter(persistence::HistoryStore& store) : store_(store) {}
-  void store(std::span<edge::StoredRecord> records) override {
+  void store(std::span<edge::HistoryEntry> records) override {
     const std::int64_t now = platform::unix_millis();
     std::vector<persistence::HistoryRecord> batch;
     batch.reserve(records.size());
-    for (edge::StoredRecord& r : records) {
+    for (edge::HistoryEntry& r : records) {
       batch.push_back({.rule = std::move(r.rule),
                        .time_ms = now,
                        .topic = std::move(r.topic),

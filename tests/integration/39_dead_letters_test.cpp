@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tests/integration/harness.hpp"
+#include "tests/integration/http_support.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace tern::itest {
@@ -151,10 +152,12 @@ TEST(DeadLetters, BridgeBacklogFull) {
 }
 
 // dead_letter_rate 5: a thousand drops in a burst make at most the bucket's five plus what the seconds the burst
-// took refill, far fewer than a thousand; each one still arrives whole.
+// took refill, far fewer than a thousand; each one still arrives whole. /metrics counts the letters sent and the drops
+// the rate kept from becoming one.
 TEST(DeadLetters, TheRateLimitHolds) {
   if (testing_mosquitto()) GTEST_SKIP() << "dead_letter_topic is Tern's own";
-  BrokerProcess broker({"dead_letter_topic dead", "dead_letter_rate 5", "max_queued_messages 1"});
+  BrokerProcess broker(
+      {"dead_letter_topic dead", "dead_letter_rate 5", "max_queued_messages 1", "http_listener 0 127.0.0.1"});
   offline_subscriber(broker.port(), "t");
   Watcher watcher(broker.port());
   RawClient publisher(broker.port(), Version::v311);
@@ -177,6 +180,9 @@ TEST(DeadLetters, TheRateLimitHolds) {
   }
   EXPECT_GE(letters, 5);
   EXPECT_LE(letters, 5 + 5 * (static_cast<int>(seconds) + 2)) << "over " << seconds << " s";
+  const auto m = samples(body_of(get(http_port(broker), "/metrics")));
+  EXPECT_EQ(m.at("tern_dead_letters_total"), letters);
+  EXPECT_EQ(m.at("tern_dead_letters_suppressed_total"), 1000 - letters);  // 1,001 published, one queued
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tests/integration/harness.hpp"
+#include "tests/integration/http_support.hpp"
 #include "tests/integration/persistence_support.hpp"
 
 namespace tern::itest {
@@ -63,7 +64,9 @@ json query_until(std::uint16_t port, const std::string& request, std::size_t row
 TEST(History, StoreAndQueryOver5) {
   if (testing_mosquitto()) GTEST_SKIP() << "rules and history are Tern's own";
   durability::StoreDir dir;
-  BrokerProcess broker(history_config(dir));
+  auto config = history_config(dir);
+  config.push_back("http_listener 0 127.0.0.1");
+  BrokerProcess broker(config);
   publish_temps(broker.port(), {R"({"t":21.5})", R"({"t":22})", "cold"});
   const json all = query_until(broker.port(), R"({"filter": "sensors/#"})", 3);
   EXPECT_EQ(payload_texts(all), (std::vector<std::string>{R"({"t":21.5})", R"({"t":22})", R"("cold")"}));
@@ -78,6 +81,9 @@ TEST(History, StoreAndQueryOver5) {
   EXPECT_TRUE(none["rows"].empty()) << "only what a rule stores is kept";
   const json bad = query5(broker.port(), R"({"limit": "lots"})");
   EXPECT_EQ(bad["error"], "\"limit\" must be a positive integer");
+  const auto m = samples(body_of(get(http_port(broker), "/metrics")));
+  EXPECT_EQ(m.at("tern_history_records_total{result=\"written\"}"), 3);
+  EXPECT_EQ(m.at("tern_history_records_total{result=\"dropped\"}"), 0);
 }
 
 TEST(History, QueryOver311WithReplyTo) {
