@@ -91,7 +91,7 @@ void apply_topic(Context& c, std::string_view value) {
     }
   }
   for (const std::string* prefix : {&topic.local_prefix, &topic.remote_prefix}) {
-    if (prefix->find_first_of("+#") != std::string::npos) c.fail("topic: a prefix cannot hold wildcards");
+    if (protocol::has_wildcard(*prefix)) c.fail("topic: a prefix cannot hold wildcards");
   }
   const std::string local = topic.local_prefix + topic.pattern;
   const std::string remote = topic.remote_prefix + topic.pattern;

@@ -7,6 +7,7 @@
 #include <span>
 #include <utility>
 
+#include "broker/protocol/topic.hpp"
 #include "platform/text_file.hpp"
 
 namespace tern::auth {
@@ -193,8 +194,8 @@ std::shared_ptr<const core::ClientAccess> AclFile::client(std::string_view clien
   std::vector<acl::AclEntry> patterns;
   // A '+' or '#' expanded into a pattern would widen it (client id "+" turning devices/%c/# into devices/+/#), so
   // such a client gets no patterns; mosquitto denies it at the same point, after its own rules.
-  const auto dangerous = [](std::string_view s) { return s.find_first_of("+#") != std::string_view::npos; };
-  if (!pattern_evaluation_.empty() && !dangerous(client_id) && !(username && dangerous(*username))) {
+  using protocol::has_wildcard;
+  if (!pattern_evaluation_.empty() && !has_wildcard(client_id) && !(username && has_wildcard(*username))) {
     patterns.reserve(pattern_evaluation_.size());
     for (const Pattern& p : pattern_evaluation_) {
       if (p.uses_username && !username) continue;

@@ -25,7 +25,7 @@ bool valid_acl_filter(std::string_view filter) noexcept {
   std::size_t pos = 0;
   while (pos != end) {
     const std::string_view level = next_level(filter, pos);
-    if (level.find_first_of("+#") == std::string_view::npos || level == "+") continue;
+    if (!protocol::has_wildcard(level) || level == "+") continue;
     if (level == "#" && pos == end) continue;
     return false;
   }

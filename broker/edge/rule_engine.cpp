@@ -99,8 +99,7 @@ std::vector<core::DerivedMessage> RuleEngine::close_locked(const RuleSet& set, c
     PayloadJson none;
     Evaluation evaluation(empty, source, none);
     std::string out_topic = window.topic.render(evaluation);
-    if (!out_topic.empty() && out_topic.find_first_of("+#") == std::string::npos &&
-        protocol::valid_topic_name(out_topic)) {
+    if (protocol::valid_topic_name(out_topic)) {
       out.push_back(
           {std::move(out_topic), window_payload(a.count, a.min, a.max, a.sum, a.last), window.qos, window.retain});
       stats_.windows_published.fetch_add(1, std::memory_order_relaxed);

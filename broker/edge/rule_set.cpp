@@ -48,7 +48,7 @@ std::string_view options(std::string_view& rest, protocol::QoS& qos, bool& retai
 }
 
 bool valid_output_topic(const std::string& topic) {
-  return !topic.empty() && topic.find_first_of("+#") == std::string::npos && protocol::valid_topic_name(topic);
+  return protocol::valid_topic_name(topic);  // not empty, no wildcard, at most 65,535 bytes
 }
 
 }  // namespace

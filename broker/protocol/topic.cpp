@@ -13,7 +13,7 @@ bool valid_plain_filter(std::string_view filter) noexcept {
   std::size_t pos = 0;
   while (pos != std::string_view::npos) {
     const std::string_view level = next_level(filter, pos);
-    if (level.find_first_of("+#") == std::string_view::npos) continue;
+    if (!has_wildcard(level)) continue;
     if (level == "+") continue;
     if (level == "#" && pos == std::string_view::npos) continue;
     return false;
@@ -24,7 +24,7 @@ bool valid_plain_filter(std::string_view filter) noexcept {
 }  // namespace
 
 bool valid_topic_name(std::string_view topic) noexcept {
-  return !topic.empty() && topic.size() <= max_length && topic.find_first_of("+#") == std::string_view::npos;
+  return !topic.empty() && topic.size() <= max_length && !has_wildcard(topic);
 }
 
 bool valid_topic_filter(std::string_view filter) noexcept {
@@ -32,8 +32,7 @@ bool valid_topic_filter(std::string_view filter) noexcept {
   const auto shared = parse_shared(filter);
   if (!shared) return valid_plain_filter(filter);
   // "$share/GROUP" without a filter leaves shared->filter empty, which valid_plain_filter rejects.
-  return !shared->group.empty() && shared->group.find_first_of("+#") == std::string_view::npos &&
-         valid_plain_filter(shared->filter);
+  return !shared->group.empty() && !has_wildcard(shared->group) && valid_plain_filter(shared->filter);
 }
 
 std::optional<SharedFilter> parse_shared(std::string_view filter) noexcept {
@@ -46,7 +45,11 @@ std::optional<SharedFilter> parse_shared(std::string_view filter) noexcept {
   return SharedFilter{rest.substr(0, slash), rest.substr(slash + 1)};
 }
 
-bool has_wildcard(std::string_view filter) noexcept { return filter.find_first_of("+#") != std::string_view::npos; }
+// Two memchr scans. std::string_view::find_first_of("+#") calls memchr on the set once per byte of the text: on a
+// topic of 1,000 levels (2 KB) that was 80 % of the broker's CPU under a flood of them, inside the core lock.
+bool has_wildcard(std::string_view text) noexcept {
+  return text.find('+') != std::string_view::npos || text.find('#') != std::string_view::npos;
+}
 
 bool topic_matches(std::string_view filter, std::string_view topic) noexcept {
   std::size_t fpos = 0;
