@@ -2,7 +2,9 @@
 // sockets that attach, connect (3.1, 3.1.1 or 5.0, three client ids shared among them, so sessions are taken over),
 // subscribe, publish, acknowledge what they received, send raw bytes, disconnect and drop; time passes; with
 // persistence on, a MemoryStore commits the batches when the script says so, hands queue pages back, and the broker
-// restarts from it.
+// restarts from it. Around them, what the network layer adds: a verdict on each CONNECT (accepted under one of two ACL
+// files, or refused), ACL reloads that move the connected clients to the other file, $SYS and the broker's own
+// messages (a bridge's state), a bridge's backlog limit, bridges (try_private) and the broker's own local clients.
 //
 // Besides the sanitizers, what the broker sends is checked as a client would: every byte decodes as whole packets of
 // the connection's version, nothing is sent after close(), no packet is larger than the client's Maximum Packet Size,
@@ -21,8 +23,11 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/auth/acl_file.hpp"
+#include "broker/core/access.hpp"
 #include "broker/core/broker.hpp"
 #include "broker/core/store_codec.hpp"
+#include "broker/core/sys_tree.hpp"
 #include "broker/protocol/codec.hpp"
 #include "persistence/memory_store.hpp"
 #include "tests/fuzz/fuzz_input.hpp"
@@ -53,6 +58,30 @@ class Sink final : public c::ConnectionSink {
   std::size_t pending = 0;
 };
 
+// Two ACL files (mosquitto's format, broker/auth) and a policy over each, as a listener's security would be. Usernames
+// that a reload no longer accepts: "gone" under the second one.
+constexpr std::array<const char*, 2> acl_texts{
+    "topic readwrite a/#\ntopic read $SYS/#\npattern readwrite c/%c\nuser u\ntopic readwrite #\n",
+    "topic read a/b\ntopic write b/x\nuser u\ntopic deny a/b/c\ntopic readwrite a/+\nuser gone\ntopic read #\n"};
+constexpr std::array<const char*, 3> usernames{"u", "gone", "v"};
+
+class Policy final : public c::AccessPolicy {
+ public:
+  explicit Policy(std::size_t which)
+      : which_(which), acl_(tern::auth::AclFile::parse(acl_texts[which], "fuzz" + std::to_string(which) + ".acl")) {}
+  std::shared_ptr<const c::ClientAccess> client(std::string_view client_id,
+                                                const std::optional<std::string>& username) const override {
+    return acl_->client(client_id, username);
+  }
+  bool still_accepts(const c::AccessPolicy&, const std::optional<std::string>& username, bool) const override {
+    return !(which_ == 1 && username == "gone");
+  }
+
+ private:
+  std::size_t which_;
+  std::shared_ptr<const tern::auth::AclFile> acl_;
+};
+
 // One socket at a time per slot, and the client's view of it.
 struct Slot {
   std::unique_ptr<Sink> sink;
@@ -67,6 +96,7 @@ struct Slot {
   std::set<std::uint16_t> inflight;  // QoS 1/2 PUBLISHes received and not yet completed by this client
   std::deque<p::Packet> acks;        // what the client owes the broker, oldest first
   std::uint16_t next_id = 1;
+  bool local = false;  // its CONNECT is the broker's own client's (not on the wire: set after decoding)
 };
 
 class Store final : public c::StorePort {
@@ -144,7 +174,8 @@ class Script {
         attach(s);
         break;
       case 1:
-        send(s, make_connect());
+        authenticate(s);
+        send(s, make_connect(s));
         break;
       case 2:
         send(s, make_subscribe(s));
@@ -183,13 +214,53 @@ class Script {
         restart();
         break;
       case 14:
-        broker_->set_heap_in_use((in_.byte() & 1) ? 2000 : 100);
+        around();
         break;
       default:
         set_pending(s);
         break;
     }
     drain();
+  }
+
+  // What the network layer does besides packets.
+  void around() {
+    const std::uint8_t a = in_.byte();
+    switch (a % 5) {
+      case 0:
+        broker_->set_heap_in_use((a & 8) ? 2000 : 100);
+        break;
+      case 1: {  // the ACL file reloaded: the clients accepted under the current policy move to the other file
+        auto next = std::make_shared<const Policy>((a >> 3) & 1);
+        broker_->replace_policy(*policy_, next, now_);
+        policy_ = std::move(next);
+        break;
+      }
+      case 2:
+        broker_->publish_sys(c::SysSample{.version = "0.1.0", .bytes_received = a, .bytes_sent = 2u * a}, now_);
+        break;
+      case 3:
+        broker_->publish_own("$SYS/broker/connection/a/state", (a & 8) ? "1" : "0", true, now_);
+        break;
+      default:  // a bridge's backlog limit on the session of a client id
+        broker_->set_backlog_limit(client_ids[(a >> 3) & 3], (a & 32) ? 8 : 0);
+        break;
+    }
+  }
+
+  // The network layer's verdict, before the CONNECT reaches the core: accepted with a username under the current
+  // policy, accepted with no ACL, or refused for one of the reasons it can give.
+  void authenticate(Slot& s) {
+    const std::uint8_t a = in_.byte();
+    if (!s.attached || s.sink->closed || (a & 1) == 0) return;
+    c::Authentication verdict;
+    verdict.result = static_cast<c::Authentication::Result>((a >> 1) % 8 < 4 ? 0 : 1 + (a >> 1) % 4);
+    if (a & 16) verdict.username = usernames[(a >> 5) % usernames.size()];
+    if (a & 128) verdict.policy = policy_;
+    verdict.password_checked = (a & 64) != 0;
+    if ((a & 96) == 96) verdict.client_id = "u";  // use_username_as_clientid
+    if (verdict.result != c::Authentication::Result::accepted) verdict.reason = "refused";
+    broker_->authenticate(s.id, std::move(verdict));
   }
 
   // A client that stops reading: its write queue grows past max_outgoing_buffer, or empties again.
@@ -214,10 +285,13 @@ class Script {
     s.attached = false;
   }
 
-  p::Packet make_connect() {
+  p::Packet make_connect(Slot& s) {
     const std::uint8_t a = in_.byte();
     const std::uint8_t b = in_.byte();
+    const std::uint8_t c = in_.byte();
     p::Connect connect;
+    connect.bridge = (c & 1) != 0;  // try_private: 0x83 / 0x84 / 0x85
+    s.local = (c & 2) != 0;
     connect.version = a % 3 == 0 ? p::Version::v31 : a % 3 == 1 ? p::Version::v311 : p::Version::v5;
     connect.client_id = client_ids[(a >> 2) & 3];
     connect.clean_start = (a & 16) != 0;
@@ -308,7 +382,8 @@ class Script {
         error = r.error;
         break;
       }
-      if (const auto* connect = std::get_if<p::Connect>(&r.packet)) {
+      if (auto* connect = std::get_if<p::Connect>(&r.packet)) {
+        connect->local = s.local;
         s.version = connect->version;
         if (!s.answer_version) {  // a second CONNECT changes only the decoder, as in broker/net/connection.cpp
           s.answer_version = connect->version;
@@ -408,6 +483,7 @@ class Script {
   // Declared before the broker, which holds references to them until it is destroyed.
   std::unique_ptr<Store> store_;
   std::array<Slot, 4> slots_;
+  std::shared_ptr<const c::AccessPolicy> policy_ = std::make_shared<const Policy>(0);
   std::unique_ptr<c::Broker> broker_;
   c::TimePoint now_ = c::TimePoint{} + std::chrono::hours(1);
 };
