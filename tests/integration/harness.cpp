@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -21,10 +23,14 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "tests/integration/harness_detail.hpp"
 
 extern char** environ;
+
+// Weak: present only in a sanitizer build (compiler-rt's common interface).
+extern "C" void __sanitizer_set_death_callback(void (*callback)()) __attribute__((weak));
 
 namespace tern::itest {
 using detail::Clock;
@@ -46,6 +52,57 @@ std::string first_word(const std::string& line) {
   if (start == std::string::npos) return {};
   const auto end = line.find_first_of(" \t", start);
   return line.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+// The brokers this process started and has not reaped. A test binary that dies (a sanitizer's report, a crash, an
+// abort) would leave them running for the rest of a CI run: they are killed from the death callback the sanitizers
+// call and from the fatal signals' handlers. (PR_SET_PDEATHSIG does not fit: it fires when the *thread* that forked
+// exits, and tests start brokers from short-lived threads.) Lock-free slots, as a signal handler may read them.
+std::array<std::atomic<pid_t>, 512> live_brokers{};
+
+void kill_live_brokers() {
+  for (auto& slot : live_brokers) {
+    const pid_t pid = slot.load(std::memory_order_relaxed);
+    if (pid > 0) ::kill(pid, SIGKILL);
+  }
+}
+
+extern "C" void kill_live_brokers_on_signal(int number) {
+  kill_live_brokers();
+  ::signal(number, SIG_DFL);
+  ::raise(number);
+}
+
+void watch_for_death() {
+  static const bool once = [] {
+    if (__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(kill_live_brokers);
+    for (const int number : {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE}) {
+      struct sigaction current {};
+      // Leave a handler that is already there (a sanitizer's) alone: the death callback covers it.
+      if (::sigaction(number, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+        struct sigaction action {};
+        action.sa_handler = kill_live_brokers_on_signal;
+        ::sigaction(number, &action, nullptr);
+      }
+    }
+    return true;
+  }();
+  (void)once;
+}
+
+void adopt(pid_t pid) {
+  watch_for_death();
+  for (auto& slot : live_brokers) {
+    pid_t empty = 0;
+    if (slot.compare_exchange_strong(empty, pid)) return;
+  }
+}
+
+void release(pid_t pid) {
+  for (auto& slot : live_brokers) {
+    pid_t expected = pid;
+    if (slot.compare_exchange_strong(expected, 0)) return;
+  }
 }
 
 // Directives tern has and mosquitto 2.0.11 does not: dropped when the tests run against mosquitto.
@@ -205,7 +262,13 @@ void BrokerProcess::start() {
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw HarnessError("posix_spawn " + args[0] + ": " + std::strerror(rc));
   pid_ = pid;
-  port_ = wait_for_port(Clock::now() + 10s);
+  adopt(pid);
+  try {
+    port_ = wait_for_port(Clock::now() + 10s);
+  } catch (...) {
+    kill();  // a constructor that throws has no destructor to stop it
+    throw;
+  }
 }
 
 std::uint16_t BrokerProcess::wait_for_port(Clock::time_point deadline) {
@@ -213,7 +276,7 @@ std::uint16_t BrokerProcess::wait_for_port(Clock::time_point deadline) {
   while (true) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+      release(std::exchange(pid_, -1));
       throw HarnessError("the broker exited during start-up (status " + std::to_string(status) + "); log:\n" + log());
     }
     if (mosquitto_) {
@@ -240,7 +303,7 @@ void BrokerProcess::reap(std::chrono::milliseconds timeout) {
     int status = 0;
     const pid_t r = ::waitpid(pid_, &status, WNOHANG);
     if (r == pid_ || (r < 0 && errno == ECHILD)) {
-      pid_ = -1;
+      release(std::exchange(pid_, -1));
       return;
     }
     if (Clock::now() >= deadline) break;
@@ -249,7 +312,7 @@ void BrokerProcess::reap(std::chrono::milliseconds timeout) {
   ::kill(pid_, SIGKILL);
   int status = 0;
   ::waitpid(pid_, &status, 0);
-  pid_ = -1;
+  release(std::exchange(pid_, -1));
   ADD_FAILURE() << "the broker did not exit within " << timeout.count() << " ms of SIGTERM; killed";
 }
 
@@ -291,7 +354,7 @@ void BrokerProcess::kill() {
   ::kill(pid_, SIGKILL);
   int status = 0;
   ::waitpid(pid_, &status, 0);
-  pid_ = -1;
+  release(std::exchange(pid_, -1));
 }
 
 void BrokerProcess::restart() {
