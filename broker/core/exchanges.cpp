@@ -1,5 +1,6 @@
 #include "broker/core/exchanges.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace tern::core {
@@ -17,8 +18,35 @@ void Exchanges::add(std::uint16_t id, Delivery&& d, bool released) {
   // A payload is at most 268435455 bytes (the largest remaining length).
   const auto bytes = static_cast<std::uint32_t>(d.message ? d.message->payload.size() : 0);
   inflight_bytes_ += bytes;
-  inflight_.emplace(order, InflightOut{id, bytes, std::move(d), released});
-  index_.emplace(id, order);
+  window_.push_back(Entry{order, InflightOut{id, bytes, std::move(d), released}, true});
+  ++live_;
+  index_.insert(id, order);
+}
+
+Exchanges::Entry& Exchanges::locate(std::uint64_t order) {
+  // Until the first compaction since they were sent, entries sit at their order's distance from the front.
+  const std::size_t guess = head_ + static_cast<std::size_t>(order - window_[head_].order);
+  if (guess < window_.size() && window_[guess].order == order) return window_[guess];
+  return *std::lower_bound(window_.begin() + static_cast<std::ptrdiff_t>(head_), window_.end(), order,
+                           [](const Entry& e, std::uint64_t o) { return e.order < o; });
+}
+
+void Exchanges::trim() {
+  while (head_ < window_.size() && !window_[head_].live) ++head_;
+  if (live_ == 0) {
+    if (window_.capacity() > 256) {
+      std::vector<Entry>().swap(window_);  // a window that was large once does not keep its memory
+    } else {
+      window_.clear();
+    }
+    head_ = 0;
+    return;
+  }
+  const std::size_t dead = window_.size() - live_;
+  if (dead >= 32 && dead >= live_) {
+    std::erase_if(window_, [](const Entry& e) { return !e.live; });
+    head_ = 0;
+  }
 }
 
 void Exchanges::send(std::uint16_t id, Delivery&& d, SessionStore& store) {
@@ -27,8 +55,8 @@ void Exchanges::send(std::uint16_t id, Delivery&& d, SessionStore& store) {
 }
 
 InflightOut* Exchanges::find(std::uint16_t id) {
-  auto it = index_.find(id);
-  return it == index_.end() ? nullptr : &inflight_.at(it->second);
+  const std::uint64_t* order = index_.find(id);
+  return order ? &locate(*order).out : nullptr;
 }
 
 void Exchanges::release(InflightOut& f, SessionStore& store) {
@@ -39,22 +67,25 @@ void Exchanges::release(InflightOut& f, SessionStore& store) {
 }
 
 void Exchanges::complete(std::uint16_t id, SessionStore& store) {
-  auto it = index_.find(id);
-  if (it == index_.end()) return;
-  auto entry = inflight_.find(it->second);
-  store.remove(entry->second.delivery);
-  set_held(entry->second, false);
-  inflight_bytes_ -= entry->second.payload_bytes;
-  inflight_.erase(entry);
-  index_.erase(it);
+  const std::uint64_t* order = index_.find(id);
+  if (!order) return;
+  Entry& e = locate(*order);
+  store.remove(e.out.delivery);
+  set_held(e.out, false);
+  inflight_bytes_ -= e.out.payload_bytes;
+  e.out = InflightOut{};  // the message goes now, not when the entry leaves the vector
+  e.live = false;
+  --live_;
+  index_.erase(id);
+  trim();
 }
 
 void Exchanges::await_pubrel(std::uint16_t id, SessionStore& store) {
-  if (incoming_.insert(id).second) store.put_incoming(id);
+  if (incoming_.insert(id, 0)) store.put_incoming(id);
 }
 
 bool Exchanges::pubrel(std::uint16_t id, SessionStore& store) {
-  if (incoming_.erase(id) == 0) return false;
+  if (!incoming_.erase(id)) return false;
   store.remove_incoming(id);
   return true;
 }
@@ -67,14 +98,14 @@ void Exchanges::restore_inflight(std::uint16_t id, Delivery&& d, bool released) 
 }
 
 void Exchanges::store_all(SessionStore& store) {
-  for (auto& [order, f] : inflight_) {
+  for_each_inflight([&](InflightOut& f) {
     if (f.delivery.message) store.put(f.delivery, f.packet_id, f.released);
-  }
-  for (std::uint16_t id : incoming_) store.put_incoming(id);
+  });
+  incoming_.for_each([&](std::uint16_t id, std::uint64_t) { store.put_incoming(id); });
 }
 
 void Exchanges::unstored() {
-  for (auto& [order, f] : inflight_) f.delivery.seq = 0;
+  for_each_inflight([](InflightOut& f) { f.delivery.seq = 0; });
 }
 
 }  // namespace tern::core

@@ -25,11 +25,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
-#include <unordered_map>
-#include <unordered_set>
+#include <vector>
 
 #include "broker/core/delivery_queue.hpp"
+#include "broker/core/packet_id_map.hpp"
 #include "broker/core/session_store.hpp"
 
 namespace tern::core {
@@ -48,19 +47,19 @@ struct InflightOut {
 class Exchanges {
  public:
   // --- Outgoing.
-  std::size_t inflight_count() const noexcept { return inflight_.size(); }
+  std::size_t inflight_count() const noexcept { return live_; }
   // Payload bytes of the entries in flight (released ones included).
   std::uint64_t inflight_bytes() const noexcept { return inflight_bytes_; }
   // Whether another PUBLISH may go in flight (see above); `max_bytes` 0: no byte limit.
   bool has_room(std::size_t max_count, std::uint64_t max_bytes) const noexcept {
-    return inflight_.size() < max_count && (max_bytes == 0 || inflight_bytes_ < max_bytes);
+    return live_ < max_count && (max_bytes == 0 || inflight_bytes_ < max_bytes);
   }
   // A packet id that is not in flight. The window is at most 65535 entries and ids are only taken below it, so a
   // free one always exists.
   std::uint16_t next_packet_id();
   // `d` went out with packet id `id`: in flight until acknowledged.
   void send(std::uint16_t id, Delivery&& d, SessionStore& store);
-  // The in-flight entry of `id`, or null.
+  // The in-flight entry of `id`, or null. Valid until the next send() or complete().
   InflightOut* find(std::uint16_t id);
   // QoS 2 PUBREC for `f`: its PUBREL is in flight now, and its payload no longer needed.
   void release(InflightOut& f, SessionStore& store);
@@ -73,10 +72,12 @@ class Exchanges {
     f.held = held;
     held ? ++held_ : --held_;
   }
-  // Every in-flight entry, in send order (redelivery keeps it [MQTT-4.4.0-1]).
+  // Every in-flight entry, in send order (redelivery keeps it [MQTT-4.4.0-1]). `f` may not send() or complete().
   template <class F>
   void for_each_inflight(F&& f) {
-    for (auto& [seq, entry] : inflight_) f(entry);
+    for (std::size_t i = head_; i < window_.size(); ++i) {
+      if (window_[i].live) f(window_[i].out);
+    }
   }
 
   // --- Incoming QoS 2.
@@ -90,22 +91,35 @@ class Exchanges {
   // --- The store.
   // Start-up: an in-flight entry and an incoming id the store holds.
   void restore_inflight(std::uint16_t id, Delivery&& d, bool released);
-  void restore_incoming(std::uint16_t id) { incoming_.insert(id); }
+  void restore_incoming(std::uint16_t id) { incoming_.insert(id, 0); }
   // The session enters the store with everything it has.
   void store_all(SessionStore& store);
   // The session left the store (its DeleteSession took every entry): no delivery has a seq any more.
   void unstored();
 
  private:
-  void add(std::uint16_t id, Delivery&& d, bool released);
+  // The window in send order, as a vector: no allocation per message (a std::map allocated a node per entry). An
+  // entry completed out of order stays, dead, until it reaches the front, or until the dead outnumber the live ones
+  // and the vector is compacted, so each entry is moved O(1) times on average. The first entry from head_ on is live.
+  struct Entry {
+    std::uint64_t order = 0;  // send order: increasing along the vector
+    InflightOut out;
+    bool live = true;
+  };
 
-  std::map<std::uint64_t, InflightOut> inflight_;           // send order -> entry
-  std::unordered_map<std::uint16_t, std::uint64_t> index_;  // packet id -> send order
-  std::uint64_t sent_ = 0;                                  // the last send order given
-  std::uint64_t inflight_bytes_ = 0;                        // sum of the entries' payload_bytes
-  std::size_t held_ = 0;                                    // entries with `held` set
+  void add(std::uint16_t id, Delivery&& d, bool released);
+  Entry& locate(std::uint64_t order);
+  void trim();
+
+  std::vector<Entry> window_;
+  std::size_t head_ = 0;              // entries before it are dead
+  std::size_t live_ = 0;              // live entries in window_
+  PacketIdMap index_;                 // packet id -> send order
+  std::uint64_t sent_ = 0;            // the last send order given
+  std::uint64_t inflight_bytes_ = 0;  // sum of the entries' payload_bytes
+  std::size_t held_ = 0;              // entries with `held` set
   std::uint16_t next_packet_id_ = 1;
-  std::unordered_set<std::uint16_t> incoming_;  // PUBREC sent, awaiting PUBREL
+  PacketIdMap incoming_;  // PUBREC sent, awaiting PUBREL (the value is unused)
 };
 
 }  // namespace tern::core

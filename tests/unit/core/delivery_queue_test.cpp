@@ -5,11 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "broker/core/exchanges.hpp"
+#include "broker/core/packet_id_map.hpp"
 #include "broker/core/session.hpp"
 
 namespace tern::core {
@@ -172,6 +176,87 @@ TEST(Exchanges, CountsPayloadBytesInFlight) {
   EXPECT_EQ(x.find(7)->delivery.message, nullptr);  // only the PUBREL is resent
   x.complete(7, store);
   x.complete(2, store);
+  EXPECT_EQ(x.inflight_bytes(), 0u);
+}
+
+// PacketIdMap against std::map: inserts, finds and erases of clustered and wrapping ids (so that deletion shifts
+// cells back across the table's end), growth and shrinking, and the table given back when empty.
+TEST(PacketIdMap, AgreesWithAMap) {
+  std::mt19937 random(7);
+  PacketIdMap m;
+  std::map<std::uint16_t, std::uint64_t> model;
+  for (int round = 0; round < 20'000; ++round) {
+    // Ids near 0/65535 and in a narrow band: long probe runs that wrap around the table.
+    const auto id = static_cast<std::uint16_t>((round % 3 == 0)   ? 1 + random() % 40
+                                               : (round % 3 == 1) ? 65535 - random() % 40
+                                                                  : 1 + random() % 3000);
+    if (random() % 3 != 0) {
+      EXPECT_EQ(m.insert(id, static_cast<std::uint64_t>(round)), model.emplace(id, round).second);
+    } else {
+      EXPECT_EQ(m.erase(id), model.erase(id) == 1);
+    }
+    ASSERT_EQ(m.size(), model.size());
+    if (round % 97 == 0) {
+      for (std::uint16_t probe = 1; probe != 0; probe = static_cast<std::uint16_t>(probe + 1)) {
+        const auto it = model.find(probe);
+        const std::uint64_t* found = m.find(probe);
+        ASSERT_EQ(found != nullptr, it != model.end()) << probe;
+        if (found) {
+          EXPECT_EQ(*found, it->second);
+        }
+      }
+    }
+  }
+  std::size_t visited = 0;
+  m.for_each([&](std::uint16_t id, std::uint64_t value) {
+    ++visited;
+    EXPECT_EQ(model.at(id), value);
+  });
+  EXPECT_EQ(visited, model.size());
+  while (!model.empty()) {
+    EXPECT_TRUE(m.erase(model.begin()->first));
+    model.erase(model.begin());
+  }
+  EXPECT_TRUE(m.empty());
+  EXPECT_FALSE(m.erase(5));
+  EXPECT_EQ(m.find(5), nullptr);
+}
+
+// The window completed out of order, as clients acknowledge: find() and the send order stay right through the dead
+// entries and the compactions, with a large window and a stuck first entry (its ids keep being reused around it).
+TEST(Exchanges, WindowCompletedOutOfOrder) {
+  Session s;
+  SessionStore store = SessionStore::memory_only(s);
+  Exchanges x;
+  std::mt19937 random(11);
+  std::vector<std::uint16_t> model;  // in flight, in send order
+  std::map<std::uint16_t, std::string> topics;
+  for (int round = 0; round < 30'000; ++round) {
+    if (model.size() < 2000 && (model.empty() || random() % 2 == 0)) {
+      const std::uint16_t id = x.next_packet_id();
+      const std::string topic = "t/" + std::to_string(round);
+      x.send(id, delivery(topic, 1), store);
+      model.push_back(id);
+      topics[id] = topic;
+    } else if (model.size() > 1) {
+      // Never the first one: it stays in flight for the whole test.
+      const std::size_t at = 1 + random() % (model.size() - 1);
+      x.complete(model[at], store);
+      EXPECT_EQ(x.find(model[at]), nullptr);
+      model.erase(model.begin() + static_cast<std::ptrdiff_t>(at));
+    }
+    ASSERT_EQ(x.inflight_count(), model.size());
+    const std::uint16_t probe = model[random() % model.size()];
+    ASSERT_NE(x.find(probe), nullptr);
+    EXPECT_EQ(x.find(probe)->delivery.message->topic, topics[probe]);
+    if (round % 1000 == 0) {
+      std::vector<std::uint16_t> order;
+      x.for_each_inflight([&](InflightOut& f) { order.push_back(f.packet_id); });
+      ASSERT_EQ(order, model);
+    }
+  }
+  for (const std::uint16_t id : model) x.complete(id, store);
+  EXPECT_EQ(x.inflight_count(), 0u);
   EXPECT_EQ(x.inflight_bytes(), 0u);
 }
 
