@@ -1,10 +1,36 @@
 #include "broker/server/metrics.hpp"
 
-#include <charconv>
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace tern {
 namespace {
+
+// The text std::to_chars(first, last, value) writes: the fewest significant digits that read back as `value`, in
+// fixed or scientific notation, whichever is shorter (fixed on a tie). Made with printf and strtod, which the binary
+// has anyway: std::to_chars for double links libstdc++'s Ryu tables into a static binary (bench/README.md,
+// "Footprint"). For the values written here (counts below 2^53, seconds) the two give the same text.
+std::size_t format_double(double value, char (&text)[32]) {
+  if (!std::isfinite(value)) return static_cast<std::size_t>(std::snprintf(text, sizeof text, "%g", value));
+  int precision = 0;  // digits after the first one
+  while (precision < 17) {
+    std::snprintf(text, sizeof text, "%.*e", precision, value);
+    if (std::strtod(text, nullptr) == value) break;
+    ++precision;
+  }
+  const int exponent = std::atoi(std::strchr(text, 'e') + 1);
+  char fixed[32];
+  const int fixed_size = std::snprintf(fixed, sizeof fixed, "%.*f", std::max(0, precision - exponent), value);
+  const auto scientific_size = std::strlen(text);
+  if (fixed_size > 0 && static_cast<std::size_t>(fixed_size) <= scientific_size) {
+    std::memcpy(text, fixed, static_cast<std::size_t>(fixed_size) + 1);
+    return static_cast<std::size_t>(fixed_size);
+  }
+  return scientific_size;
+}
 
 class Writer {
  public:
@@ -27,8 +53,7 @@ class Writer {
     out_.append(name);
     if (!labels.empty()) out_.append("{").append(labels).append("}");
     char text[32];
-    const auto end = std::to_chars(text, text + sizeof text, value).ptr;
-    out_.append(" ").append(text, end).append("\n");
+    out_.append(" ").append(text, format_double(value, text)).append("\n");
   }
 
  private:
