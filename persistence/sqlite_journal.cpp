@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <variant>
 
 #include "persistence/op_codec.hpp"
 #include "persistence/sqlite_tables.hpp"
@@ -78,10 +79,41 @@ SqliteJournal::SqliteJournal(Database& db, std::unique_ptr<CommitLog> log, Found
       rows_(std::move(found.rows)),
       next_message_id_(found.next_message_id),
       log_keep_bytes_(log_keep_bytes) {
+  std::vector<core::StoreOpView> ops;
   for (const auto& row : rows_) {
     ops_ += row.op_count;
     bytes_ += row.record.size();
+    ops.clear();
+    scan_record(row.record, ops);
+    for (const auto& op : ops) note_queue_reach(op);
   }
+}
+
+void SqliteJournal::note_queue_reach(const core::StoreOpView& op) {
+  switch (op.kind) {
+    case core::StoreOpTag::put_queue_entry:
+    case core::StoreOpTag::delete_queue_entry: {
+      auto it = queue_reach_.find(op.client_id);
+      if (it == queue_reach_.end()) {
+        queue_reach_.emplace(std::string(op.client_id), op.number);
+      } else {
+        it->second = std::max(it->second, op.number);
+      }
+      break;
+    }
+    case core::StoreOpTag::delete_session: {  // rare: its view has no key, so decode it
+      const core::StoreOp o = core::decode_store_op(op.bytes);
+      queue_reach_[std::get<core::store_op::DeleteSession>(o).client_id] = kWholeQueue;
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+bool SqliteJournal::holds_queue_after(std::string_view client_id, std::uint64_t after_seq) const {
+  const auto it = queue_reach_.find(client_id);
+  return it != queue_reach_.end() && it->second > after_seq;
 }
 
 SqliteJournal::~SqliteJournal() = default;
@@ -101,6 +133,9 @@ void SqliteJournal::append(std::vector<core::StoreOpView>& ops, std::uint64_t ro
     throw JournalFull("the database would pass its size limit");
   }
   const auto seq = log_->append(record_);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (!plan.skip[i]) note_queue_reach(ops[i]);
+  }
   next_message_id_ = std::max(next_message_id_, next_message_id);
   rows_.emplace_back(JournalRow{seq, record_, kept, log_->head()});  // a copy: record_ keeps its capacity
   ops_ += kept;
@@ -158,12 +193,15 @@ std::size_t SqliteJournal::compact(SqliteTables& tables, std::size_t keep_ops, b
 
   std::string carried;  // before the rows go: the ops view them
   for (auto i : plan.carry) carried.append(ops[i].bytes);
+  queue_reach_.clear();
+  for (auto i : plan.carry) note_queue_reach(ops[i]);
+  for (std::size_t i = cut; i < ops.size(); ++i) note_queue_reach(ops[i]);
   carried_ = std::move(carried);
   carried_ops_ = plan.carry.size();
   for (std::size_t r = 0; r < applied_rows; ++r) bytes_ -= rows_[r].record.size();
   rows_.erase(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(applied_rows));
   ops_ -= cut - carried_ops_;
-  release_if_large(plan_ops_);  // the compaction at open of a long journal left after a crash
+  release_if_large(plan_ops_);              // the compaction at open of a long journal left after a crash
   if (rows_.empty()) next_message_id_ = 0;  // and nothing was carried: only a row that stays decides a key
   return cut;
 }

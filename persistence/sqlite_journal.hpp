@@ -57,6 +57,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "broker/core/store_ops.hpp"
@@ -68,6 +70,12 @@ namespace tern::persistence {
 
 class SqliteTables;
 
+// Heterogeneous lookup by string_view in a map keyed by std::string.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
 class JournalFull : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -75,9 +83,9 @@ class JournalFull : public std::runtime_error {
 
 struct JournalRow {
   std::uint64_t seq = 0;
-  std::string record;          // its record (op_codec.hpp), checked when read; a row may hold no op, only used-up ids
-  std::size_t op_count = 0;    // the ops in it
-  std::uint64_t end = 0;       // the offset past its record in the log; 0 for a row of the schema 2 table
+  std::string record;        // its record (op_codec.hpp), checked when read; a row may hold no op, only used-up ids
+  std::size_t op_count = 0;  // the ops in it
+  std::uint64_t end = 0;     // the offset past its record in the log; 0 for a row of the schema 2 table
   bool in_table() const noexcept { return end == 0; }  // a log record ends past its header, never at 0
 };
 
@@ -115,6 +123,14 @@ class SqliteJournal {
   // ops applied (before planning). Throws (SqliteError, core::StoreCodecError); then nothing changed.
   std::size_t compact(SqliteTables& tables, std::size_t keep_ops = 0, bool rewind = false);
 
+  // Whether an op in the journal (its rows or carried puts) may change the queue entries of `client_id` with a seq
+  // above `after_seq`: a queue entry op of the client with a higher seq, or a DeleteSession of it. If not, the
+  // tables already hold those entries as they are after every journalled group, and a page of them can be read
+  // without compacting first (SqliteStore::read_queue_locked): a session draining its backlog a page at a time
+  // then leaves its acknowledgements in the journal, where they cancel against the deliveries, instead of
+  // compacting (a transaction, its WAL frames and their checkpoint) for every page.
+  bool holds_queue_after(std::string_view client_id, std::uint64_t after_seq) const;
+
   // Ops in the journal's memory, and the encoded size of the rows that hold them.
   std::size_t ops() const noexcept { return ops_; }
   std::uint64_t bytes() const noexcept { return bytes_; }
@@ -133,7 +149,12 @@ class SqliteJournal {
   std::vector<std::uint64_t> deferred_;  // garbage-collection candidates the last compaction deferred
   std::uint64_t next_message_id_ = 0;    // the largest next_message_id of the rows
   std::uint64_t log_keep_bytes_;
-  std::string record_;  // append()'s encoding buffer
+  // For holds_queue_after(): per client id, the highest seq of a queue entry op in the journal; kWholeQueue if a
+  // DeleteSession of it is there. Rebuilt from the ops that stay at each compaction.
+  static constexpr std::uint64_t kWholeQueue = ~std::uint64_t{0};
+  void note_queue_reach(const core::StoreOpView& op);
+  std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> queue_reach_;
+  std::string record_;                       // append()'s encoding buffer
   std::vector<core::StoreOpView> plan_ops_;  // compact()'s, kept for their capacity
 };
 

@@ -94,7 +94,11 @@ core::QueuePage SqliteStore::load_queue(const std::string& client_id, std::uint6
 
 core::QueuePage SqliteStore::read_queue_locked(const std::string& client_id, std::uint64_t after_seq,
                                                std::size_t limit) {
-  compact_locked("load_queue", 0, log_full());  // the tables must hold what the journal still has
+  // The tables must hold what the journal has of this queue; what it has of other queues, or of this one's entries
+  // before the page, can stay (SqliteJournal::holds_queue_after).
+  if (journal_->holds_queue_after(client_id, after_seq) || log_full()) {
+    compact_locked("load_queue", 0, log_full());
+  }
   return tables_->load_queue(client_id, after_seq, limit);
 }
 
