@@ -128,7 +128,7 @@ class SqliteJournal {
   // tables already hold those entries as they are after every journalled group, and a page of them can be read
   // without compacting first (SqliteStore::read_queue_locked): a session draining its backlog a page at a time
   // then leaves its acknowledgements in the journal, where they cancel against the deliveries, instead of
-  // compacting (a transaction, its WAL frames and their checkpoint) for every page.
+  // compacting (a transaction, its pages and their journal) for every page.
   bool holds_queue_after(std::string_view client_id, std::uint64_t after_seq) const;
 
   // Ops in the journal's memory, and the encoded size of the rows that hold them.

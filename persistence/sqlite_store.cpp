@@ -15,13 +15,8 @@ namespace tern::persistence {
 
 template <typename F>
 auto SqliteStore::durably(F&& f) {
-  // The Database runs with synchronous=NORMAL (sqlite_open.cpp): FULL only for this call. If FULL
-  // cannot be set, the call throws rather than rewind the log behind a commit that a power cut could undo.
-  db_->exec("PRAGMA synchronous = FULL");
-  struct Relax {
-    Database& db;
-    ~Relax() { db.try_exec("PRAGMA synchronous = NORMAL"); }  // if not: slower compactions, nothing worse
-  } relax{*db_};
+  // The Database runs with synchronous=FULL (sqlite_open.cpp), so every compaction is durable once it commits; this
+  // says where that matters: before the log is written over.
   return f();
 }
 
@@ -153,10 +148,9 @@ std::uint64_t SqliteStore::commit_log_bytes() {
 }
 
 void SqliteStore::compact_locked(const char* why, std::size_t keep_ops, bool rewind) {
-  // A compaction adds nothing durable: it moves what the log holds to the tables. So its commit need not wait for
-  // an fsync of its own (synchronous=NORMAL): the WAL still reaches the disk before any checkpoint copies it into
-  // the database, and a power cut before that loses the compaction while the log still holds its records. Only a
-  // rewind, after which the log's space is written over, must be durable first.
+  // A compaction adds nothing durable: it moves what the log holds to the tables. Only a rewind, after which the
+  // log's space is written over, must be durable first; with a rollback journal every compaction is (FULL), since
+  // less could let a power cut corrupt the database (sqlite_open.cpp).
   try {
     if (rewind) {
       durably([&] { return journal_->compact(*tables_, 0, true); });

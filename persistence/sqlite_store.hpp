@@ -1,5 +1,5 @@
-// The SQLite store (`persistence true`): DIR/tern.db in WAL mode and its commit log DIR/tern.db-commitlog, written
-// by one writer thread that group-commits.
+// The SQLite store (`persistence true`): DIR/tern.db (rollback journal) and its commit log DIR/tern.db-commitlog,
+// written by one writer thread that group-commits.
 //
 // submit() appends the batch to a queue and returns. The writer takes the queued batches (up to max_group_ops ops,
 // whole batches), reads their ops as views of the batches' bytes (core::scan_store_ops(), store_codec.hpp), plans them
@@ -18,9 +18,9 @@
 // at all; a compaction over many groups cancels most of the rest. SqliteOptions::commit_delay can add a wait for
 // more batches before each commit; it defaults to 0 (see sqlite_options.hpp for why).
 //
-// Compaction (sqlite_journal.hpp) runs on the writer thread, between groups, and commits with synchronous=NORMAL
-// (it moves what the log holds; a compaction lost by a power cut finds the log's records still there), except
-// when the log starts again from the front (a rewind, every SqliteOptions::commit_log_bytes): then FULL first.
+// Compaction (sqlite_journal.hpp) runs on the writer thread, between groups, and commits with synchronous=FULL
+// (sqlite_open.cpp: with a rollback journal less is not safe against power cuts); it must be durable before the
+// log starts again from the front (a rewind, every SqliteOptions::commit_log_bytes).
 //
 // Why one thread both commits and compacts: the journal, its log and the tables then have a single writer and no
 // lock between them, and a second thread did not pay (the alternatives tried: bench/README.md, "Decisions log").
@@ -85,7 +85,7 @@ class SqliteStore final : public Store {
   std::uint64_t transactions() const noexcept { return transactions_.load(std::memory_order_relaxed); }
   // Journalled ops that an unclean shutdown left and the constructor applied (for the crash test).
   std::size_t recovered_journal_ops() const noexcept { return recovered_journal_ops_; }
-  // The Database's PRAGMA synchronous now (1 NORMAL, 2 FULL): FULL only while a rewinding compaction commits.
+  // The Database's PRAGMA synchronous now (1 NORMAL, 2 FULL): always FULL (sqlite_open.cpp).
   std::int64_t synchronous();
   // Bytes of records from the commit log's front to its head (for tests of the rewind).
   std::uint64_t commit_log_bytes();
@@ -121,7 +121,8 @@ class SqliteStore final : public Store {
   void compact_locked(const char* why, std::size_t keep_ops, bool rewind = false);
   // Sets database_bytes_ if SqliteOptions::max_database_bytes is set. db_mutex_ held.
   void measure_database();
-  // Calls f() with the Database at synchronous=FULL. db_mutex_ held (or the writer not running).
+  // Calls f(), a compaction that must be durable once it returns (it is: the Database runs at synchronous=FULL).
+  // db_mutex_ held (or the writer not running).
   template <typename F>
   auto durably(F&& f);
 
@@ -144,9 +145,9 @@ class SqliteStore final : public Store {
   std::deque<Batch> pending_;
   std::size_t pending_ops_ = 0;
   std::vector<core::StoreBatch> spent_;  // committed batches, for take_spent()
-  std::size_t spent_bytes_ = 0;           // their capacity
-  std::uint64_t submitted_ = 0;  // batches ever queued
-  std::uint64_t completed_ = 0;  // batches whose callbacks have returned
+  std::size_t spent_bytes_ = 0;          // their capacity
+  std::uint64_t submitted_ = 0;          // batches ever queued
+  std::uint64_t completed_ = 0;          // batches whose callbacks have returned
   std::size_t flush_waiters_ = 0;
   bool stop_ = false;
   StoreStats stats_;  // under mutex_: the commit histogram (written by the writer); backlog filled in by stats()
