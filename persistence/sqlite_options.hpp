@@ -28,6 +28,12 @@ struct SqliteOptions {
   // (bench/README.md, "Decisions log"). A delay can still pay on flash that wears (fewer, larger commits at
   // moderate load): raise it there, knowingly trading latency.
   std::chrono::microseconds commit_delay{0};
+  // Batches that only record how deliveries progress (QoS 1 deliveries handed a packet id, deliveries acknowledged:
+  // SqliteStore::may_wait) acknowledge nothing to anyone, so a group of only those waits up to this long for more
+  // (or for a batch that does acknowledge something, which then takes them along) before its commit. A session
+  // taking its backlog sends a stream of them; committed as they come, each small group costs a page of the log
+  // written and synced (flash wear), for acknowledgements that only spare a duplicate after a crash. 0: no wait.
+  std::chrono::microseconds progress_commit_delay{50'000};
   std::size_t max_group_ops = 4096;  // ops per transaction (whole batches; a larger batch goes alone)
   // Upper bound on the database file (PRAGMA max_page_count); 0: none. A group that adds data (puts) fails (its
   // callbacks get durable == false) instead of filling the device's flash when the database's used pages, plus

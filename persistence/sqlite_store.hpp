@@ -12,6 +12,16 @@
 //   writer:  plan(A B C); pwrite record(A B C minus skipped); fdatasync     -> cbA(true) cbB(true) cbC(true)
 //            while that fdatasync runs, D and E are queued; they form the next group.
 //
+// Batches that acknowledge nothing (may_wait(): deliveries handed a packet id, deliveries acknowledged by their
+// subscriber) do not start a commit of their own: while every queued batch is one of those, the writer waits up to
+// SqliteOptions::progress_commit_delay for more, or for one that does acknowledge something, and commits them all
+// as one group. A page request behind them is served meanwhile if they do not change its range (they stay queued,
+// and it completes in its place, after them):
+//
+//   drainer's PUBACKs:  submit(D1) submit(D2) request_queue_page(P) submit(D3) ... submit(A: a publish)
+//   writer:             D1 D2 may wait; P reads seqs the D's do not touch -> served now; ... A -> one group
+//                       (D1 D2 D3 ... A), one fdatasync; callbacks D1 D2, P's completion, D3 ..., A
+//
 // So a commit costs one write and one fdatasync however many publishes it carries: under load, batches pile up
 // behind the running commit and throughput rises with latency flat (about one fdatasync). And the more pile up,
 // the more of them are deliveries acknowledged before they were ever written, which the record then does not hold
@@ -101,12 +111,26 @@ class SqliteStore final : public Store {
     std::size_t limit = 0;
     PageCallback on_page;
   };
+  enum class Waits : std::uint8_t { unknown, may, must_not };
   struct Batch {
     core::StoreBatch ops;
     CommitCallback on_committed;
     std::chrono::steady_clock::time_point queued_at;
     std::unique_ptr<PageRequest> page;  // set: not a batch but a page request (ops empty)
+    bool served = false;                // a page request served ahead of the batches before it (linger())
+    Waits waits = Waits::unknown;       // a batch: may_wait(), once linger() looked
   };
+
+  // Whether every op of `batch` only records a delivery's progress: DeleteQueueEntry, or a PutQueueEntry of an
+  // existing QoS 1 entry (a packet id handed out). The broker holds no output for those (broker_store.cpp), so their
+  // commit may wait. A batch misjudged here only waits longer; it is committed all the same.
+  static bool may_wait(const core::StoreBatch& batch);
+  // Whether `batch` changes the queue entries a page request reads.
+  static bool touches(const core::StoreBatch& batch, const PageRequest& request);
+  // The writer, mutex_ held, a batch at the front: while every queued batch may wait, serves the page requests among
+  // them whose range they leave alone and waits, up to progress_commit_delay after the oldest was queued. Returns
+  // when the batches should be committed.
+  void linger(std::unique_lock<std::mutex>& lock);
 
   void recover_journal();
   void run_writer();
@@ -150,7 +174,8 @@ class SqliteStore final : public Store {
   std::uint64_t completed_ = 0;          // batches whose callbacks have returned
   std::size_t flush_waiters_ = 0;
   bool stop_ = false;
-  StoreStats stats_;  // under mutex_: the commit histogram (written by the writer); backlog filled in by stats()
+  bool lingering_ = false;  // the writer waits in linger(): every submit wakes it
+  StoreStats stats_;        // under mutex_: the commit histogram (written by the writer); backlog filled in by stats()
 
   std::vector<core::StoreOpView> group_ops_;  // commit()'s, kept for their capacity
   std::atomic<std::uint64_t> transactions_{0};
