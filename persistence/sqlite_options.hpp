@@ -58,10 +58,12 @@ struct SqliteOptions {
   // The commit log (commit_log.hpp): once its records reach this many bytes from the front, a compaction applies
   // all of them and the log starts again from the front. So the file stays about this size (plus one group's
   // record and grow_bytes), and a rewind (its compaction applies every delivery still in flight, with an fsync)
-  // comes every this many bytes of records: about every 0.3 s at 100 MB/s of 64-byte publishes.
-  std::uint64_t commit_log_bytes = 32 << 20;
+  // comes every this many bytes of records: about every 0.1 s at 100 MB/s of 64-byte publishes. Every byte of the
+  // file is written twice before the log first rewinds (zeros, then records), so a larger log costs a new store's
+  // flash that much more (bench/README.md, "Flash wear").
+  std::uint64_t commit_log_bytes = 8 << 20;
   // The log's file grows by this much at a time, written as zeros ahead of the records.
-  std::uint64_t commit_log_grow_bytes = 4 << 20;
+  std::uint64_t commit_log_grow_bytes = 1 << 20;
   // A load() at start-up logs how far it got at most this often (a large database takes a while to read back, and
   // an operator must be able to see that it is working). Tests make it 0: a line at every check.
   std::chrono::milliseconds load_progress_interval{1000};
