@@ -93,7 +93,7 @@ core::QueuePage SqliteStore::read_queue_locked(const std::string& client_id, std
   // The tables must hold what the journal has of this queue; what it has of other queues, or of this one's entries
   // before the page, can stay (SqliteJournal::holds_queue_after).
   if (journal_->holds_queue_after(client_id, after_seq) || log_full()) {
-    compact_locked("load_queue", 0, log_full());
+    compact_locked("load_queue", 0, log_full(), true);
   }
   return tables_->load_queue(client_id, after_seq, limit);
 }
@@ -148,7 +148,7 @@ std::uint64_t SqliteStore::commit_log_bytes() {
   return journal_->log_bytes();
 }
 
-void SqliteStore::compact_locked(const char* why, std::size_t keep_ops, bool rewind) {
+void SqliteStore::compact_locked(const char* why, std::size_t keep_ops, bool rewind, bool may_skip) {
   // A compaction adds nothing durable: it moves what the log holds to the tables. Only a rewind, after which the
   // log's space is written over, must be durable first; with a rollback journal every compaction is (FULL), since
   // less could let a power cut corrupt the database (sqlite_open.cpp).
@@ -156,7 +156,7 @@ void SqliteStore::compact_locked(const char* why, std::size_t keep_ops, bool rew
     if (rewind) {
       durably([&] { return journal_->compact(*tables_, 0, true); });
     } else {
-      journal_->compact(*tables_, keep_ops);
+      journal_->compact(*tables_, keep_ops, false, may_skip);
     }
     measure_database();
   } catch (const std::exception& e) {
@@ -395,7 +395,7 @@ void SqliteStore::compact_if_full() {
     compact_locked("commit log full", 0, true);
   } else if (journal_->ops() >= options_.journal_compact_ops) {
     // The newest ops stay: the acknowledgements in them cancel the deliveries put in the part that goes.
-    compact_locked("journal full", std::min(options_.journal_keep_ops, options_.journal_compact_ops / 2));
+    compact_locked("journal full", std::min(options_.journal_keep_ops, options_.journal_compact_ops / 2), false, true);
   }
 }
 

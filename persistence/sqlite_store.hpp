@@ -142,7 +142,7 @@ class SqliteStore final : public Store {
   // The commit log has reached SqliteOptions::commit_log_bytes: the next full compaction rewinds it. db_mutex_ held.
   bool log_full() const noexcept;
   // db_mutex_ held; logs a failure (the journal then stays). keep_ops, rewind: SqliteJournal::compact().
-  void compact_locked(const char* why, std::size_t keep_ops, bool rewind = false);
+  void compact_locked(const char* why, std::size_t keep_ops, bool rewind = false, bool may_skip = false);
   // Sets database_bytes_ if SqliteOptions::max_database_bytes is set. db_mutex_ held.
   void measure_database();
   // Calls f(), a compaction that must be durable once it returns (it is: the Database runs at synchronous=FULL).
