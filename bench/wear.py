@@ -11,7 +11,7 @@ written again before it is cleaned by a sync or by writeback counts once). Read 
 divided by the phase's messages. The last reading is taken after a clean shutdown (SIGTERM), from the exited
 broker before it is reaped (waitid WNOWAIT), so whatever Tern writes at exit counts too.
 
-Scenarios (a fresh broker and persistence folder each; Tern's defaults but `persistence true`, the folder, and
+Scenarios (a fresh broker and persistence folder each (but see --warm); Tern's defaults but `persistence true`, the folder, and
 `max_queued_messages 0` so that nothing queued is dropped; `persistence_sync` at its default, full, unless --sync):
   queued  "wear-drainer" (3.1.1, clean session 0) subscribes at QoS 1 to wear/backlog and disconnects; a
           publisher sends N QoS 1 messages of 64 B (10,000 in flight) and waits for every PUBACK (phase "queue");
@@ -345,7 +345,7 @@ class Drainer(threading.Thread):
 
 def run_queued(args, repeat):
     workdir = tempfile.mkdtemp(prefix="tern-wear-")
-    result = {"scenario": "queued", "repeat": repeat, "messages": args.messages, "ok": False}
+    result = {"scenario": "queued", "repeat": repeat, "messages": args.messages, "warm": args.warm, "ok": False}
     broker = None
     try:
         broker = Broker(args, workdir)
@@ -359,6 +359,15 @@ def run_queued(args, repeat):
             raise RuntimeError(f"SUBACK: {head:#x} {body!r}")
         sock.sendall(b"\xe0\x00")
         sock.close()
+        if args.warm:
+            # A round first, not measured: the store is then as a running broker's is (its log preallocated and
+            # written once, the database's freed pages there to reuse).
+            drain.fill(broker.port, n)
+            warm = Drainer(broker.port, n)
+            warm.start()
+            warm.join(timeout=args.max_drain_s)
+            if warm.is_alive() or warm.error or warm.received != n:
+                raise RuntimeError(f"the warm-up round failed: {warm.error} ({warm.received} of {n})")
         time.sleep(0.3)
         d0 = broker.device()
         w0 = broker.io()
@@ -493,6 +502,9 @@ def main():
     p.add_argument("--scenarios", default="queued,pairs")
     p.add_argument("--messages", type=int, default=200000, help="queued scenario: messages queued, then drained")
     p.add_argument("--pairs-duration", type=float, default=5)
+    p.add_argument("--warm", action="store_true",
+                   help="queued: measure a second round of queue and drain in the same broker (the first is not "
+                        "measured): the store as on a gateway that has run for a while, its commit log written once")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--sync", choices=("full", "normal"), help="persistence_sync (default: Tern's, full)")
     p.add_argument("--strace", action="store_true", help="attribute the bytes to files (slow)")
@@ -533,7 +545,7 @@ def run_all(args):
                           flush=True)
     meta = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "label": args.label, "tern": args.tern,
             "messages": args.messages, "sync": args.sync or "default (full)", "strace": args.strace,
-            "repeats": args.repeats, "loop": args.loop, "kernel": os.uname().release}
+            "repeats": args.repeats, "warm": args.warm, "loop": args.loop, "kernel": os.uname().release}
     doc = {"meta": meta, "summary": summary(runs), "runs": runs}
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:
