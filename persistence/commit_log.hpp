@@ -3,10 +3,10 @@
 // group is acknowledged. The journal (sqlite_journal.hpp) applies them to the tables later, in a compaction, and
 // records in the same SQLite transaction how far it got (meta: journal_seq, journal_offset).
 //
-// Why a file of its own and not a table: an SQLite row costs two writes per WAL frame and a checkpoint that copies
-// every page again; the file costs the record's own bytes. The space is preallocated (by writing zeros, grow_bytes at
-// a time) and reused, so that an fdatasync() need not also write the file's new size. (The measurements behind both:
-// bench/README.md, "Decisions log".)
+// Why a file of its own and not a table: a row in an SQLite transaction costs the pages it touches written again (and
+// their journal: in WAL mode a frame each and a checkpoint that copies it again), the file the record's own bytes. The
+// space is preallocated (by writing zeros, grow_bytes at a time) and reused, so that an fdatasync() need not also write
+// the file's new size. (The measurements behind both: bench/README.md, "Decisions log".)
 //
 // Record (integers little-endian):
 //   offset 0  u32 magic "TCL1"
@@ -37,9 +37,8 @@
 // and at the start, a whole record of another journal means the file belongs to another database
 // (CommitLogForeign: the file is moved aside alone).
 //
-// Space is reused only from the start (rewind), after a compaction that applied every record committed with
-// synchronous=FULL and set journal_offset to 0; compactions that leave records commit with NORMAL, so one lost
-// by a power cut finds every record it applied still in place.
+// Space is reused only from the start (rewind), after a compaction that applied every record committed durably
+// (synchronous=FULL, as every compaction is) and set journal_offset to 0.
 //
 // Thread safety: none; the store's writer (or its open and close) uses it alone.
 #pragma once

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <variant>
 
 #include "persistence/op_codec.hpp"
 #include "persistence/sqlite_tables.hpp"
@@ -84,6 +85,47 @@ SqliteJournal::SqliteJournal(Database& db, std::unique_ptr<CommitLog> log, Found
   }
 }
 
+void SqliteJournal::note_queue_reach(const core::StoreOpView& op) {
+  switch (op.kind) {
+    case core::StoreOpTag::put_queue_entry:
+    case core::StoreOpTag::delete_queue_entry: {
+      auto it = queue_reach_.find(op.client_id);
+      if (it == queue_reach_.end()) {
+        queue_reach_.emplace(std::string(op.client_id), op.number);
+      } else {
+        it->second = std::max(it->second, op.number);
+      }
+      break;
+    }
+    case core::StoreOpTag::delete_session: {  // rare: its view has no key, so decode it
+      const core::StoreOp o = core::decode_store_op(op.bytes);
+      queue_reach_[std::get<core::store_op::DeleteSession>(o).client_id] = kWholeQueue;
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+bool SqliteJournal::holds_queue_after(std::string_view client_id, std::uint64_t after_seq) {
+  // Kept up to date here, from the rows appended since the last call, not at every append: only a session taking a
+  // backlog asks, and the writer's appends under load then pay nothing for it.
+  if (reach_rows_ > rows_.size()) {  // a compaction took rows: start again from what is left
+    queue_reach_.clear();
+    reach_rows_ = 0;
+    reach_ops_.clear();
+    core::scan_store_ops(carried_, reach_ops_);
+    for (const auto& op : reach_ops_) note_queue_reach(op);
+  }
+  for (; reach_rows_ < rows_.size(); ++reach_rows_) {
+    reach_ops_.clear();
+    scan_record(rows_[reach_rows_].record, reach_ops_);
+    for (const auto& op : reach_ops_) note_queue_reach(op);
+  }
+  const auto it = queue_reach_.find(client_id);
+  return it != queue_reach_.end() && it->second > after_seq;
+}
+
 SqliteJournal::~SqliteJournal() = default;
 
 void SqliteJournal::append(std::vector<core::StoreOpView>& ops, std::uint64_t room) {
@@ -101,13 +143,14 @@ void SqliteJournal::append(std::vector<core::StoreOpView>& ops, std::uint64_t ro
     throw JournalFull("the database would pass its size limit");
   }
   const auto seq = log_->append(record_);
+
   next_message_id_ = std::max(next_message_id_, next_message_id);
   rows_.emplace_back(JournalRow{seq, record_, kept, log_->head()});  // a copy: record_ keeps its capacity
   ops_ += kept;
   bytes_ += record_.size();
 }
 
-std::size_t SqliteJournal::compact(SqliteTables& tables, std::size_t keep_ops, bool rewind) {
+std::size_t SqliteJournal::compact(SqliteTables& tables, std::size_t keep_ops, bool rewind, bool may_skip) {
   if (rows_.empty() && !(rewind && log_->head() > 0)) return 0;
   if (rewind) keep_ops = 0;
   // Apply the oldest rows, leaving at least keep_ops ops in the rows that stay; all of them if no row can go.
@@ -133,6 +176,32 @@ std::size_t SqliteJournal::compact(SqliteTables& tables, std::size_t keep_ops, b
   if (applied_rows == rows_.size()) cut = ops.size();
 
   const TransactionPlan plan = plan_transaction(ops, cut);
+  // Nothing to apply (under load the usual case: every delivery before the cut acknowledged, or carried): no
+  // transaction, which would only move meta's journal_seq and cost a commit's syncs. The rows leave the memory all
+  // the same; meta still points before them, so after a crash they are read again with the rows after them, and
+  // reach the same state; the next transaction's journal_seq passes them (and raises next_message_id for their
+  // ids: next_message_id_ is kept). Not for a caller that reads next_message_id from the tables (load()).
+  const bool no_transaction = may_skip && !rewind && last_in_table == nullptr &&
+                              std::all_of(plan.skip.begin(), plan.skip.end(), [](bool skip) { return skip; });
+  if (!no_transaction) commit_transaction(tables, ops, plan, last_in_table, last_in_log, rewind);
+
+  std::string carried;  // before the rows go: the ops view them
+  for (auto i : plan.carry) carried.append(ops[i].bytes);
+  carried_ = std::move(carried);
+  carried_ops_ = plan.carry.size();
+  for (std::size_t r = 0; r < applied_rows; ++r) bytes_ -= rows_[r].record.size();
+  rows_.erase(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(applied_rows));
+  reach_rows_ = kReachStale;  // holds_queue_after() starts again
+  ops_ -= cut - carried_ops_;
+  release_if_large(plan_ops_);  // the compaction at open of a long journal left after a crash
+  // And nothing was carried: only a row that stays decides a key; unless no transaction recorded the ids.
+  if (rows_.empty() && !no_transaction) next_message_id_ = 0;
+  return cut;
+}
+
+void SqliteJournal::commit_transaction(SqliteTables& tables, const std::vector<core::StoreOpView>& ops,
+                                       const TransactionPlan& plan, const JournalRow* last_in_table,
+                                       const JournalRow* last_in_log, bool rewind) {
   std::vector<std::uint64_t> deferred;
   tables.begin();
   try {
@@ -155,17 +224,6 @@ std::size_t SqliteJournal::compact(SqliteTables& tables, std::size_t keep_ops, b
   }
   deferred_ = std::move(deferred);
   if (rewind) log_->rewind(log_keep_bytes_);
-
-  std::string carried;  // before the rows go: the ops view them
-  for (auto i : plan.carry) carried.append(ops[i].bytes);
-  carried_ = std::move(carried);
-  carried_ops_ = plan.carry.size();
-  for (std::size_t r = 0; r < applied_rows; ++r) bytes_ -= rows_[r].record.size();
-  rows_.erase(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(applied_rows));
-  ops_ -= cut - carried_ops_;
-  release_if_large(plan_ops_);  // the compaction at open of a long journal left after a crash
-  if (rows_.empty()) next_message_id_ = 0;  // and nothing was carried: only a row that stays decides a key
-  return cut;
 }
 
 }  // namespace tern::persistence

@@ -57,6 +57,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "broker/core/store_ops.hpp"
@@ -68,6 +70,12 @@ namespace tern::persistence {
 
 class SqliteTables;
 
+// Heterogeneous lookup by string_view in a map keyed by std::string.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
 class JournalFull : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -75,9 +83,9 @@ class JournalFull : public std::runtime_error {
 
 struct JournalRow {
   std::uint64_t seq = 0;
-  std::string record;          // its record (op_codec.hpp), checked when read; a row may hold no op, only used-up ids
-  std::size_t op_count = 0;    // the ops in it
-  std::uint64_t end = 0;       // the offset past its record in the log; 0 for a row of the schema 2 table
+  std::string record;        // its record (op_codec.hpp), checked when read; a row may hold no op, only used-up ids
+  std::size_t op_count = 0;  // the ops in it
+  std::uint64_t end = 0;     // the offset past its record in the log; 0 for a row of the schema 2 table
   bool in_table() const noexcept { return end == 0; }  // a log record ends past its header, never at 0
 };
 
@@ -113,7 +121,17 @@ class SqliteJournal {
   // or keep_ops is 0). With `rewind` (and keep_ops 0) the transaction also sets meta's journal_offset to 0 and the
   // log then starts again from the front: the caller commits it durably (synchronous=FULL). Returns the number of
   // ops applied (before planning). Throws (SqliteError, core::StoreCodecError); then nothing changed.
-  std::size_t compact(SqliteTables& tables, std::size_t keep_ops = 0, bool rewind = false);
+  // `may_skip`: if nothing before the cut is left to apply, the rows go without a transaction (compact() says why);
+  // then meta's next_message_id is not raised for them yet.
+  std::size_t compact(SqliteTables& tables, std::size_t keep_ops = 0, bool rewind = false, bool may_skip = false);
+
+  // Whether an op in the journal (its rows or carried puts) may change the queue entries of `client_id` with a seq
+  // above `after_seq`: a queue entry op of the client with a higher seq, or a DeleteSession of it. If not, the
+  // tables already hold those entries as they are after every journalled group, and a page of them can be read
+  // without compacting first (SqliteStore::read_queue_locked): a session draining its backlog a page at a time
+  // then leaves its acknowledgements in the journal, where they cancel against the deliveries, instead of
+  // compacting (a transaction, its pages and their journal) for every page.
+  bool holds_queue_after(std::string_view client_id, std::uint64_t after_seq);
 
   // Ops in the journal's memory, and the encoded size of the rows that hold them.
   std::size_t ops() const noexcept { return ops_; }
@@ -133,7 +151,20 @@ class SqliteJournal {
   std::vector<std::uint64_t> deferred_;  // garbage-collection candidates the last compaction deferred
   std::uint64_t next_message_id_ = 0;    // the largest next_message_id of the rows
   std::uint64_t log_keep_bytes_;
-  std::string record_;  // append()'s encoding buffer
+  // For holds_queue_after(): per client id, the highest seq of a queue entry op in the journal (the carried puts
+  // and the first reach_rows_ rows); kWholeQueue if a DeleteSession of it is there. kReachStale: a compaction took
+  // rows, so it is built again.
+  static constexpr std::uint64_t kWholeQueue = ~std::uint64_t{0};
+  void note_queue_reach(const core::StoreOpView& op);
+  std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> queue_reach_;
+  static constexpr std::size_t kReachStale = ~std::size_t{0};
+  std::size_t reach_rows_ = kReachStale;
+  std::vector<core::StoreOpView> reach_ops_;
+  // compact()'s transaction: applies ops [0, plan.skip.size()) and records how far the journal got. Throws (then
+  // nothing changed).
+  void commit_transaction(SqliteTables& tables, const std::vector<core::StoreOpView>& ops, const TransactionPlan& plan,
+                          const JournalRow* last_in_table, const JournalRow* last_in_log, bool rewind);
+  std::string record_;                       // append()'s encoding buffer
   std::vector<core::StoreOpView> plan_ops_;  // compact()'s, kept for their capacity
 };
 

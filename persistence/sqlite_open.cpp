@@ -53,8 +53,8 @@ bool starts_with(const fs::path& path, const unsigned char* magic, std::size_t n
 
 // A non-empty file that does not start with SQLite's magic is rejected before SQLite opens it (and perhaps touches
 // its -wal). Except one that starts with zeros beside a rollback journal: a database whose creation a power cut
-// interrupted. Its switch to WAL goes through a rollback journal, and its first page may be lost while its size is
-// not (or torn); SQLite plays the journal back when it opens the file, which restores the file as it was.
+// interrupted. Its first transaction goes through the rollback journal, and its first page may be lost while its size
+// is not (or torn); SQLite plays the journal back when it opens the file, which restores the file as it was.
 void check_magic(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   char head[16] = {};
@@ -112,16 +112,24 @@ OpenedDatabase try_open(const fs::path& path, const SqliteOptions& options) {
     throw Unusable("quick_check: " + check);
   }
   schema_version(*db);  // throws SchemaError for foreign or newer
-  if (const auto mode = db->query_text("PRAGMA journal_mode = WAL"); mode != "wal") {
-    throw Unusable("cannot switch to WAL (journal_mode is " + mode + ")");
+  // A rollback journal, kept between transactions (PERSIST: its header zeroed at commit, the file not deleted and
+  // made again). Not WAL: the commit log is this store's write-ahead log already, and in WAL mode every page a
+  // compaction writes is written twice, to the WAL and by the checkpoint into the database; a rollback journal holds
+  // only the old content of pages that existed before the transaction, so pages a compaction adds (the backlog's
+  // rows) are written once (bench/README.md, "Flash wear"). A database an older build left in WAL mode is
+  // checkpointed and switched here.
+  if (const auto mode = db->query_text("PRAGMA journal_mode = PERSIST"); mode != "persist") {
+    throw Unusable("cannot switch to a rollback journal (journal_mode is " + mode + ")");
   }
   const int found = migrate(*db);
   if (found != 0 && found != latest_schema_version()) {
     TERN_LOG(notice, "persistence: ", path.string(), " migrated from schema ", found, " to ", latest_schema_version());
   }
   // Commits that acknowledge anything go to the commit log; the database's own transactions (compactions) only
-  // move what the log holds, and are made durable where that matters (sqlite_store.cpp).
-  db->exec("PRAGMA synchronous = NORMAL");
+  // move what the log holds. With a rollback journal anything less than FULL may leave a database that a power cut
+  // corrupted (SQLite's documentation of PRAGMA synchronous), so every compaction is durable when it commits: a
+  // few fsyncs per compaction, which comes every journal_compact_ops ops.
+  db->exec("PRAGMA synchronous = FULL");
   db->exec("PRAGMA journal_size_limit = 8388608");
   if (options.max_database_bytes > 0) {
     const auto pages = std::max<std::uint64_t>(options.max_database_bytes / db->query_int("PRAGMA page_size"), 1);

@@ -15,10 +15,11 @@
 //   locked by another process, disk full, out of memory
 //                                    -> StoreError: moving the file would not help and might hurt
 //
-// Every Database opened: WAL journal, synchronous NORMAL (what a group commit makes durable is in the commit log, whose
-// writes follow SqliteOptions::sync), optionally locking_mode EXCLUSIVE, a 1 s busy timeout (a broker restarting
-// while its predecessor still closes), the WAL truncated to 8 MiB after checkpoints, and max_page_count from
-// SqliteOptions::max_database_bytes.
+// Every Database opened: a rollback journal kept between transactions (journal_mode PERSIST; a WAL database is
+// switched), synchronous FULL (what a group commit makes durable is in the commit log, whose writes follow
+// SqliteOptions::sync; the database's own transactions are compactions), optionally locking_mode EXCLUSIVE, a 1 s busy
+// timeout (a broker restarting while its predecessor still closes), the journal truncated to 8 MiB after a
+// transaction, and max_page_count from SqliteOptions::max_database_bytes.
 //
 // Thread safety: call from one thread; the result is owned by the caller.
 #pragma once

@@ -28,6 +28,12 @@ struct SqliteOptions {
   // (bench/README.md, "Decisions log"). A delay can still pay on flash that wears (fewer, larger commits at
   // moderate load): raise it there, knowingly trading latency.
   std::chrono::microseconds commit_delay{0};
+  // Batches that only record how deliveries progress (QoS 1 deliveries handed a packet id, deliveries acknowledged:
+  // SqliteStore::may_wait) acknowledge nothing to anyone, so a group of only those waits up to this long for more
+  // (or for a batch that does acknowledge something, which then takes them along) before its commit. A session
+  // taking its backlog sends a stream of them; committed as they come, each small group costs a page of the log
+  // written and synced (flash wear), for acknowledgements that only spare a duplicate after a crash. 0: no wait.
+  std::chrono::microseconds progress_commit_delay{50'000};
   std::size_t max_group_ops = 4096;  // ops per transaction (whole batches; a larger batch goes alone)
   // Upper bound on the database file (PRAGMA max_page_count); 0: none. A group that adds data (puts) fails (its
   // callbacks get durable == false) instead of filling the device's flash when the database's used pages, plus
@@ -52,10 +58,12 @@ struct SqliteOptions {
   // The commit log (commit_log.hpp): once its records reach this many bytes from the front, a compaction applies
   // all of them and the log starts again from the front. So the file stays about this size (plus one group's
   // record and grow_bytes), and a rewind (its compaction applies every delivery still in flight, with an fsync)
-  // comes every this many bytes of records: about every 0.3 s at 100 MB/s of 64-byte publishes.
-  std::uint64_t commit_log_bytes = 32 << 20;
+  // comes every this many bytes of records: about every 0.1 s at 100 MB/s of 64-byte publishes. Every byte of the
+  // file is written twice before the log first rewinds (zeros, then records), so a larger log costs a new store's
+  // flash that much more (bench/README.md, "Flash wear").
+  std::uint64_t commit_log_bytes = 8 << 20;
   // The log's file grows by this much at a time, written as zeros ahead of the records.
-  std::uint64_t commit_log_grow_bytes = 4 << 20;
+  std::uint64_t commit_log_grow_bytes = 1 << 20;
   // A load() at start-up logs how far it got at most this often (a large database takes a while to read back, and
   // an operator must be able to see that it is working). Tests make it 0: a line at every check.
   std::chrono::milliseconds load_progress_interval{1000};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <variant>
 
 #include "broker/core/store_codec.hpp"
 #include "persistence/snapshot_check.hpp"
@@ -15,13 +16,8 @@ namespace tern::persistence {
 
 template <typename F>
 auto SqliteStore::durably(F&& f) {
-  // The Database runs with synchronous=NORMAL (sqlite_open.cpp): FULL only for this call. If FULL
-  // cannot be set, the call throws rather than rewind the log behind a commit that a power cut could undo.
-  db_->exec("PRAGMA synchronous = FULL");
-  struct Relax {
-    Database& db;
-    ~Relax() { db.try_exec("PRAGMA synchronous = NORMAL"); }  // if not: slower compactions, nothing worse
-  } relax{*db_};
+  // The Database runs with synchronous=FULL (sqlite_open.cpp), so every compaction is durable once it commits; this
+  // says where that matters: before the log is written over.
   return f();
 }
 
@@ -94,7 +90,11 @@ core::QueuePage SqliteStore::load_queue(const std::string& client_id, std::uint6
 
 core::QueuePage SqliteStore::read_queue_locked(const std::string& client_id, std::uint64_t after_seq,
                                                std::size_t limit) {
-  compact_locked("load_queue", 0, log_full());  // the tables must hold what the journal still has
+  // The tables must hold what the journal has of this queue; what it has of other queues, or of this one's entries
+  // before the page, can stay (SqliteJournal::holds_queue_after).
+  if (journal_->holds_queue_after(client_id, after_seq) || log_full()) {
+    compact_locked("load_queue", 0, log_full(), true);
+  }
   return tables_->load_queue(client_id, after_seq, limit);
 }
 
@@ -104,7 +104,7 @@ void SqliteStore::request_queue_page(const std::string& client_id, std::uint64_t
   bool wake = false;
   {
     std::lock_guard lock(mutex_);
-    wake = pending_.empty();
+    wake = pending_.empty() || lingering_;
     pending_ops_ += 1;
     pending_.push_back({core::StoreBatch{}, {}, std::chrono::steady_clock::now(), std::move(request)});
     ++submitted_;
@@ -148,16 +148,15 @@ std::uint64_t SqliteStore::commit_log_bytes() {
   return journal_->log_bytes();
 }
 
-void SqliteStore::compact_locked(const char* why, std::size_t keep_ops, bool rewind) {
-  // A compaction adds nothing durable: it moves what the log holds to the tables. So its commit need not wait for
-  // an fsync of its own (synchronous=NORMAL): the WAL still reaches the disk before any checkpoint copies it into
-  // the database, and a power cut before that loses the compaction while the log still holds its records. Only a
-  // rewind, after which the log's space is written over, must be durable first.
+void SqliteStore::compact_locked(const char* why, std::size_t keep_ops, bool rewind, bool may_skip) {
+  // A compaction adds nothing durable: it moves what the log holds to the tables. Only a rewind, after which the
+  // log's space is written over, must be durable first; with a rollback journal every compaction is (FULL), since
+  // less could let a power cut corrupt the database (sqlite_open.cpp).
   try {
     if (rewind) {
       durably([&] { return journal_->compact(*tables_, 0, true); });
     } else {
-      journal_->compact(*tables_, keep_ops);
+      journal_->compact(*tables_, keep_ops, false, may_skip);
     }
     measure_database();
   } catch (const std::exception& e) {
@@ -174,7 +173,7 @@ void SqliteStore::submit(core::StoreBatch ops, CommitCallback on_committed) {
     std::lock_guard lock(mutex_);
     wake = pending_.empty();
     pending_ops_ += std::max<std::size_t>(ops.size(), 1);
-    wake = wake || pending_ops_ >= options_.max_group_ops;
+    wake = wake || lingering_ || pending_ops_ >= options_.max_group_ops;
     pending_.push_back({std::move(ops), std::move(on_committed), std::chrono::steady_clock::now()});
     ++submitted_;
   }
@@ -206,18 +205,21 @@ void SqliteStore::run_writer() {
     if (pending_.empty()) return;  // stopping, and nothing left
 
     if (pending_.front().page) {
-      // A page request: read after the groups before it (committed by now), before the batches after it.
+      // A page request: read after the groups before it (committed by now), before the batches after it; or
+      // served already (linger()), and now completed in its place.
       Batch request = std::move(pending_.front());
       pending_.pop_front();
       pending_ops_ -= 1;
       lock.unlock();
-      serve(*request.page);
+      if (!request.served) serve(*request.page);
       request.page.reset();
       lock.lock();
       completed_ += 1;
       if (flush_waiters_ > 0) batches_done_.notify_all();
       continue;
     }
+
+    linger(lock);
 
     if (options_.commit_delay.count() > 0) {
       const auto deadline = pending_.front().queued_at + options_.commit_delay;
@@ -227,7 +229,8 @@ void SqliteStore::run_writer() {
 
     std::size_t ops = 0;
     const auto weight = [](const Batch& b) { return std::max<std::size_t>(b.ops.size(), 1); };  // as in submit()
-    while (!pending_.empty() && !pending_.front().page &&
+    // A page request served already goes with the group, to complete in its place.
+    while (!pending_.empty() && (!pending_.front().page || pending_.front().served) &&
            (group.empty() || ops + weight(pending_.front()) <= options_.max_group_ops)) {
       const auto n = weight(pending_.front());
       ops += n;
@@ -243,6 +246,7 @@ void SqliteStore::run_writer() {
     lock.lock();
     const auto committed_at = std::chrono::steady_clock::now();
     for (const auto& batch : group) {
+      if (batch.page) continue;
       const double seconds = std::chrono::duration<double>(committed_at - batch.queued_at).count();
       ++stats_.commits;
       stats_.commit_seconds += seconds;
@@ -252,6 +256,7 @@ void SqliteStore::run_writer() {
       }
     }
     for (auto& batch : group) {
+      if (batch.page) continue;
       if (spent_bytes_ + batch.ops.capacity() > kMaxSpentBytes) break;
       spent_bytes_ += batch.ops.capacity();
       spent_.push_back(std::move(batch.ops));
@@ -298,6 +303,81 @@ bool SqliteStore::commit(std::vector<Batch>& group) {
   }
 }
 
+bool SqliteStore::may_wait(const core::StoreBatch& batch) {
+  if (batch.empty()) return false;
+  thread_local std::vector<core::StoreOpView> ops;
+  ops.clear();
+  core::scan_store_ops(batch.bytes(), ops);
+  for (const auto& op : ops) {
+    if (op.kind == core::StoreOpTag::delete_queue_entry) continue;
+    if (op.kind != core::StoreOpTag::put_queue_entry || op.fresh) return false;
+    // Rare enough to decode: the view has no QoS. A QoS 2 delivery is held until its record is committed.
+    const core::StoreOp o = core::decode_store_op(op.bytes);
+    const auto& entry = std::get<core::store_op::PutQueueEntry>(o).entry;
+    if (entry.qos != protocol::QoS::at_least_once || entry.released) return false;
+  }
+  return true;
+}
+
+bool SqliteStore::touches(const core::StoreBatch& batch, const PageRequest& request) {
+  thread_local std::vector<core::StoreOpView> ops;
+  ops.clear();
+  core::scan_store_ops(batch.bytes(), ops);
+  for (const auto& op : ops) {
+    switch (op.kind) {
+      case core::StoreOpTag::put_queue_entry:
+      case core::StoreOpTag::delete_queue_entry:
+        if (op.client_id == request.client_id && op.number > request.after_seq) return true;
+        break;
+      case core::StoreOpTag::delete_session:
+        if (std::get<core::store_op::DeleteSession>(core::decode_store_op(op.bytes)).client_id == request.client_id) {
+          return true;
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return false;
+}
+
+void SqliteStore::linger(std::unique_lock<std::mutex>& lock) {
+  if (options_.progress_commit_delay.count() <= 0) return;
+  const auto deadline = pending_.front().queued_at + options_.progress_commit_delay;
+  std::vector<Batch*> queued;  // only this thread takes batches out of pending_: they stay where they are
+  for (;;) {
+    if (stop_ || flush_waiters_ > 0 || pending_ops_ >= options_.max_group_ops) return;
+    queued.clear();
+    for (auto& b : pending_) queued.push_back(&b);
+    lock.unlock();
+    bool commit_now = false;
+    for (std::size_t i = 0; i < queued.size() && !commit_now; ++i) {
+      Batch& b = *queued[i];
+      if (!b.page) {
+        if (b.waits == Waits::unknown) b.waits = may_wait(b.ops) ? Waits::may : Waits::must_not;
+        commit_now = b.waits == Waits::must_not;
+      } else if (!b.served) {
+        // The batches before it are not in the journal yet: the page can be read now only if they leave it alone.
+        bool touched = false;
+        for (std::size_t j = 0; j < i && !touched; ++j) touched = !queued[j]->page && touches(queued[j]->ops, *b.page);
+        if (touched) {
+          commit_now = true;
+        } else {
+          serve(*b.page);
+          b.served = true;
+        }
+      }
+    }
+    lock.lock();
+    if (commit_now || std::chrono::steady_clock::now() >= deadline) return;
+    if (pending_.size() == queued.size() && !stop_ && flush_waiters_ == 0) {
+      lingering_ = true;
+      wake_writer_.wait_until(lock, deadline);
+      lingering_ = false;
+    }
+  }
+}
+
 StoreStats SqliteStore::stats() const {
   std::lock_guard lock(mutex_);
   StoreStats s = stats_;
@@ -315,7 +395,7 @@ void SqliteStore::compact_if_full() {
     compact_locked("commit log full", 0, true);
   } else if (journal_->ops() >= options_.journal_compact_ops) {
     // The newest ops stay: the acknowledgements in them cancel the deliveries put in the part that goes.
-    compact_locked("journal full", std::min(options_.journal_keep_ops, options_.journal_compact_ops / 2));
+    compact_locked("journal full", std::min(options_.journal_keep_ops, options_.journal_compact_ops / 2), false, true);
   }
 }
 

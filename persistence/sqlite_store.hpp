@@ -1,5 +1,5 @@
-// The SQLite store (`persistence true`): DIR/tern.db in WAL mode and its commit log DIR/tern.db-commitlog, written
-// by one writer thread that group-commits.
+// The SQLite store (`persistence true`): DIR/tern.db (rollback journal) and its commit log DIR/tern.db-commitlog,
+// written by one writer thread that group-commits.
 //
 // submit() appends the batch to a queue and returns. The writer takes the queued batches (up to max_group_ops ops,
 // whole batches), reads their ops as views of the batches' bytes (core::scan_store_ops(), store_codec.hpp), plans them
@@ -12,15 +12,25 @@
 //   writer:  plan(A B C); pwrite record(A B C minus skipped); fdatasync     -> cbA(true) cbB(true) cbC(true)
 //            while that fdatasync runs, D and E are queued; they form the next group.
 //
+// Batches that acknowledge nothing (may_wait(): deliveries handed a packet id, deliveries acknowledged by their
+// subscriber) do not start a commit of their own: while every queued batch is one of those, the writer waits up to
+// SqliteOptions::progress_commit_delay for more, or for one that does acknowledge something, and commits them all
+// as one group. A page request behind them is served meanwhile if they do not change its range (they stay queued,
+// and it completes in its place, after them):
+//
+//   drainer's PUBACKs:  submit(D1) submit(D2) request_queue_page(P) submit(D3) ... submit(A: a publish)
+//   writer:             D1 D2 may wait; P reads seqs the D's do not touch -> served now; ... A -> one group
+//                       (D1 D2 D3 ... A), one fdatasync; callbacks D1 D2, P's completion, D3 ..., A
+//
 // So a commit costs one write and one fdatasync however many publishes it carries: under load, batches pile up
 // behind the running commit and throughput rises with latency flat (about one fdatasync). And the more pile up,
 // the more of them are deliveries acknowledged before they were ever written, which the record then does not hold
 // at all; a compaction over many groups cancels most of the rest. SqliteOptions::commit_delay can add a wait for
 // more batches before each commit; it defaults to 0 (see sqlite_options.hpp for why).
 //
-// Compaction (sqlite_journal.hpp) runs on the writer thread, between groups, and commits with synchronous=NORMAL
-// (it moves what the log holds; a compaction lost by a power cut finds the log's records still there), except
-// when the log starts again from the front (a rewind, every SqliteOptions::commit_log_bytes): then FULL first.
+// Compaction (sqlite_journal.hpp) runs on the writer thread, between groups, and commits with synchronous=FULL
+// (sqlite_open.cpp: with a rollback journal less is not safe against power cuts); it must be durable before the
+// log starts again from the front (a rewind, every SqliteOptions::commit_log_bytes).
 //
 // Why one thread both commits and compacts: the journal, its log and the tables then have a single writer and no
 // lock between them, and a second thread did not pay (the alternatives tried: bench/README.md, "Decisions log").
@@ -85,7 +95,7 @@ class SqliteStore final : public Store {
   std::uint64_t transactions() const noexcept { return transactions_.load(std::memory_order_relaxed); }
   // Journalled ops that an unclean shutdown left and the constructor applied (for the crash test).
   std::size_t recovered_journal_ops() const noexcept { return recovered_journal_ops_; }
-  // The Database's PRAGMA synchronous now (1 NORMAL, 2 FULL): FULL only while a rewinding compaction commits.
+  // The Database's PRAGMA synchronous now (1 NORMAL, 2 FULL): always FULL (sqlite_open.cpp).
   std::int64_t synchronous();
   // Bytes of records from the commit log's front to its head (for tests of the rewind).
   std::uint64_t commit_log_bytes();
@@ -101,12 +111,26 @@ class SqliteStore final : public Store {
     std::size_t limit = 0;
     PageCallback on_page;
   };
+  enum class Waits : std::uint8_t { unknown, may, must_not };
   struct Batch {
     core::StoreBatch ops;
     CommitCallback on_committed;
     std::chrono::steady_clock::time_point queued_at;
     std::unique_ptr<PageRequest> page;  // set: not a batch but a page request (ops empty)
+    bool served = false;                // a page request served ahead of the batches before it (linger())
+    Waits waits = Waits::unknown;       // a batch: may_wait(), once linger() looked
   };
+
+  // Whether every op of `batch` only records a delivery's progress: DeleteQueueEntry, or a PutQueueEntry of an
+  // existing QoS 1 entry (a packet id handed out). The broker holds no output for those (broker_store.cpp), so their
+  // commit may wait. A batch misjudged here only waits longer; it is committed all the same.
+  static bool may_wait(const core::StoreBatch& batch);
+  // Whether `batch` changes the queue entries a page request reads.
+  static bool touches(const core::StoreBatch& batch, const PageRequest& request);
+  // The writer, mutex_ held, a batch at the front: while every queued batch may wait, serves the page requests among
+  // them whose range they leave alone and waits, up to progress_commit_delay after the oldest was queued. Returns
+  // when the batches should be committed.
+  void linger(std::unique_lock<std::mutex>& lock);
 
   void recover_journal();
   void run_writer();
@@ -118,10 +142,11 @@ class SqliteStore final : public Store {
   // The commit log has reached SqliteOptions::commit_log_bytes: the next full compaction rewinds it. db_mutex_ held.
   bool log_full() const noexcept;
   // db_mutex_ held; logs a failure (the journal then stays). keep_ops, rewind: SqliteJournal::compact().
-  void compact_locked(const char* why, std::size_t keep_ops, bool rewind = false);
+  void compact_locked(const char* why, std::size_t keep_ops, bool rewind = false, bool may_skip = false);
   // Sets database_bytes_ if SqliteOptions::max_database_bytes is set. db_mutex_ held.
   void measure_database();
-  // Calls f() with the Database at synchronous=FULL. db_mutex_ held (or the writer not running).
+  // Calls f(), a compaction that must be durable once it returns (it is: the Database runs at synchronous=FULL).
+  // db_mutex_ held (or the writer not running).
   template <typename F>
   auto durably(F&& f);
 
@@ -144,12 +169,13 @@ class SqliteStore final : public Store {
   std::deque<Batch> pending_;
   std::size_t pending_ops_ = 0;
   std::vector<core::StoreBatch> spent_;  // committed batches, for take_spent()
-  std::size_t spent_bytes_ = 0;           // their capacity
-  std::uint64_t submitted_ = 0;  // batches ever queued
-  std::uint64_t completed_ = 0;  // batches whose callbacks have returned
+  std::size_t spent_bytes_ = 0;          // their capacity
+  std::uint64_t submitted_ = 0;          // batches ever queued
+  std::uint64_t completed_ = 0;          // batches whose callbacks have returned
   std::size_t flush_waiters_ = 0;
   bool stop_ = false;
-  StoreStats stats_;  // under mutex_: the commit histogram (written by the writer); backlog filled in by stats()
+  bool lingering_ = false;  // the writer waits in linger(): every submit wakes it
+  StoreStats stats_;        // under mutex_: the commit histogram (written by the writer); backlog filled in by stats()
 
   std::vector<core::StoreOpView> group_ops_;  // commit()'s, kept for their capacity
   std::atomic<std::uint64_t> transactions_{0};

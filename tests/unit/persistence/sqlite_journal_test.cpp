@@ -102,6 +102,56 @@ TEST_F(SqliteJournalTest, LoadQueueAppliesTheJournalFirst) {
   EXPECT_EQ(count("messages"), "1");  // message 1 was put and dropped within the compaction: never written
 }
 
+// A session draining its backlog: the journal holds its deliveries and acknowledgements of entries before the page,
+// nothing after it. The page is read from the tables as they are; the journal stays (no transaction per page).
+TEST_F(SqliteJournalTest, APageTheJournalDoesNotTouchIsReadWithoutCompacting) {
+  SqliteStore store(uncompacted());
+  for (std::uint64_t i = 1; i <= 6; ++i) {
+    store.submit(batch(op::PutMessage{message(i, "t")}, op::PutQueueEntry{entry("s", i, i), true}), {});
+  }
+  EXPECT_EQ(store.load_queue("s", 0, 2).entries, (std::vector{entry("s", 1, 1), entry("s", 2, 2)}));
+  EXPECT_EQ(count("journal"), "0");  // compacted: the journal held s/1..6
+  auto in_flight = entry("s", 1, 1);
+  in_flight.packet_id = 7;
+  store.submit(batch(op::PutQueueEntry{in_flight, false}), {});
+  store.submit(batch(op::DeleteQueueEntry{"s", 1}, op::DeleteQueueEntry{"s", 2}), {});
+  store.submit(batch(op::PutMessage{message(9, "u")}, op::PutQueueEntry{entry("other", 1, 9), true}), {});
+  auto page = store.load_queue("s", 2, 2);
+  EXPECT_EQ(page.entries, (std::vector{entry("s", 3, 3), entry("s", 4, 4)}));
+  EXPECT_EQ(page.messages, (std::vector{message(3, "t"), message(4, "t")}));
+  EXPECT_NE(count("journal"), "0");  // not compacted
+  EXPECT_EQ(count("queue"), "6");
+  // What the journal holds still counts everywhere else.
+  EXPECT_EQ(store.load_queue("other", 0, 0).entries, std::vector{entry("other", 1, 9)});
+  EXPECT_EQ(count("journal"), "0");
+  EXPECT_EQ(count("queue"), "5");  // s/1 and s/2 gone, other/1 there
+  EXPECT_EQ(store.load().queue.size(), 5u);
+}
+
+// Whatever the journal holds of the queue after the page's start makes the read compact first: a later entry put, an
+// entry of the page deleted, the session deleted; also when the journal was left by a crash (read at open).
+TEST_F(SqliteJournalTest, APageTheJournalTouchesIsReadAfterCompacting) {
+  {
+    SqliteStore store(uncompacted());
+    for (std::uint64_t i = 1; i <= 4; ++i) {
+      store.submit(batch(op::PutMessage{message(i, "t")}, op::PutQueueEntry{entry("s", i, i), true}), {});
+    }
+    store.load_queue("s", 0, 1);  // compacts
+    store.submit(batch(op::DeleteQueueEntry{"s", 3}), {});
+    EXPECT_EQ(store.load_queue("s", 1, 0).entries, (std::vector{entry("s", 2, 2), entry("s", 4, 4)}));
+    store.submit(batch(op::PutMessage{message(5, "t")}, op::PutQueueEntry{entry("s", 5, 5), true}), {});
+    EXPECT_EQ(store.load_queue("s", 4, 0).entries, std::vector{entry("s", 5, 5)});
+    store.submit(batch(op::DeleteQueueEntry{"s", 1}), {});  // before the page: no compaction needed
+    store.submit(batch(op::DeleteSession{"s"}), {});        // but this is
+    EXPECT_TRUE(store.load_queue("s", 1, 0).entries.empty());
+    store.submit(batch(op::PutMessage{message(6, "t")}, op::PutQueueEntry{entry("s", 1, 6), true}), {});
+    store.flush();
+  }  // no compaction on close: the journal stays, as after a crash
+  EXPECT_NE(count("journal"), "0");
+  SqliteStore store(uncompacted());
+  EXPECT_EQ(store.load_queue("s", 0, 0).entries, std::vector{entry("s", 1, 6)});
+}
+
 TEST_F(SqliteJournalTest, TheWriterCompactsAFullJournalLeavingItsNewestHalf) {
   auto options = uncompacted();
   options.journal_compact_ops = 10;  // at 10 ops, apply the oldest groups that leave at least 5
@@ -127,7 +177,7 @@ TEST_F(SqliteJournalTest, TheLogStartsAgainFromTheFrontOnceItIsFullAndLosesNothi
   constexpr std::uint64_t kGroups = 200;
   {
     SqliteStore store(options);
-    EXPECT_EQ(store.synchronous(), 1);  // NORMAL: what needs FULL is the log's (and a rewind's) business
+    EXPECT_EQ(store.synchronous(), 2);  // FULL: a rollback journal needs it (sqlite_open.cpp)
     std::uint64_t max_head = 0;
     for (std::uint64_t i = 1; i <= kGroups; ++i) {
       store.submit(batch(op::PutMessage{message(i, "t")}, op::PutQueueEntry{entry("c", i, i), true}), {});
@@ -136,7 +186,7 @@ TEST_F(SqliteJournalTest, TheLogStartsAgainFromTheFrontOnceItIsFullAndLosesNothi
     }
     EXPECT_LT(max_head, 2048u + 200u);  // rewound each time it passed the bound
     EXPECT_GT(count("queue"), "0");     // rewinding applied the journal
-    EXPECT_EQ(store.synchronous(), 1);  // and set the connection back
+    EXPECT_EQ(store.synchronous(), 2);  // and stays
   }                                     // no compaction on close: the last records stay, as after a crash
   EXPECT_LE(fs::file_size(dir_ / "tern.db-commitlog"), 3072u);  // the space was reused
   EXPECT_NE(count("journal"), "0");
@@ -159,8 +209,9 @@ TEST_F(SqliteJournalTest, AnAcknowledgementInTheNewerHalfCancelsADeliveryInTheOl
                        op::DeleteQueueEntry{"c", 4}),
                  {});
     store.flush();
-    // 12 ops: groups 1-3 went (6 ops stay), and wrote nothing: their entries are acknowledged in group 5.
-    EXPECT_EQ(count("journal"), "2");
+    // 12 ops: groups 1-3 went (6 ops stay), and wrote nothing: their entries are acknowledged in group 5. Not even
+    // a transaction: meta still points before them, so the journal read from the file has them all.
+    EXPECT_EQ(count("journal"), "5");
     EXPECT_EQ(count("queue"), "0");
     EXPECT_EQ(count("messages"), "0");
   }  // as after a crash: the rows that stay are all there is of it
@@ -169,6 +220,38 @@ TEST_F(SqliteJournalTest, AnAcknowledgementInTheNewerHalfCancelsADeliveryInTheOl
   EXPECT_TRUE(snap.queue.empty());
   EXPECT_EQ(snap.next_message_id, 5u);
   EXPECT_EQ(count("messages"), "0");
+}
+
+// Compactions with nothing to apply run no transaction; whatever point a crash comes at, the store reopens with what
+// the groups left, and message ids are never handed out again.
+TEST_F(SqliteJournalTest, CompactionsWithoutATransactionLoseNothingAtACrash) {
+  auto options = uncompacted();
+  options.journal_compact_ops = 6;
+  options.journal_keep_ops = 3;
+  for (std::uint64_t crash_after = 1; crash_after <= 24; ++crash_after) {
+    TempDir dir;
+    options.directory = dir.path();
+    std::vector<core::StoredQueueEntry> expected;
+    std::uint64_t id = 0;
+    {
+      SqliteStore store(options);
+      for (std::uint64_t i = 1; i <= crash_after; ++i) {
+        ++id;
+        store.submit(batch(op::PutMessage{message(id, "t")}, op::PutQueueEntry{entry("c", i, id), true}), {});
+        store.flush();
+        if (i % 4 != 0) {  // acknowledged at once; every fourth stays
+          store.submit(batch(op::DeleteQueueEntry{"c", i}), {});
+        } else {
+          expected.push_back(entry("c", i, id));
+        }
+        store.flush();
+      }
+    }  // no compaction on close: the log stays as a crash leaves it
+    SqliteStore store(options);
+    const auto snap = store.load();
+    EXPECT_EQ(snap.queue, expected) << "crash after " << crash_after;
+    EXPECT_EQ(snap.next_message_id, id + 1) << "crash after " << crash_after;
+  }
 }
 
 // Message 1 goes to "a", which acknowledges it in the next group, where it also goes to "b" (as a shared

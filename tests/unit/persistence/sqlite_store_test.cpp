@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <fstream>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -315,6 +315,121 @@ TEST_P(SqliteStoreTest, SpentBatchesNobodyTakesAreBounded) {
   EXPECT_LE(bytes, 512u << 10);  // SqliteStore::kMaxSpentBytes: the writer freed the rest
   EXPECT_LT(spent.size(), batches);
 }
+
+// Batches that only record deliveries' progress (a QoS 1 entry handed a packet id, entries acknowledged) wait for a
+// batch that acknowledges something, and go in its group. The delay is an hour here: without the publish (or a
+// flush) they would not be committed within the test.
+class SqliteStoreLingerTest : public SqliteStoreTest {
+ protected:
+  SqliteOptions lingering() const {
+    auto o = options();
+    o.progress_commit_delay = std::chrono::hours(1);
+    return o;
+  }
+  static core::StoredQueueEntry in_flight(std::uint64_t seq, std::uint16_t packet_id) {
+    auto e = entry("s", seq, seq);
+    e.packet_id = packet_id;
+    return e;
+  }
+  // s/1..n queued (fresh), committed, in the tables.
+  static void queue(SqliteStore& store, std::uint64_t n) {
+    for (std::uint64_t i = 1; i <= n; ++i) {
+      store.submit(batch(op::PutMessage{message(i, "t")}, op::PutQueueEntry{entry("s", i, i), true}), {});
+    }
+    store.load_queue("s", 0, 1);
+  }
+  struct Calls {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::vector<std::string> order;
+    void add(std::string what) {
+      std::lock_guard lock(mutex);
+      order.push_back(std::move(what));
+      cv.notify_all();
+    }
+    void wait_for(std::size_t n) {
+      std::unique_lock lock(mutex);
+      cv.wait(lock, [&] { return order.size() >= n; });
+    }
+    std::vector<std::string> get() {
+      std::lock_guard lock(mutex);
+      return order;
+    }
+  };
+};
+
+TEST_P(SqliteStoreLingerTest, ProgressWaitsForAPublishAndGoesInItsGroup) {
+  SqliteStore store(lingering());
+  queue(store, 3);
+  const auto before = store.transactions();
+  Calls calls;
+  store.submit(batch(op::PutQueueEntry{in_flight(1, 1), false}), [&](bool) { calls.add("delivered"); });
+  store.submit(batch(op::DeleteQueueEntry{"s", 1}), [&](bool) { calls.add("acknowledged"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(calls.get().empty());  // nothing to commit them for yet
+  store.submit(batch(op::PutMessage{message(9, "t")}, op::PutQueueEntry{entry("s", 4, 9), true}),
+               [&](bool durable) { calls.add(durable ? "published" : "failed"); });
+  calls.wait_for(3);
+  EXPECT_EQ(calls.get(), (std::vector<std::string>{"delivered", "acknowledged", "published"}));
+  EXPECT_EQ(store.transactions(), before + 1);  // one group, one record, one sync
+  const auto page = store.load_queue("s", 0, 0);
+  EXPECT_EQ(page.entries.size(), 3u);  // s/2, s/3, s/4
+}
+
+TEST_P(SqliteStoreLingerTest, AFlushCommitsWhatWaits) {
+  SqliteStore store(lingering());
+  queue(store, 2);
+  bool done = false;
+  store.submit(batch(op::DeleteQueueEntry{"s", 1}), [&](bool durable) { done = durable; });
+  store.flush();
+  EXPECT_TRUE(done);
+}
+
+// A page request behind waiting batches that leave its range alone is answered at once, before they are committed;
+// one whose range they change waits for their commit and sees it.
+TEST_P(SqliteStoreLingerTest, APageIsServedAheadOfProgressThatLeavesItAlone) {
+  SqliteStore store(lingering());
+  queue(store, 4);
+  Calls calls;
+  store.submit(batch(op::PutQueueEntry{in_flight(1, 1), false}, op::DeleteQueueEntry{"s", 2}),
+               [&](bool) { calls.add("progress"); });
+  std::vector<core::StoredQueueEntry> got;
+  store.request_queue_page("s", 2, 0, [&](core::QueuePage page) {
+    got = page.entries;
+    calls.add("page");
+  });
+  calls.wait_for(1);
+  EXPECT_EQ(calls.get(), std::vector<std::string>{"page"});
+  EXPECT_EQ(got, (std::vector{entry("s", 3, 3), entry("s", 4, 4)}));
+
+  store.submit(batch(op::DeleteQueueEntry{"s", 3}), [&](bool) { calls.add("acknowledged 3"); });
+  store.request_queue_page("s", 2, 0, [&](core::QueuePage page) {
+    got = page.entries;
+    calls.add("page after 3");
+  });
+  calls.wait_for(4);
+  EXPECT_EQ(calls.get(), (std::vector<std::string>{"page", "progress", "acknowledged 3", "page after 3"}));
+  EXPECT_EQ(got, std::vector{entry("s", 4, 4)});
+  store.flush();
+  EXPECT_EQ(store.load().queue, (std::vector{in_flight(1, 1), entry("s", 4, 4)}));
+}
+
+// A QoS 2 delivery's record, and anything else, is committed at once.
+TEST_P(SqliteStoreLingerTest, WhatIsHeldForItsCommitDoesNotWait) {
+  SqliteStore store(lingering());
+  queue(store, 1);
+  auto e = in_flight(1, 1);
+  e.qos = protocol::QoS::exactly_once;
+  Calls calls;
+  store.submit(batch(op::PutQueueEntry{e, false}), [&](bool) { calls.add("qos 2 delivery"); });
+  calls.wait_for(1);
+  store.submit(batch(op::DeleteQueueEntry{"s", 1}, op::PutIncoming{{"s", 5}}), [&](bool) { calls.add("incoming"); });
+  calls.wait_for(2);
+  EXPECT_EQ(calls.get(), (std::vector<std::string>{"qos 2 delivery", "incoming"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Sync, SqliteStoreLingerTest, ::testing::Values(SyncMode::full, SyncMode::normal),
+                         [](const auto& info) { return info.param == SyncMode::full ? "full" : "normal"; });
 
 INSTANTIATE_TEST_SUITE_P(Sync, SqliteStoreTest, ::testing::Values(SyncMode::full, SyncMode::normal),
                          [](const auto& info) { return info.param == SyncMode::full ? "full" : "normal"; });
