@@ -30,6 +30,7 @@ measure.
 Python 3 standard library only.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -42,7 +43,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -276,79 +276,31 @@ def attribute(strace_path, store, marks=()):
     return phases
 
 
-class Drainer(threading.Thread):
-    """Reconnects "wear-drainer" and takes n messages (payload: an 8-byte sequence number first), acknowledging each
-    read's messages with one write. (drain.py's drainer waits for a read before it parses what came with the
-    CONNACK; with Tern's default window of 20 that can be everything it will get until it acknowledges.)"""
-
-    def __init__(self, port, n):
-        super().__init__(daemon=True)
-        self.port, self.n = port, n
-        self.received = self.out_of_order = self.duplicates = 0
-        self.start_s = self.end_s = None
-        self.session_present = None
-        self.error = None
-
-    def run(self):
-        try:
-            self.start_s = time.monotonic()
-            sock, buf, self.session_present = drain.mqtt_connect(self.port, CLIENT_ID, False)
-            sock.settimeout(60)
-            expected, seen_max = 0, -1
-            while True:
-                acks = bytearray()
-                i, end = 0, len(buf)
-                while i + 2 <= end:
-                    n, mult, j = 0, 1, i + 1
-                    while j < end:
-                        b = buf[j]
-                        n += (b & 0x7F) * mult
-                        mult *= 128
-                        j += 1
-                        if not b & 0x80:
-                            break
-                    else:
-                        break
-                    if j + n > end:
-                        break
-                    head = buf[i]
-                    if head & 0xF0 == 0x30:
-                        tlen = (buf[j] << 8) | buf[j + 1]
-                        p = j + 2 + tlen
-                        if head & 0x06:
-                            acks += b"\x40\x02" + bytes(buf[p:p + 2])
-                            p += 2
-                        seq = int.from_bytes(buf[p:p + 8], "big")
-                        if seq <= seen_max:
-                            self.duplicates += 1
-                        else:
-                            if seq != expected:
-                                self.out_of_order += 1
-                            seen_max, expected = seq, seq + 1
-                            self.received += 1
-                    i = j + n
-                del buf[:i]
-                if acks:
-                    sock.sendall(acks)
-                if self.received >= self.n:
-                    break
-                chunk = sock.recv(1 << 20)
-                if not chunk:
-                    raise ConnectionError("broker closed the connection")
-                buf += chunk
-            self.end_s = time.monotonic()
-            sock.sendall(b"\xe0\x00")
-            sock.close()
-        except Exception as e:  # reported in the result
-            self.error = f"{type(e).__name__}: {e}"
+@contextlib.contextmanager
+def scenario_run(args, result):
+    """A scenario's work folder, and its end: an exception is recorded in `result` and the broker (state["broker"])
+    killed; the folder is removed unless --keep."""
+    workdir = tempfile.mkdtemp(prefix="tern-wear-")
+    state = {"workdir": workdir, "broker": None}
+    try:
+        yield state
+    except Exception as e:
+        result["error"] = f"{type(e).__name__}: {e}"
+        broker = state["broker"]
+        if broker and broker.proc.poll() is None:
+            os.killpg(broker.proc.pid, signal.SIGKILL)
+            broker.proc.wait()
+    finally:
+        if args.keep:
+            result["workdir"] = workdir
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run_queued(args, repeat):
-    workdir = tempfile.mkdtemp(prefix="tern-wear-")
     result = {"scenario": "queued", "repeat": repeat, "messages": args.messages, "warm": args.warm, "ok": False}
-    broker = None
-    try:
-        broker = Broker(args, workdir)
+    with scenario_run(args, result) as state:
+        broker = state["broker"] = Broker(args, state["workdir"])
         n = args.messages
         drain.TOPIC = TOPIC
         sock, buf, _ = drain.mqtt_connect(broker.port, CLIENT_ID, False)
@@ -363,7 +315,7 @@ def run_queued(args, repeat):
             # A round first, not measured: the store is then as a running broker's is (its log preallocated and
             # written once, the database's freed pages there to reuse).
             drain.fill(broker.port, n)
-            warm = Drainer(broker.port, n)
+            warm = drain.Drainer(broker.port, n, client_id=CLIENT_ID)
             warm.start()
             warm.join(timeout=args.max_drain_s)
             if warm.is_alive() or warm.error or warm.received != n:
@@ -380,7 +332,7 @@ def run_queued(args, repeat):
         d1 = broker.device()
         m1 = broker.mark()
         sizes1 = file_sizes(broker.store)
-        d = Drainer(broker.port, n)
+        d = drain.Drainer(broker.port, n, client_id=CLIENT_ID)
         d.start()
         d.join(timeout=args.max_drain_s)
         if d.is_alive():
@@ -411,25 +363,14 @@ def run_queued(args, repeat):
         if broker.strace_path:
             result["files"] = attribute(broker.strace_path, broker.store,
                                         [("start", m0), ("queue", m1), ("drain", m2)])
-    except Exception as e:
-        result["error"] = f"{type(e).__name__}: {e}"
-        if broker and broker.proc.poll() is None:
-            os.killpg(broker.proc.pid, signal.SIGKILL)
-            broker.proc.wait()
-    finally:
-        if args.keep:
-            result["workdir"] = workdir
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     return result
 
 
 def run_pairs(args, repeat):
-    workdir = tempfile.mkdtemp(prefix="tern-wear-")
     result = {"scenario": "pairs", "repeat": repeat, "ok": False}
-    broker = None
-    try:
-        broker = Broker(args, workdir, ["max_inflight_messages 65535", "max_queued_messages 100000"])
+    with scenario_run(args, result) as state:
+        broker = state["broker"] = Broker(args, state["workdir"],
+                                          ["max_inflight_messages 65535", "max_queued_messages 100000"])
         time.sleep(0.3)
         d0 = broker.device()
         w0 = broker.io()
@@ -465,16 +406,6 @@ def run_pairs(args, repeat):
         result["ok"] = bool(lgres.get("ok")) and lgres.get("lost", 1) == 0 and w2 is not None
         if broker.strace_path:
             result["files"] = attribute(broker.strace_path, broker.store, [("start", m0), ("run", m1)])
-    except Exception as e:
-        result["error"] = f"{type(e).__name__}: {e}"
-        if broker and broker.proc.poll() is None:
-            os.killpg(broker.proc.pid, signal.SIGKILL)
-            broker.proc.wait()
-    finally:
-        if args.keep:
-            result["workdir"] = workdir
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     return result
 
 
