@@ -201,6 +201,16 @@ class Drainer(threading.Thread):
                 self.done()
 
 
+def write_results(path, meta, summary_, runs):
+    """Writes {meta, summary, runs} to `path` as JSON, prints the summary; the exit status: 0 if every run is ok."""
+    doc = {"meta": meta, "summary": summary_, "runs": runs}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
+    print(json.dumps(summary_, indent=1))
+    return 0 if all(r.get("ok") for r in runs) else 1
+
+
 LOCK_LINE = re.compile(r"core lock: held ([\d.]+) % of ([\d.]+) s, longest hold ([\d.]+) us, (\d+) acquisitions")
 
 
@@ -377,12 +387,7 @@ def main():
     meta = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "label": args.label,
             "tern": args.tern, "tern_threads": args.tern_threads, "backlog": args.backlog, "rate": args.rate,
             "repeats": args.repeats, "cores": os.cpu_count()}
-    doc = {"meta": meta, "summary": summary(runs), "runs": runs}
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(doc, f, indent=1)
-    print(json.dumps(doc["summary"], indent=1))
-    return 0 if all(r.get("ok") for r in runs) else 1
+    return write_results(args.output, meta, summary(runs), runs)
 
 
 if __name__ == "__main__":

@@ -167,6 +167,15 @@ class Broker:
     def device(self):
         return self.disk.written() if self.disk else None
 
+    def reading(self):
+        """write_bytes, device bytes, the strace mark and the store's file sizes, now."""
+        return self.io(), self.device(), self.mark(), file_sizes(self.store)
+
+    def final_reading(self):
+        """The same after a clean stop (no strace mark)."""
+        written = self.stop()
+        return written, self.device(), file_sizes(self.store)
+
     def mark(self):
         """Where the strace output is now (phases for attribute())."""
         return os.path.getsize(self.strace_path) if self.strace_path else 0
@@ -321,17 +330,11 @@ def run_queued(args, repeat):
             if warm.is_alive() or warm.error or warm.received != n:
                 raise RuntimeError(f"the warm-up round failed: {warm.error} ({warm.received} of {n})")
         time.sleep(0.3)
-        d0 = broker.device()
-        w0 = broker.io()
-        m0 = broker.mark()
-        sizes0 = file_sizes(broker.store)
+        w0, d0, m0, sizes0 = broker.reading()
         t = time.monotonic()
         drain.fill(broker.port, n)
         result["queue_s"] = round(time.monotonic() - t, 3)
-        w1 = broker.io()
-        d1 = broker.device()
-        m1 = broker.mark()
-        sizes1 = file_sizes(broker.store)
+        w1, d1, m1, sizes1 = broker.reading()
         d = drain.Drainer(broker.port, n, client_id=CLIENT_ID)
         d.start()
         d.join(timeout=args.max_drain_s)
@@ -339,13 +342,8 @@ def run_queued(args, repeat):
             raise RuntimeError(f"the drain did not end within {args.max_drain_s} s ({d.received} of {n})")
         result["drain_s"] = round(d.end_s - d.start_s, 3) if d.end_s else None
         time.sleep(0.3)
-        w2 = broker.io()
-        d2 = broker.device()
-        m2 = broker.mark()
-        sizes2 = file_sizes(broker.store)
-        w3 = broker.stop()
-        d3 = broker.device()
-        sizes3 = file_sizes(broker.store)
+        w2, d2, m2, sizes2 = broker.reading()
+        w3, d3, sizes3 = broker.final_reading()
         if d0 is not None:
             result["device_bytes_per_message"] = {
                 "queue": round((d1 - d0) / n, 1), "drain": round((d2 - d1) / n, 1), "close": round((d3 - d2) / n, 1),
@@ -372,9 +370,7 @@ def run_pairs(args, repeat):
         broker = state["broker"] = Broker(args, state["workdir"],
                                           ["max_inflight_messages 65535", "max_queued_messages 100000"])
         time.sleep(0.3)
-        d0 = broker.device()
-        w0 = broker.io()
-        m0 = broker.mark()
+        w0, d0, m0, _ = broker.reading()
         cmd = [args.loadgen, "--port", str(broker.port), "--scenario", "pairs", "--qos", "1", "--mqtt", "3",
                "--persistent", "--warmup", "1", "--duration", str(args.pairs_duration), "--threads", "1"]
         lg = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -384,13 +380,8 @@ def run_pairs(args, repeat):
             raise RuntimeError("no result from tern_loadgen: " + lg.stderr[-500:])
         lgres = json.loads(lines[-1])
         time.sleep(0.3)
-        w1 = broker.io()
-        d1 = broker.device()
-        m1 = broker.mark()
-        sizes1 = file_sizes(broker.store)
-        w2 = broker.stop()
-        d2 = broker.device()
-        sizes2 = file_sizes(broker.store)
+        w1, d1, m1, sizes1 = broker.reading()
+        w2, d2, sizes2 = broker.final_reading()
         sent = lgres.get("sent", 0)
         if d0 is not None:
             result["device_bytes_per_message"] = {"run": round((d1 - d0) / sent, 1),
@@ -477,12 +468,7 @@ def run_all(args):
     meta = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "label": args.label, "tern": args.tern,
             "messages": args.messages, "sync": args.sync or "default (full)", "strace": args.strace,
             "repeats": args.repeats, "warm": args.warm, "loop": args.loop, "kernel": os.uname().release}
-    doc = {"meta": meta, "summary": summary(runs), "runs": runs}
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(doc, f, indent=1)
-    print(json.dumps(doc["summary"], indent=1))
-    return 0 if all(r.get("ok") for r in runs) else 1
+    return drain.write_results(args.output, meta, summary(runs), runs)
 
 
 if __name__ == "__main__":
