@@ -6,7 +6,7 @@
 //     tern.db      -> tern.db.corrupt-20240131-235959
 //     tern.db-wal  -> tern.db.corrupt-20240131-235959-wal     (each if it exists)
 //     tern.db-shm  -> tern.db.corrupt-20240131-235959-shm
-//     tern.db-journal -> tern.db.corrupt-20240131-235959-journal  (the rollback journal: it must not meet a new tern.db)
+//     tern.db-journal -> tern.db.corrupt-20240131-235959-journal  (must not meet a new tern.db)
 //     tern.db-commitlog -> tern.db.corrupt-20240131-235959-commitlog    (commit_log.hpp)
 //     then fsync("/var/lib/tern")
 //   move_file_aside("/var/lib/tern/tern.db-commitlog", "foreign", now)
