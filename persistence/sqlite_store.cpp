@@ -14,13 +14,6 @@
 
 namespace tern::persistence {
 
-template <typename F>
-auto SqliteStore::durably(F&& f) {
-  // The Database runs with synchronous=FULL (sqlite_open.cpp), so every compaction is durable once it commits; this
-  // says where that matters: before the log is written over.
-  return f();
-}
-
 SqliteStore::SqliteStore(SqliteOptions options) : options_(std::move(options)) {
   auto opened = open_database(options_);
   path_ = options_.directory / options_.file_name;
@@ -40,8 +33,9 @@ SqliteStore::SqliteStore(SqliteOptions options) : options_(std::move(options)) {
 
 void SqliteStore::recover_journal() {
   try {
-    // Rewinding: the log starts from the front at every open, and its file does not creep along the disk.
-    recovered_journal_ops_ = durably([&] { return journal_->compact(*tables_, 0, true); });
+    // Rewinding: the log starts from the front at every open, and its file does not creep along the disk. Durable
+    // once it returns, as every compaction is (synchronous=FULL, sqlite_open.cpp).
+    recovered_journal_ops_ = journal_->compact(*tables_, 0, true);
     if (recovered_journal_ops_ > 0) tables_->delete_unreferenced_messages();
   } catch (const std::exception& e) {
     // open_database() checked that every row decodes, so this is the environment (disk full, I/O error). Starting
@@ -153,11 +147,7 @@ void SqliteStore::compact_locked(const char* why, std::size_t keep_ops, bool rew
   // log's space is written over, must be durable first; with a rollback journal every compaction is (FULL), since
   // less could let a power cut corrupt the database (sqlite_open.cpp).
   try {
-    if (rewind) {
-      durably([&] { return journal_->compact(*tables_, 0, true); });
-    } else {
-      journal_->compact(*tables_, keep_ops, false, may_skip);
-    }
+    journal_->compact(*tables_, keep_ops, rewind, may_skip);  // a rewind applies everything, never skips
     measure_database();
   } catch (const std::exception& e) {
     // Nothing is lost: the journal stays and the next compaction (at the latest the next open) retries. Until
@@ -376,6 +366,11 @@ void SqliteStore::linger(std::unique_lock<std::mutex>& lock) {
       lingering_ = false;
     }
   }
+}
+
+bool SqliteStore::lingering() const {
+  std::lock_guard lock(mutex_);
+  return lingering_;
 }
 
 StoreStats SqliteStore::stats() const {

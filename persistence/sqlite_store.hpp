@@ -91,6 +91,8 @@ class SqliteStore final : public Store {
   const std::filesystem::path& path() const noexcept { return path_; }
   // Where an unusable database found at start-up was moved (so the server can report it); nullopt if none.
   const std::optional<std::filesystem::path>& moved_aside() const noexcept { return moved_aside_; }
+  // Whether the writer is waiting in linger() for batches that acknowledge something (for tests of that wait).
+  bool lingering() const;
   // Transactions committed by the writer so far (for tests of group commit).
   std::uint64_t transactions() const noexcept { return transactions_.load(std::memory_order_relaxed); }
   // Journalled ops that an unclean shutdown left and the constructor applied (for the crash test).
@@ -145,10 +147,6 @@ class SqliteStore final : public Store {
   void compact_locked(const char* why, std::size_t keep_ops, bool rewind = false, bool may_skip = false);
   // Sets database_bytes_ if SqliteOptions::max_database_bytes is set. db_mutex_ held.
   void measure_database();
-  // Calls f(), a compaction that must be durable once it returns (it is: the Database runs at synchronous=FULL).
-  // db_mutex_ held (or the writer not running).
-  template <typename F>
-  auto durably(F&& f);
 
   const SqliteOptions options_;
   std::filesystem::path path_;

@@ -98,7 +98,7 @@ class Exchanges {
   void unstored();
 
  private:
-  // The window in send order, as a vector: no allocation per message (a std::map allocated a node per entry). An
+  // The window in send order, as a vector: no allocation per message (a std::map would allocate a node per entry). An
   // entry completed out of order stays, dead, until it reaches the front, or until the dead outnumber the live ones
   // and the vector is compacted, so each entry is moved O(1) times on average. The first entry from head_ on is live.
   struct Entry {

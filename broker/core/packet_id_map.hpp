@@ -1,7 +1,7 @@
 // A map from MQTT packet ids to a 64-bit value (a send order), for a session's in-flight window: open addressing
-// over one array, linear probing, deletion by shifting back (no tombstones). std::unordered_map allocated a node per
-// id, that is per QoS 1/2 message per subscriber; this allocates only when the table grows or shrinks. Packet id 0
-// never occurs in MQTT and marks a free cell. The broker hands ids out in sequence, so the id itself is the hash: a
+// over one array, linear probing, deletion by shifting back (no tombstones). It allocates only when the table grows or
+// shrinks, where std::unordered_map would allocate a node per id, that is per QoS 1/2 message per subscriber. Packet id
+// 0 never occurs in MQTT and marks a free cell. The broker hands ids out in sequence, so the id itself is the hash: a
 // window of consecutive ids fills consecutive cells.
 //
 //   PacketIdMap m;

@@ -45,8 +45,9 @@ std::optional<SharedFilter> parse_shared(std::string_view filter) noexcept {
   return SharedFilter{rest.substr(0, slash), rest.substr(slash + 1)};
 }
 
-// Two memchr scans. std::string_view::find_first_of("+#") calls memchr on the set once per byte of the text: on a
-// topic of 1,000 levels (2 KB) that was 80 % of the broker's CPU under a flood of them, inside the core lock.
+// Two memchr scans. std::string_view::find_first_of("+#") calls memchr on the set once per byte of the text, and every
+// PUBLISH topic is checked under the core lock: a flood of long topics then costs every client (bench/README.md,
+// row 17).
 bool has_wildcard(std::string_view text) noexcept {
   return text.find('+') != std::string_view::npos || text.find('#') != std::string_view::npos;
 }

@@ -254,7 +254,9 @@ class Script {
     const std::uint8_t a = in_.byte();
     if (!s.attached || s.sink->closed || (a & 1) == 0) return;
     c::Authentication verdict;
-    verdict.result = static_cast<c::Authentication::Result>((a >> 1) % 8 < 4 ? 0 : 1 + (a >> 1) % 4);
+    // Accepted half of the time, else one of the four refusals.
+    const int refusal = (a >> 1) % 8 < 4 ? 0 : 1 + (a >> 1) % 4;
+    verdict.result = static_cast<c::Authentication::Result>(refusal);
     if (a & 16) verdict.username = usernames[(a >> 5) % usernames.size()];
     if (a & 128) verdict.policy = policy_;
     verdict.password_checked = (a & 64) != 0;

@@ -283,8 +283,8 @@ TEST(TernBridgeDurability, LazyStartsAtTheThresholdAndEndsWhenIdle) {
   EXPECT_NE(edge.log().find("5 messages wait to go out (threshold 5): connecting."), std::string::npos);
 
   ASSERT_TRUE(wait_until([&] { return edge.log().find("(idle_timeout)") != std::string::npos; }, 10s)) << edge.log();
-  // The state "0" goes up before the DISCONNECT: once the upstream saw the link end, the retained state is "0" (the
-  // edge logs its decision before the upstream has read either; under qemu a subscriber made at once got "1").
+  // The state "0" goes up before the DISCONNECT: once the upstream saw the link end, the retained state is "0". Not
+  // before: the edge logs its decision before the upstream has read either.
   ASSERT_TRUE(wait_until([&] { return upstream.log().find("Client gw disconnected") != std::string::npos; }, 10s))
       << upstream.log();
   Subscriber state(upstream.port(), Version::v311, "state", "$SYS/broker/connection/gw/state");

@@ -109,9 +109,10 @@ std::string database_state(const std::filesystem::path& dir) {
   return state;
 }
 
-// Tern's store allocates its compaction's working memory (about 4 MB under this load) at the first compaction, which
-// comes after so many journalled ops: on a slow or busy machine only after the half of the churn that the RSS is
-// compared with. Retained QoS 1 messages, a thousand in flight at a time, until SQLite's files change (bounded).
+// Tern's store allocates its compaction's working memory (sized by the ops a compaction applies) at the first
+// compaction, which comes after so many journalled ops: on a slow or busy machine only after the half of the churn
+// that the RSS is compared with. Retained QoS 1 messages, a thousand in flight at a time, until SQLite's files change
+// (bounded).
 void until_first_compaction(std::uint16_t port, const std::filesystem::path& store) {
   const std::string before = database_state(store);
   RawClient c(port, Version::v311);

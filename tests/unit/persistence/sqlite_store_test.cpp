@@ -365,7 +365,10 @@ TEST_P(SqliteStoreLingerTest, ProgressWaitsForAPublishAndGoesInItsGroup) {
   Calls calls;
   store.submit(batch(op::PutQueueEntry{in_flight(1, 1), false}), [&](bool) { calls.add("delivered"); });
   store.submit(batch(op::DeleteQueueEntry{"s", 1}), [&](bool) { calls.add("acknowledged"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // The writer takes them and waits (bounded here: a writer that commits them instead never waits).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!store.lingering() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  ASSERT_TRUE(store.lingering());
   EXPECT_TRUE(calls.get().empty());  // nothing to commit them for yet
   store.submit(batch(op::PutMessage{message(9, "t")}, op::PutQueueEntry{entry("s", 4, 9), true}),
                [&](bool durable) { calls.add(durable ? "published" : "failed"); });
