@@ -1,8 +1,12 @@
 // A map from MQTT packet ids to a 64-bit value (a send order), for a session's in-flight window: open addressing
 // over one array, linear probing, deletion by shifting back (no tombstones). It allocates only when the table grows or
 // shrinks, where std::unordered_map would allocate a node per id, that is per QoS 1/2 message per subscriber. Packet id
-// 0 never occurs in MQTT and marks a free cell. The broker hands ids out in sequence, so the id itself is the hash: a
-// window of consecutive ids fills consecutive cells.
+// 0 never occurs in MQTT and marks a free cell. The broker hands ids out in sequence (and most clients do), so the id
+// itself is the hash: a window of consecutive ids fills consecutive cells, each at its home, and a window walked in
+// order walks the table in order (the cache's prefetcher follows it; a scattering hash costs a cache miss per lookup
+// in a large window). Such a window is one long run of occupied cells, which deletion by shifting back would scan to
+// its end on every erase (quadratic in the window): so the map counts the cells that are not at their home, and
+// while there are none, an erase only clears its cell (nothing after it can need to move back).
 //
 //   PacketIdMap m;
 //   m.insert(7, 42);   // true
@@ -42,6 +46,7 @@ class PacketIdMap {
       if (cells_[i].id == 0) {
         cells_[i] = {id, value};
         ++size_;
+        if (i != (id & mask_)) ++displaced_;
         return true;
       }
     }
@@ -54,11 +59,14 @@ class PacketIdMap {
       if (cells_[hole].id == 0) return false;
       hole = (hole + 1) & mask_;
     }
-    // Shift back the cells after the hole that probing would not find past it (their home is not in (hole, j]).
-    for (std::size_t j = (hole + 1) & mask_; cells_[j].id != 0; j = (j + 1) & mask_) {
+    if (hole != (id & mask_)) --displaced_;
+    // Shift back the cells after the hole that probing would not find past it (their home is not in (hole, j]). Only
+    // a displaced cell can be one of them.
+    for (std::size_t j = (hole + 1) & mask_; displaced_ != 0 && cells_[j].id != 0; j = (j + 1) & mask_) {
       const std::size_t home = cells_[j].id & mask_;
       if (((j - home) & mask_) >= ((j - hole) & mask_)) {
         cells_[hole] = cells_[j];
+        if (hole == home) --displaced_;
         hole = j;
       }
     }
@@ -72,6 +80,9 @@ class PacketIdMap {
     }
     return true;
   }
+
+  // Cells not at their id's home (tests: a window of consecutive ids has none).
+  std::size_t displaced() const noexcept { return displaced_; }
 
   template <class F>
   void for_each(F&& f) const {
@@ -93,17 +104,20 @@ class PacketIdMap {
     auto old = std::move(cells_);
     cells_ = std::make_unique<Cell[]>(capacity);
     mask_ = capacity - 1;
+    displaced_ = 0;
     for (std::size_t i = 0; i < old_capacity; ++i) {
       if (old[i].id == 0) continue;
       std::size_t j = old[i].id & mask_;
       while (cells_[j].id != 0) j = (j + 1) & mask_;
       cells_[j] = old[i];
+      if (j != (old[i].id & mask_)) ++displaced_;
     }
   }
 
   std::unique_ptr<Cell[]> cells_;
   std::size_t mask_ = 0;
   std::size_t size_ = 0;
+  std::size_t displaced_ = 0;  // cells not at their home
 };
 
 }  // namespace tern::core

@@ -218,8 +218,31 @@ TEST(PacketIdMap, AgreesWithAMap) {
     model.erase(model.begin());
   }
   EXPECT_TRUE(m.empty());
+  EXPECT_EQ(m.displaced(), 0u);
   EXPECT_FALSE(m.erase(5));
   EXPECT_EQ(m.find(5), nullptr);
+}
+
+// A sliding window of consecutive ids, as the broker hands them out, across the wrap from 65535 to 1: every cell sits
+// at its home, so no erase has to look past its own cell (PacketIdMap's header).
+TEST(PacketIdMap, ConsecutiveIdsSitAtTheirHome) {
+  for (const std::size_t window : {std::size_t{1'000}, std::size_t{40'000}}) {
+    PacketIdMap m;
+    std::uint16_t next = 1;
+    std::uint16_t oldest = 1;
+    const auto advance = [](std::uint16_t id) { return static_cast<std::uint16_t>(id == 65535 ? 1 : id + 1); };
+    for (int sent = 0; sent < 3 * 65535; ++sent) {
+      if (m.size() == window) {
+        ASSERT_TRUE(m.erase(oldest));
+        oldest = advance(oldest);
+      }
+      ASSERT_TRUE(m.insert(next, static_cast<std::uint64_t>(sent)));
+      next = advance(next);
+      ASSERT_EQ(m.displaced(), 0u) << "window " << window << ", sent " << sent;
+    }
+    ASSERT_NE(m.find(oldest), nullptr);
+    EXPECT_EQ(m.size(), window);
+  }
 }
 
 // The window completed out of order, as clients acknowledge: find() and the send order stay right through the dead
