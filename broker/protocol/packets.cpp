@@ -90,7 +90,7 @@ void print(std::ostream& os, const Properties& p) {
       sep = " ";
     }
   };
-  auto str = [&](const char* name, const std::optional<std::string>& v) {
+  auto str = [&](const char* name, const OptionalString& v) {
     if (v) {
       os << sep << name << '=' << Quoted{*v};
       sep = " ";

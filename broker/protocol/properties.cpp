@@ -80,13 +80,13 @@ struct PropertyReader {
     v = x;
     return true;
   }
-  bool utf8(std::optional<std::string>& v) {
+  bool utf8(OptionalString& v) {
     std::string_view s;
     if (!r.read_utf8(s)) return fail(ReasonCode::malformed_packet);
     v.emplace(s);
     return true;
   }
-  bool binary(std::optional<std::string>& v) {
+  bool binary(OptionalString& v) {
     std::string_view s;
     if (!r.read_binary(s)) return fail(ReasonCode::malformed_packet);
     v.emplace(s);
@@ -217,7 +217,7 @@ std::size_t properties_size(const Properties& p) noexcept {
   auto fixed = [&n](const auto& v, std::size_t width) {
     if (v) n += 1 + width;
   };
-  auto str = [&n](const std::optional<std::string>& v) {
+  auto str = [&n](const OptionalString& v) {
     if (v) n += 1 + string_size(*v);
   };
   fixed(p.payload_format_indicator, 1);
@@ -278,7 +278,7 @@ void encode_properties(const Properties& p, std::string& out) {
       put_u32(out, *v);
     }
   };
-  auto str = [&](PropertyId pid, const std::optional<std::string>& v) {
+  auto str = [&](PropertyId pid, const OptionalString& v) {
     if (v) {
       id(pid);
       put_string(out, *v);

@@ -1,7 +1,8 @@
 // MQTT 5.0 properties (spec section 2.2.2.2).
 //
 // The decoded form is a struct with one optional member per property: code reads `props.topic_alias` rather than
-// searching a list. User properties and subscription identifiers may repeat and keep their order.
+// searching a list; string properties are OptionalStrings (a pointer each: every packet carries a Properties, and
+// most carry none). User properties and subscription identifiers may repeat and keep their order.
 // Encoding writes the present properties in ascending identifier order, user properties last in their
 // original order. Which packet may carry which property is checked by the codec (properties.cpp).
 //
@@ -13,6 +14,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "broker/protocol/optional_string.hpp"
 
 namespace tern::protocol {
 
@@ -51,21 +54,21 @@ using UserProperties = std::vector<std::pair<std::string, std::string>>;
 struct Properties {
   std::optional<std::uint8_t> payload_format_indicator;
   std::optional<std::uint32_t> message_expiry_interval;
-  std::optional<std::string> content_type;
-  std::optional<std::string> response_topic;
-  std::optional<std::string> correlation_data;
+  OptionalString content_type;
+  OptionalString response_topic;
+  OptionalString correlation_data;
   std::vector<std::uint32_t> subscription_identifiers;
   std::optional<std::uint32_t> session_expiry_interval;
-  std::optional<std::string> assigned_client_identifier;
+  OptionalString assigned_client_identifier;
   std::optional<std::uint16_t> server_keep_alive;
-  std::optional<std::string> authentication_method;
-  std::optional<std::string> authentication_data;
+  OptionalString authentication_method;
+  OptionalString authentication_data;
   std::optional<std::uint8_t> request_problem_information;
   std::optional<std::uint32_t> will_delay_interval;
   std::optional<std::uint8_t> request_response_information;
-  std::optional<std::string> response_information;
-  std::optional<std::string> server_reference;
-  std::optional<std::string> reason_string;
+  OptionalString response_information;
+  OptionalString server_reference;
+  OptionalString reason_string;
   std::optional<std::uint16_t> receive_maximum;
   std::optional<std::uint16_t> topic_alias_maximum;
   std::optional<std::uint16_t> topic_alias;

@@ -150,7 +150,7 @@ void HistoryService::send(std::string_view bytes) {
 void HistoryService::request(const protocol::Publish& publish) {
   HistoryRequest r = parse_history_request(publish.payload);
   std::string reply_to = publish.properties.response_topic.value_or(r.reply_to);
-  std::optional<std::string> correlation = publish.properties.correlation_data;
+  std::optional<std::string> correlation = publish.properties.correlation_data.to_optional();
   if (reply_to.empty() || !protocol::valid_topic_name(reply_to)) {
     TERN_LOG(notice, "History query on ", query_topic, " without a valid Response Topic or \"reply_to\": ignored.");
     return;
