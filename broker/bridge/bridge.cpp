@@ -23,6 +23,14 @@ constexpr std::uint32_t session_never_expires = 0xFFFFFFFF;
 constexpr std::uint16_t subscribe_id = 1;
 constexpr std::uint16_t notification_id = 2;
 
+// A topic with `from` (which it starts with) replaced by `to`; without prefixes the same string, not a copy.
+std::string renamed(std::string&& topic, const std::string& from, const std::string& to) {
+  if (from.empty() && to.empty()) return std::move(topic);
+  std::string result = to;
+  result.append(topic, from.size());
+  return result;
+}
+
 }  // namespace
 
 void fill_defaults(BridgeSettings& s, std::string_view host_name) {
@@ -169,7 +177,7 @@ void Bridge::on_remote(Packet&& packet, Output& out) {
     if (publish->qos == QoS::exactly_once && local_qos == QoS::at_least_once) {
       downgraded_.insert(publish->packet_id);
     }
-    protocol::Publish local{.topic = topic->local_prefix + publish->topic.substr(topic->remote_prefix.size()),
+    protocol::Publish local{.topic = renamed(std::move(publish->topic), topic->remote_prefix, topic->local_prefix),
                             .payload = std::move(publish->payload),
                             .qos = local_qos,
                             .retain = publish->retain,
@@ -253,7 +261,7 @@ void Bridge::on_local(Packet&& packet, Output& out) {
       done_locally();
       return;
     }
-    protocol::Publish remote{.topic = topic->remote_prefix + publish->topic.substr(topic->local_prefix.size()),
+    protocol::Publish remote{.topic = renamed(std::move(publish->topic), topic->local_prefix, topic->remote_prefix),
                              .payload = std::move(publish->payload),
                              .qos = publish->qos,
                              .retain = settings_.outgoing_retain && publish->retain,
