@@ -10,6 +10,10 @@
         the binary (RssFile), median of the repeats.
     bench/footprint.py idle build-static/tern [--connections 10000] [--threads 2]
         RSS before and after N idle connections (bench/run.py's row 5, with the anon/file split): KiB per connection.
+    bench/footprint.py streams build-static/tern.map | build/tern
+        fails (exit 1) if tern links the standard library's iostreams or locales: from a static link's map, more
+        than STREAM_BYTES_ALLOWED of libstdc++'s stream, locale and facet objects; from a dynamically linked tern,
+        any such symbol it imports. The CTest test no_iostreams runs it; see bench/README.md, "What is pulled in".
 
 Standard library only. The idle command needs build-bench/bench/tern_loadgen (--loadgen).
 """
@@ -100,6 +104,40 @@ def cmd_map(args):
             print(f"| {archive} | {obj} | {sum(s.values()):,} |")
 
 
+# libstdc++'s objects that only streams and locales need (locale-inst.o, cxx11-wlocale-inst.o, cow-shim_facets.o,
+# ios_init.o, sstream-inst.o, fstream-inst.o, basic_file.o, codecvt.o, monetary_members.o ...), and the symbols a
+# dynamically linked tern would import for them.
+STREAM_OBJECTS = re.compile(r"locale|facets|ios|stream|basic_file|codecvt|_members|ctype")
+STREAM_SYMBOLS = re.compile(r"std::(ios_base|basic_ios|basic_[io]?stream|basic_[io]?stringstream|basic_stringbuf|"
+                            r"basic_streambuf|basic_[io]?fstream|basic_filebuf|locale\b|__ostream_insert|"
+                            r"ostream|istream)")
+# std::filesystem's objects (fs_path.o, fs_ops.o) bring some of them into the link; of those only their static
+# initializers survive --gc-sections (the locale ids' guards, iostream_category), a few hundred bytes each. One stream
+# anywhere keeps the classic locale's initialisation and every facet behind it: hundreds of KB.
+STREAM_BYTES_ALLOWED = 8192
+
+
+def cmd_streams(args):
+    if args.path.endswith(".map"):
+        kept = sorted((sum(s.values()), obj) for (archive, obj), s in map_sizes(args.path).items()
+                      if archive.startswith("libstdc++") and STREAM_OBJECTS.search(obj))
+        total = sum(n for n, _ in kept)
+        print(f"{args.path}: {total:,} bytes of libstdc++'s stream and locale objects "
+              f"({STREAM_BYTES_ALLOWED:,} allowed)")
+        found = [f"{obj} ({n:,} bytes)" for n, obj in kept] if total > STREAM_BYTES_ALLOWED else []
+    else:
+        nm = subprocess.run(["nm", "-D", "-C", "--undefined-only", args.path], capture_output=True, text=True)
+        if nm.returncode != 0:
+            sys.exit(f"nm -D {args.path}: {nm.stderr.strip()}")
+        found = [line.split(None, 1)[1] for line in nm.stdout.splitlines() if STREAM_SYMBOLS.search(line)]
+    if found:
+        print(f"{args.path}: tern links iostreams or locales (see bench/README.md, \"What is pulled in\"):")
+        for item in found:
+            print("  " + item)
+        sys.exit(1)
+    print(f"{args.path}: no iostreams or locales")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -185,8 +223,10 @@ def main():
     i.add_argument("--connections", type=int, default=10000)
     i.add_argument("--threads", type=int, default=os.cpu_count())
     i.add_argument("--loadgen", default=os.path.join(ROOT, "build-bench", "bench", "tern_loadgen"))
+    s = sub.add_parser("streams", help="fail if tern links iostreams or locales")
+    s.add_argument("path", help="the map of a static link (tern.map) or a dynamically linked tern")
     args = p.parse_args()
-    {"map": cmd_map, "rss": cmd_rss, "idle": cmd_idle}[args.command](args)
+    {"map": cmd_map, "rss": cmd_rss, "idle": cmd_idle, "streams": cmd_streams}[args.command](args)
 
 
 if __name__ == "__main__":

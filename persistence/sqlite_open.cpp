@@ -3,8 +3,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <system_error>
 
@@ -44,11 +44,18 @@ bool is_environmental(int primary_code) {
 // The first bytes of a SQLite rollback journal (SQLite's file format, "The Rollback Journal").
 constexpr unsigned char kRollbackJournalMagic[8] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
 
+// Up to `size` bytes from the start of the file; fewer if it is shorter, none if it cannot be read.
+std::size_t read_head(const fs::path& path, char* head, std::size_t size) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return 0;
+  const std::size_t got = std::fread(head, 1, size, file);
+  std::fclose(file);
+  return got;
+}
+
 bool starts_with(const fs::path& path, const unsigned char* magic, std::size_t n) {
-  std::ifstream in(path, std::ios::binary);
   std::string head(n, '\0');
-  in.read(head.data(), static_cast<std::streamsize>(n));
-  return static_cast<std::size_t>(in.gcount()) == n && std::memcmp(head.data(), magic, n) == 0;
+  return read_head(path, head.data(), n) == n && std::memcmp(head.data(), magic, n) == 0;
 }
 
 // A non-empty file that does not start with SQLite's magic is rejected before SQLite opens it (and perhaps touches
@@ -56,10 +63,8 @@ bool starts_with(const fs::path& path, const unsigned char* magic, std::size_t n
 // interrupted. Its first transaction goes through the rollback journal, and its first page may be lost while its size
 // is not (or torn); SQLite plays the journal back when it opens the file, which restores the file as it was.
 void check_magic(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
   char head[16] = {};
-  in.read(head, sizeof head);
-  const auto got = static_cast<std::size_t>(in.gcount());
+  const std::size_t got = read_head(path, head, sizeof head);
   static constexpr char kMagic[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f', 'o', 'r', 'm', 'a', 't', ' ', '3', '\0'};
   if (got == 0 || (got == sizeof head && std::memcmp(head, kMagic, sizeof head) == 0)) return;
   const bool zeros = std::all_of(head, head + got, [](char c) { return c == '\0'; });

@@ -11,9 +11,10 @@
 
 #include <chrono>
 #include <cstddef>
-#include <sstream>
 #include <string>
 #include <string_view>
+
+#include "platform/log_format.hpp"
 
 namespace tern::platform {
 
@@ -65,12 +66,13 @@ void log_line(LogLevel level, std::string_view text);
 using LogWriter = void (*)(LogLevel level, std::string_view text);
 void set_log_backend(unsigned levels, LogWriter writer, bool connection_messages = true) noexcept;
 
+// The arguments are formatted as platform/log_format.hpp says (as a stream would print them, without one).
 template <class... Args>
 void log(LogLevel level, const Args&... args) {
   if (!log_enabled(level)) return;
-  std::ostringstream os;
-  (os << ... << args);
-  log_line(level, os.str());
+  std::string line;
+  append_log_values(line, args...);
+  log_line(level, line);
 }
 
 }  // namespace tern::platform

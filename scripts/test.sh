@@ -14,6 +14,8 @@ cd ..
 # against it (about a minute).
 cmake -S . -B build-static -G Ninja -DCMAKE_BUILD_TYPE=Release -DTERN_BUILD_TESTS=OFF -DTERN_STATIC=ON >/dev/null
 cmake --build build-static -j "$jobs" --target tern
+# No iostreams or locales linked (bench/README.md, "What is pulled in"): checked in the static link's map.
+python3 bench/footprint.py streams build-static/tern.map
 echo "==== integration tests against the static build"
 JOBS=$jobs scripts/integration.sh build "$PWD/build-static/tern" build-static/test-logs
 

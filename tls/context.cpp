@@ -5,11 +5,12 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
+#include <optional>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "platform/text_file.hpp"
 #include "tls/detail.hpp"
 #include "tls/error.hpp"
 
@@ -33,8 +34,8 @@ int load_ca_path(mbedtls_x509_crt& chain, const std::string& path) {
   std::sort(files.begin(), files.end());
   int added = 0;
   for (const auto& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string unreadable;  // skipped as a file that does not parse
+    std::string data = platform::read_whole_file(file.string(), unreadable).value_or(std::string());
     if (data.find("-----BEGIN") != std::string::npos) data.push_back('\0');  // PEM is parsed with its NUL; DER not
     if (mbedtls_x509_crt_parse(&chain, reinterpret_cast<const unsigned char*>(data.data()), data.size()) >= 0) ++added;
   }
@@ -67,23 +68,22 @@ std::string unhex(std::string_view hex) {
 
 // mosquitto's psk_file: one "identity:hexkey" per line; blank lines and # comments are skipped.
 void load_psk_file(Context::Impl& impl, const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ContextError("psk_file " + path + ": cannot be read");
-  std::string line;
+  std::string unreadable;
+  const std::optional<std::string> text = platform::read_whole_file(path, unreadable);
+  if (!text) throw ContextError("psk_file " + path + ": cannot be read");
   int number = 0;
-  while (std::getline(in, line)) {
+  for (std::string_view line : platform::split_lines(*text)) {
     ++number;
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.remove_suffix(1);
     if (line.empty() || line.front() == '#') continue;
     const auto colon = line.find(':');
-    const std::string key =
-        colon == std::string::npos ? std::string() : unhex(std::string_view(line).substr(colon + 1));
+    const std::string key = colon == std::string::npos ? std::string() : unhex(line.substr(colon + 1));
     if (colon == 0 || key.empty() || key.size() > MBEDTLS_PSK_MAX_LEN) {
       throw ContextError("psk_file " + path + ":" + std::to_string(number) +
                          ": expected IDENTITY:HEX-KEY with a key of 1 to " + std::to_string(MBEDTLS_PSK_MAX_LEN) +
                          " bytes");
     }
-    impl.psks[line.substr(0, colon)] = key;
+    impl.psks[std::string(line.substr(0, colon))] = key;
   }
 }
 

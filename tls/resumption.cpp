@@ -16,11 +16,11 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <mutex>
+#include <optional>
 #include <vector>
 
+#include "platform/text_file.hpp"
 #include "tls/detail.hpp"
 #include "tls/error.hpp"
 #include "tls/tls_settings.hpp"
@@ -122,9 +122,10 @@ struct Resumption::Impl {
   }
 
   bool read_key_file() {
-    std::ifstream in(settings.ticket_key_file, std::ios::binary);
-    if (!in) return false;
-    const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string unreadable;  // a new key is made instead
+    const std::optional<std::string> read = platform::read_whole_file(settings.ticket_key_file, unreadable);
+    if (!read) return false;
+    const std::string& data = *read;
     if (data.size() != kFileSize || data.compare(0, kMagicSize, kFileMagic) != 0) return false;
     const auto* p = reinterpret_cast<const unsigned char*>(data.data()) + kMagicSize;
     if (std::memcmp(p, binding.data(), kBindingSize) != 0) return false;  // made for other CA / CRL files
@@ -316,8 +317,8 @@ std::string Resumption::binding_of(const TlsSettings& settings) {
   mbedtls_sha256_init(&sha);
   mbedtls_sha256_starts_ret(&sha, 0);
   for (const std::string& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string unreadable;  // an unreadable file is bound by its name alone
+    const std::string content = platform::read_whole_file(file, unreadable).value_or(std::string());
     for (const std::string* part : {&file, &content}) {
       const std::string size = std::to_string(part->size()) + ':';
       mbedtls_sha256_update_ret(&sha, reinterpret_cast<const unsigned char*>(size.data()), size.size());

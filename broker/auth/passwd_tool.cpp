@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
+#include <initializer_list>
 #include <memory>
 #include <system_error>
 
@@ -40,6 +40,13 @@ constexpr const char* usage_text =
     " -U : update a plain text password file to use hashed passwords.\n"
     "\n";
 
+// One message, written with one call.
+void say(const PasswdIo::Writer& to, std::initializer_list<std::string_view> parts) {
+  std::string text;
+  for (const std::string_view part : parts) text.append(part);
+  to(text);
+}
+
 struct Options {
   PasswordHash::Kind kind = PasswordHash::Kind::pbkdf2_sha512;
   unsigned iterations = PasswordHash::default_iterations;
@@ -57,7 +64,7 @@ struct Options {
 std::optional<Options> parse_arguments(const std::vector<std::string>& args, const PasswdIo& io, int& exit_code) {
   exit_code = 1;
   if (args.size() <= 1) {
-    io.out << usage_text;
+    say(io.out, {usage_text});
     return std::nullopt;
   }
   Options options;
@@ -66,7 +73,7 @@ std::optional<Options> parse_arguments(const std::vector<std::string>& args, con
     const std::string& arg = args[i];
     if (arg == "-H" || arg == "-I") {
       if (i + 1 == args.size()) {
-        io.err << "Error: " << arg << " argument given but not enough other arguments.\n";
+        say(io.err, {"Error: ", arg, " argument given but not enough other arguments.\n"});
         return std::nullopt;
       }
       const std::string& value = args[++i];
@@ -76,14 +83,14 @@ std::optional<Options> parse_arguments(const std::vector<std::string>& args, con
         } else if (value == "sha512-pbkdf2") {
           options.kind = PasswordHash::Kind::pbkdf2_sha512;
         } else {
-          io.err << "Error: Unknown hash type '" << value << "'\n";
+          say(io.err, {"Error: Unknown hash type '", value, "'\n"});
           return std::nullopt;
         }
       } else {
         int count = 0;
         const auto [end, status] = std::from_chars(value.data(), value.data() + value.size(), count);
         if (status != std::errc{} || end != value.data() + value.size() || count < 1) {
-          io.err << "Error: Number of iterations must be > 0.\n";
+          say(io.err, {"Error: Number of iterations must be > 0.\n"});
           return std::nullopt;
         }
         options.iterations = static_cast<unsigned>(count);
@@ -101,7 +108,7 @@ std::optional<Options> parse_arguments(const std::vector<std::string>& args, con
     }
   }
   const auto refuse_pair = [&](bool a, bool b, const char* names) {
-    if (a && b) io.err << "Error: " << names << " cannot be used together.\n";
+    if (a && b) say(io.err, {"Error: ", names, " cannot be used together.\n"});
     return a && b;
   };
   if (refuse_pair(options.create, options.remove, "-c and -D") ||
@@ -114,26 +121,26 @@ std::optional<Options> parse_arguments(const std::vector<std::string>& args, con
   const std::size_t left = args.size() - i;
   if (options.create && options.batch) {
     if (left < 3) {
-      io.err << "Error: -c argument given but password file, username, or password missing.\n";
+      say(io.err, {"Error: -c argument given but password file, username, or password missing.\n"});
       return std::nullopt;
     }
   } else if (options.create) {
     if (left < 2) {
-      io.err << "Error: -c argument given but password file or username missing.\n";
+      say(io.err, {"Error: -c argument given but password file or username missing.\n"});
       return std::nullopt;
     }
   } else if (options.remove) {
     if (left < 2) {
-      io.err << "Error: -D argument given but password file or username missing.\n";
+      say(io.err, {"Error: -D argument given but password file or username missing.\n"});
       return std::nullopt;
     }
   } else if (options.upgrade) {
     if (left != 1) {
-      io.err << "Error: -U argument given but password file missing.\n";
+      say(io.err, {"Error: -U argument given but password file missing.\n"});
       return std::nullopt;
     }
   } else if (!(options.batch ? left == 3 : left == 2)) {
-    io.out << usage_text;
+    say(io.out, {usage_text});
     return std::nullopt;
   }
   options.file = args[i];
@@ -144,30 +151,30 @@ std::optional<Options> parse_arguments(const std::vector<std::string>& args, con
 
 bool username_valid(const std::string& name, const PasswdIo& io) {
   if (name.size() > max_username_size) {
-    io.err << "Error: Username must be less than 65536 characters long.\n";
+    say(io.err, {"Error: Username must be less than 65536 characters long.\n"});
     return false;
   }
   for (const char c : name) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      io.err << "Error: Username must not contain control characters.\n";
+      say(io.err, {"Error: Username must not contain control characters.\n"});
       return false;
     }
   }
   if (name.find(':') != std::string::npos) {
-    io.err << "Error: Username must not contain the ':' character.\n";
+    say(io.err, {"Error: Username must not contain the ':' character.\n"});
     return false;
   }
   // Names that the file would read back differently (blanks are trimmed, '#' starts a comment) or not at all.
   if (name.empty()) {
-    io.err << "Error: Username must not be empty.\n";
+    say(io.err, {"Error: Username must not be empty.\n"});
     return false;
   }
   if (name.front() == ' ' || name.back() == ' ') {
-    io.err << "Error: Username must not start or end with a space.\n";
+    say(io.err, {"Error: Username must not start or end with a space.\n"});
     return false;
   }
   if (name.front() == '#') {
-    io.err << "Error: Username must not start with '#'.\n";
+    say(io.err, {"Error: Username must not start with '#'.\n"});
     return false;
   }
   return true;
@@ -175,7 +182,7 @@ bool username_valid(const std::string& name, const PasswdIo& io) {
 
 bool password_valid(const std::string& password, const PasswdIo& io) {
   if (password.size() > max_password_size) {
-    io.err << "Error: Password must be less than 65536 characters long.\n";
+    say(io.err, {"Error: Password must be less than 65536 characters long.\n"});
     return false;
   }
   return true;
@@ -184,21 +191,21 @@ bool password_valid(const std::string& password, const PasswdIo& io) {
 // "Password: " and "Reenter password: ", as mosquitto_passwd asks. nullopt: `exit_code` says how to end.
 std::optional<std::string> ask_password(const PasswdIo& io, int& exit_code) {
   exit_code = 1;
-  io.out << "Password: " << std::flush;
+  say(io.out, {"Password: "});
   std::optional<std::string> first = io.read_password();
   if (!first || first->empty()) {
-    io.err << "Error: Empty password.\n";
+    say(io.err, {"Error: Empty password.\n"});
     return std::nullopt;
   }
-  io.out << "\nReenter password: " << std::flush;  // the typed newline was not echoed
+  say(io.out, {"\nReenter password: "});  // the typed newline was not echoed
   std::optional<std::string> second = io.read_password();
   if (!second || second->empty()) {
-    io.err << "Error: Empty password.\n";
+    say(io.err, {"Error: Empty password.\n"});
     return std::nullopt;
   }
-  io.out << "\n" << std::flush;
+  say(io.out, {"\n"});
   if (*first != *second) {
-    io.err << "Error: Passwords do not match.\n";
+    say(io.err, {"Error: Passwords do not match.\n"});
     exit_code = 2;
     return std::nullopt;
   }
@@ -219,7 +226,7 @@ std::optional<std::string> resolve(const std::string& file, const PasswdIo& io) 
   const std::unique_ptr<char, decltype(&std::free)> real(::realpath(file.c_str(), nullptr), &std::free);
   if (real) return std::string(real.get());
   if (errno == ENOENT) return file;
-  io.err << "Error reading password file: " << std::strerror(errno) << "\n";
+  say(io.err, {"Error reading password file: ", std::strerror(errno), "\n"});
   return std::nullopt;
 }
 
@@ -238,11 +245,12 @@ int read_whole_file(const std::string& path, std::string& text) {
 bool write_file(const std::string& path, std::string_view content, const PasswdIo& io) {
   try {
     struct stat before {};
-    const unsigned mode = ::stat(path.c_str(), &before) == 0 ? file_mode | (before.st_mode & kept_group_read) : file_mode;
+    const unsigned mode =
+        ::stat(path.c_str(), &before) == 0 ? file_mode | (before.st_mode & kept_group_read) : file_mode;
     platform::replace_file(path, content, mode);
     return true;
   } catch (const std::system_error& e) {
-    io.err << "Error: Unable to write password file " << path << ": " << e.what() << ".\n";
+    say(io.err, {"Error: Unable to write password file ", path, ": ", e.what(), ".\n"});
     return false;
   }
 }
@@ -255,7 +263,7 @@ std::optional<std::vector<std::string_view>> checked_lines(std::string_view text
     const PasswordLine line = PasswordLine::split(lines[i]);
     if (line.kind == PasswordLine::Kind::ignored) continue;
     if (line.kind == PasswordLine::Kind::no_colon || line.username.empty() || line.password.empty()) {
-      io.err << "Error: Corrupt password file at line " << i + 1 << ".\n";
+      say(io.err, {"Error: Corrupt password file at line ", std::to_string(i + 1), ".\n"});
       return std::nullopt;
     }
   }
@@ -265,7 +273,7 @@ std::optional<std::vector<std::string_view>> checked_lines(std::string_view text
 int edit_file(const Options& options, const std::string& path, const PasswdIo& io) {
   std::string text;
   if (const int error = read_whole_file(path, text); error != 0) {
-    io.err << "Error: Unable to open password file " << path << ". " << std::strerror(error) << ".\n";
+    say(io.err, {"Error: Unable to open password file ", path, ". ", std::strerror(error), ".\n"});
     return 1;
   }
   const auto lines = checked_lines(text, io);
@@ -300,7 +308,7 @@ int edit_file(const Options& options, const std::string& path, const PasswdIo& i
     }
   }
   if (options.remove && !found) {
-    io.err << "Warning: User " << *options.username << " not found in password file.\n";
+    say(io.err, {"Warning: User ", *options.username, " not found in password file.\n"});
     return 1;
   }
   if (!options.remove && !options.upgrade && !found) output += new_line;
@@ -332,11 +340,17 @@ int run_passwd(const std::vector<std::string>& args, const PasswdIo& io) {
 
 int passwd_main(int argc, char** argv) {
   const std::vector<std::string> args(argv, argv + argc);
-  const PasswdIo io{std::cout, std::cerr, [] { return platform::read_secret_line(max_password_size); }};
+  // stdout is flushed at each write: the prompts must show before the password is read.
+  const auto to_stdout = [](std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  };
+  const auto to_stderr = [](std::string_view text) { std::fwrite(text.data(), 1, text.size(), stderr); };
+  const PasswdIo io{to_stdout, to_stderr, [] { return platform::read_secret_line(max_password_size); }};
   try {
     return run_passwd(args, io);
   } catch (const std::exception& e) {  // no randomness from the kernel, out of memory
-    std::cerr << "Error: " << e.what() << ".\n";
+    say(to_stderr, {"Error: ", e.what(), ".\n"});
     return 1;
   }
 }

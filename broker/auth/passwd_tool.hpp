@@ -21,16 +21,19 @@
 
 #include <functional>
 #include <optional>
-#include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tern::auth {
 
-// Where run_passwd talks: passwd_main() gives it std::cout, std::cerr and the terminal (platform/terminal.hpp).
+// Where run_passwd talks: passwd_main() gives it stdout, stderr and the terminal (platform/terminal.hpp). Each
+// message is one call with the whole text. Functions, not streams: an std::ostream in the executable would link the
+// standard library's iostreams and locales (bench/README.md, "What is pulled in").
 struct PasswdIo {
-  std::ostream& out;  // usage, prompts
-  std::ostream& err;  // errors and warnings
+  using Writer = std::function<void(std::string_view text)>;
+  Writer out;  // usage, prompts
+  Writer err;  // errors and warnings
   // One line typed with echo off; nullopt at the end of input.
   std::function<std::optional<std::string>()> read_password;
 };
@@ -38,7 +41,7 @@ struct PasswdIo {
 // argv[0] is "passwd" (`tern passwd ...` passes its arguments from "passwd" on). Returns the exit code.
 int passwd_main(int argc, char** argv);
 
-// The same with its streams given; args[0] is "passwd".
+// The same with its input and output given; args[0] is "passwd".
 int run_passwd(const std::vector<std::string>& args, const PasswdIo& io);
 
 }  // namespace tern::auth

@@ -188,7 +188,8 @@ using Packet = std::variant<Connect, Connack, Publish, Puback, Pubrec, Pubrel, P
 PacketType packet_type(const Packet& packet) noexcept;
 const char* packet_type_name(PacketType type) noexcept;
 
-// Readable one-line dumps for test failures and the verbose log, e.g. "PUBLISH(topic=a/b qos=1 id=7 len=5)".
+// Readable one-line dumps for test failures, e.g. "PUBLISH(topic=a/b qos=1 id=7 len=5)". Defined in packet_print.cpp,
+// which only the tests link (tern_protocol_print): the executable has no streams.
 std::ostream& operator<<(std::ostream& os, const Packet& packet);
 
 }  // namespace tern::protocol

@@ -1,4 +1,4 @@
-// `tern passwd` run in-process (run_passwd with string streams and typed lines given): creating, adding, updating,
+// `tern passwd` run in-process (run_passwd writing into strings, with typed lines given): creating, adding, updating,
 // deleting and upgrading users; the lines it must keep byte for byte; mosquitto_passwd's messages and exit codes;
 // the file's mode whatever the umask; no temporary file left behind, whether the edit succeeds or fails.
 #include "broker/auth/passwd_tool.hpp"
@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 
 #include <optional>
-#include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "broker/auth/password_file.hpp"
@@ -28,16 +28,16 @@ struct PasswdRun {
 
 // `tern passwd ARGS`, answering the password prompts with `typed` in order (nullopt: end of input).
 PasswdRun passwd(std::vector<std::string> args, std::vector<std::optional<std::string>> typed = {}) {
-  std::ostringstream out;
-  std::ostringstream err;
+  PasswdRun run;
   std::size_t next = 0;
-  const PasswdIo io{out, err, [&]() -> std::optional<std::string> {
+  const PasswdIo io{[&](std::string_view text) { run.out += text; }, [&](std::string_view text) { run.err += text; },
+                    [&]() -> std::optional<std::string> {
                       if (next >= typed.size()) return std::nullopt;
                       return typed[next++];
                     }};
   args.insert(args.begin(), "passwd");
-  const int code = run_passwd(args, io);
-  return {code, out.str(), err.str()};
+  run.code = run_passwd(args, io);
+  return run;
 }
 
 // Sets the umask for a scope.
