@@ -30,6 +30,7 @@ std::string streamed(const Args&... args) {
 #define EXPECT_AS_STREAMED(...) EXPECT_EQ(formatted(__VA_ARGS__), streamed(__VA_ARGS__))
 
 enum Unscoped { zero, one, big = 70000 };
+enum SmallUnscoped : unsigned char { letter_a = 'a' };  // a character to a stream (its underlying type)
 
 TEST(LogFormat, TextAsIs) {
   const std::string text = "client c1";
@@ -54,7 +55,7 @@ TEST(LogFormat, IntegersInDecimal) {
   EXPECT_AS_STREAMED(std::numeric_limits<long long>::max(), ' ', -7L, ' ', 12345678901ULL);
 }
 
-TEST(LogFormat, UnscopedEnumsAsTheirNumber) { EXPECT_AS_STREAMED(zero, ' ', one, ' ', big); }
+TEST(LogFormat, UnscopedEnumsAsTheirNumber) { EXPECT_AS_STREAMED(zero, ' ', one, ' ', big, ' ', letter_a); }
 
 TEST(LogFormat, NullCharPointerSaysSo) {
   // A stream would set badbit and drop the rest of the line.
