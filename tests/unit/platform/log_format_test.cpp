@@ -50,7 +50,7 @@ TEST(LogFormat, BoolAsADigit) { EXPECT_AS_STREAMED(true, " ", false); }
 
 TEST(LogFormat, IntegersInDecimal) {
   EXPECT_AS_STREAMED(0, ' ', -1, ' ', std::numeric_limits<int>::min(), ' ', std::numeric_limits<int>::max());
-  EXPECT_AS_STREAMED(short{-32768}, ' ', std::uint16_t{65535}, ' ', 4'294'967'295u, ' ', std::size_t{1} << 40);
+  EXPECT_AS_STREAMED(short{-32768}, ' ', std::uint16_t{65535}, ' ', 4'294'967'295u, ' ', std::uint64_t{1} << 40);
   EXPECT_AS_STREAMED(std::numeric_limits<std::int64_t>::min(), ' ', std::numeric_limits<std::uint64_t>::max());
   EXPECT_AS_STREAMED(std::numeric_limits<long long>::max(), ' ', -7L, ' ', 12345678901ULL);
 }
