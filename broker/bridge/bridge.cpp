@@ -39,22 +39,44 @@ void fill_defaults(BridgeSettings& s, std::string_view host_name) {
   if (s.notification_topic.empty()) s.notification_topic = "$SYS/broker/connection/" + s.remote_clientid + "/state";
 }
 
-Bridge::Bridge(BridgeSettings settings) : settings_(std::move(settings)) {}
+Bridge::Bridge(BridgeSettings settings) : settings_(std::move(settings)) {
+  for (const auto& t : settings_.topics) {
+    local_filters_.push_back(t.local_prefix + t.pattern);
+    remote_filters_.push_back(t.remote_prefix + t.pattern);
+  }
+}
 
 void Bridge::send_remote(const Packet& packet, Output& out) const {
   protocol::encode(packet, settings_.protocol, out.remote);
 }
 
-const BridgeSettings::Topic* Bridge::outgoing_topic(const std::string& local_topic) const {
-  for (const auto& t : settings_.topics) {
-    if (t.outgoing() && protocol::topic_matches(t.local_prefix + t.pattern, local_topic)) return &t;
+void Bridge::Output::clear() noexcept {
+  attach_local = false;
+  local.clear();
+  remote.clear();
+  detach_local = false;
+  local_state.clear();
+  dropped_oversize = false;
+  refused_upstream.reset();
+  priming = false;
+  relayed = false;
+  failure.clear();
+}
+
+const BridgeSettings::Topic* Bridge::outgoing_topic(std::string_view local_topic) const {
+  for (std::size_t i = 0; i < settings_.topics.size(); ++i) {
+    if (settings_.topics[i].outgoing() && protocol::topic_matches(local_filters_[i], local_topic)) {
+      return &settings_.topics[i];
+    }
   }
   return nullptr;
 }
 
-const BridgeSettings::Topic* Bridge::incoming_topic(const std::string& remote_topic) const {
-  for (const auto& t : settings_.topics) {
-    if (t.incoming() && protocol::topic_matches(t.remote_prefix + t.pattern, remote_topic)) return &t;
+const BridgeSettings::Topic* Bridge::incoming_topic(std::string_view remote_topic) const {
+  for (std::size_t i = 0; i < settings_.topics.size(); ++i) {
+    if (settings_.topics[i].incoming() && protocol::topic_matches(remote_filters_[i], remote_topic)) {
+      return &settings_.topics[i];
+    }
   }
   return nullptr;
 }
@@ -250,39 +272,22 @@ void Bridge::on_local(Packet&& packet, Output& out) {
     return;
   }
   if (auto* publish = std::get_if<protocol::Publish>(&packet)) {
-    // Not a topic of ours (an older subscription of the persistent local session), or too large for the upstream
-    // (bridge_max_packet_size): done with locally, never forwarded.
-    auto done_locally = [&] {
-      if (publish->qos == QoS::at_least_once) out.local.push_back(protocol::Puback{.packet_id = publish->packet_id});
-      if (publish->qos == QoS::exactly_once) out.local.push_back(protocol::Pubrec{.packet_id = publish->packet_id});
-    };
-    const BridgeSettings::Topic* topic = outgoing_topic(publish->topic);
-    if (topic == nullptr) {
-      done_locally();
-      return;
-    }
-    protocol::Publish remote{.topic = renamed(std::move(publish->topic), topic->local_prefix, topic->remote_prefix),
-                             .payload = std::move(publish->payload),
-                             .qos = publish->qos,
-                             .retain = settings_.outgoing_retain && publish->retain,
-                             .dup = publish->dup,
-                             .packet_id = publish->packet_id};
+    // As on_local_publish() does it, with the properties encoded here; a topic alias and subscription identifiers
+    // belong to the local connection and stay behind.
+    std::string properties;
     if (settings_.protocol == Version::v5) {
-      remote.properties = std::move(publish->properties);
-      remote.properties.topic_alias.reset();
-      remote.properties.subscription_identifiers.clear();
+      publish->properties.topic_alias.reset();
+      publish->properties.subscription_identifiers.clear();
+      protocol::encode_properties(publish->properties, properties);
     }
-    if (settings_.max_packet_size != 0) {
-      std::string encoded;
-      protocol::encode(remote, settings_.protocol, encoded);
-      if (encoded.size() > settings_.max_packet_size) {
-        out.dropped_oversize = true;
-        done_locally();
-        return;
-      }
-    }
-    send_remote(remote, out);
-    out.relayed = true;
+    forward(protocol::PublishView{.topic = publish->topic,
+                                  .payload = publish->payload,
+                                  .qos = publish->qos,
+                                  .retain = publish->retain,
+                                  .dup = publish->dup,
+                                  .packet_id = publish->packet_id,
+                                  .encoded_properties = properties},
+            out);
     return;
   }
   if (auto* pubrel = std::get_if<protocol::Pubrel>(&packet)) {
@@ -320,6 +325,47 @@ void Bridge::on_local(Packet&& packet, Output& out) {
     return;
   }
   // SUBACK and the rest: nothing to do.
+}
+
+bool Bridge::on_local_publish(const protocol::PublishView& publish, Output& out) {
+  if (!up_ || !own_ids_.empty()) return false;
+  forward(publish, out);
+  return true;
+}
+
+void Bridge::forward(const protocol::PublishView& local, Output& out) const {
+  // Not a topic of ours (an older subscription of the persistent local session), or too large for the upstream
+  // (bridge_max_packet_size): done with locally, never forwarded.
+  auto done_locally = [&] {
+    if (local.qos == QoS::at_least_once) out.local.push_back(protocol::Puback{.packet_id = local.packet_id});
+    if (local.qos == QoS::exactly_once) out.local.push_back(protocol::Pubrec{.packet_id = local.packet_id});
+  };
+  const BridgeSettings::Topic* topic = outgoing_topic(local.topic);
+  if (topic == nullptr) {
+    done_locally();
+    return;
+  }
+  protocol::PublishView remote{.topic = local.topic,
+                               .payload = local.payload,
+                               .qos = local.qos,
+                               .retain = settings_.outgoing_retain && local.retain,
+                               .dup = local.dup,
+                               .packet_id = local.packet_id,
+                               .encoded_properties = local.encoded_properties};
+  std::string renamed_topic;
+  if (!topic->local_prefix.empty() || !topic->remote_prefix.empty()) {
+    renamed_topic = topic->remote_prefix;
+    renamed_topic.append(local.topic.substr(topic->local_prefix.size()));
+    remote.topic = renamed_topic;
+  }
+  if (settings_.max_packet_size != 0 &&
+      protocol::publish_size(remote, settings_.protocol) > settings_.max_packet_size) {
+    out.dropped_oversize = true;
+    done_locally();
+    return;
+  }
+  protocol::encode_publish(remote, settings_.protocol, out.remote);
+  out.relayed = true;
 }
 
 void Bridge::disconnect(Output& out) const {

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "broker/bridge/bridge_settings.hpp"
+#include "broker/protocol/codec.hpp"
 #include "broker/protocol/packets.hpp"
 
 namespace tern::bridge {
@@ -75,6 +76,9 @@ class Bridge {
     bool priming = false;  // prime(): not a connection (for the log)
     bool relayed = false;  // a PUBLISH crossed, either way (start_type lazy's idle_timeout)
     std::string failure;
+
+    // Empties it for the next step, keeping what `local` and `remote` have allocated (the driver reuses one).
+    void clear() noexcept;
   };
 
   // At start-up, before any link: the local session is made (attached, subscribed, detached), so that what is
@@ -86,6 +90,9 @@ class Bridge {
   // A packet from the upstream / from the broker to the bridge's local client.
   void on_remote(protocol::Packet&& packet, Output& out);
   void on_local(protocol::Packet&& packet, Output& out);
+  // The same for a PUBLISH the driver read in place (protocol::read_publish_view): sent upstream without building
+  // a Publish. False when it must go through on_local instead: the link is not up, or local packets are held.
+  bool on_local_publish(const protocol::PublishView& publish, Output& out);
   // Ending the link on purpose (start_type lazy's idle_timeout): the state "0" upstream (a normal DISCONNECT does
   // not publish the will) and the DISCONNECT. The driver closes the connection once they are written.
   void disconnect(Output& out) const;
@@ -98,13 +105,19 @@ class Bridge {
  private:
   void send_remote(const protocol::Packet& packet, Output& out) const;
   void local_session(Output& out) const;  // attach, CONNECT and SUBSCRIBE of the local client
-  const BridgeSettings::Topic* outgoing_topic(const std::string& local_topic) const;
-  const BridgeSettings::Topic* incoming_topic(const std::string& remote_topic) const;
+  // A local PUBLISH: upstream, or done with locally (not an `out` topic, over bridge_max_packet_size).
+  void forward(const protocol::PublishView& local, Output& out) const;
+  const BridgeSettings::Topic* outgoing_topic(std::string_view local_topic) const;
+  const BridgeSettings::Topic* incoming_topic(std::string_view remote_topic) const;
   protocol::Publish notification(bool up) const;
   bool holds(std::uint16_t id) const;
   void release(std::uint16_t id, Output& out);  // the upstream acknowledged the bridge's own packet `id`
 
   BridgeSettings settings_;
+  // Per topic of settings_.topics: the filter its messages match here (LOCAL_PREFIX + pattern) and upstream
+  // (REMOTE_PREFIX + pattern).
+  std::vector<std::string> local_filters_;
+  std::vector<std::string> remote_filters_;
   bool up_ = false;
   bool ping_outstanding_ = false;
   // The window towards the upstream: settings().max_inflight, or a 5.0 upstream's lower Receive Maximum.

@@ -111,6 +111,9 @@ class BridgeLink final : public core::ConnectionSink {
   bool local_attached_ = false;
   std::string local_leftover_;  // local bytes of an unfinished packet
   std::array<char, 64 * 1024> read_buffer_{};
+  // The step being applied from a read of either side (on_remote_bytes, process_local: never nested), kept so that
+  // its buffers are reused.
+  bridge::Bridge::Output batch_;
 
   // The broker's bytes for the local client (ConnectionSink), under local_mutex_.
   mutable SlimMutex local_mutex_;

@@ -70,6 +70,14 @@ struct PublishView {
 std::size_t publish_size(const PublishView& publish, Version version);
 void encode_publish(const PublishView& publish, Version version, std::string& out);
 
+// A relay's fast path (the bridge passing on what the broker sent its local client): the PUBLISH at the front of
+// `data`, read in place into `view` (encoded_properties: the property block's contents, without its length).
+// Returns the bytes it takes, or 0 when the front is not one whole PUBLISH of that kind: incomplete, malformed,
+// another packet, or one whose properties carry a topic alias or subscription identifiers (values of one
+// connection, which a relay must not pass on); decode() it then. Strings are not checked for UTF-8: the bytes are
+// the broker's own encoding.
+std::size_t read_publish_view(std::string_view data, Version version, PublishView& view) noexcept;
+
 // Variable byte integer helpers (spec 1.5.5), exposed for tests and the load generator.
 void encode_varint(std::uint32_t value, std::string& out);
 std::size_t varint_size(std::uint32_t value) noexcept;

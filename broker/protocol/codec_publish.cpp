@@ -68,7 +68,72 @@ void encode_publish(const PublishView& view, const Properties* extra, Version ve
   out.append(view.payload);
 }
 
+namespace {
+
+// Skips the contents of a PUBLISH property block; false if it is malformed or holds a property a relay must not pass
+// on (topic alias, subscription identifier) or one a PUBLISH cannot carry.
+bool relayable_properties(Reader r) noexcept {
+  while (!r.empty()) {
+    std::uint8_t id = 0;
+    std::uint8_t u8 = 0;
+    std::uint32_t u32 = 0;
+    std::string_view s;
+    r.read_u8(id);
+    bool ok = false;
+    switch (static_cast<PropertyId>(id)) {
+      case PropertyId::payload_format_indicator:
+        ok = r.read_u8(u8);
+        break;
+      case PropertyId::message_expiry_interval:
+        ok = r.read_u32(u32);
+        break;
+      case PropertyId::content_type:
+      case PropertyId::response_topic:
+      case PropertyId::correlation_data:
+        ok = r.read_binary(s);
+        break;
+      case PropertyId::user_property:
+        ok = r.read_binary(s) && r.read_binary(s);
+        break;
+      default:  // topic alias, subscription identifier, or not a PUBLISH property
+        return false;
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
 }  // namespace detail
+
+std::size_t read_publish_view(std::string_view data, Version version, PublishView& view) noexcept {
+  if (data.size() < 2 || (static_cast<std::uint8_t>(data[0]) >> 4) != static_cast<std::uint8_t>(PacketType::publish)) {
+    return 0;
+  }
+  const auto flags = static_cast<std::uint8_t>(data[0] & 0x0F);
+  const auto qos = static_cast<std::uint8_t>((flags >> 1) & 0x03);
+  if (qos == 3) return 0;
+  std::uint32_t remaining = 0;
+  detail::Reader header(data.data() + 1, data.size() - 1);
+  if (!header.read_varint(remaining) || header.remaining() < remaining) return 0;
+  const std::size_t header_size = data.size() - header.remaining();
+  detail::Reader r(data.data() + header_size, remaining);
+  PublishView v;
+  v.qos = static_cast<QoS>(qos);
+  v.dup = (flags & 0x08) != 0;
+  v.retain = (flags & 0x01) != 0;
+  if (!r.read_binary(v.topic)) return 0;
+  if (v.qos != QoS::at_most_once && (!r.read_u16(v.packet_id) || v.packet_id == 0)) return 0;
+  if (version == Version::v5) {
+    std::uint32_t length = 0;
+    if (!r.read_varint(length) || r.remaining() < length) return 0;
+    v.encoded_properties = r.take(length);
+    if (!detail::relayable_properties(detail::Reader(v.encoded_properties.data(), length))) return 0;
+  }
+  v.payload = r.take_rest();
+  view = v;
+  return header_size + remaining;
+}
 
 std::size_t publish_size(const PublishView& publish, Version version) {
   return detail::publish_size(publish, nullptr, version);

@@ -185,6 +185,90 @@ TEST(Bridge, AnOutgoingQos1MessageKeepsItsIdAndIsAcknowledgedLocallyOnlyAfterThe
   EXPECT_TRUE(out.remote.empty());
 }
 
+// The driver's fast path: a PUBLISH read in place from the broker's bytes goes upstream as the decoded one would,
+// with its properties (5.0) and the topic renamed; the general path leaves the local connection's topic alias and
+// subscription identifiers behind.
+TEST(Bridge, APublishReadInPlaceGoesUpstreamAsTheDecodedOneWould) {
+  for (Version version : {Version::v311, Version::v5}) {
+    protocol::Publish local{
+        .topic = "sensors/t1", .payload = "21.5", .qos = QoS::at_least_once, .retain = true, .packet_id = 7};
+    local.properties.content_type = "text/plain";
+    local.properties.user_properties = {{"site", "7"}};
+    local.properties.message_expiry_interval = 30;
+    const std::string bytes = protocol::encode(local, Version::v5);
+    protocol::PublishView view;
+    ASSERT_EQ(protocol::read_publish_view(bytes, Version::v5, view), bytes.size());
+
+    Bridge fast = connected(version);
+    Bridge::Output fast_out;
+    ASSERT_TRUE(fast.on_local_publish(view, fast_out));
+    EXPECT_TRUE(fast_out.relayed);
+    EXPECT_TRUE(fast_out.local.empty());
+
+    Bridge general = connected(version);
+    Bridge::Output general_out;
+    protocol::Publish with_alias = local;
+    with_alias.properties.topic_alias = 4;
+    with_alias.properties.subscription_identifiers = {12};
+    general.on_local(std::move(with_alias), general_out);
+    EXPECT_EQ(fast_out.remote, general_out.remote);
+
+    const auto publish = sent_upstream<protocol::Publish>(fast_out, version);
+    EXPECT_EQ(publish.topic, "site7/sensors/t1");
+    EXPECT_EQ(publish.payload, "21.5");
+    EXPECT_EQ(publish.packet_id, 7);
+    EXPECT_TRUE(publish.retain);
+    if (version == Version::v5) {
+      EXPECT_EQ(publish.properties.content_type, "text/plain");
+      EXPECT_EQ(publish.properties.message_expiry_interval, 30u);
+      ASSERT_EQ(publish.properties.user_properties.size(), 1u);
+      EXPECT_FALSE(publish.properties.topic_alias);
+      EXPECT_TRUE(publish.properties.subscription_identifiers.empty());
+    }
+  }
+}
+
+TEST(Bridge, APublishReadInPlaceTakesTheGeneralPathWhileLocalPacketsAreHeld) {
+  const std::string bytes = protocol::encode(
+      protocol::Publish{.topic = "sensors/a", .payload = "1", .qos = QoS::at_least_once, .packet_id = 3}, Version::v5);
+  protocol::PublishView view;
+  ASSERT_EQ(protocol::read_publish_view(bytes, Version::v5, view), bytes.size());
+  Bridge::Output out;
+  Bridge down(settings());
+  EXPECT_FALSE(down.on_local_publish(view, out));  // no link
+  Bridge b = just_connected();
+  EXPECT_FALSE(b.on_local_publish(view, out));  // the SUBSCRIBE and the "1" hold the local packets
+  EXPECT_TRUE(out.remote.empty());
+  EXPECT_TRUE(out.local.empty());
+}
+
+TEST(Bridge, APublishReadInPlaceNotOursOrTooLargeIsDoneWithLocally) {
+  BridgeSettings s = settings();
+  s.max_packet_size = 40;
+  Bridge b(s);
+  Bridge::Output out;
+  b.remote_opened(out);
+  b.on_remote(protocol::Connack{}, out);
+  b.on_remote(protocol::Suback{.packet_id = 1, .reason_codes = {static_cast<ReasonCode>(1)}}, out);
+  b.on_remote(protocol::Puback{.packet_id = 2}, out);
+  out = {};
+  auto relay = [&](const char* topic, std::string payload, std::uint16_t id) {
+    const std::string bytes = protocol::encode(
+        protocol::Publish{.topic = topic, .payload = std::move(payload), .qos = QoS::exactly_once, .packet_id = id},
+        Version::v5);
+    protocol::PublishView view;
+    ASSERT_EQ(protocol::read_publish_view(bytes, Version::v5, view), bytes.size());
+    ASSERT_TRUE(b.on_local_publish(view, out));
+  };
+  relay("elsewhere/t", "x", 4);                 // no `out` topic matches it
+  relay("sensors/t", std::string(30, 'x'), 5);  // 49 bytes upstream, over bridge_max_packet_size
+  EXPECT_TRUE(out.remote.empty());
+  EXPECT_TRUE(out.dropped_oversize);
+  ASSERT_EQ(out.local.size(), 2u);
+  EXPECT_EQ(as<protocol::Pubrec>(out.local[0]).packet_id, 4);
+  EXPECT_EQ(as<protocol::Pubrec>(out.local[1]).packet_id, 5);
+}
+
 // Each step of a QoS 2 handshake is relayed to the other side, so each session keeps its own half and resends it
 // after a lost link or a restart.
 TEST(Bridge, AnOutgoingQos2MessageRelaysEachStepOfItsHandshake) {

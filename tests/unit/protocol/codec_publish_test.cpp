@@ -241,5 +241,66 @@ TEST(EncodePublish, MatchesEncodeOfPublish) {
   }
 }
 
+// read_publish_view: the bridge's fast path reads the broker's own PUBLISH bytes in place.
+TEST(ReadPublishView, ReadsWhatEncodePublishWrote) {
+  Publish p = make_publish("a/b", std::string(300, 'z'), QoS::exactly_once, 77, true);
+  p.dup = true;
+  p.properties.payload_format_indicator = 1;
+  p.properties.message_expiry_interval = 60;
+  p.properties.content_type = "text/plain";
+  p.properties.response_topic = "reply/here";
+  p.properties.correlation_data = std::string("\x00\x01", 2);
+  p.properties.user_properties = {{"k", "v"}, {"k", "w"}};
+  for (Version v : {Version::v311, Version::v5}) {
+    const std::string wire = encode(p, v) + std::string("\xC0\x00", 2);  // a PINGREQ after it
+    PublishView view;
+    ASSERT_EQ(read_publish_view(wire, v, view), wire.size() - 2) << static_cast<int>(v);
+    EXPECT_EQ(view.topic, "a/b");
+    EXPECT_EQ(view.payload, p.payload);
+    EXPECT_EQ(view.qos, QoS::exactly_once);
+    EXPECT_TRUE(view.retain);
+    EXPECT_TRUE(view.dup);
+    EXPECT_EQ(view.packet_id, 77);
+    // Written again from the view: the same bytes (the properties verbatim).
+    std::string again;
+    encode_publish(view, v, again);
+    EXPECT_EQ(hex(again), hex(wire.substr(0, wire.size() - 2)));
+  }
+  PublishView view;
+  const std::string qos0 = encode(make_publish("t", "", QoS::at_most_once, 0), Version::v5);
+  ASSERT_EQ(read_publish_view(qos0, Version::v5, view), qos0.size());
+  EXPECT_EQ(view.topic, "t");
+  EXPECT_EQ(view.payload, "");
+  EXPECT_EQ(view.packet_id, 0);
+  EXPECT_TRUE(view.encoded_properties.empty());
+}
+
+TEST(ReadPublishView, LeavesToDecodeWhatItDoesNotRelay) {
+  PublishView view;
+  const std::string whole = encode(make_publish("t", "data", QoS::at_least_once, 9), Version::v5);
+  // Every incomplete prefix: 0, never a packet that runs past the bytes.
+  for (std::size_t n = 0; n < whole.size(); ++n) {
+    EXPECT_EQ(read_publish_view(std::string_view(whole).substr(0, n), Version::v5, view), 0u) << n;
+  }
+  // Another packet.
+  EXPECT_EQ(read_publish_view(bytes({0x40, 0x02, 0x00, 0x01}), Version::v5, view), 0u);
+  // QoS 3; packet id 0.
+  EXPECT_EQ(read_publish_view(bytes({0x36, 0x06, 0x00, 0x01, 't', 0x00, 0x01, 0x00}), Version::v5, view), 0u);
+  EXPECT_EQ(read_publish_view(bytes({0x32, 0x06, 0x00, 0x01, 't', 0x00, 0x00, 0x00}), Version::v5, view), 0u);
+  // A topic alias or a subscription identifier: values of the connection, for decode() and the general path.
+  Publish aliased = make_publish("t", "data", QoS::at_least_once, 9);
+  aliased.properties.topic_alias = 1;
+  EXPECT_EQ(read_publish_view(encode(aliased, Version::v5), Version::v5, view), 0u);
+  Publish identified = make_publish("t", "data", QoS::at_least_once, 9);
+  identified.properties.subscription_identifiers = {5};
+  EXPECT_EQ(read_publish_view(encode(identified, Version::v5), Version::v5, view), 0u);
+  // A property a PUBLISH cannot carry, and a property block running past the packet.
+  EXPECT_EQ(read_publish_view(bytes({0x30, 0x06, 0x00, 0x01, 't', 0x02, 0x24, 0x01}), Version::v5, view), 0u);
+  EXPECT_EQ(read_publish_view(bytes({0x30, 0x06, 0x00, 0x01, 't', 0x05, 0x01, 0x01}), Version::v5, view), 0u);
+  EXPECT_EQ(read_publish_view(bytes({0x30, 0x07, 0x00, 0x01, 't', 0x02, 0x03, 0x00, 0x05}), Version::v5, view), 0u);
+  // A remaining length of more than four bytes.
+  EXPECT_EQ(read_publish_view(bytes({0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01}), Version::v5, view), 0u);
+}
+
 }  // namespace
 }  // namespace tern::protocol
