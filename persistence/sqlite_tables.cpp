@@ -118,11 +118,16 @@ SqliteTables::SqliteTables(Database& db)
                                    "DELETE FROM messages WHERE id = ?1 "
                                    "AND NOT EXISTS (SELECT 1 FROM queue WHERE message_id = ?1) "
                                    "AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = ?1)"),
+      delete_unreferenced_messages_in_(db,
+                                       "DELETE FROM messages WHERE id BETWEEN ?1 AND ?2 "
+                                       "AND NOT EXISTS (SELECT 1 FROM queue WHERE message_id = messages.id) "
+                                       "AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = messages.id)"),
       queue_message_of_(db, "SELECT message_id FROM queue WHERE client_id = ?1 AND seq = ?2"),
       put_queue_(db,
                  "INSERT OR REPLACE INTO queue(client_id, seq, message_id, qos, retain, subscription_ids, "
                  "packet_id, released) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
       delete_queue_(db, "DELETE FROM queue WHERE client_id = ?1 AND seq = ?2 RETURNING message_id"),
+      delete_queue_range_(db, "DELETE FROM queue WHERE client_id = ?1 AND seq BETWEEN ?2 AND ?3 RETURNING message_id"),
       delete_session_queue_(db, "DELETE FROM queue WHERE client_id = ?1 RETURNING message_id"),
       put_incoming_(db, "INSERT OR IGNORE INTO incoming(client_id, packet_id) VALUES (?1, ?2)"),
       delete_incoming_(db, "DELETE FROM incoming WHERE client_id = ?1 AND packet_id = ?2"),
@@ -140,16 +145,47 @@ void SqliteTables::begin() {
 
 void SqliteTables::apply(const std::vector<core::StoreOpView>& ops, const TransactionPlan& plan) {
   plan_ = &plan;
+  // The run of queue entry deletions not run yet: seqs run_first..run_last of run->client_id (null: none).
+  const core::StoreOpView* run = nullptr;
+  std::uint64_t run_first = 0;
+  std::uint64_t run_last = 0;
+  auto flush_run = [&] {
+    if (run != nullptr) delete_queue_entries(run->client_id, run_first, run_last);
+    run = nullptr;
+  };
   for (std::size_t i = 0; i < plan.skip.size(); ++i) {
-    if (!plan.skip[i]) {
-      core::StoreOp o = core::decode_store_op(ops[i].bytes);
-      if (auto* put = std::get_if<op::PutQueueEntry>(&o)) put->fresh = ops[i].fresh;
-      apply(o);
-    } else if (ops[i].kind == core::StoreOpTag::put_message) {
-      next_message_id_ = std::max(next_message_id_, ops[i].message_id + 1);  // never written, still never reused
+    const core::StoreOpView& view = ops[i];
+    if (plan.skip[i]) {
+      if (view.kind == core::StoreOpTag::put_message) {
+        next_message_id_ = std::max(next_message_id_, view.message_id + 1);  // never written, still never reused
+      }
+      continue;  // runs nothing: a run of deletions goes on past it
     }
+    if (view.kind == core::StoreOpTag::delete_queue_entry) {
+      if (run != nullptr && view.client_id == run->client_id && view.number == run_last + 1) {
+        run_last = view.number;
+        continue;
+      }
+      flush_run();
+      run = &view;
+      run_first = run_last = view.number;
+      continue;
+    }
+    flush_run();
+    core::StoreOp o = core::decode_store_op(view.bytes);
+    if (auto* put = std::get_if<op::PutQueueEntry>(&o)) put->fresh = view.fresh;
+    apply(o);
   }
+  flush_run();
   plan_ = nullptr;
+}
+
+void SqliteTables::delete_queue_entries(std::string_view client_id, std::uint64_t first, std::uint64_t last) {
+  if (first == last) {
+    collect_candidates(delete_queue_.start().bind(1, client_id).bind(2, as_int(first)));
+  } else {
+    collect_candidates(delete_queue_range_.start().bind(1, client_id).bind(2, as_int(first)).bind(3, as_int(last)));
+  }
 }
 
 void SqliteTables::apply(core::StoreOp& o) {
@@ -232,9 +268,7 @@ void SqliteTables::apply(op::PutQueueEntry& o) {
       .run();
 }
 
-void SqliteTables::apply(op::DeleteQueueEntry& o) {
-  collect_candidates(delete_queue_.start().bind(1, o.client_id).bind(2, as_int(o.seq)));
-}
+void SqliteTables::apply(op::DeleteQueueEntry& o) { delete_queue_entries(o.client_id, o.seq, o.seq); }
 
 void SqliteTables::apply(op::PutIncoming& o) {
   put_incoming_.start().bind(1, o.incoming.client_id).bind(2, std::int64_t{o.incoming.packet_id}).run();
@@ -265,11 +299,22 @@ std::vector<std::uint64_t> SqliteTables::commit(const MessageIdSet& later_refere
   std::sort(candidates_.begin(), candidates_.end());
   candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
   std::vector<std::uint64_t> deferred;
-  for (auto id : candidates_) {
-    if (later_referenced.contains(id)) {
-      deferred.push_back(id);
+  // Runs of consecutive candidates, each one statement (a deferred one ends a run).
+  for (std::size_t i = 0; i < candidates_.size();) {
+    const std::uint64_t first = candidates_[i];
+    if (later_referenced.contains(first)) {
+      deferred.push_back(first);
+      ++i;
+      continue;
+    }
+    std::uint64_t last = first;
+    for (++i; i < candidates_.size() && candidates_[i] == last + 1 && !later_referenced.contains(candidates_[i]); ++i) {
+      last = candidates_[i];
+    }
+    if (first == last) {
+      delete_unreferenced_message_.start().bind(1, as_int(first)).run();
     } else {
-      delete_unreferenced_message_.start().bind(1, as_int(id)).run();
+      delete_unreferenced_messages_in_.start().bind(1, as_int(first)).bind(2, as_int(last)).run();
     }
   }
   candidates_.clear();
@@ -302,8 +347,8 @@ core::StoreSnapshot SqliteTables::load(std::chrono::milliseconds progress_interv
     if (now - last_report < progress_interval) return;
     last_report = now;
     TERN_LOG(notice, "persistence: restoring, read so far: ", snap.sessions.size(), " session(s), ",
-             snap.subscriptions.size(), " subscription(s), ", snap.messages.size(), " message(s), ",
-             snap.queue.size(), " queued or in-flight entr", snap.queue.size() == 1 ? "y" : "ies");
+             snap.subscriptions.size(), " subscription(s), ", snap.messages.size(), " message(s), ", snap.queue.size(),
+             " queued or in-flight entr", snap.queue.size() == 1 ? "y" : "ies");
   };
 
   Statement sessions(db_,

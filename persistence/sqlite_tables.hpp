@@ -18,14 +18,24 @@
 //   or both in one transaction: apply({PutMessage{7}, PutQueueEntry{"s", 1 -> 7, fresh}, DeleteQueueEntry{"s", 1}})
 //                  runs nothing but the next_message_id update at commit().
 //
+// Runs of consecutive ids are one statement each: the queue entries of one session with consecutive seqs that
+// running ops delete one after the other (a session draining its queue acknowledges in order), and candidates with
+// consecutive ids (a backlog's messages were put in order). A range statement touches exactly the rows the single
+// ones would, one B-tree seek instead of one per row:
+//
+//   apply({DeleteQueueEntry{"s", 5}, DeleteQueueEntry{"s", 6}, DeleteQueueEntry{"s", 7}})
+//                                  DELETE FROM queue WHERE client_id = 's' AND seq BETWEEN 5 AND 7 RETURNING ...
+//   commit(), candidates {40, 41, 42, 50}   one range for 40..42 (each still checked for references), one for 50
+//
 // Thread safety: none; the store's writer (or load() under the store's mutex) uses it alone.
 #pragma once
 
 #include <algorithm>
-#include <cstddef>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "broker/core/store_codec.hpp"
@@ -79,19 +89,21 @@ class SqliteTables {
   void apply(core::store_op::ClearRetained& op);
   // Runs `st` (already bound) and adds the message id in column 0 of each row to the candidates.
   void collect_candidates(Statement& st);
+  // DeleteQueueEntry for seqs first..last of `client_id`, as one statement.
+  void delete_queue_entries(std::string_view client_id, std::uint64_t first, std::uint64_t last);
 
   Database& db_;
   Statement begin_, commit_;
   Statement put_session_, delete_session_;
   Statement put_subscription_, delete_subscription_, delete_session_subscriptions_;
-  Statement put_message_, delete_unreferenced_message_;
-  Statement queue_message_of_, put_queue_, delete_queue_, delete_session_queue_;
+  Statement put_message_, delete_unreferenced_message_, delete_unreferenced_messages_in_;
+  Statement queue_message_of_, put_queue_, delete_queue_, delete_queue_range_, delete_session_queue_;
   Statement put_incoming_, delete_incoming_, delete_session_incoming_;
   Statement retained_message_of_, set_retained_, clear_retained_;
   Statement raise_next_message_id_;
   std::vector<std::uint64_t> candidates_;
   const TransactionPlan* plan_ = nullptr;  // during apply()
-  std::uint64_t next_message_id_ = 0;  // 0: no message put in this transaction
+  std::uint64_t next_message_id_ = 0;      // 0: no message put in this transaction
 };
 
 }  // namespace tern::persistence

@@ -116,8 +116,9 @@ TEST_P(StoreContract, QueueEntriesComeBackInClientAndSeqOrder) {
 
 TEST_P(StoreContract, LoadQueueReadsOneClientsEntriesAfterASeqInPages) {
   put(batch(op::PutMessage{message(1, "x", "one")}, op::PutMessage{message(2, "y", "two")},
-            op::PutQueueEntry{entry("ab", 1, 1)}, op::PutQueueEntry{entry("a", 3, 2)}, op::PutQueueEntry{entry("a", 1, 1)},
-            op::PutQueueEntry{entry("a", 2, 1)}, op::PutQueueEntry{entry("a", 7, 2)}, op::PutQueueEntry{entry("b", 1, 1)}));
+            op::PutQueueEntry{entry("ab", 1, 1)}, op::PutQueueEntry{entry("a", 3, 2)},
+            op::PutQueueEntry{entry("a", 1, 1)}, op::PutQueueEntry{entry("a", 2, 1)},
+            op::PutQueueEntry{entry("a", 7, 2)}, op::PutQueueEntry{entry("b", 1, 1)}));
   // No flush: load_queue sees every batch submitted before it.
   auto page = store_->load_queue("a", 0, 3);
   EXPECT_EQ(page.entries, (std::vector{entry("a", 1, 1), entry("a", 2, 1), entry("a", 3, 2)}));
@@ -204,6 +205,29 @@ TEST_P(StoreContract, AMessageLivesWhileAQueueEntryOrARetainedTopicNamesIt) {
   EXPECT_EQ(message_ids(load()), std::vector<std::uint64_t>{1});
   put(batch(op::DeleteQueueEntry{"b", 1}));
   EXPECT_TRUE(load().messages.empty());
+}
+
+// A session draining its queue deletes runs of consecutive seqs, and their messages have consecutive ids: the SQLite
+// store deletes such runs with one statement each (sqlite_tables.hpp). Only the rows named go: not the entry after a
+// run, not another client's (one whose id the first one prefixes) whose seq would continue the run, not a message
+// still referenced inside a run of candidates.
+TEST_P(StoreContract, RunsOfDeletedEntriesTakeExactlyTheirRowsAndTheirUnreferencedMessages) {
+  std::vector<StoreOp> fill;
+  for (std::uint64_t id = 1; id <= 10; ++id) fill.push_back(op::PutMessage{message(id, "t")});
+  for (std::uint64_t seq = 1; seq <= 7; ++seq) fill.push_back(op::PutQueueEntry{entry("a", seq, seq)});
+  for (std::uint64_t seq = 4; seq <= 6; ++seq) fill.push_back(op::PutQueueEntry{entry("ab", seq, seq + 4)});
+  fill.push_back(op::PutQueueEntry{entry("b", 1, 3)});  // message 3 is a/3's too
+  fill.push_back(op::SetRetained{{"r", 4}});            // message 4 is a/4's too
+  put(std::move(fill));
+  ASSERT_EQ(load().queue.size(), 11u);  // (the SQLite store: in its tables, so that the deletes below find rows)
+
+  // a/2..a/4; ab/5 follows a/4's seq but is another client; a/5 and a/6 stay; a/7.
+  put(batch(op::DeleteQueueEntry{"a", 2}, op::DeleteQueueEntry{"a", 3}, op::DeleteQueueEntry{"a", 4},
+            op::DeleteQueueEntry{"ab", 5}, op::DeleteQueueEntry{"a", 7}));
+  const core::StoreSnapshot snap = load();
+  EXPECT_EQ(snap.queue, (std::vector{entry("a", 1, 1), entry("a", 5, 5), entry("a", 6, 6), entry("ab", 4, 8),
+                                     entry("ab", 6, 10), entry("b", 1, 3)}));
+  EXPECT_EQ(message_ids(snap), (std::vector<std::uint64_t>{1, 3, 4, 5, 6, 8, 10}));
 }
 
 TEST_P(StoreContract, AMessageNobodyReferencesAtTheEndOfItsBatchIsDropped) {
