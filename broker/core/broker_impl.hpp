@@ -189,6 +189,11 @@ class Broker::Impl {
   bool inflight_room(const Session& s, const Client& c) const noexcept {
     return s.inflight_room(inflight_window(c), options_.max_inflight_bytes);
   }
+  // Queued deliveries of `s` kept in memory, and so the size of a page read back from the store: max_queued_in_memory,
+  // and while a client is connected to take them at least its in-flight window, up to 10x max_queued_in_memory. A
+  // draining session then asks the store for a page once per window or so, not every 50 deliveries (a page waits
+  // behind the writer's group commit, and the session would wait for it with an empty queue). 0: all in memory.
+  std::size_t queue_keep(const Session& s) const noexcept;
 
   // --- broker_store.cpp: durable changes (each a no-op while persistence is off, or for a session that is not
   // persistent). The ops of a call are submitted, as one batch, by flush_output().

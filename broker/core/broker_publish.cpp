@@ -469,7 +469,7 @@ void Broker::Impl::enqueue(Session& s, Delivery&& d, TimePoint now) {
         return;
       }
       SessionStore store = store_of(s);
-      s.queue.push(std::move(d), store, options_.max_queued_in_memory);
+      s.queue.push(std::move(d), store, queue_keep(s));
       return;
     }
   }
@@ -481,7 +481,7 @@ void Broker::Impl::enqueue(Session& s, Delivery&& d, TimePoint now) {
     return;
   }
   SessionStore store = store_of(s);
-  s.queue.push(std::move(d), store, options_.max_queued_in_memory);
+  s.queue.push(std::move(d), store, queue_keep(s));
 }
 
 void Broker::Impl::pump(Session& s, TimePoint now) {
@@ -506,7 +506,7 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
     send_inflight(s, *c, std::move(taken), now);
   }
   // The tail that lives only in the store is asked for before the queue runs dry (broker_store.cpp).
-  if (s.queue.page_wanted(options_.max_queued_in_memory)) request_page(s);
+  if (s.queue.page_wanted(queue_keep(s))) request_page(s);
 }
 
 void Broker::Impl::resend_inflight(Session& s, TimePoint now) {
@@ -610,6 +610,12 @@ bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t pac
   ++stats_.packets_sent;
   stats_.publish_bytes_sent += m.payload.size();
   return true;
+}
+
+std::size_t Broker::Impl::queue_keep(const Session& s) const noexcept {
+  const std::size_t keep = options_.max_queued_in_memory;
+  if (keep == 0 || s.client == nullptr) return keep;
+  return std::clamp<std::size_t>(inflight_window(*s.client), keep, 10 * keep);
 }
 
 std::uint16_t Broker::Impl::inflight_window(const Client& c) const noexcept {

@@ -143,8 +143,7 @@ void Broker::Impl::store_delivery(Session& s, Delivery& d, std::uint16_t packet_
 void Broker::Impl::request_page(Session& s) {
   submit_ops();  // the page must see the entries this call spilled
   s.queue.page_requested(next_page_token_++);
-  store_->request_queue_page(s.client_id, s.queue.spill_after_seq(), options_.max_queued_in_memory,
-                             s.queue.page_token());
+  store_->request_queue_page(s.client_id, s.queue.spill_after_seq(), queue_keep(s), s.queue.page_token());
 }
 
 void Broker::Impl::on_queue_page(const std::string& client_id, std::uint64_t token, QueuePage page, TimePoint now) {

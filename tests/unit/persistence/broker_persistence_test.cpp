@@ -41,10 +41,12 @@ class RecordingSubmitter final : public StorePort {
                           std::uint64_t token) override {
     if (crashed) return;
     ++pages_read;
+    page_limits.push_back(limit);
     pages.push_back({client_id, after_seq, token, store.load_queue(client_id, after_seq, limit)});
   }
   std::uint64_t last() const { return batches.empty() ? 0 : batches.back(); }
   int pages_read = 0;
+  std::vector<std::size_t> page_limits;  // of each request
   struct Page {
     std::string client_id;
     std::uint64_t after_seq;
@@ -665,6 +667,38 @@ TEST_P(BrokerSpillV5, ASessionThatStopsBeingPersistentStaysStoredOnlyUntilItsTai
   stored = submitter_.store.load();
   EXPECT_TRUE(stored.sessions.empty());
   EXPECT_TRUE(stored.queue.empty());
+}
+
+// A connected client takes pages as large as its in-flight window (at least max_queued_in_memory, 3 here, and at
+// most 10 times it), so that a draining session asks the store once per window, not every few deliveries.
+TEST_P(BrokerSpillV5, PagesAreAsLargeAsTheClientsWindowUpToTenTimesTheMemoryLimit) {
+  for (const std::uint16_t window : {2, 20, 65535}) {
+    SCOPED_TRACE(window);
+    submitter_.page_limits.clear();
+    TestClient& sub = persistent_subscriber("s", "q");
+    sub.send(p::Disconnect{}, now_);
+    publish_numbered(100);
+    TestClient& again = client();
+    p::Properties props;
+    props.session_expiry_interval = 3600;
+    props.receive_maximum = window;
+    EXPECT_TRUE(again.connect("s", false, now_, props).session_present);
+    std::vector<std::string> got;
+    for (int round = 0; round < 200 && got.size() < 100; ++round) {
+      for (const auto& m : again.received_of<p::Publish>()) {
+        got.push_back(m.payload);
+        again.send(p::Puback{.packet_id = m.packet_id}, now_);
+      }
+    }
+    EXPECT_EQ(got, numbered(100));
+    const std::size_t expected_limit = std::clamp<std::size_t>(window, 3, 30);
+    ASSERT_FALSE(submitter_.page_limits.empty());
+    for (std::size_t limit : submitter_.page_limits) EXPECT_EQ(limit, expected_limit);
+    // 97 entries only in the store, read back in pages of the limit (the last one finds the end).
+    EXPECT_LE(submitter_.page_limits.size(), 97 / expected_limit + 2);
+    again.send(p::Disconnect{}, now_);
+  }
+  EXPECT_TRUE(submitter_.store.load().queue.empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, BrokerSpill, ::testing::Values(p::Version::v311, p::Version::v5),
