@@ -454,7 +454,7 @@ constexpr Directive kDirectives[] = {
    },
    "0..1000000: with persistence, queued QoS 1/2 messages of a persistent session kept in memory; the rest of its "
    "queue stays in the database until the client takes it, read back in pages of its in-flight window (at least "
-   "this, at most 10 times this); 0 = all in memory (default 100) (Tern)"},
+   "this, at most 3 times this); 0 = all in memory (default 100) (Tern)"},
   {"autosave_interval", Scope::global,
    [](Context& c, std::string_view v) { c.integer(v, 0, std::numeric_limits<std::uint32_t>::max()); },
    "SECONDS: accepted so that a mosquitto.conf carries over, and has no effect: Tern commits every change as it "

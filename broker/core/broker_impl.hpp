@@ -177,7 +177,12 @@ class Broker::Impl {
   void enqueue(Session& s, Delivery&& d, TimePoint now);
   // Sends `d` at QoS 1/2 with a new packet id and records it in the in-flight window.
   void send_inflight(Session& s, Client& c, Delivery&& d, TimePoint now);
-  // Sends queued messages while the in-flight window has room.
+  // Sends queued messages while the in-flight window has room. QoS 1/2 ones take from pump_budget_, pump_burst per
+  // call into the broker (one hold of the core lock); once it is spent, a session with messages in flight waits for
+  // their acknowledgements, which call pump() again. So a session with a large window and a long queue (a client
+  // reconnecting to it, a page of its stored queue) is sent its queue as it acknowledges, never tens of thousands
+  // of PUBLISHes in one hold of the lock.
+  static constexpr std::size_t pump_burst = 256;
   void pump(Session& s, TimePoint now);
   // Writes one PUBLISH to the connection; false if it could not be sent (too large for the client, expired).
   bool write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now);
@@ -190,9 +195,10 @@ class Broker::Impl {
     return s.inflight_room(inflight_window(c), options_.max_inflight_bytes);
   }
   // Queued deliveries of `s` kept in memory, and so the size of a page read back from the store: max_queued_in_memory,
-  // and while a client is connected to take them at least its in-flight window, up to 10x max_queued_in_memory. A
-  // draining session then asks the store for a page once per window or so, not every 50 deliveries (a page waits
-  // behind the writer's group commit, and the session would wait for it with an empty queue). 0: all in memory.
+  // and while a client is connected to take them its in-flight window, up to 3x max_queued_in_memory. A draining
+  // session asks the store for pages less often (each waits behind the writer's group commit, the session's queue
+  // running dry meanwhile); larger pages (10x) drained faster still but made other clients' p99 worse during the
+  // drain (bench/README.md, "Draining faster"). 0: all in memory.
   std::size_t queue_keep(const Session& s) const noexcept;
 
   // --- broker_store.cpp: durable changes (each a no-op while persistence is off, or for a session that is not
@@ -222,6 +228,7 @@ class Broker::Impl {
   // Fills a default-constructed `stored` (a will).
   void to_stored(const MessagePtr& m, StoredMessage& stored) const;
   MessagePtr from_stored(const StoredMessage& m) const;
+  MessagePtr from_stored(StoredMessage&& m) const;  // the strings moved
   UnixMillis to_wall(TimePoint t) const noexcept;
   TimePoint from_wall(UnixMillis t) const noexcept;
   // Holds `c`'s staged output until batch `batch` is committed.
@@ -278,12 +285,13 @@ class Broker::Impl {
 
   // Persistence (broker_store.cpp); store_ is null while it is off.
   StorePort* store_ = nullptr;
-  StoreBatch batch_;                     // the current call's durable changes
-  std::uint64_t next_message_id_ = 1;    // StoredMessage ids
-  std::uint64_t submitted_batches_ = 0;  // batches handed to store_
-  std::uint64_t committed_batches_ = 0;  // batches reported by on_committed()
-  std::uint64_t next_page_token_ = 1;    // Session::page_token: unique for the broker's life
-  bool call_submitted_ = false;          // the current call submitted a batch before its end
+  StoreBatch batch_;                      // the current call's durable changes
+  std::uint64_t next_message_id_ = 1;     // StoredMessage ids
+  std::uint64_t submitted_batches_ = 0;   // batches handed to store_
+  std::uint64_t committed_batches_ = 0;   // batches reported by on_committed()
+  std::uint64_t next_page_token_ = 1;     // Session::page_token: unique for the broker's life
+  std::size_t pump_budget_ = pump_burst;  // pump(): what this call may still send from queues; flush_output() refills
+  bool call_submitted_ = false;           // the current call submitted a batch before its end
   struct HeldOutput {
     std::uint64_t batch;
     ConnectionId connection;

@@ -489,7 +489,11 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
   if (!c) return;
   if (s.exchanges && s.exchanges->held_count() != 0) resend_held(s, *c, now);
   while (!s.queue.empty()) {
-    if (s.queue.front().qos != QoS::at_most_once && !inflight_room(s, *c)) break;
+    if (s.queue.front().qos != QoS::at_most_once) {
+      if (!inflight_room(s, *c)) break;
+      if (pump_budget_ == 0 && s.exchanges && s.exchanges->inflight_count() != 0) break;  // the rest on their acks
+      if (pump_budget_ != 0) --pump_budget_;
+    }
     Delivery taken = s.queue.pop_front();
     // Expired [MQTT-3.3.2-5], or no longer readable under the client's current rights (a reload, a restart, or
     // a new identity since it was queued).
@@ -615,7 +619,7 @@ bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t pac
 std::size_t Broker::Impl::queue_keep(const Session& s) const noexcept {
   const std::size_t keep = options_.max_queued_in_memory;
   if (keep == 0 || s.client == nullptr) return keep;
-  return std::clamp<std::size_t>(inflight_window(*s.client), keep, 10 * keep);
+  return std::clamp<std::size_t>(inflight_window(*s.client), keep, 3 * keep);
 }
 
 std::uint16_t Broker::Impl::inflight_window(const Client& c) const noexcept {

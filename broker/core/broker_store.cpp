@@ -155,7 +155,8 @@ void Broker::Impl::on_queue_page(const std::string& client_id, std::uint64_t tok
   }
   Session& s = *it->second;
   std::unordered_map<std::uint64_t, MessagePtr> messages;
-  for (const StoredMessage& m : page.messages) messages.emplace(m.id, from_stored(m));
+  messages.reserve(page.messages.size());
+  for (StoredMessage& m : page.messages) messages.emplace(m.id, from_stored(std::move(m)));
   std::vector<Delivery> deliveries;
   deliveries.reserve(page.entries.size());
   for (StoredQueueEntry& e : page.entries) {
@@ -228,13 +229,15 @@ void Broker::Impl::to_stored(const MessagePtr& m, StoredMessage& stored) const {
   if (m->expires_at) stored.expires_at = to_wall(*m->expires_at);
 }
 
-MessagePtr Broker::Impl::from_stored(const StoredMessage& stored) const {
+MessagePtr Broker::Impl::from_stored(const StoredMessage& stored) const { return from_stored(StoredMessage(stored)); }
+
+MessagePtr Broker::Impl::from_stored(StoredMessage&& stored) const {
   auto m = std::make_shared<Message>();
-  m->topic = stored.topic;
-  m->payload = stored.payload;
+  m->topic = std::move(stored.topic);
+  m->payload = std::move(stored.payload);
   m->qos = stored.qos;
   m->retain = stored.retain;
-  m->forward_properties = stored.forward_properties;
+  m->forward_properties = std::move(stored.forward_properties);
   if (stored.expires_at) m->expires_at = from_wall(*stored.expires_at);
   m->store_id = stored.id;
   return m;
