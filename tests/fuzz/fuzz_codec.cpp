@@ -2,6 +2,10 @@
 // packet with the connection's version (a CONNECT switches to its own) until it needs more or fails. Every packet it
 // accepts must survive encode() and decode() unchanged, and the packet's bytes less one must be "need more".
 //
+// The bridge's in-place reading of a PUBLISH (read_publish_view) must agree with decode() on every PUBLISH that
+// decode() accepts: the same length and fields, or 0 exactly when the properties hold a topic alias or a
+// subscription identifier; and it never reaches past the bytes it is given.
+//
 // Input: byte 0 picks the version (bits 0-1: 3.1, 3.1.1, 5.0, 5.0) and whether a small max_packet_size applies
 // (bit 2); the rest is the stream.
 #include <cstddef>
@@ -27,6 +31,28 @@ p::Version pick_version(std::uint8_t b) {
   }
 }
 
+void check_publish_view(std::string_view stream, p::Version version, const p::DecodeResult& r) {
+  p::PublishView view;
+  const std::size_t n = p::read_publish_view(stream, version, view);
+  TERN_FUZZ_CHECK(n <= stream.size());
+  if (r.status != p::DecodeResult::Status::packet) return;
+  const auto* publish = std::get_if<p::Publish>(&r.packet);
+  if (publish == nullptr) {
+    TERN_FUZZ_CHECK(n == 0);
+    return;
+  }
+  const bool per_connection =
+      publish->properties.topic_alias.has_value() || !publish->properties.subscription_identifiers.empty();
+  if (per_connection) {
+    TERN_FUZZ_CHECK(n == 0);
+    return;
+  }
+  TERN_FUZZ_CHECK(n == r.consumed);
+  TERN_FUZZ_CHECK(view.topic == publish->topic && view.payload == publish->payload);
+  TERN_FUZZ_CHECK(view.qos == publish->qos && view.retain == publish->retain && view.dup == publish->dup);
+  TERN_FUZZ_CHECK(view.packet_id == publish->packet_id);
+}
+
 void check_round_trip(const p::Packet& packet, p::Version version) {
   const std::string wire = p::encode(packet, version);
   const p::Version again = std::holds_alternative<p::Connect>(packet) ? std::get<p::Connect>(packet).version : version;
@@ -46,6 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Each packet takes at least two bytes, so this loop ends after at most size / 2 turns.
   while (!stream.empty()) {
     p::DecodeResult r = p::decode(stream, version, max_packet_size);
+    check_publish_view(stream, version, r);
     if (r.status != p::DecodeResult::Status::packet) break;
     TERN_FUZZ_CHECK(r.consumed >= 2 && r.consumed <= stream.size());
     if (max_packet_size != 0) TERN_FUZZ_CHECK(r.consumed <= max_packet_size);

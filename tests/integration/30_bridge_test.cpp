@@ -96,6 +96,46 @@ TEST_P(TernBridge, ForwardsOutInAndBothWithPrefixesAndNoEcho) {
   at_edge.expect_silence(500ms);
 }
 
+// A 5.0 message's properties cross a 5.0 bridge as the publisher set them (the edge passes the broker's bytes on:
+// bridge.hpp), the message expiry counting down; a 3.1.1 bridge carries the message without them.
+TEST_P(TernBridge, MessagePropertiesCrossA50Bridge) {
+  BrokerProcess upstream({}, upstream_kind());
+  BrokerProcess edge(bridge_lines(upstream.port(), version()));
+  wait_for_bridge(upstream, edge);
+  Subscriber at_upstream(upstream.port(), Version::v5, "at-upstream-v5", "site7/sensors/#", QoS::at_least_once);
+
+  Properties props;
+  props.payload_format_indicator = 1;
+  props.content_type = "application/json";
+  props.response_topic = "replies/t1";
+  props.correlation_data = std::string("\x00\x01\x02", 3);
+  props.message_expiry_interval = 3600;
+  props.user_properties = {{"site", "7"}, {"unit", "C"}};
+  RawClient publisher(edge.port(), Version::v5);
+  publisher.connect("props-publisher");
+  publisher.publish("sensors/t1", R"({"t":21.5})", QoS::at_least_once, false, props);
+
+  const auto p = at_upstream.receive();
+  EXPECT_EQ(p.topic, "site7/sensors/t1");
+  EXPECT_EQ(p.payload, R"({"t":21.5})");
+  if (version() == "mqttv50") {
+    EXPECT_EQ(p.properties.payload_format_indicator, std::optional<std::uint8_t>(1));
+    EXPECT_EQ(p.properties.content_type, "application/json");
+    EXPECT_EQ(p.properties.response_topic, "replies/t1");
+    EXPECT_EQ(p.properties.correlation_data, std::string("\x00\x01\x02", 3));
+    ASSERT_TRUE(p.properties.message_expiry_interval.has_value());
+    EXPECT_LE(*p.properties.message_expiry_interval, 3600u);
+    EXPECT_GE(*p.properties.message_expiry_interval, 3500u);
+    EXPECT_EQ(p.properties.user_properties,
+              (std::vector<std::pair<std::string, std::string>>{{"site", "7"}, {"unit", "C"}}));
+  } else {
+    EXPECT_FALSE(p.properties.content_type);
+    EXPECT_TRUE(p.properties.user_properties.empty());
+    EXPECT_FALSE(p.properties.message_expiry_interval);
+  }
+  EXPECT_FALSE(p.properties.topic_alias);
+}
+
 TEST_P(TernBridge, TheStateIsPublishedRetainedOnBothSides) {
   BrokerProcess upstream({}, upstream_kind());
   BrokerProcess edge(bridge_lines(upstream.port(), version()));
