@@ -345,7 +345,6 @@ std::string& Broker::Impl::stage(Client& c) {
 }
 
 void Broker::Impl::flush_output() {
-  pump_budget_ = pump_burst;
   publish_dead_letters();  // what the call dropped, as messages of the broker's own (dead_letters.cpp)
   // The call's durable changes go to the store as one batch (or more, if it read the store); what the call sent
   // waits for them (see broker_store.cpp).

@@ -177,12 +177,7 @@ class Broker::Impl {
   void enqueue(Session& s, Delivery&& d, TimePoint now);
   // Sends `d` at QoS 1/2 with a new packet id and records it in the in-flight window.
   void send_inflight(Session& s, Client& c, Delivery&& d, TimePoint now);
-  // Sends queued messages while the in-flight window has room. QoS 1/2 ones take from pump_budget_, pump_burst per
-  // call into the broker (one hold of the core lock); once it is spent, a session with messages in flight waits for
-  // their acknowledgements, which call pump() again. So a session with a large window and a long queue (a client
-  // reconnecting to it, a page of its stored queue) is sent its queue as it acknowledges, never tens of thousands
-  // of PUBLISHes in one hold of the lock.
-  static constexpr std::size_t pump_burst = 256;
+  // Sends queued messages while the in-flight window has room.
   void pump(Session& s, TimePoint now);
   // Writes one PUBLISH to the connection; false if it could not be sent (too large for the client, expired).
   bool write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now);
@@ -285,13 +280,12 @@ class Broker::Impl {
 
   // Persistence (broker_store.cpp); store_ is null while it is off.
   StorePort* store_ = nullptr;
-  StoreBatch batch_;                      // the current call's durable changes
-  std::uint64_t next_message_id_ = 1;     // StoredMessage ids
-  std::uint64_t submitted_batches_ = 0;   // batches handed to store_
-  std::uint64_t committed_batches_ = 0;   // batches reported by on_committed()
-  std::uint64_t next_page_token_ = 1;     // Session::page_token: unique for the broker's life
-  std::size_t pump_budget_ = pump_burst;  // pump(): what this call may still send from queues; flush_output() refills
-  bool call_submitted_ = false;           // the current call submitted a batch before its end
+  StoreBatch batch_;                     // the current call's durable changes
+  std::uint64_t next_message_id_ = 1;    // StoredMessage ids
+  std::uint64_t submitted_batches_ = 0;  // batches handed to store_
+  std::uint64_t committed_batches_ = 0;  // batches reported by on_committed()
+  std::uint64_t next_page_token_ = 1;    // Session::page_token: unique for the broker's life
+  bool call_submitted_ = false;          // the current call submitted a batch before its end
   struct HeldOutput {
     std::uint64_t batch;
     ConnectionId connection;

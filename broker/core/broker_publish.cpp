@@ -489,11 +489,7 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
   if (!c) return;
   if (s.exchanges && s.exchanges->held_count() != 0) resend_held(s, *c, now);
   while (!s.queue.empty()) {
-    if (s.queue.front().qos != QoS::at_most_once) {
-      if (!inflight_room(s, *c)) break;
-      if (pump_budget_ == 0 && s.exchanges && s.exchanges->inflight_count() != 0) break;  // the rest on their acks
-      if (pump_budget_ != 0) --pump_budget_;
-    }
+    if (s.queue.front().qos != QoS::at_most_once && !inflight_room(s, *c)) break;
     Delivery taken = s.queue.pop_front();
     // Expired [MQTT-3.3.2-5], or no longer readable under the client's current rights (a reload, a restart, or
     // a new identity since it was queued).

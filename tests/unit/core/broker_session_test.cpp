@@ -261,40 +261,6 @@ TEST(BrokerSession, ResendHonoursTheNewReceiveMaximum) {  // [MQTT-3.3.4-9], [MQ
   EXPECT_TRUE(sub.received().empty());
 }
 
-// A client with a large window reconnecting to a long queue is sent it as it acknowledges: at most pump_burst
-// (256) PUBLISHes from the queue per call into the broker, the rest on its PUBACKs, in order and all of them.
-TEST(BrokerSession, ALongQueueGoesToALargeWindowInBurstsAsItIsAcknowledged) {
-  BrokerOptions options = anonymous();
-  options.max_queued_messages = 2000;
-  Broker b(options);
-  p::Properties expiry;
-  expiry.session_expiry_interval = 60;  // Receive Maximum: 65,535
-  {
-    TestClient sub(b, p::Version::v5, t0);
-    sub.connect("sub", false, t0, expiry);
-    sub.subscribe("t", p::QoS::at_least_once, t0);
-    sub.drop(t0);
-  }
-  TestClient pub(b, p::Version::v5, t0);
-  pub.connect("pub", true, t0);
-  for (int i = 0; i < 1000; ++i) pub.publish("t", std::to_string(i), p::QoS::at_least_once, t0);
-  TestClient sub(b, p::Version::v5, t0);
-  EXPECT_TRUE(sub.connect("sub", false, t0, expiry).session_present);
-  std::vector<std::string> got;
-  auto first = sub.received_of<p::Publish>();
-  EXPECT_EQ(first.size(), 256u) << "one burst, not the whole queue";
-  std::vector<p::Publish> pending(first.begin(), first.end());
-  for (int round = 0; round < 1000 && !pending.empty(); ++round) {
-    const p::Publish m = pending.front();
-    pending.erase(pending.begin());
-    got.push_back(m.payload);
-    sub.send(p::Puback{.packet_id = m.packet_id}, t0);
-    for (auto& more : sub.received_of<p::Publish>()) pending.push_back(more);
-  }
-  ASSERT_EQ(got.size(), 1000u);
-  for (int i = 0; i < 1000; ++i) EXPECT_EQ(got[i], std::to_string(i));
-}
-
 TEST(BrokerSession, CleanStartDiscardsTheOldSession) {  // [MQTT-3.1.2-4]
   Broker b(anonymous());
   leave_offline_session(b, p::Version::v311, "c", "t");
