@@ -434,6 +434,14 @@ class BrokerSpill : public BrokerPersistence {
     return got;
   }
 
+  // Connects `c` as "s" again, resuming its session, with these 5.0 properties; whether the session was present.
+  bool resume(TestClient& c, std::uint32_t session_expiry, std::uint16_t receive_maximum) {
+    p::Properties props;
+    props.session_expiry_interval = session_expiry;
+    props.receive_maximum = receive_maximum;
+    return c.connect("s", false, now_, props).session_present;
+  }
+
   // Acknowledges what `c` receives, appending the payloads to `got`, until nothing more comes (bounded); no more
   // than the window (2) is ever in flight.
   void acknowledge_all(TestClient& c, std::vector<std::string>& got) {
@@ -655,10 +663,7 @@ TEST_P(BrokerSpillV5, ASessionThatStopsBeingPersistentStaysStoredOnlyUntilItsTai
   sub.send(p::Disconnect{}, now_);
   publish_numbered(8);
   TestClient& again = client();
-  p::Properties props;
-  props.session_expiry_interval = 0;
-  props.receive_maximum = 2;
-  EXPECT_TRUE(again.connect("s", false, now_, props).session_present);
+  EXPECT_TRUE(resume(again, 0, 2));
   ASSERT_EQ(submitter_.pages.size(), 1u);
   StoreSnapshot stored = submitter_.store.load();
   ASSERT_EQ(stored.sessions.size(), 1u) << "the tail is still in the store: so is the session";
@@ -679,10 +684,7 @@ TEST_P(BrokerSpillV5, PagesAreAsLargeAsTheClientsWindowUpToThreeTimesTheMemoryLi
     sub.send(p::Disconnect{}, now_);
     publish_numbered(100);
     TestClient& again = client();
-    p::Properties props;
-    props.session_expiry_interval = 3600;
-    props.receive_maximum = window;
-    EXPECT_TRUE(again.connect("s", false, now_, props).session_present);
+    EXPECT_TRUE(resume(again, 3600, window));
     std::vector<std::string> got;
     for (int round = 0; round < 200 && got.size() < 100; ++round) {
       for (const auto& m : again.received_of<p::Publish>()) {
