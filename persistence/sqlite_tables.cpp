@@ -114,20 +114,15 @@ SqliteTables::SqliteTables(Database& db)
       put_message_(db,
                    "INSERT OR REPLACE INTO messages(id, topic, payload, qos, retain, properties, expires_at) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-      delete_unreferenced_message_(db,
-                                   "DELETE FROM messages WHERE id = ?1 "
-                                   "AND NOT EXISTS (SELECT 1 FROM queue WHERE message_id = ?1) "
-                                   "AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = ?1)"),
-      delete_unreferenced_messages_in_(db,
-                                       "DELETE FROM messages WHERE id BETWEEN ?1 AND ?2 "
-                                       "AND NOT EXISTS (SELECT 1 FROM queue WHERE message_id = messages.id) "
-                                       "AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = messages.id)"),
+      delete_unreferenced_in_range_(db,
+                                    "DELETE FROM messages WHERE id BETWEEN ?1 AND ?2 "
+                                    "AND NOT EXISTS (SELECT 1 FROM queue WHERE message_id = messages.id) "
+                                    "AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = messages.id)"),
       queue_message_of_(db, "SELECT message_id FROM queue WHERE client_id = ?1 AND seq = ?2"),
       put_queue_(db,
                  "INSERT OR REPLACE INTO queue(client_id, seq, message_id, qos, retain, subscription_ids, "
                  "packet_id, released) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-      delete_queue_(db, "DELETE FROM queue WHERE client_id = ?1 AND seq = ?2 RETURNING message_id"),
-      delete_queue_range_(db, "DELETE FROM queue WHERE client_id = ?1 AND seq BETWEEN ?2 AND ?3 RETURNING message_id"),
+      delete_queue_(db, "DELETE FROM queue WHERE client_id = ?1 AND seq BETWEEN ?2 AND ?3 RETURNING message_id"),
       delete_session_queue_(db, "DELETE FROM queue WHERE client_id = ?1 RETURNING message_id"),
       put_incoming_(db, "INSERT OR IGNORE INTO incoming(client_id, packet_id) VALUES (?1, ?2)"),
       delete_incoming_(db, "DELETE FROM incoming WHERE client_id = ?1 AND packet_id = ?2"),
@@ -181,11 +176,7 @@ void SqliteTables::apply(const std::vector<core::StoreOpView>& ops, const Transa
 }
 
 void SqliteTables::delete_queue_entries(std::string_view client_id, std::uint64_t first, std::uint64_t last) {
-  if (first == last) {
-    collect_candidates(delete_queue_.start().bind(1, client_id).bind(2, as_int(first)));
-  } else {
-    collect_candidates(delete_queue_range_.start().bind(1, client_id).bind(2, as_int(first)).bind(3, as_int(last)));
-  }
+  collect_candidates(delete_queue_.start().bind(1, client_id).bind(2, as_int(first)).bind(3, as_int(last)));
 }
 
 void SqliteTables::apply(core::StoreOp& o) {
@@ -311,11 +302,7 @@ std::vector<std::uint64_t> SqliteTables::commit(const MessageIdSet& later_refere
     for (++i; i < candidates_.size() && candidates_[i] == last + 1 && !later_referenced.contains(candidates_[i]); ++i) {
       last = candidates_[i];
     }
-    if (first == last) {
-      delete_unreferenced_message_.start().bind(1, as_int(first)).run();
-    } else {
-      delete_unreferenced_messages_in_.start().bind(1, as_int(first)).bind(2, as_int(last)).run();
-    }
+    delete_unreferenced_in_range_.start().bind(1, as_int(first)).bind(2, as_int(last)).run();
   }
   candidates_.clear();
   if (next_message_id_ != 0) raise_next_message_id_.start().bind(1, as_int(next_message_id_)).run();

@@ -89,15 +89,15 @@ class SqliteTables {
   void apply(core::store_op::ClearRetained& op);
   // Runs `st` (already bound) and adds the message id in column 0 of each row to the candidates.
   void collect_candidates(Statement& st);
-  // DeleteQueueEntry for seqs first..last of `client_id`, as one statement.
+  // DeleteQueueEntry for seqs first..last of `client_id` (first == last: one entry), as one statement.
   void delete_queue_entries(std::string_view client_id, std::uint64_t first, std::uint64_t last);
 
   Database& db_;
   Statement begin_, commit_;
   Statement put_session_, delete_session_;
   Statement put_subscription_, delete_subscription_, delete_session_subscriptions_;
-  Statement put_message_, delete_unreferenced_message_, delete_unreferenced_messages_in_;
-  Statement queue_message_of_, put_queue_, delete_queue_, delete_queue_range_, delete_session_queue_;
+  Statement put_message_, delete_unreferenced_in_range_;
+  Statement queue_message_of_, put_queue_, delete_queue_, delete_session_queue_;
   Statement put_incoming_, delete_incoming_, delete_session_incoming_;
   Statement retained_message_of_, set_retained_, clear_retained_;
   Statement raise_next_message_id_;

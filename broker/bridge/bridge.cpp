@@ -51,16 +51,13 @@ void Bridge::send_remote(const Packet& packet, Output& out) const {
 }
 
 void Bridge::Output::clear() noexcept {
-  attach_local = false;
-  local.clear();
-  remote.clear();
-  detach_local = false;
-  local_state.clear();
-  dropped_oversize = false;
-  refused_upstream.reset();
-  priming = false;
-  relayed = false;
-  failure.clear();
+  std::vector<Packet> packets = std::move(local);
+  std::string bytes = std::move(remote);
+  *this = Output{};
+  packets.clear();
+  bytes.clear();
+  local = std::move(packets);
+  remote = std::move(bytes);
 }
 
 const BridgeSettings::Topic* Bridge::outgoing_topic(std::string_view local_topic) const {

@@ -191,9 +191,9 @@ class Broker::Impl {
   }
   // Queued deliveries of `s` kept in memory, and so the size of a page read back from the store: max_queued_in_memory,
   // and while a client is connected to take them its in-flight window, up to 3x max_queued_in_memory. A draining
-  // session asks the store for pages less often (each waits behind the writer's group commit, the session's queue
-  // running dry meanwhile); larger pages (10x) drained faster still but made other clients' p99 worse during the
-  // drain (bench/README.md, "Draining faster"). 0: all in memory.
+  // session then asks the store for pages less often (each waits behind the writer's group commit, the session's
+  // queue running dry meanwhile), while a page stays small enough that reading and converting it does not hold up
+  // other clients. 0: all in memory.
   std::size_t queue_keep(const Session& s) const noexcept;
 
   // --- broker_store.cpp: durable changes (each a no-op while persistence is off, or for a session that is not
