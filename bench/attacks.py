@@ -20,6 +20,11 @@ tests/integration/35_hostile_clients_test.cpp at a sustained rate:
   many_topics     a client publishing QoS 0 to 100,000 distinct topics in turn, as fast as it may
   deep_topics     a client publishing QoS 0 to topics 1,000 levels deep, as fast as it may
   packet_ids      a client holding 65,535 unreleased QoS 2 messages (every packet id)
+With --decoy each attack also runs against a second broker of the same kind on the clients' CPU while the pairs
+measure the first, undisturbed one ("ATTACK@decoy"): what the attack costs the clients' side of this 2-core machine
+(the attack's own CPU and kernel work share CPU 1 with the load generator). It is an upper bound of that share: the
+decoy's own work lands on CPU 1 too, which matters for attacks that cost a broker much (a connect flood), little for
+those that cost it little (random bytes: 6 % of a core).
 The attacker stands for other devices, so it must not take the broker's CPU by sharing its machine: the broker runs
 with one thread (`threads 1` for Tern; mosquitto has one) pinned to CPU 0, the load generator and the attack on
 CPU 1, the attack at nice 19 so that the well-behaved clients come first there. What the broker spends on the
@@ -199,7 +204,7 @@ ATTACKS = {"quiet": [], "connect_flood": [connect_flood, connect_flood], "slow_l
            "deep_topics": [deep_topics], "packet_ids": [packet_ids]}
 
 
-def start_broker(kind, args, workdir, port):
+def start_broker(kind, args, workdir, port, cpus=BROKER_CPUS):
     conf = os.path.join(workdir, "broker.conf")
     lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "max_connections -1"]
     if kind == "tern":
@@ -211,7 +216,7 @@ def start_broker(kind, args, workdir, port):
     binary = args.tern if kind == "tern" else "/usr/sbin/mosquitto"
     log = open(os.path.join(workdir, "broker.log"), "a")
     proc = subprocess.Popen([binary, "-c", conf], stdout=log, stderr=subprocess.STDOUT,
-                            preexec_fn=lambda: pin(BROKER_CPUS))
+                            preexec_fn=lambda: pin(cpus))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -223,12 +228,17 @@ def start_broker(kind, args, workdir, port):
     raise RuntimeError(f"{kind} did not listen on {port}")
 
 
-def run_once(kind, attack, args, seed):
+def run_once(kind, attack, args, seed, decoy=False):
     workdir = tempfile.mkdtemp(prefix="tern-attack-")
     port = drain.free_port()
     proc = start_broker(kind, args, workdir, port)
+    # decoy: the attack goes to a second broker of the same kind on the clients' CPU, not to the measured one
+    decoy_proc, target = None, port
+    if decoy:
+        target = drain.free_port()
+        decoy_proc = start_broker(kind, args, tempfile.mkdtemp(prefix="tern-decoy-"), target, CLIENT_CPUS)
     stop = multiprocessing.Event()
-    workers = [multiprocessing.Process(target=attacker, args=(f, port, stop, seed + i), daemon=True)
+    workers = [multiprocessing.Process(target=attacker, args=(f, target, stop, seed + i), daemon=True)
                for i, f in enumerate(ATTACKS[attack])]
     try:
         for w in workers:
@@ -248,6 +258,9 @@ def run_once(kind, attack, args, seed):
             if w.is_alive():
                 w.kill()
         alive = proc.poll() is None
+        if decoy_proc:
+            decoy_proc.kill()
+            decoy_proc.wait()
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(20)
@@ -255,7 +268,7 @@ def run_once(kind, attack, args, seed):
             proc.kill()
             proc.wait()
     lat = lg.get("latency_us", {})
-    return {"broker": kind, "attack": attack, "seed": seed, "alive_at_end": alive,
+    return {"broker": kind, "attack": attack + ("@decoy" if decoy else ""), "seed": seed, "alive_at_end": alive,
             "p50_us": lat.get("p50"), "p99_us": lat.get("p99"), "p999_us": lat.get("p999"),
             "sent": lg.get("sent"), "received": lg.get("received"), "lost": lg.get("lost"),
             "error": lg.get("error")}
@@ -270,13 +283,19 @@ def main():
     p.add_argument("--rate", type=int, default=5000)
     p.add_argument("--duration", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--decoy", action="store_true",
+                   help="also run each attack against a decoy broker on the clients' CPU (the environment's share)")
     p.add_argument("--output")
     args = p.parse_args()
     runs = []
+    attacks = args.attacks.split(",")
+    if args.decoy:
+        attacks += [a + "@decoy" for a in attacks if a != "quiet"]
     for r in range(args.repeats):  # interleaved: each repeat runs every attack on every broker
-        for attack in args.attacks.split(","):
+        for attack in attacks:
             for kind in args.brokers.split(","):
-                result = run_once(kind, attack, args, seed=1000 * r + 1)
+                name, _, decoy = attack.partition("@")
+                result = run_once(kind, name, args, seed=1000 * r + 1, decoy=bool(decoy))
                 result["repeat"] = r
                 print(json.dumps(result), flush=True)
                 runs.append(result)
@@ -292,7 +311,7 @@ def main():
                              "lost": sum(x["lost"] or 0 for x in runs if x["broker"] == kind and x["attack"] == a),
                              "all_alive": all(x["alive_at_end"] for x in runs
                                               if x["broker"] == kind and x["attack"] == a)}
-                         for a in args.attacks.split(",")}
+                         for a in attacks}
     drain.report(args, runs, summary)
 
 

@@ -36,6 +36,12 @@ constexpr int max_batches_per_turn = 4;
 // Packets handed to the broker per lock (see deliver()).
 constexpr std::size_t max_batch_packets = 128;
 
+// How long one turn may hand one connection's packets to the broker before the rest of its read waits behind the
+// shard's other work (deliver()). A read of 64 KiB can hold thousands of small packets, or dozens whose topics are
+// costly to route; handled in one go they delay every other client of the shard by milliseconds (bench/README.md,
+// row 17). Checked after each lock batch, so a turn is at least one batch.
+constexpr std::chrono::microseconds turn_budget{30};
+
 // With a transport: a batch becomes wire bytes this much at a time (see encode_slice()).
 constexpr std::size_t wire_slice = 64 * 1024;
 
@@ -162,8 +168,8 @@ void Connection::wait_readable() {
 // --- Reading -----------------------------------------------------------------------------------------------------
 
 void Connection::read_available() {
-  if (socket_closed_) return;
-  read_signalled_ = false;  // these reads see whatever an event announced
+  if (socket_closed_ || resuming_) return;  // resume_later() reads on once the rest of the last read is delivered
+  read_signalled_ = false;                  // these reads see whatever an event announced
   const std::span<char> buffer = shard_.read_buffer();
   for (int reads = 1;; ++reads) {
     const ReadResult result = transport_ && !draining_ ? read_transport(buffer) : read_plain(buffer);
@@ -184,29 +190,67 @@ void Connection::read_available() {
     // After close() incoming bytes are drained and dropped, so the peer is not sent a reset with our last packets.
     shard_.count_received(n);
     if (!closing_.load(std::memory_order_relaxed)) {
-      try {
-        deliver({buffer.data(), n});
-      } catch (const std::exception& e) {
-        // A bug or an allocation failure while handling this client's packets: end this connection, not the broker.
-        TERN_LOG(error, "connection ", id_, ": ", e.what(), "; closing it");
-        close_socket(CloseMode::reset);
+      if (!deliver_safely({buffer.data(), n})) return;
+      if (unread_ && unread_->turn_ended) {
+        unread_->socket_drained = result.drained;
+        resume_later();
         return;
       }
     }
-    if (socket_closed_ || read_paused_) return;  // read_paused_: a refusal waits (refuse_later)
-    if (over_read_limit()) {
-      read_paused_ = true;  // batch_done() resumes
-      return;
-    }
-    if (result.drained) {  // a short read drained the socket: now readiness can be waited for
-      wait_readable();
-      return;
-    }
-    if (reads == max_reads_per_turn) {
-      asio::post(shard_.executor(), [self = self()] { self->read_available(); });
-      return;
-    }
+    if (!read_on(result.drained, reads == max_reads_per_turn)) return;
   }
+}
+
+// What follows the delivery of a read: stop (closed, paused), wait for readiness (the socket is drained), read again in
+// a later turn (`turn_over`) or now. False when the caller should not read now.
+bool Connection::read_on(bool drained, bool turn_over) {
+  if (socket_closed_ || read_paused_) return false;  // read_paused_: a refusal waits (refuse_later)
+  if (over_read_limit()) {
+    read_paused_ = true;  // batch_done() resumes
+    return false;
+  }
+  if (drained) {  // a short read drained the socket: now readiness can be waited for
+    wait_readable();
+    return false;
+  }
+  if (turn_over) {
+    asio::post(shard_.executor(), [self = self()] { self->read_available(); });
+    return false;
+  }
+  return true;
+}
+
+// False when the connection had to be closed.
+bool Connection::deliver_safely(std::string_view data) {
+  try {
+    deliver(data);
+    return true;
+  } catch (const std::exception& e) {
+    // A bug or an allocation failure while handling this client's packets: end this connection, not the broker.
+    TERN_LOG(error, "connection ", id_, ": ", e.what(), "; closing it");
+    close_socket(CloseMode::reset);
+    return false;
+  }
+}
+
+// The rest of a read whose turn ended (deliver()) is handed over in later turns, one each; reading waits for it.
+void Connection::resume_later() {
+  resuming_ = true;
+  asio::post(shard_.executor(), [self = self()] {
+    self->resuming_ = false;
+    if (self->socket_closed_) return;
+    const bool drained = self->unread_ && self->unread_->socket_drained;
+    if (!self->closing_.load(std::memory_order_relaxed)) {
+      if (!self->deliver_safely({})) return;
+      if (self->unread_ && self->unread_->turn_ended) {
+        self->resume_later();
+        return;
+      }
+    } else {
+      self->unread_.reset();  // the broker closed it: the rest would be ignored anyway
+    }
+    if (self->read_on(drained, false)) self->read_available();
+  });
 }
 
 Connection::ReadResult Connection::read_plain(std::span<char> buffer) {
@@ -260,9 +304,9 @@ Connection::ReadResult Connection::read_transport(std::span<char> buffer) {
 
 void Connection::deliver(std::string_view data) {
   std::string_view input = data;
-  if (leftover_) {
-    leftover_->append(data);
-    input = *leftover_;
+  if (unread_) {
+    unread_->bytes.append(data);
+    input = std::string_view(unread_->bytes).substr(unread_->used);
   }
 
   // Decoded packets go to the broker in batches of at most max_batch_packets, one lock per batch: a 64 KiB read of
@@ -286,7 +330,9 @@ void Connection::deliver(std::string_view data) {
   }
   std::optional<core::Authentication> authentication;  // of a CONNECT in this batch
   std::chrono::milliseconds refusal_delay{0};
-  bool complete = false;  // every whole packet in `input` decoded (or an error)
+  bool complete = false;    // every whole packet in `input` decoded (or an error)
+  bool turn_ended = false;  // stopped with bytes still to decode: a later turn goes on
+  const core::TimePoint turn_end = core::Clock::now() + turn_budget;
   auto& outcomes = shard_.rule_outcomes();
   auto& samples = shard_.rule_samples();
   auto& stores = shard_.rule_stores();
@@ -349,7 +395,7 @@ void Connection::deliver(std::string_view data) {
             std::vector<protocol::Packet>(std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end())),
             std::move(*authentication), refusal_delay);
         batch.clear();
-        leftover_.reset();
+        unread_.reset();
         return;
       }
     }
@@ -384,6 +430,10 @@ void Connection::deliver(std::string_view data) {
       shared.rules.store(entries);
     }
     if (closing_.load(std::memory_order_relaxed)) break;  // the broker closed it: the rest would be ignored anyway
+    if (!complete && core::Clock::now() >= turn_end) {
+      turn_ended = true;
+      break;
+    }
   }
   if (!rule_counts.empty()) shared.rules.stats().add(rule_counts);
   if (heap_measured) {  // a read with no whole packet (the start of a large one) still tells the broker
@@ -392,14 +442,19 @@ void Connection::deliver(std::string_view data) {
   }
   if (decode_error) close();  // no-op if the broker closed already; else flush what it sent and close
 
-  // Keep only the bytes of an unfinished packet; free the buffer when there are none.
-  if (!complete || decode_error || used == input.size()) {
-    leftover_.reset();
-  } else if (!leftover_) {
-    leftover_ = std::make_unique<std::string>(input.substr(used));
+  // Keep the bytes not handed over: the rest of the read when the turn ended, else those of an unfinished packet. Free
+  // the buffer when there are none.
+  if ((!complete && !turn_ended) || decode_error || used == input.size()) {
+    unread_.reset();
+  } else if (!unread_) {
+    unread_ = std::make_unique<Unread>(Unread{.bytes = std::string(input.substr(used))});
+  } else if (turn_ended) {
+    unread_->used += used;  // no copying within a read: the next turn starts further on
   } else {
-    leftover_->erase(0, used);
+    unread_->bytes.erase(0, unread_->used + used);
+    unread_->used = 0;
   }
+  if (unread_) unread_->turn_ended = turn_ended;
 }
 
 core::Authentication Connection::authenticate(protocol::Connect& connect, std::chrono::milliseconds& delay) {
@@ -683,7 +738,7 @@ void Connection::close_socket(CloseMode mode) {
   }
   ::close(fd_);  // also takes the socket out of the shard's epoll set
   fd_ = -1;
-  leftover_.reset();
+  unread_.reset();
   shared().open_sockets.fetch_sub(1, std::memory_order_relaxed);
   if (listener_) listener_->connections.fetch_sub(1, std::memory_order_relaxed);
   shard_.release(*this);

@@ -4,14 +4,16 @@
 // Memory. An idle connection is this object (about 110 bytes), its socket descriptor and an entry in its shard's
 // epoll set (kernel memory), nothing else: no Asio socket (see poller.hpp), no read or write buffer, no timer. The
 // pieces that only exist while there is something to do are allocated then and freed after: the write buffers
-// (Outgoing) while bytes are waiting to be written, `leftover_` while an unfinished packet is buffered, the linger
-// timer while closing. Reads go into the shard's buffer.
+// (Outgoing) while bytes are waiting to be written, `unread_` while an unfinished packet (or the rest of a long read)
+// is buffered, the linger timer while closing. Reads go into the shard's buffer.
 //
 // Reading (cost model in DESIGN.md: system calls, not instructions). The socket is registered once with the shard's
 // epoll set, edge-triggered. On a readability event the connection reads without blocking into its shard's 64 KiB
-// buffer, decodes every complete packet there and hands them all to the Broker under one lock. Only the bytes of an
-// unfinished packet are kept. Edge-triggered readiness is only signalled for new data, so a read that fills the
-// whole buffer is followed by another read (or a posted continuation) before the connection waits again
+// buffer, decodes every complete packet there and hands them to the Broker, a lock per batch of packets. Only the
+// bytes of an unfinished packet are kept, unless the turn ran out: one connection hands packets over for a bounded
+// time per turn (turn_budget), then the rest of its read is kept and handed over in later turns, behind the shard's
+// other work, before the connection reads again. Edge-triggered readiness is only signalled for new data, so a read
+// that fills the whole buffer is followed by another read (or a posted continuation) before the connection waits again
 // (`wants_read_`): it waits only once a short read has drained the socket. An event that comes while the connection
 // is not waiting (a posted read is pending, reading is paused, a transport's opening bytes are being written) is
 // remembered (`read_signalled_`), so it is not lost. With memory_limit, the read that brings the bytes read from
@@ -166,7 +168,12 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   void open_failed(const std::string& reason);
   void opened();
 
+  // Hands the packets of `data` (after the unread bytes) to the broker, for turn_budget at most: then the rest waits
+  // in unread_ (turn_ended) for resume_later().
   void deliver(std::string_view data);
+  bool deliver_safely(std::string_view data);
+  void resume_later();
+  bool read_on(bool drained, bool turn_over);
   // The verdict on the connection's CONNECT, made here, off the broker's lock (a password hash costs far more than a
   // message); a refusal also counts against the client's address (auth::LoginThrottle) and says how long to wait.
   core::Authentication authenticate(protocol::Connect& connect, std::chrono::milliseconds& delay);
@@ -218,12 +225,20 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   // four-byte members, then the flags.
   Shard& shard_;
   ListenerLink* listener_;
-  std::unique_ptr<Transport> transport_;   // null: plain TCP
-  std::unique_ptr<Opening> opening_;       // shard thread: only while the transport opens
-  std::unique_ptr<std::string> leftover_;  // shard thread: bytes of an unfinished packet
-  std::unique_ptr<Outgoing> out_;          // created under write_mutex_; see Outgoing for who touches what
-  std::unique_ptr<Publisher> publisher_;   // shard thread: from the CONNECT on
-  std::atomic<std::size_t> pending_{0};    // the queued and writing bytes, stored under write_mutex_
+  std::unique_ptr<Transport> transport_;  // null: plain TCP
+  std::unique_ptr<Opening> opening_;      // shard thread: only while the transport opens
+  // Bytes read and not yet handed to the broker: those of an unfinished packet, or the rest of a read whose turn
+  // ended (deliver()), from `used` on.
+  struct Unread {
+    std::string bytes;
+    std::size_t used = 0;
+    bool turn_ended = false;      // whole packets wait: resume_later() hands them over before reading on
+    bool socket_drained = false;  // the read they came from drained the socket
+  };
+  std::unique_ptr<Unread> unread_;        // shard thread
+  std::unique_ptr<Outgoing> out_;         // created under write_mutex_; see Outgoing for who touches what
+  std::unique_ptr<Publisher> publisher_;  // shard thread: from the CONNECT on
+  std::atomic<std::size_t> pending_{0};   // the queued and writing bytes, stored under write_mutex_
   core::ConnectionId id_ = 0;
   std::atomic<std::uint32_t> references_{0};
   int fd_;  // -1 once closed
@@ -241,6 +256,7 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   bool connect_seen_ : 1 = false;  // the first CONNECT was decoded (and authenticated)
   bool wire_drained_ : 1 = true;   // with a transport: the last read of wire bytes was short
   bool draining_ : 1 = false;      // half-closed: reading and discarding until the client's end (half_close())
+  bool resuming_ : 1 = false;      // resume_later() has the rest of a read to hand over: reading waits for it
 
   // Under write_mutex_ (other threads write them while the shard thread writes the flags above: whole bytes, each
   // its own memory location, not bit-fields).

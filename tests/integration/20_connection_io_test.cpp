@@ -6,6 +6,8 @@
 //     and its acknowledgements are read again.
 //   - Hundreds of clients connecting at once (more than one accept batch) are all served, also when many of them
 //     vanish right after the TCP handshake.
+//   - A read of thousands of packets, handed to the broker over several turns of its loop, is processed whole, once
+//     and in order, up to a DISCONNECT inside it.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -163,6 +165,74 @@ TEST_P(ConnectionIoTest, ManyClientsConnectingAtOnceAreAllServed) {
   clients[1]->subscribe("many/t", QoS::at_most_once);
   clients[count - 1]->publish("many/t", "hello");
   EXPECT_EQ(clients[1]->receive().payload, "hello");
+}
+
+// One write of thousands of packets is more than one turn of the broker's loop (a turn hands a connection's packets
+// over for a bounded time; the rest of the read waits behind the other clients): each is still processed once and in
+// order, a packet cut at the end of that write is completed by the next one, and the other clients are served too.
+TEST_P(ConnectionIoTest, AReadLongerThanATurnIsHandedOverWholeAndInOrder) {
+  BrokerProcess broker;
+  RawClient sub(broker.port(), GetParam());
+  sub.connect("turns-sub");
+  sub.subscribe("turns/#", QoS::at_most_once);
+  RawClient pub(broker.port(), GetParam());
+  pub.connect("turns-pub");
+  RawClient other(broker.port(), GetParam());
+  other.connect("turns-other");
+
+  constexpr int count = 3000;  // about 60 KiB: one read, and dozens of lock batches of QoS 1 publishes
+  std::string bytes;
+  for (int i = 0; i < count; ++i) {
+    Publish p;
+    p.topic = "turns/x";
+    p.payload = std::to_string(i);
+    p.qos = QoS::at_least_once;
+    p.packet_id = static_cast<std::uint16_t>(i + 1);
+    bytes += protocol::encode(p, GetParam());
+  }
+  Publish last;
+  last.topic = "turns/x";
+  last.payload = std::to_string(count);
+  last.qos = QoS::at_least_once;
+  last.packet_id = count + 1;
+  const std::string last_bytes = protocol::encode(last, GetParam());
+  const std::size_t cut = last_bytes.size() / 2;
+  pub.send_bytes(bytes + last_bytes.substr(0, cut));
+  other.ping();  // another client is served meanwhile
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(pub.expect<protocol::Puback>().packet_id, i + 1);
+  pub.send_bytes(std::string_view(last_bytes).substr(cut));
+  for (int i = 100; i <= count; ++i) ASSERT_EQ(pub.expect<protocol::Puback>().packet_id, i + 1);
+  for (int i = 0; i <= count; ++i) ASSERT_EQ(sub.receive().payload, std::to_string(i));
+  sub.expect_silence();
+}
+
+// A DISCONNECT inside such a write ends the connection there: the packets before it are processed, those after it
+// (which a client must not send) are not, and the will is discarded [MQTT-3.14.4-3].
+TEST_P(ConnectionIoTest, ADisconnectInsideALongReadEndsItThere) {
+  BrokerProcess broker;
+  RawClient sub(broker.port(), GetParam());
+  sub.connect("turns-sub");
+  sub.subscribe("turns/#", QoS::at_most_once);
+  RawClient pub(broker.port(), GetParam());
+  protocol::Connect connect = RawClient::make_connect(GetParam(), "turns-pub");
+  connect.will = protocol::Will{.topic = "turns/will", .payload = "gone"};
+  ASSERT_EQ(pub.connect(connect).reason_code, ReasonCode::success);
+
+  constexpr int before = 2000;
+  std::string bytes;
+  auto add_publish = [&](int i) {
+    Publish p;
+    p.topic = "turns/x";
+    p.payload = std::to_string(i);
+    bytes += protocol::encode(p, GetParam());
+  };
+  for (int i = 0; i < before; ++i) add_publish(i);
+  bytes += protocol::encode(protocol::Disconnect{}, GetParam());
+  for (int i = before; i < before + 500; ++i) add_publish(i);
+  pub.send_bytes(bytes);
+  for (int i = 0; i < before; ++i) ASSERT_EQ(sub.receive().payload, std::to_string(i));
+  pub.expect_closed();
+  sub.expect_silence();
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, ConnectionIoTest, ::testing::Values(Version::v311, Version::v5),
