@@ -51,6 +51,7 @@ void Broker::on_decode_error(ConnectionId connection, protocol::ReasonCode error
   impl_->on_decode_error(connection, error, now);
 }
 void Broker::detach(ConnectionId connection, TimePoint now) { impl_->detach(connection, now); }
+void Broker::resume(ConnectionId connection, TimePoint now) { impl_->resume(connection, now); }
 std::string Broker::client_id(ConnectionId connection) const { return impl_->client_id(connection); }
 void Broker::publish_derived(std::span<const DerivedMessage> messages, TimePoint now) {
   impl_->publish_derived(messages, now);
@@ -161,6 +162,15 @@ void Broker::Impl::on_packets(ConnectionId id, std::span<protocol::Packet> packe
     dispatch(c, std::move(packets[i]), now);
     current_outcome_ = nullptr;
   }
+}
+
+void Broker::Impl::resume(ConnectionId id, TimePoint now) {
+  const FlushAtExit flush{*this};
+  auto it = clients_.find(id);
+  if (it == clients_.end() || !it->second->pump_stopped) return;
+  Client& c = *it->second;
+  c.pump_stopped = false;
+  if (c.session && c.session->client == &c && !c.closed) pump(*c.session, now);
 }
 
 std::string Broker::Impl::client_id(ConnectionId id) const {
@@ -365,6 +375,12 @@ void Broker::Impl::flush_output() {
     c->close_requested = false;
   }
   staged_.clear();
+  // Sessions whose pump() stopped at pump_burst go on in a later call (resume()), after the other clients' turns.
+  for (const ConnectionId id : woken_) {
+    const auto it = clients_.find(id);
+    if (it != clients_.end() && it->second->sink && !it->second->closed) it->second->sink->wake();
+  }
+  woken_.clear();
 }
 
 std::optional<std::string> Broker::Impl::reason_string(const Client& c, std::string_view text) const {

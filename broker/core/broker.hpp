@@ -50,6 +50,10 @@ class ConnectionSink {
   virtual void close() = 0;
   // Bytes queued and not yet written; QoS 0 messages are dropped for a connection above max_outgoing_buffer.
   virtual std::size_t pending_bytes() const noexcept = 0;
+  // The broker has more queued messages for this connection than one call sends (Broker::resume()): call
+  // Broker::resume() for it soon, from a later turn, as any call into the broker. Called at the end of a call, with
+  // the lock held: never call the broker from inside it.
+  virtual void wake() = 0;
 
  protected:
   ~ConnectionSink() = default;
@@ -149,6 +153,11 @@ class Broker {
                   std::span<PublishOutcome> outcomes = {});
   void on_decode_error(ConnectionId connection, protocol::ReasonCode error, TimePoint now);
   void detach(ConnectionId connection, TimePoint now);
+  // A call sends one session at most pump_burst messages from its queue (a client back to a long backlog with a
+  // large window would otherwise hold the lock for tens of milliseconds); then the connection's sink is woken
+  // (ConnectionSink::wake()) and this sends the next ones, in order. New messages for it wait behind the queue
+  // meanwhile; its own packets are handled as usual. A connection that has gone or was not woken: nothing.
+  void resume(ConnectionId connection, TimePoint now);
 
   // Runs what is due at `now` (keepalive timeouts, will delays, session and message expiry) and returns when it
   // next needs to run (TimePoint::max() when nothing is pending).

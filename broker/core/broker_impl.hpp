@@ -62,6 +62,7 @@ class Broker::Impl {
   std::string client_id(ConnectionId id) const;
   void on_decode_error(ConnectionId id, protocol::ReasonCode error, TimePoint now);
   void detach(ConnectionId id, TimePoint now);
+  void resume(ConnectionId id, TimePoint now);
   TimePoint tick(TimePoint now);
   void shutdown(TimePoint now);
   protocol::Version version(ConnectionId id) const noexcept;
@@ -177,7 +178,9 @@ class Broker::Impl {
   void enqueue(Session& s, Delivery&& d, TimePoint now);
   // Sends `d` at QoS 1/2 with a new packet id and records it in the in-flight window.
   void send_inflight(Session& s, Client& c, Delivery&& d, TimePoint now);
-  // Sends queued messages while the in-flight window has room.
+  // Sends queued messages while the in-flight window has room, at most pump_burst of them per call: then the client
+  // is woken (woken_) and Broker::resume() goes on in a later call; until then pump() does nothing for it.
+  static constexpr std::size_t pump_burst = 256;
   void pump(Session& s, TimePoint now);
   // Writes one PUBLISH to the connection; false if it could not be sent (too large for the client, expired).
   bool write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now);
@@ -258,10 +261,11 @@ class Broker::Impl {
   ConnectionId next_connection_id_ = 1;
   SessionId next_session_id_ = 1;
   std::mt19937_64 random_;
-  std::string scratch_;             // encode buffer for packets that may need trimming (send())
-  std::vector<Client*> staged_;     // clients with output staged in the current call
-  SysTree sys_tree_;                // $SYS: what was last published, the load averages
-  bool over_memory_limit_ = false;  // memory_limit: the last heap measured was over it (set_heap_in_use)
+  std::string scratch_;              // encode buffer for packets that may need trimming (send())
+  std::vector<Client*> staged_;      // clients with output staged in the current call
+  std::vector<ConnectionId> woken_;  // clients whose pump() stopped in the current call: flush_output() wakes them
+  SysTree sys_tree_;                 // $SYS: what was last published, the load averages
+  bool over_memory_limit_ = false;   // memory_limit: the last heap measured was over it (set_heap_in_use)
   // Bridge backlogs by client id (Broker::set_backlog_limit).
   struct BacklogLimit {
     std::uint64_t max_bytes = 0;

@@ -486,10 +486,15 @@ void Broker::Impl::enqueue(Session& s, Delivery&& d, TimePoint now) {
 
 void Broker::Impl::pump(Session& s, TimePoint now) {
   Client* c = s.client;
-  if (!c) return;
+  if (!c || c->pump_stopped) return;  // stopped: resume() goes on, in order
   if (s.exchanges && s.exchanges->held_count() != 0) resend_held(s, *c, now);
-  while (!s.queue.empty()) {
+  for (std::size_t taken_count = 0; !s.queue.empty(); ++taken_count) {
     if (s.queue.front().qos != QoS::at_most_once && !inflight_room(s, *c)) break;
+    if (taken_count == pump_burst) {
+      c->pump_stopped = true;
+      woken_.push_back(c->id);
+      break;
+    }
     Delivery taken = s.queue.pop_front();
     // Expired [MQTT-3.3.2-5], or no longer readable under the client's current rights (a reload, a restart, or
     // a new identity since it was queued).

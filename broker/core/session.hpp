@@ -115,6 +115,8 @@ struct Client {
   // A mosquitto bridge (its CONNECT's try_private): each of its subscriptions is no-local and retain-as-published,
   // which is what mosquitto does for bridges, so a message it forwarded is never sent back to it.
   bool bridge = false;
+  // pump() stopped at pump_burst: the rest of the queue waits for Broker::resume().
+  bool pump_stopped = false;
 
   // Topic aliases (5.0), created on first use: most connections never use them.
   struct Aliases {

@@ -461,6 +461,14 @@ void BridgeLink::close() {
 
 std::size_t BridgeLink::pending_bytes() const noexcept { return local_pending_.load(std::memory_order_relaxed); }
 
+void BridgeLink::wake() {
+  asio::post(executor_, [this] {
+    if (!local_attached_) return;
+    std::lock_guard lock(shared_.mutex);
+    shared_.broker.resume(local_id_, core::Clock::now());
+  });
+}
+
 void BridgeLink::process_local() {
   std::string bytes;
   bool close = false;

@@ -58,6 +58,7 @@ class BridgeLink final : public core::ConnectionSink {
   void send(std::string_view bytes) override;
   void close() override;
   std::size_t pending_bytes() const noexcept override;
+  void wake() override;
 
  private:
   void connect();

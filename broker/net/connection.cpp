@@ -527,6 +527,14 @@ void Connection::close() {
 
 std::size_t Connection::pending_bytes() const noexcept { return pending_.load(std::memory_order_relaxed); }
 
+void Connection::wake() {
+  asio::post(shard_.executor(), [self = self()] {
+    if (self->socket_closed_ || self->detached_) return;
+    std::lock_guard lock(self->shared().mutex);
+    self->shared().broker.resume(self->id_, core::Clock::now());
+  });
+}
+
 void Connection::flush_transport_output() {
   std::lock_guard lock(write_mutex_);
   if (dead_ || abort_) return;

@@ -128,6 +128,7 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   void send(std::string_view bytes) override;
   void close() override;
   std::size_t pending_bytes() const noexcept override;
+  void wake() override;
 
  private:
   // While a transport opens: what it needs until the connection is attached (connection_opening.cpp).

@@ -135,6 +135,13 @@ void HistoryService::stop() {
 
 void HistoryService::close() { attached_ = false; }  // under the lock; the broker detaches it
 
+void HistoryService::wake() {
+  store_.post([this] {
+    std::lock_guard lock(shared_.mutex);
+    if (attached_) shared_.broker.resume(id_, core::Clock::now());
+  });
+}
+
 void HistoryService::send(std::string_view bytes) {
   in_.append(bytes);
   std::string_view data = in_;

@@ -45,6 +45,7 @@ class HistoryService final : public core::ConnectionSink {
   void send(std::string_view bytes) override;
   void close() override;
   std::size_t pending_bytes() const noexcept override { return 0; }
+  void wake() override;  // resumes on the store's thread, as answers are sent
 
  private:
   void request(const protocol::Publish& publish);

@@ -21,6 +21,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "broker/auth/acl_file.hpp"
@@ -52,9 +53,11 @@ class Sink final : public c::ConnectionSink {
   }
   void close() override { closed = true; }
   std::size_t pending_bytes() const noexcept override { return pending; }
+  void wake() override { woken = true; }
 
   std::string out;
   bool closed = false;
+  bool woken = false;  // Broker::resume() is due (drain() calls it, as a connection's next turn would)
   std::size_t pending = 0;
 };
 
@@ -412,6 +415,9 @@ class Script {
 
   // What the broker sent each attached client: whole packets, as the client can read them.
   void drain() {
+    for (Slot& s : slots_) {
+      if (s.attached && std::exchange(s.sink->woken, false)) broker_->resume(s.id, now_);
+    }
     for (Slot& s : slots_) {
       if (!s.attached) continue;
       std::string_view out = s.sink->out;

@@ -112,6 +112,22 @@ TEST_P(SessionTest, MaxQueuedMessagesBoundsOfflineQueue) {
   EXPECT_EQ(got, (std::vector<std::string>{"m1", "m2", "m3"}));
 }
 
+// A long queue and a large window (max_inflight_messages 0: 65,535 for 3.1.1; 65,535 for a 5.0 client that sets no
+// Receive Maximum): the broker sends a few hundred of them per turn of its loop (Broker::resume()), and every one
+// arrives, in order, without the client acknowledging any.
+TEST_P(SessionTest, ALongQueueArrivesWholeThroughALargeWindow) {
+  BrokerProcess broker({"max_queued_messages 0", "max_inflight_messages 0"});
+  leave_offline_session(broker, "long", "lq/#", QoS::at_least_once);
+  RawClient pub(broker.port(), version());
+  pub.connect("pub");
+  constexpr int count = 2000;
+  for (int i = 0; i < count; ++i) pub.publish("lq/x", std::to_string(i), QoS::at_least_once);
+  RawClient s(broker.port(), version());
+  connect_persistent(s, "long");
+  for (int i = 0; i < count; ++i) ASSERT_EQ(s.receive(answer_timeout, false).payload, std::to_string(i));
+  s.expect_silence();
+}
+
 TERN_INSTANTIATE_VERSIONS(SessionTest);
 
 }  // namespace

@@ -28,6 +28,7 @@ class CountingSink final : public core::ConnectionSink {
   void send(std::string_view bytes) override { sent += bytes.size(); }
   void close() override {}
   std::size_t pending_bytes() const noexcept override { return 0; }
+  void wake() override {}  // its clients never queue more than one call sends
   std::size_t sent = 0;
 };
 

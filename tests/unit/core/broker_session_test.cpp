@@ -261,6 +261,51 @@ TEST(BrokerSession, ResendHonoursTheNewReceiveMaximum) {  // [MQTT-3.3.4-9], [MQ
   EXPECT_TRUE(sub.received().empty());
 }
 
+// A client with a large window coming back to a long queue is sent at most 256 PUBLISHes from it per call into the
+// broker (a call holds the core's lock): then its connection is woken and each Broker::resume() sends the next 256, in
+// order, acknowledged or not. Until then neither its PUBACKs nor new messages for it overtake the queue.
+TEST(BrokerSession, ALongQueueGoesToALargeWindowAFewHundredPerCall) {
+  BrokerOptions options = anonymous();
+  options.max_queued_messages = 2000;
+  Broker b(options);
+  p::Properties expiry;
+  expiry.session_expiry_interval = 60;  // 5.0 without Receive Maximum: a window of 65,535
+  {
+    TestClient sub(b, p::Version::v5, t0);
+    sub.connect("sub", false, t0, expiry);
+    sub.subscribe("t", p::QoS::at_least_once, t0);
+    sub.drop(t0);
+  }
+  TestClient pub(b, p::Version::v5, t0);
+  pub.connect("pub", true, t0);
+  for (int i = 0; i < 1000; ++i) pub.publish("t", std::to_string(i), p::QoS::at_least_once, t0);
+  TestClient sub(b, p::Version::v5, t0);
+  EXPECT_TRUE(sub.connect("sub", false, t0, expiry).session_present);
+  std::vector<p::Publish> got = sub.received_of<p::Publish>();
+  ASSERT_EQ(got.size(), 256u) << "one call's share, not the whole queue";
+  EXPECT_EQ(sub.sink().wakes, 1);
+
+  // Stopped: an acknowledgement frees room but sends nothing; a new message waits behind the queue.
+  sub.send(p::Puback{.packet_id = got.front().packet_id}, t0);
+  pub.publish("t", "new", p::QoS::at_least_once, t0);
+  EXPECT_TRUE(sub.received_of<p::Publish>().empty());
+  EXPECT_EQ(sub.sink().wakes, 1);
+
+  for (int wakes = 1; wakes < 10 && got.size() < 1001; ++wakes) {
+    ASSERT_EQ(sub.sink().wakes, wakes);
+    b.resume(sub.id(), t0);
+    const auto more = sub.received_of<p::Publish>();
+    EXPECT_LE(more.size(), 256u);
+    got.insert(got.end(), more.begin(), more.end());
+  }
+  ASSERT_EQ(got.size(), 1001u);
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(got[i].payload, std::to_string(i));
+  EXPECT_EQ(got.back().payload, "new");
+  EXPECT_EQ(sub.sink().wakes, 3);  // 1,001 = 256 + 256 + 256 + 233: the last call empties the queue
+  b.resume(sub.id(), t0);          // not woken: nothing
+  EXPECT_TRUE(sub.received_of<p::Publish>().empty());
+}
+
 TEST(BrokerSession, CleanStartDiscardsTheOldSession) {  // [MQTT-3.1.2-4]
   Broker b(anonymous());
   leave_offline_session(b, p::Version::v311, "c", "t");

@@ -35,11 +35,13 @@ class FakeSink final : public ConnectionSink {
   }
   void close() override { closed = true; }
   std::size_t pending_bytes() const noexcept override { return pending; }
+  void wake() override { ++wakes; }
 
   std::string bytes_;
   bool closed = false;
   std::size_t pending = 0;
   int sends = 0;  // send() calls: the broker hands a connection its output once per call
+  int wakes = 0;  // wake() calls: Broker::resume() is due
 };
 
 class TestClient {
