@@ -154,7 +154,7 @@ class Broker {
   void on_decode_error(ConnectionId connection, protocol::ReasonCode error, TimePoint now);
   void detach(ConnectionId connection, TimePoint now);
   // A call sends one session at most pump_burst messages from its queue (a client back to a long backlog with a
-  // large window would otherwise hold the lock for tens of milliseconds); then the connection's sink is woken
+  // large window would otherwise get all of it in one hold of the lock); then the connection's sink is woken
   // (ConnectionSink::wake()) and this sends the next ones, in order. New messages for it wait behind the queue
   // meanwhile; its own packets are handled as usual. A connection that has gone or was not woken: nothing.
   void resume(ConnectionId connection, TimePoint now);

@@ -38,8 +38,8 @@ constexpr std::size_t max_batch_packets = 128;
 
 // How long one turn may hand one connection's packets to the broker before the rest of its read waits behind the
 // shard's other work (deliver()). A read of 64 KiB can hold thousands of small packets, or dozens whose topics are
-// costly to route; handled in one go they delay every other client of the shard by milliseconds (bench/README.md,
-// row 17). Checked after each lock batch, so a turn is at least one batch.
+// costly to route; handled in one go, every other client of the shard waits for all of them (bench/README.md, row
+// 17). Checked after each lock batch, so a turn is at least one batch: smaller batches cost the throughput rows.
 constexpr std::chrono::microseconds turn_budget{30};
 
 // With a transport: a batch becomes wire bytes this much at a time (see encode_slice()).
@@ -168,8 +168,8 @@ void Connection::wait_readable() {
 // --- Reading -----------------------------------------------------------------------------------------------------
 
 void Connection::read_available() {
-  if (socket_closed_ || resuming_) return;  // resume_later() reads on once the rest of the last read is delivered
-  read_signalled_ = false;                  // these reads see whatever an event announced
+  if (socket_closed_ || handing_over()) return;  // resume_later() reads on once the last read is handed over
+  read_signalled_ = false;                       // these reads see whatever an event announced
   const std::span<char> buffer = shard_.read_buffer();
   for (int reads = 1;; ++reads) {
     const ReadResult result = transport_ && !draining_ ? read_transport(buffer) : read_plain(buffer);
@@ -191,7 +191,7 @@ void Connection::read_available() {
     shard_.count_received(n);
     if (!closing_.load(std::memory_order_relaxed)) {
       if (!deliver_safely({buffer.data(), n})) return;
-      if (unread_ && unread_->turn_ended) {
+      if (handing_over()) {
         unread_->socket_drained = result.drained;
         resume_later();
         return;
@@ -235,14 +235,12 @@ bool Connection::deliver_safely(std::string_view data) {
 
 // The rest of a read whose turn ended (deliver()) is handed over in later turns, one each; reading waits for it.
 void Connection::resume_later() {
-  resuming_ = true;
   asio::post(shard_.executor(), [self = self()] {
-    self->resuming_ = false;
     if (self->socket_closed_) return;
-    const bool drained = self->unread_ && self->unread_->socket_drained;
+    const bool drained = self->unread_->socket_drained;
     if (!self->closing_.load(std::memory_order_relaxed)) {
       if (!self->deliver_safely({})) return;
-      if (self->unread_ && self->unread_->turn_ended) {
+      if (self->handing_over()) {
         self->resume_later();
         return;
       }

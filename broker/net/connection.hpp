@@ -173,6 +173,8 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   // in unread_ (turn_ended) for resume_later().
   void deliver(std::string_view data);
   bool deliver_safely(std::string_view data);
+  // The rest of a read waits to be handed over (unread_->turn_ended): resume_later() has it, and reading waits.
+  bool handing_over() const noexcept { return unread_ && unread_->turn_ended; }
   void resume_later();
   bool read_on(bool drained, bool turn_over);
   // The verdict on the connection's CONNECT, made here, off the broker's lock (a password hash costs far more than a
@@ -233,7 +235,7 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   struct Unread {
     std::string bytes;
     std::size_t used = 0;
-    bool turn_ended = false;      // whole packets wait: resume_later() hands them over before reading on
+    bool turn_ended = false;      // bytes to decode wait: resume_later() hands them over before reading on
     bool socket_drained = false;  // the read they came from drained the socket
   };
   std::unique_ptr<Unread> unread_;        // shard thread
@@ -257,7 +259,6 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   bool connect_seen_ : 1 = false;  // the first CONNECT was decoded (and authenticated)
   bool wire_drained_ : 1 = true;   // with a transport: the last read of wire bytes was short
   bool draining_ : 1 = false;      // half-closed: reading and discarding until the client's end (half_close())
-  bool resuming_ : 1 = false;      // resume_later() has the rest of a read to hand over: reading waits for it
 
   // Under write_mutex_ (other threads write them while the shard thread writes the flags above: whole bytes, each
   // its own memory location, not bit-fields).

@@ -169,7 +169,7 @@ TEST_P(ConnectionIoTest, ManyClientsConnectingAtOnceAreAllServed) {
 
 // One write of thousands of packets is more than one turn of the broker's loop (a turn hands a connection's packets
 // over for a bounded time; the rest of the read waits behind the other clients): each is still processed once and in
-// order, a packet cut at the end of that write is completed by the next one, and the other clients are served too.
+// order, and a packet cut at the end of that write is completed by the next one.
 TEST_P(ConnectionIoTest, AReadLongerThanATurnIsHandedOverWholeAndInOrder) {
   BrokerProcess broker;
   RawClient sub(broker.port(), GetParam());
@@ -198,7 +198,7 @@ TEST_P(ConnectionIoTest, AReadLongerThanATurnIsHandedOverWholeAndInOrder) {
   const std::string last_bytes = protocol::encode(last, GetParam());
   const std::size_t cut = last_bytes.size() / 2;
   pub.send_bytes(bytes + last_bytes.substr(0, cut));
-  other.ping();  // another client is served meanwhile
+  other.ping();  // another client is still served
   for (int i = 0; i < 100; ++i) ASSERT_EQ(pub.expect<protocol::Puback>().packet_id, i + 1);
   pub.send_bytes(std::string_view(last_bytes).substr(cut));
   for (int i = 100; i <= count; ++i) ASSERT_EQ(pub.expect<protocol::Puback>().packet_id, i + 1);
