@@ -52,7 +52,7 @@ void Broker::on_decode_error(ConnectionId connection, protocol::ReasonCode error
 }
 void Broker::detach(ConnectionId connection, TimePoint now) { impl_->detach(connection, now); }
 void Broker::resume(ConnectionId connection, TimePoint now) { impl_->resume(connection, now); }
-std::string Broker::client_id(ConnectionId connection) const { return impl_->client_id(connection); }
+Broker::Identity Broker::identity(ConnectionId connection) const { return impl_->identity(connection); }
 void Broker::publish_derived(std::span<const DerivedMessage> messages, TimePoint now) {
   impl_->publish_derived(messages, now);
 }
@@ -78,15 +78,15 @@ void Broker::set_backlog_limit(std::string client_id, std::uint64_t max_bytes) {
 
 std::size_t Broker::Impl::queued_for(const std::string& client_id) const noexcept {
   const auto it = sessions_by_client_.find(client_id);
-  return it == sessions_by_client_.end() ? 0 : it->second->queue.size();
+  return it == sessions_by_client_.end() ? 0 : it->second->queue->size();
 }
 
 BrokerStats Broker::Impl::stats() const noexcept {
   BrokerStats s = stats_;
   // Summed when asked ($SYS, /metrics: every few seconds), not kept on the message path.
   for (const auto& [id, session] : sessions_) {
-    s.queued_messages += session->queue.size();
-    s.queued_bytes += session->queue.bytes();
+    s.queued_messages += session->queue->size();
+    s.queued_bytes += session->queue->bytes();
   }
   return s;
 }
@@ -173,10 +173,11 @@ void Broker::Impl::resume(ConnectionId id, TimePoint now) {
   if (c.session && c.session->client == &c && !c.closed) pump(*c.session, now);
 }
 
-std::string Broker::Impl::client_id(ConnectionId id) const {
+Broker::Identity Broker::Impl::identity(ConnectionId id) const {
   auto it = clients_.find(id);
   if (it == clients_.end() || !it->second->session) return {};
-  return it->second->session->client_id;
+  const Session& s = *it->second->session;
+  return {s.client_id, s.access ? s.access->username() : std::nullopt};
 }
 
 void Broker::Impl::dispatch(Client& c, protocol::Packet&& packet, TimePoint now) {
@@ -347,11 +348,11 @@ void Broker::Impl::send(Client& c, const protocol::Packet& packet) {
 }
 
 std::string& Broker::Impl::stage(Client& c) {
-  if (!c.staged_listed) {
-    c.staged_listed = true;
-    staged_.push_back(&c);
+  if (c.staged_slot == 0) {
+    staged_.push_back(Staged{&c, {}});
+    c.staged_slot = static_cast<std::uint32_t>(staged_.size());
   }
-  return c.staged;
+  return staged_[c.staged_slot - 1].bytes;
 }
 
 void Broker::Impl::flush_output() {
@@ -360,17 +361,16 @@ void Broker::Impl::flush_output() {
   // waits for them (see broker_store.cpp).
   submit_ops();
   const bool stored = std::exchange(call_submitted_, false);
-  for (Client* c : staged_) {
+  for (auto& [c, bytes] : staged_) {
     if (c->sink) {
       if ((stored && std::exchange(c->must_wait, false)) || c->held_until_batch > committed_batches_) {
-        hold_output(*c, submitted_batches_);
+        hold_output(*c, std::move(bytes), submitted_batches_);
       } else {
-        if (!c->staged.empty()) c->sink->send(c->staged);
+        if (!bytes.empty()) c->sink->send(bytes);
         if (c->close_requested) c->sink->close();
       }
     }
-    std::string().swap(c->staged);  // an idle connection keeps no buffer
-    c->staged_listed = false;
+    c->staged_slot = 0;
     c->must_wait = false;
     c->close_requested = false;
   }
@@ -427,7 +427,7 @@ void Broker::Impl::publish_will(Session& s, TimePoint now) {
 void Broker::Impl::end_session(Session& s, TimePoint now) {
   if (s.will) publish_will(s, now);
   unstore_session(s);
-  for (const auto& [filter, options] : s.subscriptions) subscriptions_.unsubscribe(filter, s.id);
+  for (const auto& [filter, options] : *s.subscriptions) subscriptions_.unsubscribe(filter, s.id);
   stats_.subscriptions = subscriptions_.size();
   stats_.shared_subscriptions = subscriptions_.shared_size();
   sessions_.erase(s.id);

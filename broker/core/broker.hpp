@@ -216,8 +216,13 @@ class Broker {
   // Messages of the rule engine that come from no client's PUBLISH (an aggregation window closing, windows flushed at
   // a reload): routed as the broker's own, at their QoS (at most max_qos) and retain flag.
   void publish_derived(std::span<const DerivedMessage> messages, TimePoint now);
-  // The client id of the connection's session (the one the broker assigned to an empty one); empty before CONNECT.
-  std::string client_id(ConnectionId connection) const;
+  // Who the connection's session is: its client id (the one the broker assigned to an empty one; empty before
+  // CONNECT) and the username it authenticated as (none: without one, or without authentication).
+  struct Identity {
+    std::string client_id;
+    std::optional<std::string> username;
+  };
+  Identity identity(ConnectionId connection) const;
   const BrokerOptions& options() const noexcept;
 
  private:

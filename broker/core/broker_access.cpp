@@ -21,9 +21,10 @@ ClientAccess::Coverage Broker::Impl::coverage(const Session& s, std::string_view
 }
 
 void Broker::Impl::apply_rights(Session& s) {
-  if (!s.access) return;
+  auto* subscriptions = s.subscriptions.if_made();
+  if (!s.access || !subscriptions) return;
   std::vector<std::string> denied;
-  for (auto& [filter, options] : s.subscriptions) {
+  for (auto& [filter, options] : *subscriptions) {
     const auto coverage = this->coverage(s, filter);
     if (coverage == ClientAccess::Coverage::none) {
       denied.push_back(filter);
@@ -37,7 +38,7 @@ void Broker::Impl::apply_rights(Session& s) {
   for (const std::string& filter : denied) {
     TERN_LOG(notice, "Client ", s.client_id, " may no longer read ", filter, ": subscription removed.");
     subscriptions_.unsubscribe(filter, s.id);
-    s.subscriptions.erase(filter);
+    subscriptions->erase(filter);
     unstore_subscription(s, filter);
   }
   stats_.subscriptions = subscriptions_.size();

@@ -59,7 +59,7 @@ class Broker::Impl {
   void on_packet(ConnectionId id, protocol::Packet&& packet, TimePoint now);
   void on_packets(ConnectionId id, std::span<protocol::Packet> packets, TimePoint now,
                   std::span<PublishOutcome> outcomes = {});
-  std::string client_id(ConnectionId id) const;
+  Identity identity(ConnectionId id) const;
   void on_decode_error(ConnectionId id, protocol::ReasonCode error, TimePoint now);
   void detach(ConnectionId id, TimePoint now);
   void resume(ConnectionId id, TimePoint now);
@@ -229,8 +229,8 @@ class Broker::Impl {
   MessagePtr from_stored(StoredMessage&& m) const;  // the strings moved
   UnixMillis to_wall(TimePoint t) const noexcept;
   TimePoint from_wall(UnixMillis t) const noexcept;
-  // Holds `c`'s staged output until batch `batch` is committed.
-  void hold_output(Client& c, std::uint64_t batch);
+  // Holds `bytes`, `c`'s output of the current call, until batch `batch` is committed.
+  void hold_output(Client& c, std::string&& bytes, std::uint64_t batch);
 
   // --- broker_subscribe.cpp
   void on_subscribe(Client& c, protocol::Subscribe&& subscribe, TimePoint now);
@@ -261,8 +261,18 @@ class Broker::Impl {
   ConnectionId next_connection_id_ = 1;
   SessionId next_session_id_ = 1;
   std::mt19937_64 random_;
-  std::string scratch_;              // encode buffer for packets that may need trimming (send())
-  std::vector<Client*> staged_;      // clients with output staged in the current call
+  std::string scratch_;  // encode buffer for packets that may need trimming (send())
+  // The output of the current call, one entry per client that has some (Client::staged_slot - 1), handed to the
+  // sinks in one send() each when the call ends and then released: an idle connection keeps no buffer, and a
+  // Client no string. A deque, so that stage()'s reference survives the staging of another client.
+  struct Staged {
+    Client* client;
+    std::string bytes;
+  };
+  std::deque<Staged> staged_;
+  std::size_t staged_size(const Client& c) const noexcept {
+    return c.staged_slot == 0 ? 0 : staged_[c.staged_slot - 1].bytes.size();
+  }
   std::vector<ConnectionId> woken_;  // clients whose pump() stopped in the current call: flush_output() wakes them
   SysTree sys_tree_;                 // $SYS: what was last published, the load averages
   bool over_memory_limit_ = false;   // memory_limit: the last heap measured was over it (set_heap_in_use)

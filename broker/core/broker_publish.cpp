@@ -213,24 +213,24 @@ const std::string* Broker::Impl::full_backlog(const std::string& topic, std::siz
     const auto it = sessions_by_client_.find(client_id);
     if (it == sessions_by_client_.end()) continue;
     Session& s = *it->second;
-    const bool over = s.queue.bytes() + bytes > limit.max_bytes;
+    const bool over = s.queue->bytes() + bytes > limit.max_bytes;
     if (!over) {
-      if (limit.full && s.queue.bytes() + bytes <= limit.max_bytes - limit.max_bytes / 20) {
+      if (limit.full && s.queue->bytes() + bytes <= limit.max_bytes - limit.max_bytes / 20) {
         limit.full = false;
-        TERN_LOG(notice, "The backlog of ", client_id, " is under bridge_queue_max_bytes again (", s.queue.bytes(),
+        TERN_LOG(notice, "The backlog of ", client_id, " is under bridge_queue_max_bytes again (", s.queue->bytes(),
                  " bytes queued).");
       }
       continue;
     }
     if (s.id == from) continue;  // no-local: its own messages never come back to it
     // Only a subscription that would queue it at QoS 1/2 (a QoS 0 one drops it when full: enqueue()).
-    const bool matches = std::any_of(s.subscriptions.begin(), s.subscriptions.end(), [&](const auto& sub) {
+    const bool matches = std::any_of(s.subscriptions->begin(), s.subscriptions->end(), [&](const auto& sub) {
       return sub.second.qos != QoS::at_most_once && protocol::topic_matches(sub.first, topic);
     });
     if (!matches) continue;
     if (!limit.full) {
       limit.full = true;
-      TERN_LOG(warning, "The backlog of ", client_id, " is full (", s.queue.bytes(),
+      TERN_LOG(warning, "The backlog of ", client_id, " is full (", s.queue->bytes(),
                " bytes queued, bridge_queue_max_bytes ", limit.max_bytes,
                "): refusing QoS 1/2 publishes to its topics (MQTT 5: 0x97), dropping QoS 0 ones.");
     }
@@ -433,14 +433,14 @@ void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
   }
   if (d.qos == QoS::at_most_once) {
     // QoS 0 to a client that cannot keep up is dropped rather than buffered without bound.
-    if (c->sink && c->sink->pending_bytes() + c->staged.size() > options_.max_outgoing_buffer) {
+    if (c->sink && c->sink->pending_bytes() + staged_size(*c) > options_.max_outgoing_buffer) {
       drop(DropReason::slow_client);
       return;
     }
     write_publish(*c, d, 0, false, now);
     return;
   }
-  if (!s.queue.empty() || s.queue.spills() || !inflight_room(s, *c)) {
+  if (!s.queue->empty() || s.queue->spills() || !inflight_room(s, *c)) {
     enqueue(s, std::move(d), now);
     return;
   }
@@ -464,38 +464,38 @@ void Broker::Impl::enqueue(Session& s, Delivery&& d, TimePoint now) {
       // A bridge's backlog (set_backlog_limit): QoS 0 goes first; QoS 1/2 was refused at its PUBLISH if it would
       // not fit, so what comes here is queued.
       const std::uint64_t max = limit->second.max_bytes;
-      if (d.qos == QoS::at_most_once && max != 0 && s.queue.bytes() + d.bytes() > max - max / 4) {
+      if (d.qos == QoS::at_most_once && max != 0 && s.queue->bytes() + d.bytes() > max - max / 4) {
         drop(DropReason::queue_full);
         return;
       }
       SessionStore store = store_of(s);
-      s.queue.push(std::move(d), store, queue_keep(s));
+      s.queue.mut().push(std::move(d), store, queue_keep(s));
       return;
     }
   }
-  if ((options_.max_queued_messages != 0 && s.queue.size() >= options_.max_queued_messages) ||
-      (options_.max_queued_bytes != 0 && s.queue.bytes() + d.bytes() > options_.max_queued_bytes)) {
+  if ((options_.max_queued_messages != 0 && s.queue->size() >= options_.max_queued_messages) ||
+      (options_.max_queued_bytes != 0 && s.queue->bytes() + d.bytes() > options_.max_queued_bytes)) {
     // The queue is full: the new message is dropped for this client, as mosquitto does.
     drop(DropReason::queue_full, d, s, now);
     TERN_LOG(debug, "Queue of ", s.client_id, " full: message on ", d.message->topic, " dropped.");
     return;
   }
   SessionStore store = store_of(s);
-  s.queue.push(std::move(d), store, queue_keep(s));
+  s.queue.mut().push(std::move(d), store, queue_keep(s));
 }
 
 void Broker::Impl::pump(Session& s, TimePoint now) {
   Client* c = s.client;
   if (!c || c->pump_stopped) return;  // stopped: resume() goes on, in order
   if (s.exchanges && s.exchanges->held_count() != 0) resend_held(s, *c, now);
-  for (std::size_t taken_count = 0; !s.queue.empty(); ++taken_count) {
-    if (s.queue.front().qos != QoS::at_most_once && !inflight_room(s, *c)) break;
+  for (std::size_t taken_count = 0; !s.queue->empty(); ++taken_count) {
+    if (s.queue->front().qos != QoS::at_most_once && !inflight_room(s, *c)) break;
     if (taken_count == pump_burst) {
       c->pump_stopped = true;
       woken_.push_back(c->id);
       break;
     }
-    Delivery taken = s.queue.pop_front();
+    Delivery taken = s.queue.mut().pop_front();
     // Expired [MQTT-3.3.2-5], or no longer readable under the client's current rights (a reload, a restart, or
     // a new identity since it was queued).
     const bool expired = taken.message->expired(now);
@@ -511,7 +511,7 @@ void Broker::Impl::pump(Session& s, TimePoint now) {
     send_inflight(s, *c, std::move(taken), now);
   }
   // The tail that lives only in the store is asked for before the queue runs dry (broker_store.cpp).
-  if (s.queue.page_wanted(queue_keep(s))) request_page(s);
+  if (s.queue->page_wanted(queue_keep(s))) request_page(s);
 }
 
 void Broker::Impl::resend_inflight(Session& s, TimePoint now) {

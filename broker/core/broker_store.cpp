@@ -69,7 +69,7 @@ void Broker::Impl::store_session(Session& s, std::optional<TimePoint> offline_si
   // only in the store stays stored until that tail is back (on_queue_page() unstores it then), so that the tail is
   // paged in as the client takes its messages, never all at once. It is written with its expiry of 0: a restart
   // meanwhile ends it at once, as its connection would have.
-  if (!persistent(s) && !(s.stored && s.queue.spills())) {
+  if (!persistent(s) && !(s.stored && s.queue->spills())) {
     unstore_session(s);
     return;
   }
@@ -85,10 +85,10 @@ void Broker::Impl::store_session(Session& s, std::optional<TimePoint> offline_si
     // The session becomes durable with everything it already has (a 5.0 client may raise a session expiry of 0
     // only at CONNECT, so this is a new or a resumed session, whose subscriptions and queue follow).
     s.stored = true;
-    for (const auto& [filter, options] : s.subscriptions) store_subscription(s, filter, options);
+    for (const auto& [filter, options] : *s.subscriptions) store_subscription(s, filter, options);
     SessionStore store = store_of(s);
     if (s.exchanges) s.exchanges->store_all(store);
-    s.queue.for_each([&](Delivery& d) { store.put(d, 0, false); });
+    if (auto* queue = s.queue.if_made()) queue->for_each([&](Delivery& d) { store.put(d, 0, false); });
   }
 }
 
@@ -101,7 +101,7 @@ void Broker::Impl::unstore_session(Session& s) {
   batch_.delete_session(s.client_id);
   // The deliveries' seqs now name nothing; they are not reused (store_seq keeps counting).
   if (s.exchanges) s.exchanges->unstored();
-  s.queue.unstored();
+  if (auto* queue = s.queue.if_made()) queue->unstored();
 }
 
 void Broker::Impl::store_subscription(Session& s, const std::string& filter, const SubscriptionOptions& options) {
@@ -142,14 +142,14 @@ void Broker::Impl::store_delivery(Session& s, Delivery& d, std::uint16_t packet_
 //     on_queue_page("s", 7, [seq 101..200]): queue [81..200], 800 spilled, spill_after_seq 200; pump()
 void Broker::Impl::request_page(Session& s) {
   submit_ops();  // the page must see the entries this call spilled
-  s.queue.page_requested(next_page_token_++);
-  store_->request_queue_page(s.client_id, s.queue.spill_after_seq(), queue_keep(s), s.queue.page_token());
+  s.queue.mut().page_requested(next_page_token_++);
+  store_->request_queue_page(s.client_id, s.queue->spill_after_seq(), queue_keep(s), s.queue->page_token());
 }
 
 void Broker::Impl::on_queue_page(const std::string& client_id, std::uint64_t token, QueuePage page, TimePoint now) {
   const FlushAtExit flush{*this};
   auto it = sessions_by_client_.find(client_id);
-  if (token == 0 || it == sessions_by_client_.end() || it->second->queue.page_token() != token) {
+  if (token == 0 || it == sessions_by_client_.end() || it->second->queue->page_token() != token) {
     TERN_LOG(debug, "A page of the queue of ", client_id, " came back after its session ended: dropped.");
     return;
   }
@@ -163,10 +163,11 @@ void Broker::Impl::on_queue_page(const std::string& client_id, std::uint64_t tok
     MessagePtr& m = messages[e.message_id];
     if (m) deliveries.push_back(Delivery{m, e.qos, e.retain, std::move(e.subscription_ids), e.seq});
   }
-  s.queue.add_page(std::move(deliveries), page.entries.empty() ? 0 : page.entries.back().seq, page.entries.size());
+  s.queue.mut().add_page(std::move(deliveries), page.entries.empty() ? 0 : page.entries.back().seq,
+                         page.entries.size());
   TERN_LOG(debug, "Read ", page.entries.size(), " queued message(s) of ", s.client_id, " back from the store; ",
-           s.queue.size() - s.queue.in_memory(), " left there.");
-  if (!s.queue.spills() && s.stored && !persistent(s)) unstore_session(s);  // its tail is back (store_session())
+           s.queue->size() - s.queue->in_memory(), " left there.");
+  if (!s.queue->spills() && s.stored && !persistent(s)) unstore_session(s);  // its tail is back (store_session())
   pump(s, now);
 }
 
@@ -246,14 +247,14 @@ MessagePtr Broker::Impl::from_stored(StoredMessage&& stored) const {
 // ---------------------------------------------------------------------------------------------------------------
 // Held output.
 
-void Broker::Impl::hold_output(Client& c, std::uint64_t batch) {
+void Broker::Impl::hold_output(Client& c, std::string&& bytes, std::uint64_t batch) {
   c.held_until_batch = batch;
   if (!held_.empty() && held_.back().batch == batch && held_.back().connection == c.id) {
-    held_.back().bytes.append(c.staged);
+    held_.back().bytes.append(bytes);
     held_.back().close = held_.back().close || c.close_requested;
     return;
   }
-  held_.push_back(HeldOutput{batch, c.id, std::move(c.staged), c.close_requested});
+  held_.push_back(HeldOutput{batch, c.id, std::move(bytes), c.close_requested});
 }
 
 void Broker::Impl::on_committed(std::uint64_t batch, bool durable, TimePoint now) {
@@ -340,7 +341,7 @@ void Broker::Impl::restore(const StoreSnapshot& snapshot, StorePort& store, Time
     if (it == sessions_by_client_.end()) continue;
     Session& s = *it->second;
     subscriptions_.subscribe(sub.filter, s.id, sub.options);
-    s.subscriptions[sub.filter] = sub.options;
+    s.subscriptions.mut()[sub.filter] = sub.options;
   }
 
   for (const StoredQueueEntry& e : snapshot.queue) {  // in (client_id, seq) order
@@ -353,7 +354,7 @@ void Broker::Impl::restore(const StoreSnapshot& snapshot, StorePort& store, Time
     Delivery d{std::move(m), e.qos, e.retain, e.subscription_ids, e.seq};
     if (e.packet_id == 0) {
       // Up to max_queued_in_memory queued entries per session are loaded; the rest stays in the store.
-      s.queue.restore(std::move(d), options_.max_queued_in_memory);
+      s.queue.mut().restore(std::move(d), options_.max_queued_in_memory);
     } else {
       s.qos().restore_inflight(e.packet_id, std::move(d), e.released);
     }

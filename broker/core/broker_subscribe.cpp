@@ -68,7 +68,7 @@ void Broker::Impl::on_subscribe(Client& c, protocol::Subscribe&& subscribe, Time
       options.retain_as_published = true;
     }
     const bool existed = subscriptions_.subscribe(sub.filter, s.id, options);
-    s.subscriptions[sub.filter] = options;
+    s.subscriptions.mut()[sub.filter] = options;
     store_subscription(s, sub.filter, options);
     ack.reason_codes.push_back(static_cast<ReasonCode>(options.qos));
     TERN_LOG(debug, s.client_id, " subscribed to ", sub.filter, " (QoS ", static_cast<int>(options.qos), ')');
@@ -114,7 +114,7 @@ void Broker::Impl::on_unsubscribe(Client& c, protocol::Unsubscribe&& unsubscribe
     }
     if (c.mount_point) filter = mount_filter(*c.mount_point, filter);  // as it was subscribed
     const bool existed = subscriptions_.unsubscribe(filter, s.id);
-    s.subscriptions.erase(filter);
+    if (auto* subscriptions = s.subscriptions.if_made()) subscriptions->erase(filter);
     if (existed) unstore_subscription(s, filter);
     ack.reason_codes.push_back(existed ? ReasonCode::success : ReasonCode::no_subscription_existed);
   }

@@ -26,8 +26,8 @@
 #include <vector>
 
 #include "broker/core/fifo.hpp"
-#include "broker/core/session_store.hpp"
 #include "broker/core/message.hpp"
+#include "broker/core/session_store.hpp"
 
 namespace tern::core {
 
@@ -35,9 +35,9 @@ namespace tern::core {
 struct Delivery {
   MessagePtr message;
   protocol::QoS qos = protocol::QoS::at_most_once;  // min(message QoS, granted QoS)
-  bool retain = false;                             // the RETAIN flag as sent
-  std::vector<std::uint32_t> subscription_ids;     // 5.0
-  std::uint64_t seq = 0;                           // persistence: StoredQueueEntry::seq; 0 while not stored
+  bool retain = false;                              // the RETAIN flag as sent
+  std::vector<std::uint32_t> subscription_ids;      // 5.0
+  std::uint64_t seq = 0;                            // persistence: StoredQueueEntry::seq; 0 while not stored
 
   // What a queued delivery counts against max_queued_bytes.
   std::size_t bytes() const noexcept { return message->payload.size() + message->topic.size(); }
@@ -60,6 +60,7 @@ class DeliveryQueue {
   void restore(Delivery&& d, std::size_t keep_in_memory);
 
   Delivery& front() noexcept { return memory_.front(); }
+  const Delivery& front() const noexcept { return memory_.front(); }
   // Takes the head out; its store entry stays (see above).
   Delivery pop_front();
 

@@ -24,6 +24,7 @@ class Fifo {
   std::size_t size() const noexcept { return items_.size() - head_; }
 
   T& front() noexcept { return items_[head_]; }
+  const T& front() const noexcept { return items_[head_]; }
   void push_back(T&& item) { items_.push_back(std::move(item)); }
 
   void pop_front() {

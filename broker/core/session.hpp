@@ -25,6 +25,7 @@
 #include "broker/core/broker.hpp"
 #include "broker/core/delivery_queue.hpp"
 #include "broker/core/exchanges.hpp"
+#include "broker/core/lazy.hpp"
 #include "broker/core/message.hpp"
 #include "broker/core/session_access.hpp"
 #include "broker/core/subscription_index.hpp"
@@ -41,9 +42,10 @@ struct Session {
   // process started: a client from the network may not take it over or resume it.
   bool local = false;
 
-  std::map<std::string, SubscriptionOptions, std::less<>> subscriptions;  // filter -> options
+  Lazy<std::map<std::string, SubscriptionOptions, std::less<>>> subscriptions;  // filter -> options
 
-  DeliveryQueue queue;  // waiting for the client or for room in its in-flight window
+  // Waiting for the client or for room in its in-flight window; made with the first message queued.
+  Lazy<DeliveryQueue> queue;
 
   // QoS 1/2 exchanges, created with the first one: an idle or QoS 0 client carries none of it.
   std::unique_ptr<Exchanges> exchanges;
@@ -91,23 +93,23 @@ struct Client {
   TimePoint last_packet_at;
   Session* session = nullptr;
 
-  // Output of the current broker call, handed to the sink in one send() when the call ends (then released), so a
-  // connection is written to once per call however many packets it gets. `close_requested`: close() follows it.
-  std::string staged;
   // Persistence: output is held until the store batch it depends on is committed; this is the newest batch holding
   // output of this connection. While it is uncommitted, later output waits behind it (order is kept).
   std::uint64_t held_until_batch = 0;
 
   std::uint32_t client_maximum_packet_size = 0;  // 0: none
   std::uint32_t disconnect_expiry_base = 0;      // session expiry as given in CONNECT (5.0 DISCONNECT rules)
-  std::uint16_t keep_alive = 0;                  // effective, seconds
+  // Output of the current broker call (Broker::Impl::staged_), handed to the sink in one send() when the call ends,
+  // so a connection is written to once per call however many packets it gets; 0: none. `close_requested`: close()
+  // follows it.
+  std::uint32_t staged_slot = 0;
+  std::uint16_t keep_alive = 0;  // effective, seconds
   std::uint16_t client_receive_maximum = 65535;
   std::uint16_t client_topic_alias_maximum = 0;  // the client's, capped by BrokerOptions::max_outgoing_topic_alias
   protocol::Version version = protocol::Version::v311;
   bool connected = false;  // CONNECT accepted
   bool closed = false;     // the broker asked the sink to close; waiting for detach()
   bool request_problem_information = true;
-  bool staged_listed = false;
   bool close_requested = false;
   // The current call staged an acknowledgement (or a QoS 2 delivery) that promises what the call stored: the
   // connection's output waits for the call's batch.

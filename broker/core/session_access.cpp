@@ -20,8 +20,8 @@ bool SessionAccess::decide(std::string_view topic, std::size_t hash, std::uint8_
 }
 
 std::uint8_t SessionAccess::Decisions::find(std::string_view topic, std::size_t hash) const noexcept {
-  if (slots_.empty()) return 0;
-  const std::size_t mask = slots_.size() - 1;
+  if (size_ == 0) return 0;
+  const std::size_t mask = size_ - 1u;
   for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
     const Slot& slot = slots_[i];
     if (slot.bits == 0) return 0;  // the table is never full, so an empty slot ends every probe
@@ -31,8 +31,8 @@ std::uint8_t SessionAccess::Decisions::find(std::string_view topic, std::size_t 
 
 void SessionAccess::Decisions::add(std::string_view topic, std::size_t hash, std::uint8_t bits) {
   if (used_ >= max_entries) clear();
-  if (2 * (used_ + 1) > slots_.size()) grow();
-  const std::size_t mask = slots_.size() - 1;
+  if (2u * (used_ + 1u) > size_) grow();
+  const std::size_t mask = size_ - 1u;
   for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
     Slot& slot = slots_[i];
     if (slot.bits == 0) {
@@ -50,16 +50,18 @@ void SessionAccess::Decisions::add(std::string_view topic, std::size_t hash, std
 }
 
 void SessionAccess::Decisions::clear() noexcept {
-  std::vector<Slot>().swap(slots_);
+  slots_.reset();
+  size_ = 0;
   used_ = 0;
 }
 
 void SessionAccess::Decisions::grow() {
-  const std::size_t size = slots_.empty() ? 8 : 2 * slots_.size();
-  std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(size));
+  const std::uint16_t old_size = size_;
+  std::unique_ptr<Slot[]> old = std::exchange(slots_, std::make_unique<Slot[]>(old_size == 0 ? 8u : 2u * old_size));
+  size_ = old_size == 0 ? 8 : static_cast<std::uint16_t>(2 * old_size);
   used_ = 0;
-  for (Slot& slot : old) {
-    if (slot.bits != 0) add(slot.topic, slot.hash, slot.bits);
+  for (std::uint16_t i = 0; i < old_size; ++i) {
+    if (old[i].bits != 0) add(old[i].topic, old[i].hash, old[i].bits);
   }
 }
 

@@ -20,7 +20,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "broker/core/access.hpp"
 
@@ -28,8 +27,7 @@ namespace tern::core {
 
 class SessionAccess {
  public:
-  SessionAccess(std::optional<std::string> username, std::shared_ptr<const AccessPolicy> policy,
-                bool password_checked)
+  SessionAccess(std::optional<std::string> username, std::shared_ptr<const AccessPolicy> policy, bool password_checked)
       : username_(std::move(username)), policy_(std::move(policy)), password_checked_(password_checked) {}
 
   const std::optional<std::string>& username() const noexcept { return username_; }
@@ -56,12 +54,13 @@ class SessionAccess {
   bool decide(std::string_view topic, std::size_t hash, std::uint8_t known, std::uint8_t allowed);
 
   // topic -> known/allowed bits: open addressing with linear probing over a power-of-two table, created on first
-  // use, at most half full, emptied when it would pass max_entries.
+  // use, at most half full, emptied when it would pass max_entries. Without an ACL it stays empty: then it is
+  // 16 bytes of a session's access (there is one per connected client).
   class Decisions {
    public:
     static constexpr std::size_t max_entries = 512;
     std::uint8_t find(std::string_view topic, std::size_t hash) const noexcept;  // 0: unknown
-    void add(std::string_view topic, std::size_t hash, std::uint8_t bits);     // ORed into a known topic's bits
+    void add(std::string_view topic, std::size_t hash, std::uint8_t bits);       // ORed into a known topic's bits
     void clear() noexcept;
 
    private:
@@ -71,14 +70,16 @@ class SessionAccess {
       std::uint8_t bits = 0;  // 0: empty
     };
     void grow();
-    std::vector<Slot> slots_;
-    std::size_t used_ = 0;
+    std::unique_ptr<Slot[]> slots_;
+    std::uint16_t size_ = 0;  // of slots_: at most 2 * max_entries
+    std::uint16_t used_ = 0;
   };
 
   std::optional<std::string> username_;
   std::shared_ptr<const AccessPolicy> policy_;
   std::shared_ptr<const ClientAccess> rights_;
-  Decisions cache_;
+  // (No unique address: password_checked_ then takes the tail padding of cache_, which keeps the object at 88 bytes.)
+  [[no_unique_address]] Decisions cache_;
   bool password_checked_ = false;
 };
 

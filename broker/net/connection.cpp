@@ -367,8 +367,11 @@ void Connection::deliver(std::string_view data) {
       }
       if (connect) {
         connect_in_batch = true;
-        publisher_ = std::make_unique<Publisher>(Publisher{connect->client_id, connect->username, {}});
-      } else if (auto* publish = std::get_if<protocol::Publish>(&result.packet); publish && publisher_) {
+        if (!rules) rules = shared.rules.rules();
+        publisher_.reset();
+        if (!rules->empty())
+          publisher_ = std::make_unique<Publisher>(Publisher{connect->client_id, connect->username, {}, true});
+      } else if (auto* publish = std::get_if<protocol::Publish>(&result.packet); publish && connect_seen_) {
         apply_rules(*publish, batch.size(), rules, rule_counts);
       }
       if (connect && !connect_seen_) {
@@ -410,7 +413,7 @@ void Connection::deliver(std::string_view data) {
       // One send() per receiving connection for the whole batch.
       shared.broker.on_packets(id_, batch, now, outcomes);
       if (connect_in_batch && publisher_ && publisher_->client_id.empty())
-        publisher_->client_id = shared.broker.client_id(id_);  // the one it assigned
+        publisher_->client_id = shared.broker.identity(id_).client_id;  // the one it assigned
       if (decode_error) {
         // The broker answers (CONNACK or DISCONNECT with the reason) and closes; the detach right after makes any
         // later socket event a no-op, and ends the session as a lost connection if the broker did not close it.

@@ -55,8 +55,9 @@
 // Rules. The local rules (SharedBroker::rules, broker/edge) are evaluated here too, off the broker's lock: each
 // decoded PUBLISH whose topic some rule's FROM matches is evaluated as it is decoded (so a 5.0 topic alias names the
 // topic it stood for at that point of the stream), and its outcome (derived messages, drop) travels to the broker
-// beside the packet (core/rule_outcome.hpp); window samples are added after the broker accepted the message. This
-// costs a connected client one small allocation (Publisher: its client id, username and incoming topic aliases).
+// beside the packet (core/rule_outcome.hpp); window samples are added after the broker accepted the message. While
+// rules are in force this costs a connected client one small allocation (Publisher: its client id, username and
+// incoming topic aliases); without rules, only a 5.0 client that uses topic aliases has one.
 //
 // Authentication. The first CONNECT is authenticated here, on the shard's thread and off the broker's lock, by the
 // listener's security (SecuritySlot): a password hash costs hundreds of times what a message does, and a CONNECT
@@ -217,12 +218,16 @@ class Connection final : public core::ConnectionSink, public ShardLink {
   };
 
   // What the rules may ask about the publisher, and the topics of its 5.0 topic aliases (the broker resolves them
-  // under its lock, the rules before it). Made at the CONNECT.
+  // under its lock, the rules before it). Made when first needed, so that a connection without rules and aliases
+  // pays nothing for it: at the CONNECT if rules are in force, else at the first PUBLISH with a topic alias or that
+  // rules loaded since (a reload) are asked about (identified_publisher()).
   struct Publisher {
     std::string client_id;  // the one the broker assigned, for an empty one
     std::optional<std::string> username;
     std::unordered_map<std::uint16_t, std::string> aliases;
+    bool identified = false;  // client_id and username known
   };
+  Publisher& identified_publisher();
 
   // Field order keeps the object small (it is most of an idle connection's memory): pointers first, then the
   // four-byte members, then the flags.

@@ -148,6 +148,37 @@ TEST_P(RulesTest, PayloadThatIsNotJson) {
 
 TERN_INSTANTIATE_VERSIONS(RulesTest);
 
+// Rules that a reload brings apply to clients connected before them, as to new ones. Such a connection kept nothing
+// of its CONNECT for rules (there were none): it asks the broker for the client id and username, and a topic alias
+// set before the reload still names its topic.
+TEST(RulesReload, ReachClientsConnectedBeforeThem) {
+  if (testing_mosquitto()) GTEST_SKIP() << "rules are Tern's own";
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tern_rules_late_" + std::to_string(::getpid()) + "_" +
+                                                std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+  std::filesystem::create_directories(dir);
+  const auto rules = (dir / "rules.conf").string();
+  std::ofstream(rules, std::ios::trunc) << "";
+  BrokerProcess broker({"max_topic_alias 10", "rules_file " + rules});
+  Subscriber who(broker.port(), Version::v5, "who", "who/#");
+  RawClient pub(broker.port(), Version::v5);
+  protocol::Connect connect = RawClient::make_connect(Version::v5, "dev9");
+  connect.username = "carol";
+  ASSERT_EQ(pub.connect(std::move(connect)).reason_code, protocol::ReasonCode::success);
+  pub.publish("t/a", "before", QoS::at_least_once, false, Properties{.topic_alias = 1});
+
+  std::ofstream(rules, std::ios::trunc) << "rule who\n  sql SELECT clientid AS c, username AS u FROM \"t/#\"\n"
+                                           "  republish who/${c}/${u}/${topic} payload ${payload}\n";
+  broker.signal(SIGHUP);
+  ASSERT_TRUE(wait_until([&] { return broker.log_count("rules reloaded: 1 rule in force") >= 1; })) << broker.log();
+  pub.publish("", "after", QoS::at_least_once, false, Properties{.topic_alias = 1});
+  const auto m = who.receive();
+  EXPECT_EQ(m.topic, "who/dev9/carol/t/a");
+  EXPECT_EQ(m.payload, "after");
+  who.expect_silence();
+  std::filesystem::remove_all(dir);
+}
+
 // 5.0 topic aliases (the rules see the topic an alias stands for) and a listener's mount_point (the rules see the
 // broker's topic, with the prefix).
 TEST(RulesTopics, AliasesAndMountPoints) {

@@ -99,6 +99,25 @@ TEST(BrokerAuth, AcceptedVerdictLetsInWithoutAllowAnonymous) {
   EXPECT_EQ(c.connect("a", true, t0).reason_code, p::ReasonCode::success);
 }
 
+// What the network layer asks when rules come after a client's CONNECT: its client id (the assigned one for an empty
+// one) and the username it authenticated as.
+TEST(BrokerAuth, IdentityIsTheSessionsClientIdAndUsername) {
+  Broker b(BrokerOptions{});
+  TestClient alice(b, p::Version::v5, t0);
+  EXPECT_EQ(b.identity(alice.id()).client_id, "") << "before CONNECT";
+  b.authenticate(alice.id(), accepted("alice", nullptr));
+  const p::Connack connack = alice.connect("", true, t0);
+  const Broker::Identity who = b.identity(alice.id());
+  EXPECT_FALSE(who.client_id.empty()) << "the assigned client id";
+  EXPECT_EQ(who.client_id, connack.properties.assigned_client_identifier.value_or(""));
+  EXPECT_EQ(who.username, std::optional<std::string>("alice"));
+  TestClient anon(b, p::Version::v311, t0);
+  b.authenticate(anon.id(), Authentication{Authentication::Result::accepted, {}, nullptr, false, {}});
+  anon.connect("anon", true, t0);
+  EXPECT_EQ(b.identity(anon.id()).client_id, "anon");
+  EXPECT_EQ(b.identity(anon.id()).username, std::nullopt);
+}
+
 class BrokerAcl : public ::testing::Test {
  protected:
   BrokerAcl() {

@@ -92,7 +92,7 @@ TEST(BrokerRules, PublishDerivedRoutesTheBrokersOwnMessages) {
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].topic, "avg/s/a");
   EXPECT_EQ(b.stats().retained, 1u);
-  EXPECT_EQ(b.client_id(x.pub.id()), "pub");
+  EXPECT_EQ(b.identity(x.pub.id()).client_id, "pub");
 }
 
 }  // namespace
