@@ -370,6 +370,9 @@ void Broker::Impl::flush_output() {
         if (c->close_requested) c->sink->close();
       }
     }
+    // Released here, one by one, not all at the end: the next client's send() then reuses the memory, where
+    // freeing a whole fan-out's buffers at once has malloc return them to the kernel and fault them in again.
+    std::string().swap(bytes);
     c->staged_slot = 0;
     c->must_wait = false;
     c->close_requested = false;
