@@ -127,7 +127,7 @@ ConnectionId Broker::Impl::attach(ConnectionSink& sink, std::string remote, Time
   c->id = next_connection_id_++;
   c->sink = &sink;
   c->remote = std::move(remote);
-  if (mount_point && !mount_point->empty()) c->mount_point = std::move(mount_point);
+  if (mount_point && !mount_point->empty()) c->rare.mut().mount_point = std::move(mount_point);
   c->attached_at = now;
   c->last_packet_at = now;
   const ConnectionId id = c->id;
@@ -434,7 +434,7 @@ void Broker::Impl::end_session(Session& s, TimePoint now) {
   stats_.subscriptions = subscriptions_.size();
   stats_.shared_subscriptions = subscriptions_.shared_size();
   sessions_.erase(s.id);
-  sessions_by_client_.erase(s.client_id);  // destroys s
+  sessions_by_client_.erase(sessions_by_client_.find(s.client_id));  // destroys s, and the key's text with it
   stats_.sessions = sessions_.size();
 }
 

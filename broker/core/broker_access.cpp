@@ -45,6 +45,19 @@ void Broker::Impl::apply_rights(Session& s) {
   stats_.shared_subscriptions = subscriptions_.shared_size();
 }
 
+void Broker::Impl::grant(Session& s, std::optional<std::string> username, std::shared_ptr<const AccessPolicy> policy,
+                         bool password_checked) {
+  if (!username && !password_checked && (!policy || !policy->client(s.client_id, username))) {
+    std::unique_ptr<SessionAccess>& open = open_access_[policy.get()];
+    if (!open) open = std::make_unique<SessionAccess>(std::nullopt, std::move(policy), false);
+    s.access.share(*open);
+    return;
+  }
+  auto own = std::make_unique<SessionAccess>(std::move(username), std::move(policy), password_checked);
+  own->bind(s.client_id);
+  s.access.own(std::move(own));
+}
+
 void Broker::Impl::note_retain_source(const Message& message) {
   auto sit = sessions_.find(message.origin_session);
   const bool known = !message.payload.empty() && sit != sessions_.end() && sit->second->access &&
@@ -89,9 +102,14 @@ void Broker::Impl::replace_policy(const AccessPolicy& previous, const std::share
       it = sessions_.find(id);
       if (it == sessions_.end()) continue;
     }
-    s.access->bind(s.client_id, current);
+    if (s.access.shared()) {
+      grant(s, std::nullopt, current, false);  // a shared access is never bound again: the new policy's instead
+    } else {
+      s.access->bind(s.client_id, current);
+    }
     apply_rights(s);
   }
+  open_access_.erase(&previous);  // no session refers to it now
 }
 
 }  // namespace tern::core

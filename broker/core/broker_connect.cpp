@@ -109,7 +109,8 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
   if (connect.will) {
     protocol::Will& will = *connect.will;
     // The will is published as the client's PUBLISH would be: on the broker's topic (mount_point.hpp).
-    if (c.mount_point && protocol::valid_topic_name(will.topic)) will.topic = mount_topic(*c.mount_point, will.topic);
+    if (c.mount_point() && protocol::valid_topic_name(will.topic))
+      will.topic = mount_topic(*c.mount_point(), will.topic);
     if (!protocol::valid_topic_name(will.topic)) {
       if (v5) {
         refuse_connect(c, version, ReasonCode::topic_name_invalid, now, "invalid will topic");
@@ -189,12 +190,11 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
     }
   }
   if (!s) {
-    auto fresh = std::make_unique<Session>();
+    auto fresh = std::make_unique<Session>(client_id);
     fresh->id = next_session_id_++;
-    fresh->client_id = client_id;
     s = fresh.get();
     sessions_.emplace(s->id, s);
-    sessions_by_client_.emplace(client_id, std::move(fresh));
+    sessions_by_client_.emplace(s->client_id, std::move(fresh));
     stats_.sessions = sessions_.size();
   }
   if (connect.local) s->local = true;
@@ -202,9 +202,7 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
   if (auth) {
     // The session answers to this connection's identity and listener from now on (a takeover by another user
     // changes both).
-    s->access =
-        std::make_unique<SessionAccess>(std::move(auth->username), std::move(auth->policy), auth->password_checked);
-    s->access->bind(client_id);
+    grant(*s, std::move(auth->username), std::move(auth->policy), auth->password_checked);
   } else {
     s->access.reset();
   }

@@ -116,6 +116,10 @@ class Broker::Impl {
   // broker_access.cpp: the ACL applied to a session's subscriptions (after CONNECT or a reload): each filter's
   // readable_all again; a filter it may no longer read at all is unsubscribed.
   void apply_rights(Session& s);
+  // Gives `s` its access under `policy`: the policy's shared one (open_access_) when the session has nothing of its
+  // own in it (AccessRef), else its own, bound to its client id.
+  void grant(Session& s, std::optional<std::string> username, std::shared_ptr<const AccessPolicy> policy,
+             bool password_checked);
   // How much of what `filter` (plain or "$share/...") matches `s` may read (all without an ACL).
   static ClientAccess::Coverage coverage(const Session& s, std::string_view filter);
   // Whether `s` may receive a message on `topic` (true without an ACL). route() hashes a topic once for all the
@@ -244,7 +248,8 @@ class Broker::Impl {
   bool retain_source_allowed(const std::string& topic);
 
   std::unordered_map<ConnectionId, std::unique_ptr<Client>> clients_;
-  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_by_client_;
+  // Keyed by a view of the session's own client id (which never changes), so the id is kept once.
+  std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_by_client_;
   std::unordered_map<SessionId, Session*> sessions_;
   SubscriptionIndex subscriptions_;
   RetainedIndex retained_;
@@ -255,6 +260,9 @@ class Broker::Impl {
     std::shared_ptr<const AccessPolicy> policy;
   };
   std::unordered_map<std::string, RetainSource> retain_sources_;
+  // The access shared by the sessions of each policy that have nothing of their own in one (grant()); a reload
+  // moves them to the new policy's and drops the old one.
+  std::unordered_map<const AccessPolicy*, std::unique_ptr<SessionAccess>> open_access_;
   // Broker::authenticate()'s verdicts, until the CONNECT they were made for (kept here, not in Client, so that a
   // connection pays nothing for them once connected).
   std::unordered_map<ConnectionId, Authentication> pending_authentication_;

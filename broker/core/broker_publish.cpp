@@ -56,9 +56,9 @@ void Broker::Impl::on_publish(Client& c, protocol::Publish&& publish, TimePoint 
     protocol_violation(c, ReasonCode::topic_name_invalid, now, "invalid topic name");
     return;
   }
-  if (c.mount_point) {
+  if (c.mount_point()) {
     // From here on the topic is the broker's (the alias above kept the client's view); checks see the prefix.
-    publish.topic = mount_topic(*c.mount_point, publish.topic);
+    publish.topic = mount_topic(*c.mount_point(), publish.topic);
     if (!protocol::valid_topic_name(publish.topic)) {  // longer than a topic may be, once prefixed
       protocol_violation(c, ReasonCode::topic_name_invalid, now, "topic name too long with the mount point");
       return;
@@ -569,9 +569,9 @@ bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t pac
   const Message& m = *d.message;
   protocol::PublishView v;
   v.topic = m.topic;
-  if (c.mount_point) {
+  if (c.mount_point()) {
     // The client's view. A topic outside its hierarchy comes only with a session resumed from another listener.
-    const auto view = unmount_topic(*c.mount_point, m.topic);
+    const auto view = unmount_topic(*c.mount_point(), m.topic);
     if (!view) {
       if (c.session) drop(DropReason::not_authorized, d, *c.session, now);
       return false;

@@ -314,10 +314,9 @@ void Broker::Impl::restore(const StoreSnapshot& snapshot, StorePort& store, Time
   }
 
   for (const StoredSession& stored : snapshot.sessions) {
-    auto fresh = std::make_unique<Session>();
+    auto fresh = std::make_unique<Session>(stored.client_id);
     Session& s = *fresh;
     s.id = next_session_id_++;
-    s.client_id = stored.client_id;
     s.version = stored.version;
     s.expiry_interval = stored.expiry_interval;
     s.stored = true;

@@ -33,9 +33,9 @@ void Broker::Impl::on_subscribe(Client& c, protocol::Subscribe&& subscribe, Time
       ack.reason_codes.push_back(ReasonCode::topic_filter_invalid);
       continue;
     }
-    if (c.mount_point) {
+    if (c.mount_point()) {
       // The broker's filter from here on (the ACL and the retained messages see it); "site1" + "#" is not one.
-      sub.filter = mount_filter(*c.mount_point, sub.filter);
+      sub.filter = mount_filter(*c.mount_point(), sub.filter);
       if (!protocol::valid_topic_filter(sub.filter)) {
         ack.reason_codes.push_back(ReasonCode::topic_filter_invalid);
         continue;
@@ -112,7 +112,7 @@ void Broker::Impl::on_unsubscribe(Client& c, protocol::Unsubscribe&& unsubscribe
       ack.reason_codes.push_back(ReasonCode::topic_filter_invalid);
       continue;
     }
-    if (c.mount_point) filter = mount_filter(*c.mount_point, filter);  // as it was subscribed
+    if (c.mount_point()) filter = mount_filter(*c.mount_point(), filter);  // as it was subscribed
     const bool existed = subscriptions_.unsubscribe(filter, s.id);
     if (auto* subscriptions = s.subscriptions.if_made()) subscriptions->erase(filter);
     if (existed) unstore_subscription(s, filter);

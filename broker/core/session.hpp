@@ -35,9 +35,11 @@ namespace tern::core {
 struct Client;
 
 struct Session {
+  explicit Session(std::string id) : client_id(std::move(id)) {}
+
   SessionId id = 0;
-  std::string client_id;
-  Client* client = nullptr;  // null while the client is offline
+  const std::string client_id;  // Broker::Impl::sessions_by_client_'s key is a view of it
+  Client* client = nullptr;     // null while the client is offline
   // Used by one of the broker's own clients (Connect::local: a bridge's local half, the history service) since this
   // process started: a client from the network may not take it over or resume it.
   bool local = false;
@@ -72,8 +74,9 @@ struct Session {
   TimePoint offline_since{};                // when the last connection went (while offline)
 
   // Who the client authenticated as and what it may do; null when the broker runs without authentication (then
-  // everything is allowed). Kept while the session is offline: its queue and its will are checked too.
-  std::unique_ptr<SessionAccess> access;
+  // everything is allowed). Kept while the session is offline: its queue and its will are checked too. Shared by
+  // the sessions that have nothing of their own in it (AccessRef; Broker::Impl::grant()).
+  AccessRef access;
 
   MessagePtr will;                       // the will of the current (or last) connection
   TimePoint will_at = TimePoint::max();  // a will waiting for its delay after the connection went
@@ -87,8 +90,6 @@ struct Client {
   ConnectionId id = 0;
   ConnectionSink* sink = nullptr;
   std::string remote;
-  // The listener's mount_point (mount_point.hpp), shared by its connections; null: none.
-  std::shared_ptr<const std::string> mount_point;
   TimePoint attached_at;
   TimePoint last_packet_at;
   Session* session = nullptr;
@@ -120,16 +121,19 @@ struct Client {
   // pump() stopped at pump_burst: the rest of the queue waits for Broker::resume().
   bool pump_stopped = false;
 
-  // Topic aliases (5.0), created on first use: most connections never use them.
+  // What most connections never use, made when one does: topic aliases (5.0) and a listener's mount_point.
   struct Aliases {
     std::unordered_map<std::uint16_t, std::string> incoming;
     std::unordered_map<std::string, std::uint16_t> outgoing;
   };
-  std::unique_ptr<Aliases> aliases;
-  Aliases& topic_aliases() {
-    if (!aliases) aliases = std::make_unique<Aliases>();
-    return *aliases;
-  }
+  struct Rare {
+    Aliases aliases;
+    // The listener's mount_point (mount_point.hpp), shared by its connections; null: none.
+    std::shared_ptr<const std::string> mount_point;
+  };
+  Lazy<Rare> rare;
+  Aliases& topic_aliases() { return rare.mut().aliases; }
+  const std::string* mount_point() const noexcept { return rare->mount_point.get(); }
 };
 
 }  // namespace tern::core

@@ -83,4 +83,42 @@ class SessionAccess {
   bool password_checked_ = false;
 };
 
+// A session's SessionAccess: its own, or one it shares with every session that has nothing of its own in one (no
+// username, no password checked, no rule of the policy applying to it: anonymous clients without an ACL), which the
+// broker keeps per policy. A shared one is never bound again, so it never changes: a reload gives such sessions the
+// new policy's. Eight bytes either way, as the unique_ptr it replaces (a connected client has one).
+//
+//   s.access.own(std::make_unique<SessionAccess>("alice", policy, true));   // deleted with s
+//   s.access.share(open);                                                   // `open` outlives s
+class AccessRef {
+ public:
+  AccessRef() = default;
+  AccessRef(const AccessRef&) = delete;
+  AccessRef& operator=(const AccessRef&) = delete;
+  ~AccessRef() { reset(); }
+
+  void own(std::unique_ptr<SessionAccess> access) noexcept {
+    reset();
+    bits_ = reinterpret_cast<std::uintptr_t>(access.release());
+  }
+  void share(SessionAccess& access) noexcept {
+    reset();
+    bits_ = reinterpret_cast<std::uintptr_t>(&access) | shared_bit;
+  }
+  void reset() noexcept {
+    if (bits_ != 0 && !shared()) delete get();
+    bits_ = 0;
+  }
+  bool shared() const noexcept { return (bits_ & shared_bit) != 0; }
+  explicit operator bool() const noexcept { return bits_ != 0; }
+  SessionAccess* operator->() const noexcept { return get(); }
+  SessionAccess& operator*() const noexcept { return *get(); }
+
+ private:
+  static constexpr std::uintptr_t shared_bit = 1;
+  static_assert(alignof(SessionAccess) > shared_bit);
+  SessionAccess* get() const noexcept { return reinterpret_cast<SessionAccess*>(bits_ & ~shared_bit); }
+  std::uintptr_t bits_ = 0;
+};
+
 }  // namespace tern::core

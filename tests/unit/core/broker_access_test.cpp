@@ -45,11 +45,16 @@ class FakeAccess final : public ClientAccess {
 class FakePolicy final : public AccessPolicy {
  public:
   std::map<std::string, FakeRules> users;  // by username; "" for anonymous
+  std::map<std::string, FakeRules> ids;    // by client id, before `users` (as a %c pattern would)
   std::set<std::string> revoked;           // still_accepts() is false for these
+  bool no_acl = false;                     // client() gives no rights object to anyone: everything allowed
   mutable int questions = 0;
 
-  std::shared_ptr<const ClientAccess> client(std::string_view,
+  std::shared_ptr<const ClientAccess> client(std::string_view client_id,
                                              const std::optional<std::string>& username) const override {
+    if (no_acl) return nullptr;
+    if (auto by_id = ids.find(std::string(client_id)); by_id != ids.end())
+      return std::make_shared<FakeAccess>(by_id->second, &questions);
     auto it = users.find(username.value_or(""));
     return std::make_shared<FakeAccess>(it == users.end() ? FakeRules{} : it->second, &questions);
   }
@@ -331,6 +336,44 @@ TEST_F(BrokerAcl, ReloadDisconnectsRevokedAndNarrowsTheRest) {
   last->users["alice"] = {.read = {}, .write = {"a/#"}, .read_all = {}};
   b.replace_policy(*next, last, t0);
   EXPECT_EQ(b.stats().subscriptions, 0u);
+}
+
+// Anonymous clients under a policy without an ACL share one access (AccessRef). A reload to a policy with rules for
+// them gives each its own rights (here by client id), and one without an ACL again lets them read everything.
+TEST_F(BrokerAcl, SharedAnonymousAccessFollowsReloads) {
+  auto open = std::make_shared<FakePolicy>();
+  open->no_acl = true;
+  TestClient anon1(b, p::Version::v311, t0), anon2(b, p::Version::v5, t0), alice(b, p::Version::v5, t0);
+  for (auto [c, id] : {std::pair{&anon1, "anon1"}, std::pair{&anon2, "anon2"}}) {
+    b.authenticate(c->id(), Authentication{Authentication::Result::accepted, {}, open, false, {}});
+    ASSERT_EQ(c->connect(id, true, t0).reason_code, p::ReasonCode::success);
+    c->subscribe("#", p::QoS::at_most_once, t0);
+    c->received();
+  }
+  connect_as(b, alice, "alice", "alice", open);
+  alice.publish("a/1", "x", p::QoS::at_most_once, t0);
+  alice.publish("b/1", "x", p::QoS::at_most_once, t0);
+  EXPECT_EQ(topics_of(anon1), (std::vector<std::string>{"a/1", "b/1"}));
+  EXPECT_EQ(topics_of(anon2), (std::vector<std::string>{"a/1", "b/1"}));
+
+  auto next = std::make_shared<FakePolicy>();
+  next->ids["anon1"] = {.read = {"a/#"}, .write = {}, .read_all = {}};
+  next->ids["anon2"] = {.read = {"b/#"}, .write = {}, .read_all = {}};
+  next->users["alice"] = {.read = {"#"}, .write = {"#"}, .read_all = {"#"}};
+  b.replace_policy(*open, next, t0);
+  alice.publish("a/2", "x", p::QoS::at_most_once, t0);
+  alice.publish("b/2", "x", p::QoS::at_most_once, t0);
+  EXPECT_EQ(topics_of(anon1), (std::vector<std::string>{"a/2"}));
+  EXPECT_EQ(topics_of(anon2), (std::vector<std::string>{"b/2"}));
+
+  auto last = std::make_shared<FakePolicy>();
+  last->no_acl = true;
+  b.replace_policy(*next, last, t0);
+  alice.publish("b/3", "x", p::QoS::at_most_once, t0);
+  EXPECT_EQ(topics_of(anon1), (std::vector<std::string>{"b/3"}));
+  EXPECT_EQ(topics_of(anon2), (std::vector<std::string>{"b/3"}));
+  EXPECT_FALSE(anon1.closed());
+  EXPECT_FALSE(anon2.closed());
 }
 
 TEST_F(BrokerAcl, QueuedMessagesRecheckedWhenTheyGoOut) {

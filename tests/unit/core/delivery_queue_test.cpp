@@ -30,7 +30,7 @@ Delivery delivery(const std::string& topic, std::size_t payload, std::uint64_t s
 }
 
 TEST(DeliveryQueue, CountsBytesInOnePlace) {
-  Session s;
+  Session s("c");
   SessionStore store = SessionStore::memory_only(s);
   DeliveryQueue q;
   q.push(delivery("a", 10), store, 0);   // 11 bytes
@@ -46,7 +46,7 @@ TEST(DeliveryQueue, CountsBytesInOnePlace) {
 }
 
 TEST(DeliveryQueue, NotStoredNeverSpills) {
-  Session s;
+  Session s("c");
   SessionStore store = SessionStore::memory_only(s);
   DeliveryQueue q;
   for (int i = 0; i < 5; ++i) q.push(delivery("t", 1), store, 2);  // no seq: it can only live in memory
@@ -115,7 +115,7 @@ TEST(DeliveryQueue, UnstoredForgetsTheStoresSide) {
 }
 
 TEST(Exchanges, PacketIdsSkipThoseInFlightAndWrap) {
-  Session s;
+  Session s("c");
   SessionStore store = SessionStore::memory_only(s);
   Exchanges x;
   x.restore_inflight(65534, delivery("t", 1, 1), false);  // the next id follows the last restored one
@@ -127,7 +127,7 @@ TEST(Exchanges, PacketIdsSkipThoseInFlightAndWrap) {
 }
 
 TEST(Exchanges, ReleaseAndComplete) {
-  Session s;
+  Session s("c");
   SessionStore store = SessionStore::memory_only(s);
   Exchanges x;
   x.send(1, delivery("a", 1, 0, QoS::exactly_once), store);
@@ -155,7 +155,7 @@ TEST(Exchanges, ReleaseAndComplete) {
 // max_inflight_bytes' bookkeeping: payload bytes (not topics) from send to completion, the PUBREL phase included; a
 // restored entry counts as a sent one.
 TEST(Exchanges, CountsPayloadBytesInFlight) {
-  Session s;
+  Session s("c");
   SessionStore store = SessionStore::memory_only(s);
   Exchanges x;
   EXPECT_TRUE(x.has_room(2, 100));
@@ -248,7 +248,7 @@ TEST(PacketIdMap, ConsecutiveIdsSitAtTheirHome) {
 // The window completed out of order, as clients acknowledge: find() and the send order stay right through the dead
 // entries and the compactions, with a large window and a stuck first entry (its ids keep being reused around it).
 TEST(Exchanges, WindowCompletedOutOfOrder) {
-  Session s;
+  Session s("c");
   SessionStore store = SessionStore::memory_only(s);
   Exchanges x;
   std::mt19937 random(11);
