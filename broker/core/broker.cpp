@@ -84,7 +84,7 @@ std::size_t Broker::Impl::queued_for(const std::string& client_id) const noexcep
 BrokerStats Broker::Impl::stats() const noexcept {
   BrokerStats s = stats_;
   // Summed when asked ($SYS, /metrics: every few seconds), not kept on the message path.
-  for (const auto& [id, session] : sessions_) {
+  for (const Session* session : sessions_) {
     s.queued_messages += session->queue->size();
     s.queued_bytes += session->queue->bytes();
   }
@@ -124,22 +124,20 @@ Broker::Impl::Impl(BrokerOptions options) : options_(std::move(options)), random
 ConnectionId Broker::Impl::attach(ConnectionSink& sink, std::string remote, TimePoint now,
                                   std::shared_ptr<const std::string> mount_point) {
   auto c = std::make_unique<Client>();
-  c->id = next_connection_id_++;
   c->sink = &sink;
   c->remote = std::move(remote);
   if (mount_point && !mount_point->empty()) c->rare.mut().mount_point = std::move(mount_point);
   c->attached_at = now;
   c->last_packet_at = now;
-  const ConnectionId id = c->id;
-  clients_.emplace(id, std::move(c));
+  const ConnectionId id = clients_.add(std::move(c));
   ++stats_.connections;
   ++stats_.sockets_opened;
   return id;
 }
 
 protocol::Version Broker::Impl::version(ConnectionId id) const noexcept {
-  auto it = clients_.find(id);
-  return it == clients_.end() ? Version::v311 : it->second->version;
+  const Client* c = clients_.find(id);
+  return c ? c->version : Version::v311;
 }
 
 void Broker::Impl::on_packet(ConnectionId id, protocol::Packet&& packet, TimePoint now) {
@@ -149,9 +147,9 @@ void Broker::Impl::on_packet(ConnectionId id, protocol::Packet&& packet, TimePoi
 void Broker::Impl::on_packets(ConnectionId id, std::span<protocol::Packet> packets, TimePoint now,
                               std::span<PublishOutcome> outcomes) {
   const FlushAtExit flush{*this};
-  auto it = clients_.find(id);
-  if (it == clients_.end()) return;
-  Client& c = *it->second;
+  Client* found = clients_.find(id);
+  if (!found) return;
+  Client& c = *found;
   std::size_t next_outcome = 0;
   for (std::size_t i = 0; i < packets.size(); ++i) {
     if (c.closed) return;  // packets decoded after the broker closed the connection
@@ -166,17 +164,17 @@ void Broker::Impl::on_packets(ConnectionId id, std::span<protocol::Packet> packe
 
 void Broker::Impl::resume(ConnectionId id, TimePoint now) {
   const FlushAtExit flush{*this};
-  auto it = clients_.find(id);
-  if (it == clients_.end() || !it->second->pump_stopped) return;
-  Client& c = *it->second;
+  Client* found = clients_.find(id);
+  if (!found || !found->pump_stopped) return;
+  Client& c = *found;
   c.pump_stopped = false;
   if (c.session && c.session->client == &c && !c.closed) pump(*c.session, now);
 }
 
 Broker::Identity Broker::Impl::identity(ConnectionId id) const {
-  auto it = clients_.find(id);
-  if (it == clients_.end() || !it->second->session) return {};
-  const Session& s = *it->second->session;
+  const Client* c = clients_.find(id);
+  if (!c || !c->session) return {};
+  const Session& s = *c->session;
   return {s.client_id, s.access ? s.access->username() : std::nullopt};
 }
 
@@ -247,9 +245,9 @@ void Broker::Impl::dispatch(Client& c, protocol::Packet&& packet, TimePoint now)
 
 void Broker::Impl::on_decode_error(ConnectionId id, ReasonCode error, TimePoint now) {
   const FlushAtExit flush{*this};
-  auto it = clients_.find(id);
-  if (it == clients_.end() || it->second->closed) return;
-  Client& c = *it->second;
+  Client* found = clients_.find(id);
+  if (!found || found->closed) return;
+  Client& c = *found;
   if (!c.connected) {
     if (error == ReasonCode::unsupported_protocol_version) {
       // Unknown protocol level: CONNACK 0x01 in the 3.1.1 form, then close (3.1.1 [MQTT-3.1.2-2]).
@@ -266,9 +264,9 @@ void Broker::Impl::on_decode_error(ConnectionId id, ReasonCode error, TimePoint 
 }
 
 void Broker::Impl::detach(ConnectionId id, TimePoint now) {
-  auto it = clients_.find(id);
-  if (it == clients_.end()) return;
-  Client& c = *it->second;
+  Client* found = clients_.find(id);
+  if (!found) return;
+  Client& c = *found;
   if (!c.closed) {
     // The socket went without DISCONNECT: an abnormal end, the will is published [MQTT-3.1.2-8].
     c.sink = nullptr;  // gone: nothing may be sent any more
@@ -276,7 +274,7 @@ void Broker::Impl::detach(ConnectionId id, TimePoint now) {
   }
   flush_output();  // before the erase: the list of staged connections may name this one
   if (!pending_authentication_.empty()) pending_authentication_.erase(id);
-  clients_.erase(it);
+  clients_.erase(id);
   --stats_.connections;
 }
 
@@ -380,8 +378,8 @@ void Broker::Impl::flush_output() {
   staged_.clear();
   // Sessions whose pump() stopped at pump_burst go on in a later call (resume()), after the other clients' turns.
   for (const ConnectionId id : woken_) {
-    const auto it = clients_.find(id);
-    if (it != clients_.end() && it->second->sink && !it->second->closed) it->second->sink->wake();
+    const Client* c = clients_.find(id);
+    if (c && c->sink && !c->closed) c->sink->wake();
   }
   woken_.clear();
 }
@@ -403,21 +401,13 @@ void Broker::Impl::session_offline(Session& s, bool publish, TimePoint now) {
     return;
   }
   s.offline_since = now;
-  s.expires_at = s.expiry_interval ? now + std::chrono::seconds(*s.expiry_interval) : TimePoint::max();
-  if (s.will) {
-    if (s.will_delay == 0) {
-      publish_will(s, now);
-    } else {
-      s.will_at = std::min(now + std::chrono::seconds(s.will_delay), s.expires_at);
-    }
-  }
+  if (s.will && s.will_delay == 0) publish_will(s, now);  // else at will_at()
   store_session(s, now);
 }
 
 void Broker::Impl::publish_will(Session& s, TimePoint now) {
   MessagePtr will = std::move(s.will);
   s.will.reset();
-  s.will_at = TimePoint::max();
   if (!will) return;
   if (!may_publish(s, will->topic)) {  // the ACL may have changed since the CONNECT
     TERN_LOG(notice, "Will of ", s.client_id, " on ", will->topic, " not published: not authorized.");
@@ -446,7 +436,7 @@ TimePoint Broker::Impl::tick(TimePoint now) {
   TimePoint next = TimePoint::max();
 
   std::vector<Client*> expired;
-  for (auto& [id, c] : clients_) {
+  for (auto& c : clients_) {
     if (c->closed) continue;
     TimePoint deadline = TimePoint::max();
     if (!c->connected) {
@@ -470,18 +460,18 @@ TimePoint Broker::Impl::tick(TimePoint now) {
   }
 
   std::vector<Session*> ending;
-  for (auto& [id, s] : sessions_) {
+  for (Session* s : sessions_) {
     if (s->client) continue;
-    if (s->will && s->will_at <= now) {
+    if (s->will && s->will_at() <= now) {
       publish_will(*s, now);
       store_session(*s, s->offline_since);  // without the will now
     }
-    if (s->expires_at <= now) {
+    if (s->expires_at() <= now) {
       ending.push_back(s);
       continue;
     }
-    if (s->will) next = std::min(next, s->will_at);
-    next = std::min(next, s->expires_at);
+    if (s->will) next = std::min(next, s->will_at());
+    next = std::min(next, s->expires_at());
   }
   for (Session* s : ending) {
     TERN_LOG(information, "Session of ", s->client_id, " expired.");
@@ -494,7 +484,7 @@ TimePoint Broker::Impl::tick(TimePoint now) {
 void Broker::Impl::shutdown(TimePoint now) {
   const FlushAtExit flush{*this};
   std::vector<Client*> all;
-  for (auto& [id, c] : clients_) all.push_back(c.get());
+  for (auto& c : clients_) all.push_back(c.get());
   for (Client* c : all) {
     // The server closing a connection is an abnormal end for the client, so its will is published
     // [MQTT-3.1.2-8]; persistent subscribers find it queued when they come back.

@@ -9,8 +9,8 @@
 namespace tern::core {
 
 void Broker::Impl::authenticate(ConnectionId id, Authentication authentication) {
-  auto it = clients_.find(id);
-  if (it == clients_.end() || it->second->connected) return;
+  const Client* c = clients_.find(id);
+  if (!c || c->connected) return;
   pending_authentication_.insert_or_assign(id, std::move(authentication));
 }
 
@@ -59,14 +59,13 @@ void Broker::Impl::grant(Session& s, std::optional<std::string> username, std::s
 }
 
 void Broker::Impl::note_retain_source(const Message& message) {
-  auto sit = sessions_.find(message.origin_session);
-  const bool known = !message.payload.empty() && sit != sessions_.end() && sit->second->access &&
-                     sit->second->access->policy();
+  const Session* origin = sessions_.find(message.origin_session);
+  const bool known = !message.payload.empty() && origin && origin->access && origin->access->policy();
   if (!known) {
     if (!retain_sources_.empty()) retain_sources_.erase(message.topic);
     return;
   }
-  const Session& s = *sit->second;
+  const Session& s = *origin;
   retain_sources_[message.topic] = RetainSource{s.client_id, s.access->username(), s.access->policy()};
 }
 
@@ -84,23 +83,22 @@ void Broker::Impl::replace_policy(const AccessPolicy& previous, const std::share
   const FlushAtExit flush{*this};
   // Closing a connection can end its session (expiry 0), so the sessions are collected first.
   std::vector<SessionId> affected;
-  for (const auto& [id, s] : sessions_) {
-    if (s->access && s->access->policy().get() == &previous) affected.push_back(id);
+  for (const Session* s : sessions_) {
+    if (s->access && s->access->policy().get() == &previous) affected.push_back(s->id);
   }
   for (auto& [topic, source] : retain_sources_) {
     if (source.policy.get() == &previous) source.policy = current;
   }
   for (SessionId id : affected) {
-    auto it = sessions_.find(id);
-    if (it == sessions_.end()) continue;
-    Session& s = *it->second;
+    Session* found = sessions_.find(id);
+    if (!found) continue;
+    Session& s = *found;
     SessionAccess& access = *s.access;
     if (s.client && !current->still_accepts(previous, access.username(), access.password_checked())) {
       TERN_LOG(notice, "Client ", s.client_id, " (username '", access.username().value_or(""),
                "') is no longer allowed to connect: disconnecting it.");
       close_connection(*s.client, protocol::ReasonCode::not_authorized, true, now, "not authorized any more");
-      it = sessions_.find(id);
-      if (it == sessions_.end()) continue;
+      if (!sessions_.find(id)) continue;  // closing ended it
     }
     if (s.access.shared()) {
       grant(s, std::nullopt, current, false);  // a shared access is never bound again: the new policy's instead

@@ -185,15 +185,13 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
         session_present = true;
         // Reconnecting before the will delay ran out: the old will is not sent (5.0 [MQTT-3.1.3-9]).
         s->will.reset();
-        s->will_at = TimePoint::max();
       }
     }
   }
   if (!s) {
     auto fresh = std::make_unique<Session>(client_id);
-    fresh->id = next_session_id_++;
     s = fresh.get();
-    sessions_.emplace(s->id, s);
+    sessions_.add(s);
     sessions_by_client_.emplace(s->client_id, std::move(fresh));
     stats_.sessions = sessions_.size();
   }
@@ -209,7 +207,6 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
   s->client = &c;
   s->version = version;
   s->expiry_interval = expiry;
-  s->expires_at = TimePoint::max();
   s->will_delay = 0;
   if (connect.will && !may_publish(*s, connect.will->topic)) {
     // As mosquitto, the CONNECT is accepted; the will is not (it would be dropped when due anyway).

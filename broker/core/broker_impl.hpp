@@ -21,6 +21,7 @@
 #include "broker/core/broker.hpp"
 #include "broker/core/retained_index.hpp"
 #include "broker/core/session.hpp"
+#include "broker/core/slot_map.hpp"
 #include "broker/core/subscription_index.hpp"
 #include "broker/core/sys_tree.hpp"
 #include "broker/protocol/packets.hpp"
@@ -247,10 +248,10 @@ class Broker::Impl {
   // Whether the publisher of the retained message on `topic` may still publish there (true when unknown).
   bool retain_source_allowed(const std::string& topic);
 
-  std::unordered_map<ConnectionId, std::unique_ptr<Client>> clients_;
+  SlotMap<std::unique_ptr<Client>> clients_;  // by ConnectionId
   // Keyed by a view of the session's own client id (which never changes), so the id is kept once.
   std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_by_client_;
-  std::unordered_map<SessionId, Session*> sessions_;
+  SlotMap<Session*> sessions_;  // by SessionId
   SubscriptionIndex subscriptions_;
   RetainedIndex retained_;
   // check_retain_source: who published each retained message, when an ACL applied to them (topic -> source).
@@ -266,8 +267,6 @@ class Broker::Impl {
   // Broker::authenticate()'s verdicts, until the CONNECT they were made for (kept here, not in Client, so that a
   // connection pays nothing for them once connected).
   std::unordered_map<ConnectionId, Authentication> pending_authentication_;
-  ConnectionId next_connection_id_ = 1;
-  SessionId next_session_id_ = 1;
   std::mt19937_64 random_;
   std::string scratch_;  // encode buffer for packets that may need trimming (send())
   // The output of the current call, one entry per client that has some (Client::staged_slot - 1), handed to the

@@ -375,13 +375,13 @@ std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
   // [MQTT-3.3.4-2..5].
   auto add_target = [&](const Subscriber& sub) {
     if (sub.options.no_local && sub.session == message->origin_session) return;  // 5.0 [MQTT-3.8.3-3]
-    auto sit = sessions_.find(sub.session);
-    if (sit == sessions_.end()) return;
+    Session* target = sessions_.find(sub.session);
+    if (!target) return;
     const QoS qos = options_.upgrade_outgoing_qos ? sub.options.qos : std::min(message->qos, sub.options.qos);
     // 5.0 [MQTT-3.3.1-12], [MQTT-3.3.1-13]; 3.1.1 (retain_as_published false): RETAIN 0 [MQTT-3.3.1-9].
     const bool retain = sub.options.retain_as_published && message->retain;
     auto [it, inserted] = target_index_.emplace(sub.session, targets_.size());
-    if (inserted) targets_.push_back(Target{sit->second, Delivery{message, qos, retain, {}}, false});
+    if (inserted) targets_.push_back(Target{target, Delivery{message, qos, retain, {}}, false});
     targets_[it->second].readable_all |= sub.options.readable_all;
     Delivery& d = targets_[it->second].delivery;
     d.qos = std::max(d.qos, qos);
@@ -397,12 +397,12 @@ std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
     for (std::size_t i = 0; i < n; ++i) {
       const std::size_t idx = (group.next + i) % n;
       const Subscriber& member = group.members[idx];
-      auto sit = sessions_.find(member.session);
-      if (sit == sessions_.end() || (!member.options.readable_all && !readable(*sit->second))) {
+      Session* candidate = sessions_.find(member.session);
+      if (!candidate || (!member.options.readable_all && !readable(*candidate))) {
         continue;
       }
       if (!pick) pick = idx;
-      if (sit->second->client) {
+      if (candidate->client) {
         pick = idx;
         break;
       }

@@ -264,9 +264,9 @@ void Broker::Impl::on_committed(std::uint64_t batch, bool durable, TimePoint now
   while (!held_.empty() && held_.front().batch <= batch) {
     HeldOutput h = std::move(held_.front());
     held_.pop_front();
-    auto it = clients_.find(h.connection);
-    if (it == clients_.end() || !it->second->sink) continue;  // the socket is gone
-    ConnectionSink& sink = *it->second->sink;
+    const Client* c = clients_.find(h.connection);
+    if (!c || !c->sink) continue;  // the socket is gone
+    ConnectionSink& sink = *c->sink;
     if (!durable) {
       // These bytes may acknowledge what the store does not hold: they are not sent, and the client is
       // disconnected so that it sends its unacknowledged messages again.
@@ -278,9 +278,9 @@ void Broker::Impl::on_committed(std::uint64_t batch, bool durable, TimePoint now
     if (h.close) sink.close();
   }
   for (ConnectionId id : failed) {
-    auto it = clients_.find(id);
-    if (it == clients_.end() || it->second->closed) continue;
-    Client& c = *it->second;
+    Client* found = clients_.find(id);
+    if (!found || found->closed) continue;
+    Client& c = *found;
     c.held_until_batch = 0;  // what was held is dropped; the DISCONNECT need not wait behind it
     close_connection(c, ReasonCode::unspecified_error, true, now, "the store could not commit its messages");
   }
@@ -316,7 +316,6 @@ void Broker::Impl::restore(const StoreSnapshot& snapshot, StorePort& store, Time
   for (const StoredSession& stored : snapshot.sessions) {
     auto fresh = std::make_unique<Session>(stored.client_id);
     Session& s = *fresh;
-    s.id = next_session_id_++;
     s.version = stored.version;
     s.expiry_interval = stored.expiry_interval;
     s.stored = true;
@@ -324,13 +323,11 @@ void Broker::Impl::restore(const StoreSnapshot& snapshot, StorePort& store, Time
     // counts against its expiry and its will delay.
     const bool was_connected = stored.disconnected_at == 0;
     s.offline_since = was_connected ? now : from_wall(stored.disconnected_at);
-    s.expires_at = s.expiry_interval ? s.offline_since + std::chrono::seconds(*s.expiry_interval) : TimePoint::max();
     if (stored.will) {
       s.will = from_stored(*stored.will);
       s.will_delay = stored.will_delay;
-      s.will_at = std::min(s.offline_since + std::chrono::seconds(s.will_delay), s.expires_at);
     }
-    sessions_.emplace(s.id, &s);
+    sessions_.add(&s);
     sessions_by_client_.emplace(s.client_id, std::move(fresh));
     if (was_connected) store_session(s, s.offline_since);
   }

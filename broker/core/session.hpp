@@ -13,6 +13,8 @@
 // Thread safety: none; owned by Broker::Impl, which is serialized by the network layer.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -70,16 +72,23 @@ struct Session {
   protocol::Version version = protocol::Version::v311;  // of the last connection
   // Persistence: whether the store holds this session (a PutSession not yet undone by a DeleteSession); see store_seq.
   bool stored = false;
-  TimePoint expires_at = TimePoint::max();  // while offline
-  TimePoint offline_since{};                // when the last connection went (while offline)
+  TimePoint offline_since{};  // when the last connection went (while offline)
+  // While offline: when the session ends (its expiry interval after it went offline; never without one).
+  TimePoint expires_at() const noexcept {
+    return expiry_interval ? offline_since + std::chrono::seconds(*expiry_interval) : TimePoint::max();
+  }
 
   // Who the client authenticated as and what it may do; null when the broker runs without authentication (then
   // everything is allowed). Kept while the session is offline: its queue and its will are checked too. Shared by
   // the sessions that have nothing of their own in it (AccessRef; Broker::Impl::grant()).
   AccessRef access;
 
-  MessagePtr will;                       // the will of the current (or last) connection
-  TimePoint will_at = TimePoint::max();  // a will waiting for its delay after the connection went
+  MessagePtr will;  // the will of the current (or last) connection
+  // While offline with a will: when it is published (its delay after the connection went, at the latest when the
+  // session ends).
+  TimePoint will_at() const noexcept {
+    return std::min(offline_since + std::chrono::seconds(will_delay), expires_at());
+  }
 
   // Persistence: the last StoredQueueEntry::seq used for this session.
   std::uint64_t store_seq = 0;
