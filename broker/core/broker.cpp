@@ -376,6 +376,7 @@ void Broker::Impl::flush_output() {
     c->close_requested = false;
   }
   staged_.clear();
+  if (staged_.capacity() > staged_kept) std::vector<Staged>().swap(staged_);  // after a large fan-out
   // Sessions whose pump() stopped at pump_burst go on in a later call (resume()), after the other clients' turns.
   for (const ConnectionId id : woken_) {
     const Client* c = clients_.find(id);

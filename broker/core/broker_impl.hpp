@@ -271,12 +271,13 @@ class Broker::Impl {
   std::string scratch_;  // encode buffer for packets that may need trimming (send())
   // The output of the current call, one entry per client that has some (Client::staged_slot - 1), handed to the
   // sinks in one send() each when the call ends and then released: an idle connection keeps no buffer, and a
-  // Client no string. A deque, so that stage()'s reference survives the staging of another client.
+  // Client no string. stage()'s reference lasts until another client is staged (each caller writes to it at once).
   struct Staged {
     Client* client;
     std::string bytes;
   };
-  std::deque<Staged> staged_;
+  std::vector<Staged> staged_;
+  static constexpr std::size_t staged_kept = 1024;  // entries whose room staged_ keeps from call to call
   std::size_t staged_size(const Client& c) const noexcept {
     return c.staged_slot == 0 ? 0 : staged_[c.staged_slot - 1].bytes.size();
   }
