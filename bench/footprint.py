@@ -8,8 +8,10 @@
     bench/footprint.py rss build-static/tern [--repeats 5]
         VmRSS 0.5 s after start (threads 1, one listener on 127.0.0.1), split into anonymous memory and pages of
         the binary (RssFile), median of the repeats.
-    bench/footprint.py idle build-static/tern [--connections 10000] [--threads 2]
+    bench/footprint.py idle build-static/tern [--connections 10000] [--threads 2] [--mqtt 5] [--username dev%i]
         RSS before and after N idle connections (bench/run.py's row 5, with the anon/file split): KiB per connection.
+        The clients are anonymous 3.1.1 ones unless --mqtt and --username say otherwise (allow_anonymous true: a
+        username is kept, no password is checked).
     bench/footprint.py streams build-static/tern.map | build/tern
         fails (exit 1) if tern links the standard library's iostreams or locales: from a static link's map, more
         than STREAM_BYTES_ALLOWED of libstdc++'s stream, locale and facet objects; from a dynamically linked tern,
@@ -190,8 +192,9 @@ def cmd_idle(args):
         proc, port = start(args.tern, args.threads, workdir)
         time.sleep(0.3)
         before = memory(proc.pid)
-        lg = subprocess.Popen([args.loadgen, "--port", str(port), "--scenario", "idle", "--mqtt", "3",
-                               "--connections", str(args.connections), "--hold", "60"],
+        extra = ["--username", args.username] if args.username else []
+        lg = subprocess.Popen([args.loadgen, "--port", str(port), "--scenario", "idle", "--mqtt", args.mqtt,
+                               "--connections", str(args.connections), "--hold", "60"] + extra,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for line in lg.stderr:
             if line.startswith("EVENT ready"):
@@ -223,6 +226,8 @@ def main():
     i.add_argument("--connections", type=int, default=10000)
     i.add_argument("--threads", type=int, default=os.cpu_count())
     i.add_argument("--loadgen", default=os.path.join(ROOT, "build-bench", "bench", "tern_loadgen"))
+    i.add_argument("--mqtt", choices=("3", "5"), default="3", help="the clients' protocol: 3.1.1 or 5.0")
+    i.add_argument("--username", help="each client connects with this username (%%i: its index); default none")
     s = sub.add_parser("streams", help="fail if tern links iostreams or locales")
     s.add_argument("path", help="the map of a static link (tern.map) or a dynamically linked tern")
     args = p.parse_args()

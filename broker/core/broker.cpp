@@ -77,8 +77,8 @@ void Broker::set_backlog_limit(std::string client_id, std::uint64_t max_bytes) {
 }
 
 std::size_t Broker::Impl::queued_for(const std::string& client_id) const noexcept {
-  const auto it = sessions_by_client_.find(client_id);
-  return it == sessions_by_client_.end() ? 0 : it->second->queue->size();
+  const Session* s = sessions_by_client_.find(client_id);
+  return s ? s->queue->size() : 0;
 }
 
 BrokerStats Broker::Impl::stats() const noexcept {
@@ -425,7 +425,7 @@ void Broker::Impl::end_session(Session& s, TimePoint now) {
   stats_.subscriptions = subscriptions_.size();
   stats_.shared_subscriptions = subscriptions_.shared_size();
   sessions_.erase(s.id);
-  sessions_by_client_.erase(sessions_by_client_.find(s.client_id));  // destroys s, and the key's text with it
+  sessions_by_client_.erase(s);  // destroys s
   stats_.sessions = sessions_.size();
 }
 

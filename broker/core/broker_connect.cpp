@@ -167,21 +167,21 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
   // Take over a connected session with the same client id (3.1.1 [MQTT-3.1.4-2], 5.0 [MQTT-3.1.4-3]).
   bool session_present = false;
   Session* s = nullptr;
-  if (auto it = sessions_by_client_.find(client_id); it != sessions_by_client_.end()) {
-    if (it->second->local && !connect.local) {
+  if (Session* found = sessions_by_client_.find(client_id)) {
+    if (found->local && !connect.local) {
       refuse_connect(c, version, ReasonCode::client_identifier_not_valid, now,
                      "client id " + client_id + " is the broker's own (a bridge or a service)");
       return;
     }
-    if (Client* old = it->second->client) {
+    if (Client* old = found->client) {
       close_connection(*old, ReasonCode::session_taken_over, true, now, "session taken over");
     }
-    it = sessions_by_client_.find(client_id);  // closing may have ended a session with expiry 0
-    if (it != sessions_by_client_.end()) {
+    found = sessions_by_client_.find(client_id);  // closing may have ended a session with expiry 0
+    if (found) {
       if (connect.clean_start) {
-        end_session(*it->second, now);  // 3.1.1 [MQTT-3.1.2-6], 5.0 [MQTT-3.1.2-4]
+        end_session(*found, now);  // 3.1.1 [MQTT-3.1.2-6], 5.0 [MQTT-3.1.2-4]
       } else {
-        s = it->second.get();
+        s = found;
         session_present = true;
         // Reconnecting before the will delay ran out: the old will is not sent (5.0 [MQTT-3.1.3-9]).
         s->will.reset();
@@ -192,7 +192,7 @@ void Broker::Impl::on_connect(Client& c, protocol::Connect&& connect, TimePoint 
     auto fresh = std::make_unique<Session>(client_id);
     s = fresh.get();
     sessions_.add(s);
-    sessions_by_client_.emplace(s->client_id, std::move(fresh));
+    sessions_by_client_.add(std::move(fresh));
     stats_.sessions = sessions_.size();
   }
   if (connect.local) s->local = true;

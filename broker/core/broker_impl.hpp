@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "broker/core/broker.hpp"
@@ -249,8 +250,33 @@ class Broker::Impl {
   bool retain_source_allowed(const std::string& topic);
 
   SlotMap<std::unique_ptr<Client>> clients_;  // by ConnectionId
-  // Keyed by a view of the session's own client id (which never changes), so the id is kept once.
-  std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_by_client_;
+  // Owns the sessions, found by client id: a set of the sessions hashed by their own client id (which never
+  // changes), so the id is kept once and an entry is one small node.
+  class SessionsByClient {
+   public:
+    Session* find(std::string_view client_id) const {
+      const auto it = set_.find(client_id);
+      return it == set_.end() ? nullptr : it->get();
+    }
+    bool contains(std::string_view client_id) const { return set_.contains(client_id); }
+    Session& add(std::unique_ptr<Session> s) { return **set_.insert(std::move(s)).first; }
+    void erase(const Session& s) { set_.erase(set_.find(std::string_view(s.client_id))); }  // destroys s
+
+   private:
+    struct Hash {
+      using is_transparent = void;
+      std::size_t operator()(std::string_view id) const noexcept { return std::hash<std::string_view>{}(id); }
+      std::size_t operator()(const std::unique_ptr<Session>& s) const noexcept { return (*this)(s->client_id); }
+    };
+    struct Same {
+      using is_transparent = void;
+      static std::string_view id(std::string_view id) noexcept { return id; }
+      static std::string_view id(const std::unique_ptr<Session>& s) noexcept { return s->client_id; }
+      bool operator()(const auto& a, const auto& b) const noexcept { return id(a) == id(b); }
+    };
+    std::unordered_set<std::unique_ptr<Session>, Hash, Same> set_;
+  };
+  SessionsByClient sessions_by_client_;
   SlotMap<Session*> sessions_;  // by SessionId
   SubscriptionIndex subscriptions_;
   RetainedIndex retained_;

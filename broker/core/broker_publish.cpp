@@ -210,9 +210,9 @@ void Broker::Impl::refuse_for_quota(Client& c, const protocol::Publish& publish,
 const std::string* Broker::Impl::full_backlog(const std::string& topic, std::size_t bytes, SessionId from) {
   for (auto& [client_id, limit] : backlog_limits_) {
     if (limit.max_bytes == 0) continue;
-    const auto it = sessions_by_client_.find(client_id);
-    if (it == sessions_by_client_.end()) continue;
-    Session& s = *it->second;
+    const Session* found = sessions_by_client_.find(client_id);
+    if (!found) continue;
+    const Session& s = *found;
     const bool over = s.queue->bytes() + bytes > limit.max_bytes;
     if (!over) {
       if (limit.full && s.queue->bytes() + bytes <= limit.max_bytes - limit.max_bytes / 20) {

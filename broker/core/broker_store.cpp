@@ -148,12 +148,12 @@ void Broker::Impl::request_page(Session& s) {
 
 void Broker::Impl::on_queue_page(const std::string& client_id, std::uint64_t token, QueuePage page, TimePoint now) {
   const FlushAtExit flush{*this};
-  auto it = sessions_by_client_.find(client_id);
-  if (token == 0 || it == sessions_by_client_.end() || it->second->queue->page_token() != token) {
+  Session* found = sessions_by_client_.find(client_id);
+  if (token == 0 || !found || found->queue->page_token() != token) {
     TERN_LOG(debug, "A page of the queue of ", client_id, " came back after its session ended: dropped.");
     return;
   }
-  Session& s = *it->second;
+  Session& s = *found;
   std::unordered_map<std::uint64_t, MessagePtr> messages;
   messages.reserve(page.messages.size());
   for (StoredMessage& m : page.messages) messages.emplace(m.id, from_stored(std::move(m)));
@@ -328,22 +328,22 @@ void Broker::Impl::restore(const StoreSnapshot& snapshot, StorePort& store, Time
       s.will_delay = stored.will_delay;
     }
     sessions_.add(&s);
-    sessions_by_client_.emplace(s.client_id, std::move(fresh));
+    sessions_by_client_.add(std::move(fresh));
     if (was_connected) store_session(s, s.offline_since);
   }
 
   for (const StoredSubscription& sub : snapshot.subscriptions) {
-    auto it = sessions_by_client_.find(sub.client_id);
-    if (it == sessions_by_client_.end()) continue;
-    Session& s = *it->second;
+    Session* found = sessions_by_client_.find(sub.client_id);
+    if (!found) continue;
+    Session& s = *found;
     subscriptions_.subscribe(sub.filter, s.id, sub.options);
     s.subscriptions.mut()[sub.filter] = sub.options;
   }
 
   for (const StoredQueueEntry& e : snapshot.queue) {  // in (client_id, seq) order
-    auto it = sessions_by_client_.find(e.client_id);
-    if (it == sessions_by_client_.end()) continue;
-    Session& s = *it->second;
+    Session* found = sessions_by_client_.find(e.client_id);
+    if (!found) continue;
+    Session& s = *found;
     s.store_seq = std::max(s.store_seq, e.seq);
     MessagePtr m = message(e.message_id);
     if (!m) continue;
@@ -357,8 +357,7 @@ void Broker::Impl::restore(const StoreSnapshot& snapshot, StorePort& store, Time
   }
 
   for (const StoredIncoming& in : snapshot.incoming) {
-    auto it = sessions_by_client_.find(in.client_id);
-    if (it != sessions_by_client_.end()) it->second->qos().restore_incoming(in.packet_id);
+    if (Session* found = sessions_by_client_.find(in.client_id)) found->qos().restore_incoming(in.packet_id);
   }
 
   stats_.sessions = sessions_.size();

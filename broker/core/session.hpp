@@ -40,7 +40,7 @@ struct Session {
   explicit Session(std::string id) : client_id(std::move(id)) {}
 
   SessionId id = 0;
-  const std::string client_id;  // Broker::Impl::sessions_by_client_'s key is a view of it
+  const std::string client_id;  // Broker::Impl::sessions_by_client_ finds the session by it
   Client* client = nullptr;     // null while the client is offline
   // Used by one of the broker's own clients (Connect::local: a bridge's local half, the history service) since this
   // process started: a client from the network may not take it over or resume it.
