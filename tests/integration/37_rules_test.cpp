@@ -3,12 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/harness.hpp"
 #include "tests/integration/http_support.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace tern::itest {
 namespace {
@@ -153,11 +153,8 @@ TERN_INSTANTIATE_VERSIONS(RulesTest);
 // set before the reload still names its topic.
 TEST(RulesReload, ReachClientsConnectedBeforeThem) {
   if (testing_mosquitto()) GTEST_SKIP() << "rules are Tern's own";
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("tern_rules_late_" + std::to_string(::getpid()) + "_" +
-                                                std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
-  std::filesystem::create_directories(dir);
-  const auto rules = (dir / "rules.conf").string();
+  const testsupport::TempDir dir("tern-rules-late");
+  const std::string rules = dir.file("rules.conf");
   std::ofstream(rules, std::ios::trunc) << "";
   BrokerProcess broker({"max_topic_alias 10", "rules_file " + rules});
   Subscriber who(broker.port(), Version::v5, "who", "who/#");
@@ -176,7 +173,6 @@ TEST(RulesReload, ReachClientsConnectedBeforeThem) {
   EXPECT_EQ(m.topic, "who/dev9/carol/t/a");
   EXPECT_EQ(m.payload, "after");
   who.expect_silence();
-  std::filesystem::remove_all(dir);
 }
 
 // 5.0 topic aliases (the rules see the topic an alias stands for) and a listener's mount_point (the rules see the
@@ -210,11 +206,8 @@ TEST(RulesTopics, AliasesAndMountPoints) {
 // back), and messages after the reload's log line get the new rules only. A broken rules file keeps the rules.
 TEST(RulesReload, WhileMessagesFlow) {
   if (testing_mosquitto()) GTEST_SKIP() << "rules are Tern's own";
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("tern_rules_reload_" + std::to_string(::getpid()) + "_" +
-                                                std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
-  std::filesystem::create_directories(dir);
-  const auto rules = (dir / "rules.conf").string();
+  const testsupport::TempDir dir("tern-rules-reload");
+  const std::string rules = dir.file("rules.conf");
   auto write_rules = [&](const std::string& text) { std::ofstream(rules, std::ios::trunc) << text; };
   const std::string v1 = "rule copy\n  sql SELECT payload.n AS n FROM \"flow/#\"\n  republish v1/${n}\n";
   const std::string v2 = "rule copy\n  sql SELECT payload.n AS n FROM \"flow/#\"\n  republish v2/${n}\n";
@@ -277,7 +270,6 @@ TEST(RulesReload, WhileMessagesFlow) {
   std::set<std::string> topics;
   for (int i = 0; i < 2; ++i) topics.insert(sub.receive().topic);
   EXPECT_EQ(topics, (std::set<std::string>{"flow/x", "v2/7"}));
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
