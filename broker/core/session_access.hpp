@@ -54,8 +54,7 @@ class SessionAccess {
   bool decide(std::string_view topic, std::size_t hash, std::uint8_t known, std::uint8_t allowed);
 
   // topic -> known/allowed bits: open addressing with linear probing over a power-of-two table, created on first
-  // use, at most half full, emptied when it would pass max_entries. Without an ACL it stays empty: then it is
-  // 16 bytes of a session's access (there is one per connected client).
+  // use, at most half full, emptied when it would pass max_entries. Without an ACL it stays empty, 16 bytes.
   class Decisions {
    public:
     static constexpr std::size_t max_entries = 512;
@@ -78,7 +77,7 @@ class SessionAccess {
   std::optional<std::string> username_;
   std::shared_ptr<const AccessPolicy> policy_;
   std::shared_ptr<const ClientAccess> rights_;
-  // (No unique address: password_checked_ then takes the tail padding of cache_, which keeps the object at 88 bytes.)
+  // [[no_unique_address]] lets password_checked_ use the tail padding of cache_: 88 bytes in all, not 96.
   [[no_unique_address]] Decisions cache_;
   bool password_checked_ = false;
 };
