@@ -47,14 +47,15 @@ void Broker::Impl::apply_rights(Session& s) {
 
 void Broker::Impl::grant(Session& s, std::optional<std::string> username, std::shared_ptr<const AccessPolicy> policy,
                          bool password_checked) {
-  if (!username && !password_checked && (!policy || !policy->client(s.client_id, username))) {
+  auto rights = policy ? policy->client(s.client_id, username) : nullptr;
+  if (!username && !password_checked && !rights) {
     std::unique_ptr<SessionAccess>& open = open_access_[policy.get()];
     if (!open) open = std::make_unique<SessionAccess>(std::nullopt, std::move(policy), false);
     s.access.share(*open);
     return;
   }
   auto own = std::make_unique<SessionAccess>(std::move(username), std::move(policy), password_checked);
-  own->bind(s.client_id);
+  own->bind(std::move(rights));
   s.access.own(std::move(own));
 }
 

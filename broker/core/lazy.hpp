@@ -5,7 +5,6 @@
 //   Lazy<std::vector<int>> v;   // v->empty(): true; nothing allocated
 //   v.mut().push_back(1);       // made now
 //   if (auto* p = v.if_made()) p->clear();  // a change an empty vector needs not: nothing made for it
-//   v.reset();                  // back to empty, freed
 //
 // Thread safety: none (its owner's). Reading an unmade one reads a shared empty T, which is never written.
 #pragma once
@@ -24,8 +23,6 @@ class Lazy {
     return *made_;
   }
   T* if_made() noexcept { return made_.get(); }  // for a change that an empty T needs not (null: not made)
-  bool made() const noexcept { return made_ != nullptr; }
-  void reset() noexcept { made_.reset(); }
 
  private:
   const T* get() const noexcept { return made_ ? made_.get() : &empty_; }

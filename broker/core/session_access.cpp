@@ -6,7 +6,11 @@ namespace tern::core {
 
 void SessionAccess::bind(std::string_view client_id, std::shared_ptr<const AccessPolicy> policy) {
   if (policy) policy_ = std::move(policy);
-  rights_ = policy_ ? policy_->client(client_id, username_) : nullptr;
+  bind(policy_ ? policy_->client(client_id, username_) : nullptr);
+}
+
+void SessionAccess::bind(std::shared_ptr<const ClientAccess> rights) {
+  rights_ = std::move(rights);
   cache_.clear();
 }
 

@@ -37,6 +37,8 @@ class SessionAccess {
   // (Re)computes the rights of `client_id` under `policy` (the current one when null) and forgets every cached
   // decision.
   void bind(std::string_view client_id, std::shared_ptr<const AccessPolicy> policy = nullptr);
+  // The same with the rights already computed (AccessPolicy::client() for its client under its policy).
+  void bind(std::shared_ptr<const ClientAccess> rights);
 
   // Whether any rule applies: false when the policy has no ACL (everything allowed, nothing to check).
   bool restricted() const noexcept { return rights_ != nullptr; }
@@ -85,7 +87,7 @@ class SessionAccess {
 // A session's SessionAccess: its own, or one it shares with every session that has nothing of its own in one (no
 // username, no password checked, no rule of the policy applying to it: anonymous clients without an ACL), which the
 // broker keeps per policy. A shared one is never bound again, so it never changes: a reload gives such sessions the
-// new policy's. Eight bytes either way, as the unique_ptr it replaces (a connected client has one).
+// new policy's. Eight bytes either way (a connected client has one).
 //
 //   s.access.own(std::make_unique<SessionAccess>("alice", policy, true));   // deleted with s
 //   s.access.share(open);                                                   // `open` outlives s

@@ -57,7 +57,6 @@ class SlotMap {
   }
 
   std::size_t size() const noexcept { return size_; }
-  bool empty() const noexcept { return size_ == 0; }
 
   // Over the objects (P&), skipping empty slots. Adding or erasing invalidates iterators.
   template <typename Cells, typename Cell>

@@ -268,14 +268,8 @@ TEST(BrokerSession, ALongQueueGoesToALargeWindowAFewHundredPerCall) {
   BrokerOptions options = anonymous();
   options.max_queued_messages = 2000;
   Broker b(options);
-  p::Properties expiry;
-  expiry.session_expiry_interval = 60;  // 5.0 without Receive Maximum: a window of 65,535
-  {
-    TestClient sub(b, p::Version::v5, t0);
-    sub.connect("sub", false, t0, expiry);
-    sub.subscribe("t", p::QoS::at_least_once, t0);
-    sub.drop(t0);
-  }
+  const p::Properties expiry{.session_expiry_interval = 60};  // 5.0 without Receive Maximum: a window of 65,535
+  leave_offline_session(b, p::Version::v5, "sub", "t", expiry);
   TestClient pub(b, p::Version::v5, t0);
   pub.connect("pub", true, t0);
   for (int i = 0; i < 1000; ++i) pub.publish("t", std::to_string(i), p::QoS::at_least_once, t0);
