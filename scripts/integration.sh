@@ -28,7 +28,7 @@ for i in "${!pids[@]}"; do
   if ! wait "${pids[$i]}"; then
     rc=1
     echo "-- shard $i failed:"
-    grep -E '^\[  FAILED  \]|Failure|error' "$log_dir/integration-$i.log" | head -40 || true
+    grep -E '^\[  FAILED  \]|Failure|error|exception' "$log_dir/integration-$i.log" | head -40 || true
   fi
   grep -E '^\[  (PASSED|FAILED)  \].*tests?' "$log_dir/integration-$i.log" | tail -2 || true
 done

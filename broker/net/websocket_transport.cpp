@@ -739,8 +739,10 @@ std::size_t WebSocketTransport::write_some(std::string_view data, std::string& o
   }
   if (data.empty()) return 0;
   if (close_sent_) return data.size();  // nothing may follow a close frame: the rest is dropped
-  const std::size_t n = std::min(data.size(), std::max<std::size_t>(max, 1));
-  if (!deflate_ || n < min_deflated_size) {
+  max = std::max<std::size_t>(max, 1);
+  if (!deflate_) return frame_packets(data, out, max);
+  const std::size_t n = std::min(data.size(), max);
+  if (n < min_deflated_size) {
     // Uncompressed (RSV1 clear), as permessage-deflate allows message by message.
     append_frame_header(out, 0x80 | op_binary, n);
     out.append(data.substr(0, n));
@@ -766,6 +768,40 @@ std::size_t WebSocketTransport::write_some(std::string_view data, std::string& o
   append_frame_header(out, 0x80 | 0x40 | op_binary, size);
   out.append(compressed.data(), size);
   return n;
+}
+
+// One message per MQTT packet. `data` is whole packets, except that the first may be the rest of one that an earlier
+// call began (packet_left_ bytes of it). A packet that does not fit into `max` continues in the next call: its
+// message's first frame is binary without FIN, the next ones are continuations, the last has FIN.
+std::size_t WebSocketTransport::frame_packets(std::string_view data, std::string& out, std::size_t max) {
+  std::size_t taken = 0;
+  while (taken < data.size() && taken < max) {
+    const std::string_view rest = data.substr(taken);
+    bool first_frame = false;
+    if (packet_left_ == 0) {
+      first_frame = true;
+      packet_left_ = packet_size(rest);
+    }
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>({packet_left_, rest.size(), max - taken}));
+    packet_left_ -= n;
+    const std::uint8_t fin = packet_left_ == 0 ? 0x80 : 0x00;
+    append_frame_header(out, static_cast<std::uint8_t>(fin | (first_frame ? op_binary : op_continuation)), n);
+    out.append(rest.substr(0, n));
+    taken += n;
+  }
+  return taken;
+}
+
+// The size of the MQTT packet at the start of `data`: its fixed header and Remaining Length. The broker writes only
+// whole, well-formed packets; should `data` not start with one, the rest of it is taken as one message.
+std::uint64_t WebSocketTransport::packet_size(std::string_view data) noexcept {
+  std::uint64_t remaining = 0;
+  for (std::size_t i = 1; i < data.size() && i <= 4; ++i) {
+    const auto byte = static_cast<std::uint8_t>(data[i]);
+    remaining |= std::uint64_t{byte & 0x7Fu} << (7 * (i - 1));
+    if ((byte & 0x80) == 0) return 1 + i + remaining;
+  }
+  return data.size();
 }
 
 void WebSocketTransport::close(std::string& out) {

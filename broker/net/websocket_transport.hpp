@@ -19,8 +19,14 @@
 // says closed, and the connection ends as a lost one: an MQTT DISCONNECT is what ends a session cleanly). Failures
 // close with the RFC's status code in a close frame: 1002 (protocol error: an unmasked frame, reserved bits,
 // fragmented or oversized control frames, a continuation out of place), 1003 (a text frame), 1009 (a data frame
-// over `max_frame`, the broker's max_packet_size), 1007 (a compressed message that does not inflate). Server frames
-// are binary and unmasked: each write_some() slice (64 KiB at most) is one frame.
+// over `max_frame`, the broker's max_packet_size), 1007 (a compressed message that does not inflate).
+//
+// Server frames are binary and unmasked, and each MQTT packet is one message of its own, as mosquitto sends them: a
+// frame never holds two packets (a packet over a write_some() slice, 64 KiB, is a message of several frames). MQTT
+// lets a frame hold several packets, but some clients read one packet per frame and wait for the socket before the
+// next: Paho C (and Paho C++ over it) leaves a second packet of a frame unread until more bytes arrive, which can be
+// the next keepalive's PINGRESP, a minute later. A frame header costs 2 bytes per packet under 126 bytes, 4 up to
+// 64 KiB.
 //
 // Compression (`compression`, off by default): permessage-deflate (RFC 7692) with clients that offer it. Both
 // directions without context takeover (the response says server_no_context_takeover and
@@ -28,7 +34,9 @@
 // the same as without compression. Outgoing messages are deflated by one compressor per shard thread
 // (window 2^deflate_window_bits, level 1), those under min_deflated_size bytes sent as they are; incoming ones are
 // inflated by a decompressor that exists only while a compressed message is being read (window as the client's
-// offer allows, at most 2^15).
+// offer allows, at most 2^15). With compression agreed, an outgoing message is a whole slice of the batch, all the
+// packets queued for the client at once (up to 64 KiB), so that they are deflated together: clients that offer the
+// extension are full WebSocket stacks (browsers, MQTT.js, Python's websockets), which read MQTT as a byte stream.
 //
 // Memory: an open, idle WebSocket connection is this object (about 150 bytes) and nothing else; the request is
 // buffered only while opening, a partial frame header lives in the object, and unconsumed input is kept only when a
@@ -96,6 +104,8 @@ class WebSocketTransport final : public Transport {
   void queue_control(std::uint8_t opcode, std::string_view payload);
   std::size_t unmask(const char* in, std::size_t size, char* out) noexcept;
   void keep_input();
+  std::size_t frame_packets(std::string_view data, std::string& out, std::size_t max);
+  static std::uint64_t packet_size(std::string_view data) noexcept;
 
   std::shared_ptr<const Settings> settings_;
   std::unique_ptr<Handshake> handshake_;   // while opening
@@ -105,6 +115,7 @@ class WebSocketTransport final : public Transport {
   std::unique_ptr<Inflater> inflater_;     // while a compressed message is read
   std::string_view input_;                 // fed bytes not consumed yet (the caller's buffer, or *kept_)
   std::uint64_t remaining_ = 0;            // payload bytes of the current frame still to come
+  std::uint64_t packet_left_ = 0;          // bytes of the MQTT packet being sent that the next write_some() frames
   std::array<std::uint8_t, 14> header_{};  // a frame header as it arrives
   std::array<std::uint8_t, 4> mask_{};
   std::uint8_t header_size_ = 0;

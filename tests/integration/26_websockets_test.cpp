@@ -265,6 +265,21 @@ TEST_P(WebSocketsPahoTest, PahoOverWsTalksWithTcpClients) {
   exchange(ws, "ws");
 }
 
+// Paho C reads one MQTT packet per WebSocket frame and then waits for the socket: packets sent together (a SUBACK and
+// the retained messages that follow it) arrive only because each is a frame of its own.
+TEST_P(WebSocketsPahoTest, PahoOverWsGetsEveryPacketOfABurst) {
+  PahoClient retainer(ports_.tcp, "retainer", GetParam());
+  retainer.connect();
+  for (int i = 0; i < 5; ++i) retainer.publish("burst/" + std::to_string(i), "retained " + std::to_string(i), 1, true);
+  PahoClient ws("ws://127.0.0.1:" + std::to_string(ports_.ws) + "/mqtt", "paho-burst", GetParam(), std::nullopt);
+  ws.connect();
+  ws.subscribe("burst/#", 1);
+  ASSERT_TRUE(ws.received().wait_for(5, answer_timeout)) << ws.received().size() << " of 5 arrived";
+  std::set<std::string> payloads;
+  for (const auto& m : ws.received().messages()) payloads.insert(m->to_string());
+  EXPECT_EQ(payloads, (std::set<std::string>{"retained 0", "retained 1", "retained 2", "retained 3", "retained 4"}));
+}
+
 TEST_P(WebSocketsPahoTest, PahoOverWssTalksWithTcpClients) {
   mqtt::ssl_options ssl;
   ssl.set_trust_store((test_certs() / "ca.crt").string());
@@ -300,6 +315,41 @@ TEST_F(WebSocketsTest, PacketsSplitAcrossFramesAndFramesHoldingSeveralPackets) {
   // A message from TCP arrives in a binary frame.
   publish_once(ports_.tcp, Version::v311, "raw/x", "hello", QoS::at_most_once);
   EXPECT_EQ(ws.read_mqtt(14), std::string("\x30\x0c\x00\x05raw/xhello", 14));
+}
+
+// Each packet the broker sends is a WebSocket message of its own, however many it sends at once (here a SUBACK, the
+// retained messages and two PINGRESPs, all answers to one frame): clients such as Paho C read one packet per frame.
+TEST_F(WebSocketsTest, EveryPacketIsAMessageOfItsOwn) {
+  PahoClient retainer(ports_.tcp, "retainer", Version::v311);
+  retainer.connect();
+  for (int i = 0; i < 3; ++i) retainer.publish("burst/" + std::to_string(i), "retained " + std::to_string(i), 1, true);
+  WsSocket ws(ports_.ws);
+  ws.upgrade();
+  ws.send(websocket_frame(0x2, connect_bytes("burst")));
+  auto connack = ws.read_frame();
+  ASSERT_TRUE(connack);
+  EXPECT_EQ(connack->first, 0x82);
+  EXPECT_EQ(connack->payload, connack_accepted_v311);
+  const std::string subscribe = protocol::encode(
+      protocol::Subscribe{1, {protocol::Subscription{"burst/#", QoS::at_most_once}}, {}}, Version::v311);
+  ws.send(websocket_frame(0x2, subscribe + std::string("\xC0\x00\xC0\x00", 4)));
+  std::vector<std::string> packets;
+  for (int i = 0; i < 6; ++i) {
+    auto f = ws.read_frame();
+    ASSERT_TRUE(f) << "frame " << i << "\n" << broker_->log();
+    EXPECT_EQ(f->first, 0x82);  // binary, FIN: a whole message
+    packets.push_back(f->payload);
+  }
+  EXPECT_EQ(packets[0], std::string("\x90\x03\x00\x01\x00", 5));
+  std::multiset<std::string> retained(packets.begin() + 1, packets.begin() + 4);
+  std::multiset<std::string> expected;
+  for (int i = 0; i < 3; ++i) {
+    expected.insert(std::string("\x31\x13\x00\x07", 4) + "burst/" + std::to_string(i) + "retained " +
+                    std::to_string(i));
+  }
+  EXPECT_EQ(retained, expected);
+  EXPECT_EQ(packets[4], std::string("\xD0\x00", 2));
+  EXPECT_EQ(packets[5], std::string("\xD0\x00", 2));
 }
 
 TEST_F(WebSocketsTest, PingIsAnsweredAndACloseFrameEndsTheSessionAsLost) {

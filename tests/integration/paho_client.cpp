@@ -36,8 +36,10 @@ namespace {
 // than answer_timeout costs nothing when things work.
 constexpr std::chrono::milliseconds paho_timeout = 3 * answer_timeout;
 
-void wait_token(const mqtt::token_ptr& token, const char* what) {
-  if (!token->wait_for(paho_timeout)) throw HarnessError(std::string("Paho ") + what + " timed out");
+void wait_token(const mqtt::token_ptr& token, const std::string& what) {
+  if (!token->wait_for(paho_timeout)) {
+    throw HarnessError("Paho " + what + " by " + token->get_client()->get_client_id() + " timed out");
+  }
 }
 }  // namespace
 
@@ -91,8 +93,9 @@ std::vector<mqtt::ReasonCode> PahoClient::subscribe(const std::string& filter, i
 }
 
 void PahoClient::publish(mqtt::message_ptr message) {
+  const std::string what = "publish to " + message->get_topic() + " at QoS " + std::to_string(message->get_qos());
   auto token = client_->publish(std::move(message));
-  wait_token(token, "publish");
+  wait_token(token, what);
 }
 
 void PahoClient::publish(const std::string& topic, const std::string& payload, int qos, bool retain) {

@@ -370,25 +370,108 @@ TEST(WebSocketTransportTest, DataBeforeABadFrameIsDeliveredFirst) {
   EXPECT_EQ(d.last, Status::failed);
 }
 
-TEST(WebSocketTransportTest, WritesAreUnmaskedBinaryFramesOfAtMostTheSlice) {
+// A packet of `size` bytes in all (at least 2): a PUBLISH's fixed header and `fill` after it. The transport frames
+// by the fixed header alone.
+std::string publish_packet(std::size_t size, char fill = 'p') {
+  for (std::size_t length_bytes = 1; length_bytes <= 4; ++length_bytes) {
+    std::size_t remaining = size - 1 - length_bytes;
+    std::string header(1, '\x30');
+    const std::size_t body = remaining;
+    do {
+      std::uint8_t byte = remaining & 0x7F;
+      remaining >>= 7;
+      if (remaining != 0) byte |= 0x80;
+      header.push_back(static_cast<char>(byte));
+    } while (remaining != 0);
+    if (header.size() == 1 + length_bytes) return header + std::string(body, fill);
+  }
+  ADD_FAILURE() << "no packet of " << size << " bytes";
+  return {};
+}
+
+// The frames of a server's `wire` bytes: (first byte, payload).
+std::vector<std::pair<std::uint8_t, std::string>> server_frames(std::string_view wire) {
+  std::vector<std::pair<std::uint8_t, std::string>> frames;
+  while (wire.size() >= 2) {
+    const auto b0 = static_cast<std::uint8_t>(wire[0]);
+    std::uint64_t length = static_cast<std::uint8_t>(wire[1]);
+    std::size_t at = 2;
+    EXPECT_EQ(length & 0x80, 0u) << "a server frame is never masked";
+    if (length == 126) {
+      length = (std::uint64_t{static_cast<std::uint8_t>(wire[2])} << 8) | static_cast<std::uint8_t>(wire[3]);
+      at = 4;
+    } else if (length == 127) {
+      length = 0;
+      for (int i = 0; i < 8; ++i) length = (length << 8) | static_cast<std::uint8_t>(wire[2 + i]);
+      at = 10;
+    }
+    if (wire.size() < at + length) break;
+    frames.emplace_back(b0, std::string(wire.substr(at, length)));
+    wire.remove_prefix(at + length);
+  }
+  EXPECT_TRUE(wire.empty()) << "a frame cut short";
+  return frames;
+}
+
+TEST(WebSocketTransportTest, WritesAreUnmaskedBinaryFramesOfOnePacketEach) {
   auto o = open_with(settings(), upgrade_request());
   auto& t = *o.transport;
   std::string out, failure;
-  EXPECT_EQ(t.write_some("abc", out, 65536, failure), 3u);
-  EXPECT_EQ(out, std::string("\x82\x03"
-                             "abc",
-                             5));
+  // Three packets in one batch, of each frame length form: one message each.
+  const std::string a = publish_packet(5), b = publish_packet(300), c = publish_packet(70000);
+  const std::string batch = a + b + c;
+  std::size_t taken = t.write_some(batch, out, 65536, failure);
+  EXPECT_EQ(taken, 65536u);  // the slice ends inside the large packet
+  auto frames = server_frames(out);
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_EQ(frames[0], std::make_pair(std::uint8_t{0x82}, a));
+  EXPECT_EQ(out.substr(0, 2), std::string("\x82\x05", 2));
+  EXPECT_EQ(frames[1], std::make_pair(std::uint8_t{0x82}, b));
+  EXPECT_EQ(out.substr(7, 4), std::string("\x82\x7E\x01\x2C", 4));
+  EXPECT_EQ(frames[2].first, 0x02);  // binary, more to come
+  EXPECT_EQ(frames[2].second, c.substr(0, 65536 - 305));
+  // The rest of the large packet continues its message, then a small packet is a message again.
+  const std::string d = publish_packet(2);
+  const std::string rest = batch.substr(taken) + d;
   out.clear();
-  const std::string big(70000, 'b');
-  EXPECT_EQ(t.write_some(big, out, 65536, failure), 65536u);
-  EXPECT_EQ(out.substr(0, 10), std::string("\x82\x7F\x00\x00\x00\x00\x00\x01\x00\x00", 10));
-  EXPECT_EQ(out.size(), 10u + 65536u);
+  taken = t.write_some(rest, out, 65536, failure);
+  EXPECT_EQ(taken, rest.size());
+  frames = server_frames(out);
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(frames[0], std::make_pair(std::uint8_t{0x80}, c.substr(65536 - 305)));  // continuation, FIN
+  EXPECT_EQ(frames[1], std::make_pair(std::uint8_t{0x82}, d));
+  // A packet over 64 KiB in one slice of its own: a message of one frame with the 8-byte length.
   out.clear();
-  EXPECT_EQ(t.write_some(std::string(300, 'c'), out, 65536, failure), 300u);
-  EXPECT_EQ(out.substr(0, 4), std::string("\x82\x7E\x01\x2C", 4));
+  EXPECT_EQ(t.write_some(c, out, 1 << 20, failure), c.size());
+  EXPECT_EQ(out.substr(0, 10), std::string("\x82\x7F\x00\x00\x00\x00\x00\x01\x11\x70", 10));
+  EXPECT_TRUE(failure.empty());
   out.clear();
   t.close(out);
   EXPECT_EQ(out, close_frame(1000));
+}
+
+TEST(WebSocketTransportTest, ASliceOfManySmallPacketsIsAFrameEach) {
+  auto o = open_with(settings(), upgrade_request());
+  std::string batch, out, failure;
+  for (int i = 0; i < 1000; ++i) {
+    batch += publish_packet(i % 2 == 0 ? 4 + i % 100 : 200 + i % 100, static_cast<char>('a' + i % 26));
+  }
+  std::size_t at = 0;
+  for (int call = 0; call < 1000 && at < batch.size(); ++call) {
+    at += o.transport->write_some(std::string_view(batch).substr(at), out, 1000, failure);
+  }
+  ASSERT_EQ(at, batch.size());
+  std::string joined;
+  std::size_t messages = 0;
+  for (const auto& [b0, payload] : server_frames(out)) {
+    if ((b0 & 0x0F) == 0x02) ++messages;
+    if (b0 == 0x82) {
+      EXPECT_EQ(payload, publish_packet(payload.size(), payload.back()));  // a whole packet
+    }
+    joined += payload;
+  }
+  EXPECT_EQ(messages, 1000u);
+  EXPECT_EQ(joined, batch);
 }
 
 // --- permessage-deflate --------------------------------------------------------------------------------------------
