@@ -137,6 +137,11 @@ std::int64_t SqliteStore::synchronous() {
   return db_->query_int("PRAGMA synchronous");
 }
 
+std::int64_t SqliteStore::secure_delete() {
+  std::lock_guard lock(db_mutex_);
+  return db_->query_int("PRAGMA secure_delete");
+}
+
 std::uint64_t SqliteStore::commit_log_bytes() {
   std::lock_guard lock(db_mutex_);
   return journal_->log_bytes();

@@ -99,6 +99,8 @@ class SqliteStore final : public Store {
   std::size_t recovered_journal_ops() const noexcept { return recovered_journal_ops_; }
   // The Database's PRAGMA synchronous now (1 NORMAL, 2 FULL): always FULL (sqlite_open.cpp).
   std::int64_t synchronous();
+  // The Database's PRAGMA secure_delete now (2 FAST): always FAST (sqlite_open.cpp).
+  std::int64_t secure_delete();
   // Bytes of records from the commit log's front to its head (for tests of the rewind).
   std::uint64_t commit_log_bytes();
 
