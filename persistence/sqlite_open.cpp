@@ -136,11 +136,10 @@ OpenedDatabase try_open(const fs::path& path, const SqliteOptions& options) {
   // few fsyncs per compaction, which comes every journal_compact_ops ops.
   db->exec("PRAGMA synchronous = FULL");
   db->exec("PRAGMA journal_size_limit = 8388608");
-  // Debian builds SQLite with SQLITE_SECURE_DELETE: every page a delete frees would be overwritten with zeros, so a
-  // drained backlog's pages were written (and journalled) once more only to be zeroed. FAST zeroes deleted content
-  // only in pages written anyway and leaves freed pages alone: 660 -> 504 bytes written per queued-then-drained
-  // 64 B message (bench/README.md, "Flash wear"). Durability is the same; what a delivered message leaves behind in
-  // a free page stays until SQLite reuses the page.
+  // Debian builds SQLite with SQLITE_SECURE_DELETE, which writes every page a delete frees only to zero it: a drained
+  // backlog's pages, all of them. FAST zeroes deleted content only in pages written anyway and leaves freed pages
+  // alone (bench/README.md, "Flash wear"). Durability is the same; what a delivered message leaves in a free page
+  // stays there until SQLite reuses the page, as it stays in the commit log until that is overwritten.
   db->exec("PRAGMA secure_delete = FAST");
   if (options.max_database_bytes > 0) {
     const auto pages = std::max<std::uint64_t>(options.max_database_bytes / db->query_int("PRAGMA page_size"), 1);

@@ -132,14 +132,9 @@ void SqliteStore::measure_database() {
       static_cast<std::uint64_t>(db_->query_int("PRAGMA page_size"));
 }
 
-std::int64_t SqliteStore::synchronous() {
+std::int64_t SqliteStore::pragma(const std::string& name) {
   std::lock_guard lock(db_mutex_);
-  return db_->query_int("PRAGMA synchronous");
-}
-
-std::int64_t SqliteStore::secure_delete() {
-  std::lock_guard lock(db_mutex_);
-  return db_->query_int("PRAGMA secure_delete");
+  return db_->query_int(("PRAGMA " + name).c_str());
 }
 
 std::uint64_t SqliteStore::commit_log_bytes() {

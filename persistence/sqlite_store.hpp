@@ -97,10 +97,9 @@ class SqliteStore final : public Store {
   std::uint64_t transactions() const noexcept { return transactions_.load(std::memory_order_relaxed); }
   // Journalled ops that an unclean shutdown left and the constructor applied (for the crash test).
   std::size_t recovered_journal_ops() const noexcept { return recovered_journal_ops_; }
-  // The Database's PRAGMA synchronous now (1 NORMAL, 2 FULL): always FULL (sqlite_open.cpp).
-  std::int64_t synchronous();
-  // The Database's PRAGMA secure_delete now (2 FAST): always FAST (sqlite_open.cpp).
-  std::int64_t secure_delete();
+  // The Database's PRAGMA `name` now (for tests of what sqlite_open.cpp sets at every open): "synchronous" is
+  // always 2 (FULL), "secure_delete" always 2 (FAST).
+  std::int64_t pragma(const std::string& name);
   // Bytes of records from the commit log's front to its head (for tests of the rewind).
   std::uint64_t commit_log_bytes();
 

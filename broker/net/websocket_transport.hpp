@@ -8,10 +8,8 @@
 //     `path` set only that path is accepted (404 otherwise). Refusals are an HTTP status with a one-line reason:
 //     400 (not a valid upgrade, no MQTT subprotocol), 426 (another WebSocket version, or no upgrade at all on a
 //     listener without http_dir), 405 (not GET), 431 (headers over the limit).
-//   - without an upgrade, with `http_dir` set, a GET of a regular file under that folder is answered with the file
-//     and the connection ends (Connection: close); nothing outside the folder is ever served: ".." segments and
-//     their %-encoded forms are refused (403), and the file that was opened must lie under the folder's real path
-//     (a symbolic link out of it is refused, 403). Other methods get 405, missing files 404.
+//   - without an upgrade, with `http_dir` set, a GET is answered with a file from that folder, never one outside
+//     it, and the connection ends (http_file.hpp). Other methods get 405.
 //
 // Frames (after 101). Client frames must be masked binary frames (MQTT-6.0.0-1); a packet may span frames and a
 // frame may hold several packets, the payload is a byte stream. Pings are answered with a pong (only the latest,
@@ -67,7 +65,6 @@ class WebSocketTransport final : public Transport {
   static constexpr int deflate_window_bits = 12;
   // Smaller slices are sent uncompressed: a deflate costs microseconds whatever the size, and saves little on them.
   static constexpr std::size_t min_deflated_size = 128;
-  static constexpr std::size_t max_http_file = 16 * 1024 * 1024;  // larger files are refused (413)
 
   explicit WebSocketTransport(std::shared_ptr<const Settings> settings);
   ~WebSocketTransport() override;

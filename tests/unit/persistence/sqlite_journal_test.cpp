@@ -177,22 +177,22 @@ TEST_F(SqliteJournalTest, TheLogStartsAgainFromTheFrontOnceItIsFullAndLosesNothi
   constexpr std::uint64_t kGroups = 200;
   {
     SqliteStore store(options);
-    EXPECT_EQ(store.synchronous(), 2);    // FULL: a rollback journal needs it (sqlite_open.cpp)
-    EXPECT_EQ(store.secure_delete(), 2);  // FAST: freed pages are not written again to be zeroed
+    EXPECT_EQ(store.pragma("synchronous"), 2);    // FULL: a rollback journal needs it (sqlite_open.cpp)
+    EXPECT_EQ(store.pragma("secure_delete"), 2);  // FAST: freed pages are not written again to be zeroed
     std::uint64_t max_head = 0;
     for (std::uint64_t i = 1; i <= kGroups; ++i) {
       store.submit(batch(op::PutMessage{message(i, "t")}, op::PutQueueEntry{entry("c", i, i), true}), {});
       store.flush();
       max_head = std::max(max_head, store.commit_log_bytes());
     }
-    EXPECT_LT(max_head, 2048u + 200u);  // rewound each time it passed the bound
-    EXPECT_GT(count("queue"), "0");     // rewinding applied the journal
-    EXPECT_EQ(store.synchronous(), 2);  // and stays
-  }                                     // no compaction on close: the last records stay, as after a crash
+    EXPECT_LT(max_head, 2048u + 200u);          // rewound each time it passed the bound
+    EXPECT_GT(count("queue"), "0");             // rewinding applied the journal
+    EXPECT_EQ(store.pragma("synchronous"), 2);  // and stays
+  }                                             // no compaction on close: the last records stay, as after a crash
   EXPECT_LE(fs::file_size(dir_ / "tern.db-commitlog"), 3072u);  // the space was reused
   EXPECT_NE(count("journal"), "0");
   SqliteStore store(options);
-  EXPECT_EQ(store.secure_delete(), 2);  // set at every open: it is not kept in the file
+  EXPECT_EQ(store.pragma("secure_delete"), 2);  // set at every open: it is not kept in the file
   EXPECT_GT(store.recovered_journal_ops(), 0u);
   EXPECT_EQ(store.load().queue.size(), kGroups);
 }
