@@ -2,9 +2,10 @@
 
 #include <algorithm>
 #include <optional>
-#include <set>
 #include <string>
+#include <unordered_set>
 #include <variant>
+#include <vector>
 
 #include "broker/core/store_codec.hpp"
 #include "persistence/transaction_plan.hpp"
@@ -61,6 +62,8 @@ struct Skipped {
 // Column lists read by read_message() and read_queue_entry(), in their order.
 constexpr const char* kMessageColumns = "id, topic, payload, qos, retain, properties, expires_at";
 constexpr const char* kQueueColumns = "client_id, seq, message_id, qos, retain, subscription_ids, packet_id, released";
+constexpr int kQueueColumnCount = 8;
+constexpr std::size_t kPageReserve = 4096;  // entries reserved for a page, at most
 
 // A message from the row's columns [first, first + 7) (kMessageColumns); nullopt for values this build cannot read.
 std::optional<core::StoredMessage> read_message(const Statement& row, int first) {
@@ -130,7 +133,12 @@ SqliteTables::SqliteTables(Database& db)
       retained_message_of_(db, "SELECT message_id FROM retained WHERE topic = ?1"),
       set_retained_(db, "INSERT OR REPLACE INTO retained(topic, message_id) VALUES (?1, ?2)"),
       clear_retained_(db, "DELETE FROM retained WHERE topic = ?1 RETURNING message_id"),
-      raise_next_message_id_(db, "UPDATE meta SET value = ?1 WHERE key = 'next_message_id' AND value < ?1") {}
+      raise_next_message_id_(db, "UPDATE meta SET value = ?1 WHERE key = 'next_message_id' AND value < ?1"),
+      load_queue_(db,
+                  "SELECT q.client_id, q.seq, q.message_id, q.qos, q.retain, q.subscription_ids, q.packet_id, "
+                  "q.released, m.id, m.topic, m.payload, m.qos, m.retain, m.properties, m.expires_at "
+                  "FROM queue AS q LEFT JOIN messages AS m ON m.id = q.message_id "
+                  "WHERE q.client_id = ?1 AND q.seq > ?2 ORDER BY q.seq LIMIT ?3") {}
 
 void SqliteTables::begin() {
   candidates_.clear();
@@ -442,24 +450,32 @@ core::StoreSnapshot SqliteTables::load(std::chrono::milliseconds progress_interv
 
 core::QueuePage SqliteTables::load_queue(const std::string& client_id, std::uint64_t after_seq, std::size_t limit) {
   core::QueuePage page;
-  Statement entries(db_, "SELECT " + std::string(kQueueColumns) +
-                             " FROM queue WHERE client_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
-  Statement message(db_, "SELECT " + std::string(kMessageColumns) + " FROM messages WHERE id = ?1");
-  std::set<std::uint64_t> read;  // a message shared by several entries of the page is read once
-  entries.start()
-      .bind(1, client_id)
-      .bind(2, static_cast<std::int64_t>(after_seq))
-      .bind(3, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
-  while (entries.step()) {
-    auto e = read_queue_entry(entries, 0);
+  page.entries.reserve(std::min<std::size_t>(limit, kPageReserve));
+  page.messages.reserve(std::min<std::size_t>(limit, kPageReserve));
+  // A message shared by several entries of the page is read once. Message ids mostly rise with seq: those go to
+  // `rising` (sorted as it is), the rest to `others`.
+  std::vector<std::uint64_t> rising;
+  std::unordered_set<std::uint64_t> others;
+  const auto already_read = [&](std::uint64_t id) {
+    return !rising.empty() && id <= rising.back() &&
+           (std::binary_search(rising.begin(), rising.end(), id) || others.contains(id));
+  };
+  auto& rows = load_queue_.start()
+                   .bind(1, client_id)
+                   .bind(2, static_cast<std::int64_t>(after_seq))
+                   .bind(3, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
+  while (rows.step()) {
+    if (rows.column_null(kQueueColumnCount)) continue;  // its message is missing: the entry is left out
+    auto e = read_queue_entry(rows, 0);
     if (!e) continue;
-    if (!read.contains(e->message_id)) {
-      std::optional<core::StoredMessage> m;
-      for (message.start().bind(1, static_cast<std::int64_t>(e->message_id)); message.step();) {
-        m = read_message(message, 0);
+    if (!already_read(e->message_id)) {
+      auto m = read_message(rows, kQueueColumnCount);
+      if (!m) continue;  // unreadable: the entry is left out
+      if (rising.empty() || m->id > rising.back()) {
+        rising.push_back(m->id);
+      } else {
+        others.insert(m->id);
       }
-      if (!m) continue;  // missing or unreadable: the entry is left out
-      read.insert(m->id);
       page.messages.push_back(std::move(*m));
     }
     page.entries.push_back(std::move(*e));

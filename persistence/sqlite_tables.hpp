@@ -101,6 +101,7 @@ class SqliteTables {
   Statement put_incoming_, delete_incoming_, delete_session_incoming_;
   Statement retained_message_of_, set_retained_, clear_retained_;
   Statement raise_next_message_id_;
+  Statement load_queue_;  // a page of one queue, each entry with its message (kQueueColumns, kMessageColumns)
   std::vector<std::uint64_t> candidates_;
   const TransactionPlan* plan_ = nullptr;  // during apply()
   std::uint64_t next_message_id_ = 0;      // 0: no message put in this transaction

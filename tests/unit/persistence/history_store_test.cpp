@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <string>
 
 #include "tests/support/temp_dir.hpp"
@@ -78,6 +80,31 @@ TEST_F(HistoryStoreTest, RetentionByAgeAndCountPerRule) {
   EXPECT_EQ(payloads(ask(store, {.rule = "few"})), (std::vector<std::string>{"17", "18", "19"}));
   EXPECT_EQ(ask(store, {.rule = "kept"}).rows.size(), 20u);
   EXPECT_EQ(store.stats().expired, 15u + 17u);
+}
+
+// Retention frees the pages of what it removes without writing them again only to zero them (secure_delete FAST:
+// Debian's SQLite zeroes them by default, a write per page for nothing). So a removed record's large payload, in
+// overflow pages that are freed whole, is still in the file after it closed (until SQLite reuses those pages).
+TEST_F(HistoryStoreTest, RetentionFreesPagesWithoutWritingThemAgain) {
+  const std::string marker = "tern-history-freed-page-marker";
+  std::string payload;
+  while (payload.size() < 64 * 1024) payload += marker;
+  {
+    std::atomic<std::int64_t> now{1'000'000};
+    HistoryStore store(file(), {.now_ms = [&now] { return now.load(); }});
+    store.set_retention({{"big", {.max_age = std::chrono::seconds(1)}}});
+    store.add(record("big", 1'000'000, "t", payload));
+    store.flush();
+    now = 1'000'000 + 10'000;
+    store.apply_retention();
+    ASSERT_EQ(store.stats().expired, 1u);
+    EXPECT_TRUE(ask(store, {.rule = "big"}).rows.empty());
+  }  // closing checkpoints the WAL into the file
+  std::ifstream in(file(), std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::size_t copies = 0;
+  for (auto at = bytes.find(marker); at != std::string::npos; at = bytes.find(marker, at + marker.size())) ++copies;
+  EXPECT_GT(copies, payload.size() / marker.size() / 2);
 }
 
 TEST_F(HistoryStoreTest, PendingRecordsAreBoundedAndCounted) {

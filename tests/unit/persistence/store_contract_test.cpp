@@ -134,6 +134,20 @@ TEST_P(StoreContract, LoadQueueReadsOneClientsEntriesAfterASeqInPages) {
   EXPECT_TRUE(store_->load_queue("nobody", 0, 0).entries.empty());
 }
 
+// A page holds each of its messages once, whatever order their ids come in, and leaves out an entry whose message
+// the store does not have.
+TEST_P(StoreContract, LoadQueueReadsEachMessageOnceAndSkipsEntriesWithoutOne) {
+  put(batch(op::PutMessage{message(2, "y", "two")}, op::PutMessage{message(1, "x", "one")},
+            op::PutMessage{message(3, "z", "three")}, op::PutQueueEntry{entry("a", 1, 2)},
+            op::PutQueueEntry{entry("a", 2, 1)}, op::PutQueueEntry{entry("a", 3, 2)},
+            op::PutQueueEntry{entry("a", 4, 9)}, op::PutQueueEntry{entry("a", 5, 1)},
+            op::PutQueueEntry{entry("a", 6, 3)}));
+  const auto page = store_->load_queue("a", 0, 0);
+  EXPECT_EQ(page.entries,
+            (std::vector{entry("a", 1, 2), entry("a", 2, 1), entry("a", 3, 2), entry("a", 5, 1), entry("a", 6, 3)}));
+  EXPECT_EQ(page.messages, (std::vector{message(2, "y", "two"), message(1, "x", "one"), message(3, "z", "three")}));
+}
+
 // request_queue_page() answers in submission order: the page holds every batch submitted before the request and
 // none submitted after it, and comes before the commit callbacks of those later batches.
 TEST_P(StoreContract, RequestQueuePageSeesTheBatchesSubmittedBeforeIt) {
