@@ -1,12 +1,13 @@
 // Settings of the SQLite store, from the configuration (persistence_location, persistence_sync) and for tests.
 //
-// Thread safety: a plain value type.
+// Thread safety: a value type (compaction_step, for tests, is called on the store's writer).
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -71,6 +72,8 @@ struct SqliteOptions {
   bool compact_on_close = true;
   // Test-only (test_switches.hpp): the commit log is not synced, so acknowledged groups are not durable.
   bool skip_commit_log_sync = false;
+  // Tests: called on the writer at each point where a compaction may serve page requests, before it does.
+  std::function<void()> compaction_step;
 };
 
 // No usable database could be opened or created (e.g. the directory is not writable, the disk is full, or another

@@ -102,6 +102,7 @@ void SqliteStore::request_queue_page(const std::string& client_id, std::uint64_t
     pending_ops_ += 1;
     pending_.push_back({core::StoreBatch{}, {}, std::chrono::steady_clock::now(), std::move(request)});
     ++submitted_;
+    unserved_pages_.fetch_add(1, std::memory_order_relaxed);
   }
   if (wake) wake_writer_.notify_one();
 }
@@ -110,18 +111,55 @@ void SqliteStore::serve(PageRequest& request) {
   core::QueuePage page;
   {
     std::lock_guard lock(db_mutex_);
-    try {
-      page = read_queue_locked(request.client_id, request.after_seq, request.limit);
-    } catch (const std::exception& e) {
-      // An empty page: the broker stops waiting for the tail (it stays in the store for the next start).
-      TERN_LOG(error, "persistence: could not read the queue of ", request.client_id, " from ", path_.string(), ": ",
-               e.what());
-    }
+    page = read_page_locked(request,
+                            [&] { return read_queue_locked(request.client_id, request.after_seq, request.limit); });
   }
+  answer(request, std::move(page));
+}
+
+core::QueuePage SqliteStore::read_page_locked(const PageRequest& request,
+                                              const std::function<core::QueuePage()>& read) {
+  try {
+    return read();
+  } catch (const std::exception& e) {
+    // An empty page: the broker stops waiting for the tail (it stays in the store for the next start).
+    TERN_LOG(error, "persistence: could not read the queue of ", request.client_id, " from ", path_.string(), ": ",
+             e.what());
+    return {};
+  }
+}
+
+void SqliteStore::answer(PageRequest& request, core::QueuePage page) {
+  unserved_pages_.fetch_sub(1, std::memory_order_relaxed);
   try {
     request.on_page(std::move(page));
   } catch (const std::exception& e) {
     TERN_LOG(error, "persistence: a page callback threw: ", e.what());
+  }
+}
+
+void SqliteStore::serve_during_compaction() {
+  if (options_.compaction_step) options_.compaction_step();
+  if (unserved_pages_.load(std::memory_order_relaxed) == 0) return;
+  std::vector<Batch*> queued;  // only this thread takes batches out of pending_: they stay where they are
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& b : pending_) queued.push_back(&b);
+  }
+  for (std::size_t i = 0; i < queued.size(); ++i) {
+    Batch& b = *queued[i];
+    if (!b.page || b.served) continue;
+    // As linger(): the batches before it are not in the journal yet, so they must leave its range alone; and the
+    // journal, part of which this compaction is applying, must too (then the tables' rows of that range are the
+    // same before, during and after it). Read directly: read_queue_locked() could start a compaction.
+    bool touched = journal_->holds_queue_after(b.page->client_id, b.page->after_seq);
+    for (std::size_t j = 0; j < i && !touched; ++j) touched = !queued[j]->page && touches(queued[j]->ops, *b.page);
+    if (touched) continue;
+    const PageRequest& request = *b.page;
+    answer(*b.page, read_page_locked(request, [&] {
+      return tables_->load_queue(request.client_id, request.after_seq, request.limit);
+    }));
+    b.served = true;
   }
 }
 
@@ -386,12 +424,17 @@ bool SqliteStore::log_full() const noexcept { return journal_->log_bytes() >= op
 // After the callbacks, so that compacting delays the next group, not the acknowledgements of this one.
 void SqliteStore::compact_if_full() {
   std::lock_guard lock(db_mutex_);
+  if (!log_full() && journal_->ops() < options_.journal_compact_ops) return;
+  // Pages are served while it runs (serve_during_compaction()): a session draining a backlog would otherwise
+  // wait for the whole compaction, once its window and the page it holds have gone out.
+  tables_->set_between([this] { serve_during_compaction(); });
   if (log_full()) {
     compact_locked("commit log full", 0, true);
-  } else if (journal_->ops() >= options_.journal_compact_ops) {
+  } else {
     // The newest ops stay: the acknowledgements in them cancel the deliveries put in the part that goes.
     compact_locked("journal full", std::min(options_.journal_keep_ops, options_.journal_compact_ops / 2), false, true);
   }
+  tables_->set_between({});
 }
 
 }  // namespace tern::persistence

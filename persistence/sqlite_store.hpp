@@ -30,7 +30,10 @@
 //
 // Compaction (sqlite_journal.hpp) runs on the writer thread, between groups, and commits with synchronous=FULL
 // (sqlite_open.cpp: with a rollback journal less is not safe against power cuts); it must be durable before the
-// log starts again from the front (a rewind, every SqliteOptions::commit_log_bytes).
+// log starts again from the front (a rewind, every SqliteOptions::commit_log_bytes). One takes tens of
+// milliseconds; between its statements (every SqliteTables::kBetweenRows rows) it serves the page requests queued
+// meanwhile whose range neither the batches before them nor the journal it applies change: the tables' rows of that
+// range are then the same before, during and after it, and a session draining a backlog goes on meanwhile.
 //
 // Why one thread both commits and compacts: the journal, its log and the tables then have a single writer and no
 // lock between them, and a second thread did not pay (the alternatives tried: bench/README.md, "Decisions log").
@@ -43,7 +46,8 @@
 //
 // Thread safety: submit() and request_queue_page() from any thread; load() and flush() from any thread but the writer
 // (i.e. not from a callback); transactions() from any thread. Callbacks (commit and page) run on the writer thread,
-// without the store's locks held.
+// without the queue's lock held; a page's may run inside a compaction, with the database's (db_mutex_): as the Store
+// contract says, a callback may submit(), and must not call what waits for the writer.
 #pragma once
 
 #include <atomic>
@@ -52,6 +56,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -139,6 +144,13 @@ class SqliteStore final : public Store {
   void run_writer();
   bool commit(std::vector<Batch>& group);  // true: committed
   void serve(PageRequest& request);        // the writer thread, between groups
+  // `read`'s page; an empty one (logged) if it throws. db_mutex_ held.
+  core::QueuePage read_page_locked(const PageRequest& request, const std::function<core::QueuePage()>& read);
+  // Hands `page` to the request's callback (the writer thread).
+  void answer(PageRequest& request, core::QueuePage page);
+  // Inside a compaction (compact_if_full(), db_mutex_ held), between its statements: serves the page requests
+  // queued so far whose range neither the journal nor the batches queued before them change.
+  void serve_during_compaction();
   // load_queue()'s and serve()'s read: compacts the journal, then reads the tables. db_mutex_ held.
   core::QueuePage read_queue_locked(const std::string& client_id, std::uint64_t after_seq, std::size_t limit);
   void compact_if_full();
@@ -178,7 +190,8 @@ class SqliteStore final : public Store {
 
   std::vector<core::StoreOpView> group_ops_;  // commit()'s, kept for their capacity
   std::atomic<std::uint64_t> transactions_{0};
-  std::thread writer_;  // last: starts after everything above exists
+  std::atomic<std::size_t> unserved_pages_{0};  // page requests queued and not served yet
+  std::thread writer_;                          // last: starts after everything above exists
 };
 
 }  // namespace tern::persistence

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <variant>
 #include <vector>
@@ -64,6 +65,19 @@ constexpr const char* kMessageColumns = "id, topic, payload, qos, retain, proper
 constexpr const char* kQueueColumns = "client_id, seq, message_id, qos, retain, subscription_ids, packet_id, released";
 constexpr int kQueueColumnCount = 8;
 constexpr std::size_t kPageReserve = 4096;  // entries reserved for a page, at most
+
+// "a, b" qualified with `table`: "t.a, t.b".
+std::string qualified(std::string_view columns, std::string_view table) {
+  std::string out;
+  for (std::size_t from = 0; from <= columns.size();) {
+    auto to = columns.find(", ", from);
+    if (to == std::string_view::npos) to = columns.size();
+    if (!out.empty()) out += ", ";
+    out.append(table).append(".").append(columns.substr(from, to - from));
+    from = to + 2;
+  }
+  return out;
+}
 
 // A message from the row's columns [first, first + 7) (kMessageColumns); nullopt for values this build cannot read.
 std::optional<core::StoredMessage> read_message(const Statement& row, int first) {
@@ -134,11 +148,9 @@ SqliteTables::SqliteTables(Database& db)
       set_retained_(db, "INSERT OR REPLACE INTO retained(topic, message_id) VALUES (?1, ?2)"),
       clear_retained_(db, "DELETE FROM retained WHERE topic = ?1 RETURNING message_id"),
       raise_next_message_id_(db, "UPDATE meta SET value = ?1 WHERE key = 'next_message_id' AND value < ?1"),
-      load_queue_(db,
-                  "SELECT q.client_id, q.seq, q.message_id, q.qos, q.retain, q.subscription_ids, q.packet_id, "
-                  "q.released, m.id, m.topic, m.payload, m.qos, m.retain, m.properties, m.expires_at "
-                  "FROM queue AS q LEFT JOIN messages AS m ON m.id = q.message_id "
-                  "WHERE q.client_id = ?1 AND q.seq > ?2 ORDER BY q.seq LIMIT ?3") {}
+      load_queue_(db, "SELECT " + qualified(kQueueColumns, "q") + ", " + qualified(kMessageColumns, "m") +
+                          " FROM queue AS q LEFT JOIN messages AS m ON m.id = q.message_id "
+                          "WHERE q.client_id = ?1 AND q.seq > ?2 ORDER BY q.seq LIMIT ?3") {}
 
 void SqliteTables::begin() {
   candidates_.clear();
@@ -153,7 +165,10 @@ void SqliteTables::apply(const std::vector<core::StoreOpView>& ops, const Transa
   std::uint64_t run_first = 0;
   std::uint64_t run_last = 0;
   auto flush_run = [&] {
-    if (run != nullptr) delete_queue_entries(run->client_id, run_first, run_last);
+    if (run != nullptr) {
+      delete_queue_entries(run->client_id, run_first, run_last);
+      changed(run_last - run_first + 1);
+    }
     run = nullptr;
   };
   for (std::size_t i = 0; i < plan.skip.size(); ++i) {
@@ -165,7 +180,8 @@ void SqliteTables::apply(const std::vector<core::StoreOpView>& ops, const Transa
       continue;  // runs nothing: a run of deletions goes on past it
     }
     if (view.kind == core::StoreOpTag::delete_queue_entry) {
-      if (run != nullptr && view.client_id == run->client_id && view.number == run_last + 1) {
+      if (run != nullptr && view.client_id == run->client_id && view.number == run_last + 1 &&
+          run_last - run_first + 1 < kBetweenRows) {
         run_last = view.number;
         continue;
       }
@@ -178,9 +194,17 @@ void SqliteTables::apply(const std::vector<core::StoreOpView>& ops, const Transa
     core::StoreOp o = core::decode_store_op(view.bytes);
     if (auto* put = std::get_if<op::PutQueueEntry>(&o)) put->fresh = view.fresh;
     apply(o);
+    changed(1);
   }
   flush_run();
   plan_ = nullptr;
+}
+
+void SqliteTables::changed(std::uint64_t rows) {
+  changed_since_between_ += rows;
+  if (changed_since_between_ < kBetweenRows || !between_) return;
+  changed_since_between_ = 0;
+  between_();
 }
 
 void SqliteTables::delete_queue_entries(std::string_view client_id, std::uint64_t first, std::uint64_t last) {
@@ -298,7 +322,7 @@ std::vector<std::uint64_t> SqliteTables::commit(const MessageIdSet& later_refere
   std::sort(candidates_.begin(), candidates_.end());
   candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
   std::vector<std::uint64_t> deferred;
-  // Runs of consecutive candidates, each one statement (a deferred one ends a run).
+  // Runs of consecutive candidates, each one statement (a deferred one ends a run, as kBetweenRows ids do).
   for (std::size_t i = 0; i < candidates_.size();) {
     const std::uint64_t first = candidates_[i];
     if (later_referenced.contains(first)) {
@@ -307,10 +331,13 @@ std::vector<std::uint64_t> SqliteTables::commit(const MessageIdSet& later_refere
       continue;
     }
     std::uint64_t last = first;
-    for (++i; i < candidates_.size() && candidates_[i] == last + 1 && !later_referenced.contains(candidates_[i]); ++i) {
+    for (++i; i < candidates_.size() && candidates_[i] == last + 1 && last - first + 1 < kBetweenRows &&
+              !later_referenced.contains(candidates_[i]);
+         ++i) {
       last = candidates_[i];
     }
     delete_unreferenced_in_range_.start().bind(1, as_int(first)).bind(2, as_int(last)).run();
+    changed(last - first + 1);
   }
   candidates_.clear();
   if (next_message_id_ != 0) raise_next_message_id_.start().bind(1, as_int(next_message_id_)).run();
@@ -464,21 +491,26 @@ core::QueuePage SqliteTables::load_queue(const std::string& client_id, std::uint
                    .bind(1, client_id)
                    .bind(2, static_cast<std::int64_t>(after_seq))
                    .bind(3, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
-  while (rows.step()) {
-    if (rows.column_null(kQueueColumnCount)) continue;  // its message is missing: the entry is left out
-    auto e = read_queue_entry(rows, 0);
-    if (!e) continue;
-    if (!already_read(e->message_id)) {
-      auto m = read_message(rows, kQueueColumnCount);
-      if (!m) continue;  // unreadable: the entry is left out
-      if (rising.empty() || m->id > rising.back()) {
-        rising.push_back(m->id);
-      } else {
-        others.insert(m->id);
+  try {
+    while (rows.step()) {
+      if (rows.column_null(kQueueColumnCount)) continue;  // its message is missing: the entry is left out
+      auto e = read_queue_entry(rows, 0);
+      if (!e) continue;
+      if (!already_read(e->message_id)) {
+        auto m = read_message(rows, kQueueColumnCount);
+        if (!m) continue;  // unreadable: the entry is left out
+        if (rising.empty() || m->id > rising.back()) {
+          rising.push_back(m->id);
+        } else {
+          others.insert(m->id);
+        }
+        page.messages.push_back(std::move(*m));
       }
-      page.messages.push_back(std::move(*m));
+      page.entries.push_back(std::move(*e));
     }
-    page.entries.push_back(std::move(*e));
+  } catch (...) {
+    rows.reset();  // the statement is kept: no read left open behind it
+    throw;
   }
   return page;
 }

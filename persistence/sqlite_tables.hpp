@@ -34,6 +34,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,6 +68,11 @@ class SqliteTables {
   // Deletes every message nothing references, in a transaction of its own. After a crash, which loses the
   // candidates a partial compaction deferred (SqliteJournal).
   void delete_unreferenced_messages();
+  // Called between the statements of apply() and commit() once every kBetweenRows rows or so that they changed
+  // (a run of deletions is cut into statements of at most that many rows for it): the store serves page requests
+  // there while a long compaction runs (SqliteStore::serve_during_compaction). Empty: never called.
+  void set_between(std::function<void()> between) { between_ = std::move(between); }
+  static constexpr std::uint64_t kBetweenRows = 1024;
 
   // Everything, sorted by key. Does not call drop_dangling().
   // Logs its progress (what it has read so far) every `progress_interval`.
@@ -91,6 +97,8 @@ class SqliteTables {
   void collect_candidates(Statement& st);
   // DeleteQueueEntry for seqs first..last of `client_id` (first == last: one entry), as one statement.
   void delete_queue_entries(std::string_view client_id, std::uint64_t first, std::uint64_t last);
+  // `rows` more changed: calls between_ once kBetweenRows have gathered since it last was.
+  void changed(std::uint64_t rows);
 
   Database& db_;
   Statement begin_, commit_;
@@ -103,6 +111,8 @@ class SqliteTables {
   Statement raise_next_message_id_;
   Statement load_queue_;  // a page of one queue, each entry with its message (kQueueColumns, kMessageColumns)
   std::vector<std::uint64_t> candidates_;
+  std::function<void()> between_;
+  std::uint64_t changed_since_between_ = 0;
   const TransactionPlan* plan_ = nullptr;  // during apply()
   std::uint64_t next_message_id_ = 0;      // 0: no message put in this transaction
 };

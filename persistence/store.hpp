@@ -80,8 +80,8 @@ struct StoreStats {
                                                                 0.025,  0.05,  0.1,    0.25,  1.0};
   std::array<std::uint64_t, 10> commits_within{};
   std::uint64_t commits = 0;
-  double commit_seconds = 0;  // their sum
-  std::uint64_t failed = 0;   // batches that could not be committed
+  double commit_seconds = 0;          // their sum
+  std::uint64_t failed = 0;           // batches that could not be committed
   std::uint64_t backlog_batches = 0;  // submitted, not yet committed
   std::uint64_t backlog_ops = 0;
 };

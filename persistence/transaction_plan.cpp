@@ -10,7 +10,6 @@
 namespace tern::persistence {
 namespace {
 
-
 using Kind = core::StoreOpTag;
 
 // A row's key: the queue's (client_id, seq) or the incoming table's (client_id, packet_id). The views point into

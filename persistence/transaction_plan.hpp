@@ -55,9 +55,9 @@
 namespace tern::persistence {
 
 struct TransactionPlan {
-  std::vector<bool> skip;                        // per op of the transaction [0, cut), in order
-  MessageIdSet referenced;        // messages a put that runs or an op after the cut references
-  MessageIdSet later_referenced;  // of those, the ones an op after the cut references
+  std::vector<bool> skip;          // per op of the transaction [0, cut), in order
+  MessageIdSet referenced;         // messages a put that runs or an op after the cut references
+  MessageIdSet later_referenced;   // of those, the ones an op after the cut references
   std::vector<std::size_t> carry;  // fresh puts before the cut whose key's last op is after it
 };
 
