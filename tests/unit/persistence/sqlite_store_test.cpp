@@ -437,44 +437,44 @@ TEST_P(SqliteStoreLingerTest, WhatIsHeldForItsCommitDoesNotWait) {
 // nor the batches before them change their range; one whose range the journal changes waits for it to end.
 class SqliteStoreCompactionPagesTest : public SqliteStoreLingerTest {
  protected:
-  // Compacts once a group brings the journal to 4,000 ops, all of them; a step every 1,024 rows it changes.
-  SqliteOptions compacting(std::atomic<int>& steps, std::function<void()> at_first_step) const {
+  // A store that compacts once a group brings the journal to 4,000 ops, all of them, with a step every 1,024 rows
+  // it changes; at the first step, it is asked for the page of "s" after seq 2. s/1..4 queued and in the tables.
+  void SetUp() override {
     auto o = options();
     o.progress_commit_delay = std::chrono::microseconds(0);
     o.journal_compact_ops = 4000;
     o.journal_keep_ops = 0;
-    o.compaction_step = [&steps, at_first_step = std::move(at_first_step)] {
-      if (steps.fetch_add(1) == 0) at_first_step();
+    o.compaction_step = [this] {
+      if (steps.fetch_add(1) != 0) return;
+      store->request_queue_page("s", 2, 0, [this](core::QueuePage page) {
+        got = page.entries;
+        served_at_step = steps.load();
+      });
     };
-    return o;
+    store = std::make_unique<SqliteStore>(o);
+    queue(*store, 4);
   }
-  // 3,000 messages queued for "x" in one group (6,000 ops, about 6 steps of compaction), then `last`.
-  static core::StoreBatch long_group(std::vector<core::StoreOp> last = {}) {
+  // Submits 3,000 messages queued for "x" in one group (6,000 ops, about 6 steps of compaction), then `last`, and
+  // waits for the group, its compaction and the page asked for during it.
+  void submit_long_group(std::vector<core::StoreOp> last = {}) {
     core::StoreBatch b;
     for (std::uint64_t i = 100; i < 3100; ++i) {
       b.put_message(i, "x", "p", protocol::QoS::at_least_once, false, {}, std::nullopt);
       b.put_queue_entry("x", i, i, protocol::QoS::at_least_once, false, {}, 0, false, true);
     }
     for (const auto& o : last) b.add(o);
-    return b;
+    store->submit(std::move(b), {});
+    store->flush();  // the group and its compaction
+    store->flush();  // and the page asked for during it
   }
-};
-
-TEST_P(SqliteStoreCompactionPagesTest, APageIsServedWhileACompactionRuns) {
   std::atomic<int> steps{0};
   std::atomic<int> served_at_step{-1};
   std::vector<core::StoredQueueEntry> got;
   std::unique_ptr<SqliteStore> store;
-  store = std::make_unique<SqliteStore>(compacting(steps, [&] {
-    store->request_queue_page("s", 2, 0, [&](core::QueuePage page) {
-      got = page.entries;
-      served_at_step = steps.load();
-    });
-  }));
-  queue(*store, 4);
-  store->submit(long_group(), {});
-  store->flush();  // the group and its compaction
-  store->flush();  // and the page asked for during it
+};
+
+TEST_P(SqliteStoreCompactionPagesTest, APageIsServedWhileACompactionRuns) {
+  submit_long_group();
   ASSERT_GE(steps.load(), 3);
   EXPECT_EQ(served_at_step.load(), 1);  // at the first step, with steps to go: not after the compaction
   EXPECT_EQ(got, (std::vector{entry("s", 3, 3), entry("s", 4, 4)}));
@@ -482,21 +482,8 @@ TEST_P(SqliteStoreCompactionPagesTest, APageIsServedWhileACompactionRuns) {
 }
 
 TEST_P(SqliteStoreCompactionPagesTest, APageTheJournalChangesWaitsForTheCompaction) {
-  std::atomic<int> steps{0};
-  std::atomic<int> served_at_step{-1};
-  std::vector<core::StoredQueueEntry> got;
-  std::unique_ptr<SqliteStore> store;
-  store = std::make_unique<SqliteStore>(compacting(steps, [&] {
-    store->request_queue_page("s", 2, 0, [&](core::QueuePage page) {
-      got = page.entries;
-      served_at_step = steps.load();
-    });
-  }));
-  queue(*store, 4);
   // The group's last op queues s/5: a page read before the compaction applied it would miss it.
-  store->submit(long_group({op::PutMessage{message(5, "t")}, op::PutQueueEntry{entry("s", 5, 5), true}}), {});
-  store->flush();  // the group and its compaction
-  store->flush();  // and the page asked for during it
+  submit_long_group({op::PutMessage{message(5, "t")}, op::PutQueueEntry{entry("s", 5, 5), true}});
   ASSERT_GE(steps.load(), 3);
   EXPECT_EQ(served_at_step.load(), steps.load());  // no step after it: served once the compaction ended
   EXPECT_EQ(got, (std::vector{entry("s", 3, 3), entry("s", 4, 4), entry("s", 5, 5)}));
