@@ -59,23 +59,25 @@ void Broker::Impl::grant(Session& s, std::optional<std::string> username, std::s
   s.access.own(std::move(own));
 }
 
-void Broker::Impl::note_retain_source(const Message& message) {
+RetainSourcePtr Broker::Impl::retain_source_of(const Message& message) {
+  if (!options_.check_retain_source || message.payload.empty()) return nullptr;
   const Session* origin = sessions_.find(message.origin_session);
-  const bool known = !message.payload.empty() && origin && origin->access && origin->access->policy();
-  if (!known) {
-    if (!retain_sources_.empty()) retain_sources_.erase(message.topic);
-    return;
+  if (!origin || !origin->access || !origin->access->policy()) return nullptr;
+  const SessionAccess& access = *origin->access;
+  for (const RetainSourcePtr& recent : recent_retain_sources_) {
+    if (recent && recent->policy == access.policy() && recent->client_id == origin->client_id &&
+        recent->username == access.username()) {
+      return recent;
+    }
   }
-  const Session& s = *origin;
-  retain_sources_[message.topic] = RetainSource{s.client_id, s.access->username(), s.access->policy()};
+  auto source = std::make_shared<RetainSource>(RetainSource{origin->client_id, access.username(), access.policy()});
+  recent_retain_sources_[next_retain_source_++ % recent_retain_sources_.size()] = source;
+  return source;
 }
 
-bool Broker::Impl::retain_source_allowed(const std::string& topic) {
-  if (!options_.check_retain_source || retain_sources_.empty()) return true;
-  auto it = retain_sources_.find(topic);
-  if (it == retain_sources_.end()) return true;
-  const RetainSource& source = it->second;
-  const auto rights = source.policy->client(source.client_id, source.username);
+bool Broker::Impl::retain_source_allowed(const RetainSource* source, const std::string& topic) {
+  if (!options_.check_retain_source || source == nullptr) return true;
+  const auto rights = source->policy->client(source->client_id, source->username);
   return !rights || rights->may_publish(topic);
 }
 
@@ -87,9 +89,10 @@ void Broker::Impl::replace_policy(const AccessPolicy& previous, const std::share
   for (const Session* s : sessions_) {
     if (s->access && s->access->policy().get() == &previous) affected.push_back(s->id);
   }
-  for (auto& [topic, source] : retain_sources_) {
+  retained_.for_each_source([&](RetainSource& source) {
     if (source.policy.get() == &previous) source.policy = current;
-  }
+  });
+  recent_retain_sources_ = {};  // none keeps the previous policy alive
   for (SessionId id : affected) {
     Session* found = sessions_.find(id);
     if (!found) continue;

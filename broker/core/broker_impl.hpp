@@ -8,6 +8,7 @@
 // Thread safety: none (see broker.hpp).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -244,10 +245,12 @@ class Broker::Impl {
   void send_retained(Session& s, std::string_view filter, const SubscriptionOptions& options, TimePoint now);
 
   // --- broker_access.cpp: check_retain_source
-  // Remembers who published the retained message now kept for `message`'s topic (forgets on a clear).
-  void note_retain_source(const Message& message);
-  // Whether the publisher of the retained message on `topic` may still publish there (true when unknown).
-  bool retain_source_allowed(const std::string& topic);
+  // Who published `message`, to keep with it as a retained message: one of recent_retain_sources_ when it is the
+  // same publisher (client id, username, policy), else a new one; null when check_retain_source is off or nobody
+  // is known.
+  RetainSourcePtr retain_source_of(const Message& message);
+  // Whether the publisher of the retained message on `topic` may still publish there (true when `source` is null).
+  bool retain_source_allowed(const RetainSource* source, const std::string& topic);
 
   SlotMap<std::unique_ptr<Client>> clients_;  // by ConnectionId
   // Owns the sessions, found by client id: a set of the sessions hashed by their own client id (which never
@@ -280,13 +283,10 @@ class Broker::Impl {
   SlotMap<Session*> sessions_;  // by SessionId
   SubscriptionIndex subscriptions_;
   RetainedIndex retained_;
-  // check_retain_source: who published each retained message, when an ACL applied to them (topic -> source).
-  struct RetainSource {
-    std::string client_id;
-    std::optional<std::string> username;
-    std::shared_ptr<const AccessPolicy> policy;
-  };
-  std::unordered_map<std::string, RetainSource> retain_sources_;
+  // The sources retain_source_of() made last, so that a publisher's burst of retained messages shares one (a device
+  // announcing its topics); replaced in turn, emptied by a reload.
+  std::array<RetainSourcePtr, 4> recent_retain_sources_;
+  std::size_t next_retain_source_ = 0;
   // The access shared by the sessions of each policy that have nothing of their own in one (grant()); a reload
   // moves them to the new policy's and drops the old one.
   std::unordered_map<const AccessPolicy*, std::unique_ptr<SessionAccess>> open_access_;

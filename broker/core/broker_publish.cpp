@@ -356,8 +356,7 @@ void Broker::Impl::publish_derived(std::span<const DerivedMessage> messages, Tim
 std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
   if (message->retain) {
     // An empty payload clears (5.0 [MQTT-3.3.1-6], [MQTT-3.3.1-7]; 3.1.1 [MQTT-3.3.1-10], [MQTT-3.3.1-11]).
-    retained_.set(message);
-    if (options_.check_retain_source) note_retain_source(*message);
+    retained_.set(message, retain_source_of(*message));
     store_retained(message);
     stats_.retained = retained_.size();
   }

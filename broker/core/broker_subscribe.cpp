@@ -86,18 +86,20 @@ void Broker::Impl::on_subscribe(Client& c, protocol::Subscribe&& subscribe, Time
 
 void Broker::Impl::send_retained(Session& s, std::string_view filter, const SubscriptionOptions& options,
                                  TimePoint now) {
-  std::vector<MessagePtr> matched;
-  retained_.match(filter, [&](const MessagePtr& m) { matched.push_back(m); });
-  for (const MessagePtr& m : matched) {
+  std::vector<std::pair<MessagePtr, RetainSourcePtr>> matched;
+  retained_.match(filter, [&](const MessagePtr& m, const RetainSourcePtr& source) { matched.emplace_back(m, source); });
+  for (const auto& [m, source] : matched) {
     if (m->expired(now)) {
-      retain_sources_.erase(m->topic);
       retained_.erase(m->topic);
       unstore_retained(m->topic);
       continue;
     }
     if (!options.readable_all && !may_read(s, m->topic)) continue;
-    if (!retain_source_allowed(m->topic)) continue;
-    Delivery d{m, options_.upgrade_outgoing_qos ? options.qos : std::min(m->qos, options.qos), true, {}};  // retained on subscribe: RETAIN set (3.1.1 [MQTT-3.3.1-8])
+    if (!retain_source_allowed(source.get(), m->topic)) continue;
+    Delivery d{m,
+               options_.upgrade_outgoing_qos ? options.qos : std::min(m->qos, options.qos),
+               true,
+               {}};  // retained on subscribe: RETAIN set (3.1.1 [MQTT-3.3.1-8])
     if (options.subscription_id != 0) d.subscription_ids.push_back(options.subscription_id);
     deliver(s, std::move(d), now);
   }

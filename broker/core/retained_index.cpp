@@ -20,11 +20,12 @@ constexpr auto npos = std::string_view::npos;
 struct RetainedIndex::Node {
   LevelMap<Node> children;
   MessagePtr message;
+  RetainSourcePtr source;  // with `message`
 
   // Follows exact levels in a loop; each '+' defers its children to an explicit stack (not recursion, as a filter
   // may have tens of thousands of "+/" levels). `pos` is the start of the filter's next level below `node`, npos once
   // the filter is consumed. match() runs per subscribe, not per message, so the vector is affordable.
-  static void match(const Node* root, std::string_view filter, const std::function<void(const MessagePtr&)>& visit) {
+  static void match(const Node* root, std::string_view filter, const Visit& visit) {
     struct Pending {
       const Node* node;
       std::size_t pos;
@@ -36,7 +37,7 @@ struct RetainedIndex::Node {
       pending.pop_back();
       for (;;) {
         if (pos == npos) {
-          if (node->message) visit(node->message);
+          if (node->message) visit(node->message, node->source);
           break;
         }
         const std::string_view level = protocol::next_level(filter, pos);
@@ -62,7 +63,7 @@ struct RetainedIndex::Node {
   // Every message at `top` and below: '#' matches the parent level too ("a/#" matches "a"). At the root, subtrees
   // of '$' levels are skipped. An explicit stack, as topics may be very deep; match() runs per subscribe, not per
   // message, so the allocation is affordable.
-  static void visit_subtree(const Node* top, bool root, const std::function<void(const MessagePtr&)>& visit) {
+  static void visit_subtree(const Node* top, bool root, const Visit& visit) {
     std::vector<const Node*> pending;
     if (root) {
       for (const auto& [text, child] : top->children) {
@@ -74,7 +75,7 @@ struct RetainedIndex::Node {
     while (!pending.empty()) {
       const Node* node = pending.back();
       pending.pop_back();
-      if (node->message) visit(node->message);
+      if (node->message) visit(node->message, node->source);
       for (const auto& [text, child] : node->children) pending.push_back(child.get());
     }
   }
@@ -93,7 +94,7 @@ RetainedIndex::~RetainedIndex() {
   }
 }
 
-void RetainedIndex::set(const MessagePtr& message) {
+void RetainedIndex::set(const MessagePtr& message, RetainSourcePtr source) {
   if (message->payload.empty()) {
     erase(message->topic);
     return;
@@ -108,10 +109,21 @@ void RetainedIndex::set(const MessagePtr& message) {
   }
   if (!node->message) ++count_;
   node->message = message;
+  node->source = std::move(source);
 }
 
-void RetainedIndex::match(std::string_view filter, const std::function<void(const MessagePtr&)>& visit) const {
+void RetainedIndex::match(std::string_view filter, const Visit& visit) const {
   Node::match(root_.get(), filter, visit);
+}
+
+void RetainedIndex::for_each_source(const std::function<void(RetainSource&)>& f) {
+  std::vector<Node*> pending{root_.get()};
+  while (!pending.empty()) {
+    Node* node = pending.back();
+    pending.pop_back();
+    if (node->source) f(*node->source);
+    for (auto& [text, child] : node->children) pending.push_back(child.get());
+  }
 }
 
 void RetainedIndex::erase(std::string_view topic) {
@@ -126,6 +138,7 @@ void RetainedIndex::erase(std::string_view topic) {
   }
   if (!node->message) return;
   node->message.reset();
+  node->source.reset();
   --count_;
   for (auto step = steps.rbegin(); step != steps.rend() && !node->message && node->children.empty(); ++step) {
     Node* parent = step->first;

@@ -13,11 +13,24 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "broker/core/message.hpp"
 
 namespace tern::core {
+
+class AccessPolicy;
+
+// Who published a retained message, for check_retain_source (broker_access.cpp): one per publishing session while
+// its username and policy stay the same, shared by every topic it retained (a reload moves it to the new policy).
+struct RetainSource {
+  std::string client_id;
+  std::optional<std::string> username;
+  std::shared_ptr<const AccessPolicy> policy;
+};
+using RetainSourcePtr = std::shared_ptr<RetainSource>;
 
 class RetainedIndex {
  public:
@@ -26,11 +39,17 @@ class RetainedIndex {
   RetainedIndex(const RetainedIndex&) = delete;
   RetainedIndex& operator=(const RetainedIndex&) = delete;
 
-  // Stores `message` under its topic, replacing any previous one; an empty payload removes it instead.
-  void set(const MessagePtr& message);
+  // Stores `message` under its topic, with who published it (null: nobody to check), replacing any previous one;
+  // an empty payload removes it instead.
+  void set(const MessagePtr& message, RetainSourcePtr source = nullptr);
 
-  // Calls visit(const MessagePtr&) for every retained message whose topic matches `filter` (not a shared filter).
-  void match(std::string_view filter, const std::function<void(const MessagePtr&)>& visit) const;
+  // Calls visit(message, source) for every retained message whose topic matches `filter` (not a shared filter);
+  // `source` is null when set() had none.
+  using Visit = std::function<void(const MessagePtr&, const RetainSourcePtr&)>;
+  void match(std::string_view filter, const Visit& visit) const;
+
+  // Calls `f` for the source of every retained message that has one (a source shared by several, once for each).
+  void for_each_source(const std::function<void(RetainSource&)>& f);
 
   // Removes the message at `topic` (used when it has expired).
   void erase(std::string_view topic);

@@ -25,7 +25,7 @@ MessagePtr message(std::string topic, std::string payload) {
 std::vector<std::string> match(const RetainedIndex& index, std::string_view filter) {
   std::vector<std::string> out;
   std::vector<const Message*> seen;
-  index.match(filter, [&](const MessagePtr& m) {
+  index.match(filter, [&](const MessagePtr& m, const RetainSourcePtr&) {
     EXPECT_EQ(std::count(seen.begin(), seen.end(), m.get()), 0) << "visited twice: " << m->topic;
     seen.push_back(m.get());
     out.push_back(m->topic + "=" + m->payload);
@@ -54,6 +54,38 @@ TEST(RetainedIndex, SetReplaceClear) {
 
   index.set(message("a/c", ""));  // clearing what is not there is harmless
   EXPECT_EQ(index.size(), 0u);
+}
+
+// Each message keeps the source it was set with (check_retain_source), shared by the topics of one publisher; a
+// replacement takes its own, and a removed message's goes with it.
+TEST(RetainedIndex, KeepsEachMessagesSource) {
+  RetainedIndex index;
+  const auto alice = std::make_shared<RetainSource>(RetainSource{"alice", "al", nullptr});
+  index.set(message("a/1", "1"), alice);
+  index.set(message("a/2", "2"), alice);
+  index.set(message("a/3", "3"));
+  const auto sources = [&] {
+    std::map<std::string, std::string> out;
+    index.match("#", [&](const MessagePtr& m, const RetainSourcePtr& source) {
+      out[m->topic] = source ? source->client_id : "-";
+    });
+    return out;
+  };
+  EXPECT_EQ(sources(), (std::map<std::string, std::string>{{"a/1", "alice"}, {"a/2", "alice"}, {"a/3", "-"}}));
+  EXPECT_EQ(alice.use_count(), 3);  // here and in two nodes
+
+  index.set(message("a/2", "two"), std::make_shared<RetainSource>(RetainSource{"bob", std::nullopt, nullptr}));
+  index.erase("a/1");
+  EXPECT_EQ(sources(), (std::map<std::string, std::string>{{"a/2", "bob"}, {"a/3", "-"}}));
+  EXPECT_EQ(alice.use_count(), 1);
+
+  std::vector<std::string> seen;
+  index.for_each_source([&](RetainSource& source) {
+    seen.push_back(source.client_id);
+    source.username = "renamed";
+  });
+  EXPECT_EQ(seen, std::vector<std::string>{"bob"});
+  index.match("a/2", [&](const MessagePtr&, const RetainSourcePtr& source) { EXPECT_EQ(source->username, "renamed"); });
 }
 
 TEST(RetainedIndex, Erase) {
