@@ -30,8 +30,8 @@
 //
 // Compaction (sqlite_journal.hpp) runs on the writer thread, between groups, and commits with synchronous=FULL
 // (sqlite_open.cpp: with a rollback journal less is not safe against power cuts); it must be durable before the
-// log starts again from the front (a rewind, every SqliteOptions::commit_log_bytes). One takes tens of
-// milliseconds; between its statements (every SqliteTables::kBetweenRows rows) it serves the page requests queued
+// log starts again from the front (a rewind, every SqliteOptions::commit_log_bytes). It changes many thousands of
+// rows, so between its statements (every SqliteTables::kBetweenRows rows) it serves the page requests queued
 // meanwhile whose range neither the batches before them nor the journal it applies change: the tables' rows of that
 // range are then the same before, during and after it, and a session draining a backlog goes on meanwhile.
 //
