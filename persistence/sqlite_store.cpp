@@ -111,16 +111,16 @@ void SqliteStore::serve(PageRequest& request) {
   core::QueuePage page;
   {
     std::lock_guard lock(db_mutex_);
-    page = read_page_locked(request,
-                            [&] { return read_queue_locked(request.client_id, request.after_seq, request.limit); });
+    page = read_page_locked(request, false);
   }
   answer(request, std::move(page));
 }
 
-core::QueuePage SqliteStore::read_page_locked(const PageRequest& request,
-                                              const std::function<core::QueuePage()>& read) {
+core::QueuePage SqliteStore::read_page_locked(const PageRequest& request, bool in_compaction) {
   try {
-    return read();
+    // In a compaction, the tables directly: read_queue_locked() could start another.
+    return in_compaction ? tables_->load_queue(request.client_id, request.after_seq, request.limit)
+                         : read_queue_locked(request.client_id, request.after_seq, request.limit);
   } catch (const std::exception& e) {
     // An empty page: the broker stops waiting for the tail (it stays in the store for the next start).
     TERN_LOG(error, "persistence: could not read the queue of ", request.client_id, " from ", path_.string(), ": ",
@@ -149,16 +149,10 @@ void SqliteStore::serve_during_compaction() {
   for (std::size_t i = 0; i < queued.size(); ++i) {
     Batch& b = *queued[i];
     if (!b.page || b.served) continue;
-    // As linger(): the batches before it are not in the journal yet, so they must leave its range alone; and the
-    // journal, part of which this compaction is applying, must too (then the tables' rows of that range are the
-    // same before, during and after it). Read directly: read_queue_locked() could start a compaction.
-    bool touched = journal_->holds_queue_after(b.page->client_id, b.page->after_seq);
-    for (std::size_t j = 0; j < i && !touched; ++j) touched = !queued[j]->page && touches(queued[j]->ops, *b.page);
-    if (touched) continue;
-    const PageRequest& request = *b.page;
-    answer(*b.page, read_page_locked(request, [&] {
-      return tables_->load_queue(request.client_id, request.after_seq, request.limit);
-    }));
+    // As linger(), the batches before it must leave its range alone; and so must the journal, part of which this
+    // compaction is applying: then the tables' rows of that range are the same before, during and after it.
+    if (journal_->holds_queue_after(b.page->client_id, b.page->after_seq) || touched_before(queued, i)) continue;
+    answer(*b.page, read_page_locked(*b.page, true));
     b.served = true;
   }
 }
@@ -369,6 +363,13 @@ bool SqliteStore::touches(const core::StoreBatch& batch, const PageRequest& requ
   return false;
 }
 
+bool SqliteStore::touched_before(const std::vector<Batch*>& queued, std::size_t i) {
+  for (std::size_t j = 0; j < i; ++j) {
+    if (!queued[j]->page && touches(queued[j]->ops, *queued[i]->page)) return true;
+  }
+  return false;
+}
+
 void SqliteStore::linger(std::unique_lock<std::mutex>& lock) {
   if (options_.progress_commit_delay.count() <= 0) return;
   const auto deadline = pending_.front().queued_at + options_.progress_commit_delay;
@@ -385,10 +386,7 @@ void SqliteStore::linger(std::unique_lock<std::mutex>& lock) {
         if (b.waits == Waits::unknown) b.waits = may_wait(b.ops) ? Waits::may : Waits::must_not;
         commit_now = b.waits == Waits::must_not;
       } else if (!b.served) {
-        // The batches before it are not in the journal yet: the page can be read now only if they leave it alone.
-        bool touched = false;
-        for (std::size_t j = 0; j < i && !touched; ++j) touched = !queued[j]->page && touches(queued[j]->ops, *b.page);
-        if (touched) {
+        if (touched_before(queued, i)) {
           commit_now = true;
         } else {
           serve(*b.page);

@@ -56,7 +56,6 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -135,6 +134,9 @@ class SqliteStore final : public Store {
   static bool may_wait(const core::StoreBatch& batch);
   // Whether `batch` changes the queue entries a page request reads.
   static bool touches(const core::StoreBatch& batch, const PageRequest& request);
+  // Whether a batch queued before the page request queued[i] changes its range: such batches are not in the journal
+  // yet, so the page can be read ahead of them only if none does.
+  static bool touched_before(const std::vector<Batch*>& queued, std::size_t i);
   // The writer, mutex_ held, a batch at the front: while every queued batch may wait, serves the page requests among
   // them whose range they leave alone and waits, up to progress_commit_delay after the oldest was queued. Returns
   // when the batches should be committed.
@@ -144,8 +146,9 @@ class SqliteStore final : public Store {
   void run_writer();
   bool commit(std::vector<Batch>& group);  // true: committed
   void serve(PageRequest& request);        // the writer thread, between groups
-  // `read`'s page; an empty one (logged) if it throws. db_mutex_ held.
-  core::QueuePage read_page_locked(const PageRequest& request, const std::function<core::QueuePage()>& read);
+  // The page `request` asks for (read_queue_locked(), or inside a compaction the tables as they are); an empty one
+  // (logged) if reading fails. db_mutex_ held.
+  core::QueuePage read_page_locked(const PageRequest& request, bool in_compaction);
   // Hands `page` to the request's callback (the writer thread).
   void answer(PageRequest& request, core::QueuePage page);
   // Inside a compaction (compact_if_full(), db_mutex_ held), between its statements: serves the page requests

@@ -23,8 +23,8 @@ namespace tern::core {
 
 class AccessPolicy;
 
-// Who published a retained message, for check_retain_source (broker_access.cpp): one per publishing session while
-// its username and policy stay the same, shared by every topic it retained (a reload moves it to the new policy).
+// Who published a retained message, for check_retain_source (broker_access.cpp): shared by the messages of one
+// publisher's burst (Broker::Impl::retain_source_of()); a reload moves every one to the new policy.
 struct RetainSource {
   std::string client_id;
   std::optional<std::string> username;
