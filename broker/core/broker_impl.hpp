@@ -324,7 +324,9 @@ class Broker::Impl {
     bool readable_all;  // one of its matching subscriptions is wholly readable: no ACL check needed
   };
   std::vector<Target> targets_;
-  std::unordered_map<SessionId, std::size_t> target_index_;
+  // A session's entry in targets_, plus one, by its slot in sessions_ (0: none), so that finding a session's entry
+  // takes no hashing and no allocation; route() sets the marks it needs and clears them before it delivers.
+  std::vector<std::uint32_t> target_marks_;
 
   // Persistence (broker_store.cpp); store_ is null while it is off.
   StorePort* store_ = nullptr;

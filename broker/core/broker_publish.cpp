@@ -362,7 +362,6 @@ std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
   }
 
   targets_.clear();
-  target_index_.clear();
   // The ACL's check for sessions whose subscription is only partly readable, with the topic hashed once.
   std::optional<std::size_t> topic_hash;
   auto readable = [&](Session& s) {
@@ -379,37 +378,53 @@ std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
     const QoS qos = options_.upgrade_outgoing_qos ? sub.options.qos : std::min(message->qos, sub.options.qos);
     // 5.0 [MQTT-3.3.1-12], [MQTT-3.3.1-13]; 3.1.1 (retain_as_published false): RETAIN 0 [MQTT-3.3.1-9].
     const bool retain = sub.options.retain_as_published && message->retain;
-    auto [it, inserted] = target_index_.emplace(sub.session, targets_.size());
-    if (inserted) targets_.push_back(Target{target, Delivery{message, qos, retain, {}}, false});
-    targets_[it->second].readable_all |= sub.options.readable_all;
-    Delivery& d = targets_[it->second].delivery;
+    const std::uint32_t slot = SlotMap<Session*>::slot_of(sub.session);
+    if (slot >= target_marks_.size()) target_marks_.resize(std::size_t{slot} + 1, 0);
+    std::uint32_t& mark = target_marks_[slot];
+    if (mark == 0) {
+      targets_.push_back(Target{target, Delivery{message, qos, retain, {}}, false});
+      mark = static_cast<std::uint32_t>(targets_.size());
+    }
+    Target& t = targets_[mark - 1];
+    t.readable_all |= sub.options.readable_all;
+    Delivery& d = t.delivery;
     d.qos = std::max(d.qos, qos);
     d.retain = d.retain || retain;
     if (sub.options.subscription_id != 0) d.subscription_ids.push_back(sub.options.subscription_id);
   };
-  subscriptions_.match(message->topic, add_target, [&](SharedGroup& group) {
-    // One member per group and message, round robin over members that are online; if none is, the next member's
-    // session queues it.
-    // Members the ACL does not let read the topic are passed over.
-    const std::size_t n = group.members.size();
-    std::optional<std::size_t> pick;
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::size_t idx = (group.next + i) % n;
-      const Subscriber& member = group.members[idx];
-      Session* candidate = sessions_.find(member.session);
-      if (!candidate || (!member.options.readable_all && !readable(*candidate))) {
-        continue;
+  // The marks are cleared before anything is delivered (a delivery may end a session) and when matching throws.
+  auto clear_marks = [&] {
+    for (const Target& t : targets_) target_marks_[SlotMap<Session*>::slot_of(t.session->id)] = 0;
+  };
+  try {
+    subscriptions_.match(message->topic, add_target, [&](SharedGroup& group) {
+      // One member per group and message, round robin over members that are online; if none is, the next member's
+      // session queues it.
+      // Members the ACL does not let read the topic are passed over.
+      const std::size_t n = group.members.size();
+      std::optional<std::size_t> pick;
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t idx = (group.next + i) % n;
+        const Subscriber& member = group.members[idx];
+        Session* candidate = sessions_.find(member.session);
+        if (!candidate || (!member.options.readable_all && !readable(*candidate))) {
+          continue;
+        }
+        if (!pick) pick = idx;
+        if (candidate->client) {
+          pick = idx;
+          break;
+        }
       }
-      if (!pick) pick = idx;
-      if (candidate->client) {
-        pick = idx;
-        break;
-      }
-    }
-    if (!pick) return;
-    group.next = *pick + 1;
-    add_target(group.members[*pick]);
-  });
+      if (!pick) return;
+      group.next = *pick + 1;
+      add_target(group.members[*pick]);
+    });
+  } catch (...) {
+    clear_marks();
+    throw;
+  }
+  clear_marks();
 
   std::size_t delivered = 0;
   for (Target& t : targets_) {

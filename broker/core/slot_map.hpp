@@ -57,6 +57,9 @@ class SlotMap {
   }
 
   std::size_t size() const noexcept { return size_; }
+  // The slot an id names: below the largest number of objects the map has held at once, and unique among the
+  // objects it holds now, so a dense vector indexed by it can mark them.
+  static std::uint32_t slot_of(Id id) noexcept { return static_cast<std::uint32_t>(id); }
 
   // Over the objects (P&), skipping empty slots. Adding or erasing invalidates iterators.
   template <typename Cells, typename Cell>
