@@ -33,6 +33,11 @@ struct SubscriptionIndex::Node {
     for (const Subscriber& s : subscribers) visitor.subscriber(s);
     for (SharedGroup& g : groups) visitor.shared(g);
   }
+  // emit(), noting in `reached` (when not null) a node that has someone to visit.
+  void emit(Visitor& visitor, std::vector<Node*>* reached) {
+    if (reached && (!subscribers.empty() || !groups.empty())) reached->push_back(this);
+    emit(visitor);
+  }
 
   // The child slot for `level`, or nullptr; `create` makes a missing child.
   std::unique_ptr<Node>* slot(std::string_view level, bool create) {
@@ -70,7 +75,7 @@ struct SubscriptionIndex::Node {
   // `base` so that a visitor calling match() again on this thread is harmless.
   //
   // Each trie node is visited at most once per topic: a node fixes a depth, and the topic has one level per depth.
-  static void walk(Node* root, std::string_view topic, bool wildcards, Visitor& visitor) {
+  static void walk(Node* root, std::string_view topic, bool wildcards, Visitor& visitor, std::vector<Node*>* reached) {
     thread_local std::vector<Pending> stack;
     const std::size_t base = stack.size();
     struct Restore {  // also when a visitor throws
@@ -83,9 +88,9 @@ struct SubscriptionIndex::Node {
       stack.pop_back();
       for (;;) {
         // '#' matches the remaining levels, including none: "a/#" matches "a" (4.7.1.2).
-        if (node->hash && wild) node->hash->emit(visitor);
+        if (node->hash && wild) node->hash->emit(visitor, reached);
         if (pos == npos) {
-          node->emit(visitor);
+          node->emit(visitor, reached);
           break;
         }
         const std::string_view level = protocol::next_level(topic, pos);
@@ -97,6 +102,14 @@ struct SubscriptionIndex::Node {
       }
     }
   }
+};
+
+// Topic -> the nodes with subscribers it reached, in the order the walk visited them. Entries are valid while
+// `generation` is the index's: no node they name can have been pruned, and no node they lack can have gained a
+// subscriber.
+struct SubscriptionIndex::RouteCache {
+  std::unordered_map<std::string, std::vector<Node*>, LevelHash, std::equal_to<>> routes;
+  std::uint64_t generation = 0;
 };
 
 namespace {
@@ -146,6 +159,7 @@ bool SubscriptionIndex::subscribe(std::string_view filter, SessionId session, co
     members = &group->members;
   }
 
+  changed();
   if (const auto it = find_session(*members, session); it != members->end()) {
     it->options = options;
     return true;
@@ -170,6 +184,7 @@ bool SubscriptionIndex::unsubscribe(std::string_view filter, SessionId session) 
     steps.emplace_back(node, level);
     node = child->get();
   }
+  changed();
 
   if (!shared) {
     const auto it = find_session(node->subscribers, session);
@@ -201,7 +216,25 @@ bool SubscriptionIndex::unsubscribe(std::string_view filter, SessionId session) 
 
 void SubscriptionIndex::match_impl(std::string_view topic, Visitor& visitor) {
   // [MQTT-4.7.2-1]: a '+' or '#' at the first level never matches a topic starting with '$'.
-  Node::walk(root_.get(), topic, !topic.starts_with('$'), visitor);
+  const bool wildcards = !topic.starts_with('$');
+  if (!cache_) cache_ = std::make_unique<RouteCache>();
+  RouteCache& cache = *cache_;
+  if (cache.generation != generation_) {
+    cache.routes.clear();
+    cache.generation = generation_;
+  }
+  if (const auto it = cache.routes.find(topic); it != cache.routes.end()) {
+    for (Node* node : it->second) node->emit(visitor);
+    return;
+  }
+  if (topic.size() > route_cache_topic_bytes || cache.routes.size() >= route_cache_entries) {
+    Node::walk(root_.get(), topic, wildcards, visitor, nullptr);
+    return;
+  }
+  std::vector<Node*> reached;
+  Node::walk(root_.get(), topic, wildcards, visitor, &reached);
+  reached.shrink_to_fit();
+  cache.routes.emplace(std::string(topic), std::move(reached));
 }
 
 }  // namespace tern::core

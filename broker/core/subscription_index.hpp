@@ -16,6 +16,12 @@
 // A subscriber appears at most once per filter (subscribing again replaces the options). Empty nodes are pruned on
 // unsubscribe, so memory follows the live subscriptions.
 //
+// Route cache: devices publish to the same topics again and again, so match() keeps, for up to route_cache_entries
+// topics of at most route_cache_topic_bytes, the trie nodes with subscribers that the topic reached, and visits
+// those directly the next time instead of hashing and looking up each level again. Any subscribe or unsubscribe
+// makes every entry stale (they are dropped at the next match); a topic that finds the cache full is matched by
+// walking, as before, so many distinct topics cost one failed lookup each and no memory.
+//
 // Thread safety: none; the broker serializes all access.
 #pragma once
 
@@ -73,11 +79,15 @@ class SubscriptionIndex {
   bool unsubscribe(std::string_view filter, SessionId session);
 
   // Calls on_subscriber(const Subscriber&) for each plain subscription matching `topic` (a session with several
-  // matching filters is visited once per filter), and on_shared(SharedGroup&) once per matching shared group.
+  // matching filters is visited once per filter), and on_shared(SharedGroup&) once per matching shared group. The
+  // callbacks must not subscribe or unsubscribe.
   template <class OnSubscriber, class OnShared>
   void match(std::string_view topic, OnSubscriber&& on_subscriber, OnShared&& on_shared);
 
-  std::size_t size() const noexcept { return count_; }  // number of (filter, session) pairs
+  static constexpr std::size_t route_cache_entries = 1024;
+  static constexpr std::size_t route_cache_topic_bytes = 128;
+
+  std::size_t size() const noexcept { return count_; }                // number of (filter, session) pairs
   std::size_t shared_size() const noexcept { return shared_count_; }  // of which in shared groups
 
  private:
@@ -91,9 +101,14 @@ class SubscriptionIndex {
   };
   void match_impl(std::string_view topic, Visitor& visitor);
 
+  struct RouteCache;
+  void changed() noexcept { ++generation_; }
+
   std::unique_ptr<Node> root_;
   std::size_t count_ = 0;
   std::size_t shared_count_ = 0;
+  std::uint64_t generation_ = 0;       // bumped by every change to the subscriptions
+  std::unique_ptr<RouteCache> cache_;  // made by the first match()
 };
 
 template <class OnSubscriber, class OnShared>

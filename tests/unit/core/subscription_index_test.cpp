@@ -278,6 +278,58 @@ TEST(SubscriptionIndex, DeepFilterDoesNotOverflowTheStack) {
   // The destructor tears down the remaining 20,000-level chain.
 }
 
+// A topic matched again is answered from the route cache: every change to the subscriptions in between must show.
+TEST(SubscriptionIndex, RouteCacheSeesEveryChange) {
+  SubscriptionIndex index;
+  index.subscribe("a/b", 1, with_id(11));
+  EXPECT_EQ(match(index, "a/b").plain, plain({{1, 11}}));
+  EXPECT_EQ(match(index, "a/b").plain, plain({{1, 11}}));  // from the cache
+
+  index.subscribe("a/+", 2, with_id(21));  // a filter the cached route did not reach
+  EXPECT_EQ(match(index, "a/b").plain, plain({{1, 11}, {2, 21}}));
+  index.subscribe("a/b", 3, with_id(31));  // a node the cached route reached gains a subscriber
+  EXPECT_EQ(match(index, "a/b").plain, plain({{1, 11}, {2, 21}, {3, 31}}));
+  index.subscribe("a/+", 2, with_id(22));  // new options
+  EXPECT_EQ(match(index, "a/b").plain, plain({{1, 11}, {2, 22}, {3, 31}}));
+
+  index.subscribe("$share/g/a/#", 4, with_id(41));
+  auto v = match(index, "a/b");
+  ASSERT_EQ(v.groups.size(), 1u);
+  EXPECT_EQ(v.groups[0].first, "g");
+
+  EXPECT_TRUE(index.unsubscribe("$share/g/a/#", 4));
+  EXPECT_TRUE(index.unsubscribe("a/b", 1));
+  EXPECT_TRUE(index.unsubscribe("a/b", 3));  // prunes the node "a/b": the cached route must not visit it
+  v = match(index, "a/b");
+  EXPECT_EQ(v.plain, plain({{2, 22}}));
+  EXPECT_TRUE(v.groups.empty());
+  EXPECT_TRUE(index.unsubscribe("a/+", 2));
+  EXPECT_TRUE(match(index, "a/b").plain.empty());
+}
+
+// Past route_cache_entries topics, and for topics longer than route_cache_topic_bytes, match() walks the trie: the
+// answers are the same, cached or not.
+TEST(SubscriptionIndex, RouteCacheFullOrTopicTooLongStillMatches) {
+  SubscriptionIndex index;
+  index.subscribe("t/+", 1, with_id(11));
+  index.subscribe("#", 2, with_id(21));
+  const std::size_t topics = SubscriptionIndex::route_cache_entries + 10;
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t i = 0; i < topics; ++i) {
+      const std::string topic = "t/" + std::to_string(i);
+      ASSERT_EQ(match(index, topic).plain, plain({{1, 11}, {2, 21}})) << topic << " round " << round;
+    }
+  }
+  const std::string long_topic = "t/" + std::string(SubscriptionIndex::route_cache_topic_bytes, 'x');
+  for (int round = 0; round < 2; ++round) EXPECT_EQ(match(index, long_topic).plain, plain({{1, 11}, {2, 21}}));
+  // A change still reaches the topics that were cached and those that were not.
+  index.subscribe("t/" + std::to_string(topics - 1), 3, with_id(31));
+  EXPECT_EQ(match(index, "t/" + std::to_string(topics - 1)).plain, plain({{1, 11}, {2, 21}, {3, 31}}));
+  EXPECT_TRUE(index.unsubscribe("t/+", 1));
+  EXPECT_EQ(match(index, "t/0").plain, plain({{2, 21}}));
+  EXPECT_EQ(match(index, long_topic).plain, plain({{2, 21}}));
+}
+
 // Randomized comparison against the reference matcher. Every (session, filter) pair carries a unique subscription id
 // so a visit identifies the filter it came from.
 class SubscriptionIndexRandom : public ::testing::Test {
