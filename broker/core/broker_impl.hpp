@@ -26,6 +26,7 @@
 #include "broker/core/slot_map.hpp"
 #include "broker/core/subscription_index.hpp"
 #include "broker/core/sys_tree.hpp"
+#include "broker/protocol/codec.hpp"
 #include "broker/protocol/packets.hpp"
 
 namespace tern::core {
@@ -154,7 +155,7 @@ class Broker::Impl {
   // queued (dead_letters.cpp) and published when the call ends, before its output is flushed.
   void dead_letter(std::string_view reason, const MessagePtr& message, protocol::QoS qos, const std::string& client_id,
                    TimePoint now);
-  void drop(DropReason reason, const Delivery& d, const Session& s, TimePoint now) {
+  void drop(DropReason reason, DeliveryRef d, const Session& s, TimePoint now) {
     drop(reason);
     if (d.qos != protocol::QoS::at_most_once) dead_letter(drop_reason_name(reason), d.message, d.qos, s.client_id, now);
   }
@@ -181,7 +182,10 @@ class Broker::Impl {
   void on_pubcomp(Client& c, const protocol::Pubcomp& ack, TimePoint now);
   // Routes to every matching subscription and stores it if retained. Returns the number of sessions it went to.
   std::size_t route(const MessagePtr& message, TimePoint now);
-  void deliver(Session& s, Delivery&& d, TimePoint now);
+  // A new delivery of `message` to `s`, sent at once or kept (queued, in flight): only a kept one holds a reference
+  // to the message.
+  void deliver(Session& s, const MessagePtr& message, protocol::QoS qos, bool retain,
+               std::vector<std::uint32_t>&& subscription_ids, TimePoint now);
   void enqueue(Session& s, Delivery&& d, TimePoint now);
   // Sends `d` at QoS 1/2 with a new packet id and records it in the in-flight window.
   void send_inflight(Session& s, Client& c, Delivery&& d, TimePoint now);
@@ -190,7 +194,7 @@ class Broker::Impl {
   static constexpr std::size_t pump_burst = 256;
   void pump(Session& s, TimePoint now);
   // Writes one PUBLISH to the connection; false if it could not be sent (too large for the client, expired).
-  bool write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now);
+  bool write_publish(Client& c, DeliveryRef d, std::uint16_t packet_id, bool dup, TimePoint now);
   void resend_inflight(Session& s, TimePoint now);
   void resend_held(Session& s, Client& c, TimePoint now);
   std::uint16_t inflight_window(const Client& c) const noexcept;
@@ -320,10 +324,24 @@ class Broker::Impl {
   // Routing scratch: one entry per session a message goes to (reused across messages).
   struct Target {
     Session* session;
-    Delivery delivery;
+    protocol::QoS qos;
+    bool retain;
+    std::vector<std::uint32_t> subscription_ids;
     bool readable_all;  // one of its matching subscriptions is wholly readable: no ACL check needed
   };
   std::vector<Target> targets_;
+  // The PUBLISH bytes of the message route() is delivering, by (version, RETAIN flag), for the deliveries whose bytes
+  // depend on nothing else (write_publish(): QoS 0, no mount point; for 5.0 no subscription identifier and no topic
+  // alias): encoded once for all of them. encoded_for_ is null outside route()'s deliveries; an entry with no bytes
+  // is unused.
+  struct Encoded {
+    protocol::Version version;
+    bool retain;
+    std::string bytes;
+  };
+  const Message* encoded_for_ = nullptr;
+  std::vector<Encoded> encoded_;
+  const std::string& encoded_publish(const protocol::PublishView& v, protocol::Version version);
   // A session's entry in targets_, plus one, by its slot in sessions_ (0: none), so that finding a session's entry
   // takes no hashing and no allocation; route() sets the marks it needs and clears them before it delivers.
   std::vector<std::uint32_t> target_marks_;

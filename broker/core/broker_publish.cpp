@@ -382,15 +382,14 @@ std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
     if (slot >= target_marks_.size()) target_marks_.resize(std::size_t{slot} + 1, 0);
     std::uint32_t& mark = target_marks_[slot];
     if (mark == 0) {
-      targets_.push_back(Target{target, Delivery{message, qos, retain, {}}, false});
+      targets_.push_back(Target{target, qos, retain, {}, false});
       mark = static_cast<std::uint32_t>(targets_.size());
     }
     Target& t = targets_[mark - 1];
     t.readable_all |= sub.options.readable_all;
-    Delivery& d = t.delivery;
-    d.qos = std::max(d.qos, qos);
-    d.retain = d.retain || retain;
-    if (sub.options.subscription_id != 0) d.subscription_ids.push_back(sub.options.subscription_id);
+    t.qos = std::max(t.qos, qos);
+    t.retain = t.retain || retain;
+    if (sub.options.subscription_id != 0) t.subscription_ids.push_back(sub.options.subscription_id);
   };
   // The marks are cleared before anything is delivered (a delivery may end a session) and when matching throws.
   auto clear_marks = [&] {
@@ -426,34 +425,45 @@ std::size_t Broker::Impl::route(const MessagePtr& message, TimePoint now) {
   }
   clear_marks();
 
+  struct Encoding {  // encoded_ serves this message's deliveries only (with one, there is nothing to share)
+    Impl& impl;
+    explicit Encoding(Impl& i, const Message* m, std::size_t deliveries) : impl(i) {
+      if (deliveries < 2) return;
+      impl.encoded_for_ = m;
+      for (Encoded& e : impl.encoded_) e.bytes.clear();
+    }
+    ~Encoding() { impl.encoded_for_ = nullptr; }  // also when a delivery throws
+  } encoding(*this, message.get(), targets_.size());
   std::size_t delivered = 0;
   for (Target& t : targets_) {
     if (!t.readable_all && !readable(*t.session)) continue;  // the ACL: not for this client
-    deliver(*t.session, std::move(t.delivery), now);
+    deliver(*t.session, message, t.qos, t.retain, std::move(t.subscription_ids), now);
     ++delivered;
   }
   return delivered;
 }
 
-void Broker::Impl::deliver(Session& s, Delivery&& d, TimePoint now) {
+void Broker::Impl::deliver(Session& s, const MessagePtr& message, QoS qos, bool retain,
+                           std::vector<std::uint32_t>&& subscription_ids, TimePoint now) {
   Client* c = s.client;
   if (!c) {
-    if (d.qos == QoS::at_most_once && !options_.queue_qos0_messages) {
+    if (qos == QoS::at_most_once && !options_.queue_qos0_messages) {
       drop(DropReason::offline_qos0);
       return;
     }
-    enqueue(s, std::move(d), now);
+    enqueue(s, Delivery{message, qos, retain, std::move(subscription_ids)}, now);
     return;
   }
-  if (d.qos == QoS::at_most_once) {
+  if (qos == QoS::at_most_once) {
     // QoS 0 to a client that cannot keep up is dropped rather than buffered without bound.
     if (c->sink && c->sink->pending_bytes() + staged_size(*c) > options_.max_outgoing_buffer) {
       drop(DropReason::slow_client);
       return;
     }
-    write_publish(*c, d, 0, false, now);
+    write_publish(*c, DeliveryRef(message, qos, retain, subscription_ids), 0, false, now);
     return;
   }
+  Delivery d{message, qos, retain, std::move(subscription_ids)};
   if (!s.queue->empty() || s.queue->spills() || !inflight_room(s, *c)) {
     enqueue(s, std::move(d), now);
     return;
@@ -578,7 +588,7 @@ void Broker::Impl::resend_held(Session& s, Client& c, TimePoint now) {
   for (const std::uint16_t id : dropped) x.complete(id, store);
 }
 
-bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t packet_id, bool dup, TimePoint now) {
+bool Broker::Impl::write_publish(Client& c, DeliveryRef d, std::uint16_t packet_id, bool dup, TimePoint now) {
   if (!c.sink || c.closed) return false;
   const Message& m = *d.message;
   protocol::PublishView v;
@@ -597,31 +607,45 @@ bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t pac
   v.retain = d.retain;
   v.dup = dup;
   v.packet_id = packet_id;
-  std::uint16_t new_alias = 0;
   if (c.version == Version::v5) {
-    // Aliases are kept by the broker's topic: with the connection's one prefix, the same as by the client's view.
     v.encoded_properties = m.forward_properties;
     v.message_expiry_interval = m.remaining_expiry(now);  // [MQTT-3.3.2-6]
-    v.subscription_identifiers = d.subscription_ids;
-    if (c.client_topic_alias_maximum != 0) {
-      auto& outgoing = c.topic_aliases().outgoing;
-      if (auto it = outgoing.find(m.topic); it != outgoing.end()) {
-        v.topic = {};
-        v.topic_alias = it->second;
-      } else if (outgoing.size() < c.client_topic_alias_maximum) {
-        new_alias = static_cast<std::uint16_t>(outgoing.size() + 1);
-        v.topic_alias = new_alias;
-      }
-    }
+  }
+  const bool shared_bytes =
+      encoded_for_ == &m && d.qos == QoS::at_most_once && !dup && !c.mount_point() &&
+      (c.version != Version::v5 || (d.subscription_ids.empty() && c.client_topic_alias_maximum == 0));
+  if (shared_bytes) {
+    const std::string& bytes = encoded_publish(v, c.version);
     // Never send a packet larger than the client's Maximum Packet Size: it is dropped for this client
     // [MQTT-3.1.2-25].
-    if (c.client_maximum_packet_size != 0 && protocol::publish_size(v, c.version) > c.client_maximum_packet_size) {
+    if (c.client_maximum_packet_size != 0 && bytes.size() > c.client_maximum_packet_size) {
       if (c.session) drop(DropReason::too_large, d, *c.session, now);
       return false;
     }
-    if (new_alias != 0) c.topic_aliases().outgoing.emplace(m.topic, new_alias);
+    stage(c).append(bytes);
+  } else {
+    std::uint16_t new_alias = 0;
+    if (c.version == Version::v5) {
+      // Aliases are kept by the broker's topic: with the connection's one prefix, the same as by the client's view.
+      v.subscription_identifiers = d.subscription_ids;
+      if (c.client_topic_alias_maximum != 0) {
+        auto& outgoing = c.topic_aliases().outgoing;
+        if (auto it = outgoing.find(m.topic); it != outgoing.end()) {
+          v.topic = {};
+          v.topic_alias = it->second;
+        } else if (outgoing.size() < c.client_topic_alias_maximum) {
+          new_alias = static_cast<std::uint16_t>(outgoing.size() + 1);
+          v.topic_alias = new_alias;
+        }
+      }
+      if (c.client_maximum_packet_size != 0 && protocol::publish_size(v, c.version) > c.client_maximum_packet_size) {
+        if (c.session) drop(DropReason::too_large, d, *c.session, now);  // [MQTT-3.1.2-25], as above
+        return false;
+      }
+      if (new_alias != 0) c.topic_aliases().outgoing.emplace(m.topic, new_alias);
+    }
+    protocol::encode_publish(v, c.version, stage(c));
   }
-  protocol::encode_publish(v, c.version, stage(c));
   // A QoS 2 delivery to a persistent session waits for its in-flight record: after a crash the client must not
   // be able to receive it as a new message again. A QoS 1 one may go at once (a duplicate is within QoS 1).
   if (d.qos == QoS::exactly_once) c.must_wait = true;
@@ -629,6 +653,23 @@ bool Broker::Impl::write_publish(Client& c, const Delivery& d, std::uint16_t pac
   ++stats_.packets_sent;
   stats_.publish_bytes_sent += m.payload.size();
   return true;
+}
+
+// The bytes of `v` for `version`, encoded at the first delivery of the message route() is delivering that needs them.
+const std::string& Broker::Impl::encoded_publish(const protocol::PublishView& v, Version version) {
+  Encoded* unused = nullptr;
+  for (Encoded& e : encoded_) {
+    if (e.bytes.empty()) {
+      if (!unused) unused = &e;
+    } else if (e.version == version && e.retain == v.retain) {
+      return e.bytes;
+    }
+  }
+  if (!unused) unused = &encoded_.emplace_back(Encoded{version, v.retain, {}});
+  unused->version = version;
+  unused->retain = v.retain;
+  protocol::encode_publish(v, version, unused->bytes);
+  return unused->bytes;
 }
 
 std::size_t Broker::Impl::queue_keep(const Session& s) const noexcept {

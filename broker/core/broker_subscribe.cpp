@@ -96,12 +96,11 @@ void Broker::Impl::send_retained(Session& s, std::string_view filter, const Subs
     }
     if (!options.readable_all && !may_read(s, m->topic)) continue;
     if (!retain_source_allowed(source.get(), m->topic)) continue;
-    Delivery d{m,
-               options_.upgrade_outgoing_qos ? options.qos : std::min(m->qos, options.qos),
-               true,
-               {}};  // retained on subscribe: RETAIN set (3.1.1 [MQTT-3.3.1-8])
-    if (options.subscription_id != 0) d.subscription_ids.push_back(options.subscription_id);
-    deliver(s, std::move(d), now);
+    std::vector<std::uint32_t> ids;
+    if (options.subscription_id != 0) ids.push_back(options.subscription_id);
+    // Retained on subscribe: RETAIN set (3.1.1 [MQTT-3.3.1-8]).
+    deliver(s, m, options_.upgrade_outgoing_qos ? options.qos : std::min(m->qos, options.qos), true, std::move(ids),
+            now);
   }
   stats_.retained = retained_.size();
 }

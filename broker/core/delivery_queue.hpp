@@ -43,6 +43,20 @@ struct Delivery {
   std::size_t bytes() const noexcept { return message->payload.size() + message->topic.size(); }
 };
 
+// A delivery's fields without a reference of its own to the message: what sending one needs (write_publish()), so
+// that a message sent at once, QoS 0 to a connected client, costs no count on the message's reference.
+struct DeliveryRef {
+  const MessagePtr& message;
+  protocol::QoS qos;
+  bool retain;
+  const std::vector<std::uint32_t>& subscription_ids;
+
+  DeliveryRef(const Delivery& d) noexcept  // NOLINT(google-explicit-constructor): a Delivery is one
+      : message(d.message), qos(d.qos), retain(d.retain), subscription_ids(d.subscription_ids) {}
+  DeliveryRef(const MessagePtr& m, protocol::QoS q, bool r, const std::vector<std::uint32_t>& ids) noexcept
+      : message(m), qos(q), retain(r), subscription_ids(ids) {}
+};
+
 class DeliveryQueue {
  public:
   // In memory: what pop_front() can take now.

@@ -196,6 +196,76 @@ TEST(BrokerRouting, Overlapping5CarriesEverySubscriptionId) {  // [MQTT-3.3.4-3]
   EXPECT_EQ(ids, (std::vector<std::uint32_t>{11, 22}));
 }
 
+// One message to subscribers whose PUBLISH differs (version, RETAIN as published, a subscription identifier, a
+// topic alias, a Maximum Packet Size, a mount point) and to several whose PUBLISH is the same: route() encodes the
+// shared bytes once, and each subscriber still gets exactly its own packet.
+TEST(BrokerRouting, EachSubscriberGetsItsOwnPacketWhenOthersShareTheirBytes) {
+  Broker b(anonymous());
+  TestClient pub(b, p::Version::v5, t0);
+  pub.connect("pub", true, t0);
+  TestClient v311(b, p::Version::v311, t0), v311_too(b, p::Version::v311, t0), v31(b, p::Version::v31, t0);
+  TestClient v5(b, p::Version::v5, t0), v5_too(b, p::Version::v5, t0), with_id(b, p::Version::v5, t0);
+  TestClient aliases(b, p::Version::v5, t0), as_published(b, p::Version::v5, t0), small(b, p::Version::v5, t0);
+  TestClient mounted(b, p::Version::v311, t0, "m/");
+  p::Properties alias_props;
+  alias_props.topic_alias_maximum = 5;
+  p::Properties small_props;
+  small_props.maximum_packet_size = 20;
+  v311.connect("v311", true, t0);
+  v311_too.connect("v311_too", true, t0);
+  v31.connect("v31", true, t0);
+  v5.connect("v5", true, t0);
+  v5_too.connect("v5_too", true, t0);
+  with_id.connect("with_id", true, t0);
+  aliases.connect("aliases", true, t0, alias_props);
+  as_published.connect("as_published", true, t0);
+  small.connect("small", true, t0, small_props);
+  mounted.connect("mounted", true, t0);
+  for (TestClient* c : {&v311, &v311_too, &v31, &v5, &v5_too, &aliases, &small})
+    c->subscribe("m/t/#", p::QoS::at_most_once, t0);
+  with_id.subscribe("m/t/#", p::QoS::at_most_once, t0, 7);
+  as_published.subscribe("m/t/#", p::QoS::at_most_once, t0, 0, p::Subscription{.retain_as_published = true});
+  mounted.subscribe("t/#", p::QoS::at_most_once, t0);
+  for (TestClient* c : {&v311, &v311_too, &v31, &v5, &v5_too, &with_id, &aliases, &as_published, &small, &mounted})
+    c->received();
+
+  p::Properties props;
+  props.message_expiry_interval = 100;
+  props.user_properties = {{"k", "v"}};
+  for (int round = 0; round < 2; ++round) {
+    const std::string payload = "payload " + std::to_string(round);
+    pub.publish("m/t/x", payload, p::QoS::at_least_once, t0 + std::chrono::seconds(round), true, props);
+    pub.received();
+    const auto expect = [&](TestClient& c, std::string_view topic, bool retain, std::uint32_t expiry,
+                            std::vector<std::uint32_t> ids, std::optional<std::uint16_t> alias, const char* who) {
+      const auto got = c.received_of<p::Publish>();
+      ASSERT_EQ(got.size(), 1u) << who << " round " << round;
+      EXPECT_EQ(got[0].topic, topic) << who << " round " << round;
+      EXPECT_EQ(got[0].payload, payload) << who;
+      EXPECT_EQ(got[0].qos, p::QoS::at_most_once) << who;
+      EXPECT_EQ(got[0].retain, retain) << who;
+      EXPECT_EQ(got[0].packet_id, 0) << who;
+      if (expiry == 0) return;  // 3.1.1 and 3.1: no properties
+      EXPECT_EQ(got[0].properties.message_expiry_interval, expiry) << who;
+      EXPECT_EQ(got[0].properties.user_properties, props.user_properties) << who;
+      EXPECT_EQ(got[0].properties.subscription_identifiers, ids) << who;
+      EXPECT_EQ(got[0].properties.topic_alias, alias) << who << " round " << round;
+    };
+    const std::uint32_t expiry = 100;  // delivered at once: none of it has passed [MQTT-3.3.2-6]
+    expect(v311, "m/t/x", false, 0, {}, {}, "v311");
+    expect(v311_too, "m/t/x", false, 0, {}, {}, "v311_too");
+    expect(v31, "m/t/x", false, 0, {}, {}, "v31");
+    expect(v5, "m/t/x", false, expiry, {}, {}, "v5");
+    expect(v5_too, "m/t/x", false, expiry, {}, {}, "v5_too");
+    expect(with_id, "m/t/x", false, expiry, {7}, {}, "with_id");
+    // The alias is set with the topic the first time and replaces it after [MQTT-3.3.2-7..].
+    expect(aliases, round == 0 ? "m/t/x" : "", false, expiry, {}, std::uint16_t{1}, "aliases");
+    expect(as_published, "m/t/x", true, expiry, {}, {}, "as_published");
+    expect(mounted, "t/x", false, 0, {}, {}, "mounted");
+    EXPECT_TRUE(small.received_of<p::Publish>().empty()) << "larger than its Maximum Packet Size [MQTT-3.1.2-25]";
+  }
+}
+
 TEST(BrokerRouting, NoLocal) {  // [MQTT-3.8.3-3]
   Broker b(anonymous());
   TestClient c(b, p::Version::v5, t0);
