@@ -1,9 +1,10 @@
 // MeasuredMutex (broker/net/measured_mutex.hpp): the core lock's hold time, longest hold and acquisitions, counted by
-// the mutex itself. (Here, not in a tests/unit/net binary: tern_server links the net layer.)
+// the mutex itself.
 #include "broker/net/measured_mutex.hpp"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -65,6 +66,27 @@ TEST(MeasuredMutex, ExcludesAndCountsEveryThread) {
   const LockStats s = m.stats();
   EXPECT_EQ(s.acquisitions, 20'000u);
   EXPECT_LE(s.held_ns, s.wall_ns);
+}
+
+// A waiter spins a bounded while, then sleeps: held far longer than any spin, the mutex still goes to the waiter
+// once released, and not before.
+TEST(MeasuredMutex, AWaiterOutlastingItsSpinSleepsAndStillGetsIt) {
+  MeasuredMutex m;
+  std::atomic<bool> released{false};
+  std::atomic<bool> waiter_in{false};
+  m.lock();
+  std::thread waiter([&] {
+    std::lock_guard lock(m);
+    waiter_in = true;
+    EXPECT_TRUE(released.load());
+  });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(waiter_in.load());
+  released = true;
+  m.unlock();
+  waiter.join();
+  EXPECT_TRUE(waiter_in.load());
+  EXPECT_EQ(m.stats().acquisitions, 2u);
 }
 
 TEST(MeasuredMutex, AnUnusedMutexReportsNothingHeld) {
