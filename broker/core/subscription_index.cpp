@@ -104,14 +104,6 @@ struct SubscriptionIndex::Node {
   }
 };
 
-// Topic -> the nodes with subscribers it reached, in the order the walk visited them. Entries are valid while
-// `generation` is the index's: no node they name can have been pruned, and no node they lack can have gained a
-// subscriber.
-struct SubscriptionIndex::RouteCache {
-  std::unordered_map<std::string, std::vector<Node*>, LevelHash, std::equal_to<>> routes;
-  std::uint64_t generation = 0;
-};
-
 namespace {
 
 template <class Members>
@@ -217,24 +209,22 @@ bool SubscriptionIndex::unsubscribe(std::string_view filter, SessionId session) 
 void SubscriptionIndex::match_impl(std::string_view topic, Visitor& visitor) {
   // [MQTT-4.7.2-1]: a '+' or '#' at the first level never matches a topic starting with '$'.
   const bool wildcards = !topic.starts_with('$');
-  if (!cache_) cache_ = std::make_unique<RouteCache>();
-  RouteCache& cache = *cache_;
-  if (cache.generation != generation_) {
-    cache.routes.clear();
-    cache.generation = generation_;
+  if (routes_generation_ != generation_) {
+    routes_.clear();
+    routes_generation_ = generation_;
   }
-  if (const auto it = cache.routes.find(topic); it != cache.routes.end()) {
+  if (const auto it = routes_.find(topic); it != routes_.end()) {
     for (Node* node : it->second) node->emit(visitor);
     return;
   }
-  if (topic.size() > route_cache_topic_bytes || cache.routes.size() >= route_cache_entries) {
+  if (topic.size() > route_cache_topic_bytes || routes_.size() >= route_cache_entries) {
     Node::walk(root_.get(), topic, wildcards, visitor, nullptr);
     return;
   }
   std::vector<Node*> reached;
   Node::walk(root_.get(), topic, wildcards, visitor, &reached);
   reached.shrink_to_fit();
-  cache.routes.emplace(std::string(topic), std::move(reached));
+  routes_.emplace(std::string(topic), std::move(reached));
 }
 
 }  // namespace tern::core

@@ -27,11 +27,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
+#include "broker/core/level_map.hpp"
 #include "broker/protocol/packets.hpp"
 
 namespace tern::core {
@@ -101,14 +104,17 @@ class SubscriptionIndex {
   };
   void match_impl(std::string_view topic, Visitor& visitor);
 
-  struct RouteCache;
   void changed() noexcept { ++generation_; }
 
   std::unique_ptr<Node> root_;
   std::size_t count_ = 0;
   std::size_t shared_count_ = 0;
-  std::uint64_t generation_ = 0;       // bumped by every change to the subscriptions
-  std::unique_ptr<RouteCache> cache_;  // made by the first match()
+  std::uint64_t generation_ = 0;  // bumped by every change to the subscriptions
+  // The route cache: topic -> the nodes with subscribers it reached, in the order the walk visited them. Its entries
+  // are valid while routes_generation_ is generation_: no node they name can have been pruned, and no node they
+  // lack can have gained a subscriber.
+  std::unordered_map<std::string, std::vector<Node*>, LevelHash, std::equal_to<>> routes_;
+  std::uint64_t routes_generation_ = 0;
 };
 
 template <class OnSubscriber, class OnShared>
